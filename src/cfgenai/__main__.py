@@ -1,0 +1,3 @@
+from cfgenai.cli import main
+
+raise SystemExit(main())

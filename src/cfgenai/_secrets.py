@@ -1,0 +1,29 @@
+"""Showing secrets without revealing them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+# Header names whose values are credentials, lowercased.
+SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-goog-api-key"})
+
+
+def fingerprint(secret: str) -> str:
+    """A short, stable tag for ``secret`` that lets two people compare keys without showing them."""
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:8]
+    return f"<secret sha256:{digest}>"
+
+
+def mask_header(name: str, value: str) -> str:
+    """``value`` with any credential replaced by its fingerprint (a ``Bearer`` prefix is kept)."""
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, sep, credential = value.partition(" ")
+    if sep and scheme.lower() == "bearer":
+        return f"{scheme} {fingerprint(credential)}"
+    return fingerprint(value)
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: mask_header(name, value) for name, value in headers.items()}

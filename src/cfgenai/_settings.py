@@ -1,0 +1,416 @@
+"""GatewaySettings: every knob, read from arguments > environment > ``.env`` > defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._errors import ConfigError
+
+CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
+PROVIDER = "google-ai-studio"
+DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_RETRIES = 2
+# Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+
+_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
+_GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
+_API_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+_NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class GatewaySettings(BaseSettings):
+    """How to reach Gemini through Cloudflare AI Gateway.
+
+    ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
+    ``CF_AIG_ENV_FILE`` (default ``.env``; empty disables it); keyword arguments, by
+    field name, override both. Any problem raises one :class:`ConfigError` listing all
+    of them.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        env_ignore_empty=True,
+        env_file_encoding="utf-8",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        frozen=True,
+    )
+
+    account_id: str | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
+        description="Cloudflare account id (32 hex characters); required unless CF_AIG_BASE_URL is set.",
+    )
+    gateway_id: str = Field(
+        "default",
+        validation_alias=_env("CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID"),
+        description="AI Gateway id: lowercase letters, digits and hyphens, at most 64.",
+    )
+    token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN"),
+        description="Gateway token, sent as 'cf-aig-authorization: Bearer ...'.",
+    )
+    google_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GOOGLE_API_KEY"),
+        description="Google AI Studio key for key mode (wins over GEMINI_API_KEY).",
+    )
+    gemini_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("GEMINI_API_KEY"),
+        description="Google AI Studio key for key mode, when GOOGLE_API_KEY is unset.",
+    )
+    mode: Literal["auto", "key", "byok"] = Field(
+        "auto",
+        validation_alias=_env("CF_AIG_MODE"),
+        description="key: send the Google key; byok: the gateway adds a stored key; "
+        "auto: key when a Google key is set, else byok.",
+    )
+    base_url: str | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_BASE_URL"),
+        description="Gateway root replacing https://gateway.ai.cloudflare.com/v1/ACCOUNT/GATEWAY "
+        "(a custom domain, or an emulator on a loopback address).",
+    )
+    api_version: str = Field(
+        DEFAULT_API_VERSION,
+        validation_alias=_env("CF_AIG_API_VERSION"),
+        description="Gemini API version in the request path.",
+    )
+    timeout: float = Field(
+        DEFAULT_TIMEOUT,
+        validation_alias=_env("CF_AIG_TIMEOUT"),
+        description="Client-side timeout per request, in seconds.",
+    )
+    retries: int = Field(
+        DEFAULT_RETRIES,
+        validation_alias=_env("CF_AIG_RETRIES"),
+        description="Client-side retries on 408, 429 and 5xx answers (0 disables them).",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        problems: list[str] = []
+        if "_env_file" not in values:
+            values["_env_file"], problems = _env_file_from_environment()
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(problems + _problems(exc)) from None
+        if problems:
+            raise ConfigError(problems)
+        if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
+            warnings.warn(
+                "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
+                "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    @classmethod
+    def _validated(cls, data: Mapping[str, Any]) -> Self:
+        """A settings object from ``data`` alone, without reading any source."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_problems(exc)) from None
+
+    def _replace(self, **changes: Any) -> Self:
+        return self._validated({**dict(self), **changes})
+
+    # -- what the settings resolve to ---------------------------------------------------
+
+    @property
+    def api_key(self) -> SecretStr | None:
+        """The Google key in use: GOOGLE_API_KEY, else GEMINI_API_KEY (google-genai's order)."""
+        return self.google_api_key or self.gemini_api_key
+
+    @property
+    def resolved_mode(self) -> Literal["key", "byok"]:
+        if self.mode == "auto":
+            return "key" if self.api_key else "byok"
+        return self.mode
+
+    @property
+    def gateway_root(self) -> str:
+        """``CF_AIG_BASE_URL``, or Cloudflare's URL for the account and gateway."""
+        if self.base_url:
+            return self.base_url
+        return f"{CLOUDFLARE_GATEWAY_HOST}/v1/{self.account_id}/{self.gateway_id}"
+
+    @property
+    def provider_url(self) -> str:
+        """The base URL google-genai gets: the gateway root plus the provider segment."""
+        return f"{self.gateway_root}/{PROVIDER}"
+
+    # -- per-field checks (pydantic collects all of them) -------------------------------
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _check_account_id(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is not None and not _ACCOUNT_ID.fullmatch(value):
+            raise ValueError(
+                "must be the 32-character hexadecimal account id shown in the Cloudflare "
+                f"dashboard{_what_is_wrong(value, r'[0-9a-fA-F]')}"
+            )
+        return value
+
+    @field_validator("gateway_id", mode="before")
+    @classmethod
+    def _check_gateway_id(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _GATEWAY_ID.fullmatch(value.strip()):
+            raise ValueError(
+                "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
+                f"{_what_is_wrong(value.strip(), r'[a-z0-9-]')}"
+            )
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("token", "google_api_key", "gemini_api_key", mode="before")
+    @classmethod
+    def _check_secret(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        value = _blank_to_none(value)
+        if value is not None and _NOT_HEADER_SAFE.search(value):
+            raise ValueError(
+                "contains a line break, control character or non-ASCII character, which "
+                "cannot be sent in an HTTP header; copy the value again without them"
+            )
+        return value
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _check_mode(cls, value: Any) -> Any:
+        value = value.strip().lower() if isinstance(value, str) else value
+        if value not in ("auto", "key", "byok"):
+            raise ValueError(
+                "must be key (send your Google key), byok (the gateway adds a key stored "
+                "in Cloudflare) or auto (key when a Google key is set, else byok)"
+            )
+        return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _check_base_url(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return None
+        problems = _base_url_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value.rstrip("/")
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _check_api_version(cls, value: Any) -> Any:
+        value = value.strip() if isinstance(value, str) else value
+        if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
+            raise ValueError("must be a Gemini API version such as v1 or v1beta")
+        return value
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: Any) -> Any:
+        seconds = _number(value, float)
+        if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(
+                f"must be a number of seconds greater than 0, e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
+            )
+        return seconds
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _check_retries(cls, value: Any) -> Any:
+        count = _number(value, int)
+        if count is None or not 0 <= count <= 10:
+            raise ValueError(
+                "must be a whole number from 0 (no retries) to 10; "
+                f"unset it for {DEFAULT_RETRIES}"
+            )
+        return count
+
+    # -- checks across fields, and the single error ------------------------------------
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # Field errors stop pydantic before an "after" validator could run, so the
+        # combination checks read the raw input: every problem is reported at once.
+        problems: list[str] = []
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            problems = _problems(exc)
+        if isinstance(data, Mapping):
+            problems += _combination_problems(data)
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def variable(field: str) -> str:
+    """The environment variable(s) that set ``field``, as a user would write them."""
+    alias = GatewaySettings.model_fields[field].validation_alias
+    names = alias.choices if isinstance(alias, AliasChoices) else [field]
+    return " (or ".join(str(n) for n in names) + ")" * (len(names) - 1)
+
+
+_FIELD_BY_KEY: dict[str, str] = {}
+for _name, _info in GatewaySettings.model_fields.items():
+    _FIELD_BY_KEY[_name] = _name
+    if isinstance(_info.validation_alias, AliasChoices):
+        for _choice in _info.validation_alias.choices:
+            _FIELD_BY_KEY[str(_choice).lower()] = _name
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):
+            problems += cause.problems
+            continue
+        message = str(cause) if cause is not None else error["msg"]
+        key = str(error["loc"][0]) if error["loc"] else ""
+        field = _FIELD_BY_KEY.get(key.lower(), _FIELD_BY_KEY.get(key))
+        problems.append(f"{variable(field)}: {message}" if field else message)
+    return problems
+
+
+def _combination_problems(data: Mapping[str, Any]) -> list[str]:
+    raw = {_FIELD_BY_KEY.get(str(k).lower(), str(k)): _text(v) for k, v in data.items()}
+    problems = []
+    if not raw.get("account_id") and not raw.get("base_url"):
+        problems.append(
+            f"{variable('account_id')}: not set; set it to your Cloudflare account id "
+            "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
+        )
+    mode = raw.get("mode", "").lower() or "auto"
+    has_key = bool(raw.get("google_api_key") or raw.get("gemini_api_key"))
+    if mode == "key" and not has_key:
+        problems.append(
+            "CF_AIG_MODE=key needs a Google AI Studio key: set GOOGLE_API_KEY (or "
+            "GEMINI_API_KEY), or use CF_AIG_MODE=byok to let the gateway add a stored key"
+        )
+    if (mode == "byok" or (mode == "auto" and not has_key)) and not raw.get("token"):
+        why = "CF_AIG_MODE=byok" if mode == "byok" else "without a Google key (byok mode)"
+        problems.append(
+            f"{variable('token')}: not set; {why} the gateway authenticates the request "
+            "with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
+            "GOOGLE_API_KEY to send your own key"
+        )
+    return problems
+
+
+def _env_file_from_environment() -> tuple[Path | None, list[str]]:
+    name = os.environ.get("CF_AIG_ENV_FILE")
+    if name is None:
+        return Path(".env"), []
+    if not name.strip():
+        return None, []
+    path = Path(name.strip())
+    if not path.is_file():
+        return None, [
+            "CF_AIG_ENV_FILE: names a file that does not exist or is not a file; "
+            "point it at your .env file, or set it empty to read no file"
+        ]
+    return path, []
+
+
+def _base_url_problems(url: str) -> list[str]:
+    if _NOT_HEADER_SAFE.search(url) or " " in url:
+        return ["must not contain spaces, line breaks or non-ASCII characters"]
+    parts = urlsplit(url)
+    try:
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return ["has an invalid port"]
+    if parts.scheme not in ("http", "https") or not host:
+        return [
+            "must be an absolute URL such as https://ai.example.com or "
+            "http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
+        ]
+    problems = []
+    if parts.scheme == "http" and not _is_loopback(host):
+        problems.append("must use https:// (plain http is only allowed for loopback hosts)")
+    if "@" in parts.netloc:
+        problems.append("must not contain credentials; put the gateway token in CF_AIG_TOKEN")
+    if "?" in url or "#" in url:
+        problems.append("must not have a query (?) or fragment (#)")
+    if ".." in parts.path.split("/") or "%" in parts.path:
+        problems.append("must not contain '..' segments or percent-escapes in its path")
+    if parts.path.rstrip("/").endswith(f"/{PROVIDER}"):
+        problems.append(
+            f"must be the gateway root: drop the trailing /{PROVIDER}, cfgenai appends it"
+        )
+    return problems
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _what_is_wrong(value: str, allowed: str) -> str:
+    """A description of ``value``'s faults that never repeats the value itself."""
+    bad = sorted({c for c in value if not re.fullmatch(allowed, c)})
+    facts = f"it has {len(value)} characters"
+    if bad:
+        facts += ", including " + ", ".join(repr(c) for c in bad[:8])
+    return f" ({facts})"
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _number(value: Any, kind: type[float] | type[int]) -> Any:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = kind(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if kind is float or number == value or isinstance(value, str) else None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return "" if value is None else str(value).strip()
