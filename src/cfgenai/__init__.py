@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     client: genai.Client
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "GatewaySettings", "__version__", "build_client", "client", "reset_client"]
+__all__ = [
+    "ConfigError",
+    "GatewaySettings",
+    "__version__",
+    "build_client",
+    "client",
+    "reset_client",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -42,13 +42,22 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
             ]
         )
     api_key = _BYOK_PLACEHOLDER if byok or not settings.api_key else settings.api_key
-    return genai.Client(
+    return _Client(
         vertexai=False,
         api_key=api_key if isinstance(api_key, str) else api_key.get_secret_value(),
         http_options=http_options(settings),
         # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
         debug_config=genai.client.DebugConfig(client_mode=None),
     )
+
+
+class _Client(genai.Client):
+    # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
+    # so `build_client().models.generate_content(...)` failed with "client has been closed"
+    # once the unreferenced Client was collected mid-call. The transports close themselves
+    # when they are collected, so skipping that early close leaks nothing.
+    def __del__(self) -> None:
+        pass
 
 
 def http_options(settings: GatewaySettings) -> types.HttpOptions:

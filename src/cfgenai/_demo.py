@@ -7,7 +7,7 @@ from ._secrets import mask_header
 from .testing import GatewayEmulator, RecordedRequest
 
 # Made-up credentials: the emulator accepts them, nothing else does.
-_TOKEN = "demo-gateway-token"
+_TOKEN = "demo-gateway-token"  # noqa: S105 - a made-up value for the emulator
 _GOOGLE_KEY = "demo-google-key"
 _STORED_KEY = "demo-key-stored-in-cloudflare"
 
@@ -36,11 +36,20 @@ def run_demo(*, model: str, prompt: str) -> None:
             )
             response = client.models.generate_content(model=model, contents=prompt)
             _show("generate_content", emulator.last_request, response.text or "")
-            chunks = [c.text or "" for c in client.models.generate_content_stream(model=model, contents=prompt)]
-            _show(f"generate_content_stream ({len(chunks)} chunks)", emulator.last_request, "".join(chunks))
+            chunks = [
+                c.text or ""
+                for c in client.models.generate_content_stream(model=model, contents=prompt)
+            ]
+            _show(
+                f"generate_content_stream ({len(chunks)} chunks)",
+                emulator.last_request,
+                "".join(chunks),
+            )
             client.close()
-        print("\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
-              "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`.")
+        print(
+            "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
+            "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`."
+        )
 
 
 def _show(call: str, request: RecordedRequest, answer: str) -> None:

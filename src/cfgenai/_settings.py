@@ -250,8 +250,7 @@ class GatewaySettings(BaseSettings):
         count = _number(value, int)
         if count is None or not 0 <= count <= 10:
             raise ValueError(
-                "must be a whole number from 0 (no retries) to 10; "
-                f"unset it for {DEFAULT_RETRIES}"
+                f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}"
             )
         return count
 

@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "request in key mode and in byok mode through build_client(), and print what the "
         "gateway received (secrets masked) and answered.",
     )
-    demo.add_argument("--model", default="gemini-2.5-flash", help="model name (default: %(default)s)")
+    demo.add_argument(
+        "--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"
+    )
     demo.add_argument(
         "--prompt", default="What is Cloudflare?", help="prompt to send (default: %(default)s)"
     )

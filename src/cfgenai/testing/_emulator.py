@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -23,7 +24,9 @@ from .._secrets import mask_headers
 
 PROVIDER = "google-ai-studio"
 # /v1/{account}/{gateway}/{provider}/{rest}
-_GATEWAY_PATH = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?")
+_GATEWAY_PATH = re.compile(
+    r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
+)
 _MODEL_CALL = re.compile(r"/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<method>\w+)")
 
 
@@ -57,6 +60,7 @@ class RecordedRequest:
 class _Fault:
     status: int
     body: Any
+    delay: float
     remaining: int
 
 
@@ -173,11 +177,11 @@ class GatewayEmulator:
                 raise AssertionError("the gateway emulator has received no request")
             return self._journal[-1]
 
-    def fail_next(self, status: int, body: Any = None, *, times: int = 1) -> None:
-        """Answer the next ``times`` routed requests with ``status`` and ``body``
-        (default: Google's error body for that status)."""
+    def fail_next(self, status: int, body: Any = None, *, times: int = 1, delay: float = 0) -> None:
+        """Answer the next ``times`` routed requests with ``status`` and ``body`` (default:
+        Google's error body for that status), after ``delay`` seconds."""
         with self._lock:
-            self._faults.append(_Fault(status, body or _google_error(status), times))
+            self._faults.append(_Fault(status, body or _google_error(status), delay, times))
 
     def reset(self) -> None:
         """Forget recorded requests and pending faults."""
@@ -200,10 +204,10 @@ class GatewayEmulator:
         )
         with self._lock:
             self._journal.append(recorded)
-        response = self._answer(recorded)
+        response = await self._answer(recorded)
         await response(scope, receive, send)
 
-    def _answer(self, request: RecordedRequest) -> ASGIApp:
+    async def _answer(self, request: RecordedRequest) -> ASGIApp:
         route = _GATEWAY_PATH.fullmatch(request.path)
         if route is None:
             return _gateway_error(7000)
@@ -225,6 +229,7 @@ class GatewayEmulator:
             return JSONResponse(_google_error(400), status_code=400)
         fault = self._take_fault()
         if fault is not None:
+            await asyncio.sleep(fault.delay)
             return JSONResponse(fault.body, status_code=fault.status)
         return self._google(request, call["model"], call["method"])
 

@@ -1,0 +1,66 @@
+"""Fixtures: a clean environment for every test, and one gateway emulator per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import cfgenai
+from cfgenai.testing import GatewayEmulator
+
+# Canary secrets: recognisable, so any output that contains one is a leak.
+TOKEN = "canary-cf-token-7f3a9c1e5b2d4f60"
+GOOGLE_KEY = "canary-google-key-1d4e8b2a9c7f3e55"
+STORED_KEY = "canary-stored-key-6b0e2f9d4a1c8e77"
+CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY)
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+MODEL = "gemini-2.5-flash"
+
+_OURS = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No variable or .env of the developer's reaches a test; the shared client starts unbuilt."""
+    for name in list(os.environ):
+        if name.startswith(_OURS):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    cfgenai.reset_client()
+    yield
+    cfgenai.reset_client()
+
+
+@pytest.fixture(scope="session")
+def _session_gateway() -> Iterator[GatewayEmulator]:
+    emulator = GatewayEmulator(
+        token=TOKEN, google_keys=[GOOGLE_KEY], stored_keys={"default": STORED_KEY}
+    )
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def gateway(_session_gateway: GatewayEmulator) -> GatewayEmulator:
+    """The emulator with an empty journal; it requires TOKEN and knows GOOGLE_KEY and STORED_KEY."""
+    _session_gateway.reset()
+    return _session_gateway
+
+
+@pytest.fixture
+def gateway_env(gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> GatewayEmulator:
+    """The emulator, with CF_AIG_BASE_URL and CF_AIG_TOKEN set in the environment."""
+    for name, value in gateway.env().items():
+        monkeypatch.setenv(name, value)
+    return gateway
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    yield
+    import gc
+
+    gc.collect()

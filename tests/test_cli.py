@@ -1,0 +1,61 @@
+"""The cfgenai command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cfgenai import _demo
+from cfgenai.cli import main
+
+
+def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    key_part, byok_part = out.split("== byok mode")
+    assert key_part.count("x-goog-api-key: <secret sha256:") == 2
+    assert byok_part.count("x-goog-api-key: (absent)") == 2
+    assert out.count("cf-aig-authorization: Bearer <secret sha256:") == 4
+    assert out.count("gateway answered: Echo from gemini-2.5-flash: What is Cloudflare?") == 4
+    assert out.count(":streamGenerateContent?alt=sse") == 2
+    for secret in (_demo._TOKEN, _demo._GOOGLE_KEY, _demo._STORED_KEY):
+        assert secret not in out
+
+
+def test_demo_as_a_module_with_its_own_prompt() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cfgenai",
+            "demo",
+            "--prompt",
+            "Hello gateway",
+            "--model",
+            "gemini-2.0-flash",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("gateway answered: Echo from gemini-2.0-flash: Hello gateway") == 4
+
+
+def test_bad_configuration_exits_2_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "soon")
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cfgenai: cfgenai configuration has 1 problem:\n  - CF_AIG_TIMEOUT:")
+    assert "Traceback" not in err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert "demo" in capsys.readouterr().out

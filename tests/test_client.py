@@ -1,0 +1,165 @@
+"""cfgenai.client and build_client(): when clients are built, and what they are built from."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google import genai
+
+import cfgenai
+from cfgenai import ConfigError, GatewaySettings, _client
+from cfgenai.testing import GatewayEmulator
+
+from .conftest import ACCOUNT_ID, MODEL, TOKEN
+
+
+def test_public_names() -> None:
+    assert cfgenai.__all__ == sorted(cfgenai.__all__)
+    assert cfgenai.__all__ == [
+        "ConfigError",
+        "GatewaySettings",
+        "__version__",
+        "build_client",
+        "client",
+        "reset_client",
+    ]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = cfgenai.nope  # type: ignore[attr-defined]
+
+
+def test_import_builds_nothing_reads_nothing_and_needs_no_configuration(tmp_path: Path) -> None:
+    Path(".env").write_text("CF_AIG_TIMEOUT=not-a-number\n")
+    code = (
+        "import sys, cfgenai\n"
+        "assert 'google.genai' not in sys.modules, 'google-genai imported at import time'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+def test_client_is_built_on_first_access_then_reused(gateway_env: GatewayEmulator) -> None:
+    first = cfgenai.client
+    assert isinstance(first, genai.Client)
+    assert cfgenai.client is first
+    from cfgenai import client
+
+    assert client is first
+    assert gateway_env.requests == []
+
+
+def test_client_is_built_once_under_concurrent_first_access(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[genai.Client] = []
+    real_build = _client.build_client
+
+    def slow_build(*args: Any, **kwargs: Any) -> genai.Client:
+        time.sleep(0.05)  # widen the window in which a second thread could also build
+        built = real_build(*args, **kwargs)
+        builds.append(built)
+        return built
+
+    monkeypatch.setattr(_client, "build_client", slow_build)
+    seen: list[genai.Client] = []
+    start = threading.Barrier(8)
+
+    def access() -> None:
+        start.wait()
+        seen.append(cfgenai.client)
+
+    threads = [threading.Thread(target=access) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert len(seen) == 8
+    assert all(c is builds[0] for c in seen)
+
+
+def test_client_raises_config_error_until_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="CF_AIG_ACCOUNT_ID"):
+        _ = cfgenai.client
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    assert isinstance(cfgenai.client, genai.Client)
+
+
+def test_client_reads_dotenv(gateway: GatewayEmulator) -> None:
+    Path(".env").write_text("".join(f"{name}={value}\n" for name, value in gateway.env().items()))
+    assert cfgenai.client.models.generate_content(model=MODEL, contents="hi").text
+    assert gateway.last_request.header("cf-aig-authorization") == f"Bearer {TOKEN}"
+
+
+def test_reset_client_rereads_the_environment(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = cfgenai.client
+    cfgenai.reset_client()
+    monkeypatch.setenv("CF_AIG_API_VERSION", "v1beta")
+    second = cfgenai.client
+    assert second is not first
+    second.models.generate_content(model=MODEL, contents="hi")
+    assert "/v1beta/" in gateway_env.last_request.path
+
+
+def test_build_client_gives_a_fresh_client_each_call(gateway_env: GatewayEmulator) -> None:
+    assert cfgenai.build_client() is not cfgenai.build_client()
+
+
+def test_build_client_overrides_win_over_the_environment(gateway: GatewayEmulator) -> None:
+    with GatewayEmulator(token=TOKEN, stored_keys={"default": "k"}, gateway_id="prod") as prod:
+        base = prod.url + "/v1/acc"
+        settings = GatewaySettings(base_url=base + "/gw", token=TOKEN)
+        client = cfgenai.build_client(settings, base_url=base + "/prod")
+        client.models.generate_content(model=MODEL, contents="hi")
+        assert prod.last_request.path.startswith("/v1/acc/prod/google-ai-studio/")
+    assert settings.base_url == base + "/gw"  # the settings object is left as it was
+
+
+def test_build_client_reports_bad_overrides_with_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN)
+    with pytest.raises(ConfigError) as caught:
+        cfgenai.build_client(settings, gateway_id="a b", retries=-1)
+    assert [p.split(" ")[0].rstrip(":") for p in caught.value.problems] == [
+        "CF_AIG_GATEWAY_ID",
+        "CF_AIG_RETRIES",
+    ]
+
+
+def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
+    settings = GatewaySettings()
+    first, second = _client.http_options(settings), _client.http_options(settings)
+    assert first is not second
+    assert first.headers is not second.headers
+    assert first.base_url == settings.provider_url
+
+
+def test_default_base_url_is_cloudflares() -> None:
+    options = _client.http_options(
+        GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
+    )
+    assert (
+        options.base_url
+        == f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/my-gw/google-ai-studio"
+    )
+    assert options.api_version == "v1"
+
+
+def test_a_client_used_only_in_a_chained_expression_works(gateway_env: GatewayEmulator) -> None:
+    # With a bare genai.Client this fails: the Client is collected mid-call and closes the
+    # transport its `models` still uses.
+    for _ in range(3):
+        assert cfgenai.build_client().models.generate_content(model=MODEL, contents="hi").text
+        chunks = cfgenai.build_client().models.generate_content_stream(model=MODEL, contents="hi")
+        assert "".join(c.text or "" for c in chunks)
+    assert len(gateway_env.requests) == 6

@@ -1,0 +1,487 @@
+"""GatewaySettings: sources, precedence, aliases, defaults and every bad input."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from cfgenai import ConfigError, GatewaySettings
+
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN
+
+
+def test_defaults() -> None:
+    settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN)
+    assert settings.gateway_id == "default"
+    assert settings.mode == "auto"
+    assert settings.resolved_mode == "byok"
+    assert settings.api_version == "v1"
+    assert settings.timeout == 120.0
+    assert settings.retries == 2
+    assert settings.provider_url == (
+        f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/default/google-ai-studio"
+    )
+
+
+def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "CF_AIG_ACCOUNT_ID": ACCOUNT_ID,
+        "CF_AIG_GATEWAY_ID": "prod-1",
+        "CF_AIG_TOKEN": TOKEN,
+        "GOOGLE_API_KEY": GOOGLE_KEY,
+        "CF_AIG_MODE": "KEY",
+        "CF_AIG_API_VERSION": "v1beta",
+        "CF_AIG_TIMEOUT": "2.5",
+        "CF_AIG_RETRIES": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = GatewaySettings()
+    assert (settings.account_id, settings.gateway_id, settings.mode) == (
+        ACCOUNT_ID,
+        "prod-1",
+        "key",
+    )
+    assert settings.token is not None and settings.token.get_secret_value() == TOKEN
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == GOOGLE_KEY
+    assert (settings.api_version, settings.timeout, settings.retries) == ("v1beta", 2.5, 0)
+    assert settings.provider_url.endswith(f"/v1/{ACCOUNT_ID}/prod-1/google-ai-studio")
+
+
+@pytest.mark.parametrize(
+    ("alias", "field", "value"),
+    [
+        ("CLOUDFLARE_ACCOUNT_ID", "account_id", "f" * 32),
+        ("CLOUDFLARE_GATEWAY_ID", "gateway_id", "from-alias"),
+        ("CLOUDFLARE_GATEWAY_TOKEN", "token", TOKEN),
+    ],
+)
+def test_aliases_are_accepted_and_lose_to_the_cf_aig_name(
+    monkeypatch: pytest.MonkeyPatch, alias: str, field: str, value: str
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", "canonical-token")
+    monkeypatch.delenv(f"CF_AIG_{field.upper()}", raising=False)
+    monkeypatch.setenv(alias, value)
+    assert _plain(getattr(GatewaySettings(), field)) == value
+    canonical = {"account_id": "a" * 32, "gateway_id": "canonical", "token": "canonical-token"}
+    monkeypatch.setenv(f"CF_AIG_{field.upper()}", canonical[field])
+    assert _plain(getattr(GatewaySettings(), field)) == canonical[field]
+
+
+def _plain(value: object) -> object:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+@pytest.mark.parametrize(
+    ("argument", "environment", "dotenv", "expected"),
+    [
+        ("from-arg", "from-env", "from-dotenv", "from-arg"),
+        (None, "from-env", "from-dotenv", "from-env"),
+        (None, None, "from-dotenv", "from-dotenv"),
+        (None, None, None, "default"),
+        ("from-arg", None, "from-dotenv", "from-arg"),
+    ],
+)
+def test_precedence_arguments_environment_dotenv_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+    argument: str | None,
+    environment: str | None,
+    dotenv: str | None,
+    expected: str,
+) -> None:
+    lines = [f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}", f"CF_AIG_TOKEN={TOKEN}"]
+    if dotenv:
+        lines.append(f"CF_AIG_GATEWAY_ID={dotenv}")
+    Path(".env").write_text("\n".join(lines) + "\n")
+    if environment:
+        monkeypatch.setenv("CF_AIG_GATEWAY_ID", environment)
+    kwargs = {"gateway_id": argument} if argument else {}
+    assert GatewaySettings(**kwargs).gateway_id == expected
+
+
+def test_alias_in_environment_beats_canonical_name_in_dotenv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={'a' * 32}\nCF_AIG_TOKEN=t\n")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
+    assert GatewaySettings().account_id == ACCOUNT_ID
+
+
+def test_dotenv_with_unrelated_lines_and_no_environment_writes() -> None:
+    Path(".env").write_text(
+        f"# a comment\nDATABASE_URL=postgres://x\nexport CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\n"
+        f"cf_aig_token='{TOKEN}'\n"
+    )
+    before = dict(os.environ)
+    settings = GatewaySettings()
+    assert settings.account_id == ACCOUNT_ID
+    assert settings.token is not None and settings.token.get_secret_value() == TOKEN
+    assert dict(os.environ) == before
+
+
+def test_env_file_variable_names_the_file_and_empty_disables_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    Path(".env").write_text("CF_AIG_GATEWAY_ID=from-default-file\n")
+    other = tmp_path / "ci.env"
+    other.write_text("CF_AIG_GATEWAY_ID=from-named-file\n")
+    base = {"account_id": ACCOUNT_ID, "token": TOKEN}
+    assert GatewaySettings(**base).gateway_id == "from-default-file"
+    monkeypatch.setenv("CF_AIG_ENV_FILE", str(other))
+    assert GatewaySettings(**base).gateway_id == "from-named-file"
+    monkeypatch.setenv("CF_AIG_ENV_FILE", "")
+    assert GatewaySettings(**base).gateway_id == "default"
+
+
+@pytest.mark.parametrize(
+    ("google", "gemini", "expected", "warns"),
+    [
+        ("g-key", None, "g-key", False),
+        (None, "m-key", "m-key", False),
+        ("g-key", "g-key", "g-key", False),
+        ("g-key", "m-key", "g-key", True),
+    ],
+)
+def test_google_api_key_wins_over_gemini_api_key(
+    monkeypatch: pytest.MonkeyPatch,
+    google: str | None,
+    gemini: str | None,
+    expected: str,
+    warns: bool,
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    if google:
+        monkeypatch.setenv("GOOGLE_API_KEY", google)
+    if gemini:
+        monkeypatch.setenv("GEMINI_API_KEY", gemini)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = GatewaySettings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == expected
+    assert settings.resolved_mode == "key"
+    assert [str(w.message) for w in caught] == (
+        [
+            "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using GOOGLE_API_KEY "
+            "(as google-genai does). Unset the one you do not mean."
+        ]
+        if warns
+        else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "google_key", "expected"),
+    [
+        ("auto", GOOGLE_KEY, "key"),
+        ("auto", None, "byok"),
+        ("byok", GOOGLE_KEY, "byok"),
+        ("key", GOOGLE_KEY, "key"),
+    ],
+)
+def test_mode_resolution(mode: str, google_key: str | None, expected: str) -> None:
+    settings = GatewaySettings(
+        account_id=ACCOUNT_ID, token=TOKEN, mode=mode, google_api_key=google_key
+    )
+    assert settings.resolved_mode == expected
+
+
+def test_secrets_are_stripped_of_surrounding_whitespace() -> None:
+    settings = GatewaySettings(
+        account_id=ACCOUNT_ID, token=f"  {TOKEN}\n", google_api_key=f"\t{GOOGLE_KEY} "
+    )
+    assert settings.token is not None and settings.token.get_secret_value() == TOKEN
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == GOOGLE_KEY
+
+
+def test_base_url_replaces_account_and_gateway() -> None:
+    settings = GatewaySettings(base_url="https://ai.example.com/", token=TOKEN)
+    assert settings.provider_url == "https://ai.example.com/google-ai-studio"
+    local = GatewaySettings(base_url="http://127.0.0.1:8787/v1/acc/gw", token=TOKEN)
+    assert local.provider_url == "http://127.0.0.1:8787/v1/acc/gw/google-ai-studio"
+    assert (
+        GatewaySettings(base_url="http://[::1]:8787", token=TOKEN).base_url == "http://[::1]:8787"
+    )
+    assert (
+        GatewaySettings(base_url="http://localhost:1", token=TOKEN).base_url == "http://localhost:1"
+    )
+
+
+ACCOUNT = "CF_AIG_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID): "
+GATEWAY = "CF_AIG_GATEWAY_ID (or CLOUDFLARE_GATEWAY_ID): "
+TOKEN_VAR = "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN): "
+BASE = "CF_AIG_BASE_URL: "
+HEADER_UNSAFE = (
+    "contains a line break, control character or non-ASCII character, which cannot be sent "
+    "in an HTTP header; copy the value again without them"
+)
+ACCOUNT_FORMAT = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
+GATEWAY_FORMAT = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
+GOOD = {"CF_AIG_ACCOUNT_ID": ACCOUNT_ID, "CF_AIG_TOKEN": TOKEN}
+
+BAD_ENVIRONMENTS = [
+    pytest.param(
+        {},
+        [
+            ACCOUNT
+            + "not set; set it to your Cloudflare account id (dashboard > AI > AI Gateway), "
+            "or set CF_AIG_BASE_URL to the gateway's root URL",
+            TOKEN_VAR + "not set; without a Google key (byok mode) the gateway authenticates "
+            "the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
+            "GOOGLE_API_KEY to send your own key",
+        ],
+        id="nothing-set",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": "abc/def"},
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including '/')"],
+        id="account-slash",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": "../" + "a" * 29},
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '.', '/')"],
+        id="account-dotdot",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": "a" * 31 + "?"},
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '?')"],
+        id="account-query",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": "a" * 16 + " " + "a" * 15},
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including ' ')"],
+        id="account-space",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": "a" * 33},
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 33 characters)"],
+        id="account-long",
+    ),
+    pytest.param(
+        {"CF_AIG_GATEWAY_ID": "prod#1"},
+        [GATEWAY + GATEWAY_FORMAT + " (it has 6 characters, including '#')"],
+        id="gateway-hash",
+    ),
+    pytest.param(
+        {"CF_AIG_GATEWAY_ID": "a%2fb"},
+        [GATEWAY + GATEWAY_FORMAT + " (it has 5 characters, including '%')"],
+        id="gateway-percent",
+    ),
+    pytest.param(
+        {"CF_AIG_GATEWAY_ID": "Prod"},
+        [GATEWAY + GATEWAY_FORMAT + " (it has 4 characters, including 'P')"],
+        id="gateway-upper",
+    ),
+    pytest.param(
+        {"CF_AIG_GATEWAY_ID": "g" * 65},
+        [GATEWAY + GATEWAY_FORMAT + " (it has 65 characters)"],
+        id="gateway-long",
+    ),
+    pytest.param(
+        {"CF_AIG_MODE": "bring-your-own"},
+        [
+            "CF_AIG_MODE: must be key (send your Google key), byok (the gateway adds a key stored "
+            "in Cloudflare) or auto (key when a Google key is set, else byok)"
+        ],
+        id="mode-unknown",
+    ),
+    pytest.param(
+        {"CF_AIG_MODE": "key"},
+        [
+            "CF_AIG_MODE=key needs a Google AI Studio key: set GOOGLE_API_KEY (or GEMINI_API_KEY), "
+            "or use CF_AIG_MODE=byok to let the gateway add a stored key"
+        ],
+        id="key-mode-no-key",
+    ),
+    pytest.param(
+        {"CF_AIG_MODE": "byok", "CF_AIG_TOKEN": "", "GOOGLE_API_KEY": GOOGLE_KEY},
+        [
+            TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway authenticates the request with its "
+            "token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send "
+            "your own key"
+        ],
+        id="byok-no-token",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "http://ai.example.com"},
+        [BASE + "must use https:// (plain http is only allowed for loopback hosts)"],
+        id="base-http",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/?x=1"},
+        [BASE + "must not have a query (?) or fragment (#)"],
+        id="base-query",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/#frag"},
+        [BASE + "must not have a query (?) or fragment (#)"],
+        id="base-fragment",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "ai.example.com"},
+        [
+            BASE
+            + "must be an absolute URL such as https://ai.example.com or http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
+        ],
+        id="base-relative",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://u:p@ai.example.com"},
+        [BASE + "must not contain credentials; put the gateway token in CF_AIG_TOKEN"],
+        id="base-userinfo",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/a/../b"},
+        [BASE + "must not contain '..' segments or percent-escapes in its path"],
+        id="base-dotdot",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/google-ai-studio"},
+        [
+            BASE
+            + "must be the gateway root: drop the trailing /google-ai-studio, cfgenai appends it"
+        ],
+        id="base-provider",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com:99999"},
+        [BASE + "has an invalid port"],
+        id="base-port",
+    ),
+    pytest.param(
+        {"CF_AIG_API_VERSION": "v1/../v2"},
+        ["CF_AIG_API_VERSION: must be a Gemini API version such as v1 or v1beta"],
+        id="api-version",
+    ),
+    pytest.param(
+        {"CF_AIG_TIMEOUT": "soon"},
+        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        id="timeout-text",
+    ),
+    pytest.param(
+        {"CF_AIG_TIMEOUT": "0"},
+        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        id="timeout-zero",
+    ),
+    pytest.param(
+        {"CF_AIG_TIMEOUT": "-5"},
+        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        id="timeout-negative",
+    ),
+    pytest.param(
+        {"CF_AIG_TIMEOUT": "inf"},
+        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        id="timeout-infinite",
+    ),
+    pytest.param(
+        {"CF_AIG_RETRIES": "two"},
+        ["CF_AIG_RETRIES: must be a whole number from 0 (no retries) to 10; unset it for 2"],
+        id="retries-text",
+    ),
+    pytest.param(
+        {"CF_AIG_RETRIES": "-1"},
+        ["CF_AIG_RETRIES: must be a whole number from 0 (no retries) to 10; unset it for 2"],
+        id="retries-negative",
+    ),
+    pytest.param(
+        {"CF_AIG_RETRIES": "1.5"},
+        ["CF_AIG_RETRIES: must be a whole number from 0 (no retries) to 10; unset it for 2"],
+        id="retries-fraction",
+    ),
+    pytest.param(
+        {"CF_AIG_TOKEN": TOKEN[:8] + "\r\n" + TOKEN[8:]},
+        [TOKEN_VAR + HEADER_UNSAFE],
+        id="token-crlf",
+    ),
+    pytest.param(
+        {"GOOGLE_API_KEY": GOOGLE_KEY + "\nX-Injected: 1"},
+        ["GOOGLE_API_KEY: " + HEADER_UNSAFE],
+        id="key-lf",
+    ),
+    pytest.param(
+        {"GEMINI_API_KEY": GOOGLE_KEY + "\u00e9"},
+        ["GEMINI_API_KEY: " + HEADER_UNSAFE],
+        id="key-non-ascii",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "problems"), BAD_ENVIRONMENTS)
+def test_bad_environment_is_one_error_naming_each_variable(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str], problems: list[str]
+) -> None:
+    env = {**GOOD, **overrides} if overrides else {}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings()
+    assert list(caught.value.problems) == problems
+    assert isinstance(caught.value, ValueError)
+    for canary in CANARIES:
+        assert canary not in str(caught.value)
+        assert canary[8:] not in str(caught.value)
+
+
+def test_all_problems_are_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CF_AIG_GATEWAY_ID", "bad id")
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "x")
+    monkeypatch.setenv("CF_AIG_RETRIES", "-3")
+    monkeypatch.setenv("CF_AIG_BASE_URL", "ftp://example.com")
+    monkeypatch.setenv("CF_AIG_MODE", "key")
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings()
+    named = [p.split(":")[0].split(" (or")[0].split("=")[0] for p in caught.value.problems]
+    assert named == [
+        "CF_AIG_GATEWAY_ID",
+        "CF_AIG_BASE_URL",
+        "CF_AIG_TIMEOUT",
+        "CF_AIG_RETRIES",
+        "CF_AIG_MODE",
+    ]
+    assert str(caught.value).startswith(
+        "cfgenai configuration has 5 problems:\n  - CF_AIG_GATEWAY_ID"
+    )
+
+
+def test_arguments_are_checked_like_the_environment() -> None:
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings(account_id="x", token="", timeout=-1, retries=True)
+    assert [p.split(" ")[0].rstrip(":") for p in caught.value.problems] == [
+        "CF_AIG_ACCOUNT_ID",
+        "CF_AIG_TIMEOUT",
+        "CF_AIG_RETRIES",
+        "CF_AIG_TOKEN",
+    ]
+
+
+def test_missing_env_file_is_reported_with_the_other_problems(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CF_AIG_ENV_FILE", "/nonexistent/.env")
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings(timeout="x", account_id=ACCOUNT_ID, token=TOKEN)
+    assert caught.value.problems[0] == (
+        "CF_AIG_ENV_FILE: names a file that does not exist or is not a file; point it at "
+        "your .env file, or set it empty to read no file"
+    )
+    assert caught.value.problems[1].startswith("CF_AIG_TIMEOUT: ")
+
+
+def test_bad_dotenv_values_are_reported_too() -> None:
+    Path(".env").write_text("CF_AIG_ACCOUNT_ID=nope\nCF_AIG_TOKEN=t\nCF_AIG_RETRIES=many\n")
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings()
+    assert [p.split(" ")[0].rstrip(":") for p in caught.value.problems] == [
+        "CF_AIG_ACCOUNT_ID",
+        "CF_AIG_RETRIES",
+    ]
+
+
+def test_settings_never_show_a_secret() -> None:
+    settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN, google_api_key=GOOGLE_KEY)
+    for text in (repr(settings), str(settings), f"{settings!r}", str(settings.model_dump())):
+        for canary in CANARIES:
+            assert canary not in text
