@@ -1,6 +1,6 @@
 """One question to Gemini through Cloudflare AI Gateway, configured from the environment.
 
-    CF_AIG_ACCOUNT_ID=... CF_AIG_GATEWAY_ID=... CF_AIG_TOKEN=... python examples/sync_example.py
+CF_AIG_ACCOUNT_ID=... CF_AIG_GATEWAY_ID=... CF_AIG_TOKEN=... python examples/sync_example.py
 """
 
 from cfgenai import client

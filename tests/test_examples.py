@@ -42,7 +42,11 @@ def test_example_runs_against_the_emulator(
 ) -> None:
     env = {**os.environ, **gateway.env()}
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(EXAMPLES / script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == expected
