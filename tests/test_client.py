@@ -23,12 +23,21 @@ def test_public_names() -> None:
     assert cfgenai.__all__ == sorted(cfgenai.__all__)
     assert cfgenai.__all__ == [
         "ConfigError",
+        "GatewayError",
+        "GatewayInfo",
+        "GatewayOptions",
         "GatewaySettings",
+        "RequestOptions",
         "__version__",
         "build_client",
         "client",
+        "gateway_info",
+        "request_options",
         "reset_client",
     ]
+    for name in cfgenai.__all__:
+        if name != "client":  # building it needs configuration
+            assert getattr(cfgenai, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = cfgenai.nope  # type: ignore[attr-defined]
 

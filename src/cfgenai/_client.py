@@ -5,22 +5,19 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google import genai
 from google.genai import types
 
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, GatewaySettings
-
-if TYPE_CHECKING:
-    import aiohttp
+from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
 # placeholder, which every transport below removes before the request leaves: the gateway
 # adds the stored key only when no provider key header is present at all.
 _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
-_KEY_HEADER = "x-goog-api-key"
 
 
 def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> genai.Client:
@@ -62,7 +59,7 @@ class _Client(genai.Client):
 
 def http_options(settings: GatewaySettings) -> types.HttpOptions:
     """Fresh ``HttpOptions`` for ``settings`` (google-genai mutates the ones it is given)."""
-    headers = {}
+    headers = settings.headers()
     if settings.token is not None:
         headers["cf-aig-authorization"] = f"Bearer {settings.token.get_secret_value()}"
     options = types.HttpOptions(
@@ -74,30 +71,10 @@ def http_options(settings: GatewaySettings) -> types.HttpOptions:
             attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
         ),
     )
-    if settings.resolved_mode == "byok":
-        # google-genai hands each dict to httpx (sync, async) and aiohttp (async), keeping
-        # only the arguments each one accepts.
-        options.client_args = {"event_hooks": {"request": [_drop_key]}}
-        options.async_client_args = {
-            "event_hooks": {"request": [_drop_key_async]},
-            "middlewares": (_drop_key_aiohttp,),
-        }
+    options.client_args, options.async_client_args = client_args(
+        drop_key=settings.resolved_mode == "byok"
+    )
     return options
-
-
-def _drop_key(request: Any) -> None:
-    request.headers.pop(_KEY_HEADER, None)
-
-
-async def _drop_key_async(request: Any) -> None:
-    request.headers.pop(_KEY_HEADER, None)
-
-
-async def _drop_key_aiohttp(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    request.headers.popall(_KEY_HEADER, None)
-    return await handler(request)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._errors import ConfigError
+from ._options import GatewayOptions
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
@@ -43,13 +44,14 @@ def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
-class GatewaySettings(BaseSettings):
-    """How to reach Gemini through Cloudflare AI Gateway.
+class GatewaySettings(BaseSettings, GatewayOptions):
+    """How to reach Gemini through Cloudflare AI Gateway, and the gateway options to send.
 
     ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
     ``CF_AIG_ENV_FILE`` (default ``.env``; empty disables it); keyword arguments, by
     field name, override both. Any problem raises one :class:`ConfigError` listing all
-    of them.
+    of them. The gateway options (``CF_AIG_CACHE_TTL``...) are client-wide defaults that
+    ``request_options()`` overrides for one request.
     """
 
     model_config = SettingsConfigDict(
@@ -169,6 +171,16 @@ class GatewaySettings(BaseSettings):
         return f"{self.gateway_root}/{PROVIDER}"
 
     # -- per-field checks (pydantic collects all of them) -------------------------------
+
+    @field_validator("cache_key", mode="after")
+    @classmethod
+    def _no_client_wide_cache_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "a client-wide cache key would give every request the same cached answer; "
+                "unset it and pass cfgenai.request_options(cache_key=...) per request"
+            )
+        return value
 
     @field_validator("account_id", mode="before")
     @classmethod

@@ -1,0 +1,73 @@
+"""What cfgenai adds on the wire, on every transport google-genai uses.
+
+google-genai sends sync and async requests with httpx (or its fork httpx2), and async
+requests with aiohttp when that is installed. Each dict below reaches each library, which
+keeps only the arguments it accepts: ``event_hooks`` for httpx, ``middlewares`` for aiohttp.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._responses import gateway_error
+
+if TYPE_CHECKING:
+    import aiohttp
+
+KEY_HEADER = "x-goog-api-key"
+
+
+def client_args(*, drop_key: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
+
+    ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
+    turns the gateway's own error bodies into :class:`GatewayError`.
+    """
+    sync_hooks = {"request": [_drop_key] if drop_key else [], "response": [_raise_gateway_error]}
+    async_hooks = {
+        "request": [_drop_key_async] if drop_key else [],
+        "response": [_raise_gateway_error_async],
+    }
+    middleware = _aiohttp_drop_key if drop_key else _aiohttp_gateway_errors
+    return {"event_hooks": sync_hooks}, {"event_hooks": async_hooks, "middlewares": (middleware,)}
+
+
+def _drop_key(request: Any) -> None:
+    request.headers.pop(KEY_HEADER, None)
+
+
+async def _drop_key_async(request: Any) -> None:
+    request.headers.pop(KEY_HEADER, None)
+
+
+def _raise_gateway_error(response: Any) -> None:
+    if response.status_code >= 400:
+        error = gateway_error(response.status_code, response.read(), response)
+        if error is not None:
+            raise error
+
+
+async def _raise_gateway_error_async(response: Any) -> None:
+    if response.status_code >= 400:
+        error = gateway_error(response.status_code, await response.aread(), response)
+        if error is not None:
+            raise error
+
+
+async def _aiohttp_drop_key(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    request.headers.popall(KEY_HEADER, None)
+    return await _aiohttp_gateway_errors(request, handler)
+
+
+async def _aiohttp_gateway_errors(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    response = await handler(request)
+    if response.status >= 400:
+        error = gateway_error(response.status, await response.read(), response)
+        if error is not None:
+            response.release()
+            raise error
+    return response
