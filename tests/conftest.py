@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google import genai
 
 import cfgenai
+from cfgenai import GatewaySettings
 from cfgenai.testing import GatewayEmulator
 
 # Canary secrets: recognisable, so any output that contains one is a leak.
 TOKEN = "canary-cf-token-7f3a9c1e5b2d4f60"
 GOOGLE_KEY = "canary-google-key-1d4e8b2a9c7f3e55"
 STORED_KEY = "canary-stored-key-6b0e2f9d4a1c8e77"
-CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY)
+TEAM_KEY = "canary-team-key-93c1d7e0b5a2f4c8"  # stored under the BYOK alias "team"
+CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
 
@@ -37,7 +41,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 @pytest.fixture(scope="session")
 def _session_gateway() -> Iterator[GatewayEmulator]:
     emulator = GatewayEmulator(
-        token=TOKEN, google_keys=[GOOGLE_KEY], stored_keys={"default": STORED_KEY}
+        token=TOKEN,
+        google_keys=[GOOGLE_KEY],
+        stored_keys={"default": STORED_KEY, "team": TEAM_KEY},
     )
     with emulator:
         yield emulator
@@ -64,3 +70,24 @@ def _collect_garbage() -> Iterator[None]:
     import gc
 
     gc.collect()
+
+
+Build = Callable[..., genai.Client]
+
+
+@pytest.fixture
+def build() -> Iterator[Build]:
+    """``cfgenai.build_client``, closing every client it made when the test ends.
+
+    A test that keeps an exception keeps its traceback's clients alive until the garbage
+    collector breaks the cycle, in no set order: closing them first keeps that tidy.
+    """
+    clients: list[genai.Client] = []
+
+    def make(settings: GatewaySettings | None = None, **overrides: Any) -> genai.Client:
+        clients.append(cfgenai.build_client(settings, **overrides))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()

@@ -8,11 +8,10 @@ import traceback
 import pytest
 from google.genai import errors
 
-import cfgenai
 from cfgenai import ConfigError, GatewaySettings
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
 from .test_wire import CALLS
 
 
@@ -27,27 +26,28 @@ def test_requests_log_no_secret_at_debug(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     mode: str,
+    build: Build,
 ) -> None:
     monkeypatch.setenv("CF_AIG_MODE", mode)
     monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
     caplog.set_level(logging.DEBUG)
-    client = cfgenai.build_client()
+    client = build()
     for run, _ in CALLS.values():
         run(client)
     gateway_env.fail_next(503)
     with pytest.raises(errors.ServerError) as caught:
-        cfgenai.build_client(retries=0).models.generate_content(model=MODEL, contents="x")
+        build(retries=0).models.generate_content(model=MODEL, contents="x")
     assert len(caplog.records) > 0
     _assert_clean(caplog.text)
     _assert_clean("".join(traceback.format_exception(caught.value)))
     _assert_clean(repr(client) + repr(gateway_env) + repr(gateway_env.requests))
 
 
-def test_gateway_refusal_names_no_secret(gateway_env: GatewayEmulator) -> None:
+def test_gateway_refusal_names_no_secret(gateway_env: GatewayEmulator, build: Build) -> None:
     with pytest.raises(errors.APIError) as caught:
-        cfgenai.build_client(
-            token=TOKEN[::-1], google_api_key=GOOGLE_KEY, retries=0
-        ).models.generate_content(model=MODEL, contents="x")
+        build(token=TOKEN[::-1], google_api_key=GOOGLE_KEY, retries=0).models.generate_content(
+            model=MODEL, contents="x"
+        )
     _assert_clean(str(caught.value) + repr(caught.value))
 
 

@@ -19,7 +19,7 @@ from google.genai import errors
 import cfgenai
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import GOOGLE_KEY, MODEL, STORED_KEY, TOKEN
+from .conftest import GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
 
 PATH = f"/v1/acc/gw/google-ai-studio/v1/models/{MODEL}"
 BODY = {"contents": [{"parts": [{"text": "What is Cloudflare?"}], "role": "user"}]}
@@ -229,42 +229,50 @@ def test_retries_resend_on_5xx(gateway_env: GatewayEmulator) -> None:
     assert len(gateway_env.requests) == 2
 
 
-def test_no_retries_when_set_to_zero(gateway_env: GatewayEmulator) -> None:
+def test_no_retries_when_set_to_zero(gateway_env: GatewayEmulator, build: Build) -> None:
     gateway_env.fail_next(503)
     with pytest.raises(errors.ServerError) as caught:
-        _sync(cfgenai.build_client(retries=0))
+        _sync(build(retries=0))
     assert caught.value.code == 503
     assert len(gateway_env.requests) == 1
 
 
 @pytest.mark.parametrize("call", ["sync", "async-aiohttp"])
-def test_timeout_ends_a_stalled_request(gateway_env: GatewayEmulator, call: str) -> None:
+def test_timeout_ends_a_stalled_request(
+    gateway_env: GatewayEmulator, call: str, build: Build
+) -> None:
     gateway_env.fail_next(503, delay=5)
     with pytest.raises(Exception) as caught:  # noqa: PT011 - each transport has its own type
-        CALLS[call][0](cfgenai.build_client(timeout=0.2, retries=0))
+        CALLS[call][0](build(timeout=0.2, retries=0))
     assert "timeout" in type(caught.value).__name__.lower() or isinstance(
         caught.value, TimeoutError
     )
     assert gateway_env.last_request.header("x-server-timeout") == "1"
 
 
-def test_a_wrong_gateway_token_gets_the_gateway_error(gateway_env: GatewayEmulator) -> None:
+def test_a_wrong_gateway_token_gets_the_gateway_error(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
     with pytest.raises(errors.ClientError) as caught:
-        _sync(cfgenai.build_client(token="not-the-token", retries=0))
+        _sync(build(token="not-the-token", retries=0))
     assert caught.value.code == 401
     assert caught.value.details["internalCode"] == 2009
 
 
-def test_an_unknown_google_key_gets_googles_error(gateway_env: GatewayEmulator) -> None:
+def test_an_unknown_google_key_gets_googles_error(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
     with pytest.raises(errors.ClientError) as caught:
-        _sync(cfgenai.build_client(google_api_key="wrong-key", retries=0))
+        _sync(build(google_api_key="wrong-key", retries=0))
     assert caught.value.code == 400
     assert caught.value.status == "INVALID_ARGUMENT"
 
 
-def test_byok_without_a_stored_key_gets_googles_error(gateway: GatewayEmulator) -> None:
+def test_byok_without_a_stored_key_gets_googles_error(
+    gateway: GatewayEmulator, build: Build
+) -> None:
     with GatewayEmulator(token=TOKEN) as bare:
-        client = cfgenai.build_client(base_url=bare.base_url, token=TOKEN, retries=0)
+        client = build(base_url=bare.base_url, token=TOKEN, retries=0)
         with pytest.raises(errors.ClientError) as caught:
             _sync(client)
     assert caught.value.code == 403

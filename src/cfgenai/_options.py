@@ -74,7 +74,7 @@ class GatewayOptions(BaseModel):
     backoff: Literal["constant", "linear", "exponential"] | None = _option(
         "cf-aig-backoff", "Gateway-side backoff: constant, linear or exponential."
     )
-    custom_cost: Annotated[dict[str, float] | None, NoDecode] = _option(
+    custom_cost: Annotated[dict[str, int | float] | None, NoDecode] = _option(
         "cf-aig-custom-cost",
         'JSON object of per-token costs, e.g. {"per_token_in":0.000001,"per_token_out":0.000002}.',
     )
@@ -214,7 +214,7 @@ class RequestOptions(TypedDict, total=False):
     max_attempts: int
     retry_delay_ms: int
     backoff: Literal["constant", "linear", "exponential"]
-    custom_cost: dict[str, float]
+    custom_cost: dict[str, int | float]
     byok_alias: str
     zdr: bool
 
