@@ -39,29 +39,26 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 @pytest.fixture(scope="session")
-def _session_gateway() -> Iterator[GatewayEmulator]:
-    emulator = GatewayEmulator(
-        token=TOKEN,
-        google_keys=[GOOGLE_KEY],
-        stored_keys={"default": STORED_KEY, "team": TEAM_KEY},
-    )
-    with emulator:
-        yield emulator
+def cf_gateway_options() -> dict[str, Any]:
+    """The plugin's emulator, with canary credentials."""
+    return {
+        "token": TOKEN,
+        "google_keys": [GOOGLE_KEY],
+        "stored_keys": {"default": STORED_KEY, "team": TEAM_KEY},
+    }
 
 
 @pytest.fixture
-def gateway(_session_gateway: GatewayEmulator) -> GatewayEmulator:
-    """The emulator with an empty journal; it requires TOKEN and knows GOOGLE_KEY and STORED_KEY."""
-    _session_gateway.reset()
-    return _session_gateway
+def gateway(cf_gateway_session: GatewayEmulator) -> GatewayEmulator:
+    """The plugin's emulator, reset, with nothing set in the environment."""
+    cf_gateway_session.reset()
+    return cf_gateway_session
 
 
 @pytest.fixture
-def gateway_env(gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> GatewayEmulator:
-    """The emulator, with CF_AIG_BASE_URL and CF_AIG_TOKEN set in the environment."""
-    for name, value in gateway.env().items():
-        monkeypatch.setenv(name, value)
-    return gateway
+def gateway_env(cf_gateway: GatewayEmulator) -> GatewayEmulator:
+    """The plugin's ``cf_gateway``: reset, and CF_AIG_BASE_URL and CF_AIG_TOKEN set."""
+    return cf_gateway
 
 
 @pytest.fixture(autouse=True)

@@ -119,7 +119,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     def __init__(self, **values: Any) -> None:
         problems: list[str] = []
         if "_env_file" not in values:
-            values["_env_file"], problems = _env_file_from_environment()
+            values["_env_file"], problems = env_file_from_environment()
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -342,7 +342,7 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _env_file_from_environment() -> tuple[Path | None, list[str]]:
+def env_file_from_environment() -> tuple[Path | None, list[str]]:
     name = os.environ.get("CF_AIG_ENV_FILE")
     if name is None:
         return Path(".env"), []
@@ -371,7 +371,7 @@ def _base_url_problems(url: str) -> list[str]:
             "http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
         ]
     problems = []
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         problems.append("must use https:// (plain http is only allowed for loopback hosts)")
     if "@" in parts.netloc:
         problems.append("must not contain credentials; put the gateway token in CF_AIG_TOKEN")
@@ -386,7 +386,7 @@ def _base_url_problems(url: str) -> list[str]:
     return problems
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -19,23 +20,28 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .._errors import ConfigError
 from .._options import OPTION_FIELDS, GatewayOptions, header_of, validate_options
-from .._secrets import mask_headers
+from .._secrets import mask_header, mask_headers
+from . import _compat, _google
 
 PROVIDER = "google-ai-studio"
-# /v1/{account}/{gateway}/{provider}/{rest}
+# /v1/{account}/{gateway}/{provider}{rest}
 _GATEWAY_PATH = re.compile(
     r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
 )
-_MODEL_CALL = re.compile(r"/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<method>\w+)")
+_MODEL_CALL = re.compile(r"/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<action>\w+)")
+_MODEL_PATH = re.compile(r"/(?P<version>v\d+\w*)/models(?:/(?P<model>[^/:]+))?")
+
+# A scripted answer: a text, the chunks of a stream, or a function of the request giving either.
+Reply = str | list[str] | Callable[["RecordedRequest"], "str | list[str]"]
 
 
 @dataclass(frozen=True, repr=False)
 class RecordedRequest:
-    """One request as the gateway received it. Header names are lowercase."""
+    """One request as received. Header names are lowercase."""
 
     method: str
     path: str
@@ -51,6 +57,17 @@ class RecordedRequest:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def model(self) -> str | None:
+        """The model a Gemini or compat request is for."""
+        match = _MODEL_CALL.search(self.path) or _MODEL_PATH.search(self.path)
+        if match and match["model"]:
+            return match["model"]
+        try:
+            return _compat.model_of(self.json)
+        except ValueError:
+            return None
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
@@ -61,57 +78,81 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    status: int
-    body: Any
-    delay: float
+    route: str | None  # applies to requests whose path contains this
     remaining: int
+    status: int | None = None  # None: a normal answer, disturbed by the fields below
+    body: Any = None
+    retry_after: float | None = None
+    delay: float = 0.0  # before the response headers
+    chunk_delay: float = 0.0  # between stream chunks
+    drop_after: int | None = None  # stream chunks sent before the connection is cut
+    malformed: bool = False
 
 
 @dataclass
 class _Answer:
-    """What the stand-in for Google answered: a JSON body, or the chunks of a stream."""
-
     status: int
-    body: Any
-    stream: bool = False
+    body: Any  # a JSON value; for a stream, the list of its chunks
+    stream: bool = False  # send as server-sent events
+    done_marker: bool = False  # end the stream with "data: [DONE]" (OpenAI's convention)
+    headers: dict[str, str] = field(default_factory=dict)
+    fault: _Fault | None = None
+
+
+class _Dropped(Exception):
+    """Raised mid-stream to cut the connection, as a failing network would."""
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _Dropped))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
 
 @dataclass(repr=False)
 class GatewayEmulator:
-    """Cloudflare AI Gateway for the ``google-ai-studio`` provider, on a loopback port.
+    """Cloudflare AI Gateway for Google AI Studio and its OpenAI-compatible endpoint, on a
+    loopback port.
 
-    - ``token``: the gateway requires ``cf-aig-authorization: Bearer <token>``; ``None``
-      makes an unauthenticated gateway.
-    - ``google_keys``: keys the stand-in for Google accepts in ``x-goog-api-key``.
-    - ``stored_keys``: BYOK keys by alias; with no ``x-goog-api-key`` the gateway adds the
-      one named by ``cf-aig-byok-alias`` (default ``default``).
+    - ``token``: the gateway requires ``cf-aig-authorization: Bearer <token>`` (or the token in
+      place of the provider key); ``None`` makes an unauthenticated gateway.
+    - ``google_keys``: keys the stand-in for Google accepts; ``None`` accepts any key.
+    - ``stored_keys``: BYOK keys by alias; with no provider key the gateway adds the one named
+      by ``cf-aig-byok-alias`` (default ``default``).
     - ``account_id``/``gateway_id``: the only ids routed (``None`` routes any).
     - ``cache_ttl``: the gateway's own cache setting in seconds (``None``: cache only when a
-      request sends ``cf-aig-cache-ttl``); ``clock`` tells cache expiry, so tests can move
-      time without sleeping.
+      request sends ``cf-aig-cache-ttl``); ``clock`` expires cached answers, so tests can
+      move time without sleeping.
+    - ``log``: called with one line per request, secrets masked.
 
-    Option headers are checked with the same rules as the client; a bad one gets a 400 with
-    the gateway's error body and code 2005 (the emulator's choice: the real code for this
-    case is not documented). Use it as a context manager, or call :meth:`start`/:meth:`stop`.
+    Option headers are checked with the client's rules; a bad one gets a 400 with the
+    gateway's error body and code 2005 (the emulator's choice: the real code for this case
+    is not documented). Use it as a context manager, or call :meth:`start`/:meth:`stop`.
     """
 
     token: str | None = None
-    google_keys: Iterable[str] = ()
+    google_keys: Iterable[str] | None = None
     stored_keys: Mapping[str, str] = field(default_factory=dict)
     account_id: str | None = None
     gateway_id: str | None = None
     cache_ttl: int | None = None
     clock: Callable[[], float] = time.monotonic
+    log: Callable[[str], None] | None = None
     host: str = "127.0.0.1"
     port: int = 0
 
     def __post_init__(self) -> None:
-        self.google_keys = frozenset(self.google_keys)
+        self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
         self._journal: list[RecordedRequest] = []
         self._upstream: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
-        self._refusals: list[_Fault] = []
+        self._refusals: list[tuple[_Fault, int]] = []
+        self._replies: list[Reply] = []
+        self._reply_chunk_delay = 0.0
         self._cache: dict[str, tuple[float, _Answer]] = {}
+        self._connections: set[Any] = set()
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -122,7 +163,7 @@ class GatewayEmulator:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> Self:
+    def _bind(self) -> tuple[uvicorn.Server, socket.socket]:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -136,7 +177,11 @@ class GatewayEmulator:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        server = uvicorn.Server(config)
+        return uvicorn.Server(config), sock
+
+    def start(self) -> Self:
+        """Serve from a background thread; returns once the port accepts connections."""
+        server, sock = self._bind()
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="cfgenai-emulator", daemon=True
         )
@@ -147,6 +192,17 @@ class GatewayEmulator:
             time.sleep(0.002)
         self._server = server
         return self
+
+    def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve in this thread until Ctrl-C or SIGTERM (for ``cfgenai gateway``)."""
+        server, sock = self._bind()
+        self._server = server
+        if on_ready is not None:
+            on_ready()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            self._server = None
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -184,7 +240,7 @@ class GatewayEmulator:
             env["CF_AIG_TOKEN"] = self.token
         return env
 
-    # -- journal, faults, cache -----------------------------------------------------------
+    # -- journal --------------------------------------------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -199,6 +255,10 @@ class GatewayEmulator:
                 raise AssertionError("the gateway emulator has received no request")
             return self._journal[-1]
 
+    def requests_to(self, model: str) -> list[RecordedRequest]:
+        """The requests received for ``model``, oldest first."""
+        return [r for r in self.requests if r.model == model]
+
     @property
     def upstream_requests(self) -> list[RecordedRequest]:
         """Every request the gateway sent on to Google (one per attempt), as Google saw it:
@@ -206,26 +266,81 @@ class GatewayEmulator:
         with self._lock:
             return list(self._upstream)
 
-    def fail_next(self, status: int, body: Any = None, *, times: int = 1, delay: float = 0) -> None:
-        """Make Google answer the next ``times`` upstream attempts with ``status`` and ``body``
-        (default: Google's error body for that status), after ``delay`` seconds."""
+    @property
+    def connections(self) -> int:
+        """How many TCP connections clients opened since the last :meth:`reset`."""
         with self._lock:
-            self._faults.append(_Fault(status, body or _google_error(status), delay, times))
+            return len(self._connections)
 
-    def refuse_next(self, code: int, *, times: int = 1) -> None:
+    # -- scripted answers and faults ------------------------------------------------------
+
+    def reply(self, *answers: Reply, chunk_delay: float = 0.0) -> None:
+        """Answer generation calls with these, in order; the last one then stays.
+
+        Each is a text, the chunks of a stream (joined for a non-streamed call), or a
+        function of the :class:`RecordedRequest` returning either. ``chunk_delay`` spaces
+        streamed chunks this many seconds apart.
+        """
+        with self._lock:
+            self._replies = list(answers)
+            self._reply_chunk_delay = chunk_delay
+
+    def fail_next(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        times: int = 1,
+        delay: float = 0,
+        retry_after: float | None = None,
+        route: str | None = None,
+    ) -> None:
+        """Make Google answer the next ``times`` upstream attempts with ``status`` and ``body``
+        (default: Google's error body), after ``delay`` seconds, with ``Retry-After`` if given.
+        ``route`` limits this to requests whose path contains it (``":streamGenerateContent"``,
+        a model name...)."""
+        body = body if body is not None else _google.error(status)
+        self._add(_Fault(route, times, status, body, retry_after=retry_after, delay=delay))
+
+    def stall_next(self, seconds: float, *, times: int = 1, route: str | None = None) -> None:
+        """Delay the next answers' headers by ``seconds``."""
+        self._add(_Fault(route, times, delay=seconds))
+
+    def slow_stream_next(
+        self, chunk_delay: float, *, times: int = 1, route: str | None = None
+    ) -> None:
+        """Space the next streams' chunks ``chunk_delay`` seconds apart."""
+        self._add(_Fault(route, times, chunk_delay=chunk_delay))
+
+    def drop_next(self, *, after_chunks: int = 1, times: int = 1, route: str | None = None) -> None:
+        """Cut the connection of the next streams after ``after_chunks`` chunks (a non-streamed
+        answer is cut before its body)."""
+        self._add(_Fault(route, times, drop_after=after_chunks))
+
+    def garble_next(self, *, times: int = 1, route: str | None = None) -> None:
+        """Answer the next requests with status 200 and a body that is not valid JSON."""
+        self._add(_Fault(route, times, malformed=True))
+
+    def refuse_next(self, code: int, *, times: int = 1, route: str | None = None) -> None:
         """Make the gateway itself refuse the next ``times`` requests with error ``code``
         (2001, 2003, 2005, 2009, 2040 or 7000)."""
-        status, _ = _GATEWAY_ERRORS[code]
+        _GATEWAY_ERRORS[code]  # fail early on an unknown code
         with self._lock:
-            self._refusals.append(_Fault(status, code, 0, times))
+            self._refusals.append((_Fault(route, times), code))
+
+    def _add(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
 
     def reset(self) -> None:
-        """Forget recorded requests, pending faults and cached answers."""
+        """Forget recorded requests, connections, scripted answers, faults and the cache."""
         with self._lock:
             self._journal.clear()
             self._upstream.clear()
+            self._connections.clear()
             self._faults.clear()
             self._refusals.clear()
+            self._replies.clear()
             self._cache.clear()
 
     # -- the gateway ----------------------------------------------------------------------
@@ -243,10 +358,15 @@ class GatewayEmulator:
         )
         with self._lock:
             self._journal.append(recorded)
-        response = await self._answer(recorded)
+            self._connections.add(scope.get("client"))
+        started = time.perf_counter()
+        answer = await self._answer(recorded)
+        response = _render(answer, recorded)
+        if self.log is not None:
+            self.log(_log_line(recorded, answer, time.perf_counter() - started))
         await response(scope, receive, send)
 
-    async def _answer(self, request: RecordedRequest) -> ASGIApp:
+    async def _answer(self, request: RecordedRequest) -> _Answer:
         route = _GATEWAY_PATH.fullmatch(request.path)
         if route is None:
             return _gateway_error(7000)
@@ -254,31 +374,82 @@ class GatewayEmulator:
             self.gateway_id and route["gateway"] != self.gateway_id
         ):
             return _gateway_error(2001)
-        if self.token and request.header("cf-aig-authorization") != f"Bearer {self.token}":
-            return _gateway_error(2009)
-        refusal = _take(self._refusals, self._lock)
+        compat = route["provider"] == "compat"
+        key_header = "authorization" if compat else "x-goog-api-key"
+        provider_key = request.header(key_header)
+        if compat and provider_key is not None:
+            provider_key = provider_key.removeprefix("Bearer ").strip()
+        if self.token:
+            # The token may stand in for the provider key (Cloudflare's own SDK examples).
+            if provider_key == self.token:
+                provider_key = None
+            elif request.header("cf-aig-authorization") != f"Bearer {self.token}":
+                return _gateway_error(2009)
+        refusal = self._take_refusal(request.path)
         if refusal is not None:
-            return _gateway_error(refusal.body)
+            return _gateway_error(refusal)
         sent = {name: request.header(header_of(name)) for name in OPTION_FIELDS}
         try:
             options = validate_options({k: v for k, v in sent.items() if v is not None})
         except ConfigError as exc:
             return _gateway_error(2005, "; ".join(exc.problems))
-        call = _MODEL_CALL.fullmatch(route["rest"] or "")
-        if route["provider"] != PROVIDER or call is None or request.method != "POST":
-            return _gateway_error(7000)
-        key = request.header("x-goog-api-key")
-        if key is None and (options.byok_alias or "default") in self.stored_keys:
-            key = self.stored_keys[options.byok_alias or "default"]
-        elif key is None and options.byok_alias is not None:
-            return _gateway_error(2040)
+        if compat and route["rest"] == "/chat/completions" and request.method == "POST":
+            return await self._compat(request, provider_key, options)
+        if route["provider"] == PROVIDER and route["rest"]:
+            upstream = replace(request, path=route["rest"])
+            return await self._through_gateway(request, upstream, provider_key, options)
+        return _gateway_error(7000)
 
+    async def _compat(
+        self, request: RecordedRequest, provider_key: str | None, options: GatewayOptions
+    ) -> _Answer:
+        try:
+            body = request.json
+            model = _compat.model_of(body)
+            gemini = _compat.to_gemini(body)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _Answer(400, _compat.error(400, "the body must be a chat completion request"))
+        if model is None:
+            return _Answer(400, _compat.error(400, "model must be google-ai-studio/{model}"))
+        streamed = body.get("stream") is True
+        action = "streamGenerateContent" if streamed else "generateContent"
+        upstream = replace(
+            request,
+            path=f"/v1beta/models/{model}:{action}",
+            query="alt=sse" if streamed else "",
+            body=json.dumps(gemini).encode(),
+        )
+        answer = await self._through_gateway(request, upstream, provider_key, options)
+        if answer.status != 200 or (answer.fault and answer.fault.malformed):
+            return answer
+        if streamed:
+            texts = [_google_text(chunk) for chunk in answer.body]
+            body = _compat.completion_chunks(model, texts)
+            return replace(answer, body=body, stream=True, done_marker=True)
+        return replace(answer, body=_compat.completion(model, _google_text(answer.body)))
+
+    async def _through_gateway(
+        self,
+        request: RecordedRequest,
+        upstream: RecordedRequest,
+        provider_key: str | None,
+        options: GatewayOptions,
+    ) -> _Answer:
+        """What the gateway adds around the upstream call: key, cache, retries, headers."""
+        key = provider_key
+        if key is None:
+            alias = options.byok_alias or "default"
+            if alias in self.stored_keys:
+                key = self.stored_keys[alias]
+            elif options.byok_alias is not None:
+                return _gateway_error(2040)
         headers = {
             "cf-aig-log-id": uuid.uuid4().hex,
             "cf-aig-step": "0",
-            "cf-aig-model": call["model"],
             "cf-aig-provider": PROVIDER,
         }
+        if upstream.model:
+            headers["cf-aig-model"] = upstream.model
         if options.event_id:
             headers["cf-aig-event-id"] = options.event_id
         ttl = options.cache_ttl or self.cache_ttl
@@ -292,108 +463,181 @@ class GatewayEmulator:
             with self._lock:
                 expires, cached = self._cache.get(cache_key, (0.0, None))
             if cached is not None and self.clock() < expires:
-                return _render(cached, {**headers, "cf-aig-cache-status": "HIT"}, request)
-        answer = await self._upstream_attempts(request, route["rest"], key, options)
+                return replace(cached, headers={**headers, "cf-aig-cache-status": "HIT"})
+        answer = await self._upstream_attempts(upstream, key, options)
         if ttl:
             headers["cf-aig-cache-status"] = "MISS"
-            if answer.status == 200 and not options.skip_cache:
+            if answer.status == 200 and answer.fault is None and not options.skip_cache:
                 with self._lock:
                     self._cache[cache_key] = (self.clock() + ttl, answer)
-        return _render(answer, headers, request)
+        return replace(answer, headers={**answer.headers, **headers})
 
     async def _upstream_attempts(
-        self, request: RecordedRequest, path: str, key: str | None, options: GatewayOptions
+        self, upstream: RecordedRequest, key: str | None, options: GatewayOptions
     ) -> _Answer:
         """Google's answer, retried as ``cf-aig-max-attempts`` and its delay ask."""
-        headers = {k: v for k, v in request.headers.items() if not k.startswith("cf-aig-")}
+        headers = {k: v for k, v in upstream.headers.items() if not k.startswith("cf-aig-")}
         headers.pop("x-goog-api-key", None)
+        headers.pop("authorization", None)
         if key is not None:
             headers["x-goog-api-key"] = key
-        forwarded = RecordedRequest(request.method, path, request.query, headers, request.body)
+        forwarded = replace(upstream, headers=headers)
         attempts = options.max_attempts or 1
         for attempt in range(1, attempts + 1):
             with self._lock:
                 self._upstream.append(forwarded)
             answer = await self._google(forwarded)
             if attempt == attempts or (answer.status < 500 and answer.status != 429):
-                return answer
-            delay = (options.retry_delay_ms or 0) / 1000
+                break
             factor = {"linear": attempt, "exponential": 2 ** (attempt - 1)}.get(
                 options.backoff or "", 1
             )
-            await asyncio.sleep(delay * factor)
-        raise AssertionError("unreachable")
+            await asyncio.sleep((options.retry_delay_ms or 0) / 1000 * factor)
+        return answer
 
     async def _google(self, request: RecordedRequest) -> _Answer:
         """The stand-in for Google AI Studio behind the gateway."""
         key = request.header("x-goog-api-key")
         if key is None:
-            return _Answer(403, _google_error(403))
-        if key not in self.google_keys and key not in self.stored_keys.values():
-            return _Answer(400, _google_error(400))
-        fault = _take(self._faults, self._lock)
+            return _Answer(403, _google.error(403))
+        if (
+            self.google_keys is not None
+            and key not in self.google_keys
+            and key not in self.stored_keys.values()
+        ):
+            return _Answer(400, _google.error(400))
+        fault = self._take_fault(request.path)
         if fault is not None:
             await asyncio.sleep(fault.delay)
-            return _Answer(fault.status, fault.body)
-        call = _MODEL_CALL.fullmatch(request.path)
-        assert call is not None
-        model, method = call["model"], call["method"]
-        if method not in ("generateContent", "streamGenerateContent"):
-            return _Answer(404, _google_error(404))
+            if fault.status is not None:
+                retry_after = (
+                    {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
+                )
+                return _Answer(fault.status, fault.body, headers=retry_after)
         try:
-            prompt = _prompt_text(request.json)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return _Answer(400, _google_error(400, "Invalid JSON payload received."))
-        words = f"Echo from {model}: {prompt}".split(" ")
-        if method == "generateContent":
-            return _Answer(200, _candidate(model, " ".join(words), final=True))
-        chunks = [
-            _candidate(model, word if i == 0 else f" {word}", final=i == len(words) - 1)
-            for i, word in enumerate(words)
-        ]
-        return _Answer(200, chunks, stream=True)
+            answer = self._gemini(request)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            answer = _Answer(400, _google.error(400, "Invalid JSON payload received."))
+        return replace(answer, fault=fault)
+
+    def _gemini(self, request: RecordedRequest) -> _Answer:
+        listing = _MODEL_PATH.fullmatch(request.path)
+        if request.method == "GET" and listing is not None:
+            name = listing["model"]
+            if name is None:
+                return _Answer(200, _google.list_models())
+            if name in _google.MODELS:
+                return _Answer(200, _google.model_info(name))
+            return _Answer(404, _google.error(404, f"models/{name} is not found."))
+        call = _MODEL_CALL.fullmatch(request.path)
+        if call is None or request.method != "POST":
+            return _Answer(404, _google.error(404))
+        model, action = call["model"], call["action"]
+        if action == "generateContent":
+            return _Answer(
+                200, _google.candidate(model, "".join(self._reply(request, model)), final=True)
+            )
+        if action == "streamGenerateContent":
+            chunks = _google.stream(model, self._reply(request, model))
+            return _Answer(200, chunks, stream=request.params.get("alt") == "sse")
+        if action == "countTokens":
+            return _Answer(200, _google.count_tokens(request.json))
+        if action == "embedContent":
+            return _Answer(200, _google.embed(request.json))
+        if action == "batchEmbedContents":
+            return _Answer(200, _google.batch_embed(request.json))
+        return _Answer(404, _google.error(404, f"Method {action} is not found for models/{model}."))
+
+    def _reply(self, request: RecordedRequest, model: str) -> list[str]:
+        """The chunks of the answer: scripted, or an echo of the prompt."""
+        prompt = _google.prompt_text(request.json)
+        with self._lock:
+            scripted = self._replies[0] if self._replies else None
+            if len(self._replies) > 1:
+                self._replies.pop(0)
+        if callable(scripted):
+            scripted = scripted(request)
+        if scripted is None:
+            words = f"Echo from {model}: {prompt}".split(" ")
+            return [w if i == 0 else f" {w}" for i, w in enumerate(words)]
+        return [scripted] if isinstance(scripted, str) else list(scripted)
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._lock:
+            fault = _take(self._faults, path)
+            if fault is None and self._reply_chunk_delay and self._replies:
+                fault = _Fault(None, 1, chunk_delay=self._reply_chunk_delay)
+            return fault
+
+    def _take_refusal(self, path: str) -> int | None:
+        with self._lock:
+            for fault, code in self._refusals:
+                if _take([fault], path) is not None:
+                    if fault.remaining <= 0:
+                        self._refusals.remove((fault, code))
+                    return code
+        return None
 
 
-def _take(faults: list[_Fault], lock: threading.Lock) -> _Fault | None:
-    with lock:
-        if not faults:
-            return None
-        fault = faults[0]
-        fault.remaining -= 1
-        if fault.remaining <= 0:
-            faults.pop(0)
-        return fault
+def _take(faults: list[_Fault], path: str) -> _Fault | None:
+    """The first fault for ``path``, counted down and removed once used up (lock held)."""
+    for fault in faults:
+        if fault.route is None or fault.route in path:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None
 
 
-def _render(answer: _Answer, headers: dict[str, str], request: RecordedRequest) -> ASGIApp:
-    if answer.stream and request.params.get("alt") == "sse":
-        return StreamingResponse(_sse(answer.body), media_type="text/event-stream", headers=headers)
+def _google_text(answer: Any) -> str:
+    return "".join(p.get("text", "") for p in answer["candidates"][0]["content"]["parts"])
+
+
+def _render(answer: _Answer, request: RecordedRequest) -> Response:
+    fault = answer.fault or _Fault(None, 0)
+    headers = answer.headers
+    if fault.malformed:
+        if answer.stream:
+            garbled = _events([b'{"candidates": [{"content": {"parts": [{"text": "cut'], fault)
+            return StreamingResponse(garbled, media_type="text/event-stream", headers=headers)
+        return Response(b'{"candidates": [{"content": ', 200, headers, "application/json")
+    if answer.stream:
+        events = [json.dumps(chunk).encode() for chunk in answer.body]
+        if answer.done_marker:
+            events.append(b"[DONE]")
+        return StreamingResponse(
+            _events(events, fault), media_type="text/event-stream", headers=headers
+        )
+    if fault.drop_after is not None:
+        return StreamingResponse(_events([], replace(fault, drop_after=0)), headers=headers)
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
-async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"
+async def _events(events: list[bytes], fault: _Fault) -> AsyncIterator[bytes]:
+    for i, event in enumerate(events):
+        if fault.drop_after is not None and i >= fault.drop_after:
+            raise _Dropped
+        if i and fault.chunk_delay:
+            await asyncio.sleep(fault.chunk_delay)
+        yield b"data: " + event + b"\r\n\r\n"
+    if fault.drop_after is not None and not events:
+        raise _Dropped
 
 
-def _prompt_text(body: Any) -> str:
-    """The text of the last user turn of a ``generateContent`` body."""
-    turn = body["contents"][-1]
-    return " ".join(part["text"] for part in turn["parts"] if "text" in part)
-
-
-def _candidate(model: str, text: str, *, final: bool) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
-    answer: dict[str, Any] = {"candidates": [candidate], "modelVersion": model}
-    if final:
-        candidate["finishReason"] = "STOP"
-        tokens = len(text.split())
-        answer["usageMetadata"] = {
-            "promptTokenCount": tokens,
-            "candidatesTokenCount": tokens,
-            "totalTokenCount": 2 * tokens,
-        }
-    return answer
+def _log_line(request: RecordedRequest, answer: _Answer, seconds: float) -> str:
+    query = f"?{request.query}" if request.query else ""
+    shown = [
+        f"{name}={mask_header(name, request.headers[name])}"
+        for name in ("cf-aig-authorization", "x-goog-api-key", "authorization")
+        if name in request.headers
+    ]
+    cache = answer.headers.get("cf-aig-cache-status")
+    extra = f" cache={cache}" if cache else ""
+    return (
+        f"{request.method} {request.path}{query} -> {answer.status}{extra} "
+        f"{' '.join(shown) or 'no credentials'} ({seconds * 1000:.1f} ms)"
+    )
 
 
 _GATEWAY_ERRORS = {
@@ -406,8 +650,8 @@ _GATEWAY_ERRORS = {
 }
 
 
-def _gateway_error(code: int, detail: str | None = None) -> Response:
-    """The gateway's own error body (older ``error`` list and newer top-level fields)."""
+def _gateway_error(code: int, detail: str | None = None) -> _Answer:
+    """The gateway's own error (older ``error`` list and newer top-level fields)."""
     status, message = _GATEWAY_ERRORS[code]
     message = f"{message}: {detail}" if detail else message
     body = {
@@ -421,24 +665,4 @@ def _gateway_error(code: int, detail: str | None = None) -> Response:
         "message": message,
         "description": message,
     }
-    return JSONResponse(body, status_code=status)
-
-
-_GOOGLE_ERRORS = {
-    400: ("INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
-    403: (
-        "PERMISSION_DENIED",
-        "Method doesn't allow unregistered callers (callers without established identity). "
-        "Please use API Key or other form of API consumer identity to call this API.",
-    ),
-    404: ("NOT_FOUND", "Requested entity was not found."),
-    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
-    500: ("INTERNAL", "An internal error has occurred."),
-    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
-}
-
-
-def _google_error(status: int, message: str | None = None) -> dict[str, Any]:
-    """Google's error body for ``status``."""
-    name, default = _GOOGLE_ERRORS.get(status, ("UNKNOWN", "Error."))
-    return {"error": {"code": status, "message": message or default, "status": name}}
+    return _Answer(status, body)

@@ -1,0 +1,94 @@
+"""The stand-in for Google AI Studio: Gemini-shaped answers and Google's error bodies."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-embedding-001")
+
+_ERRORS = {
+    400: ("INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
+    403: (
+        "PERMISSION_DENIED",
+        "Method doesn't allow unregistered callers (callers without established identity). "
+        "Please use API Key or other form of API consumer identity to call this API.",
+    ),
+    404: ("NOT_FOUND", "Requested entity was not found."),
+    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    500: ("INTERNAL", "An internal error has occurred."),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+}
+
+
+def error(status: int, message: str | None = None) -> dict[str, Any]:
+    """Google's error body for ``status``."""
+    name, default = _ERRORS.get(status, ("UNKNOWN", "Error."))
+    return {"error": {"code": status, "message": message or default, "status": name}}
+
+
+def prompt_text(body: Any) -> str:
+    """The text of the last turn of a ``generateContent`` body."""
+    turn = body["contents"][-1]
+    return " ".join(part["text"] for part in turn["parts"] if "text" in part)
+
+
+def candidate(model: str, text: str, *, final: bool) -> dict[str, Any]:
+    """One ``GenerateContentResponse``; the final one carries finishReason and usage."""
+    part: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+    answer: dict[str, Any] = {"candidates": [part], "modelVersion": model}
+    if final:
+        part["finishReason"] = "STOP"
+        tokens = max(1, len(text.split()))
+        answer["usageMetadata"] = {
+            "promptTokenCount": tokens,
+            "candidatesTokenCount": tokens,
+            "totalTokenCount": 2 * tokens,
+        }
+    return answer
+
+
+def stream(model: str, chunks: list[str]) -> list[dict[str, Any]]:
+    return [candidate(model, c, final=i == len(chunks) - 1) for i, c in enumerate(chunks)]
+
+
+def count_tokens(body: Any) -> dict[str, Any]:
+    contents = body.get("contents") or body.get("generateContentRequest", {}).get("contents", [])
+    words = sum(len(p.get("text", "").split()) for c in contents for p in c.get("parts", []))
+    return {"totalTokens": words}
+
+
+def embedding(text: str) -> dict[str, Any]:
+    """A small embedding that depends only on ``text``, so equal texts embed equally."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return {"values": [round(b / 255 - 0.5, 4) for b in digest[:8]]}
+
+
+def _text_of(content: Any) -> str:
+    return " ".join(p.get("text", "") for p in content.get("parts", []))
+
+
+def embed(body: Any) -> dict[str, Any]:
+    return {"embedding": embedding(_text_of(body["content"]))}
+
+
+def batch_embed(body: Any) -> dict[str, Any]:
+    return {"embeddings": [embedding(_text_of(r["content"])) for r in body["requests"]]}
+
+
+def model_info(name: str) -> dict[str, Any]:
+    embedder = "embedding" in name
+    return {
+        "name": f"models/{name}",
+        "version": "001",
+        "displayName": name,
+        "inputTokenLimit": 1048576,
+        "outputTokenLimit": 0 if embedder else 65536,
+        "supportedGenerationMethods": ["embedContent", "countTokens"]
+        if embedder
+        else ["generateContent", "countTokens"],
+    }
+
+
+def list_models() -> dict[str, Any]:
+    return {"models": [model_info(m) for m in MODELS]}
