@@ -23,6 +23,8 @@ CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
 
+pytest_plugins = ["pytester"]
+
 _OURS = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+import signal
 import socket
 import threading
 import time
@@ -168,6 +169,7 @@ class GatewayEmulator:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
+        sock.listen(2048)  # connections wait in the backlog until the server runs
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app,
@@ -197,12 +199,19 @@ class GatewayEmulator:
         """Serve in this thread until Ctrl-C or SIGTERM (for ``cfgenai gateway``)."""
         server, sock = self._bind()
         self._server = server
+        # uvicorn shuts down gracefully on these, then raises the signal again: answer that
+        # second one here, so the process ends normally instead of dying of it.
+        previous = {
+            sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         if on_ready is not None:
             on_ready()
         try:
             server.run(sockets=[sock])
         finally:
             self._server = None
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -1,0 +1,360 @@
+"""The gateway emulator as users get it: standalone server, pytest plugin, journal, scripts, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import httpx2
+import openai
+import pytest
+from google.genai import errors
+
+from cfgenai.testing import GatewayEmulator, RecordedRequest
+
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
+
+SEED_BODY = '{"contents": [{"role":"user", "parts": [{"text":"What is Cloudflare?"}]}]}'
+
+
+# -- standalone ---------------------------------------------------------------------------
+
+
+class Standalone:
+    """`python -m cfgenai gateway` in a child process."""
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cfgenai", "gateway", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
+        assert self.process.stdout is not None
+        self.banner = self.process.stdout.readline()
+        self.export = self.process.stdout.readline().strip()
+        self.url = self.banner.split(" on ")[1].split(" ")[0]
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=20)
+        return self.process.returncode, out, err
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[Standalone]:
+    server = Standalone(env={"CF_AIG_TOKEN": TOKEN, "GOOGLE_API_KEY": GOOGLE_KEY}, cwd=tmp_path)
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def _curl(url: str, *headers: str) -> dict[str, object]:
+    command = ["curl", "-sS", url, "--header", "content-type: application/json"]
+    for header in headers:
+        command += ["--header", header]
+    done = subprocess.run(
+        [*command, "--data", SEED_BODY], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_seeds_curl_commands_work_against_the_standalone_server(standalone: Standalone) -> None:
+    url = f"{standalone.url}/v1/0123456789abcdef0123456789abcdef/my-gateway/google-ai-studio/v1/models/gemini-2.5-flash:generateContent"
+    with_key = _curl(url, f"cf-aig-authorization: Bearer {TOKEN}", f"x-goog-api-key: {GOOGLE_KEY}")
+    byok = _curl(url, f"cf-aig-authorization: Bearer {TOKEN}")
+    wrong = _curl(url, "cf-aig-authorization: Bearer not-the-token")
+    code, out, err = standalone.stop()
+    answer = "Echo from gemini-2.5-flash: What is Cloudflare?"
+    for body in (with_key, byok):
+        assert body["candidates"][0]["content"]["parts"][0]["text"] == answer  # type: ignore[index]
+    assert wrong == {
+        "success": False,
+        "result": [],
+        "messages": [],
+        "error": [{"code": 2009, "message": "Unauthorized"}],
+        "name": "AiGatewayError",
+        "httpCode": 401,
+        "internalCode": 2009,
+        "message": "Unauthorized",
+        "description": "Unauthorized",
+    }
+    assert code == 0
+    assert standalone.export == f"export CF_AIG_BASE_URL={standalone.url}/v1/acc/gw"
+    log = out.splitlines()
+    assert [line.split(" -> ")[1].split(" ")[0] for line in log[:3]] == ["200", "200", "401"]
+    assert "x-goog-api-key=<secret sha256:" in log[0] and "x-goog-api-key" not in log[1]
+    assert log[-1] == "cfgenai gateway emulator stopped"
+    for canary in CANARIES:
+        assert canary not in out + err + standalone.banner
+
+
+def test_standalone_reads_dotenv_and_flags_override(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"CF_AIG_TOKEN={TOKEN}\nCF_AIG_GATEWAY_ID=prod\n")
+    server = Standalone("--account-id", "acct", cwd=tmp_path)
+    try:
+        root = f"{server.url}/v1/acct"
+        path = "/google-ai-studio/v1/models/m:generateContent"
+        auth = f"cf-aig-authorization: Bearer {TOKEN}"
+        assert "candidates" in _curl(root + "/prod" + path, auth, "x-goog-api-key: any-key-goes")
+        assert _curl(root + "/staging" + path, auth)["internalCode"] == 2001
+        assert _curl(f"{server.url}/v1/other/prod{path}", auth)["internalCode"] == 2001
+        assert _curl(root + "/prod" + path)["internalCode"] == 2009
+    finally:
+        assert server.stop()[0] == 0
+
+
+def test_standalone_refuses_a_non_loopback_host() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cfgenai", "gateway", "--host", "0.0.0.0"],  # noqa: S104
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        "refusing to listen on 0.0.0.0, which is not a loopback address; pass --allow-remote"
+        in done.stderr
+    )
+
+
+# -- pytest plugin --------------------------------------------------------------------------
+
+
+def test_the_plugin_fixture_serves_a_users_test_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import cfgenai
+
+        def test_through_the_gateway(cf_gateway):
+            answer = cfgenai.client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+            assert answer.text == "Echo from gemini-2.5-flash: hi"
+            assert cf_gateway.last_request.header("x-goog-api-key") is None
+            assert cf_gateway.upstream_requests[0].header("x-goog-api-key") == "cfgenai-test-stored-key"
+
+        def test_each_test_starts_clean(cf_gateway):
+            assert cf_gateway.requests == []
+            cfgenai.build_client().models.generate_content(model="m", contents="again")
+            assert len(cf_gateway.requests) == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+# -- journal and scripted answers ------------------------------------------------------------
+
+
+def test_journal_reads_well_in_assertions(gateway_env: GatewayEmulator, build: Build) -> None:
+    client = build()
+    client.models.generate_content(model="gemini-2.5-pro", contents="one")
+    client.models.generate_content(model=MODEL, contents="two")
+    client.models.count_tokens(model=MODEL, contents="three")
+    assert [r.json["contents"][0]["parts"][0]["text"] for r in gateway_env.requests_to(MODEL)] == [
+        "two",
+        "three",
+    ]
+    request = gateway_env.requests_to("gemini-2.5-pro")[0]
+    assert isinstance(request, RecordedRequest)
+    assert request.header("CF-AIG-Authorization") == f"Bearer {TOKEN}"
+    assert request.model == "gemini-2.5-pro"
+    assert TOKEN not in repr(request)
+
+
+def test_scripted_fixed_text_function_and_sequence(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    client = build()
+
+    def ask(prompt: str = "hi") -> str:
+        return client.models.generate_content(model=MODEL, contents=prompt).text or ""
+
+    gateway_env.reply("Fixed.")
+    assert [ask(), ask()] == ["Fixed.", "Fixed."]
+    gateway_env.reply(lambda request: request.json["contents"][0]["parts"][0]["text"].upper())
+    assert ask("shout") == "SHOUT"
+    gateway_env.reply("first", "second", "last")
+    assert [ask(), ask(), ask(), ask()] == ["first", "second", "last", "last"]
+
+
+def test_scripted_stream_chunks(gateway_env: GatewayEmulator, build: Build) -> None:
+    gateway_env.reply(["Hel", "lo", " world"], chunk_delay=0.05)
+    chunks = build().models.generate_content_stream(model=MODEL, contents="hi")
+    assert [c.text for c in chunks] == ["Hel", "lo", " world"]
+
+
+# -- faults and what the client does with them -------------------------------------------------
+
+
+def test_error_with_retry_after_is_retried_then_raised(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.fail_next(429, retry_after=1, times=5)
+    with pytest.raises(errors.ClientError) as caught:
+        build(retries=1).models.generate_content(model=MODEL, contents="hi")
+    assert caught.value.code == 429
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert len(gateway_env.requests) == 2
+
+
+def test_fault_for_one_route_leaves_the_others_alone(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.fail_next(500, route=":streamGenerateContent", times=3)
+    client = build(retries=0)
+    assert client.models.generate_content(model=MODEL, contents="hi").text
+    with pytest.raises(errors.ServerError):
+        list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+
+
+def test_stalled_answer_times_out(gateway_env: GatewayEmulator, build: Build) -> None:
+    gateway_env.stall_next(3)
+    with pytest.raises(httpx2.TimeoutException):
+        build(timeout=0.2, retries=0).models.generate_content(model=MODEL, contents="hi")
+
+
+def test_slow_stream_arrives_whole(gateway_env: GatewayEmulator, build: Build) -> None:
+    gateway_env.slow_stream_next(0.05)
+    chunks = list(build().models.generate_content_stream(model=MODEL, contents="hi"))
+    assert "".join(c.text or "" for c in chunks) == f"Echo from {MODEL}: hi"
+    assert chunks[-1].candidates[0].finish_reason == "STOP"  # type: ignore[index]
+
+
+def test_connection_dropped_mid_stream_raises_after_the_chunks_sent(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.drop_next(after_chunks=2)
+    received: list[str] = []
+
+    def read() -> None:
+        for chunk in build(retries=0).models.generate_content_stream(
+            model=MODEL, contents="a b c d"
+        ):
+            received.append(chunk.text or "")
+
+    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+        read()
+    assert received == ["Echo", " from"]
+
+
+def test_connection_dropped_mid_stream_raises_with_aiohttp(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.drop_next(after_chunks=1)
+
+    async def read() -> list[str]:
+        received = []
+        async with build(retries=0).aio as aio:
+            async for chunk in await aio.models.generate_content_stream(
+                model=MODEL, contents="a b"
+            ):
+                received.append(chunk.text or "")
+        return received
+
+    with pytest.raises(aiohttp.ClientPayloadError):
+        asyncio.run(read())
+
+
+def test_dropped_plain_answer_raises(gateway_env: GatewayEmulator, build: Build) -> None:
+    gateway_env.drop_next()
+    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+        build(retries=0).models.generate_content(model=MODEL, contents="hi")
+
+
+def test_malformed_bodies_raise(gateway_env: GatewayEmulator, build: Build) -> None:
+    client = build(retries=0)
+    gateway_env.garble_next()
+    with pytest.raises(json.JSONDecodeError):
+        client.models.generate_content(model=MODEL, contents="hi")
+    gateway_env.garble_next()
+    with pytest.raises(errors.UnknownApiResponseError, match="Failed to parse response as JSON"):
+        list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+
+
+# -- more of the API -----------------------------------------------------------------------------
+
+
+def test_count_tokens_embeddings_and_models(gateway_env: GatewayEmulator, build: Build) -> None:
+    client = build()
+    assert client.models.count_tokens(model=MODEL, contents="one two three").total_tokens == 3
+    embedded = client.models.embed_content(model="gemini-embedding-001", contents=["a", "b", "a"])
+    vectors = [e.values for e in embedded.embeddings or []]
+    assert len(vectors) == 3 and vectors[0] == vectors[2] != vectors[1]
+    assert [m.name for m in client.models.list()] == [
+        "models/gemini-2.5-flash",
+        "models/gemini-2.5-pro",
+        "models/gemini-2.0-flash",
+        "models/gemini-embedding-001",
+    ]
+    assert client.models.get(model="gemini-2.5-pro").name == "models/gemini-2.5-pro"
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.get(model="gemini-0-nonexistent")
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+    paths = [(r.method, r.path.split("/google-ai-studio")[1]) for r in gateway_env.requests]
+    assert paths == [
+        ("POST", f"/v1/models/{MODEL}:countTokens"),
+        ("POST", "/v1/models/gemini-embedding-001:batchEmbedContents"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/gemini-2.5-pro"),
+        ("GET", "/v1/models/gemini-0-nonexistent"),
+    ]
+
+
+def test_unknown_methods_and_routes_get_errors_not_crashes(gateway: GatewayEmulator) -> None:
+    auth = {"cf-aig-authorization": f"Bearer {TOKEN}", "x-goog-api-key": GOOGLE_KEY}
+    with httpx2.Client(base_url=gateway.base_url, headers=auth) as http:
+        unknown_method = http.post(f"/google-ai-studio/v1/models/{MODEL}:teleport", json={})
+        unknown_provider = http.post("/openai/chat/completions", json={})
+        not_json = http.post(f"/google-ai-studio/v1/models/{MODEL}:generateContent", content=b"{")
+        outside = http.get(gateway.url + "/favicon.ico")
+    assert (unknown_method.status_code, unknown_method.json()["error"]["status"]) == (
+        404,
+        "NOT_FOUND",
+    )
+    assert (unknown_provider.status_code, unknown_provider.json()["internalCode"]) == (400, 7000)
+    assert (not_json.status_code, not_json.json()["error"]["status"]) == (400, "INVALID_ARGUMENT")
+    assert (outside.status_code, outside.json()["internalCode"]) == (400, 7000)
+
+
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_openai_client_on_the_compat_endpoint(gateway: GatewayEmulator, mode: str) -> None:
+    api_key = GOOGLE_KEY if mode == "key" else TOKEN
+    with openai.OpenAI(
+        api_key=api_key,
+        base_url=f"{gateway.base_url}/compat",
+        default_headers={"cf-aig-authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        model = f"google-ai-studio/{MODEL}"
+        messages = [{"role": "user", "content": "What is Cloudflare?"}]
+        completion = client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+        stream = client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[arg-type]
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    answer = f"Echo from {MODEL}: What is Cloudflare?"
+    assert completion.choices[0].message.content == streamed == answer
+    assert completion.choices[0].finish_reason == "stop"
+    request = gateway.requests[0]
+    assert request.path == "/v1/acc/gw/compat/chat/completions"
+    assert request.json["model"] == model
+    used = [r.header("x-goog-api-key") for r in gateway.upstream_requests]
+    assert used == [GOOGLE_KEY, GOOGLE_KEY] if mode == "key" else [STORED_KEY, STORED_KEY]
+    assert [r.params.get("alt") for r in gateway.upstream_requests] == [None, "sse"]
+
+
+def test_compat_rejects_a_model_without_the_provider_prefix(gateway: GatewayEmulator) -> None:
+    with (
+        openai.OpenAI(api_key=TOKEN, base_url=f"{gateway.base_url}/compat") as client,
+        pytest.raises(openai.BadRequestError, match="google-ai-studio"),
+    ):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
