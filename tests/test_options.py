@@ -9,6 +9,7 @@ from google.genai import types
 
 import cfgenai
 from cfgenai import ConfigError, GatewaySettings, request_options
+from cfgenai._options import OPTION_HEADERS
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import ACCOUNT_ID, MODEL, TOKEN
@@ -83,7 +84,7 @@ def test_option_from_environment_and_overridden_for_one_request(
     override: object,
     override_header: str,
 ) -> None:
-    name = GatewaySettings.model_fields[field].json_schema_extra["header"]  # type: ignore[index]
+    name = OPTION_HEADERS[field]
     monkeypatch.setenv(variable, value)
     client = cfgenai.build_client()
     _ask(client)

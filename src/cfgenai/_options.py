@@ -86,9 +86,9 @@ class GatewayOptions(BaseModel):
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""
         return {
-            header_of(name): _render(value)
+            OPTION_HEADERS[name]: _render(value)
             for name, value in self
-            if name in OPTION_FIELDS and value is not None
+            if name in OPTION_HEADERS and value is not None
         }
 
     @field_validator("skip_cache", "collect_log", "collect_log_payload", "zdr", mode="before")
@@ -194,10 +194,10 @@ _FIELD_BY_ENV = {
 }
 
 
-def header_of(field: str) -> str:
-    extra = GatewayOptions.model_fields[field].json_schema_extra
-    assert isinstance(extra, dict)
-    return str(extra["header"])
+OPTION_HEADERS: dict[str, str] = {
+    name: str(info.json_schema_extra["header"])  # type: ignore[index]
+    for name, info in GatewayOptions.model_fields.items()
+}
 
 
 class RequestOptions(TypedDict, total=False):
