@@ -76,6 +76,11 @@ def test_the_seeds_curl_commands_work_against_the_standalone_server(standalone: 
     with_key = _curl(url, f"cf-aig-authorization: Bearer {TOKEN}", f"x-goog-api-key: {GOOGLE_KEY}")
     byok = _curl(url, f"cf-aig-authorization: Bearer {TOKEN}")
     wrong = _curl(url, "cf-aig-authorization: Bearer not-the-token")
+    with openai.OpenAI(api_key=TOKEN, base_url=f"{standalone.url}/v1/acc/gw/compat") as client:
+        completion = client.chat.completions.create(
+            model=f"google-ai-studio/{MODEL}", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert completion.choices[0].message.content == f"Echo from {MODEL}: hi"
     code, out, err = standalone.stop()
     answer = "Echo from gemini-2.5-flash: What is Cloudflare?"
     for body in (with_key, byok):
