@@ -21,6 +21,8 @@ COST_FIELDS = ("per_token_in", "per_token_out", "per_cache_read_token", "per_cac
 NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
 
 MetadataValue = str | int | float | bool
+# Options that make sense for one request only, never as a client-wide default.
+PER_REQUEST_ONLY = ("cache_key",)
 
 
 def _option(header: str, description: str, *, env: str | None = None) -> Any:
@@ -41,26 +43,31 @@ class GatewayOptions(BaseModel):
     )
 
     cache_ttl: int | None = _option(
-        "cf-aig-cache-ttl", "Cache answers for this many seconds (60 to 2592000)."
+        "cf-aig-cache-ttl", "Cache answers for this many seconds, 60 to 2592000 (one month)."
     )
-    skip_cache: bool | None = _option("cf-aig-skip-cache", "true: bypass the gateway's cache.")
+    skip_cache: bool | None = _option("cf-aig-skip-cache", "`true` bypasses the gateway's cache.")
     cache_key: str | None = _option(
-        "cf-aig-cache-key", "Custom cache key (per request only: request_options(cache_key=...))."
+        "cf-aig-cache-key",
+        "Cache key replacing the gateway's own. Per request only: a client-wide key would give "
+        "every request the same answer.",
     )
     metadata: Annotated[dict[str, MetadataValue] | None, NoDecode] = _option(
         "cf-aig-metadata",
-        'JSON object of at most 5 string/number/boolean values for the logs, e.g. {"team":"search"}.',
+        "JSON object of at most 5 string, number or boolean values for the logs, e.g. "
+        '`{"team":"search"}`; keys starting with `cf.` are reserved.',
     )
     collect_log: bool | None = _option(
-        "cf-aig-collect-log", "true/false: override the gateway's logging setting."
+        "cf-aig-collect-log", "`true` or `false`: override the gateway's logging setting."
     )
     collect_log_payload: bool | None = _option(
-        "cf-aig-collect-log-payload", "false: log the request without its bodies."
+        "cf-aig-collect-log-payload", "`false` keeps the log entry but drops the bodies."
     )
-    event_id: str | None = _option("cf-aig-event-id", "Event id for tracing, echoed back.")
+    event_id: str | None = _option(
+        "cf-aig-event-id", "Event id for tracing, echoed back in `cf-aig-event-id`."
+    )
     request_timeout_ms: int | None = _option(
         "cf-aig-request-timeout",
-        "Gateway-side timeout until the first response byte, in ms.",
+        "Gateway-side timeout until the first response byte, in milliseconds.",
         env="CF_AIG_REQUEST_TIMEOUT_MS",
     )
     max_attempts: int | None = _option(
@@ -68,20 +75,23 @@ class GatewayOptions(BaseModel):
     )
     retry_delay_ms: int | None = _option(
         "cf-aig-retry-delay",
-        "Gateway-side delay between attempts, 0 to 5000 ms.",
+        "Gateway-side delay between attempts, 0 to 5000 milliseconds.",
         env="CF_AIG_RETRY_DELAY_MS",
     )
     backoff: Literal["constant", "linear", "exponential"] | None = _option(
-        "cf-aig-backoff", "Gateway-side backoff: constant, linear or exponential."
+        "cf-aig-backoff", "Gateway-side backoff: `constant`, `linear` or `exponential`."
     )
     custom_cost: Annotated[dict[str, int | float] | None, NoDecode] = _option(
         "cf-aig-custom-cost",
-        'JSON object of per-token costs, e.g. {"per_token_in":0.000001,"per_token_out":0.000002}.',
+        "JSON object of costs per token, at least 0: `per_token_in`, `per_token_out`, "
+        "`per_cache_read_token`, `per_cache_write_token`.",
     )
     byok_alias: str | None = _option(
-        "cf-aig-byok-alias", "Name of the stored provider key to use (default: default)."
+        "cf-aig-byok-alias", "Alias of the stored key the gateway adds in byok mode."
     )
-    zdr: bool | None = _option("cf-aig-zdr", "true/false: zero data retention (Unified Billing).")
+    zdr: bool | None = _option(
+        "cf-aig-zdr", "`true` or `false`: zero data retention (Unified Billing)."
+    )
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""

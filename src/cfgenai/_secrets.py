@@ -12,7 +12,7 @@ SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-goog-api
 def fingerprint(secret: str) -> str:
     """A short, stable tag for ``secret`` that lets two people compare keys without showing them."""
     digest = hashlib.sha256(secret.encode()).hexdigest()[:8]
-    return f"<secret sha256:{digest}>"
+    return f"<sha256:{digest}>"
 
 
 def mask_header(name: str, value: str) -> str:

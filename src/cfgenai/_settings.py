@@ -24,19 +24,22 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._errors import ConfigError
-from ._options import GatewayOptions
+from ._options import PER_REQUEST_ONLY, GatewayOptions
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_RETRIES = 2
+DEFAULT_MODEL = "gemini-2.5-flash"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+SECRET_FIELDS = ("token", "google_api_key", "gemini_api_key")
 
 _ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 _GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
 _API_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -66,7 +69,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     account_id: str | None = Field(
         None,
         validation_alias=_env("CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
-        description="Cloudflare account id (32 hex characters); required unless CF_AIG_BASE_URL is set.",
+        description="Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set.",
     )
     gateway_id: str = Field(
         "default",
@@ -76,34 +79,36 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     token: SecretStr | None = Field(
         None,
         validation_alias=_env("CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN"),
-        description="Gateway token, sent as 'cf-aig-authorization: Bearer ...'.",
+        description="AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode.",
     )
     google_api_key: SecretStr | None = Field(
         None,
         validation_alias=_env("GOOGLE_API_KEY"),
-        description="Google AI Studio key for key mode (wins over GEMINI_API_KEY).",
+        description="Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning "
+        "when both are set and differ (google-genai's order).",
     )
     gemini_api_key: SecretStr | None = Field(
         None,
         validation_alias=_env("GEMINI_API_KEY"),
-        description="Google AI Studio key for key mode, when GOOGLE_API_KEY is unset.",
+        description="Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset.",
     )
     mode: Literal["auto", "key", "byok"] = Field(
         "auto",
         validation_alias=_env("CF_AIG_MODE"),
-        description="key: send the Google key; byok: the gateway adds a stored key; "
-        "auto: key when a Google key is set, else byok.",
+        description="`key` sends your Google key; `byok` sends none, so the gateway adds the key "
+        "it stores (BYOK or Unified Billing); `auto` is key when a Google key is set, else byok.",
     )
     base_url: str | None = Field(
         None,
         validation_alias=_env("CF_AIG_BASE_URL"),
-        description="Gateway root replacing https://gateway.ai.cloudflare.com/v1/ACCOUNT/GATEWAY "
-        "(a custom domain, or an emulator on a loopback address).",
+        description="Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: "
+        "a custom domain or a local emulator, https unless the host is loopback. cfgenai appends "
+        "`/google-ai-studio`.",
     )
     api_version: str = Field(
         DEFAULT_API_VERSION,
         validation_alias=_env("CF_AIG_API_VERSION"),
-        description="Gemini API version in the request path.",
+        description="Gemini API version in the request path (google-genai's default).",
     )
     timeout: float = Field(
         DEFAULT_TIMEOUT,
@@ -113,7 +118,13 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     retries: int = Field(
         DEFAULT_RETRIES,
         validation_alias=_env("CF_AIG_RETRIES"),
-        description="Client-side retries on 408, 429 and 5xx answers (0 disables them).",
+        description="Client-side retries on 408, 429, 500, 502, 503 and 504 answers, with "
+        "exponential backoff from 1 s; 0 disables them.",
+    )
+    model: str = Field(
+        DEFAULT_MODEL,
+        validation_alias=_env("CF_AIG_MODEL"),
+        description="Model for `cfgenai ask` and `cfgenai doctor --ping`.",
     )
 
     def __init__(self, **values: Any) -> None:
@@ -172,7 +183,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
 
     # -- per-field checks (pydantic collects all of them) -------------------------------
 
-    @field_validator("cache_key", mode="after")
+    @field_validator(*PER_REQUEST_ONLY, mode="after")
     @classmethod
     def _no_client_wide_cache_key(cls, value: str | None) -> str | None:
         if value is not None:
@@ -244,6 +255,14 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         value = value.strip() if isinstance(value, str) else value
         if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
             raise ValueError("must be a Gemini API version such as v1 or v1beta")
+        return value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _check_model(cls, value: Any) -> Any:
+        value = value.strip() if isinstance(value, str) else value
+        if not isinstance(value, str) or not _MODEL.fullmatch(value):
+            raise ValueError("must be a model name such as gemini-2.5-flash")
         return value
 
     @field_validator("timeout", mode="before")

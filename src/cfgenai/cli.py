@@ -1,20 +1,22 @@
-"""The ``cfgenai`` command: ``demo`` and ``gateway`` (the emulator as a standalone server)."""
+"""The ``cfgenai`` command line: ``ask``, ``doctor``, ``env``, ``demo`` and ``gateway``.
+
+Parsing only; google-genai is imported when a command needs it, so ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from dotenv import dotenv_values
 
 from . import __version__
+from ._commands import EXIT_CODES, EXIT_OK, EXIT_USAGE, failure
 from ._errors import ConfigError
 from ._secrets import fingerprint
 from ._settings import env_file_from_environment, is_loopback
 
-EXIT_CONFIG = 2
 # Accepted by the standalone emulator when no stored key is configured, so byok works at once.
 DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
 
@@ -22,34 +24,86 @@ DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            from ._demo import run_demo
-
-            run_demo(model=args.model, prompt=args.prompt)
-            return 0
-        return _gateway(args)
-    except ConfigError as exc:
-        print(f"cfgenai: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ImportError as exc:
-        print(f"cfgenai: {exc}", file=sys.stderr)
-        return 1
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every failure becomes a message and its documented exit code
+        code, message = failure(exc)
+        print(f"cfgenai: {message}", file=sys.stderr)
+        return code
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfgenai",
-        description="google-genai through Cloudflare AI Gateway, configured from the environment.",
+        description="google-genai through Cloudflare AI Gateway, configured from the environment "
+        "(CF_AIG_* variables and a .env file; `cfgenai env` lists them).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = commands.add_parser(
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=globals()[f"_{name}"])
+        return sub
+
+    ask = command(
+        "ask",
+        "send one prompt through the configured gateway",
+        "Send PROMPT through the gateway that the environment configures and stream the answer "
+        "to stdout as it arrives. Errors go to stderr; the exit code says whose they are.",
+    )
+    ask.add_argument("prompt", help="the prompt; - reads it from stdin")
+    ask.add_argument("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)")
+    ask.add_argument(
+        "--no-stream", action="store_true", help="print the answer once it is complete"
+    )
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole response and the gateway's response info as JSON (not streamed)",
+    )
+
+    doctor = command(
+        "doctor",
+        "check the configuration, for people and CI steps",
+        "Print every setting with its value (secrets as short fingerprints that two people can "
+        "compare) and where it came from, the final URL, the mode and why, every problem with its "
+        "fix, and warnings for risky setups. Exits 0 only when all is well.",
+    )
+    doctor.add_argument(
+        "--ping",
+        action="store_true",
+        help="also make the cheapest real request (count the tokens of one word) and report it",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+
+    env = command(
+        "env",
+        "print an annotated .env template of every variable",
+        "Print a .env template generated from the settings model, every variable explained.",
+    )
+    env.add_argument(
+        "--format",
+        choices=["dotenv", "markdown"],
+        default="dotenv",
+        help="dotenv (default) or the README's markdown tables",
+    )
+
+    demo = command(
         "demo",
-        help="run both auth modes against a local gateway emulator (no credentials, no network)",
-        description="Start the gateway emulator on 127.0.0.1, send a normal and a streaming "
-        "request in key mode and in byok mode through build_client(), and print what the "
-        "gateway received (secrets masked) and answered.",
+        "run both auth modes against a local gateway emulator (no credentials, no network)",
+        "Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key "
+        "mode and in byok mode through build_client(), and print what the gateway received "
+        "(secrets masked) and answered.",
     )
     demo.add_argument(
         "--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"
@@ -58,15 +112,14 @@ def _parser() -> argparse.ArgumentParser:
         "--prompt", default="What is Cloudflare?", help="prompt (default: %(default)s)"
     )
 
-    gateway = commands.add_parser(
+    gateway = command(
         "gateway",
-        help="run the gateway emulator in the foreground, for any HTTP client",
-        description="Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. By "
-        "default it takes its settings from the variables a client reads (and the .env file): "
-        "CF_AIG_TOKEN is the token it requires, GOOGLE_API_KEY/GEMINI_API_KEY the keys it "
-        "accepts (any key when unset), CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes "
-        "(any when unset). Options override each. One line is logged per request, secrets "
-        "masked.",
+        "run the gateway emulator in the foreground, for any HTTP client",
+        "Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. It takes its settings "
+        "from the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it "
+        "requires, GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset), "
+        "CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options "
+        "override each. One line is logged per request, secrets masked.",
     )
     gateway.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -80,14 +133,14 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a --host that is not a loopback address (the emulator has no real security)",
     )
     gateway.add_argument(
-        "--token", help="gateway token to require (default: CF_AIG_TOKEN; none: open gateway)"
+        "--token", help="gateway token to require (default: CF_AIG_TOKEN; unset: none)"
     )
     gateway.add_argument(
         "--google-key",
         action="append",
         dest="google_keys",
         metavar="KEY",
-        help="a Google key to accept; repeat for more (default: GOOGLE_API_KEY, GEMINI_API_KEY; any when unset)",
+        help="a Google key to accept, repeatable (default: GOOGLE_API_KEY, GEMINI_API_KEY; unset: any)",
     )
     gateway.add_argument(
         "--stored-key",
@@ -95,15 +148,51 @@ def _parser() -> argparse.ArgumentParser:
         help="the BYOK key the gateway adds when a request has none (default: a built-in one)",
     )
     gateway.add_argument(
-        "--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID; any)"
+        "--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID; unset: any)"
     )
     gateway.add_argument(
-        "--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID; any)"
+        "--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID; unset: any)"
     )
     gateway.add_argument(
         "--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"
     )
     return parser
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from ._commands import ask
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        print("cfgenai: the prompt is empty", file=sys.stderr)
+        return EXIT_USAGE
+    ask(prompt, model=args.model, stream=not args.no_stream, as_json=args.json, out=sys.stdout)
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ._commands import diagnose, print_diagnosis
+
+    diagnosis = diagnose(ping=args.ping)
+    if args.json:
+        print(diagnosis.to_json())
+    else:
+        print_diagnosis(diagnosis, sys.stdout)
+    return diagnosis.exit_code
+
+
+def _env(args: argparse.Namespace) -> int:
+    from ._reference import env_template, markdown_tables
+
+    sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    run_demo(model=args.model, prompt=args.prompt)
+    return EXIT_OK
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -115,7 +204,7 @@ def _gateway(args: argparse.Namespace) -> int:
             "pass --allow-remote if you mean it",
             file=sys.stderr,
         )
-        return EXIT_CONFIG
+        return EXIT_USAGE
     env = _environment()
     keys = args.google_keys or [
         k for k in (env.get("GOOGLE_API_KEY"), env.get("GEMINI_API_KEY")) if k
@@ -143,11 +232,13 @@ def _gateway(args: argparse.Namespace) -> int:
 
     emulator.serve_forever(on_ready=ready)
     print("cfgenai gateway emulator stopped", flush=True)
-    return 0
+    return EXIT_OK
 
 
 def _environment() -> dict[str, str]:
     """The process environment over the .env file (CF_AIG_ENV_FILE), as a client reads them."""
+    import os
+
     path, problems = env_file_from_environment()
     if problems:
         raise ConfigError(problems)

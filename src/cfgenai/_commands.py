@@ -1,0 +1,238 @@
+"""What ``cfgenai ask`` and ``cfgenai doctor`` do; ``cli.py`` only parses their arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from dotenv import dotenv_values
+
+from ._errors import ConfigError
+from ._options import OPTION_HEADERS
+from ._reference import core_fields, default_text, variables
+from ._secrets import fingerprint
+from ._settings import SECRET_FIELDS, GatewaySettings, env_file_from_environment
+
+# Exit codes, documented in `cfgenai --help` and the README.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  success
+  {EXIT_ERROR}  unexpected error
+  {EXIT_USAGE}  wrong command-line usage
+  {EXIT_CONFIG}  configuration problem (each one is listed with its fix)
+  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown)
+  {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
+  {EXIT_NETWORK}  the gateway could not be reached, or did not answer in time"""
+
+
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The exit code and one-line message for an exception a command met."""
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG, str(exc)
+    from google.genai import errors
+
+    from ._responses import GatewayError
+
+    if isinstance(exc, GatewayError):
+        return EXIT_GATEWAY, exc.message or str(exc)
+    if isinstance(exc, errors.APIError):
+        return EXIT_UPSTREAM, f"Google answered {exc.code} {exc.status}: {exc.message}"
+    package = type(exc).__module__.split(".")[0]
+    if package in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp") or isinstance(
+        exc, OSError
+    ):
+        return EXIT_NETWORK, f"could not reach the gateway: {type(exc).__name__}: {exc}"
+    return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
+
+
+# -- ask ------------------------------------------------------------------------------------
+
+
+def ask(prompt: str, *, model: str | None, stream: bool, as_json: bool, out: IO[str]) -> None:
+    """Send one prompt through the configured gateway and write the answer to ``out``."""
+    from ._client import build_client
+    from ._responses import gateway_info
+
+    settings = GatewaySettings(**({"model": model} if model else {}))
+    with build_client(settings) as client:
+        if as_json:
+            response = client.models.generate_content(model=settings.model, contents=prompt)
+            answer = response.model_dump(
+                mode="json", exclude_none=True, exclude={"sdk_http_response"}
+            )
+            info = dataclasses.asdict(gateway_info(response))
+            out.write(json.dumps({"response": answer, "gateway": info}, indent=2) + "\n")
+        elif stream:
+            for chunk in client.models.generate_content_stream(
+                model=settings.model, contents=prompt
+            ):
+                out.write(chunk.text or "")
+                out.flush()
+            out.write("\n")
+        else:
+            response = client.models.generate_content(model=settings.model, contents=prompt)
+            out.write((response.text or "") + "\n")
+
+
+# -- doctor ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Setting:
+    name: str
+    variable: str
+    value: str
+    source: str
+
+
+@dataclass
+class Diagnosis:
+    settings: list[Setting]
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    url: str | None = None
+    mode: str | None = None
+    ping: dict[str, Any] | None = None
+    exit_code: int = EXIT_OK
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.exit_code == EXIT_OK, **dataclasses.asdict(self)}, indent=2)
+
+
+def diagnose(*, ping: bool) -> Diagnosis:
+    """Every setting with its source, every problem and warning, and optionally a ping."""
+    diagnosis = Diagnosis(settings=_sources())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            settings = GatewaySettings()
+        except ConfigError as exc:
+            diagnosis.problems = list(exc.problems)
+            diagnosis.exit_code = EXIT_CONFIG
+            return diagnosis
+    diagnosis.warnings = [str(w.message) for w in caught] + _risks(settings)
+    diagnosis.url = (
+        f"{settings.provider_url}/{settings.api_version}/models/{settings.model}:generateContent"
+    )
+    diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
+    if ping:
+        diagnosis.ping, diagnosis.exit_code = _ping(settings)
+    return diagnosis
+
+
+def _sources() -> list[Setting]:
+    """Each setting's raw value and where it came from, read as pydantic-settings reads them."""
+    env = {k.upper(): v for k, v in os.environ.items() if v.strip()}
+    path, _ = env_file_from_environment()
+    from_file = dotenv_values(path) if path is not None and path.is_file() else {}
+    dotenv = {k.upper(): v for k, v in from_file.items() if v and v.strip()}
+    rows = []
+    for name in [*core_fields(), *OPTION_HEADERS]:
+        names = variables(name)
+        value, source = default_text(GatewaySettings.model_fields[name]), "default"
+        for label, values in (("environment", env), (f".env file {path}", dotenv)):
+            found = next((n for n in names if n in values), None)
+            if found is not None:
+                value = values[found].strip()
+                source = label if found == names[0] else f"{label}, alias {found}"
+                break
+        if value is not None and name in SECRET_FIELDS:
+            value = fingerprint(value)
+        rows.append(Setting(name, names[0], "(not set)" if value is None else value, source))
+    return rows
+
+
+def _mode_reason(settings: GatewaySettings) -> str:
+    if settings.mode != "auto":
+        return f"CF_AIG_MODE={settings.mode}"
+    if settings.google_api_key:
+        return "auto: GOOGLE_API_KEY is set"
+    if settings.gemini_api_key:
+        return "auto: GEMINI_API_KEY is set"
+    return "auto: no Google key is set, so the gateway adds its stored key"
+
+
+def _risks(settings: GatewaySettings) -> list[str]:
+    risks = []
+    if settings.resolved_mode == "key" and settings.token is None:
+        risks.append(
+            "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; "
+            "an authenticated gateway answers 401 (code 2009)"
+        )
+    if settings.mode == "byok" and settings.api_key is not None:
+        risks.append("CF_AIG_MODE=byok: the Google key that is set is not sent")
+    if settings.base_url and settings.base_url.startswith("http://"):
+        risks.append(
+            "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway"
+        )
+    if settings.base_url and settings.account_id:
+        risks.append(
+            "CF_AIG_BASE_URL is set, so CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID are not used"
+        )
+    return risks
+
+
+def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
+    """The cheapest real request, counting the tokens of one word; never retried."""
+    from ._client import build_client
+
+    started = time.perf_counter()
+    try:
+        with build_client(settings, retries=0) as client:
+            response = client.models.count_tokens(model=settings.model, contents="ping")
+    except Exception as exc:  # every failure is reported, with its exit code
+        code, message = failure(exc)
+        return {"ok": False, "error": message, "latency_ms": _ms(started)}, code
+    headers = response.sdk_http_response.headers if response.sdk_http_response else {}
+    gateway = {k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("cf-aig-")}
+    return {"ok": True, "status": 200, "latency_ms": _ms(started), "headers": gateway}, EXIT_OK
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def print_diagnosis(diagnosis: Diagnosis, out: IO[str]) -> None:
+    paint = _painter(out)
+    width = max(len(s.variable) for s in diagnosis.settings)
+    vwidth = min(40, max(len(s.value) for s in diagnosis.settings))
+    out.write(f"{'variable':<{width}}  {'value':<{vwidth}}  source\n")
+    for s in diagnosis.settings:
+        out.write(f"{s.variable:<{width}}  {s.value:<{vwidth}}  {s.source}\n")
+    if diagnosis.url:
+        out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\n")
+    for title, items, color in (
+        ("problems", diagnosis.problems, "31"),
+        ("warnings", diagnosis.warnings, "33"),
+    ):
+        if items:
+            out.write(f"\n{paint(title, color)}:\n" + "".join(f"  - {item}\n" for item in items))
+    if diagnosis.ping is not None:
+        ping = diagnosis.ping
+        if ping["ok"]:
+            headers = (
+                ", ".join(f"{k}={v}" for k, v in ping["headers"].items()) or "no cf-aig-* headers"
+            )
+            out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
+        else:
+            out.write(
+                f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
+            )
+    verdict = (
+        paint("all good", "32") if diagnosis.exit_code == EXIT_OK else paint("not ready", "31")
+    )
+    out.write(f"\n{verdict}\n")
+
+
+def _painter(out: IO[str]) -> Any:
+    color = out.isatty() and "NO_COLOR" not in os.environ
+
+    def paint(text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if color else text
+
+    return paint
