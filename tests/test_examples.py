@@ -52,3 +52,34 @@ def test_example_runs_against_the_emulator(
     assert done.stdout.splitlines() == expected
     assert sorted(r.path.rsplit(MODEL, 1)[1] for r in gateway.requests) == sorted(calls)
     assert all("x-goog-api-key" not in r.headers for r in gateway.requests)
+
+
+def test_webapp_serves_sync_and_async_answers(cf_gateway: GatewayEmulator) -> None:
+    import asyncio
+
+    import httpx2
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from webapp import app
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+    async def call() -> list[dict[str, object]]:
+        transport = httpx2.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx2.AsyncClient(transport=transport, base_url="http://app") as http,
+        ):
+            first = await http.get("/ask", params={"q": "sync?"})
+            second = await http.get("/ask-async", params={"q": "async?"})
+        return [first.json(), second.json()]
+
+    sync_answer, async_answer = asyncio.run(call())
+    assert sync_answer == {"answer": f"Echo from {MODEL}: sync?", "cache": None}
+    assert async_answer["answer"] == f"Echo from {MODEL}: async?"
+    assert len(str(async_answer["log_id"])) == 32
+    assert [r.json["contents"][0]["parts"][0]["text"] for r in cf_gateway.requests] == [
+        "sync?",
+        "async?",
+    ]
