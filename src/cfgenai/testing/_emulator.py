@@ -6,12 +6,12 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
 import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -19,7 +19,6 @@ from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import uvicorn
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -29,6 +28,7 @@ from .._secrets import mask_header, mask_headers
 from . import _compat, _google
 
 PROVIDER = "google-ai-studio"
+_NO_OPTIONS = GatewayOptions()
 # /v1/{account}/{gateway}/{provider}{rest}
 _GATEWAY_PATH = re.compile(
     r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
@@ -360,13 +360,17 @@ class GatewayEmulator:
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
         recorded = RecordedRequest(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
             headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
-            body=await request.body(),
+            body=b"".join(chunks),
         )
         with self._lock:
             self._journal.append(recorded)
@@ -404,7 +408,7 @@ class GatewayEmulator:
             name: request.headers[h] for name, h in OPTION_HEADERS.items() if h in request.headers
         }
         try:
-            options = validate_options(sent)
+            options = validate_options(sent) if sent else _NO_OPTIONS
         except ConfigError as exc:
             return _gateway_error(2005, "; ".join(exc.problems))
         if compat and route["rest"] == "/chat/completions" and request.method == "POST":
@@ -458,7 +462,7 @@ class GatewayEmulator:
             elif options.byok_alias is not None:
                 return _gateway_error(2040)
         headers = {
-            "cf-aig-log-id": uuid.uuid4().hex,
+            "cf-aig-log-id": os.urandom(16).hex(),
             "cf-aig-step": "0",
             "cf-aig-provider": PROVIDER,
         }
@@ -484,7 +488,8 @@ class GatewayEmulator:
             if answer.status == 200 and answer.fault is None and not options.skip_cache:
                 with self._lock:
                     self._cache[cache_key] = (self.clock() + ttl, answer)
-        return replace(answer, headers={**answer.headers, **headers})
+        answer.headers.update(headers)
+        return answer
 
     async def _upstream_attempts(
         self, upstream: RecordedRequest, key: str | None, options: GatewayOptions
@@ -532,7 +537,8 @@ class GatewayEmulator:
             answer = self._gemini(request)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             answer = _Answer(400, _google.error(400, "Invalid JSON payload received."))
-        return replace(answer, fault=fault)
+        answer.fault = fault
+        return answer
 
     def _gemini(self, request: RecordedRequest) -> _Answer:
         listing = _MODEL_PATH.fullmatch(request.path)
