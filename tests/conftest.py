@@ -19,7 +19,8 @@ TOKEN = "canary-cf-token-7f3a9c1e5b2d4f60"
 GOOGLE_KEY = "canary-google-key-1d4e8b2a9c7f3e55"
 STORED_KEY = "canary-stored-key-6b0e2f9d4a1c8e77"
 TEAM_KEY = "canary-team-key-93c1d7e0b5a2f4c8"  # stored under the BYOK alias "team"
-CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY)
+VERTEX_TOKEN = "canary-vertex-token-4e9a1c7b2d0f"  # a Google access token for Vertex AI
+CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
 
@@ -45,7 +46,7 @@ def cf_gateway_options() -> dict[str, Any]:
     """The plugin's emulator, with canary credentials."""
     return {
         "token": TOKEN,
-        "google_keys": [GOOGLE_KEY],
+        "google_keys": [GOOGLE_KEY, VERTEX_TOKEN],
         "stored_keys": {"default": STORED_KEY, "team": TEAM_KEY},
     }
 

@@ -29,9 +29,12 @@ def test_public_names() -> None:
         "GatewaySettings",
         "RequestOptions",
         "__version__",
+        "async_openai_client",
         "build_client",
         "client",
+        "compat_model",
         "gateway_info",
+        "openai_client",
         "request_options",
         "reset_client",
     ]

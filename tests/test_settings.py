@@ -229,9 +229,9 @@ BAD_ENVIRONMENTS = [
             ACCOUNT
             + "not set; set it to your Cloudflare account id (dashboard > AI > AI Gateway), "
             "or set CF_AIG_BASE_URL to the gateway's root URL",
-            TOKEN_VAR + "not set; without a Google key (byok mode) the gateway authenticates "
-            "the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            "GOOGLE_API_KEY to send your own key",
+            TOKEN_VAR + "not set; without a provider credential (byok mode) the gateway "
+            "authenticates the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway "
+            "token, or set GOOGLE_API_KEY to send your own credential",
         ],
         id="nothing-set",
     ),
@@ -291,8 +291,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_MODE": "key"},
         [
-            "CF_AIG_MODE=key needs a Google AI Studio key: set GOOGLE_API_KEY (or GEMINI_API_KEY), "
-            "or use CF_AIG_MODE=byok to let the gateway add a stored key"
+            "CF_AIG_MODE=key needs the provider's credential: set GOOGLE_API_KEY (or GEMINI_API_KEY), "
+            "or use CF_AIG_MODE=byok to let the gateway add the credential it stores"
         ],
         id="key-mode-no-key",
     ),
@@ -301,7 +301,7 @@ BAD_ENVIRONMENTS = [
         [
             TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway authenticates the request with its "
             "token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send "
-            "your own key"
+            "your own credential"
         ],
         id="byok-no-token",
     ),

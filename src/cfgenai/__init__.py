@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from google import genai
 
     from ._client import build_client, reset_client
+    from ._openai import async_openai_client, compat_model, openai_client
     from ._responses import GatewayError, GatewayInfo, gateway_info
 
     client: genai.Client
@@ -30,9 +31,12 @@ __all__ = [
     "GatewaySettings",
     "RequestOptions",
     "__version__",
+    "async_openai_client",
     "build_client",
     "client",
+    "compat_model",
     "gateway_info",
+    "openai_client",
     "request_options",
     "reset_client",
 ]
@@ -44,6 +48,9 @@ _LAZY = {
     "GatewayError": "_responses",
     "GatewayInfo": "_responses",
     "gateway_info": "_responses",
+    "openai_client": "_openai",
+    "async_openai_client": "_openai",
+    "compat_model": "_openai",
 }
 
 

@@ -11,7 +11,7 @@ from google import genai
 from google.genai import types
 
 from ._errors import ConfigError
-from ._settings import RETRY_STATUSES, GatewaySettings
+from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings
 from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
@@ -30,22 +30,33 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
         settings = GatewaySettings(**overrides)
     elif overrides:
         settings = settings._replace(**overrides)
-    byok = settings.resolved_mode == "byok"
-    if byok and not _aiohttp_has_middlewares():
+    if _drops_key(settings) and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
-                "byok mode needs aiohttp 3.12 or newer when aiohttp is installed (google-genai "
-                "then sends async requests with it); upgrade it: pip install 'aiohttp>=3.12'"
+                "this configuration needs aiohttp 3.12 or newer when aiohttp is installed "
+                "(google-genai then sends async requests with it, and cfgenai must keep the "
+                "Google key off them); upgrade it: pip install 'aiohttp>=3.12'"
             ]
         )
-    api_key = _BYOK_PLACEHOLDER if byok or not settings.api_key else settings.api_key
+    # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
+    debug = genai.client.DebugConfig(client_mode=None)
+    if settings.provider == VERTEX:
+        # No project, location or credentials: google-genai then adds no Authorization of its
+        # own and keeps the collection-scoped base URL as the path's prefix.
+        return _Client(vertexai=True, http_options=http_options(settings), debug_config=debug)
+    key = settings.api_key if settings.resolved_mode == "key" else None
     return _Client(
         vertexai=False,
-        api_key=api_key if isinstance(api_key, str) else api_key.get_secret_value(),
+        api_key=key.get_secret_value() if key is not None else _BYOK_PLACEHOLDER,
         http_options=http_options(settings),
-        # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
-        debug_config=genai.client.DebugConfig(client_mode=None),
+        debug_config=debug,
     )
+
+
+def _drops_key(settings: GatewaySettings) -> bool:
+    # Vertex AI never takes a Google API key here: google-genai would still send one it found
+    # in GOOGLE_API_KEY, so it is dropped there too.
+    return settings.resolved_mode == "byok" or settings.provider == VERTEX
 
 
 class _Client(genai.Client):
@@ -59,9 +70,10 @@ class _Client(genai.Client):
 
 def http_options(settings: GatewaySettings) -> types.HttpOptions:
     """Fresh ``HttpOptions`` for ``settings`` (google-genai mutates the ones it is given)."""
-    headers = settings.headers()
-    if settings.token is not None:
-        headers["cf-aig-authorization"] = f"Bearer {settings.token.get_secret_value()}"
+    headers = settings.gateway_headers()
+    if settings.provider == VERTEX and settings.resolved_mode == "key":
+        assert settings.vertex_access_token is not None
+        headers["Authorization"] = f"Bearer {settings.vertex_access_token.get_secret_value()}"
     options = types.HttpOptions(
         base_url=settings.provider_url,
         api_version=settings.api_version,
@@ -71,9 +83,9 @@ def http_options(settings: GatewaySettings) -> types.HttpOptions:
             attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
         ),
     )
-    options.client_args, options.async_client_args = client_args(
-        drop_key=settings.resolved_mode == "byok"
-    )
+    if settings.provider == VERTEX:
+        options.base_url_resource_scope = types.ResourceScope.COLLECTION
+    options.client_args, options.async_client_args = client_args(drop_key=_drops_key(settings))
     return options
 
 

@@ -16,7 +16,7 @@ from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, variables
 from ._secrets import fingerprint
-from ._settings import SECRET_FIELDS, GatewaySettings, env_file_from_environment
+from ._settings import SECRET_FIELDS, VERTEX, GatewaySettings, env_file_from_environment
 
 # Exit codes, documented in `cfgenai --help` and the README.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
@@ -150,6 +150,10 @@ def _sources() -> list[Setting]:
 def _mode_reason(settings: GatewaySettings) -> str:
     if settings.mode != "auto":
         return f"CF_AIG_MODE={settings.mode}"
+    if settings.provider == VERTEX:
+        if settings.vertex_access_token:
+            return "auto: CF_AIG_VERTEX_ACCESS_TOKEN is set"
+        return "auto: no Vertex AI access token is set, so the gateway adds its stored credentials"
     if settings.google_api_key:
         return "auto: GOOGLE_API_KEY is set"
     if settings.gemini_api_key:
@@ -164,8 +168,14 @@ def _risks(settings: GatewaySettings) -> list[str]:
             "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; "
             "an authenticated gateway answers 401 (code 2009)"
         )
-    if settings.mode == "byok" and settings.api_key is not None:
-        risks.append("CF_AIG_MODE=byok: the Google key that is set is not sent")
+    if settings.api_key is not None and (settings.mode == "byok" or settings.provider == VERTEX):
+        risks.append("a Google API key is set but not sent (byok mode or Vertex AI)")
+    access = settings.access_token or settings.access_client_id
+    if access and (settings.base_url is None or "gateway.ai.cloudflare.com" in settings.base_url):
+        risks.append(
+            "Cloudflare Access credentials are set, but Access protects custom domains only: "
+            "set CF_AIG_BASE_URL to the gateway's custom domain"
+        )
     if settings.base_url and settings.base_url.startswith("http://"):
         risks.append(
             "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway"

@@ -34,11 +34,20 @@ DEFAULT_RETRIES = 2
 DEFAULT_MODEL = "gemini-2.5-flash"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-SECRET_FIELDS = ("token", "google_api_key", "gemini_api_key")
+SECRET_FIELDS = (
+    "token",
+    "google_api_key",
+    "gemini_api_key",
+    "vertex_access_token",
+    "access_token",
+    "access_client_secret",
+)
+VERTEX = "google-vertex-ai"
 
 _ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 _GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
 _API_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+_PATH_SAFE = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
 
@@ -126,6 +135,44 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         validation_alias=_env("CF_AIG_MODEL"),
         description="Model for `cfgenai ask` and `cfgenai doctor --ping`.",
     )
+    provider: Literal["google-ai-studio", "google-vertex-ai"] = Field(
+        "google-ai-studio",
+        validation_alias=_env("CF_AIG_PROVIDER"),
+        description="`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI).",
+    )
+    vertex_project: str | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_VERTEX_PROJECT"),
+        description="Google Cloud project for Vertex AI. Required with `google-vertex-ai`.",
+    )
+    vertex_location: str | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_VERTEX_LOCATION"),
+        description="Vertex AI region, e.g. `us-central1` (the gateway needs a region, not "
+        "`global`). Required with `google-vertex-ai`.",
+    )
+    vertex_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_VERTEX_ACCESS_TOKEN"),
+        description="Google access token for Vertex AI key mode, sent as "
+        "`Authorization: Bearer <token>`; unset, the gateway uses its stored credentials.",
+    )
+    access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_ACCESS_TOKEN"),
+        description="Cloudflare Access token (JWT) for a custom domain behind Access, sent as "
+        "`cf-access-token`; it can replace CF_AIG_TOKEN there.",
+    )
+    access_client_id: str | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_ACCESS_CLIENT_ID"),
+        description="Cloudflare Access service token id, sent as `CF-Access-Client-Id`.",
+    )
+    access_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CF_AIG_ACCESS_CLIENT_SECRET"),
+        description="Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`.",
+    )
 
     def __init__(self, **values: Any) -> None:
         problems: list[str] = []
@@ -164,10 +211,32 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         return self.google_api_key or self.gemini_api_key
 
     @property
+    def provider_key(self) -> SecretStr | None:
+        """The provider credential for key mode: the Google key, or Vertex AI's access token."""
+        return self.vertex_access_token if self.provider == VERTEX else self.api_key
+
+    @property
     def resolved_mode(self) -> Literal["key", "byok"]:
         if self.mode == "auto":
-            return "key" if self.api_key else "byok"
+            return "key" if self.provider_key else "byok"
         return self.mode
+
+    def gateway_headers(self) -> dict[str, str]:
+        """What every request carries for the gateway: its token, Cloudflare Access
+        credentials and the client-wide gateway options. Holds secrets: never log it."""
+        headers = self.headers()
+        for name, value in (
+            ("cf-aig-authorization", self.token and f"Bearer {self.token.get_secret_value()}"),
+            ("cf-access-token", self.access_token and self.access_token.get_secret_value()),
+            ("CF-Access-Client-Id", self.access_client_id),
+            (
+                "CF-Access-Client-Secret",
+                self.access_client_secret and self.access_client_secret.get_secret_value(),
+            ),
+        ):
+            if value:
+                headers[name] = value
+        return headers
 
     @property
     def gateway_root(self) -> str:
@@ -178,8 +247,20 @@ class GatewaySettings(BaseSettings, GatewayOptions):
 
     @property
     def provider_url(self) -> str:
-        """The base URL google-genai gets: the gateway root plus the provider segment."""
+        """The base URL google-genai gets: the gateway root plus the provider's segment (and,
+        for Vertex AI, the version, project and location: google-genai adds the model path)."""
+        if self.provider == VERTEX:
+            return (
+                f"{self.gateway_root}/{VERTEX}/{self.api_version}/projects/"
+                f"{self.vertex_project}/locations/{self.vertex_location}"
+            )
         return f"{self.gateway_root}/{PROVIDER}"
+
+    def model_url(self, model: str, method: str = "generateContent") -> str:
+        """The URL a call to ``model`` goes to."""
+        if self.provider == VERTEX:
+            return f"{self.provider_url}/publishers/google/models/{model}:{method}"
+        return f"{self.provider_url}/{self.api_version}/models/{model}:{method}"
 
     # -- per-field checks (pydantic collects all of them) -------------------------------
 
@@ -214,7 +295,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
             )
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("token", "google_api_key", "gemini_api_key", mode="before")
+    @field_validator(*SECRET_FIELDS, mode="before")
     @classmethod
     def _check_secret(cls, value: Any) -> Any:
         if isinstance(value, SecretStr):
@@ -255,6 +336,32 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         value = value.strip() if isinstance(value, str) else value
         if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
             raise ValueError("must be a Gemini API version such as v1 or v1beta")
+        return value
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _check_provider(cls, value: Any) -> Any:
+        value = value.strip().lower() if isinstance(value, str) else value
+        if value not in (PROVIDER, VERTEX):
+            raise ValueError(
+                f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)"
+            )
+        return value
+
+    @field_validator("vertex_project", "vertex_location", "access_client_id", mode="before")
+    @classmethod
+    def _check_path_safe(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is not None and not _PATH_SAFE.fullmatch(value):
+            raise ValueError(
+                "may hold only letters, digits, '.', ':', '_' and '-'"
+                f"{_what_is_wrong(value, r'[A-Za-z0-9.:_-]')}"
+            )
+        if value == "global":
+            raise ValueError(
+                "global is not routed by the gateway: use a region such as us-central1 or "
+                "europe-west4"
+            )
         return value
 
     @field_validator("model", mode="before")
@@ -344,19 +451,37 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             f"{variable('account_id')}: not set; set it to your Cloudflare account id "
             "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
         )
+    vertex = raw.get("provider", "").lower() == VERTEX
+    if vertex:
+        problems += [
+            f"{variable(name)}: not set; {VERTEX} needs the Google Cloud {what}"
+            for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
+            if not raw.get(name)
+        ]
+    if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
+        problems.append(
+            "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
+            "service token needs both; set the missing one or unset both"
+        )
     mode = raw.get("mode", "").lower() or "auto"
-    has_key = bool(raw.get("google_api_key") or raw.get("gemini_api_key"))
+    key_names = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+    has_key = bool(
+        raw.get("vertex_access_token")
+        if vertex
+        else raw.get("google_api_key") or raw.get("gemini_api_key")
+    )
     if mode == "key" and not has_key:
         problems.append(
-            "CF_AIG_MODE=key needs a Google AI Studio key: set GOOGLE_API_KEY (or "
-            "GEMINI_API_KEY), or use CF_AIG_MODE=byok to let the gateway add a stored key"
+            f"CF_AIG_MODE=key needs the provider's credential: set {key_names}, or use "
+            "CF_AIG_MODE=byok to let the gateway add the credential it stores"
         )
-    if (mode == "byok" or (mode == "auto" and not has_key)) and not raw.get("token"):
-        why = "CF_AIG_MODE=byok" if mode == "byok" else "without a Google key (byok mode)"
+    cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
+    if (mode == "byok" or (mode == "auto" and not has_key)) and not cloudflare:
+        why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
         problems.append(
             f"{variable('token')}: not set; {why} the gateway authenticates the request "
-            "with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            "GOOGLE_API_KEY to send your own key"
+            f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
+            f"{key_names.split(' (')[0]} to send your own credential"
         )
     return problems
 

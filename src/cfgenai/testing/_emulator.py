@@ -28,12 +28,16 @@ from .._secrets import mask_header, mask_headers
 from . import _compat, _google
 
 PROVIDER = "google-ai-studio"
+VERTEX = "google-vertex-ai"
+_VERTEX_CALL = re.compile(r"/v\d+\w*/projects/[^/]+/locations/[^/]+/publishers/google/models/")
 _NO_OPTIONS = GatewayOptions()
 # /v1/{account}/{gateway}/{provider}{rest}
 _GATEWAY_PATH = re.compile(
     r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
 )
-_MODEL_CALL = re.compile(r"/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<action>\w+)")
+# A custom domain's root stands for one account's gateway: /{provider}{rest}
+_DOMAIN_PATH = re.compile(r"/(?P<provider>google-ai-studio|google-vertex-ai|compat)(?P<rest>/.*)?")
+_MODEL_CALL = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>\w+)$")
 _MODEL_PATH = re.compile(r"/(?P<version>v\d+\w*)/models(?:/(?P<model>[^/:]+))?")
 
 # A scripted answer: a text, the chunks of a stream, or a function of the request giving either.
@@ -114,11 +118,13 @@ logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
 @dataclass(repr=False)
 class GatewayEmulator:
-    """Cloudflare AI Gateway for Google AI Studio and its OpenAI-compatible endpoint, on a
-    loopback port.
+    """Cloudflare AI Gateway for Google AI Studio, Vertex AI and the OpenAI-compatible
+    endpoint, on a loopback port. Paths are ``/v1/{account}/{gateway}/{provider}/...``, or
+    ``/{provider}/...`` as on a custom domain.
 
     - ``token``: the gateway requires ``cf-aig-authorization: Bearer <token>`` (or the token in
       place of the provider key); ``None`` makes an unauthenticated gateway.
+    - ``access_token``: a Cloudflare Access token accepted instead, in ``cf-access-token``.
     - ``google_keys``: keys the stand-in for Google accepts; ``None`` accepts any key.
     - ``stored_keys``: BYOK keys by alias; with no provider key the gateway adds the one named
       by ``cf-aig-byok-alias`` (default ``default``).
@@ -134,6 +140,7 @@ class GatewayEmulator:
     """
 
     token: str | None = None
+    access_token: str | None = None
     google_keys: Iterable[str] | None = None
     stored_keys: Mapping[str, str] = field(default_factory=dict)
     account_id: str | None = None
@@ -383,23 +390,22 @@ class GatewayEmulator:
         await response(scope, receive, send)
 
     async def _answer(self, request: RecordedRequest) -> _Answer:
-        route = _GATEWAY_PATH.fullmatch(request.path)
-        if route is None:
+        match = _GATEWAY_PATH.fullmatch(request.path) or _DOMAIN_PATH.fullmatch(request.path)
+        if match is None:
             return _gateway_error(7000)
-        if (self.account_id and route["account"] != self.account_id) or (
-            self.gateway_id and route["gateway"] != self.gateway_id
+        route = match.groupdict()
+        if (self.account_id and route.get("account", self.account_id) != self.account_id) or (
+            self.gateway_id and route.get("gateway", self.gateway_id) != self.gateway_id
         ):
             return _gateway_error(2001)
         compat = route["provider"] == "compat"
-        key_header = "authorization" if compat else "x-goog-api-key"
-        provider_key = request.header(key_header)
-        if compat and provider_key is not None:
-            provider_key = provider_key.removeprefix("Bearer ").strip()
+        provider_key = _provider_key(request, route["provider"])
         if self.token:
+            access = self.access_token and request.header("cf-access-token") == self.access_token
             # The token may stand in for the provider key (Cloudflare's own SDK examples).
             if provider_key == self.token:
                 provider_key = None
-            elif request.header("cf-aig-authorization") != f"Bearer {self.token}":
+            elif request.header("cf-aig-authorization") != f"Bearer {self.token}" and not access:
                 return _gateway_error(2009)
         refusal = self._take_refusal(request.path)
         if refusal is not None:
@@ -413,7 +419,7 @@ class GatewayEmulator:
             return _gateway_error(2005, "; ".join(exc.problems))
         if compat and route["rest"] == "/chat/completions" and request.method == "POST":
             return await self._compat(request, provider_key, options)
-        if route["provider"] == PROVIDER and route["rest"]:
+        if route["provider"] in (PROVIDER, VERTEX) and route["rest"]:
             upstream = replace(request, path=route["rest"])
             return await self._through_gateway(request, upstream, provider_key, options)
         return _gateway_error(7000)
@@ -495,10 +501,15 @@ class GatewayEmulator:
         self, upstream: RecordedRequest, key: str | None, options: GatewayOptions
     ) -> _Answer:
         """Google's answer, retried as ``cf-aig-max-attempts`` and its delay ask."""
-        headers = {k: v for k, v in upstream.headers.items() if not k.startswith("cf-aig-")}
+        # Cloudflare-only credentials and options stop here.
+        headers = {
+            k: v for k, v in upstream.headers.items() if not k.startswith(("cf-aig-", "cf-access-"))
+        }
         headers.pop("x-goog-api-key", None)
         headers.pop("authorization", None)
-        if key is not None:
+        if key is not None and _VERTEX_CALL.match(upstream.path):
+            headers["authorization"] = f"Bearer {key}"
+        elif key is not None:
             headers["x-goog-api-key"] = key
         forwarded = replace(upstream, headers=headers)
         attempts = options.max_attempts or 1
@@ -516,7 +527,7 @@ class GatewayEmulator:
 
     async def _google(self, request: RecordedRequest) -> _Answer:
         """The stand-in for Google AI Studio behind the gateway."""
-        key = request.header("x-goog-api-key")
+        key = _provider_key(request, VERTEX if _VERTEX_CALL.match(request.path) else PROVIDER)
         if key is None:
             return _Answer(403, _google.error(403))
         if (
@@ -549,7 +560,7 @@ class GatewayEmulator:
             if name in _google.MODELS:
                 return _Answer(200, _google.model_info(name))
             return _Answer(404, _google.error(404, f"models/{name} is not found."))
-        call = _MODEL_CALL.fullmatch(request.path)
+        call = _MODEL_CALL.search(request.path)
         if call is None or request.method != "POST":
             return _Answer(404, _google.error(404))
         model, action = call["model"], call["action"]
@@ -597,6 +608,14 @@ class GatewayEmulator:
                         self._refusals.remove((fault, code))
                     return code
         return None
+
+
+def _provider_key(request: RecordedRequest, provider: str) -> str | None:
+    """The provider credential a request carries: Google's header, or a bearer token."""
+    if provider == PROVIDER:
+        return request.header("x-goog-api-key")
+    bearer = request.header("authorization")
+    return bearer.removeprefix("Bearer ").strip() if bearer else None
 
 
 def _take(faults: list[_Fault], path: str) -> _Fault | None:

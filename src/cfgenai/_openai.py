@@ -1,0 +1,75 @@
+"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``).
+
+Needs the ``openai`` extra: ``pip install 'cfgenai[openai]'``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._settings import PROVIDER, VERTEX, GatewaySettings
+
+if TYPE_CHECKING:
+    import openai
+
+
+def compat_model(model: str) -> str:
+    """``gemini-2.5-flash`` -> ``google-ai-studio/gemini-2.5-flash``, the compat endpoint's name."""
+    return model if model.startswith(f"{PROVIDER}/") else f"{PROVIDER}/{model}"
+
+
+def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
+    """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
+    import_openai()
+    import openai
+
+    return openai.OpenAI(**_arguments(settings, overrides))
+
+
+def async_openai_client(
+    settings: GatewaySettings | None = None, **overrides: Any
+) -> openai.AsyncOpenAI:
+    """The ``openai.AsyncOpenAI`` twin of :func:`openai_client`."""
+    import_openai()
+    import openai
+
+    return openai.AsyncOpenAI(**_arguments(settings, overrides))
+
+
+def import_openai() -> None:
+    try:
+        import openai  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "cfgenai's OpenAI-compatible client needs the openai package; install it with "
+            "pip install 'cfgenai[openai]'"
+        ) from exc
+
+
+def _arguments(settings: GatewaySettings | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    if settings is None:
+        settings = GatewaySettings(**overrides)
+    elif overrides:
+        settings = settings._replace(**overrides)
+    if settings.provider == VERTEX:
+        from ._errors import ConfigError
+
+        raise ConfigError(
+            [
+                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
+                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
+            ]
+        )
+    # Key mode sends the Google key as OpenAI's bearer token. In byok mode the gateway token
+    # takes its place, which the gateway recognises as its own and replaces with the stored key.
+    if settings.resolved_mode == "key":
+        credential = settings.provider_key
+    else:
+        credential = settings.token or settings.access_token
+    return {
+        "api_key": credential.get_secret_value() if credential is not None else "",
+        "base_url": f"{settings.gateway_root}/compat",
+        "default_headers": settings.gateway_headers(),
+        "timeout": settings.timeout,
+        "max_retries": settings.retries,
+    }
