@@ -406,6 +406,63 @@ BAD_ENVIRONMENTS = [
         ["GEMINI_API_KEY: " + HEADER_UNSAFE],
         id="key-non-ascii",
     ),
+    pytest.param({"CF_AIG_TOKEN": "\x07" + TOKEN}, [TOKEN_VAR + HEADER_UNSAFE], id="token-control"),
+    pytest.param(
+        {"CF_AIG_MODEL": "models/../x"},
+        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        id="model-path",
+    ),
+    pytest.param(
+        {"CF_AIG_MODEL": "gemini?alt=1"},
+        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        id="model-query",
+    ),
+    pytest.param(
+        {"CF_AIG_PROVIDER": "openai"},
+        [
+            "CF_AIG_PROVIDER: must be google-ai-studio (the Gemini API) or google-vertex-ai (Gemini on Vertex AI)"
+        ],
+        id="provider-unknown",
+    ),
+    pytest.param(
+        {"CF_AIG_PROVIDER": "google-vertex-ai"},
+        [
+            "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project",
+            "CF_AIG_VERTEX_LOCATION: not set; google-vertex-ai needs the Google Cloud region",
+        ],
+        id="vertex-missing",
+    ),
+    pytest.param(
+        {"CF_AIG_VERTEX_LOCATION": "us central1"},
+        [
+            "CF_AIG_VERTEX_LOCATION: may hold only letters, digits, '.', ':', '_' and '-' (it has 11 characters, including ' ')"
+        ],
+        id="vertex-location-space",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCESS_CLIENT_ID": "id.access"},
+        [
+            "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access service token needs both; set the missing one or unset both"
+        ],
+        id="access-half",
+    ),
+    pytest.param(
+        {"CF_AIG_CACHE_TTL": "30"},
+        [
+            "CF_AIG_CACHE_TTL: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)"
+        ],
+        id="cache-ttl-short",
+    ),
+    pytest.param(
+        {"CF_AIG_METADATA": '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}'},
+        ["CF_AIG_METADATA: has 6 entries; the gateway keeps at most 5"],
+        id="metadata-six",
+    ),
+    pytest.param(
+        {"CF_AIG_API_VERSION": "v1?key=x"},
+        ["CF_AIG_API_VERSION: must be a Gemini API version such as v1 or v1beta"],
+        id="api-version-query",
+    ),
 ]
 
 
@@ -423,6 +480,23 @@ def test_bad_environment_is_one_error_naming_each_variable(
     for canary in CANARIES:
         assert canary not in str(caught.value)
         assert canary[8:] not in str(caught.value)
+
+
+# The rows a .env line can hold (no raw line breaks, no single quotes).
+BAD_DOTENV = [
+    p for p in BAD_ENVIRONMENTS if not any(c in v for v in p.values[0].values() for c in "\n\r'")
+]
+
+
+@pytest.mark.parametrize(("overrides", "problems"), BAD_DOTENV)
+def test_bad_dotenv_is_reported_like_the_environment(
+    overrides: dict[str, str], problems: list[str]
+) -> None:
+    env = {**GOOD, **overrides} if overrides else {}
+    Path(".env").write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings()
+    assert list(caught.value.problems) == problems
 
 
 def test_all_problems_are_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

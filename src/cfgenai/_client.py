@@ -85,7 +85,9 @@ def http_options(settings: GatewaySettings) -> types.HttpOptions:
     )
     if settings.provider == VERTEX:
         options.base_url_resource_scope = types.ResourceScope.COLLECTION
-    options.client_args, options.async_client_args = client_args(drop_key=_drops_key(settings))
+    options.client_args, options.async_client_args = client_args(
+        drop_key=_drops_key(settings), share_tls=settings.provider != VERTEX
+    )
     return options
 
 

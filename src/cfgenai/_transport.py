@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._responses import gateway_error
+from ._tls import contexts
 
 if TYPE_CHECKING:
     import aiohttp
@@ -17,11 +18,13 @@ if TYPE_CHECKING:
 KEY_HEADER = "x-goog-api-key"
 
 
-def client_args(*, drop_key: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
     ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
-    turns the gateway's own error bodies into :class:`GatewayError`.
+    turns the gateway's own error bodies into :class:`GatewayError`. ``share_tls`` hands over
+    the shared TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS
+    client certificate).
     """
     sync_hooks = {"request": [_drop_key] if drop_key else [], "response": [_raise_gateway_error]}
     async_hooks = {
@@ -29,7 +32,12 @@ def client_args(*, drop_key: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         "response": [_raise_gateway_error_async],
     }
     middleware = _aiohttp_drop_key if drop_key else _aiohttp_gateway_errors
-    return {"event_hooks": sync_hooks}, {"event_hooks": async_hooks, "middlewares": (middleware,)}
+    sync: dict[str, Any] = {"event_hooks": sync_hooks}
+    async_: dict[str, Any] = {"event_hooks": async_hooks, "middlewares": (middleware,)}
+    if share_tls:
+        sync["verify"], async_["ssl"] = contexts()
+        async_["verify"] = sync["verify"]
+    return sync, async_
 
 
 def _drop_key(request: Any) -> None:
