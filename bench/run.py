@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -109,16 +110,52 @@ def _async_per_request(client: Any, count: int, in_flight: int) -> float:
 
 
 def _median_ratio(
-    measure: Callable[[], tuple[float, float]], trials: int
+    ours: Callable[[], float], base: Callable[[], float], trials: int, before: Callable[[], None]
 ) -> tuple[float, float, float]:
-    pairs = [measure() for _ in range(trials)]
-    ours = statistics.median(p[0] for p in pairs)
-    base = statistics.median(p[1] for p in pairs)
-    return ours, base, statistics.median(p[0] / p[1] for p in pairs)
+    """Medians of ``trials`` paired runs, taking turns at going first; ``before`` runs before
+    each measurement (it resets the emulator's journal, which would otherwise grow)."""
+    pairs = []
+    for trial in range(trials + 1):
+        times: dict[Callable[[], float], float] = {}
+        for measure in (ours, base) if trial % 2 else (base, ours):
+            before()
+            times[measure] = measure()
+        if trial:  # the first pair warms connections and code paths up
+            pairs.append((times[ours], times[base]))
+    return (
+        statistics.median(p[0] for p in pairs),
+        statistics.median(p[1] for p in pairs),
+        statistics.median(p[0] / p[1] for p in pairs),
+    )
+
+
+def _compare(
+    label: str,
+    ours: Any,
+    base: Any,
+    count: int,
+    trials: int,
+    before: Callable[[], None],
+    target: float,
+) -> list[tuple[str, float, float, float, float]]:
+    """Per-request time of two clients, sequential and with 50 async requests in flight."""
+
+    def sync(client: Any) -> Callable[[], float]:
+        return lambda: _per_request(
+            lambda: client.models.generate_content(model=MODEL, contents="hi"), count
+        )
+
+    def in_flight(client: Any) -> Callable[[], float]:
+        return lambda: _async_per_request(client, count, 50)
+
+    rows = []
+    for name, kind in (("sequential sync", sync), ("async, 50 in flight", in_flight)):
+        mine, theirs, ratio = _median_ratio(kind(ours), kind(base), trials, before)
+        rows.append((f"{label}, {name}", mine, theirs, ratio, target))
+    return rows
 
 
 def emulator_vs_bare(count: int, trials: int) -> list[tuple[str, float, float, float, float]]:
-    rows = []
     with (
         GatewayEmulator(token=TOKEN, stored_keys={"default": "k"}) as emulator,
         BareServer(emulator) as bare,
@@ -128,26 +165,9 @@ def emulator_vs_bare(count: int, trials: int) -> list[tuple[str, float, float, f
             base_url=bare.url + "/v1/acc/gw", token=TOKEN, _env_file=None
         )
 
-        def sync_pair() -> tuple[float, float]:
-            emulator.reset()  # the journal would otherwise grow through the run
-            base = _per_request(
-                lambda: on_bare.models.generate_content(model=MODEL, contents="hi"), count
-            )
-            ours = _per_request(
-                lambda: on_emulator.models.generate_content(model=MODEL, contents="hi"), count
-            )
-            return ours, base
-
-        def async_pair() -> tuple[float, float]:
-            emulator.reset()
-            base = _async_per_request(on_bare, count * 2, 50)
-            return _async_per_request(on_emulator, count * 2, 50), base
-
-        for name, pair in (("sequential sync", sync_pair), ("async, 50 in flight", async_pair)):
-            pair()  # warm up connections and code paths
-            ours, base, ratio = _median_ratio(pair, trials)
-            rows.append((f"emulator vs bare server, {name}", ours, base, ratio, 1.25))
-    return rows
+        return _compare(
+            "emulator vs bare server", on_emulator, on_bare, count, trials, emulator.reset, 1.25
+        )
 
 
 def fixture_start() -> tuple[float, float]:
@@ -220,7 +240,6 @@ def _time(call: Callable[[], object]) -> float:
 
 def overhead(count: int, trials: int) -> list[tuple[str, float, float, float, float]]:
     """Per-request time through a cfgenai client vs a bare client, same emulator."""
-    rows = []
     with GatewayEmulator(token=TOKEN) as emulator:
         ours = cfgenai.build_client(
             base_url=emulator.base_url,
@@ -230,33 +249,21 @@ def overhead(count: int, trials: int) -> list[tuple[str, float, float, float, fl
         )
         bare = _bare_client(emulator.base_url + "/google-ai-studio")
 
-        def sync_pair() -> tuple[float, float]:
-            emulator.reset()
-            base = _per_request(
-                lambda: bare.models.generate_content(model=MODEL, contents="hi"), count
-            )
-            mine = _per_request(
-                lambda: ours.models.generate_content(model=MODEL, contents="hi"), count
-            )
-            return mine, base
-
-        def async_pair() -> tuple[float, float]:
-            emulator.reset()
-            base = _async_per_request(bare, count, 50)
-            return _async_per_request(ours, count, 50), base
-
-        for name, pair in (("sequential sync", sync_pair), ("async, 50 in flight", async_pair)):
-            pair()
-            mine, base, ratio = _median_ratio(pair, trials)
-            rows.append((f"per request, cfgenai vs bare client, {name}", mine, base, ratio, 1.03))
-    return rows
+        return _compare(
+            "per request, cfgenai vs bare client", ours, bare, count, trials, emulator.reset, 1.03
+        )
 
 
 def _fresh(code: str, trials: int) -> float:
-    return statistics.median(
-        _time(lambda: subprocess.run([sys.executable, "-c", code], check=True))
-        for _ in range(trials)
-    )
+    """Median seconds for a fresh interpreter to run ``code``, with bytecode cached as on a
+    user's machine (this workplace sets PYTHONDONTWRITEBYTECODE; the first run writes it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def run() -> None:
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+    run()
+    return statistics.median(_time(run) for _ in range(trials))
 
 
 def cold_start(trials: int) -> list[tuple[str, float, float, float, float]]:
