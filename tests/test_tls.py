@@ -1,0 +1,117 @@
+"""Shared TLS contexts verify exactly as google-genai's own: an untrusted server is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import http.server
+import ipaddress
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import httpx2
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google import genai
+from google.genai import types
+
+from .conftest import MODEL, TOKEN, Build
+
+
+class _Gemini(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        body = json.dumps(
+            {"candidates": [{"content": {"parts": [{"text": "over TLS"}], "role": "model"}}]}
+        )
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate nobody trusts."""
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gemini)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+    server.shutdown()
+    server.server_close()
+
+
+def _ask_async(client: genai.Client) -> str:
+    async def call() -> str:
+        async with client.aio as aio:
+            return (await aio.models.generate_content(model=MODEL, contents="hi")).text or ""
+
+    return asyncio.run(call())
+
+
+def test_an_untrusted_certificate_is_refused_like_a_bare_client_does(
+    tls_server: tuple[str, Path], build: Build
+) -> None:
+    root, _ = tls_server
+    bare = genai.Client(
+        api_key="k", http_options=types.HttpOptions(base_url=f"{root}/v1/a/g/google-ai-studio")
+    )
+    ours = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
+    for client in (bare, ours):
+        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.models.generate_content(model=MODEL, contents="hi")
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            _ask_async(client)
+    bare.close()
+
+
+def test_ssl_cert_file_is_honoured(
+    tls_server: tuple[str, Path], build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cert_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
+    assert client.models.generate_content(model=MODEL, contents="hi").text == "over TLS"
+    assert _ask_async(client) == "over TLS"
