@@ -183,3 +183,65 @@ def test_canary_scan_of_every_output(
     assert "refused the request" in everything and "Echo from" in everything
     for canary in CANARIES:
         assert canary not in everything
+
+
+INJECTIONS = ["x/../y", "x?key=1", "x#frag", "x\r\nInjected: 1", "x y", "x%2Fy"]
+# Every setting that reaches the URL or a header.
+REACHES_THE_WIRE = [
+    "account_id",
+    "gateway_id",
+    "base_url",
+    "api_version",
+    "model",
+    "vertex_project",
+    "vertex_location",
+    "token",
+    "google_api_key",
+    "gemini_api_key",
+    "vertex_access_token",
+    "access_token",
+    "access_client_id",
+    "access_client_secret",
+    "event_id",
+    "byok_alias",
+]
+
+
+@pytest.mark.parametrize("field", REACHES_THE_WIRE)
+def test_injection_through_any_setting_is_refused_before_sending(
+    gateway_env: GatewayEmulator, field: str
+) -> None:
+    refused = 0
+    for value in INJECTIONS:
+        if (
+            field
+            in (
+                "token",
+                "google_api_key",
+                "gemini_api_key",
+                "vertex_access_token",
+                "access_token",
+                "access_client_secret",
+                "event_id",
+                "byok_alias",
+            )
+            and "\r" not in value
+        ):
+            continue  # free text in a header: only line breaks can inject there
+        with pytest.raises(ConfigError):
+            cfgenai.build_client(**{field: value})
+        refused += 1
+    assert refused >= 1
+    assert gateway_env.requests == []
+
+
+def test_5xx_is_retried_exactly_cf_aig_retries_times_then_raised(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, build: Build
+) -> None:
+    from google.genai import errors
+
+    monkeypatch.setenv("CF_AIG_RETRIES", "2")
+    gateway_env.fail_next(503, times=10)
+    with pytest.raises(errors.ServerError):
+        build().models.generate_content(model=MODEL, contents="hi")
+    assert len(gateway_env.requests) == 3

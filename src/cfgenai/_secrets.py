@@ -6,7 +6,9 @@ import hashlib
 from collections.abc import Mapping
 
 # Header names whose values are credentials, lowercased.
-SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-goog-api-key"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "cf-aig-authorization", "x-goog-api-key", "cf-access-token", "cf-access-client-secret"}
+)
 
 
 def fingerprint(secret: str) -> str:
