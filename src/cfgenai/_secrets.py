@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 # Header names whose values are credentials, lowercased.
 SECRET_HEADERS = frozenset(
-    {"authorization", "cf-aig-authorization", "x-goog-api-key", "cf-access-token", "cf-access-client-secret"}
+    {
+        "authorization",
+        "cf-aig-authorization",
+        "x-goog-api-key",
+        "cf-access-token",
+        "cf-access-client-secret",
+    }
 )
 
 

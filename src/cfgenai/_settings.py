@@ -523,9 +523,10 @@ def _base_url_problems(url: str) -> list[str]:
         problems.append("must not have a query (?) or fragment (#)")
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
-    if parts.path.rstrip("/").endswith(f"/{PROVIDER}"):
+    segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if segment in (PROVIDER, VERTEX, "compat"):
         problems.append(
-            f"must be the gateway root: drop the trailing /{PROVIDER}, cfgenai appends it"
+            f"must be the gateway root: drop the trailing /{segment}, cfgenai appends it"
         )
     return problems
 

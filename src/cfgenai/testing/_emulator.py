@@ -25,10 +25,9 @@ from starlette.types import Receive, Scope, Send
 from .._errors import ConfigError
 from .._options import OPTION_HEADERS, GatewayOptions, validate_options
 from .._secrets import mask_header, mask_headers
+from .._settings import PROVIDER, VERTEX
 from . import _compat, _google
 
-PROVIDER = "google-ai-studio"
-VERTEX = "google-vertex-ai"
 _VERTEX_CALL = re.compile(r"/v\d+\w*/projects/[^/]+/locations/[^/]+/publishers/google/models/")
 _NO_OPTIONS = GatewayOptions()
 # /v1/{account}/{gateway}/{provider}{rest}
