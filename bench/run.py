@@ -336,6 +336,10 @@ def main() -> None:
     count, trials = (100, 3) if args.quick else (400, 7)
     long = 200 if args.quick else 2000
 
+    if args.quick:
+        print(
+            "quick run: few, short trials; ratios move by about 5% between runs. Use the full run."
+        )
     print(f"{'figure':<48} {'ours':>10} {'baseline':>10} {'ratio':>7} {'target':>8}  result")
     ours, base = construction(20 if args.quick else 200)
     _row("client construction, build_client() vs bare", ours, base, ours / base, 0.05)
