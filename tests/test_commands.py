@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -300,3 +301,23 @@ def test_failures_show_no_secret_and_no_traceback(
         code, out, err = run(capsys, *argv)
         assert code == 3
         assert "Traceback" not in out + err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfgenai._commands import diagnose, print_diagnosis
+
+    diagnosis = diagnose(ping=False)  # nothing configured: problems, in red on a terminal
+    terminal, piped = _Terminal(), io.StringIO()
+    print_diagnosis(diagnosis, terminal)
+    print_diagnosis(diagnosis, piped)
+    assert "\033[31mproblems\033[0m" in terminal.getvalue()
+    assert "\033[" not in piped.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    quiet = _Terminal()
+    print_diagnosis(diagnosis, quiet)
+    assert "\033[" not in quiet.getvalue()

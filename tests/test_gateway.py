@@ -258,3 +258,37 @@ def test_gateway_wide_cache_setting(build: Build) -> None:
     ) as gateway:
         client = build(base_url=gateway.base_url, token=TOKEN)
         assert [_sync(client).cache_status for _ in range(2)] == ["MISS", "HIT"]
+
+
+# The async httpx path (users without aiohttp) has its own response hook: prove it in a child
+# process where `import aiohttp` fails.
+_REFUSED_WITHOUT_AIOHTTP = """
+import sys
+sys.modules["aiohttp"] = None
+import asyncio, cfgenai
+
+async def main():
+    async with cfgenai.build_client(retries=0).aio as aio:
+        try:
+            await aio.models.generate_content(model="m", contents="hi")
+        except cfgenai.GatewayError as exc:
+            print(type(exc).__name__, exc.gateway_code, exc.code)
+
+asyncio.run(main())
+"""
+
+
+def test_gateway_error_on_async_httpx_without_aiohttp(gateway: GatewayEmulator) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **gateway.env(), "CF_AIG_TOKEN": "not-the-token"}
+    done = subprocess.run(
+        [sys.executable, "-c", _REFUSED_WITHOUT_AIOHTTP],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "GatewayClientError 2009 401\n"), done.stderr
