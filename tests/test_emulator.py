@@ -46,8 +46,8 @@ class Standalone:
         self.export = self.process.stdout.readline().strip()
         self.url = self.banner.split(" on ")[1].split(" ")[0]
 
-    def stop(self) -> tuple[int, str, str]:
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.process.send_signal(sig)
         out, err = self.process.communicate(timeout=20)
         return self.process.returncode, out, err
 
@@ -118,7 +118,9 @@ def test_standalone_reads_dotenv_and_flags_override(tmp_path: Path) -> None:
         assert _curl(f"{server.url}/v1/other/prod{path}", auth)["internalCode"] == 2001
         assert _curl(root + "/prod" + path)["internalCode"] == 2009
     finally:
-        assert server.stop()[0] == 0
+        code, out, _ = server.stop(signal.SIGINT)  # Ctrl-C
+        assert code == 0
+        assert out.endswith("cfgenai gateway emulator stopped\n")
 
 
 def test_standalone_refuses_a_non_loopback_host() -> None:

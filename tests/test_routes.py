@@ -168,11 +168,15 @@ def custom_domain() -> Iterator[GatewayEmulator]:
         yield emulator
 
 
-def test_custom_domain_serves_every_route_with_an_access_token(
-    custom_domain: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, build: Build
+@pytest.mark.parametrize("credential", ["access-token", "gateway-token"])
+def test_custom_domain_serves_every_route(
+    custom_domain: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, build: Build, credential: str
 ) -> None:
     monkeypatch.setenv("CF_AIG_BASE_URL", custom_domain.url)
-    monkeypatch.setenv("CF_AIG_ACCESS_TOKEN", "canary-access-jwt-7c1f")
+    if credential == "access-token":
+        monkeypatch.setenv("CF_AIG_ACCESS_TOKEN", "canary-access-jwt-7c1f")
+    else:
+        monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
     assert build().models.generate_content(model=MODEL, contents="hi").text
     vertex = build(provider="google-vertex-ai", vertex_project="p", vertex_location="europe-west4")
     assert vertex.models.generate_content(model=MODEL, contents="hi").text
@@ -186,8 +190,12 @@ def test_custom_domain_serves_every_route_with_an_access_token(
         "/compat/chat/completions",
     ]
     for request in custom_domain.requests:
-        assert request.header("cf-access-token") == "canary-access-jwt-7c1f"
-        assert request.header("cf-aig-authorization") is None  # the Access token replaced it
+        if credential == "access-token":
+            assert request.header("cf-access-token") == "canary-access-jwt-7c1f"
+            assert request.header("cf-aig-authorization") is None  # the Access token replaced it
+        else:
+            assert request.header("cf-aig-authorization") == f"Bearer {TOKEN}"
+            assert request.header("cf-access-token") is None
     assert not any("cf-access-token" in r.headers for r in custom_domain.upstream_requests)
 
 
