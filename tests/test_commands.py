@@ -321,3 +321,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     quiet = _Terminal()
     print_diagnosis(diagnosis, quiet)
     assert "\033[" not in quiet.getvalue()
+
+
+def test_doctor_hides_secrets_in_the_wrong_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", TOKEN)  # pasted into the wrong variable
+    monkeypatch.setenv("CF_AIG_BASE_URL", f"https://user:{GOOGLE_KEY}@ai.example.com")
+    code, out, _ = run(capsys, "doctor")  # `run` fails the test if a canary is printed
+    assert code == 3
+    assert _rows(out)["CF_AIG_ACCOUNT_ID"][0].startswith("<sha256:")
+    assert _rows(out)["CF_AIG_BASE_URL"][0].startswith("<sha256:")

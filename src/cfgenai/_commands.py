@@ -126,24 +126,34 @@ def diagnose(*, ping: bool) -> Diagnosis:
 
 
 def _sources() -> list[Setting]:
-    """Each setting's raw value and where it came from, read as pydantic-settings reads them."""
+    """Each setting's raw value and where it came from, read as pydantic-settings reads them.
+
+    Secrets show as fingerprints, and so does any other value holding one (a token pasted
+    into the wrong variable) or credentials (``https://user:password@...``)."""
     env = {k.upper(): v for k, v in os.environ.items() if v.strip()}
     path, _ = env_file_from_environment()
     from_file = dotenv_values(path) if path is not None and path.is_file() else {}
     dotenv = {k.upper(): v for k, v in from_file.items() if v and v.strip()}
-    rows = []
+    found_values: dict[str, tuple[str | None, str]] = {}
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables(name)
-        value, source = default_text(GatewaySettings.model_fields[name]), "default"
+        found_values[name] = default_text(GatewaySettings.model_fields[name]), "default"
         for label, values in (("environment", env), (f".env file {path}", dotenv)):
             found = next((n for n in names if n in values), None)
             if found is not None:
-                value = values[found].strip()
                 source = label if found == names[0] else f"{label}, alias {found}"
+                found_values[name] = values[found].strip(), source
                 break
-        if value is not None and name in SECRET_FIELDS:
+    secrets = [v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v]
+    rows = []
+    for name, (value, source) in found_values.items():
+        if value is not None and (
+            name in SECRET_FIELDS or "@" in value or any(secret in value for secret in secrets)
+        ):
             value = fingerprint(value)
-        rows.append(Setting(name, names[0], "(not set)" if value is None else value, source))
+        rows.append(
+            Setting(name, variables(name)[0], "(not set)" if value is None else value, source)
+        )
     return rows
 
 
