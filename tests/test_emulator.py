@@ -365,3 +365,19 @@ def test_compat_rejects_a_model_without_the_provider_prefix(gateway: GatewayEmul
         pytest.raises(openai.BadRequestError, match="google-ai-studio"),
     ):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+
+
+def test_drop_after_more_chunks_than_the_stream_has_still_cuts_it(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.reply(["one", " two"])
+    gateway_env.drop_next(after_chunks=5)
+    received: list[str] = []
+
+    def read() -> None:
+        for chunk in build(retries=0).models.generate_content_stream(model=MODEL, contents="hi"):
+            received.append(chunk.text or "")
+
+    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+        read()
+    assert received == ["one", " two"]

@@ -209,3 +209,9 @@ def test_access_service_token_headers(gateway_env: GatewayEmulator, build: Build
     assert request.header("cf-access-client-secret") == "canary-access-secret-31"
     with pytest.raises(ConfigError, match="a Cloudflare Access service token needs both"):
         GatewaySettings(access_client_id="client-id.access")
+
+
+def test_global_is_refused_only_as_a_location(vertex_env: GatewayEmulator, build: Build) -> None:
+    client = build(vertex_project="global")  # a project may be called that; a location may not
+    assert client.models.generate_content(model=MODEL, contents="hi").text
+    assert "/projects/global/locations/us-central1/" in vertex_env.last_request.path

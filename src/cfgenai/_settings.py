@@ -357,6 +357,11 @@ class GatewaySettings(BaseSettings, GatewayOptions):
                 "may hold only letters, digits, '.', ':', '_' and '-'"
                 f"{_what_is_wrong(value, r'[A-Za-z0-9.:_-]')}"
             )
+        return value
+
+    @field_validator("vertex_location", mode="after")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
         if value == "global":
             raise ValueError(
                 "global is not routed by the gateway: use a region such as us-central1 or "

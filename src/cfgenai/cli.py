@@ -6,6 +6,7 @@ Parsing only; google-genai is imported when a command needs it, so ``--help`` st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -237,8 +238,6 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _environment() -> dict[str, str]:
     """The process environment over the .env file (CF_AIG_ENV_FILE), as a client reads them."""
-    import os
-
     path, problems = env_file_from_environment()
     if problems:
         raise ConfigError(problems)

@@ -648,7 +648,7 @@ def _render(answer: _Answer, request: RecordedRequest) -> Response:
             _events(events, fault), media_type="text/event-stream", headers=headers
         )
     if fault.drop_after is not None:
-        return StreamingResponse(_events([], replace(fault, drop_after=0)), headers=headers)
+        return StreamingResponse(_events([], fault), headers=headers)
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
@@ -659,7 +659,7 @@ async def _events(events: list[bytes], fault: _Fault) -> AsyncIterator[bytes]:
         if i and fault.chunk_delay:
             await asyncio.sleep(fault.chunk_delay)
         yield b"data: " + event + b"\r\n\r\n"
-    if fault.drop_after is not None and not events:
+    if fault.drop_after is not None:  # fewer chunks than asked for: cut after the last
         raise _Dropped
 
 
