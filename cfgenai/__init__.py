@@ -1,6 +1,7 @@
 """google-genai through Cloudflare AI Gateway, configured from the environment.
 
-``from cfgenai import client`` gives a ready ``genai.Client``, built on first use.
+``from cfgenai import client`` gives a ``genai.Client`` that stands for the shared client,
+built from the environment when it is first used (not when it is imported).
 Importing this package builds nothing, reads no ``.env`` and does not import google-genai.
 """
 
@@ -16,9 +17,9 @@ from ._settings import GatewaySettings
 if TYPE_CHECKING:
     from google import genai
 
-    from ._client import build_client, reset_client
+    from ._client import aclose_client, build_client, reset_client, shared_client
     from ._openai import async_openai_client, compat_model, openai_client
-    from ._responses import GatewayError, GatewayInfo, gateway_info
+    from ._responses import GatewayError, GatewayInfo, RedirectError, gateway_info
 
     client: genai.Client
 
@@ -29,8 +30,10 @@ __all__ = [
     "GatewayInfo",
     "GatewayOptions",
     "GatewaySettings",
+    "RedirectError",
     "RequestOptions",
     "__version__",
+    "aclose_client",
     "async_openai_client",
     "build_client",
     "client",
@@ -39,14 +42,19 @@ __all__ = [
     "openai_client",
     "request_options",
     "reset_client",
+    "shared_client",
 ]
 
 # Names whose modules import google-genai, loaded on first use to keep `import cfgenai` cheap.
 _LAZY = {
+    "client": "_client",
     "build_client": "_client",
+    "shared_client": "_client",
     "reset_client": "_client",
+    "aclose_client": "_client",
     "GatewayError": "_responses",
     "GatewayInfo": "_responses",
+    "RedirectError": "_responses",
     "gateway_info": "_responses",
     "openai_client": "_openai",
     "async_openai_client": "_openai",
@@ -55,10 +63,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "client":
-        from ._client import default_client
-
-        return default_client()
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'cfgenai' has no attribute {name!r}")

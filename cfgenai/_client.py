@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
 from typing import Any
 
@@ -60,12 +61,26 @@ def _drops_key(settings: GatewaySettings) -> bool:
 
 
 class _Client(genai.Client):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._aio.__class__ = _AsyncClient  # so that closing it is noticed too
+
     # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
     # so `build_client().models.generate_content(...)` failed with "client has been closed"
     # once the unreferenced Client was collected mid-call. The transports close themselves
     # when they are collected, so skipping that early close leaks nothing.
     def __del__(self) -> None:
         pass
+
+    def close(self) -> None:
+        super().close()
+        _closed(self)
+
+
+class _AsyncClient(genai.client.AsyncClient):
+    async def aclose(self) -> None:
+        await super().aclose()
+        _closed(self)
 
 
 def http_options(settings: GatewaySettings) -> types.HttpOptions:
@@ -100,21 +115,96 @@ def _aiohttp_has_middlewares() -> bool:
     return "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
 
 
-_default: genai.Client | None = None
-_default_lock = threading.Lock()
+# The shared client behind `cfgenai.client`. The proxy reads this name on every attribute
+# access; everything that changes it holds the lock.
+_shared: genai.Client | None = None
+_shared_lock = threading.Lock()
+_inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
 
 
-def default_client() -> genai.Client:
-    """The shared client behind ``cfgenai.client``, built once on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = build_client()
-        return _default
+def shared_client() -> genai.Client:
+    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
+    use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = build_client()
+        return _shared
 
 
 def reset_client() -> None:
-    """Forget the shared client, so the next ``cfgenai.client`` reads the environment again."""
-    global _default
-    with _default_lock:
-        _default = None
+    """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
+    it) builds a new one from the environment as it is then."""
+    global _shared
+    with _shared_lock:
+        _shared = None
+
+
+async def aclose_client() -> None:
+    """Close the shared client's connections, if it was built, and forget it.
+
+    For an app's shutdown: it never builds a client, so it works without configuration too.
+    """
+    global _shared
+    with _shared_lock:
+        client, _shared = _shared, None
+    if client is not None:
+        client.close()
+        await client.aio.aclose()
+
+
+def _closed(closed: object) -> None:
+    # Called by the shared client (or its `aio`) on close: the next use builds a new one.
+    global _shared
+    with _shared_lock:
+        if _shared is not None and closed in (_shared, _shared.aio):
+            _shared = None
+
+
+def _after_fork_in_child() -> None:
+    # The parent's client holds pooled keep-alive sockets that the parent goes on using: a
+    # child must never read or write them, nor close them (closing would not reach the
+    # parent's side, but an unread answer would be lost). Keep it, unused, and start afresh.
+    global _shared, _shared_lock
+    if _shared is not None:
+        _inherited.append(_shared)
+    _shared, _shared_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class SharedClient(genai.Client):
+    """``cfgenai.client``: stands for the shared ``genai.Client`` and forwards every attribute
+    to it, so ``client.models...`` uses whichever client is current at that moment.
+
+    It is a ``genai.Client`` for ``isinstance`` and type checkers, built without running
+    ``genai.Client.__init__``: nothing is read or built until an attribute is used.
+    ``cfgenai.shared_client()`` gives the real object.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def __getattribute__(self, name: str) -> Any:
+        return getattr(_shared or shared_client(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(shared_client(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(shared_client(), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(shared_client())
+
+    def __repr__(self) -> str:
+        current = _shared
+        built = "not built yet" if current is None else f"now {object.__repr__(current)}"
+        return f"<cfgenai.client: the shared genai.Client, {built}>"
+
+    def __del__(self) -> None:
+        pass  # genai.Client.__del__ would close (and so build) the shared client
+
+
+client = SharedClient()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from google.genai import errors
 
@@ -51,6 +52,40 @@ class GatewayClientError(GatewayError, errors.ClientError):
 
 class GatewayServerError(GatewayError, errors.ServerError):
     pass
+
+
+class RedirectError(errors.APIError):
+    """The gateway's URL answered with a redirect, which cfgenai never follows.
+
+    Following it would resend the gateway token and the Google key to wherever it points.
+    A google-genai ``APIError`` whose ``code`` is the 3xx status.
+    """
+
+    def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
+        message = (
+            f"{origin} answered with a redirect to {target}; cfgenai does not follow "
+            "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
+            "gateway's own URL)"
+        )
+        super().__init__(code, {"error": {"message": message}}, response)
+        Exception.__init__(self, f"{code} {message}")
+
+
+def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
+    """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
+    return RedirectError(
+        status,
+        _origin(url),
+        _origin(urljoin(url, location)) if location else "nowhere (no Location)",
+        response,
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host  # IPv6
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._responses import gateway_error
+from ._responses import gateway_error, redirect_error
 from ._tls import contexts
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, An
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
     ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
-    turns the gateway's own error bodies into :class:`GatewayError`. ``share_tls`` hands over
+    turns the gateway's own error bodies into :class:`GatewayError`, and follows no redirect:
+    a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it). ``share_tls`` hands over
     the shared TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS
     client certificate).
     """
@@ -32,8 +33,13 @@ def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, An
         "response": [_raise_gateway_error_async],
     }
     middleware = _aiohttp_drop_key if drop_key else _aiohttp_gateway_errors
-    sync: dict[str, Any] = {"event_hooks": sync_hooks}
-    async_: dict[str, Any] = {"event_hooks": async_hooks, "middlewares": (middleware,)}
+    sync: dict[str, Any] = {"event_hooks": sync_hooks, "follow_redirects": False}
+    async_: dict[str, Any] = {
+        "event_hooks": async_hooks,
+        "middlewares": (middleware,),
+        "follow_redirects": False,  # httpx
+        "allow_redirects": False,  # aiohttp
+    }
     if share_tls:
         sync["verify"], async_["ssl"] = contexts()
         async_["verify"] = sync["verify"]
@@ -49,6 +55,7 @@ async def _drop_key_async(request: Any) -> None:
 
 
 def _raise_gateway_error(response: Any) -> None:
+    _refuse_redirect(response.status_code, str(response.request.url), response)
     if response.status_code >= 400:
         error = gateway_error(response.status_code, response.read(), response)
         if error is not None:
@@ -56,6 +63,7 @@ def _raise_gateway_error(response: Any) -> None:
 
 
 async def _raise_gateway_error_async(response: Any) -> None:
+    _refuse_redirect(response.status_code, str(response.request.url), response)
     if response.status_code >= 400:
         error = gateway_error(response.status_code, await response.aread(), response)
         if error is not None:
@@ -73,9 +81,17 @@ async def _aiohttp_gateway_errors(
     request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
 ) -> aiohttp.ClientResponse:
     response = await handler(request)
+    if 300 <= response.status < 400:
+        response.release()
+    _refuse_redirect(response.status, str(request.url), response)
     if response.status >= 400:
         error = gateway_error(response.status, await response.read(), response)
         if error is not None:
             response.release()
             raise error
     return response
+
+
+def _refuse_redirect(status: int, url: str, response: Any) -> None:
+    if 300 <= status < 400:
+        raise redirect_error(status, url, response.headers.get("location"), response)

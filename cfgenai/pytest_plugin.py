@@ -6,6 +6,7 @@ It imports the emulator only when a test asks for it, so installing cfgenai with
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,11 @@ import pytest
 
 if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
+
+# The developer's own credentials and settings, cfgenai's and google-genai's (GOOGLE_GENAI_*,
+# GOOGLE_CLOUD_*, GOOGLE_APPLICATION_CREDENTIALS...), never reach a test that uses the gateway.
+_ISOLATED = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
+_LOOPBACK = "127.0.0.1,localhost,::1"
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +40,26 @@ def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEm
 def cf_gateway(
     cf_gateway_session: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[GatewayEmulator]:
-    """The emulator, reset, with ``CF_AIG_BASE_URL`` and ``CF_AIG_TOKEN`` set so that
-    ``cfgenai.client`` and ``build_client()`` reach it."""
+    """The emulator, reset, and an environment that points ``cfgenai.client`` and
+    ``build_client()`` at it and at nothing else, for the duration of the test.
+
+    Every ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` and ``GEMINI_*`` variable is removed, no
+    ``.env`` is read, loopback bypasses any HTTP proxy, and the shared client is rebuilt on
+    its next use, so an app module that imported ``client`` earlier reaches the emulator.
+    A test opts into a mode or option by setting variables after this fixture, e.g.
+    ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
+    """
     import cfgenai
 
-    cf_gateway_session.reset()
+    for name in list(os.environ):
+        if name.upper().startswith(_ISOLATED):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CF_AIG_ENV_FILE", "")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, ",".join(filter(None, (os.environ.get(name), _LOOPBACK))))
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
+    cf_gateway_session.reset()
     cfgenai.reset_client()
     yield cf_gateway_session
     cfgenai.reset_client()

@@ -37,7 +37,10 @@ async def ask_async(request: Request) -> JSONResponse:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
-    await cfgenai.client.aio.aclose()  # the async transport belongs to this event loop
+    # The async transport belongs to this event loop. This closes the shared client only if it
+    # was built (so a shutdown before any request needs no configuration); a later use, say
+    # a restart in the same process, builds a new one.
+    await cfgenai.aclose_client()
 
 
 app = Starlette(routes=[Route("/ask", ask_sync), Route("/ask-async", ask_async)], lifespan=lifespan)

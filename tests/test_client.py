@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from google import genai
 
 import cfgenai
 from cfgenai import ConfigError, GatewaySettings, _client
@@ -27,8 +23,10 @@ def test_public_names() -> None:
         "GatewayInfo",
         "GatewayOptions",
         "GatewaySettings",
+        "RedirectError",
         "RequestOptions",
         "__version__",
+        "aclose_client",
         "async_openai_client",
         "build_client",
         "client",
@@ -37,10 +35,10 @@ def test_public_names() -> None:
         "openai_client",
         "request_options",
         "reset_client",
+        "shared_client",
     ]
     for name in cfgenai.__all__:
-        if name != "client":  # building it needs configuration
-            assert getattr(cfgenai, name) is not None
+        assert getattr(cfgenai, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = cfgenai.nope  # type: ignore[attr-defined]
 
@@ -58,54 +56,6 @@ def test_import_builds_nothing_reads_nothing_and_needs_no_configuration(tmp_path
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
 
 
-def test_client_is_built_on_first_access_then_reused(gateway_env: GatewayEmulator) -> None:
-    first = cfgenai.client
-    assert isinstance(first, genai.Client)
-    assert cfgenai.client is first
-    from cfgenai import client
-
-    assert client is first
-    assert gateway_env.requests == []
-
-
-def test_client_is_built_once_under_concurrent_first_access(
-    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    builds: list[genai.Client] = []
-    real_build = _client.build_client
-
-    def slow_build(*args: Any, **kwargs: Any) -> genai.Client:
-        time.sleep(0.05)  # widen the window in which a second thread could also build
-        built = real_build(*args, **kwargs)
-        builds.append(built)
-        return built
-
-    monkeypatch.setattr(_client, "build_client", slow_build)
-    seen: list[genai.Client] = []
-    start = threading.Barrier(8)
-
-    def access() -> None:
-        start.wait()
-        seen.append(cfgenai.client)
-
-    threads = [threading.Thread(target=access) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(builds) == 1
-    assert len(seen) == 8
-    assert all(c is builds[0] for c in seen)
-
-
-def test_client_raises_config_error_until_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="CF_AIG_ACCOUNT_ID"):
-        _ = cfgenai.client
-    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
-    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
-    assert isinstance(cfgenai.client, genai.Client)
-
-
 def test_client_reads_dotenv(gateway: GatewayEmulator) -> None:
     Path(".env").write_text("".join(f"{name}={value}\n" for name, value in gateway.env().items()))
     assert cfgenai.client.models.generate_content(model=MODEL, contents="hi").text
@@ -115,12 +65,12 @@ def test_client_reads_dotenv(gateway: GatewayEmulator) -> None:
 def test_reset_client_rereads_the_environment(
     gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = cfgenai.client
+    first = cfgenai.shared_client()
     cfgenai.reset_client()
     monkeypatch.setenv("CF_AIG_API_VERSION", "v1beta")
-    second = cfgenai.client
+    second = cfgenai.shared_client()
     assert second is not first
-    second.models.generate_content(model=MODEL, contents="hi")
+    cfgenai.client.models.generate_content(model=MODEL, contents="hi")
     assert "/v1beta/" in gateway_env.last_request.path
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,32 +56,43 @@ def test_example_runs_against_the_emulator(
     assert all("x-goog-api-key" not in r.headers for r in gateway.requests)
 
 
-def test_webapp_serves_sync_and_async_answers(cf_gateway: GatewayEmulator) -> None:
-    import asyncio
-
-    import httpx2
-
+def _webapp() -> Any:
     sys.path.insert(0, str(EXAMPLES))
     try:
         from webapp import app
     finally:
         sys.path.remove(str(EXAMPLES))
+    return app
 
-    async def call() -> list[dict[str, object]]:
-        transport = httpx2.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx2.AsyncClient(transport=transport, base_url="http://app") as http,
-        ):
-            first = await http.get("/ask", params={"q": "sync?"})
-            second = await http.get("/ask-async", params={"q": "async?"})
-        return [first.json(), second.json()]
 
-    sync_answer, async_answer = asyncio.run(call())
-    assert sync_answer == {"answer": f"Echo from {MODEL}: sync?", "cache": None}
-    assert async_answer["answer"] == f"Echo from {MODEL}: async?"
-    assert len(str(async_answer["log_id"])) == 32
+async def _serve(app: Any, *paths: str) -> list[dict[str, object]]:
+    """One run of the app, lifespan included: GET each path, then shut down."""
+    import httpx2
+
+    transport = httpx2.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=transport, base_url="http://app") as http,
+    ):
+        return [(await http.get(path)).json() for path in paths]
+
+
+def test_webapp_serves_sync_and_async_answers_across_restarts(cf_gateway: GatewayEmulator) -> None:
+    app = _webapp()
+    for run in ("first", "second"):  # the shutdown closes the shared client; it comes back
+        sync_answer, async_answer = asyncio.run(
+            _serve(app, f"/ask?q=sync+{run}", f"/ask-async?q=async+{run}")
+        )
+        assert sync_answer == {"answer": f"Echo from {MODEL}: sync {run}", "cache": None}
+        assert async_answer["answer"] == f"Echo from {MODEL}: async {run}"
+        assert len(str(async_answer["log_id"])) == 32
     assert [r.json["contents"][0]["parts"][0]["text"] for r in cf_gateway.requests] == [
-        "sync?",
-        "async?",
+        "sync first",
+        "async first",
+        "sync second",
+        "async second",
     ]
+
+
+def test_webapp_starts_and_stops_without_configuration() -> None:
+    assert asyncio.run(_serve(_webapp())) == []
