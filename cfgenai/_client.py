@@ -74,13 +74,13 @@ class _Client(genai.Client):
 
     def close(self) -> None:
         super().close()
-        _closed(self)
+        _closed(self._api_client)
 
 
 class _AsyncClient(genai.client.AsyncClient):
     async def aclose(self) -> None:
         await super().aclose()
-        _closed(self)
+        _closed(self._api_client)
 
 
 def http_options(settings: GatewaySettings) -> types.HttpOptions:
@@ -115,8 +115,7 @@ def _aiohttp_has_middlewares() -> bool:
     return "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
 
 
-# The shared client behind `cfgenai.client`. The proxy reads this name on every attribute
-# access; everything that changes it holds the lock.
+# The shared client behind `cfgenai.client`; everything that changes it holds the lock.
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
 _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
@@ -125,19 +124,18 @@ _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and unco
 def shared_client() -> genai.Client:
     """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
     use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
-    global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = build_client()
+            _share(build_client())
+        assert _shared is not None
         return _shared
 
 
 def reset_client() -> None:
     """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
     it) builds a new one from the environment as it is then."""
-    global _shared
     with _shared_lock:
-        _shared = None
+        _share(None)
 
 
 async def aclose_client() -> None:
@@ -145,66 +143,69 @@ async def aclose_client() -> None:
 
     For an app's shutdown: it never builds a client, so it works without configuration too.
     """
-    global _shared
     with _shared_lock:
-        client, _shared = _shared, None
-    if client is not None:
-        client.close()
-        await client.aio.aclose()
+        closing = _shared
+        _share(None)
+    if closing is not None:
+        closing.close()
+        await closing.aio.aclose()
 
 
-def _closed(closed: object) -> None:
-    # Called by the shared client (or its `aio`) on close: the next use builds a new one.
+def _share(new: genai.Client | None) -> None:
+    # The proxy shares the current client's instance dictionary, where genai.Client keeps all
+    # of its state: every attribute then runs exactly the code it runs on the client itself,
+    # at the same speed, and rebinding the dictionary moves every reference to `client` at
+    # once. An empty one sends the next use to SharedClient.__getattr__, which builds.
     global _shared
+    _shared = new
+    object.__setattr__(client, "__dict__", {} if new is None else vars(new))
+
+
+def _closed(api_client: object) -> None:
+    # Called when a client (or its `aio`) is closed: if it is the shared one, the next use
+    # builds a new one.
     with _shared_lock:
-        if _shared is not None and closed in (_shared, _shared.aio):
-            _shared = None
+        if _shared is not None and vars(_shared).get("_api_client") is api_client:
+            _share(None)
 
 
 def _after_fork_in_child() -> None:
     # The parent's client holds pooled keep-alive sockets that the parent goes on using: a
-    # child must never read or write them, nor close them (closing would not reach the
-    # parent's side, but an unread answer would be lost). Keep it, unused, and start afresh.
-    global _shared, _shared_lock
+    # child must never read or write them. Keep it, unused and uncollected, and start afresh.
+    global _shared_lock
     if _shared is not None:
         _inherited.append(_shared)
-    _shared, _shared_lock = None, threading.Lock()
+    _shared_lock = threading.Lock()
+    _share(None)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+class SharedClient(_Client):
+    """``cfgenai.client``: stands for the shared ``genai.Client``, whichever is current.
 
-
-class SharedClient(genai.Client):
-    """``cfgenai.client``: stands for the shared ``genai.Client`` and forwards every attribute
-    to it, so ``client.models...`` uses whichever client is current at that moment.
-
-    It is a ``genai.Client`` for ``isinstance`` and type checkers, built without running
-    ``genai.Client.__init__``: nothing is read or built until an attribute is used.
+    A ``genai.Client`` for ``isinstance`` and type checkers, made without running
+    ``genai.Client.__init__``: nothing is read or built until it is used.
     ``cfgenai.shared_client()`` gives the real object.
     """
 
     def __init__(self) -> None:
         pass
 
-    def __getattribute__(self, name: str) -> Any:
-        return getattr(_shared or shared_client(), name)
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when the attribute is missing: before the first use, after a reset, or
+        # for a name that the client does not have either (then getattr raises). Probes for
+        # special names (copy, display and framework hooks) build nothing.
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return getattr(shared_client(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(shared_client(), name, value)
-
-    def __delattr__(self, name: str) -> None:
-        delattr(shared_client(), name)
-
-    def __dir__(self) -> list[str]:
-        return dir(shared_client())
 
     def __repr__(self) -> str:
         current = _shared
         built = "not built yet" if current is None else f"now {object.__repr__(current)}"
         return f"<cfgenai.client: the shared genai.Client, {built}>"
 
-    def __del__(self) -> None:
-        pass  # genai.Client.__del__ would close (and so build) the shared client
-
 
 client = SharedClient()
+os.register_at_fork(after_in_child=_after_fork_in_child)
