@@ -387,6 +387,8 @@ def test_a_redirect_is_refused_on_async_httpx(
 # Real-looking credentials of a developer's "production" gateway, in the shell and in .env.
 _PRODUCTION_TOKEN = "fJ3kQ9zX2mB7vN4pL8wR1tY6uH0cE5aD-prodtoken"
 _PRODUCTION_KEY = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"
+_PRODUCTION_ACCESS_SECRET = "3f1c9a7e5b2d8046a1c3e5f7b9d0a2c4e6f8a0b2c4d6e8f0a1b3c5d7e9f1a3b5"
+_SECRETS = (_PRODUCTION_TOKEN, _PRODUCTION_KEY, _PRODUCTION_ACCESS_SECRET)
 
 # Checks the README's sample cannot make on its own: the emulator saw no production secret.
 _NO_SECRET_SEEN = f"""
@@ -399,7 +401,7 @@ def _no_production_secret_reaches_the_emulator(request):
         journal = request.getfixturevalue("cf_gateway_session")
         seen = repr([(r.path, r.query, r.headers, r.body) for r in journal.requests])
         seen += repr([(r.headers, r.body) for r in journal.upstream_requests])
-        assert {_PRODUCTION_TOKEN!r} not in seen and {_PRODUCTION_KEY!r} not in seen
+        assert not any(secret in seen for secret in {_SECRETS!r})
         assert journal.requests, "the test reached the emulator"
 """
 
@@ -423,6 +425,8 @@ def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
             f"CF_AIG_BASE_URL={production.base_url}\n"
             f"CF_AIG_TOKEN={_PRODUCTION_TOKEN}\n"
             f"GOOGLE_API_KEY={_PRODUCTION_KEY}\n"
+            "CF_AIG_ACCESS_CLIENT_ID=prod-client.access\n"
+            f"CF_AIG_ACCESS_CLIENT_SECRET={_PRODUCTION_ACCESS_SECRET}\n"
         )
         monkeypatch.setenv("CF_AIG_BASE_URL", production.base_url)
         monkeypatch.setenv("CF_AIG_TOKEN", _PRODUCTION_TOKEN)
@@ -432,5 +436,4 @@ def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
         assert production.requests == []
     result.assert_outcomes(passed=2)
     output = "\n".join(result.outlines + result.errlines)
-    assert _PRODUCTION_TOKEN not in output
-    assert _PRODUCTION_KEY not in output
+    assert not any(secret in output for secret in _SECRETS)
