@@ -23,7 +23,9 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     import_openai()
     import openai
 
-    return openai.OpenAI(**_arguments(settings, overrides))
+    # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
+    client = openai.DefaultHttpxClient(follow_redirects=False)
+    return openai.OpenAI(**_arguments(settings, overrides), http_client=client)
 
 
 def async_openai_client(
@@ -33,7 +35,8 @@ def async_openai_client(
     import_openai()
     import openai
 
-    return openai.AsyncOpenAI(**_arguments(settings, overrides))
+    client = openai.DefaultAsyncHttpxClient(follow_redirects=False)
+    return openai.AsyncOpenAI(**_arguments(settings, overrides), http_client=client)
 
 
 def import_openai() -> None:

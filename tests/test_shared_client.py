@@ -382,6 +382,30 @@ def test_a_redirect_is_refused_on_async_httpx(
     assert not any(canary in done.stdout + done.stderr for canary in CANARIES)
 
 
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_the_openai_compat_client_follows_no_redirect_either(
+    redirector: _RedirectServer, elsewhere: GatewayEmulator, mode: str
+) -> None:
+    import openai
+
+    redirector.status = 307
+    elsewhere.reset()
+    settings = _redirect_settings(redirector, mode)
+    messages = [{"role": "user", "content": "hi"}]
+    with cfgenai.openai_client(**settings, retries=0) as compat:
+        with pytest.raises(openai.APIStatusError) as caught:
+            compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        assert caught.value.status_code == 307
+
+    async def ask_async() -> None:
+        async with cfgenai.async_openai_client(**settings, retries=0) as compat:
+            await compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+
+    with pytest.raises(openai.APIStatusError):
+        asyncio.run(ask_async())
+    assert elsewhere.requests == []
+
+
 # -- the README's pytest sample in a user's project -------------------------------------------
 
 # Real-looking credentials of a developer's "production" gateway, in the shell and in .env.
