@@ -96,20 +96,13 @@ def test_ask_json_has_the_response_and_the_gateway_info(
     }
 
 
-def test_ask_reads_the_prompt_from_stdin(cf_gateway: GatewayEmulator) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "cfgenai", "ask", "-", "--no-stream"],
-        input="from a pipe",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (
-        0,
-        f"Echo from {MODEL}: from a pipe\n",
-        "",
-    )
+def test_ask_reads_the_prompt_from_stdin(
+    cf_gateway: GatewayEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from a pipe"))
+    assert run(capsys, "ask", "-", "--no-stream") == (0, f"Echo from {MODEL}: from a pipe\n", "")
 
 
 @pytest.mark.parametrize(
