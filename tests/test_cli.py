@@ -35,9 +35,10 @@ def test_demo_as_a_module_with_its_own_prompt(
     with pytest.raises(SystemExit) as exited:  # what `python -m cfgenai demo ...` runs
         runpy.run_path(str(main_module), run_name="__main__")
     assert exited.value.code == 0
-    assert capsys.readouterr().out.count(
-        "gateway answered: Echo from gemini-2.0-flash: Hello gateway"
-    ) == 4
+    assert (
+        capsys.readouterr().out.count("gateway answered: Echo from gemini-2.0-flash: Hello gateway")
+        == 4
+    )
 
 
 def test_bad_configuration_exits_3_without_a_traceback(
