@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from google import genai
+from google.genai import _api_client
 
 import cfgenai
 from cfgenai import GatewaySettings
@@ -26,6 +27,14 @@ ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
 
 pytest_plugins = ["pytester"]
+
+# google-genai's own retry backoff, read before `_fast_backoff` shortens it for the tests.
+REAL_BACKOFF = (
+    _api_client._RETRY_INITIAL_DELAY,
+    float(_api_client._RETRY_EXP_BASE),
+    _api_client._RETRY_MAX_DELAY,
+    float(_api_client._RETRY_JITTER),
+)
 
 _OURS = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
 
@@ -89,8 +98,6 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults are read when a client is built, so this covers every client a test builds.
     `test_commands` pins the real values, which `cfgenai doctor` reports.
     """
-    from google.genai import _api_client
-
     monkeypatch.setattr(_api_client, "_RETRY_INITIAL_DELAY", 0.001)
     monkeypatch.setattr(_api_client, "_RETRY_JITTER", 0)
 
