@@ -74,6 +74,11 @@ def gateway_env(cf_gateway: GatewayEmulator) -> GatewayEmulator:
     return cf_gateway
 
 
+def pytest_report_header() -> str:
+    """Which cfgenai is under test: the checkout through an editable install, or a wheel's."""
+    return f"cfgenai {cfgenai.__version__} from {os.path.dirname(cfgenai.__file__)}"
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Put everything imported so far out of the collector's reach.
 
