@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import pytest
 from cfgenai.testing import GatewayEmulator
 
 README = Path(__file__).parent.parent / "README.md"
+BASH = shutil.which("bash") or "/bin/bash"
 MARK = "not run by the tests:"
 # Blocks that another change rewrites: the reason, found in the block. strict: once the
 # block passes, the entry must go.
@@ -106,7 +108,7 @@ def _serve(command: str, env: dict[str, str], expected: list[str]) -> str:
     """A foreground `cfgenai gateway`: on a free port, one request if the transcript logs one."""
     process = subprocess.Popen(
         [
-            "bash",
+            BASH,
             "-c",
             re.sub(r"^((?:\w+=\S+ )*)", r"\1exec ", re.sub(r"--port \d+", "--port 0", command)),
         ],
@@ -146,7 +148,7 @@ def _run(command: str, env: dict[str, str], expected: list[str] | None = None) -
     if re.search(r"\bcfgenai gateway\b", command):
         return _serve(command, env, expected or [])
     done = subprocess.run(
-        ["bash", "-c", command],
+        [BASH, "-c", command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
