@@ -14,8 +14,11 @@ The commands and code see the emulator through CF_AIG_BASE_URL and CF_AIG_TOKEN.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -143,10 +146,39 @@ def _serving(process: subprocess.Popen[str], command: str, expected: list[str]) 
     )
 
 
+# `[VAR=value ...] cfgenai ARGS [| head -N | tail -N] [; echo "exit $?"]`: run in this process
+# through the console script's own function, which saves a second of start-up per command.
+_IN_PROCESS = re.compile(
+    r'^((?:\w+=\S+ )*)cfgenai ((?!gateway\b).*?)(?: \| (head|tail) -(\d+))?(; echo "exit \$\?")?$'
+)
+
+
+def _in_process(match: re.Match[str], env: dict[str, str]) -> str:
+    from cfgenai.cli import main
+
+    assigns, args, cut, count, echo = match.groups()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        for name, value in {**env, **dict(a.split("=", 1) for a in assigns.split())}.items():
+            patch.setenv(name, value)
+        err = io.StringIO()
+        patch.setattr(sys, "stderr", err)
+        try:
+            code = main(shlex.split(args))
+        except SystemExit as exited:
+            code = int(exited.code or 0)
+    text = err.getvalue() + out.getvalue()
+    if cut:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[: int(count)] if cut == "head" else lines[-int(count) :])
+    return text + (f"exit {code}\n" if echo else "")
+
+
 def _run(command: str, env: dict[str, str], expected: list[str] | None = None) -> str:
     command = re.sub(r"^uv run ", "", command)
     if re.search(r"\bcfgenai gateway\b", command):
         return _serve(command, env, expected or [])
+    if match := _IN_PROCESS.match(command):
+        return _in_process(match, env)
     done = subprocess.run(
         [BASH, "-c", command],
         env=env,
