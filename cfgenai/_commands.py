@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
+import re
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import IO, Any
 
 from dotenv import dotenv_values
@@ -53,13 +58,26 @@ def failure(exc: BaseException) -> tuple[int, str]:
 # -- ask ------------------------------------------------------------------------------------
 
 
-def ask(prompt: str, *, model: str | None, stream: bool, as_json: bool, out: IO[str]) -> None:
-    """Send one prompt through the configured gateway and write the answer to ``out``."""
+def ask(
+    prompt: str,
+    *,
+    model: str | None,
+    stream: bool,
+    as_json: bool,
+    out: IO[str],
+    err: IO[str] | None = None,
+) -> None:
+    """Send one prompt through the configured gateway and write the answer to ``out``.
+
+    While nothing has arrived, a small indicator turns on ``err`` if it is a terminal (never
+    with ``as_json``). A stream cut midway ends the partial line before the error is raised.
+    """
     from ._client import build_client
     from ._responses import gateway_info
 
     settings = GatewaySettings(**({"model": model} if model else {}))
-    with build_client(settings) as client:
+    waiting = Waiting(None if as_json else err, f"waiting for {settings.model}")
+    with build_client(settings) as client, waiting:
         if as_json:
             response = client.models.generate_content(model=settings.model, contents=prompt)
             answer = response.model_dump(
@@ -68,18 +86,93 @@ def ask(prompt: str, *, model: str | None, stream: bool, as_json: bool, out: IO[
             info = dataclasses.asdict(gateway_info(response))
             out.write(json.dumps({"response": answer, "gateway": info}, indent=2) + "\n")
         elif stream:
-            for chunk in client.models.generate_content_stream(
-                model=settings.model, contents=prompt
-            ):
-                out.write(chunk.text or "")
-                out.flush()
+            written = False
+            try:
+                for chunk in client.models.generate_content_stream(
+                    model=settings.model, contents=prompt
+                ):
+                    waiting.stop()
+                    out.write(chunk.text or "")
+                    out.flush()
+                    written = written or bool(chunk.text)
+            except BaseException:
+                if written:  # end the partial answer's line, so the error starts on its own
+                    out.write("\n")
+                    out.flush()
+                raise
             out.write("\n")
         else:
             response = client.models.generate_content(model=settings.model, contents=prompt)
+            waiting.stop()
             out.write((response.text or "") + "\n")
 
 
+class Waiting:
+    """A spinner and the seconds waited, on ``err`` only when it is a terminal.
+
+    It runs from ``with`` until ``stop()`` (the first bytes of the answer) or the end of the
+    block, and erases itself, so nothing of it remains in what a terminal shows.
+    """
+
+    def __init__(
+        self,
+        err: IO[str] | None,
+        label: str,
+        *,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._err = err if err is not None and _is_terminal(err) else None
+        self._label = label
+        self._interval = interval
+        self._clock = clock
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Waiting:
+        if self._err is not None:
+            self._thread = threading.Thread(target=self._spin, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stopped.set()
+        self._thread.join()
+        self._thread = None
+
+    def _spin(self) -> None:
+        assert self._err is not None
+        started = self._clock()
+        for frame in itertools.cycle("|/-\\"):
+            seconds = int(self._clock() - started)
+            self._err.write(f"\r{frame} {self._label} {seconds} s")
+            self._err.flush()
+            if self._stopped.wait(self._interval):
+                break
+        self._err.write("\r\033[K")  # erase the line
+        self._err.flush()
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    """A terminal that draws (not a pipe, a file, a CI log or TERM=dumb)."""
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
 # -- doctor ----------------------------------------------------------------------------------
+
+# google-genai's backoff between attempts, the HttpRetryOptions defaults that cfgenai keeps
+# (google-genai 3.x): 1 s, doubling, at most 60 s, each plus up to 1 s of jitter.
+BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 2.0, 60.0, 1.0
 
 
 @dataclass
@@ -97,6 +190,8 @@ class Diagnosis:
     warnings: list[str] = field(default_factory=list)
     url: str | None = None
     mode: str | None = None
+    worst_case_wait_s: float | None = None
+    wait: str | None = None
     ping: dict[str, Any] | None = None
     exit_code: int = EXIT_OK
 
@@ -120,6 +215,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
         f"{settings.provider_url}/{settings.api_version}/models/{settings.model}:generateContent"
     )
     diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
+    diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
     if ping:
         diagnosis.ping, diagnosis.exit_code = _ping(settings)
     return diagnosis
@@ -155,6 +251,21 @@ def _sources() -> list[Setting]:
             Setting(name, variables(name)[0], "(not set)" if value is None else value, source)
         )
     return rows
+
+
+def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
+    """Seconds before an answer starts or an error is raised when every attempt times out."""
+    attempts = settings.retries + 1
+    backoff = sum(
+        min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
+        for i in range(settings.retries)
+    )
+    total = settings.timeout * attempts + backoff
+    return total, (
+        f"at worst {total:g} s before an answer starts or an error: {settings.timeout:g} s "
+        f"(CF_AIG_TIMEOUT) x {attempts} attempt{'s' if attempts > 1 else ''} (CF_AIG_RETRIES="
+        f"{settings.retries}) + up to {backoff:g} s of backoff"
+    )
 
 
 def _mode_reason(settings: GatewaySettings) -> str:
@@ -217,15 +328,29 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def print_diagnosis(diagnosis: Diagnosis, out: IO[str]) -> None:
+def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
+    """The diagnosis for people: the settings that are set or have a problem (all of them
+    with ``show_all``), then the URL, mode, worst-case wait, problems, warnings and ping."""
     paint = _painter(out)
-    width = max(len(s.variable) for s in diagnosis.settings)
-    vwidth = min(40, max(len(s.value) for s in diagnosis.settings))
-    out.write(f"{'variable':<{width}}  {'value':<{vwidth}}  source\n")
-    for s in diagnosis.settings:
-        out.write(f"{s.variable:<{width}}  {s.value:<{vwidth}}  {s.source}\n")
+    rows = [
+        s
+        for s in diagnosis.settings
+        if show_all
+        or s.source != "default"
+        or any(re.match(rf"{s.variable}\b", p) for p in diagnosis.problems)
+    ]
+    if rows:
+        width = max(len(s.variable) for s in rows)
+        vwidth = min(40, max(len(s.value) for s in rows))
+        out.write(f"{'variable':<{width}}  {'value':<{vwidth}}  source\n")
+        for s in rows:
+            out.write(f"{s.variable:<{width}}  {s.value:<{vwidth}}  {s.source}\n")
+    hidden = len(diagnosis.settings) - len(rows)
+    if hidden:
+        out.write(f"({'no variable is set; ' if not rows else ''}{hidden} more at their defaults: ")
+        out.write("cfgenai doctor --all shows them)\n")
     if diagnosis.url:
-        out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\n")
+        out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\nwait  {diagnosis.wait}\n")
     for title, items, color in (
         ("problems", diagnosis.problems, "31"),
         ("warnings", diagnosis.warnings, "33"),

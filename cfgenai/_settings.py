@@ -127,8 +127,9 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     retries: int = Field(
         DEFAULT_RETRIES,
         validation_alias=_env("CF_AIG_RETRIES"),
-        description="Client-side retries on 408, 429, 500, 502, 503 and 504 answers, with "
-        "exponential backoff from 1 s; 0 disables them.",
+        description="Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed "
+        "connections and, with httpx, timeouts (aiohttp's timeout is final), with exponential "
+        "backoff from 1 s; 0 disables them. `cfgenai doctor` shows the worst-case wait.",
     )
     model: str = Field(
         DEFAULT_MODEL,

@@ -6,6 +6,7 @@ Parsing only; google-genai is imported when a command needs it, so ``--help`` st
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -13,13 +14,17 @@ from collections.abc import Sequence
 from dotenv import dotenv_values
 
 from . import __version__
-from ._commands import EXIT_CODES, EXIT_OK, EXIT_USAGE, failure
+from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure
 from ._errors import ConfigError
 from ._secrets import fingerprint
 from ._settings import env_file_from_environment, is_loopback
 
 # Accepted by the standalone emulator when no stored key is configured, so byok works at once.
 DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
+
+
+# The extra that `demo` and `gateway` need, named in their help and in the error without it.
+TESTING_EXTRA = "the testing extra: pip install 'cfgenai[testing]'"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,8 +35,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         code, message = failure(exc)
-        print(f"cfgenai: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            problems = list(exc.problems) if isinstance(exc, ConfigError) else None
+            _print_json_error(code, message, problems)
+        else:
+            print(f"cfgenai: {message}", file=sys.stderr)
         return code
+
+
+def _print_json_error(code: int, message: str, problems: list[str] | None = None) -> None:
+    """An error in a --json mode: a JSON object on stdout, where the answer would be."""
+    error: dict[str, object] = {"ok": False, "exit_code": code, "error": message}
+    if problems is not None:
+        error["problems"] = problems
+    print(json.dumps(error, indent=2))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,22 +87,30 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--json",
         action="store_true",
-        help="print the whole response and the gateway's response info as JSON (not streamed)",
+        help="print the whole response and the gateway's response info as JSON (not streamed); "
+        "errors too, with the same exit codes",
     )
 
     doctor = command(
         "doctor",
         "check the configuration, for people and CI steps",
-        "Print every setting with its value (secrets as short fingerprints that two people can "
-        "compare) and where it came from, the final URL, the mode and why, every problem with its "
-        "fix, and warnings for risky setups. Exits 0 only when all is well.",
+        "Print the settings that are set or have a problem (--all: every setting) with their "
+        "values (secrets as short fingerprints that two people can compare) and where they came "
+        "from, the final URL, the mode and why, the longest a request can wait (timeout x "
+        "attempts + backoff), every problem with its fix, and warnings for risky setups. Exits 0 "
+        "only when all is well.",
     )
     doctor.add_argument(
         "--ping",
         action="store_true",
         help="also make the cheapest real request (count the tokens of one word) and report it",
     )
-    doctor.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    doctor.add_argument(
+        "--all", action="store_true", help="list every setting, those at their defaults too"
+    )
+    doctor.add_argument(
+        "--json", action="store_true", help="print the diagnosis (every setting) as JSON"
+    )
 
     env = command(
         "env",
@@ -101,10 +126,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = command(
         "demo",
-        "run both auth modes against a local gateway emulator (no credentials, no network)",
+        "both auth modes against a local gateway emulator (needs cfgenai[testing])",
         "Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key "
         "mode and in byok mode through build_client(), and print what the gateway received "
-        "(secrets masked) and answered.",
+        "(secrets masked) and answered. No credentials, no network. Needs " + TESTING_EXTRA + ".",
     )
     demo.add_argument(
         "--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"
@@ -115,12 +140,14 @@ def _parser() -> argparse.ArgumentParser:
 
     gateway = command(
         "gateway",
-        "run the gateway emulator in the foreground, for any HTTP client",
+        "serve the gateway emulator to any HTTP client (needs cfgenai[testing])",
         "Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. It takes its settings "
         "from the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it "
         "requires, GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset), "
         "CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options "
-        "override each. One line is logged per request, secrets masked.",
+        "override each. One line is logged per request, secrets masked. Needs "
+        + TESTING_EXTRA
+        + ".",
     )
     gateway.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -165,9 +192,19 @@ def _ask(args: argparse.Namespace) -> int:
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
-        print("cfgenai: the prompt is empty", file=sys.stderr)
+        if args.json:
+            _print_json_error(EXIT_USAGE, "the prompt is empty")
+        else:
+            print("cfgenai: the prompt is empty", file=sys.stderr)
         return EXIT_USAGE
-    ask(prompt, model=args.model, stream=not args.no_stream, as_json=args.json, out=sys.stdout)
+    ask(
+        prompt,
+        model=args.model,
+        stream=not args.no_stream,
+        as_json=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -178,7 +215,7 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(diagnosis.to_json())
     else:
-        print_diagnosis(diagnosis, sys.stdout)
+        print_diagnosis(diagnosis, sys.stdout, show_all=args.all)
     return diagnosis.exit_code
 
 
@@ -190,14 +227,24 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
-
+    try:
+        from ._demo import run_demo
+    except ImportError as exc:
+        return _without_testing_extra("demo", exc)
     run_demo(model=args.model, prompt=args.prompt)
     return EXIT_OK
 
 
+def _without_testing_extra(command: str, exc: ImportError) -> int:
+    print(f"cfgenai: cfgenai {command} needs {TESTING_EXTRA} ({exc})", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def _gateway(args: argparse.Namespace) -> int:
-    from .testing import GatewayEmulator
+    try:
+        from .testing import GatewayEmulator
+    except ImportError as exc:
+        return _without_testing_extra("gateway", exc)
 
     if not args.allow_remote and not is_loopback(args.host):
         print(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
+import runpy
 import sys
+from pathlib import Path
 
 import pytest
 
+import cfgenai
 from cfgenai import _demo
 from cfgenai.cli import main
 
@@ -24,24 +26,19 @@ def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture
         assert secret not in out
 
 
-def test_demo_as_a_module_with_its_own_prompt() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cfgenai",
-            "demo",
-            "--prompt",
-            "Hello gateway",
-            "--model",
-            "gemini-2.0-flash",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_demo_as_a_module_with_its_own_prompt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cfgenai", "demo", "--prompt", "Hello gateway", "--model", "gemini-2.0-flash"]
+    monkeypatch.setattr(sys, "argv", argv)
+    main_module = Path(cfgenai.__file__).parent / "__main__.py"
+    with pytest.raises(SystemExit) as exited:  # what `python -m cfgenai demo ...` runs
+        runpy.run_path(str(main_module), run_name="__main__")
+    assert exited.value.code == 0
+    assert (
+        capsys.readouterr().out.count("gateway answered: Echo from gemini-2.0-flash: Hello gateway")
+        == 4
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("gateway answered: Echo from gemini-2.0-flash: Hello gateway") == 4
 
 
 def test_bad_configuration_exits_3_without_a_traceback(

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
-import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx2
 import pytest
 
+from cfgenai._commands import BACKOFF_BASE, BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX, Waiting
 from cfgenai._reference import env_template, markdown_tables
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, TOKEN
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, Build
 
 ROOT = Path(__file__).parent.parent
 
@@ -96,20 +100,13 @@ def test_ask_json_has_the_response_and_the_gateway_info(
     }
 
 
-def test_ask_reads_the_prompt_from_stdin(cf_gateway: GatewayEmulator) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "cfgenai", "ask", "-", "--no-stream"],
-        input="from a pipe",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (
-        0,
-        f"Echo from {MODEL}: from a pipe\n",
-        "",
-    )
+def test_ask_reads_the_prompt_from_stdin(
+    cf_gateway: GatewayEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from a pipe"))
+    assert run(capsys, "ask", "-", "--no-stream") == (0, f"Echo from {MODEL}: from a pipe\n", "")
 
 
 @pytest.mark.parametrize(
@@ -162,10 +159,10 @@ def test_ask_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def _rows(out: str) -> dict[str, tuple[str, str]]:
     rows = {}
     for line in out.splitlines()[1:]:
-        if not line.strip():
+        if not line.strip() or line.startswith("("):
             break
-        variable, value, *source = line.split()
-        rows[variable] = (value, " ".join(source))
+        variable, value, source = re.split(r"\s{2,}", line.strip(), maxsplit=2)
+        rows[variable] = (value, source)
     return rows
 
 
@@ -184,8 +181,8 @@ def test_doctor_shows_values_and_where_they_came_from(
     assert rows["CF_AIG_TOKEN"][1] == "environment"
     assert rows["CF_AIG_TOKEN"][0].startswith("<sha256:")
     assert rows["GOOGLE_API_KEY"][1] == ".env file .env"
-    assert rows["CF_AIG_TIMEOUT"] == ("120", "default")
     assert rows["CF_AIG_CACHE_TTL"] == ("300", "environment")
+    assert "CF_AIG_TIMEOUT" not in rows  # at its default: shown with --all
     assert (
         f"URL   https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/from-file/google-ai-studio/v1/models/{MODEL}:generateContent"
         in out
@@ -333,3 +330,211 @@ def test_doctor_hides_secrets_in_the_wrong_variable(
     assert code == 3
     assert _rows(out)["CF_AIG_ACCOUNT_ID"][0].startswith("<sha256:")
     assert _rows(out)["CF_AIG_BASE_URL"][0].startswith("<sha256:")
+
+
+# -- doctor: set values by default, everything with --all, the worst-case wait -----------------------
+
+
+def test_doctor_lists_set_values_and_problems_and_everything_with_all(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "soon")
+    code, out, _ = run(capsys, "doctor")
+    assert code == 3
+    rows = _rows(out)
+    # What is set, and the required account id that a problem names although it is unset.
+    assert list(rows) == ["CF_AIG_ACCOUNT_ID", "CF_AIG_TOKEN", "CF_AIG_TIMEOUT"]
+    assert rows["CF_AIG_ACCOUNT_ID"] == ("(not set)", "default")
+    every = _rows(run(capsys, "doctor", "--all")[1])
+    assert every["CF_AIG_RETRIES"] == ("2", "default")
+    hidden = len(every) - len(rows)
+    assert f"\n({hidden} more at their defaults: cfgenai doctor --all shows them)\n" in out
+    assert len(json.loads(run(capsys, "doctor", "--json")[1])["settings"]) == len(every)
+
+
+def test_doctor_says_the_longest_a_request_can_wait(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:8787/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    out = run(capsys, "doctor")[1]
+    # 120 s x 3 attempts, and the backoff before each retry: 1 s and 2 s, each + up to 1 s.
+    assert (
+        "\nwait  at worst 365 s before an answer starts or an error: 120 s (CF_AIG_TIMEOUT) x 3 "
+        "attempts (CF_AIG_RETRIES=2) + up to 5 s of backoff\n" in out
+    )
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "7.5")
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    report = json.loads(run(capsys, "doctor", "--json")[1])
+    assert report["worst_case_wait_s"] == 7.5
+    assert report["wait"].startswith("at worst 7.5 s ")
+    assert "x 1 attempt (CF_AIG_RETRIES=0) + up to 0 s of backoff" in report["wait"]
+
+
+def test_the_backoff_doctor_counts_is_google_genais() -> None:
+    assert (BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER) == REAL_BACKOFF
+
+
+@pytest.mark.parametrize(
+    ("call", "attempts"),
+    [("sync", 3), ("async-aiohttp", 1)],
+)
+def test_timeouts_are_retried_on_httpx_and_final_on_aiohttp(
+    gateway_env: GatewayEmulator, build: Build, call: str, attempts: int
+) -> None:
+    """What the docs of CF_AIG_RETRIES say, beside 408/429/5xx answers (tested elsewhere)."""
+    gateway_env.stall_next(1, times=3)
+    client = build(timeout=0.1, retries=2)
+
+    async def ask_async() -> None:
+        async with client.aio as aio:
+            await aio.models.generate_content(model=MODEL, contents="hi")
+
+    def ask() -> None:
+        if call == "sync":
+            client.models.generate_content(model=MODEL, contents="hi")
+        else:
+            asyncio.run(ask_async())
+
+    with pytest.raises((httpx2.TimeoutException, TimeoutError)):
+        ask()
+    assert len(gateway_env.requests) == attempts
+
+
+# -- ask: the waiting indicator, a cut stream, errors as JSON ----------------------------------------
+
+
+def test_ask_shows_a_waiting_indicator_on_a_terminal_until_the_answer_starts(
+    cf_gateway: GatewayEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    cf_gateway.stall_next(0.35)
+    code, out, _ = run(capsys, "ask", "hi")
+    assert (code, out) == (0, f"Echo from {MODEL}: hi\n")
+    drawn = terminal.getvalue()
+    assert drawn.startswith(f"\r| waiting for {MODEL} 0 s\r/ waiting for {MODEL} 0 s")
+    assert drawn.endswith("\r\033[K")  # erased once the answer starts
+    assert drawn.count("\r") >= 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "terminal"),
+    [
+        (["ask", "hi"], False),
+        (["ask", "hi", "--no-stream"], False),
+        (["ask", "hi", "--json"], True),
+    ],
+)
+def test_no_waiting_indicator_in_pipes_logs_or_json(
+    cf_gateway: GatewayEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    terminal: bool,
+) -> None:
+    if terminal:
+        monkeypatch.setattr(sys, "stderr", _Terminal())
+    cf_gateway.stall_next(0.25)
+    code, _, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert terminal is False or sys.stderr.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_waiting_indicator_counts_with_its_clock_and_stays_off_a_dumb_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = iter([100.0, 100.0, 107.9, 112.0])
+    terminal = _Terminal()
+    with Waiting(terminal, "waiting", interval=0.01, clock=lambda: next(ticks, 112.0)) as waiting:
+        while terminal.getvalue().count("\r") < 3:
+            time.sleep(0.005)
+        waiting.stop()
+    assert terminal.getvalue().startswith("\r| waiting 0 s\r/ waiting 7 s\r- waiting 12 s")
+    monkeypatch.setenv("TERM", "dumb")
+    dumb = _Terminal()
+    with Waiting(dumb, "waiting", interval=0.01):
+        time.sleep(0.03)
+    assert dumb.getvalue() == ""
+
+
+def test_a_stream_cut_midway_ends_the_partial_line_before_the_error(
+    cf_gateway: GatewayEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    cf_gateway.drop_next(after_chunks=2)
+    code, out, err = run(capsys, "ask", "a b c d")
+    assert code == 6
+    assert out == "Echo from\n"
+    assert err.startswith("cfgenai: could not reach the gateway: RemoteProtocolError")
+
+
+@pytest.mark.parametrize(
+    ("setup", "code", "error"),
+    [
+        ("wrong-token", 4, "Cloudflare AI Gateway refused the request with code 2009"),
+        ("google-fails", 5, "Google answered 503 UNAVAILABLE"),
+        ("nobody-listens", 6, "could not reach the gateway"),
+        ("bad-timeout", 3, "cfgenai configuration has 1 problem:\n  - CF_AIG_TIMEOUT:"),
+    ],
+)
+def test_ask_json_reports_errors_as_json_with_the_same_exit_codes(
+    cf_gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    code: int,
+    error: str,
+) -> None:
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    if setup == "wrong-token":
+        monkeypatch.setenv("CF_AIG_TOKEN", "not-the-token")
+    if setup == "google-fails":
+        cf_gateway.fail_next(503)
+    if setup == "nobody-listens":
+        monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/acc/gw")
+    if setup == "bad-timeout":
+        monkeypatch.setenv("CF_AIG_TIMEOUT", "soon")
+    returned, out, err = run(capsys, "ask", "hi", "--json")
+    report = json.loads(out)
+    assert (returned, err) == (code, "")
+    assert (report["ok"], report["exit_code"]) == (False, code)
+    assert report["error"].startswith(error)
+    if setup == "bad-timeout":
+        assert report["problems"][0].startswith("CF_AIG_TIMEOUT: ")
+
+
+def test_ask_json_with_an_empty_prompt(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ask", " ", "--json")
+    assert (code, json.loads(out), err) == (
+        2,
+        {"ok": False, "exit_code": 2, "error": "the prompt is empty"},
+        "",
+    )
+
+
+# -- demo and gateway need the testing extra ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "module"), [("demo", "cfgenai._demo"), ("gateway", "cfgenai.testing")]
+)
+def test_demo_and_gateway_name_the_extra_they_need(
+    command: str, module: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "Needs the testing extra: pip install 'cfgenai[testing]'." in " ".join(
+        capsys.readouterr().out.split()
+    )
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    commands = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf" {command} [^()]+ \(needs cfgenai\[testing\]\)", commands)
+    monkeypatch.setitem(sys.modules, module, None)  # as if starlette and uvicorn were missing
+    code, _, err = run(capsys, command)
+    assert code == 1
+    assert err.startswith(
+        f"cfgenai: cfgenai {command} needs the testing extra: pip install 'cfgenai[testing]' ("
+    )

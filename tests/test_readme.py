@@ -1,0 +1,243 @@
+"""Every code block of README.md runs here, against the emulator, or says why it cannot.
+
+How a block is read:
+- a block whose first line says ``not run by the tests:`` is skipped, for the reason it gives;
+- ``sh``: each line is a command (``uv run`` dropped: the suite already runs in that env);
+- ``python``: executed; a plain block right after it is its exact output; a block defining
+  ``test_`` functions runs with pytester in a throwaway project, together with the blocks whose
+  first line names a file of that project (``# my_app.py``);
+- a plain block of ``$ command`` lines is a transcript: each command runs in bash, stderr with
+  stdout, and the output must match (``...`` stands for anything; ports, ids, fingerprints and
+  milliseconds are compared by shape).
+The commands and code see the emulator through CF_AIG_BASE_URL and CF_AIG_TOKEN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from cfgenai.testing import GatewayEmulator
+
+README = Path(__file__).parent.parent / "README.md"
+BASH = shutil.which("bash") or "/bin/bash"
+MARK = "not run by the tests:"
+
+
+@dataclass
+class Block:
+    line: int
+    lang: str
+    text: str
+    output: str | None = None  # the plain block right after a python block
+
+    @property
+    def id(self) -> str:
+        return f"line{self.line}-{self.lang or 'text'}"
+
+
+def _blocks() -> list[Block]:
+    blocks: list[Block] = []
+    lines = README.read_text().splitlines()
+    i = 0
+    after_python = False
+    while i < len(lines):
+        fence = re.match(r"^(\s*)```(\w*)\s*$", lines[i])
+        if not fence:
+            if lines[i].strip():
+                after_python = False
+            i += 1
+            continue
+        indent, lang = fence.groups()
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+        text = "\n".join(line[len(indent) :] for line in lines[i + 1 : end]) + "\n"
+        if not lang and after_python and not text.startswith("$ "):
+            blocks[-1].output = text
+        else:
+            blocks.append(Block(i + 1, lang, text))
+        after_python = lang == "python"
+        i = end + 1
+    return blocks
+
+
+BLOCKS = _blocks()
+PROJECT_FILES = {
+    m.group(1): b.text
+    for b in BLOCKS
+    if b.lang == "python" and (m := re.match(r"# ([\w/]+\.py)\n", b.text))
+}
+
+
+def _env(gateway: GatewayEmulator) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)  # where the installed `cfgenai` script is
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **gateway.env()}
+
+
+def _shape(text: str) -> str:
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"<sha256:[0-9a-f]+(\.\.\.)?>", "<sha256:HASH>", text)
+    text = re.sub(r"\b[0-9a-f]{32}\b", "HEX32", text)
+    text = re.sub(r"\d+(\.\d+)? ms\b", "N ms", text)
+    text = re.sub(r"^\(\d+ more at their defaults", "(N more at their defaults", text, flags=re.M)
+    return "\n".join(" ".join(line.split()) for line in text.strip("\n").splitlines())
+
+
+def _matches(expected: str, actual: str) -> bool:
+    pattern = []
+    for line in _shape(expected).splitlines():
+        if line == "...":
+            pattern.append(r"(?:[^\n]*\n)*?")
+        else:
+            pattern.append(".*".join(map(re.escape, line.split("..."))) + r"\n")
+    return re.fullmatch("".join(pattern), _shape(actual) + "\n") is not None
+
+
+def _serve(command: str, env: dict[str, str], expected: list[str]) -> str:
+    """A foreground `cfgenai gateway`: on a free port, one request if the transcript logs one."""
+    process = subprocess.Popen(
+        [
+            BASH,
+            "-c",
+            re.sub(r"^((?:\w+=\S+ )*)", r"\1exec ", re.sub(r"--port \d+", "--port 0", command)),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    with process:
+        return _serving(process, command, expected)
+
+
+def _serving(process: subprocess.Popen[str], command: str, expected: list[str]) -> str:
+    assert process.stdout is not None
+    banner = [process.stdout.readline(), process.stdout.readline()]
+    assert banner[1].startswith("export CF_AIG_BASE_URL="), banner
+    base_url = banner[1].strip().split("=", 1)[1]
+    token = re.search(r"CF_AIG_TOKEN=(\S+)", command)
+    # One request, as the transcript logs: once answered, the server also handles SIGTERM (the
+    # banner comes a moment before uvicorn takes over the signals).
+    httpx2.post(
+        f"{base_url}/google-ai-studio/v1/models/gemini-2.5-flash:generateContent",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        headers={"cf-aig-authorization": f"Bearer {token.group(1)}"} if token else {},
+    )
+    process.send_signal(signal.SIGTERM)
+    rest = process.stdout.read()
+    process.wait(timeout=20)
+    logged = [line + "\n" for line in rest.splitlines() if line.startswith("POST ")]
+    return "".join(banner) + (
+        "".join(logged) if any(e.startswith("POST ") for e in expected) else ""
+    )
+
+
+# `[VAR=value ...] cfgenai ARGS [| head -N | tail -N] [; echo "exit $?"]`: run in this process
+# through the console script's own function, which saves a second of start-up per command.
+_IN_PROCESS = re.compile(
+    r'^((?:\w+=\S+ )*)cfgenai ((?!gateway\b).*?)(?: \| (head|tail) -(\d+))?(; echo "exit \$\?")?$'
+)
+
+
+def _in_process(match: re.Match[str], env: dict[str, str]) -> str:
+    from cfgenai.cli import main
+
+    assigns, args, cut, count, echo = match.groups()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        for name, value in {**env, **dict(a.split("=", 1) for a in assigns.split())}.items():
+            patch.setenv(name, value)
+        err = io.StringIO()
+        patch.setattr(sys, "stderr", err)
+        try:
+            code = main(shlex.split(args))
+        except SystemExit as exited:
+            code = int(exited.code or 0)
+    text = err.getvalue() + out.getvalue()
+    if cut:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[: int(count)] if cut == "head" else lines[-int(count) :])
+    return text + (f"exit {code}\n" if echo else "")
+
+
+def _run(command: str, env: dict[str, str], expected: list[str] | None = None) -> str:
+    command = re.sub(r"^uv run ", "", command)
+    if re.search(r"\bcfgenai gateway\b", command):
+        return _serve(command, env, expected or [])
+    if match := _IN_PROCESS.match(command):
+        return _in_process(match, env)
+    done = subprocess.run(
+        [BASH, "-c", command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
+    if expected is None:
+        assert done.returncode == 0, done.stdout
+    return done.stdout
+
+
+def _transcript(text: str) -> list[tuple[str, list[str]]]:
+    steps: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return steps
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+def test_readme_block(
+    block: Block,
+    cf_gateway: GatewayEmulator,
+    capsys: pytest.CaptureFixture[str],
+    pytester: pytest.Pytester,
+) -> None:
+    first = block.text.splitlines()[0] if block.text.strip() else ""
+    if MARK in first:
+        pytest.skip(first.split(MARK, 1)[1].strip())
+    env = _env(cf_gateway)
+    if block.lang == "sh":
+        for line in block.text.splitlines():
+            if line.strip() and not line.startswith("#"):
+                _run(line.split("  #")[0].strip(), env)
+    elif block.lang == "python" and "def test_" in block.text:
+        for name, text in PROJECT_FILES.items():
+            pytester.path.joinpath(name).parent.mkdir(parents=True, exist_ok=True)
+            pytester.path.joinpath(name).write_text(text)
+        if not re.match(r"# test_\w+\.py\n", block.text):
+            pytester.makepyfile(test_readme_sample=block.text)
+        result = pytester.runpytest("-p", "no:cacheprovider")
+        assert result.ret == 0
+        assert result.parseoutcomes()["passed"] == block.text.count("\ndef test_")
+    elif block.lang == "python":
+        capsys.readouterr()
+        exec(compile(block.text, f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})  # noqa: S102
+        out = capsys.readouterr().out
+        if block.output is not None:
+            assert out == block.output
+    elif block.text.startswith("$ "):
+        for command, expected in _transcript(block.text):
+            output = _run(command, env, expected)
+            assert _matches("\n".join(expected), output), f"$ {command}\n{output}"
+    else:
+        pytest.fail(f"README.md line {block.line}: a block that is neither run nor marked '{MARK}'")
+
+
+def test_every_block_is_seen() -> None:
+    fences = sum(1 for line in README.read_text().splitlines() if re.match(r"^\s*```\w*\s*$", line))
+    outputs = sum(1 for b in BLOCKS if b.output is not None)
+    assert fences == 2 * (len(BLOCKS) + outputs)
