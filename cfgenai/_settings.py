@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import os
+import difflib
+import inspect
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
     Field,
     ModelWrapValidatorHandler,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import _checks
+from ._checks import PROVIDER, VERTEX, is_loopback
+from ._environment import ENCODING, alias_conflicts, env_file_from_environment, layers
+from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
 from ._options import PER_REQUEST_ONLY, GatewayOptions
 
+__all__ = [
+    "PROVIDER",
+    "SECRET_FIELDS",
+    "VERTEX",
+    "GatewaySettings",
+    "env_file_from_environment",
+    "is_loopback",
+    "unknown_variables",
+    "variable",
+]
+
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
-PROVIDER = "google-ai-studio"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
 DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 24 * 3600.0
 DEFAULT_RETRIES = 2
 DEFAULT_MODEL = "gemini-2.5-flash"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
@@ -42,14 +57,19 @@ SECRET_FIELDS = (
     "access_token",
     "access_client_secret",
 )
-VERTEX = "google-vertex-ai"
+# Tokens that cfgenai (or the header) already prefixes with the Bearer scheme.
+BEARER_FIELDS = ("token", "vertex_access_token", "access_token")
+# Explicit overrides that CF_AIG_BASE_URL would silently make meaningless.
+ROOT_FIELDS = ("account_id", "gateway_id")
+NOT_SET = ": not set;"
 
 _ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 _GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
-_API_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
-_PATH_SAFE = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
-_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
+_API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
+# google-genai passes these prefixes through on the Gemini API (its t_model).
+_MODEL = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# Keyword arguments BaseSettings itself takes (_env_file, _case_sensitive...).
+_SOURCE_ARGUMENTS = frozenset(inspect.signature(BaseSettings.__init__).parameters) - {"self"}
 
 
 def _env(*names: str) -> Any:
@@ -69,7 +89,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     model_config = SettingsConfigDict(
         extra="ignore",
         env_ignore_empty=True,
-        env_file_encoding="utf-8",
+        env_file_encoding=ENCODING,
         populate_by_name=True,
         hide_input_in_errors=True,
         frozen=True,
@@ -122,7 +142,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     timeout: float = Field(
         DEFAULT_TIMEOUT,
         validation_alias=_env("CF_AIG_TIMEOUT"),
-        description="Client-side timeout per request, in seconds.",
+        description="Client-side timeout per request, in seconds, at most 86400 (24 hours).",
     )
     retries: int = Field(
         DEFAULT_RETRIES,
@@ -133,7 +153,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     model: str = Field(
         DEFAULT_MODEL,
         validation_alias=_env("CF_AIG_MODEL"),
-        description="Model for `cfgenai ask` and `cfgenai doctor --ping`.",
+        description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
+        "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
     )
     provider: Literal["google-ai-studio", "google-vertex-ai"] = Field(
         "google-ai-studio",
@@ -148,8 +169,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     vertex_location: str | None = Field(
         None,
         validation_alias=_env("CF_AIG_VERTEX_LOCATION"),
-        description="Vertex AI region, e.g. `us-central1` (the gateway needs a region, not "
-        "`global`). Required with `google-vertex-ai`.",
+        description="Vertex AI region, e.g. `us-central1`. `global` works for the models "
+        "Cloudflare routes there (few; doctor warns). Required with `google-vertex-ai`.",
     )
     vertex_access_token: SecretStr | None = Field(
         None,
@@ -175,33 +196,63 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     )
 
     def __init__(self, **values: Any) -> None:
-        problems: list[str] = []
+        problems = _argument_problems(values)
         if "_env_file" not in values:
-            values["_env_file"], problems = env_file_from_environment()
+            values["_env_file"], file_problems = env_file_from_environment()
+            problems = file_problems + problems
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise ConfigError(problems + _problems(exc)) from None
+            problems += _problems(exc)
+        else:
+            problems += _root_override_problems(self, values)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(_mention_env_file(problems, values["_env_file"])) from None
+        env_file = values["_env_file"]
+        found = layers(Path(env_file) if isinstance(env_file, str | Path) else None)
+        aliases = {
+            name: variables
+            for name, variables in _VARIABLES.items()
+            if name not in values and len(variables) > 1
+        }
+        for message in [
+            *unknown_variables(found),
+            *alias_conflicts(found, aliases),
+            *self._key_warnings(),
+        ]:
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+    def _key_warnings(self) -> list[str]:
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
-            warnings.warn(
+            return [
                 "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
-                "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean.",
-                UserWarning,
-                stacklevel=2,
-            )
+                "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean."
+            ]
+        return []
 
     @classmethod
     def _validated(cls, data: Mapping[str, Any]) -> Self:
         """A settings object from ``data`` alone, without reading any source."""
+        # BaseModel.__init__ validates only; model_validate would run BaseSettings.__init__,
+        # which reads the environment again.
+        settings = cls.__new__(cls)
         try:
-            return cls.model_validate(data)
+            BaseModel.__init__(settings, **data)
         except ValidationError as exc:
             raise ConfigError(_problems(exc)) from None
+        return settings
 
     def _replace(self, **changes: Any) -> Self:
-        return self._validated({**dict(self), **changes})
+        problems = _argument_problems(changes)
+        try:
+            settings = self._validated({**dict(self), **changes})
+        except ConfigError as exc:
+            problems += exc.problems
+        else:
+            problems += _root_override_problems(settings, changes)
+        if problems:
+            raise ConfigError(problems)
+        return settings
 
     # -- what the settings resolve to ---------------------------------------------------
 
@@ -216,9 +267,15 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         return self.vertex_access_token if self.provider == VERTEX else self.api_key
 
     @property
+    def key_is_token(self) -> bool:
+        """The provider key is the gateway token itself (Cloudflare's JS BYOK example): no
+        provider key at all, so the gateway adds its stored one."""
+        return self.token is not None and self.provider_key == self.token
+
+    @property
     def resolved_mode(self) -> Literal["key", "byok"]:
         if self.mode == "auto":
-            return "key" if self.provider_key else "byok"
+            return "key" if self.provider_key and not self.key_is_token else "byok"
         return self.mode
 
     def gateway_headers(self) -> dict[str, str]:
@@ -260,7 +317,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         """The URL a call to ``model`` goes to."""
         if self.provider == VERTEX:
             return f"{self.provider_url}/publishers/google/models/{model}:{method}"
-        return f"{self.provider_url}/{self.api_version}/models/{model}:{method}"
+        path = model if "/" in model else f"models/{model}"  # google-genai's prefixes
+        return f"{self.provider_url}/{self.api_version}/{path}:{method}"
 
     # -- per-field checks (pydantic collects all of them) -------------------------------
 
@@ -277,36 +335,29 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     @field_validator("account_id", mode="before")
     @classmethod
     def _check_account_id(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
+        value = _checks.optional_string(value)
         if value is not None and not _ACCOUNT_ID.fullmatch(value):
             raise ValueError(
                 "must be the 32-character hexadecimal account id shown in the Cloudflare "
-                f"dashboard{_what_is_wrong(value, r'[0-9a-fA-F]')}"
+                "dashboard" + _checks.describe(value, "[0-9a-fA-F]", "letters after f")
             )
         return value
 
     @field_validator("gateway_id", mode="before")
     @classmethod
     def _check_gateway_id(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _GATEWAY_ID.fullmatch(value.strip()):
+        value = _required_string(value)
+        if not _GATEWAY_ID.fullmatch(value):
             raise ValueError(
                 "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
-                f"{_what_is_wrong(value.strip(), r'[a-z0-9-]')}"
+                + _checks.describe(value, "[a-z0-9-]")
             )
-        return value.strip() if isinstance(value, str) else value
+        return value
 
     @field_validator(*SECRET_FIELDS, mode="before")
     @classmethod
-    def _check_secret(cls, value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        value = _blank_to_none(value)
-        if value is not None and _NOT_HEADER_SAFE.search(value):
-            raise ValueError(
-                "contains a line break, control character or non-ASCII character, which "
-                "cannot be sent in an HTTP header; copy the value again without them"
-            )
-        return value
+    def _check_secret(cls, value: Any, info: ValidationInfo) -> Any:
+        return _checks.secret(value, bearer=info.field_name in BEARER_FIELDS)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -322,10 +373,10 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     @field_validator("base_url", mode="before")
     @classmethod
     def _check_base_url(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
+        value = _checks.optional_string(value)
         if value is None:
             return None
-        problems = _base_url_problems(value)
+        problems = _checks.base_url_problems(value)
         if problems:
             raise ValueError("; ".join(problems))
         return value.rstrip("/")
@@ -333,10 +384,9 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     @field_validator("api_version", mode="before")
     @classmethod
     def _check_api_version(cls, value: Any) -> Any:
-        value = value.strip() if isinstance(value, str) else value
-        if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
+        if not _API_VERSION.fullmatch(_required_string(value)):
             raise ValueError("must be a Gemini API version such as v1 or v1beta")
-        return value
+        return value.strip()
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -351,46 +401,33 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     @field_validator("vertex_project", "vertex_location", "access_client_id", mode="before")
     @classmethod
     def _check_path_safe(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        if value is not None and not _PATH_SAFE.fullmatch(value):
-            raise ValueError(
-                "may hold only letters, digits, '.', ':', '_' and '-'"
-                f"{_what_is_wrong(value, r'[A-Za-z0-9.:_-]')}"
-            )
-        return value
-
-    @field_validator("vertex_location", mode="after")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value == "global":
-            raise ValueError(
-                "global is not routed by the gateway: use a region such as us-central1 or "
-                "europe-west4"
-            )
-        return value
+        return _checks.path_segment(value)
 
     @field_validator("model", mode="before")
     @classmethod
     def _check_model(cls, value: Any) -> Any:
-        value = value.strip() if isinstance(value, str) else value
-        if not isinstance(value, str) or not _MODEL.fullmatch(value):
-            raise ValueError("must be a model name such as gemini-2.5-flash")
+        value = _required_string(value)
+        if not _MODEL.fullmatch(value):
+            raise ValueError(
+                "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash"
+            )
         return value
 
     @field_validator("timeout", mode="before")
     @classmethod
     def _check_timeout(cls, value: Any) -> Any:
-        seconds = _number(value, float)
-        if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        seconds = _checks.number(value, float)
+        if seconds is None or not 0 < seconds <= MAX_TIMEOUT:
             raise ValueError(
-                f"must be a number of seconds greater than 0, e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
+                f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
+                f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
             )
         return seconds
 
     @field_validator("retries", mode="before")
     @classmethod
     def _check_retries(cls, value: Any) -> Any:
-        count = _number(value, int)
+        count = _checks.number(value, int)
         if count is None or not 0 <= count <= 10:
             raise ValueError(
                 f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}"
@@ -419,19 +456,65 @@ class GatewaySettings(BaseSettings, GatewayOptions):
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _names(field: str) -> list[str]:
+    alias = GatewaySettings.model_fields[field].validation_alias
+    return [str(n) for n in alias.choices] if isinstance(alias, AliasChoices) else [field]
+
+
+# Each setting's variables, the first one winning.
+_VARIABLES = {name: _names(name) for name in GatewaySettings.model_fields}
+_FIELD_BY_KEY = {
+    key: name for name, names in _VARIABLES.items() for key in (name, *(n.lower() for n in names))
+}
+
+
 def variable(field: str) -> str:
     """The environment variable(s) that set ``field``, as a user would write them."""
-    alias = GatewaySettings.model_fields[field].validation_alias
-    names = alias.choices if isinstance(alias, AliasChoices) else [field]
-    return " (or ".join(str(n) for n in names) + ")" * (len(names) - 1)
+    names = _VARIABLES[field]
+    return " (or ".join(names) + ")" * (len(names) - 1)
 
 
-_FIELD_BY_KEY: dict[str, str] = {}
-for _name, _info in GatewaySettings.model_fields.items():
-    _FIELD_BY_KEY[_name] = _name
-    if isinstance(_info.validation_alias, AliasChoices):
-        for _choice in _info.validation_alias.choices:
-            _FIELD_BY_KEY[str(_choice).lower()] = _name
+def unknown_variables(found: Iterable[tuple[str, dict[str, str]]]) -> list[str]:
+    """A line for each ``CF_AIG_*`` variable set in ``found`` that no setting reads."""
+    return _unknown_variables(list(found), (n for names in _VARIABLES.values() for n in names))
+
+
+def _argument_problems(values: Mapping[str, Any]) -> list[str]:
+    """Keyword arguments that are no setting: pydantic would silently drop them."""
+    problems = []
+    for key in values:
+        if key.lower() in _FIELD_BY_KEY or key in _SOURCE_ARGUMENTS:
+            continue
+        if key == "api_key":
+            hint = (
+                "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
+                "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+            )
+        else:
+            close = difflib.get_close_matches(key, GatewaySettings.model_fields, n=1)
+            hint = f"did you mean {close[0]}?" if close else "`cfgenai env` lists the settings"
+        problems.append(f"{key}: not a setting of cfgenai; {hint}")
+    return problems
+
+
+def _root_override_problems(settings: GatewaySettings, overrides: Mapping[str, Any]) -> list[str]:
+    if settings.base_url is None:
+        return []
+    return [
+        f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
+        f"so {name} would be ignored; put the gateway in the base URL (base_url=...), or "
+        "unset CF_AIG_BASE_URL"
+        for name in ROOT_FIELDS
+        if overrides.get(name) is not None
+    ]
+
+
+def _mention_env_file(problems: list[str], env_file: Any) -> list[str]:
+    """Problems, with "not set" ones saying that no ``.env`` file was found."""
+    if env_file is None or not isinstance(env_file, str | Path) or Path(env_file).is_file():
+        return problems
+    where = f" (no .env file was found at {Path(env_file).absolute()})"
+    return [p + where if NOT_SET in p else p for p in problems]
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -453,16 +536,21 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
     problems = []
     if not raw.get("account_id") and not raw.get("base_url"):
         problems.append(
-            f"{variable('account_id')}: not set; set it to your Cloudflare account id "
+            f"{variable('account_id')}{NOT_SET} set it to your Cloudflare account id "
             "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
         )
     vertex = raw.get("provider", "").lower() == VERTEX
     if vertex:
         problems += [
-            f"{variable(name)}: not set; {VERTEX} needs the Google Cloud {what}"
+            f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
             for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
             if not raw.get(name)
         ]
+        if "/" in raw.get("model", ""):
+            problems.append(
+                f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
+                "(the models/ and tunedModels/ prefixes are the Gemini API's)"
+            )
     if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
         problems.append(
             "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
@@ -470,108 +558,43 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
         )
     mode = raw.get("mode", "").lower() or "auto"
     key_names = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-    has_key = bool(
+    key = (
         raw.get("vertex_access_token")
         if vertex
         else raw.get("google_api_key") or raw.get("gemini_api_key")
     )
-    if mode == "key" and not has_key:
+    if mode == "key" and not key:
         problems.append(
             f"CF_AIG_MODE=key needs the provider's credential: set {key_names}, or use "
             "CF_AIG_MODE=byok to let the gateway add the credential it stores"
         )
+    if mode == "key" and key and key == raw.get("token"):
+        problems.append(
+            f"CF_AIG_MODE=key, but {key_names} holds the gateway token (CF_AIG_TOKEN), not "
+            "the provider's credential: set the real one, or use CF_AIG_MODE=byok (the "
+            "gateway then adds the credential it stores)"
+        )
     cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
-    if (mode == "byok" or (mode == "auto" and not has_key)) and not cloudflare:
+    if (mode == "byok" or (mode == "auto" and not key)) and not cloudflare:
         why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
         problems.append(
-            f"{variable('token')}: not set; {why} the gateway authenticates the request "
+            f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
             f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
             f"{key_names.split(' (')[0]} to send your own credential"
         )
     return problems
 
 
-def env_file_from_environment() -> tuple[Path | None, list[str]]:
-    name = os.environ.get("CF_AIG_ENV_FILE")
-    if name is None:
-        return Path(".env"), []
-    if not name.strip():
-        return None, []
-    path = Path(name.strip())
-    if not path.is_file():
-        return None, [
-            "CF_AIG_ENV_FILE: names a file that does not exist or is not a file; "
-            "point it at your .env file, or set it empty to read no file"
-        ]
-    return path, []
-
-
-def _base_url_problems(url: str) -> list[str]:
-    if _NOT_HEADER_SAFE.search(url) or " " in url:
-        return ["must not contain spaces, line breaks or non-ASCII characters"]
-    parts = urlsplit(url)
-    try:
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        return ["has an invalid port"]
-    if parts.scheme not in ("http", "https") or not host:
-        return [
-            "must be an absolute URL such as https://ai.example.com or "
-            "http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
-        ]
-    problems = []
-    if parts.scheme == "http" and not is_loopback(host):
-        problems.append("must use https:// (plain http is only allowed for loopback hosts)")
-    if "@" in parts.netloc:
-        problems.append("must not contain credentials; put the gateway token in CF_AIG_TOKEN")
-    if "?" in url or "#" in url:
-        problems.append("must not have a query (?) or fragment (#)")
-    if ".." in parts.path.split("/") or "%" in parts.path:
-        problems.append("must not contain '..' segments or percent-escapes in its path")
-    segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    if segment in (PROVIDER, VERTEX, "compat"):
-        problems.append(
-            f"must be the gateway root: drop the trailing /{segment}, cfgenai appends it"
-        )
-    return problems
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _what_is_wrong(value: str, allowed: str) -> str:
-    """A description of ``value``'s faults that never repeats the value itself."""
-    bad = sorted({c for c in value if not re.fullmatch(allowed, c)})
-    facts = f"it has {len(value)} characters"
-    if bad:
-        facts += ", including " + ", ".join(repr(c) for c in bad[:8])
-    return f" ({facts})"
-
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-def _number(value: Any, kind: type[float] | type[int]) -> Any:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = kind(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if kind is float or number == value or isinstance(value, str) else None
+def _required_string(value: Any) -> str:
+    text = _checks.string(value)
+    if text is None:
+        raise ValueError("must be a string, not None")
+    return text
 
 
 def _text(value: Any) -> str:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
-    return "" if value is None else str(value).strip()
+    if value is None or isinstance(value, str):
+        return (value or "").strip()
+    return object.__repr__(value)  # set, but not text (its type is reported on its own)

@@ -69,7 +69,8 @@ def test_aliases_are_accepted_and_lose_to_the_cf_aig_name(
     assert _plain(getattr(GatewaySettings(), field)) == value
     canonical = {"account_id": "a" * 32, "gateway_id": "canonical", "token": "canonical-token"}
     monkeypatch.setenv(f"CF_AIG_{field.upper()}", canonical[field])
-    assert _plain(getattr(GatewaySettings(), field)) == canonical[field]
+    with pytest.warns(UserWarning, match="are both set and differ"):
+        assert _plain(getattr(GatewaySettings(), field)) == canonical[field]
 
 
 def _plain(value: object) -> object:
@@ -108,7 +109,12 @@ def test_alias_in_environment_beats_canonical_name_in_dotenv(
 ) -> None:
     Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={'a' * 32}\nCF_AIG_TOKEN=t\n")
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
-    assert GatewaySettings().account_id == ACCOUNT_ID
+    with pytest.warns(UserWarning) as caught:
+        assert GatewaySettings().account_id == ACCOUNT_ID
+    assert [str(w.message) for w in caught] == [
+        "CF_AIG_ACCOUNT_ID and CLOUDFLARE_ACCOUNT_ID are both set and differ; using "
+        "CLOUDFLARE_ACCOUNT_ID. Unset the one you do not mean."
+    ]
 
 
 def test_dotenv_with_unrelated_lines_and_no_environment_writes() -> None:
@@ -221,6 +227,29 @@ HEADER_UNSAFE = (
 ACCOUNT_FORMAT = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
 GATEWAY_FORMAT = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
 GOOD = {"CF_AIG_ACCOUNT_ID": ACCOUNT_ID, "CF_AIG_TOKEN": TOKEN}
+# Added to "not set" problems when no .env file was found (<CWD>: the test's directory).
+NO_ENV = " (no .env file was found at <CWD>/.env)"
+TIMEOUT_RANGE = (
+    "CF_AIG_TIMEOUT: must be a number of seconds greater than 0 and at most 86400 (24 hours), "
+    "e.g. 30; unset it for 120"
+)
+MODEL_FORMAT = (
+    "CF_AIG_MODEL: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash"
+)
+BEARER = "starts with 'Bearer ': set the token alone; cfgenai adds Bearer"
+PLACEHOLDER = "is a placeholder, not a credential: set the real value, or unset the variable"
+CUT_BEFORE = (
+    "must be the gateway root: cut it before /{} (cfgenai appends the provider and the model path)"
+)
+CF_HOST = (
+    "a gateway.ai.cloudflare.com URL must be https://gateway.ai.cloudflare.com/v1/ACCOUNT_ID/"
+    "GATEWAY_ID, but {}; fix it, or unset CF_AIG_BASE_URL and set CF_AIG_ACCOUNT_ID and "
+    "CF_AIG_GATEWAY_ID"
+)
+SEED_URL = (
+    "https://gateway.ai.cloudflare.com/v1/{account_id}/{gateway_id}/google-ai-studio/v1/"
+    "models/gemini-2.5-flash:generateContent"
+)
 
 BAD_ENVIRONMENTS = [
     pytest.param(
@@ -228,31 +257,31 @@ BAD_ENVIRONMENTS = [
         [
             ACCOUNT
             + "not set; set it to your Cloudflare account id (dashboard > AI > AI Gateway), "
-            "or set CF_AIG_BASE_URL to the gateway's root URL",
+            "or set CF_AIG_BASE_URL to the gateway's root URL" + NO_ENV,
             TOKEN_VAR + "not set; without a provider credential (byok mode) the gateway "
             "authenticates the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway "
-            "token, or set GOOGLE_API_KEY to send your own credential",
+            "token, or set GOOGLE_API_KEY to send your own credential" + NO_ENV,
         ],
         id="nothing-set",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "abc/def"},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including '/')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including punctuation)"],
         id="account-slash",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "../" + "a" * 29},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '.', '/')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including punctuation)"],
         id="account-dotdot",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "a" * 31 + "?"},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '?')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including punctuation)"],
         id="account-query",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "a" * 16 + " " + "a" * 15},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including ' ')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including spaces)"],
         id="account-space",
     ),
     pytest.param(
@@ -262,17 +291,17 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "prod#1"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 6 characters, including '#')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 6 characters, including punctuation)"],
         id="gateway-hash",
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "a%2fb"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 5 characters, including '%')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 5 characters, including punctuation)"],
         id="gateway-percent",
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "Prod"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 4 characters, including 'P')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 4 characters, including uppercase letters)"],
         id="gateway-upper",
     ),
     pytest.param(
@@ -301,7 +330,7 @@ BAD_ENVIRONMENTS = [
         [
             TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway authenticates the request with its "
             "token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send "
-            "your own credential"
+            "your own credential" + NO_ENV
         ],
         id="byok-no-token",
     ),
@@ -340,10 +369,7 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_BASE_URL": "https://ai.example.com/google-ai-studio"},
-        [
-            BASE
-            + "must be the gateway root: drop the trailing /google-ai-studio, cfgenai appends it"
-        ],
+        [BASE + CUT_BEFORE.format("google-ai-studio")],
         id="base-provider",
     ),
     pytest.param(
@@ -358,22 +384,22 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "soon"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-text",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "0"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-zero",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "-5"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-negative",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "inf"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-infinite",
     ),
     pytest.param(
@@ -409,12 +435,12 @@ BAD_ENVIRONMENTS = [
     pytest.param({"CF_AIG_TOKEN": "\x07" + TOKEN}, [TOKEN_VAR + HEADER_UNSAFE], id="token-control"),
     pytest.param(
         {"CF_AIG_MODEL": "models/../x"},
-        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        [MODEL_FORMAT],
         id="model-path",
     ),
     pytest.param(
         {"CF_AIG_MODEL": "gemini?alt=1"},
-        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        [MODEL_FORMAT],
         id="model-query",
     ),
     pytest.param(
@@ -427,15 +453,17 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_PROVIDER": "google-vertex-ai"},
         [
-            "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project",
-            "CF_AIG_VERTEX_LOCATION: not set; google-vertex-ai needs the Google Cloud region",
+            "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project"
+            + NO_ENV,
+            "CF_AIG_VERTEX_LOCATION: not set; google-vertex-ai needs the Google Cloud region"
+            + NO_ENV,
         ],
         id="vertex-missing",
     ),
     pytest.param(
         {"CF_AIG_VERTEX_LOCATION": "us central1"},
         [
-            "CF_AIG_VERTEX_LOCATION: may hold only letters, digits, '.', ':', '_' and '-' (it has 11 characters, including ' ')"
+            "CF_AIG_VERTEX_LOCATION: may hold only letters, digits, '.', ':', '_' and '-' (it has 11 characters, including spaces)"
         ],
         id="vertex-location-space",
     ),
@@ -449,7 +477,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_CACHE_TTL": "30"},
         [
-            "CF_AIG_CACHE_TTL: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)"
+            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or a whole number from 60 to 2592000 "
+            "(seconds; the gateway caches for 1 minute to 1 month)"
         ],
         id="cache-ttl-short",
     ),
@@ -475,7 +504,7 @@ def test_bad_environment_is_one_error_naming_each_variable(
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:
         GatewaySettings()
-    assert list(caught.value.problems) == problems
+    assert list(caught.value.problems) == [p.replace("<CWD>", str(Path.cwd())) for p in problems]
     assert isinstance(caught.value, ValueError)
     for canary in CANARIES:
         assert canary not in str(caught.value)
@@ -496,7 +525,7 @@ def test_bad_dotenv_is_reported_like_the_environment(
     Path(".env").write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
     with pytest.raises(ConfigError) as caught:
         GatewaySettings()
-    assert list(caught.value.problems) == problems
+    assert list(caught.value.problems) == [p.replace(NO_ENV, "") for p in problems]
 
 
 def test_all_problems_are_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
