@@ -221,6 +221,8 @@ def test_access_service_token_headers(gateway_env: GatewayEmulator, build: Build
 
 
 def test_global_location_is_routed(vertex_env: GatewayEmulator, build: Build) -> None:
-    client = build(vertex_location="global")  # limited model support, but some models are only there
+    client = build(
+        vertex_location="global"
+    )  # limited model support, but some models are only there
     assert client.models.generate_content(model=MODEL, contents="hi").text
     assert "/projects/my-project/locations/global/publishers/" in vertex_env.last_request.path
