@@ -10,7 +10,7 @@ import pytest
 
 from cfgenai import ConfigError, GatewaySettings
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN, Build
 
 
 def test_defaults() -> None:
@@ -730,7 +730,7 @@ def test_settings_never_show_a_secret() -> None:
     ],
 )
 def test_unknown_cf_aig_variable_warns_with_the_closest_name(
-    monkeypatch: pytest.MonkeyPatch, where: str, name: str, message: str
+    monkeypatch: pytest.MonkeyPatch, build: Build, where: str, name: str, message: str
 ) -> None:
     if where == ".env":
         Path(".env").write_text(f"{name}=my-gw\n")
@@ -740,6 +740,9 @@ def test_unknown_cf_aig_variable_warns_with_the_closest_name(
         settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN)
     assert [str(w.message) for w in caught] == [message]
     assert settings.gateway_id == "default"
+    with pytest.warns(UserWarning, match="not a cfgenai variable") as caught:
+        build(account_id=ACCOUNT_ID, token=TOKEN)  # building a client warns the same
+    assert [str(w.message) for w in caught] == [message]
 
 
 @pytest.mark.parametrize(
