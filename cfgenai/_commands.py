@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, Any
 
-from dotenv import dotenv_values
-
+from ._environment import describe_env_file, layers, printable
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, variables
 from ._secrets import fingerprint
-from ._settings import SECRET_FIELDS, VERTEX, GatewaySettings, env_file_from_environment
+from ._settings import (
+    SECRET_FIELDS,
+    VERTEX,
+    GatewaySettings,
+    env_file_from_environment,
+    unknown_variables,
+)
 
 # Exit codes, documented in `cfgenai --help` and the README.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
@@ -75,7 +80,13 @@ def ask(
     from ._client import build_client
     from ._responses import gateway_info
 
-    settings = GatewaySettings(**({"model": model} if model else {}))
+    try:
+        settings = GatewaySettings(**({"model": model} if model is not None else {}))
+    except ConfigError as exc:
+        if model is None:
+            raise
+        # The flag, not the variable it overrides, holds the bad model name.
+        raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
     waiting = Waiting(None if as_json else err, f"waiting for {settings.model}")
     with build_client(settings) as client, waiting:
         if as_json:
@@ -188,6 +199,7 @@ class Diagnosis:
     settings: list[Setting]
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    env_file: str = ""
     url: str | None = None
     mode: str | None = None
     worst_case_wait_s: float | None = None
@@ -201,22 +213,27 @@ class Diagnosis:
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping."""
-    diagnosis = Diagnosis(settings=_sources())
+    diagnosis = Diagnosis(settings=_sources(), env_file=describe_env_file())
+    # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
+    # most often a typo that leaves a setting at its default.
+    unknown = unknown_variables(layers(env_file_from_environment()[0]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             settings = GatewaySettings()
         except ConfigError as exc:
-            diagnosis.problems = list(exc.problems)
+            diagnosis.problems = [*exc.problems, *unknown]
             diagnosis.exit_code = EXIT_CONFIG
             return diagnosis
-    diagnosis.warnings = [str(w.message) for w in caught] + _risks(settings)
-    diagnosis.url = (
-        f"{settings.provider_url}/{settings.api_version}/models/{settings.model}:generateContent"
-    )
+    if unknown:
+        diagnosis.problems = unknown
+        diagnosis.exit_code = EXIT_CONFIG
+    warned = [str(w.message) for w in caught]
+    diagnosis.warnings = [w for w in warned if w not in unknown] + _risks(settings)
+    diagnosis.url = settings.model_url(settings.model)
     diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
     diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
-    if ping:
+    if ping and not unknown:
         diagnosis.ping, diagnosis.exit_code = _ping(settings)
     return diagnosis
 
@@ -224,32 +241,31 @@ def diagnose(*, ping: bool) -> Diagnosis:
 def _sources() -> list[Setting]:
     """Each setting's raw value and where it came from, read as pydantic-settings reads them.
 
-    Secrets show as fingerprints, and so does any other value holding one (a token pasted
-    into the wrong variable) or credentials (``https://user:password@...``)."""
-    env = {k.upper(): v for k, v in os.environ.items() if v.strip()}
+    Secrets show as fingerprints, and so does any other value holding a whole one (a token
+    pasted into the wrong variable, or into a URL) or credentials (``https://user:pw@...``);
+    a value that merely contains a secret's characters (a short key) shows as it is."""
     path, _ = env_file_from_environment()
-    from_file = dotenv_values(path) if path is not None and path.is_file() else {}
-    dotenv = {k.upper(): v for k, v in from_file.items() if v and v.strip()}
     found_values: dict[str, tuple[str | None, str]] = {}
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables(name)
         found_values[name] = default_text(GatewaySettings.model_fields[name]), "default"
-        for label, values in (("environment", env), (f".env file {path}", dotenv)):
+        for label, values in layers(path):
             found = next((n for n in names if n in values), None)
             if found is not None:
                 source = label if found == names[0] else f"{label}, alias {found}"
-                found_values[name] = values[found].strip(), source
+                found_values[name] = values[found], source
                 break
-    secrets = [v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v]
+    secrets = {v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v}
     rows = []
     for name, (value, source) in found_values.items():
         if value is not None and (
-            name in SECRET_FIELDS or "@" in value or any(secret in value for secret in secrets)
+            name in SECRET_FIELDS
+            or "@" in value
+            or secrets.intersection(re.split(r"[\s/:@?&=#]+", value))
         ):
             value = fingerprint(value)
-        rows.append(
-            Setting(name, variables(name)[0], "(not set)" if value is None else value, source)
-        )
+        shown = "(not set)" if value is None else printable(value)
+        rows.append(Setting(name, variables(name)[0], shown, source))
     return rows
 
 
@@ -271,6 +287,18 @@ def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
 def _mode_reason(settings: GatewaySettings) -> str:
     if settings.mode != "auto":
         return f"CF_AIG_MODE={settings.mode}"
+    if settings.key_is_token:
+        holder = (
+            "CF_AIG_VERTEX_ACCESS_TOKEN"
+            if settings.provider == VERTEX
+            else "GOOGLE_API_KEY"
+            if settings.google_api_key
+            else "GEMINI_API_KEY"
+        )
+        return (
+            f"auto: {holder} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
+            "example, so no provider key is sent and the gateway adds its stored key"
+        )
     if settings.provider == VERTEX:
         if settings.vertex_access_token:
             return "auto: CF_AIG_VERTEX_ACCESS_TOKEN is set"
@@ -296,6 +324,11 @@ def _risks(settings: GatewaySettings) -> list[str]:
         risks.append(
             "Cloudflare Access credentials are set, but Access protects custom domains only: "
             "set CF_AIG_BASE_URL to the gateway's custom domain"
+        )
+    if settings.provider == VERTEX and settings.vertex_location == "global":
+        risks.append(
+            "CF_AIG_VERTEX_LOCATION=global: Cloudflare documents limited model support there; "
+            "use a region such as us-central1 unless your model is offered only on global"
         )
     if settings.base_url and settings.base_url.startswith("http://"):
         risks.append(
@@ -349,6 +382,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     if hidden:
         out.write(f"({'no variable is set; ' if not rows else ''}{hidden} more at their defaults: ")
         out.write("cfgenai doctor --all shows them)\n")
+    out.write(f"\n.env  {diagnosis.env_file}\n")
     if diagnosis.url:
         out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\nwait  {diagnosis.wait}\n")
     for title, items, color in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -43,7 +44,9 @@ class GatewayOptions(BaseModel):
     )
 
     cache_ttl: int | None = _option(
-        "cf-aig-cache-ttl", "Cache answers for this many seconds, 60 to 2592000 (one month)."
+        "cf-aig-cache-ttl",
+        "Cache answers for this many seconds, 60 to 2592000 (one month); 0 turns the "
+        "gateway's cache off for these requests.",
     )
     skip_cache: bool | None = _option("cf-aig-skip-cache", "`true` bypasses the gateway's cache.")
     cache_key: str | None = _option(
@@ -115,8 +118,13 @@ class GatewayOptions(BaseModel):
     @field_validator("cache_ttl", mode="before")
     @classmethod
     def _check_cache_ttl(cls, value: Any) -> Any:
+        # 0 is how Cloudflare's own examples turn caching off for a request.
         return _whole(
-            value, 60, MAX_CACHE_TTL, "seconds; the gateway caches for 1 minute to 1 month"
+            value,
+            60,
+            MAX_CACHE_TTL,
+            "seconds; the gateway caches for 1 minute to 1 month",
+            zero="do not cache",
         )
 
     @field_validator("request_timeout_ms", mode="before")
@@ -250,7 +258,10 @@ def validate_options(options: dict[str, Any]) -> GatewayOptions:
             field = _FIELD_BY_ENV.get(name, name)
             cause = error.get("ctx", {}).get("error")
             if error["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(name, OPTION_FIELDS, n=1)
                 message = f"is not a gateway option; the options are {', '.join(OPTION_FIELDS)}"
+                if close:
+                    message = f"is not a gateway option; did you mean {close[0]}?"
             else:
                 message = str(cause) if cause is not None else error["msg"]
             problems.append(f"{field}: {message}")
@@ -265,21 +276,23 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _whole(value: Any, low: int, high: int | None, unit: str) -> Any:
+def _whole(value: Any, low: int, high: int | None, unit: str, zero: str = "") -> Any:
+    """``value`` as a whole number from ``low`` to ``high``, or 0 when ``zero`` says what
+    0 means."""
     if value is None:
         return None
     try:
         number = int(value.strip()) if isinstance(value, str) else value
     except ValueError:
         number = None
-    if (
-        isinstance(number, bool)
-        or not isinstance(number, int)
-        or number < low
-        or (high is not None and number > high)
+    if isinstance(number, bool) or not isinstance(number, int):
+        number = None
+    if number is None or not (
+        low <= number <= (high if high is not None else number) or (zero and number == 0)
     ):
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise ValueError(f"must be a whole number {bounds} ({unit})")
+        either = f"0 ({zero}) or " if zero else ""
+        raise ValueError(f"must be {either}a whole number {bounds} ({unit})")
     return number
 
 
@@ -289,7 +302,7 @@ def _json_object(value: Any, example: str) -> dict[str, Any] | None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise ValueError(f"must be {example}") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"must be {example}")

@@ -19,7 +19,8 @@ SECRET_HEADERS = frozenset(
 
 def fingerprint(secret: str) -> str:
     """A short, stable tag for ``secret`` that lets two people compare keys without showing them."""
-    digest = hashlib.sha256(secret.encode()).hexdigest()[:8]
+    # surrogatepass: a value from the OS may hold bytes that are not UTF-8.
+    digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"<sha256:{digest}>"
 
 

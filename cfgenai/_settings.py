@@ -2,61 +2,58 @@
 
 from __future__ import annotations
 
-import ipaddress
-import math
-import os
-import re
+import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    ModelWrapValidatorHandler,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import _validators
+from ._checks import PROVIDER, VERTEX, is_loopback
+from ._environment import ENCODING, alias_conflicts, env_file_from_environment, layers
+from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
-from ._options import PER_REQUEST_ONLY, GatewayOptions
+from ._options import GatewayOptions
+from ._validators import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    SECRET_FIELDS,
+    SettingsChecks,
+    argument_problems,
+    mention_env_file,
+    root_override_problems,
+    validation_problems,
+    variable_names,
+)
+
+__all__ = [
+    "PROVIDER",
+    "SECRET_FIELDS",
+    "VERTEX",
+    "GatewaySettings",
+    "env_file_from_environment",
+    "is_loopback",
+    "unknown_variables",
+    "variable",
+]
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
-PROVIDER = "google-ai-studio"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_RETRIES = 2
 DEFAULT_MODEL = "gemini-2.5-flash"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-SECRET_FIELDS = (
-    "token",
-    "google_api_key",
-    "gemini_api_key",
-    "vertex_access_token",
-    "access_token",
-    "access_client_secret",
-)
-VERTEX = "google-vertex-ai"
-
-_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
-_GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
-_API_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
-_PATH_SAFE = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
-_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
+# Keyword arguments BaseSettings itself takes (_env_file, _case_sensitive...).
+_SOURCE_ARGUMENTS = frozenset(inspect.signature(BaseSettings.__init__).parameters) - {"self"}
 
 
 def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
-class GatewaySettings(BaseSettings, GatewayOptions):
+class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
     """How to reach Gemini through Cloudflare AI Gateway, and the gateway options to send.
 
     ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
@@ -69,7 +66,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     model_config = SettingsConfigDict(
         extra="ignore",
         env_ignore_empty=True,
-        env_file_encoding="utf-8",
+        env_file_encoding=ENCODING,
         populate_by_name=True,
         hide_input_in_errors=True,
         frozen=True,
@@ -122,7 +119,7 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     timeout: float = Field(
         DEFAULT_TIMEOUT,
         validation_alias=_env("CF_AIG_TIMEOUT"),
-        description="Client-side timeout per request, in seconds.",
+        description="Client-side timeout per request, in seconds, at most 86400 (24 hours).",
     )
     retries: int = Field(
         DEFAULT_RETRIES,
@@ -134,7 +131,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     model: str = Field(
         DEFAULT_MODEL,
         validation_alias=_env("CF_AIG_MODEL"),
-        description="Model for `cfgenai ask` and `cfgenai doctor --ping`.",
+        description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
+        "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
     )
     provider: Literal["google-ai-studio", "google-vertex-ai"] = Field(
         "google-ai-studio",
@@ -149,8 +147,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     vertex_location: str | None = Field(
         None,
         validation_alias=_env("CF_AIG_VERTEX_LOCATION"),
-        description="Vertex AI region, e.g. `us-central1` (the gateway needs a region, not "
-        "`global`). Required with `google-vertex-ai`.",
+        description="Vertex AI region, e.g. `us-central1`. `global` works for the models "
+        "Cloudflare routes there (few; doctor warns). Required with `google-vertex-ai`.",
     )
     vertex_access_token: SecretStr | None = Field(
         None,
@@ -176,33 +174,63 @@ class GatewaySettings(BaseSettings, GatewayOptions):
     )
 
     def __init__(self, **values: Any) -> None:
-        problems: list[str] = []
+        problems = argument_problems(GatewaySettings, values, _SOURCE_ARGUMENTS)
         if "_env_file" not in values:
-            values["_env_file"], problems = env_file_from_environment()
+            values["_env_file"], file_problems = env_file_from_environment()
+            problems = file_problems + problems
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise ConfigError(problems + _problems(exc)) from None
+            problems += validation_problems(GatewaySettings, exc)
+        else:
+            problems += root_override_problems(self.base_url, values)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(mention_env_file(problems, values["_env_file"])) from None
+        env_file = values["_env_file"]
+        found = layers(Path(env_file) if isinstance(env_file, str | Path) else None)
+        aliases = {
+            name: variables
+            for name, variables in variable_names(GatewaySettings).items()
+            if name not in values and len(variables) > 1
+        }
+        for message in [
+            *unknown_variables(found),
+            *alias_conflicts(found, aliases),
+            *self._key_warnings(),
+        ]:
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+    def _key_warnings(self) -> list[str]:
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
-            warnings.warn(
+            return [
                 "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
-                "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean.",
-                UserWarning,
-                stacklevel=2,
-            )
+                "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean."
+            ]
+        return []
 
     @classmethod
     def _validated(cls, data: Mapping[str, Any]) -> Self:
         """A settings object from ``data`` alone, without reading any source."""
+        # BaseModel.__init__ validates only; model_validate would run BaseSettings.__init__,
+        # which reads the environment again.
+        settings = cls.__new__(cls)
         try:
-            return cls.model_validate(data)
+            BaseModel.__init__(settings, **data)
         except ValidationError as exc:
-            raise ConfigError(_problems(exc)) from None
+            raise ConfigError(validation_problems(cls, exc)) from None
+        return settings
 
     def _replace(self, **changes: Any) -> Self:
-        return self._validated({**dict(self), **changes})
+        problems = argument_problems(GatewaySettings, changes, _SOURCE_ARGUMENTS)
+        try:
+            settings = self._validated({**dict(self), **changes})
+        except ConfigError as exc:
+            problems += exc.problems
+        else:
+            problems += root_override_problems(settings.base_url, changes)
+        if problems:
+            raise ConfigError(problems)
+        return settings
 
     # -- what the settings resolve to ---------------------------------------------------
 
@@ -217,9 +245,15 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         return self.vertex_access_token if self.provider == VERTEX else self.api_key
 
     @property
+    def key_is_token(self) -> bool:
+        """The provider key is the gateway token itself (Cloudflare's JS BYOK example): no
+        provider key at all, so the gateway adds its stored one."""
+        return self.token is not None and self.provider_key == self.token
+
+    @property
     def resolved_mode(self) -> Literal["key", "byok"]:
         if self.mode == "auto":
-            return "key" if self.provider_key else "byok"
+            return "key" if self.provider_key and not self.key_is_token else "byok"
         return self.mode
 
     def gateway_headers(self) -> dict[str, str]:
@@ -261,160 +295,8 @@ class GatewaySettings(BaseSettings, GatewayOptions):
         """The URL a call to ``model`` goes to."""
         if self.provider == VERTEX:
             return f"{self.provider_url}/publishers/google/models/{model}:{method}"
-        return f"{self.provider_url}/{self.api_version}/models/{model}:{method}"
-
-    # -- per-field checks (pydantic collects all of them) -------------------------------
-
-    @field_validator(*PER_REQUEST_ONLY, mode="after")
-    @classmethod
-    def _no_client_wide_cache_key(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError(
-                "a client-wide cache key would give every request the same cached answer; "
-                "unset it and pass cfgenai.request_options(cache_key=...) per request"
-            )
-        return value
-
-    @field_validator("account_id", mode="before")
-    @classmethod
-    def _check_account_id(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        if value is not None and not _ACCOUNT_ID.fullmatch(value):
-            raise ValueError(
-                "must be the 32-character hexadecimal account id shown in the Cloudflare "
-                f"dashboard{_what_is_wrong(value, r'[0-9a-fA-F]')}"
-            )
-        return value
-
-    @field_validator("gateway_id", mode="before")
-    @classmethod
-    def _check_gateway_id(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _GATEWAY_ID.fullmatch(value.strip()):
-            raise ValueError(
-                "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
-                f"{_what_is_wrong(value.strip(), r'[a-z0-9-]')}"
-            )
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator(*SECRET_FIELDS, mode="before")
-    @classmethod
-    def _check_secret(cls, value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        value = _blank_to_none(value)
-        if value is not None and _NOT_HEADER_SAFE.search(value):
-            raise ValueError(
-                "contains a line break, control character or non-ASCII character, which "
-                "cannot be sent in an HTTP header; copy the value again without them"
-            )
-        return value
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _check_mode(cls, value: Any) -> Any:
-        value = value.strip().lower() if isinstance(value, str) else value
-        if value not in ("auto", "key", "byok"):
-            raise ValueError(
-                "must be key (send your Google key), byok (the gateway adds a key stored "
-                "in Cloudflare) or auto (key when a Google key is set, else byok)"
-            )
-        return value
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _check_base_url(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        if value is None:
-            return None
-        problems = _base_url_problems(value)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value.rstrip("/")
-
-    @field_validator("api_version", mode="before")
-    @classmethod
-    def _check_api_version(cls, value: Any) -> Any:
-        value = value.strip() if isinstance(value, str) else value
-        if not isinstance(value, str) or not _API_VERSION.fullmatch(value):
-            raise ValueError("must be a Gemini API version such as v1 or v1beta")
-        return value
-
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _check_provider(cls, value: Any) -> Any:
-        value = value.strip().lower() if isinstance(value, str) else value
-        if value not in (PROVIDER, VERTEX):
-            raise ValueError(
-                f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)"
-            )
-        return value
-
-    @field_validator("vertex_project", "vertex_location", "access_client_id", mode="before")
-    @classmethod
-    def _check_path_safe(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        if value is not None and not _PATH_SAFE.fullmatch(value):
-            raise ValueError(
-                "may hold only letters, digits, '.', ':', '_' and '-'"
-                f"{_what_is_wrong(value, r'[A-Za-z0-9.:_-]')}"
-            )
-        return value
-
-    @field_validator("vertex_location", mode="after")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value == "global":
-            raise ValueError(
-                "global is not routed by the gateway: use a region such as us-central1 or "
-                "europe-west4"
-            )
-        return value
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _check_model(cls, value: Any) -> Any:
-        value = value.strip() if isinstance(value, str) else value
-        if not isinstance(value, str) or not _MODEL.fullmatch(value):
-            raise ValueError("must be a model name such as gemini-2.5-flash")
-        return value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _check_timeout(cls, value: Any) -> Any:
-        seconds = _number(value, float)
-        if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError(
-                f"must be a number of seconds greater than 0, e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
-            )
-        return seconds
-
-    @field_validator("retries", mode="before")
-    @classmethod
-    def _check_retries(cls, value: Any) -> Any:
-        count = _number(value, int)
-        if count is None or not 0 <= count <= 10:
-            raise ValueError(
-                f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}"
-            )
-        return count
-
-    # -- checks across fields, and the single error ------------------------------------
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        # Field errors stop pydantic before an "after" validator could run, so the
-        # combination checks read the raw input: every problem is reported at once.
-        problems: list[str] = []
-        try:
-            settings = handler(data)
-        except ValidationError as exc:
-            problems = _problems(exc)
-        if isinstance(data, Mapping):
-            problems += _combination_problems(data)
-        if problems:
-            raise ConfigError(problems)
-        return settings
+        path = model if "/" in model else f"models/{model}"  # google-genai's prefixes
+        return f"{self.provider_url}/{self.api_version}/{path}:{method}"
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -422,157 +304,10 @@ class GatewaySettings(BaseSettings, GatewayOptions):
 
 def variable(field: str) -> str:
     """The environment variable(s) that set ``field``, as a user would write them."""
-    alias = GatewaySettings.model_fields[field].validation_alias
-    names = alias.choices if isinstance(alias, AliasChoices) else [field]
-    return " (or ".join(str(n) for n in names) + ")" * (len(names) - 1)
+    return _validators.variable(GatewaySettings, field)
 
 
-_FIELD_BY_KEY: dict[str, str] = {}
-for _name, _info in GatewaySettings.model_fields.items():
-    _FIELD_BY_KEY[_name] = _name
-    if isinstance(_info.validation_alias, AliasChoices):
-        for _choice in _info.validation_alias.choices:
-            _FIELD_BY_KEY[str(_choice).lower()] = _name
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    problems: list[str] = []
-    for error in exc.errors():
-        cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError):
-            problems += cause.problems
-            continue
-        message = str(cause) if cause is not None else error["msg"]
-        key = str(error["loc"][0]) if error["loc"] else ""
-        field = _FIELD_BY_KEY.get(key.lower(), _FIELD_BY_KEY.get(key))
-        problems.append(f"{variable(field)}: {message}" if field else message)
-    return problems
-
-
-def _combination_problems(data: Mapping[str, Any]) -> list[str]:
-    raw = {_FIELD_BY_KEY.get(str(k).lower(), str(k)): _text(v) for k, v in data.items()}
-    problems = []
-    if not raw.get("account_id") and not raw.get("base_url"):
-        problems.append(
-            f"{variable('account_id')}: not set; set it to your Cloudflare account id "
-            "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
-        )
-    vertex = raw.get("provider", "").lower() == VERTEX
-    if vertex:
-        problems += [
-            f"{variable(name)}: not set; {VERTEX} needs the Google Cloud {what}"
-            for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
-            if not raw.get(name)
-        ]
-    if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
-        problems.append(
-            "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
-            "service token needs both; set the missing one or unset both"
-        )
-    mode = raw.get("mode", "").lower() or "auto"
-    key_names = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-    has_key = bool(
-        raw.get("vertex_access_token")
-        if vertex
-        else raw.get("google_api_key") or raw.get("gemini_api_key")
-    )
-    if mode == "key" and not has_key:
-        problems.append(
-            f"CF_AIG_MODE=key needs the provider's credential: set {key_names}, or use "
-            "CF_AIG_MODE=byok to let the gateway add the credential it stores"
-        )
-    cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
-    if (mode == "byok" or (mode == "auto" and not has_key)) and not cloudflare:
-        why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
-        problems.append(
-            f"{variable('token')}: not set; {why} the gateway authenticates the request "
-            f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            f"{key_names.split(' (')[0]} to send your own credential"
-        )
-    return problems
-
-
-def env_file_from_environment() -> tuple[Path | None, list[str]]:
-    name = os.environ.get("CF_AIG_ENV_FILE")
-    if name is None:
-        return Path(".env"), []
-    if not name.strip():
-        return None, []
-    path = Path(name.strip())
-    if not path.is_file():
-        return None, [
-            "CF_AIG_ENV_FILE: names a file that does not exist or is not a file; "
-            "point it at your .env file, or set it empty to read no file"
-        ]
-    return path, []
-
-
-def _base_url_problems(url: str) -> list[str]:
-    if _NOT_HEADER_SAFE.search(url) or " " in url:
-        return ["must not contain spaces, line breaks or non-ASCII characters"]
-    parts = urlsplit(url)
-    try:
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        return ["has an invalid port"]
-    if parts.scheme not in ("http", "https") or not host:
-        return [
-            "must be an absolute URL such as https://ai.example.com or "
-            "http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
-        ]
-    problems = []
-    if parts.scheme == "http" and not is_loopback(host):
-        problems.append("must use https:// (plain http is only allowed for loopback hosts)")
-    if "@" in parts.netloc:
-        problems.append("must not contain credentials; put the gateway token in CF_AIG_TOKEN")
-    if "?" in url or "#" in url:
-        problems.append("must not have a query (?) or fragment (#)")
-    if ".." in parts.path.split("/") or "%" in parts.path:
-        problems.append("must not contain '..' segments or percent-escapes in its path")
-    segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    if segment in (PROVIDER, VERTEX, "compat"):
-        problems.append(
-            f"must be the gateway root: drop the trailing /{segment}, cfgenai appends it"
-        )
-    return problems
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _what_is_wrong(value: str, allowed: str) -> str:
-    """A description of ``value``'s faults that never repeats the value itself."""
-    bad = sorted({c for c in value if not re.fullmatch(allowed, c)})
-    facts = f"it has {len(value)} characters"
-    if bad:
-        facts += ", including " + ", ".join(repr(c) for c in bad[:8])
-    return f" ({facts})"
-
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-def _number(value: Any, kind: type[float] | type[int]) -> Any:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = kind(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if kind is float or number == value or isinstance(value, str) else None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return "" if value is None else str(value).strip()
+def unknown_variables(found: Iterable[tuple[str, dict[str, str]]]) -> list[str]:
+    """A line for each ``CF_AIG_*`` variable set in ``found`` that no setting reads."""
+    names = variable_names(GatewaySettings).values()
+    return _unknown_variables(list(found), (n for variables in names for n in variables))

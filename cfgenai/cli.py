@@ -11,10 +11,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dotenv import dotenv_values
-
 from . import __version__
 from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure
+from ._environment import read_env_file
 from ._errors import ConfigError
 from ._secrets import fingerprint
 from ._settings import env_file_from_environment, is_loopback
@@ -288,6 +287,6 @@ def _environment() -> dict[str, str]:
     path, problems = env_file_from_environment()
     if problems:
         raise ConfigError(problems)
-    values = {k: v for k, v in dotenv_values(path).items() if v} if path and path.is_file() else {}
+    values = read_env_file(path)
     values.update({k: v for k, v in os.environ.items() if v})
     return {k: v.strip() for k, v in values.items()}

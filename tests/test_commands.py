@@ -538,3 +538,138 @@ def test_demo_and_gateway_name_the_extra_they_need(
     assert err.startswith(
         f"cfgenai: cfgenai {command} needs the testing extra: pip install 'cfgenai[testing]' ("
     )
+
+
+# -- issue 12: doctor and ask say what is wrong, never "all good" over a mistake -------------------
+
+
+def test_doctor_reports_an_unknown_variable_as_a_problem(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_GATEWAY", "my-gw")
+    code, out, _ = run(capsys, "doctor", "--json")
+    report = json.loads(out)
+    assert code == 3
+    assert report["problems"] == [
+        "CF_AIG_GATEWAY (environment): not a cfgenai variable, so it is ignored; "
+        "did you mean CF_AIG_GATEWAY_ID?"
+    ]
+    assert report["warnings"] == []
+    assert run(capsys, "doctor")[1].endswith("not ready\n")
+
+
+def test_doctor_says_which_env_file_it_looked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "doctor")
+    assert code == 3
+    assert f"\n.env  {Path.cwd() / '.env'} (not found)\n" in out
+    assert "not set; set it to your Cloudflare account id" in out
+    assert f"(no .env file was found at {Path.cwd() / '.env'})" in out
+    Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\nCF_AIG_TOKEN={TOKEN}\n")
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    assert f"\n.env  {Path.cwd() / '.env'} (found)\n" in out
+    monkeypatch.setenv("CF_AIG_ENV_FILE", "")
+    assert json.loads(run(capsys, "doctor", "--json")[1])["env_file"] == (
+        "none (CF_AIG_ENV_FILE is empty)"
+    )
+
+
+def test_doctor_and_ask_name_a_dotenv_that_is_not_utf8(capsys: pytest.CaptureFixture[str]) -> None:
+    Path(".env").write_bytes(b"CF_AIG_TOKEN=abc\xe9\n")
+    problem = (
+        f"the .env file {Path.cwd() / '.env'}: the byte at position 16 (line 1) is not UTF-8; "
+        "save the file as UTF-8"
+    )
+    code, out, _ = run(capsys, "doctor", "--json")
+    assert code == 3
+    assert json.loads(out)["problems"][0] == problem
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 3
+    assert problem in err
+
+
+def test_doctor_reports_a_secret_that_is_not_utf8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN + "\udcff")  # an undecodable byte from the OS
+    monkeypatch.setenv("CF_AIG_MODEL", "gemini\udcfe")
+    code, out, _ = run(capsys, "doctor")
+    assert code == 3
+    assert (
+        "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN): contains a line break, control character "
+        "or non-ASCII character, which cannot be sent in an HTTP header; copy the value again "
+        "without them"
+    ) in out
+    assert _rows(out)["CF_AIG_TOKEN"][0].startswith("<sha256:")
+    assert _rows(out)["CF_AIG_MODEL"][0] == "gemini\\udcfe"
+
+
+def test_doctor_masks_only_whole_secret_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("GEMINI_API_KEY", "gem")
+    monkeypatch.setenv("CF_AIG_MODEL", "gemini-2.5-flash")
+    monkeypatch.setenv("CF_AIG_EVENT_ID", TOKEN)  # a whole secret in another variable
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    assert _rows(out)["CF_AIG_MODEL"][0] == "gemini-2.5-flash"
+    assert _rows(out)["CF_AIG_EVENT_ID"][0].startswith("<sha256:")
+
+
+def test_doctor_says_a_google_key_equal_to_the_token_is_byok(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("GOOGLE_API_KEY", TOKEN)
+    code, out, _ = run(capsys, "doctor", "--json")
+    assert code == 0
+    assert json.loads(out)["mode"] == (
+        "byok (auto: GOOGLE_API_KEY holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's "
+        "BYOK example, so no provider key is sent and the gateway adds its stored key)"
+    )
+
+
+def test_doctor_warns_about_the_global_vertex_location(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {
+        "CF_AIG_ACCOUNT_ID": ACCOUNT_ID,
+        "CF_AIG_TOKEN": TOKEN,
+        "CF_AIG_PROVIDER": "google-vertex-ai",
+        "CF_AIG_VERTEX_PROJECT": "p",
+        "CF_AIG_VERTEX_LOCATION": "global",
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "doctor", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["warnings"] == [
+        "CF_AIG_VERTEX_LOCATION=global: Cloudflare documents limited model support there; use "
+        "a region such as us-central1 unless your model is offered only on global"
+    ]
+    assert report["url"].endswith(
+        "/google-vertex-ai/v1/projects/p/locations/global/publishers/google/models/"
+        f"{MODEL}:generateContent"
+    )
+
+
+def test_ask_accepts_google_genais_model_prefix_and_names_the_flag_when_bad(
+    cf_gateway: GatewayEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "ask", "hi", "--no-stream", "--model", "models/gemini-2.5-pro")
+    assert (code, out) == (0, "Echo from gemini-2.5-pro: hi\n")
+    assert cf_gateway.last_request.path.endswith("/v1/models/gemini-2.5-pro:generateContent")
+    code, _, err = run(capsys, "ask", "hi", "--model", "gemini?alt=1")
+    assert code == 3
+    assert err == (
+        "cfgenai: cfgenai configuration has 1 problem:\n"
+        "  - --model: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash\n"
+    )

@@ -134,17 +134,17 @@ BAD_OPTIONS = [
     (
         "cache_ttl",
         59,
-        "cache_ttl: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
     ),
     (
         "cache_ttl",
         2592001,
-        "cache_ttl: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
     ),
     (
         "cache_ttl",
         60.5,
-        "cache_ttl: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
     ),
     ("skip_cache", "yes please", "skip_cache: must be true or false"),
     (
@@ -228,6 +228,17 @@ BAD_OPTIONS = [
         "byok_alias: must be printable ASCII: no line breaks or control characters (it is sent as a header)",
     ),
     ("zdr", "perhaps", "zdr: must be true or false"),
+    ("metadata", "[" * 5000, 'metadata: must be a JSON object such as {"team":"search","user":42}'),
+    (
+        "custom_cost",
+        '{"per_token_in":' * 5000,
+        'custom_cost: must be a JSON object such as {"per_token_in":0.000001}',
+    ),
+    (
+        "cache_ttl",
+        b"60",
+        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+    ),
 ]
 
 
@@ -260,11 +271,12 @@ def test_bad_environment_option_names_the_variable(
     assert caught.value.problems == (problem.replace(f"{field}:", f"{variable}:", 1),)
 
 
-def test_unknown_request_option_lists_the_known_ones() -> None:
+def test_unknown_request_option_names_the_closest_or_lists_them_all() -> None:
     with pytest.raises(ConfigError) as caught:
-        request_options(cache_tll=60)
-    assert caught.value.problems[0].startswith(
-        "cache_tll: is not a gateway option; the options are cache_ttl, "
+        request_options(cache_tll=60, colour="red")
+    assert caught.value.problems[0] == "cache_tll: is not a gateway option; did you mean cache_ttl?"
+    assert caught.value.problems[1].startswith(
+        "colour: is not a gateway option; the options are cache_ttl, "
     )
 
 
@@ -281,3 +293,19 @@ def test_environment_metadata_must_be_json(monkeypatch: pytest.MonkeyPatch) -> N
     assert caught.value.problems == (
         'CF_AIG_METADATA: must be a JSON object such as {"team":"search","user":42}',
     )
+
+
+def test_cache_ttl_0_turns_the_cache_off_for_a_request(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CF_AIG_CACHE_TTL", "300")
+    client = cfgenai.build_client()
+    _ask(client)
+    _ask(client)  # answered from the cache
+    _ask(client, cache_ttl=0)
+    assert gateway_env.last_request.header("cf-aig-cache-ttl") == "0"
+    assert len(gateway_env.upstream_requests) == 2  # the gateway did not answer from its cache
+    monkeypatch.setenv("CF_AIG_CACHE_TTL", "0")
+    _ask(cfgenai.build_client())
+    assert gateway_env.last_request.header("cf-aig-cache-ttl") == "0"
+    assert len(gateway_env.upstream_requests) == 3

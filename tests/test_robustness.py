@@ -9,14 +9,18 @@ import logging
 import os
 import time
 import traceback
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cfgenai
-from cfgenai import ConfigError, GatewaySettings
+from cfgenai import ConfigError, GatewaySettings, request_options
+from cfgenai._commands import diagnose
+from cfgenai._options import OPTION_FIELDS
 from cfgenai._settings import SECRET_FIELDS
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
@@ -97,16 +101,101 @@ def test_any_environment_gives_settings_or_a_config_error_without_secrets(
             patch.delenv(name, raising=False)
         for name, value in {**plain, **secret}.items():
             patch.setenv(name, value)
-        try:
-            built = GatewaySettings()
-        except ConfigError as exc:
-            text = "".join(traceback.format_exception(exc))
-        else:
-            text = repr(built) + str(built)
+        text = _outcome(GatewaySettings)
     for value in secret.values():
         if value.strip():
             assert value.strip() not in text
     assert "SeCrEt" not in text.replace("SeCrEt\n", "")  # no secret, even cut short
+
+
+def _outcome(build: Any, **arguments: Any) -> str:
+    """Everything a user would see from ``build(**arguments)``: the object or the ConfigError
+    (nothing else may escape), and every warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            built = build(**arguments)
+        except ConfigError as exc:
+            text = "".join(traceback.format_exception(exc))
+        else:
+            text = repr(built) + str(built)
+    return text + "".join(str(w.message) for w in caught)
+
+
+_SECRET_LINES = st.lists(
+    st.tuples(st.sampled_from(SECRET_VARIABLES), _secret.map(str.encode)), max_size=3
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    head=st.binary(max_size=60),
+    secrets=_SECRET_LINES,
+    tail=st.binary(max_size=60),
+)
+def test_any_dotenv_bytes_give_settings_or_a_config_error_without_secrets(
+    head: bytes, secrets: list[tuple[str, bytes]], tail: bytes
+) -> None:
+    lines = b"".join(name.encode() + b"=" + value + b"\n" for name, value in secrets)
+    Path(".env").write_bytes(head + b"\n" + lines + tail)
+    text = _outcome(GatewaySettings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diagnosis = diagnose(ping=False)  # doctor reads the same file, and must not crash
+    text += diagnosis.to_json()
+    assert "SeCrEt" not in text
+
+
+_DEEP = st.integers(min_value=1, max_value=20_000).flatmap(
+    lambda depth: st.sampled_from(["[" * depth, '{"a":' * depth, "[" * depth + "]" * depth])
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(json_text=_DEEP, option=st.sampled_from(["metadata", "custom_cost"]))
+def test_deep_json_is_a_config_error(json_text: str, option: str) -> None:
+    with pytest.raises(ConfigError):
+        request_options(**{option: json_text})
+    with pytest.raises(ConfigError):
+        GatewaySettings(account_id="0" * 32, token=TOKEN, **{option: json_text})
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.binary(max_size=10),
+    st.text(max_size=10),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    st.builds(object),
+    _DEEP,
+)
+_KEYWORDS = st.sampled_from(
+    [*GatewaySettings.model_fields, "api_key", "gatway_id", "CF_AIG_TOKEN", "nonsense"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    arguments=st.dictionaries(_KEYWORDS, _ANY_VALUE, max_size=6),
+    secrets=st.dictionaries(st.sampled_from(SECRET_FIELDS), _secret, max_size=2),
+    valid_base=st.booleans(),
+)
+def test_keyword_arguments_of_any_type_give_settings_or_a_config_error_without_secrets(
+    arguments: dict[str, Any], secrets: dict[str, str], valid_base: bool
+) -> None:
+    base = {"account_id": "0" * 32, "token": TOKEN} if valid_base else {}
+    text = _outcome(GatewaySettings, **{**base, **arguments, **secrets}) + _outcome(
+        request_options, **{k: v for k, v in arguments.items() if k in OPTION_FIELDS}
+    )
+    for value in secrets.values():
+        if value.strip():
+            assert value.strip() not in text
+    assert TOKEN not in text
 
 
 def test_500_concurrent_requests_through_one_client(

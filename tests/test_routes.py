@@ -72,16 +72,25 @@ def test_vertex_ai_async_without_aiohttp(vertex_env: GatewayEmulator) -> None:
     ("env", "problem"),
     [
         (
-            {"CF_AIG_VERTEX_LOCATION": "global"},
-            "CF_AIG_VERTEX_LOCATION: global is not routed by the gateway: use a region such as us-central1 or europe-west4",
-        ),
-        (
             {"CF_AIG_VERTEX_PROJECT": ""},
+            # No note on a missing .env: the cf_gateway fixture reads none (CF_AIG_ENV_FILE="").
             "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project",
         ),
         (
             {"CF_AIG_VERTEX_PROJECT": "a/../b"},
-            "CF_AIG_VERTEX_PROJECT: may hold only letters, digits, '.', ':', '_' and '-' (it has 6 characters, including '/')",
+            "CF_AIG_VERTEX_PROJECT: may hold only letters, digits, '.', ':', '_' and '-' (it has 6 characters, including punctuation)",
+        ),
+        (
+            {"CF_AIG_VERTEX_PROJECT": ".."},
+            "CF_AIG_VERTEX_PROJECT: must be a name, not '.' or '..' (which would change the request path)",
+        ),
+        (
+            {"CF_AIG_VERTEX_LOCATION": "."},
+            "CF_AIG_VERTEX_LOCATION: must be a name, not '.' or '..' (which would change the request path)",
+        ),
+        (
+            {"CF_AIG_MODEL": "models/gemini-2.5-flash"},
+            "CF_AIG_MODEL: on google-vertex-ai name the model alone, e.g. gemini-2.5-flash (the models/ and tunedModels/ prefixes are the Gemini API's)",
         ),
         (
             {"CF_AIG_MODE": "key"},
@@ -211,7 +220,9 @@ def test_access_service_token_headers(gateway_env: GatewayEmulator, build: Build
         GatewaySettings(access_client_id="client-id.access")
 
 
-def test_global_is_refused_only_as_a_location(vertex_env: GatewayEmulator, build: Build) -> None:
-    client = build(vertex_project="global")  # a project may be called that; a location may not
+def test_global_location_is_routed(vertex_env: GatewayEmulator, build: Build) -> None:
+    client = build(
+        vertex_location="global"
+    )  # limited model support, but some models are only there
     assert client.models.generate_content(model=MODEL, contents="hi").text
-    assert "/projects/global/locations/us-central1/" in vertex_env.last_request.path
+    assert "/projects/my-project/locations/global/publishers/" in vertex_env.last_request.path

@@ -10,7 +10,7 @@ import pytest
 
 from cfgenai import ConfigError, GatewaySettings
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN, Build
 
 
 def test_defaults() -> None:
@@ -69,7 +69,8 @@ def test_aliases_are_accepted_and_lose_to_the_cf_aig_name(
     assert _plain(getattr(GatewaySettings(), field)) == value
     canonical = {"account_id": "a" * 32, "gateway_id": "canonical", "token": "canonical-token"}
     monkeypatch.setenv(f"CF_AIG_{field.upper()}", canonical[field])
-    assert _plain(getattr(GatewaySettings(), field)) == canonical[field]
+    with pytest.warns(UserWarning, match="are both set and differ"):
+        assert _plain(getattr(GatewaySettings(), field)) == canonical[field]
 
 
 def _plain(value: object) -> object:
@@ -108,7 +109,12 @@ def test_alias_in_environment_beats_canonical_name_in_dotenv(
 ) -> None:
     Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={'a' * 32}\nCF_AIG_TOKEN=t\n")
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
-    assert GatewaySettings().account_id == ACCOUNT_ID
+    with pytest.warns(UserWarning, match="both set and differ") as caught:
+        assert GatewaySettings().account_id == ACCOUNT_ID
+    assert [str(w.message) for w in caught] == [
+        "CF_AIG_ACCOUNT_ID and CLOUDFLARE_ACCOUNT_ID are both set and differ; using "
+        "CLOUDFLARE_ACCOUNT_ID. Unset the one you do not mean."
+    ]
 
 
 def test_dotenv_with_unrelated_lines_and_no_environment_writes() -> None:
@@ -221,6 +227,29 @@ HEADER_UNSAFE = (
 ACCOUNT_FORMAT = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
 GATEWAY_FORMAT = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
 GOOD = {"CF_AIG_ACCOUNT_ID": ACCOUNT_ID, "CF_AIG_TOKEN": TOKEN}
+# Added to "not set" problems when no .env file was found (<CWD>: the test's directory).
+NO_ENV = " (no .env file was found at <CWD>/.env)"
+TIMEOUT_RANGE = (
+    "CF_AIG_TIMEOUT: must be a number of seconds greater than 0 and at most 86400 (24 hours), "
+    "e.g. 30; unset it for 120"
+)
+MODEL_FORMAT = (
+    "CF_AIG_MODEL: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash"
+)
+BEARER = "starts with 'Bearer ': set the token alone; cfgenai adds Bearer"
+PLACEHOLDER = "is a placeholder, not a credential: set the real value, or unset the variable"
+CUT_BEFORE = (
+    "must be the gateway root: cut it before /{} (cfgenai appends the provider and the model path)"
+)
+CF_HOST = (
+    "a gateway.ai.cloudflare.com URL must be https://gateway.ai.cloudflare.com/v1/ACCOUNT_ID/"
+    "GATEWAY_ID, but {}; fix it, or unset CF_AIG_BASE_URL and set CF_AIG_ACCOUNT_ID and "
+    "CF_AIG_GATEWAY_ID"
+)
+SEED_URL = (
+    "https://gateway.ai.cloudflare.com/v1/{account_id}/{gateway_id}/google-ai-studio/v1/"
+    "models/gemini-2.5-flash:generateContent"
+)
 
 BAD_ENVIRONMENTS = [
     pytest.param(
@@ -228,31 +257,31 @@ BAD_ENVIRONMENTS = [
         [
             ACCOUNT
             + "not set; set it to your Cloudflare account id (dashboard > AI > AI Gateway), "
-            "or set CF_AIG_BASE_URL to the gateway's root URL",
+            "or set CF_AIG_BASE_URL to the gateway's root URL" + NO_ENV,
             TOKEN_VAR + "not set; without a provider credential (byok mode) the gateway "
             "authenticates the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway "
-            "token, or set GOOGLE_API_KEY to send your own credential",
+            "token, or set GOOGLE_API_KEY to send your own credential" + NO_ENV,
         ],
         id="nothing-set",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "abc/def"},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including '/')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including punctuation)"],
         id="account-slash",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "../" + "a" * 29},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '.', '/')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including punctuation)"],
         id="account-dotdot",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "a" * 31 + "?"},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including '?')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including punctuation)"],
         id="account-query",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "a" * 16 + " " + "a" * 15},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including ' ')"],
+        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including spaces)"],
         id="account-space",
     ),
     pytest.param(
@@ -262,17 +291,17 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "prod#1"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 6 characters, including '#')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 6 characters, including punctuation)"],
         id="gateway-hash",
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "a%2fb"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 5 characters, including '%')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 5 characters, including punctuation)"],
         id="gateway-percent",
     ),
     pytest.param(
         {"CF_AIG_GATEWAY_ID": "Prod"},
-        [GATEWAY + GATEWAY_FORMAT + " (it has 4 characters, including 'P')"],
+        [GATEWAY + GATEWAY_FORMAT + " (it has 4 characters, including uppercase letters)"],
         id="gateway-upper",
     ),
     pytest.param(
@@ -301,7 +330,7 @@ BAD_ENVIRONMENTS = [
         [
             TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway authenticates the request with its "
             "token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send "
-            "your own credential"
+            "your own credential" + NO_ENV
         ],
         id="byok-no-token",
     ),
@@ -340,10 +369,7 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_BASE_URL": "https://ai.example.com/google-ai-studio"},
-        [
-            BASE
-            + "must be the gateway root: drop the trailing /google-ai-studio, cfgenai appends it"
-        ],
+        [BASE + CUT_BEFORE.format("google-ai-studio")],
         id="base-provider",
     ),
     pytest.param(
@@ -358,22 +384,22 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "soon"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-text",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "0"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-zero",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "-5"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-negative",
     ),
     pytest.param(
         {"CF_AIG_TIMEOUT": "inf"},
-        ["CF_AIG_TIMEOUT: must be a number of seconds greater than 0, e.g. 30; unset it for 120"],
+        [TIMEOUT_RANGE],
         id="timeout-infinite",
     ),
     pytest.param(
@@ -409,12 +435,12 @@ BAD_ENVIRONMENTS = [
     pytest.param({"CF_AIG_TOKEN": "\x07" + TOKEN}, [TOKEN_VAR + HEADER_UNSAFE], id="token-control"),
     pytest.param(
         {"CF_AIG_MODEL": "models/../x"},
-        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        [MODEL_FORMAT],
         id="model-path",
     ),
     pytest.param(
         {"CF_AIG_MODEL": "gemini?alt=1"},
-        ["CF_AIG_MODEL: must be a model name such as gemini-2.5-flash"],
+        [MODEL_FORMAT],
         id="model-query",
     ),
     pytest.param(
@@ -427,15 +453,17 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_PROVIDER": "google-vertex-ai"},
         [
-            "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project",
-            "CF_AIG_VERTEX_LOCATION: not set; google-vertex-ai needs the Google Cloud region",
+            "CF_AIG_VERTEX_PROJECT: not set; google-vertex-ai needs the Google Cloud project"
+            + NO_ENV,
+            "CF_AIG_VERTEX_LOCATION: not set; google-vertex-ai needs the Google Cloud region"
+            + NO_ENV,
         ],
         id="vertex-missing",
     ),
     pytest.param(
         {"CF_AIG_VERTEX_LOCATION": "us central1"},
         [
-            "CF_AIG_VERTEX_LOCATION: may hold only letters, digits, '.', ':', '_' and '-' (it has 11 characters, including ' ')"
+            "CF_AIG_VERTEX_LOCATION: may hold only letters, digits, '.', ':', '_' and '-' (it has 11 characters, including spaces)"
         ],
         id="vertex-location-space",
     ),
@@ -449,7 +477,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_CACHE_TTL": "30"},
         [
-            "CF_AIG_CACHE_TTL: must be a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)"
+            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or a whole number from 60 to 2592000 "
+            "(seconds; the gateway caches for 1 minute to 1 month)"
         ],
         id="cache-ttl-short",
     ),
@@ -457,6 +486,119 @@ BAD_ENVIRONMENTS = [
         {"CF_AIG_METADATA": '{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}'},
         ["CF_AIG_METADATA: has 6 entries; the gateway keeps at most 5"],
         id="metadata-six",
+    ),
+    # -- issue 12: pasted values, placeholders and odd values ------------------------------
+    pytest.param({"CF_AIG_TOKEN": "Bearer " + TOKEN}, [TOKEN_VAR + BEARER], id="token-bearer"),
+    pytest.param(
+        {"CF_AIG_ACCESS_TOKEN": "bearer " + TOKEN, "CF_AIG_BASE_URL": "https://ai.example.com"},
+        ["CF_AIG_ACCESS_TOKEN: " + BEARER],
+        id="access-token-bearer",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": SEED_URL.format(account_id=ACCOUNT_ID, gateway_id="gw")},
+        [BASE + CUT_BEFORE.format("google-ai-studio")],
+        id="base-seed-url",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/google-vertex-ai/v1/projects/p"},
+        [BASE + CUT_BEFORE.format("google-vertex-ai")],
+        id="base-vertex-inside",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://ai.example.com/compat/chat/completions"},
+        [BASE + CUT_BEFORE.format("compat")],
+        id="base-compat-inside",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": SEED_URL},
+        [
+            BASE + "holds an unfilled placeholder ({...} or <...>): put your account id and "
+            "gateway id in its place; " + CUT_BEFORE.format("google-ai-studio")
+        ],
+        id="base-placeholders",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://gateway.ai.cloudflare.com"},
+        [BASE + CF_HOST.format("it has no path")],
+        id="base-cloudflare-bare-host",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}"},
+        [BASE + CF_HOST.format("it names no gateway")],
+        id="base-cloudflare-no-gateway",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/Prod"},
+        [
+            BASE
+            + CF_HOST.format("its gateway id is not 1 to 64 lowercase letters, digits and hyphens")
+        ],
+        id="base-cloudflare-uppercase-gateway",
+    ),
+    pytest.param(
+        {"CF_AIG_BASE_URL": "https://gateway.ai.cloudflare.com/v1/abc/gw"},
+        [BASE + CF_HOST.format("its account id is not 32 hexadecimal characters")],
+        id="base-cloudflare-bad-account",
+    ),
+    pytest.param(
+        {"GOOGLE_API_KEY": TOKEN, "CF_AIG_MODE": "key"},
+        [
+            "CF_AIG_MODE=key, but GOOGLE_API_KEY (or GEMINI_API_KEY) holds the gateway token "
+            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "
+            "CF_AIG_MODE=byok (the gateway then adds the credential it stores)"
+        ],
+        id="key-mode-with-the-token-as-key",
+    ),
+    pytest.param({"CF_AIG_TOKEN": "..."}, [TOKEN_VAR + PLACEHOLDER], id="placeholder-dots"),
+    pytest.param({"CF_AIG_TOKEN": "<token>"}, [TOKEN_VAR + PLACEHOLDER], id="placeholder-angle"),
+    pytest.param(
+        {"GOOGLE_API_KEY": "{CF_AIG_TOKEN}"},
+        ["GOOGLE_API_KEY: " + PLACEHOLDER],
+        id="placeholder-braces",
+    ),
+    pytest.param(
+        {"GEMINI_API_KEY": "changeme"}, ["GEMINI_API_KEY: " + PLACEHOLDER], id="placeholder-word"
+    ),
+    pytest.param(
+        {"CF_AIG_ACCESS_CLIENT_ID": "id.access", "CF_AIG_ACCESS_CLIENT_SECRET": "xxx"},
+        ["CF_AIG_ACCESS_CLIENT_SECRET: " + PLACEHOLDER],
+        id="placeholder-xxx",
+    ),
+    pytest.param(
+        {"CF_AIG_METADATA": "[" * 5000},
+        ['CF_AIG_METADATA: must be a JSON object such as {"team":"search","user":42}'],
+        id="metadata-deep",
+    ),
+    pytest.param(
+        {"CF_AIG_CUSTOM_COST": '{"per_token_in":' * 5000},
+        ['CF_AIG_CUSTOM_COST: must be a JSON object such as {"per_token_in":0.000001}'],
+        id="custom-cost-deep",
+    ),
+    pytest.param({"CF_AIG_TIMEOUT": "1e10"}, [TIMEOUT_RANGE], id="timeout-huge"),
+    pytest.param({"CF_AIG_TIMEOUT": "86401"}, [TIMEOUT_RANGE], id="timeout-over-a-day"),
+    pytest.param(
+        {"CF_AIG_API_VERSION": "v\u0661"},
+        ["CF_AIG_API_VERSION: must be a Gemini API version such as v1 or v1beta"],
+        id="api-version-arabic-digit",
+    ),
+    pytest.param(
+        {"CF_AIG_ACCOUNT_ID": TOKEN},
+        [
+            ACCOUNT + ACCOUNT_FORMAT + f" (it has {len(TOKEN)} characters, including "
+            "lowercase letters after f, punctuation)"
+        ],
+        id="account-is-a-pasted-token",
+    ),
+    pytest.param(
+        {"CF_AIG_GATEWAY_ID": "Tok_" + TOKEN},
+        [
+            GATEWAY + GATEWAY_FORMAT + f" (it has {len(TOKEN) + 4} characters, including "
+            "punctuation, uppercase letters)"
+        ],
+        id="gateway-is-a-pasted-token",
+    ),
+    pytest.param(
+        {"CF_AIG_MODEL": "tunedModels/x/../y"}, [MODEL_FORMAT], id="model-prefix-with-path"
     ),
     pytest.param(
         {"CF_AIG_API_VERSION": "v1?key=x"},
@@ -475,7 +617,7 @@ def test_bad_environment_is_one_error_naming_each_variable(
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:
         GatewaySettings()
-    assert list(caught.value.problems) == problems
+    assert list(caught.value.problems) == [p.replace("<CWD>", str(Path.cwd())) for p in problems]
     assert isinstance(caught.value, ValueError)
     for canary in CANARIES:
         assert canary not in str(caught.value)
@@ -496,7 +638,7 @@ def test_bad_dotenv_is_reported_like_the_environment(
     Path(".env").write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
     with pytest.raises(ConfigError) as caught:
         GatewaySettings()
-    assert list(caught.value.problems) == problems
+    assert list(caught.value.problems) == [p.replace(NO_ENV, "") for p in problems]
 
 
 def test_all_problems_are_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -559,3 +701,212 @@ def test_settings_never_show_a_secret() -> None:
     for text in (repr(settings), str(settings), f"{settings!r}", str(settings.model_dump())):
         for canary in CANARIES:
             assert canary not in text
+
+
+# -- issue 12: typos, unknown names, aliases that disagree, odd files ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "message"),
+    [
+        (
+            "environment",
+            "CF_AIG_GATEWAY",
+            "CF_AIG_GATEWAY (environment): not a cfgenai variable, so it is ignored; "
+            "did you mean CF_AIG_GATEWAY_ID?",
+        ),
+        (
+            ".env",
+            "cf_aig_tokn",
+            "CF_AIG_TOKN (.env file .env): not a cfgenai variable, so it is ignored; "
+            "did you mean CF_AIG_TOKEN?",
+        ),
+        (
+            "environment",
+            "CF_AIG_SOMETHING_ELSE_ENTIRELY",
+            "CF_AIG_SOMETHING_ELSE_ENTIRELY (environment): not a cfgenai variable, so it is "
+            "ignored; `cfgenai env` lists the variables",
+        ),
+    ],
+)
+def test_unknown_cf_aig_variable_warns_with_the_closest_name(
+    monkeypatch: pytest.MonkeyPatch, build: Build, where: str, name: str, message: str
+) -> None:
+    if where == ".env":
+        Path(".env").write_text(f"{name}=my-gw\n")
+    else:
+        monkeypatch.setenv(name, "my-gw")
+    with pytest.warns(UserWarning, match="not a cfgenai variable") as caught:
+        settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN)
+    assert [str(w.message) for w in caught] == [message]
+    assert settings.gateway_id == "default"
+    with pytest.warns(UserWarning, match="not a cfgenai variable") as caught:
+        build(account_id=ACCOUNT_ID, token=TOKEN)  # building a client warns the same
+    assert [str(w.message) for w in caught] == [message]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problems"),
+    [
+        (
+            {"gatway_id": "prod"},
+            ["gatway_id: not a setting of cfgenai; did you mean gateway_id?"],
+        ),
+        (
+            {"api_key": GOOGLE_KEY},
+            [
+                "api_key: not a setting of cfgenai; the Google key is google_api_key "
+                "(GOOGLE_API_KEY) or gemini_api_key (GEMINI_API_KEY); on Vertex AI, "
+                "vertex_access_token"
+            ],
+        ),
+        (
+            {"colour": "red"},
+            ["colour: not a setting of cfgenai; `cfgenai env` lists the settings"],
+        ),
+        ({"token": 123}, [TOKEN_VAR + "must be a string, not int"]),
+        ({"base_url": b"https://ai.example.com"}, [BASE + "must be a string, not bytes"]),
+        ({"gateway_id": ["prod"]}, [GATEWAY + "must be a string, not list"]),
+        ({"gateway_id": None}, [GATEWAY + "must be a string, not None"]),
+        ({"vertex_project": 7}, ["CF_AIG_VERTEX_PROJECT: must be a string, not int"]),
+        (
+            {"timeout": b"30"},
+            [
+                "CF_AIG_TIMEOUT: must be a number of seconds greater than 0 and at most 86400 "
+                "(24 hours), e.g. 30; unset it for 120"
+            ],
+        ),
+        (
+            {"gatway_id": "prod", "token": 1.5},
+            [
+                "gatway_id: not a setting of cfgenai; did you mean gateway_id?",
+                TOKEN_VAR + "must be a string, not float",
+            ],
+        ),
+    ],
+)
+def test_unknown_or_wrong_typed_keyword_arguments_are_a_config_error(
+    arguments: dict[str, object], problems: list[str]
+) -> None:
+    import cfgenai
+
+    base = {"account_id": ACCOUNT_ID, "token": TOKEN}
+    for build in (GatewaySettings, cfgenai.build_client):
+        with pytest.raises(ConfigError) as caught:
+            build(**{**base, **arguments})
+        assert list(caught.value.problems) == problems
+    settings = GatewaySettings(**base)
+    with pytest.raises(ConfigError) as caught:
+        cfgenai.build_client(settings, **arguments)
+    assert list(caught.value.problems) == problems
+    assert GOOGLE_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["gateway_id", "account_id"])
+def test_explicit_gateway_or_account_with_a_base_url_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    import cfgenai
+
+    value = {"gateway_id": "prod", "account_id": ACCOUNT_ID}[field]
+    problem = (
+        f"{field}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
+        f"so {field} would be ignored; put the gateway in the base URL (base_url=...), or "
+        "unset CF_AIG_BASE_URL"
+    )
+    monkeypatch.setenv("CF_AIG_BASE_URL", "https://ai.example.com")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    with pytest.raises(ConfigError) as caught:
+        cfgenai.build_client(**{field: value})
+    assert caught.value.problems == (problem,)
+    with pytest.raises(ConfigError) as caught:
+        cfgenai.build_client(GatewaySettings(), **{field: value})
+    assert caught.value.problems == (problem,)
+    monkeypatch.setenv(f"CF_AIG_{field.upper()}", value)  # from the environment: doctor warns
+    assert GatewaySettings().base_url == "https://ai.example.com"
+
+
+@pytest.mark.parametrize(
+    ("cf_aig", "cloudflare", "where", "warning"),
+    [
+        (
+            "CF_AIG_TOKEN",
+            "CLOUDFLARE_GATEWAY_TOKEN",
+            "environment",
+            "CF_AIG_TOKEN and CLOUDFLARE_GATEWAY_TOKEN are both set and differ; using "
+            "CF_AIG_TOKEN. Unset the one you do not mean.",
+        ),
+        (
+            "CF_AIG_GATEWAY_ID",
+            "CLOUDFLARE_GATEWAY_ID",
+            ".env",
+            "CF_AIG_GATEWAY_ID and CLOUDFLARE_GATEWAY_ID are both set and differ; using "
+            "CF_AIG_GATEWAY_ID. Unset the one you do not mean.",
+        ),
+        ("CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN", "same", None),
+    ],
+)
+def test_aliases_set_to_different_values_warn(
+    monkeypatch: pytest.MonkeyPatch, cf_aig: str, cloudflare: str, where: str, warning: str | None
+) -> None:
+    first, second = ("gw-one", "gw-two") if "GATEWAY_ID" in cf_aig else (TOKEN, TOKEN[::-1])
+    if where == "same":
+        second = first
+    if where == ".env":
+        Path(".env").write_text(f"{cf_aig}={first}\n{cloudflare}={second}\n")
+    else:
+        monkeypatch.setenv(cf_aig, first)
+        monkeypatch.setenv(cloudflare, second)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GatewaySettings(account_id=ACCOUNT_ID, **({} if "TOKEN" in cf_aig else {"token": TOKEN}))
+    assert [str(w.message) for w in caught] == ([warning] if warning else [])
+    for canary in CANARIES:
+        assert all(canary not in str(w.message) for w in caught)
+
+
+def test_a_dotenv_that_is_not_utf8_names_the_file_and_the_byte() -> None:
+    Path(".env").write_bytes(
+        f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\nCF_AIG_TOKEN={TOKEN}\xff\n".encode("latin-1")
+    )
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN)
+    position = len(f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\nCF_AIG_TOKEN={TOKEN}")
+    assert caught.value.problems == (
+        f"the .env file {Path.cwd() / '.env'}: the byte at position {position} (line 2) is not "
+        "UTF-8; save the file as UTF-8",
+    )
+    assert TOKEN not in str(caught.value)
+
+
+def test_a_dotenv_with_a_byte_order_mark_is_read() -> None:
+    Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\nCF_AIG_TOKEN={TOKEN}\n", "utf-8-sig")
+    assert GatewaySettings().account_id == ACCOUNT_ID
+
+
+def test_a_google_key_equal_to_the_gateway_token_is_byok() -> None:
+    settings = GatewaySettings(account_id=ACCOUNT_ID, token=TOKEN, google_api_key=TOKEN)
+    assert settings.key_is_token
+    assert settings.resolved_mode == "byok"
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [
+        ({"vertex_location": "global"}, "global"),
+        ({"model": "models/gemini-2.5-flash"}, "models/gemini-2.5-flash"),
+        ({"model": "tunedModels/my-model-7"}, "tunedModels/my-model-7"),
+        ({"cache_ttl": "0"}, 0),
+    ],
+)
+def test_values_that_used_to_be_refused_are_accepted(
+    settings: dict[str, str], accepted: object
+) -> None:
+    vertex = {"provider": "google-vertex-ai", "vertex_project": "p", "vertex_location": "x"}
+    base = {
+        "account_id": ACCOUNT_ID,
+        "token": TOKEN,
+        **(vertex if "vertex_location" in settings else {}),
+    }
+    built = GatewaySettings(**{**base, **settings})
+    assert getattr(built, next(iter(settings))) == accepted

@@ -277,3 +277,24 @@ def test_byok_without_a_stored_key_gets_googles_error(
             _sync(client)
     assert caught.value.code == 403
     assert STORED_KEY not in str(caught.value)
+
+
+def test_google_key_equal_to_the_gateway_token_is_sent_as_byok(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, build: Build
+) -> None:
+    """Cloudflare's JS example puts the gateway token in the SDK's key: that is byok."""
+    monkeypatch.setenv("GOOGLE_API_KEY", TOKEN)
+    _sync(build())
+    request = gateway_env.last_request
+    assert request.header("cf-aig-authorization") == f"Bearer {TOKEN}"
+    assert request.header("x-goog-api-key") is None
+    assert gateway_env.upstream_requests[-1].header("x-goog-api-key") == STORED_KEY
+
+
+def test_a_model_with_google_genais_prefix_reaches_the_same_url(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    build(model="models/gemini-2.5-flash").models.generate_content(
+        model="models/gemini-2.5-flash", contents="hi"
+    )
+    assert gateway_env.last_request.path == f"{PATH}:generateContent"

@@ -475,7 +475,7 @@ class GatewayEmulator:
             headers["cf-aig-model"] = upstream.model
         if options.event_id:
             headers["cf-aig-event-id"] = options.event_id
-        ttl = options.cache_ttl or self.cache_ttl
+        ttl = self.cache_ttl if options.cache_ttl is None else options.cache_ttl  # 0: off
         cache_key = (
             options.cache_key
             or hashlib.sha256(
