@@ -41,9 +41,21 @@ GATEWAY_ERRORS = {
 }
 
 
+# The emulator's own refusals of what a server meets on the open network. Cloudflare documents
+# no gateway code for these, so the code is 9 and the HTTP status: never a real one.
+EMULATOR_ERRORS = {
+    9400: (400, "Malformed request"),
+    9408: (408, "Request timeout"),
+    9413: (413, "Request body too large"),
+    9431: (431, "Request header fields too large"),
+    9500: (500, "The emulator failed"),
+    9503: (503, "The emulator is shutting down"),
+}
+
+
 def gateway_error(code: int, detail: str | None = None) -> Answer:
     """The gateway's own error (older ``error`` list and newer top-level fields)."""
-    status, message = GATEWAY_ERRORS[code]
+    status, message = GATEWAY_ERRORS.get(code) or EMULATOR_ERRORS[code]
     message = f"{message}: {detail}" if detail else message
     body = {
         "success": False,

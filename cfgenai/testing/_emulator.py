@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from .._errors import ConfigError
+from .._settings import is_loopback
 from . import _google
-from ._answers import GATEWAY_ERRORS, Fault
+from ._answers import GATEWAY_ERRORS, Answer, Fault, gateway_error
 from ._gateway import Gateway
-from ._journal import Journal, RecordedRequest
+from ._journal import Journal, RecordedRequest, printable
+from ._protocol import Limits
 from ._render import log_line, render
 from ._script import Reply, Script
 from ._server import Server
+
+# Accepted when no stored key is configured, so byok works at once (here, in the CLI).
+DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
 
 
 @dataclass(repr=False)
@@ -30,12 +40,26 @@ class GatewayEmulator:
     - ``access_token``: a Cloudflare Access token accepted instead, in ``cf-access-token``.
     - ``google_keys``: keys the stand-in for Google accepts; ``None`` accepts any key.
     - ``stored_keys``: BYOK keys by alias; with no provider key the gateway adds the one named
-      by ``cf-aig-byok-alias`` (default ``default``).
+      by ``cf-aig-byok-alias`` (default ``default``). By default one key is stored, so byok
+      works at once, as with ``cfgenai gateway``; ``{}`` stores none.
     - ``account_id``/``gateway_id``: the only ids routed (``None`` routes any).
     - ``cache_ttl``: the gateway's own cache setting in seconds (``None``: cache only when a
       request sends ``cf-aig-cache-ttl``); ``clock`` expires cached answers, so tests can
       move time without sleeping.
-    - ``log``: called with one line per request, secrets masked.
+    - ``log``: called with one line per request, secrets masked, control characters escaped.
+    - ``host``/``port``: a loopback address only, unless ``allow_remote`` (the emulator has no
+      real security); port 0 picks a free one.
+    - ``journal_size``: the requests remembered (and as many upstream attempts), oldest
+      forgotten first; ``journal_bytes``: the bodies kept in full across them, older ones kept
+      as ``body_sha256`` and ``body_size`` only.
+    - ``body_limit``: larger request bodies get 413, before they are read.
+    - ``header_timeout``/``body_timeout``: seconds a client has to send a request's headers
+      (counted from connecting, or from its first byte on a kept-alive connection) and then
+      its body; ``idle_timeout``: seconds a kept-alive connection may wait between requests.
+      A late client gets 408 and a closed connection.
+
+    Malformed requests get a 4xx in the gateway's error shape with an ``internalCode`` of 9
+    followed by the status (9400, 9408, 9413, 9431): Cloudflare documents no codes for these.
 
     Option headers are checked with the client's rules; a bad one gets a 400 with the
     gateway's error body and code 2005 (the emulator's choice: the real code for this case
@@ -45,7 +69,7 @@ class GatewayEmulator:
     token: str | None = None
     access_token: str | None = None
     google_keys: Iterable[str] | None = None
-    stored_keys: Mapping[str, str] = field(default_factory=dict)
+    stored_keys: Mapping[str, str] = field(default_factory=lambda: {"default": DEFAULT_STORED_KEY})
     account_id: str | None = None
     gateway_id: str | None = None
     cache_ttl: int | None = None
@@ -53,13 +77,48 @@ class GatewayEmulator:
     log: Callable[[str], None] | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    allow_remote: bool = False
+    journal_size: int = 10_000
+    journal_bytes: int = 64 * 2**20
+    body_limit: int = 32 * 2**20
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    idle_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
-        self._journal = Journal()
+        problems = [
+            f"{name} must be a positive number"
+            for name in (
+                "journal_size",
+                "body_limit",
+                "header_timeout",
+                "body_timeout",
+                "idle_timeout",
+            )
+            if not getattr(self, name) > 0
+        ]
+        if self.journal_bytes < 0:
+            problems.append("journal_bytes must be 0 or more")
+        if not self.allow_remote and not is_loopback(self.host):
+            problems.append(
+                f"the emulator will not listen on {printable(self.host)}, which is not a loopback "
+                "address: pass allow_remote=True if you mean it (it has no real security)"
+            )
+        if problems:
+            raise ConfigError(problems)
+        self._journal = Journal(self.journal_size, self.journal_bytes)
         self._script = Script()
         self._gateway = Gateway(self, self._journal, self._script)
-        self._server = Server(self._app, self.host, self.port)
+        limits = Limits(self.header_timeout, self.body_timeout)
+        self._server = Server(
+            self._app,
+            self.host,
+            self.port,
+            limits=limits,
+            idle_timeout=self.idle_timeout,
+            on_connection=self._journal.connected,
+        )
 
     def __repr__(self) -> str:
         state = f"listening on {self.url}" if self._server.running else "stopped"
@@ -210,22 +269,89 @@ class GatewayEmulator:
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._exchange(scope, receive, tracked)
+        except _Gone:
+            return
+        except asyncio.CancelledError:
+            # The server is stopping with this request in flight: answer if nothing was sent.
+            if not started:
+                await _send_answer(send, gateway_error(9503))
+            raise
+
+    async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        body = await self._read_body(scope, receive)
         recorded = RecordedRequest(
             method=scope["method"],
             path=scope["path"],
             query=scope["query_string"].decode("latin-1"),
             headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
-            body=b"".join(chunks),
+            body=body if isinstance(body, bytes) else b"",
         )
-        self._journal.received(recorded, scope.get("client"))
-        started = time.perf_counter()
-        answer = await self._gateway.answer(recorded)
-        response = render(answer)
+        if isinstance(body, Answer):  # refused unread: close, or the rest would be parsed
+            answer = body
+        else:
+            self._journal.received(recorded)
+            answer = await self._answer(recorded)
         if self.log is not None:
             self.log(log_line(recorded, answer, time.perf_counter() - started))
-        await response(scope, receive, send)
+        if isinstance(body, Answer):
+            await _send_answer(send, answer)
+        else:
+            await render(answer)(scope, receive, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | Answer:
+        """The request's body, or the refusal when it is too large (checked before reading)."""
+        limit = self.body_limit
+        for name, value in scope["headers"]:
+            if name == b"content-length" and int(value) > limit:
+                return gateway_error(9413, f"the body has {int(value)} bytes, over {limit}")
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Gone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return gateway_error(9413, f"the body has more than {limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _answer(self, request: RecordedRequest) -> Answer:
+        if _UNSAFE_PATH.search(request.path):
+            return gateway_error(9400, "the path holds control or non-ASCII characters")
+        try:
+            return await self._gateway.answer(request)
+        except Exception as exc:  # a bug of the emulator's: still an answer in the gateway's shape
+            logging.getLogger("uvicorn.error").exception("the gateway emulator failed")
+            return gateway_error(9500, type(exc).__name__)
+
+
+class _Gone(Exception):
+    """The client went away before its request arrived whole."""
+
+
+# Percent-decoded paths may hold anything; none of the gateway's routes has these.
+_UNSAFE_PATH = re.compile(r"[^\x20-\x7e]")
+
+
+async def _send_answer(send: Send, answer: Answer) -> None:
+    """``answer`` as JSON, closing the connection after it."""
+    body = json.dumps(answer.body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -22,6 +22,7 @@ from ._provider import VERTEX_CALL, Google, GoogleSettings, provider_key
 from ._script import Script
 
 _NO_OPTIONS = GatewayOptions()
+_SAFE_MODEL = re.compile(r"[\x21-\x7e]+")  # it goes into a path and a response header
 # /v1/{account}/{gateway}/{provider}{rest}
 _GATEWAY_PATH = re.compile(
     r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
@@ -88,6 +89,8 @@ class Gateway:
             options = validate_options(sent) if sent else _NO_OPTIONS
         except ConfigError as exc:
             return gateway_error(2005, "; ".join(exc.problems))
+        except RecursionError:
+            return gateway_error(2005, "an option header's JSON is nested too deeply")
         if compat and route["rest"] == "/chat/completions" and request.method == "POST":
             return await self._compat(request, key, options)
         if route["provider"] in (PROVIDER, VERTEX) and route["rest"]:
@@ -102,9 +105,9 @@ class Gateway:
             body = request.json
             model = _compat.model_of(body)
             gemini = _compat.to_gemini(body)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return Answer(400, _compat.error(400, "the body must be a chat completion request"))
-        if model is None:
+        if model is None or not _SAFE_MODEL.fullmatch(model):
             return Answer(400, _compat.error(400, "model must be google-ai-studio/{model}"))
         streamed = body.get("stream") is True
         action = "streamGenerateContent" if streamed else "generateContent"

@@ -58,7 +58,7 @@ class Google:
                 return Answer(fault.status, fault.body, headers=retry_after)
         try:
             answer = self._gemini(request)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
             answer = Answer(400, _google.error(400, "Invalid JSON payload received."))
         answer.fault = fault
         return answer

@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .._secrets import mask_header
 from ._answers import Answer, Fault
-from ._journal import RecordedRequest
+from ._journal import RecordedRequest, masked_query, printable
+from ._protocol import is_shutdown_noise
 
 
 class Dropped(Exception):
@@ -19,8 +20,11 @@ class Dropped(Exception):
 
 
 class _QuietDrops(logging.Filter):
+    """Scripted drops and a shutdown cutting requests short are expected: no traceback."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], Dropped))
+        dropped = record.exc_info and isinstance(record.exc_info[1], Dropped)
+        return not (dropped or is_shutdown_noise(record))
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
@@ -58,15 +62,16 @@ async def _events(events: list[bytes], fault: Fault) -> AsyncIterator[bytes]:
 
 
 def log_line(request: RecordedRequest, answer: Answer, seconds: float) -> str:
-    query = f"?{request.query}" if request.query else ""
+    """One line, whatever the request held: control characters escaped, credentials masked."""
+    query = f"?{masked_query(request.query)}" if request.query else ""
     shown = [
-        f"{name}={mask_header(name, request.headers[name])}"
+        f"{name}={printable(mask_header(name, request.headers[name]))}"
         for name in ("cf-aig-authorization", "x-goog-api-key", "authorization")
         if name in request.headers
     ]
     cache = answer.headers.get("cf-aig-cache-status")
     extra = f" cache={cache}" if cache else ""
     return (
-        f"{request.method} {request.path}{query} -> {answer.status}{extra} "
+        f"{printable(request.method)} {printable(request.path)}{query} -> {answer.status}{extra} "
         f"{' '.join(shown) or 'no credentials'} ({seconds * 1000:.1f} ms)"
     )

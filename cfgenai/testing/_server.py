@@ -12,12 +12,25 @@ from collections.abc import Callable
 import uvicorn
 from starlette.types import ASGIApp
 
+from ._protocol import MAX_HEAD, Limits, guarded_protocol
+
 
 class Server:
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        limits: Limits,
+        idle_timeout: float,
+        on_connection: Callable[[], None],
+    ) -> None:
         self.host = host
         self.port = port
         self._app = app
+        self._protocol = guarded_protocol(limits, on_connection)
+        self._idle_timeout = idle_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -32,7 +45,11 @@ class Server:
         # Accepted connections inherit this: without it, a kept-alive connection waits for
         # the client's delayed ACK (about 40 ms) between the response's header and body writes.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
         sock.listen(2048)  # connections wait in the backlog until the server runs
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -41,6 +58,11 @@ class Server:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            http=self._protocol,
+            h11_max_incomplete_event_size=MAX_HEAD,
+            # Between requests on a kept-alive connection; uvicorn types it int but uses it
+            # as a delay, so a test can make it short.
+            timeout_keep_alive=self._idle_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=1,
         )
         return uvicorn.Server(config), sock
