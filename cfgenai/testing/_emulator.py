@@ -20,7 +20,7 @@ from . import _google
 from ._answers import GATEWAY_ERRORS, Answer, Fault, gateway_error
 from ._gateway import Gateway
 from ._journal import Journal, RecordedRequest, printable
-from ._protocol import Limits
+from ._protocol import MAX_HEAD, Limits
 from ._render import log_line, render
 from ._script import Reply, Script
 from ._server import Server
@@ -330,6 +330,11 @@ class GatewayEmulator:
     async def _answer(self, request: RecordedRequest) -> Answer:
         if _UNSAFE_PATH.search(request.path):
             return gateway_error(9400, "the path holds control or non-ASCII characters")
+        if any(_CONTROL.search(value) for value in request.headers.values()):
+            return gateway_error(9400, "a header value holds control characters")
+        # h11 enforces this only on a head that arrives in pieces.
+        if sum(len(k) + len(v) for k, v in request.headers.items()) > MAX_HEAD:
+            return gateway_error(9431, f"the headers exceed {MAX_HEAD} bytes")
         try:
             return await self._gateway.answer(request)
         except Exception as exc:  # a bug of the emulator's: still an answer in the gateway's shape
@@ -343,6 +348,7 @@ class _Gone(Exception):
 
 # Percent-decoded paths may hold anything; none of the gateway's routes has these.
 _UNSAFE_PATH = re.compile(r"[^\x20-\x7e]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 async def _send_answer(send: Send, answer: Answer) -> None:
