@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from cfgenai import ConfigError
+from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 from cfgenai.testing._emulator import DEFAULT_STORED_KEY
 
@@ -320,36 +321,33 @@ def test_stopping_with_a_request_in_flight_answers_it_without_a_traceback(
 # -- cfgenai gateway ---------------------------------------------------------------------------
 
 
-def _cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cfgenai", "gateway", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        **kwargs,  # type: ignore[call-overload]
-    )
-
-
-def test_cli_port_in_use_is_a_usage_error_naming_the_port() -> None:
+def test_cli_port_in_use_is_a_usage_error_naming_the_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = _cli("--port", str(port))
-    assert done.returncode == 2
-    assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port 0" in done.stderr
-    assert "Traceback" not in done.stderr
+        code = main(["gateway", "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is in use" in err and "--port 0" in err
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])
-def test_cli_port_out_of_range_is_an_argparse_error(port: str) -> None:
-    done = _cli("--port", port)
-    assert done.returncode == 2
-    assert f"argument --port: {port!r} is not a port" in done.stderr
+def test_cli_port_out_of_range_is_an_argparse_error(
+    capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["gateway", "--port", port])
+    assert exited.value.code == 2
+    assert f"argument --port: {port!r} is not a port" in capsys.readouterr().err
 
 
-def test_cli_default_port_is_not_wranglers() -> None:
-    assert "(default: 6787)" in _cli("--help").stdout
+def test_cli_default_port_is_not_wranglers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["gateway", "--help"])
+    assert "(default: 6787)" in capsys.readouterr().out
 
 
 def test_cli_prints_what_a_client_needs_and_eval_makes_ask_work(tmp_path: Path) -> None:
