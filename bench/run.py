@@ -348,6 +348,100 @@ def stream_lateness(chunks: int, spacing: float) -> tuple[float, float]:
         return worst(sync), worst(asyncio.run(read()))
 
 
+# -- the emulator as a long-running server: memory and throughput, in a child process -----
+
+_SERVE = (
+    "import sys\n"
+    "from cfgenai.testing import GatewayEmulator\n"
+    f"g = GatewayEmulator(token={TOKEN!r}, stored_keys={{'default': 'k'}}).start()\n"
+    "print(g.port, flush=True)\n"
+    "sys.stdin.read()\n"
+    "g.stop()\n"
+)
+
+
+class ChildEmulator:
+    """The emulator in its own process, so its memory is its own and client and server do
+    not share a GIL."""
+
+    def __enter__(self) -> ChildEmulator:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+        return self
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.process.pid}/status") as status:
+            kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return kb / 1024
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _raw_request() -> bytes:
+    body = json.dumps({"contents": [{"parts": [{"text": "hi"}], "role": "user"}]}).encode()
+    head = (
+        f"POST /v1/acc/gw/google-ai-studio/v1beta/models/{MODEL}:generateContent HTTP/1.1\r\n"
+        "host: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"cf-aig-authorization: Bearer {TOKEN}\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _hammer(port: int, total: int, in_flight: int) -> float:
+    """Requests per second for ``total`` requests, ``in_flight`` kept-alive connections each
+    sending its share one after the other (a bare asyncio client: the server is measured)."""
+    request = _raw_request()
+
+    async def connection(count: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+        writer.close()
+        await writer.wait_closed()
+
+    async def run() -> float:
+        shares = [total // in_flight + (i < total % in_flight) for i in range(in_flight)]
+        start = time.perf_counter()
+        await asyncio.gather(*(connection(n) for n in shares))
+        return total / (time.perf_counter() - start)
+
+    return asyncio.run(run())
+
+
+def emulator_memory(small: int, large: int) -> tuple[float, float]:
+    """The emulator's RSS (MB) after ``small`` requests and after ``large`` requests."""
+    with ChildEmulator() as child:
+        _hammer(child.port, small, 10)
+        after_small = child.rss_mb()
+        _hammer(child.port, large - small, 10)
+        return after_small, child.rss_mb()
+
+
+def emulator_throughput(count: int, trials: int) -> dict[int, float]:
+    """Median requests/s with 1 and with 200 requests in flight, each trial a fresh process."""
+    rates: dict[int, list[float]] = {1: [], 200: []}
+    for _ in range(trials):
+        for in_flight in rates:
+            with ChildEmulator() as child:
+                _hammer(child.port, 200, 10)  # warm up
+                rates[in_flight].append(_hammer(child.port, count, in_flight))
+    return {n: statistics.median(r) for n, r in rates.items()}
+
+
 def _row(
     name: str, ours: float, base: float, ratio: float, target: float, unit: str = "ms"
 ) -> None:
@@ -361,6 +455,9 @@ def _row(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    parser.add_argument(
+        "--emulator", action="store_true", help="only the emulator's memory and throughput"
+    )
     args = parser.parse_args()
     count, trials = (100, 3) if args.quick else (400, 7)
     long = 200 if args.quick else 2000
@@ -370,6 +467,9 @@ def main() -> None:
             "quick run: few, short trials; ratios move by about 5% between runs. Use the full run."
         )
     print(f"{'figure':<48} {'ours':>10} {'baseline':>10} {'ratio':>7} {'target':>8}  result")
+    _emulator_figures(args.quick)
+    if args.emulator:
+        return
     ours, base = construction(20 if args.quick else 200)
     _row("client construction, build_client() vs bare", ours, base, ours / base, 0.05)
     for row in overhead(long, 3 if args.quick else 5):
@@ -393,6 +493,17 @@ def main() -> None:
     label = "cf_gateway fixture start in a pytest session"
     print(f"{label:<48} {session * 1e3:>8.1f}ms {'':>18} {'<500ms':>8}  {verdict}")
     print(f"{'  the same from a bare interpreter, for scale':<48} {cold * 1e3:>8.1f}ms")
+
+
+def _emulator_figures(quick: bool) -> None:
+    small, large = (1_000, 10_000) if quick else (1_000, 100_000)
+    before, after = emulator_memory(small, large)
+    verdict = "PASS" if after - before <= 50 else "FAIL"
+    label = f"emulator RSS after {large:,} requests vs {small:,}"
+    print(f"{label:<48} {after:>8.1f}MB {before:>8.1f}MB {'':>7} {'+<=50MB':>8}  {verdict}")
+    for in_flight, rate in emulator_throughput(*((2_000, 1) if quick else (10_000, 3))).items():
+        label = f"emulator requests/s, {in_flight} in flight"
+        print(f"{label:<48} {rate:>10.0f}")
 
 
 if __name__ == "__main__":

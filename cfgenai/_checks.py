@@ -115,7 +115,7 @@ def base_url_problems(url: str) -> list[str]:
     if parts.scheme not in ("http", "https") or not host:
         return [
             "must be an absolute URL such as https://ai.example.com or "
-            "http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
+            "http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
         ]
     problems = []
     if parts.scheme == "http" and not is_loopback(host):

@@ -6,8 +6,10 @@ Parsing only; google-genai is imported when a command needs it, so ``--help`` st
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -18,8 +20,10 @@ from ._errors import ConfigError
 from ._secrets import fingerprint
 from ._settings import env_file_from_environment, is_loopback
 
-# Accepted by the standalone emulator when no stored key is configured, so byok works at once.
-DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
+# The standalone emulator's port: not 8787 (`wrangler dev`) or 8788 (`wrangler pages dev`), nor
+# 3000, 4200, 5000, 5173, 8000, 8080 or 8888 (Node, Angular, Flask, Vite, Django and uvicorn,
+# Java and proxies, Jupyter), and not in /etc/services.
+DEFAULT_PORT = 6787
 
 
 # The extra that `demo` and `gateway` need, named in their help and in the error without it.
@@ -152,7 +156,10 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
     gateway.add_argument(
-        "--port", type=int, default=8787, help="port; 0 picks a free one (default: %(default)s)"
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="port; 0 picks a free one (default: %(default)s)",
     )
     gateway.add_argument(
         "--allow-remote",
@@ -171,7 +178,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     gateway.add_argument(
         "--stored-key",
-        default=DEFAULT_STORED_KEY,
         help="the BYOK key the gateway adds when a request has none (default: a built-in one)",
     )
     gateway.add_argument(
@@ -183,7 +189,35 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"
     )
+    gateway.add_argument(
+        "--journal-size",
+        type=_positive,
+        default=10_000,
+        help="requests remembered, oldest forgotten first (default: %(default)s)",
+    )
+    gateway.add_argument(
+        "--body-limit",
+        type=_positive,
+        default=32 * 2**20,
+        help="largest request body in bytes; larger ones get 413 (default: %(default)s)",
+    )
     return parser
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: use 1-65535, or 0 for a free one"
+        )
+    return port
+
+
+def _positive(text: str) -> int:
+    number = int(text) if text.isdigit() else 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return number
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -242,6 +276,7 @@ def _without_testing_extra(command: str, exc: ImportError) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     try:
         from .testing import GatewayEmulator
+        from .testing._emulator import DEFAULT_STORED_KEY
     except ImportError as exc:
         return _without_testing_extra("gateway", exc)
 
@@ -259,13 +294,16 @@ def _gateway(args: argparse.Namespace) -> int:
     emulator = GatewayEmulator(
         token=args.token if args.token is not None else env.get("CF_AIG_TOKEN"),
         google_keys=keys or None,
-        stored_keys={"default": args.stored_key},
+        stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
         account_id=args.account_id or env.get("CF_AIG_ACCOUNT_ID"),
         gateway_id=args.gateway_id or env.get("CF_AIG_GATEWAY_ID"),
         cache_ttl=args.cache_ttl,
         log=lambda line: print(line, flush=True),
         host=args.host,
         port=args.port,
+        allow_remote=args.allow_remote,
+        journal_size=args.journal_size,
+        body_limit=args.body_limit,
     )
 
     def ready() -> None:
@@ -274,10 +312,29 @@ def _gateway(args: argparse.Namespace) -> int:
             if emulator.token
             else "open: no token required"
         )
-        print(f"cfgenai gateway emulator on {emulator.url} ({token}); Ctrl-C stops it", flush=True)
-        print(f"export CF_AIG_BASE_URL={emulator.base_url}", flush=True)
+        print(f"# cfgenai gateway emulator on {emulator.url} ({token}); Ctrl-C stops it")
+        print(f"export CF_AIG_BASE_URL={shlex.quote(emulator.base_url)}")
+        if emulator.token:  # never printed: the client reads the same variable, or is told
+            hint = f"set it to the token the emulator requires, {fingerprint(emulator.token)}"
+            print(f'export CF_AIG_TOKEN="${{CF_AIG_TOKEN:?{hint}}}"')
+        else:  # the client needs one for byok; an open gateway takes any
+            print("export CF_AIG_TOKEN=open-gateway-any-token-works")
+        print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
-    emulator.serve_forever(on_ready=ready)
+    try:
+        emulator.serve_forever(on_ready=ready)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}.get(
+            exc.errno, "is not available"
+        )
+        print(
+            f"cfgenai: port {args.port} on {args.host} {why}; choose another with --port, "
+            "or --port 0 to pick a free one",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
 

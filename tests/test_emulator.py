@@ -43,7 +43,8 @@ class Standalone:
         )
         assert self.process.stdout is not None
         self.banner = self.process.stdout.readline()
-        self.export = self.process.stdout.readline().strip()
+        self.exports = [self.process.stdout.readline().strip() for _ in range(3)]
+        self.export = self.exports[0]
         self.url = self.banner.split(" on ")[1].split(" ")[0]
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:

@@ -353,7 +353,7 @@ BAD_ENVIRONMENTS = [
         {"CF_AIG_BASE_URL": "ai.example.com"},
         [
             BASE
-            + "must be an absolute URL such as https://ai.example.com or http://127.0.0.1:8787/v1/ACCOUNT/GATEWAY"
+            + "must be an absolute URL such as https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
         ],
         id="base-relative",
     ),

@@ -271,7 +271,7 @@ def test_an_unknown_google_key_gets_googles_error(
 def test_byok_without_a_stored_key_gets_googles_error(
     gateway: GatewayEmulator, build: Build
 ) -> None:
-    with GatewayEmulator(token=TOKEN) as bare:
+    with GatewayEmulator(token=TOKEN, stored_keys={}) as bare:
         client = build(base_url=bare.base_url, token=TOKEN, retries=0)
         with pytest.raises(errors.ClientError) as caught:
             _sync(client)

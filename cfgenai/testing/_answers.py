@@ -1,0 +1,71 @@
+"""What the emulator answers before it is rendered, and the gateway's own error bodies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """A scripted disturbance of the next answers (see ``GatewayEmulator.fail_next`` and co)."""
+
+    route: str | None  # applies to requests whose path contains this
+    remaining: int
+    status: int | None = None  # None: a normal answer, disturbed by the fields below
+    body: Any = None
+    retry_after: float | None = None
+    delay: float = 0.0  # before the response headers
+    chunk_delay: float = 0.0  # between stream chunks
+    drop_after: int | None = None  # stream chunks sent before the connection is cut
+    malformed: bool = False
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # a JSON value; for a stream, the list of its chunks
+    stream: bool = False  # send as server-sent events
+    done_marker: bool = False  # end the stream with "data: [DONE]" (OpenAI's convention)
+    headers: dict[str, str] = field(default_factory=dict)
+    fault: Fault | None = None
+
+
+GATEWAY_ERRORS = {
+    2001: (400, "Gateway does not exist"),
+    2003: (429, "Rate limited"),
+    2005: (400, "Invalid request option"),
+    2009: (401, "Unauthorized"),
+    2040: (400, "No stored key with that alias"),
+    7000: (400, "No route for that URI"),
+}
+
+
+# The emulator's own refusals of what a server meets on the open network. Cloudflare documents
+# no gateway code for these, so the code is 9 and the HTTP status: never a real one.
+EMULATOR_ERRORS = {
+    9400: (400, "Malformed request"),
+    9408: (408, "Request timeout"),
+    9413: (413, "Request body too large"),
+    9431: (431, "Request header fields too large"),
+    9500: (500, "The emulator failed"),
+    9503: (503, "The emulator is shutting down"),
+}
+
+
+def gateway_error(code: int, detail: str | None = None) -> Answer:
+    """The gateway's own error (older ``error`` list and newer top-level fields)."""
+    status, message = GATEWAY_ERRORS.get(code) or EMULATOR_ERRORS[code]
+    message = f"{message}: {detail}" if detail else message
+    body = {
+        "success": False,
+        "result": [],
+        "messages": [],
+        "error": [{"code": code, "message": message}],
+        "name": "AiGatewayError",
+        "httpCode": status,
+        "internalCode": code,
+        "message": message,
+        "description": message,
+    }
+    return Answer(status, body)

@@ -1,0 +1,186 @@
+"""What the emulator records: requests as received and as sent on to Google, in a journal
+whose memory is bounded (a number of requests, and a budget for the bodies kept in full)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .._secrets import fingerprint, mask_headers
+from . import _compat
+
+MODEL_CALL = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>\w+)$")
+MODEL_PATH = re.compile(r"/(?P<version>v\d+\w*)/models(?:/(?P<model>[^/:]+))?")
+# Query parameters that carry credentials (Google accepts its key as ?key=).
+SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True, repr=False)
+class RecordedRequest:
+    """One request as received. Header names are lowercase.
+
+    When the journal no longer keeps a body in full (see ``GatewayEmulator(journal_bytes=)``),
+    ``body`` is empty and ``body_sha256`` and ``body_size`` describe it.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    body_sha256: str | None = None  # set when only the digest was kept
+    body_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.body_size is None:
+            object.__setattr__(self, "body_size", len(self.body))
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query))
+
+    @property
+    def json(self) -> Any:
+        if self.body_sha256 is not None:
+            raise ValueError(
+                f"the journal kept only the SHA-256 of this {self.body_size}-byte body: raise "
+                "GatewayEmulator(journal_bytes=...) to keep bodies like it"
+            )
+        return json.loads(self.body)
+
+    @property
+    def model(self) -> str | None:
+        """The model a Gemini or compat request is for."""
+        match = MODEL_CALL.search(self.path) or MODEL_PATH.search(self.path)
+        if match and match["model"]:
+            return match["model"]
+        try:
+            return _compat.model_of(self.json)
+        except (ValueError, RecursionError):
+            return None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def digested(self) -> RecordedRequest:
+        """This request with its body replaced by the body's digest and size."""
+        digest = hashlib.sha256(self.body).hexdigest()
+        return replace(self, body=b"", body_sha256=digest, body_size=len(self.body))
+
+    def __repr__(self) -> str:
+        target = printable(self.path) + (f"?{masked_query(self.query)}" if self.query else "")
+        return f"RecordedRequest({printable(self.method)} {target}, headers={mask_headers(self.headers)})"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character outside printable ASCII escaped, so that a log line or
+    repr can neither be split nor send terminal escapes."""
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def masked_query(query: str) -> str:
+    """A query string with credential values (``key=``...) as fingerprints, printable."""
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and name.lower() in SECRET_PARAMS:
+            part = f"{name}={fingerprint(value)}"
+        parts.append(printable(part))
+    return "&".join(parts)
+
+
+class _Ledger:
+    """At most ``size`` requests, oldest dropped first; bodies kept in full up to ``budget``
+    bytes in all, the oldest turned into digests first."""
+
+    def __init__(self, size: int, budget: int) -> None:
+        self._entries: deque[RecordedRequest] = deque(maxlen=size)
+        self._budget = budget
+        self._kept = 0  # bytes of bodies kept in full
+        self._first_full = 0  # entries before this index hold digests (or empty bodies)
+
+    def append(self, request: RecordedRequest) -> None:
+        if len(request.body) > self._budget:
+            request = request.digested()
+        if len(self._entries) == self._entries.maxlen and self._entries:
+            self._kept -= len(self._entries[0].body)
+            self._first_full = max(self._first_full - 1, 0)
+        self._entries.append(request)
+        self._kept += len(request.body)
+        while self._kept > self._budget:
+            oldest = self._entries[self._first_full]
+            self._entries[self._first_full] = oldest.digested() if oldest.body else oldest
+            self._kept -= len(oldest.body)
+            self._first_full += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Any:
+        return iter(self._entries)
+
+    def last(self) -> RecordedRequest | None:
+        return self._entries[-1] if self._entries else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._kept = self._first_full = 0
+
+
+class Journal:
+    """The requests received, the requests sent upstream, and how many connections sent them."""
+
+    def __init__(self, size: int, body_budget: int) -> None:
+        self._lock = threading.Lock()
+        self._received = _Ledger(size, body_budget)
+        self._upstream = _Ledger(size, body_budget)
+        self._connections = 0
+
+    def __len__(self) -> int:
+        return len(self._received)
+
+    def received(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._received.append(request)
+
+    def sent_upstream(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._upstream.append(request)
+
+    def connected(self) -> None:
+        with self._lock:
+            self._connections += 1
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def last(self) -> RecordedRequest | None:
+        with self._lock:
+            return self._received.last()
+
+    @property
+    def upstream(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._upstream)
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._connections
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._upstream.clear()
+            self._connections = 0

@@ -1,0 +1,128 @@
+"""Each connection's guard: deadlines for a request's headers and body, and a JSON answer in
+the gateway's shape to what uvicorn would otherwise answer in plain text.
+
+uvicorn's only connection timeout is ``timeout_keep_alive``, between requests: a client that
+connects and says nothing, or trickles a request's headers or body, is never dropped (uvicorn
+issue #1192 and its slowloris reports). The deadlines below are absolute, so trickling does not
+reset them, and they end once a request has arrived, so long answers are never cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ._answers import gateway_error
+
+# h11's default limit on a request's line and headers together (uvicorn's
+# h11_max_incomplete_event_size); larger ones get 431.
+MAX_HEAD = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float  # from connecting (or from a request's first byte) to its last header
+    body_timeout: float  # from the last header to the body's last byte
+
+
+def raw_response(code: int, detail: str | None = None) -> bytes:
+    """A gateway error as bytes, closing the connection, for when the HTTP state is broken."""
+    answer = gateway_error(code, detail)
+    body = json.dumps(answer.body).encode()
+    head = (
+        f"HTTP/1.1 {answer.status} {_REASONS[answer.status]}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+def guarded_protocol(limits: Limits, on_connection: Callable[[], None]) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with deadlines; ``on_connection`` is called once per connection
+    that sends anything."""
+
+    # One sweep over all connections now and then, not a timer per request: arming and
+    # cancelling a timer for each request cost about 5% of the emulator's throughput.
+    sweep_every = min(limits.header_timeout, limits.body_timeout, 4.0) / 4
+    live: set[Guarded] = set()
+    sweeping: list[asyncio.AbstractEventLoop] = []
+
+    def sweep(loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for connection in [c for c in live if c._expires is not None and c._expires <= now]:
+            connection._expired()
+        loop.call_later(sweep_every, sweep, loop)
+
+    class Guarded(H11Protocol):
+        _expires: float | None = None
+        _waiting_for: str | None = None  # "headers", "body" or None
+        _used = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            live.add(self)
+            if self.loop not in sweeping:
+                sweeping[:] = [self.loop]
+                self.loop.call_later(sweep_every, sweep, self.loop)
+            self._expect("headers", limits.header_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            live.discard(self)
+            self._expect(None, 0)
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._used:
+                self._used = True
+                on_connection()
+            if self._waiting_for is None and self.conn.their_state is h11.IDLE:
+                self._expect("headers", limits.header_timeout)  # a kept-alive connection's next
+            super().data_received(data)
+            state = self.conn.their_state
+            if state is h11.SEND_BODY:
+                if self._waiting_for != "body":
+                    self._expect("body", limits.body_timeout)
+            elif state is not h11.IDLE and self._waiting_for is not None:
+                self._expect(None, 0)  # the request has arrived (or the connection is done)
+
+        def _expect(self, what: str | None, seconds: float) -> None:
+            self._waiting_for = what
+            self._expires = None if what is None else self.loop.time() + seconds
+
+        def _expired(self) -> None:
+            self._expect(None, 0)
+            if self.transport.is_closing():
+                return
+            started = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
+            answered = self.cycle is not None and self.cycle.response_started
+            if started and not answered:
+                detail = f"the request's {self._waiting_for} did not arrive in time"
+                self.transport.write(raw_response(9408, detail))
+            self.transport.close()  # a connection that never said anything just closes
+
+        def send_400_response(self, msg: str) -> None:
+            # h11 found the request malformed; its state is now an error, so answer in bytes.
+            if len(self.conn.trailing_data[0]) > MAX_HEAD:
+                answer = raw_response(9431, f"the request line and headers exceed {MAX_HEAD} bytes")
+            else:
+                answer = raw_response(9400, "not a valid HTTP/1.1 request")
+            self._expect(None, 0)
+            self.transport.write(answer)
+            self.transport.close()
+
+    return Guarded
+
+
+def is_shutdown_noise(record: Any) -> bool:
+    """uvicorn's log records of a shutdown that cut requests short: expected, not errors."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return isinstance(exc, asyncio.CancelledError) or str(record.msg).startswith("Cancel %s")

@@ -1,0 +1,78 @@
+"""Scripted answers and faults: what tests ask the emulator to say or to get wrong next."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ._answers import Fault
+
+if TYPE_CHECKING:
+    from ._journal import RecordedRequest
+
+# A scripted answer: a text, the chunks of a stream, or a function of the request giving either.
+Reply = str | list[str] | Callable[["RecordedRequest"], "str | list[str]"]
+
+
+class Script:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._refusals: list[tuple[Fault, int]] = []
+        self._replies: list[Reply] = []
+        self._reply_chunk_delay = 0.0
+
+    def reply(self, answers: list[Reply], chunk_delay: float) -> None:
+        with self._lock:
+            self._replies = answers
+            self._reply_chunk_delay = chunk_delay
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def add_refusal(self, fault: Fault, code: int) -> None:
+        with self._lock:
+            self._refusals.append((fault, code))
+
+    def next_reply(self) -> Reply | None:
+        """The scripted answer for this call: the first in line, and the last one stays."""
+        with self._lock:
+            scripted = self._replies[0] if self._replies else None
+            if len(self._replies) > 1:
+                self._replies.pop(0)
+        return scripted
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            fault = _take(self._faults, path)
+            if fault is None and self._reply_chunk_delay and self._replies:
+                fault = Fault(None, 1, chunk_delay=self._reply_chunk_delay)
+            return fault
+
+    def take_refusal(self, path: str) -> int | None:
+        with self._lock:
+            for fault, code in self._refusals:
+                if _take([fault], path) is not None:
+                    if fault.remaining <= 0:
+                        self._refusals.remove((fault, code))
+                    return code
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._refusals.clear()
+            self._replies.clear()
+
+
+def _take(faults: list[Fault], path: str) -> Fault | None:
+    """The first fault for ``path``, counted down and removed once used up (lock held)."""
+    for fault in faults:
+        if fault.route is None or fault.route in path:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None

@@ -1,0 +1,105 @@
+"""The HTTP server under the emulator: uvicorn on a bound loopback socket, in a background
+thread (tests) or in the foreground (``cfgenai gateway``)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from ._protocol import MAX_HEAD, Limits, guarded_protocol
+
+
+class Server:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        limits: Limits,
+        idle_timeout: float,
+        on_connection: Callable[[], None],
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._app = app
+        self._protocol = guarded_protocol(limits, on_connection)
+        self._idle_timeout = idle_timeout
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def _bind(self) -> tuple[uvicorn.Server, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: without it, a kept-alive connection waits for
+        # the client's delayed ACK (about 40 ms) between the response's header and body writes.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.listen(2048)  # connections wait in the backlog until the server runs
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app,
+            interface="asgi3",
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            http=self._protocol,
+            h11_max_incomplete_event_size=MAX_HEAD,
+            # Between requests on a kept-alive connection; uvicorn types it int but uses it
+            # as a delay, so a test can make it short.
+            timeout_keep_alive=self._idle_timeout,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=1,
+        )
+        return uvicorn.Server(config), sock
+
+    def start(self) -> None:
+        """Serve from a background thread; returns once the port accepts connections."""
+        server, sock = self._bind()
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="cfgenai-emulator", daemon=True
+        )
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the gateway emulator could not start on {self.host}")
+            time.sleep(0.002)
+        self._server = server
+
+    def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve in this thread until Ctrl-C or SIGTERM."""
+        server, sock = self._bind()
+        self._server = server
+        # uvicorn shuts down gracefully on these, then raises the signal again: answer that
+        # second one here, so the process ends normally instead of dying of it.
+        previous = {
+            sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        if on_ready is not None:
+            on_ready()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            self._server = None
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=5)
+        self._server = None
