@@ -17,7 +17,7 @@ from ._settings import GatewaySettings
 if TYPE_CHECKING:
     from google import genai
 
-    from ._client import aclose_client, build_client, reset_client, shared_client
+    from ._client import aclose_client, build_client, client_kwargs, reset_client, shared_client
     from ._openai import async_openai_client, compat_model, openai_client
     from ._responses import GatewayError, GatewayInfo, RedirectError, gateway_info
 
@@ -37,6 +37,7 @@ __all__ = [
     "async_openai_client",
     "build_client",
     "client",
+    "client_kwargs",
     "compat_model",
     "gateway_info",
     "openai_client",
@@ -49,6 +50,7 @@ __all__ = [
 _LAZY = {
     "client": "_client",
     "build_client": "_client",
+    "client_kwargs": "_client",
     "shared_client": "_client",
     "reset_client": "_client",
     "aclose_client": "_client",

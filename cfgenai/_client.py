@@ -27,10 +27,29 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
+    return _Client(**_kwargs(_settings(settings, overrides), share_tls=True))
+
+
+def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``genai.Client`` that send every request through the gateway.
+
+    ``genai.Client(**client_kwargs())`` behaves on the wire as :func:`build_client` does, for
+    frameworks that build their own clients (e.g. ADK's ``Gemini(client_kwargs=...)``). Its
+    ``http_options`` copy, deep-copy and pickle, and ``to_json_dict()`` works on them (a JSON
+    copy names the hooks but cannot run them). In key mode ``api_key`` holds the Google key:
+    do not log the dict. Reads the same variables as :func:`build_client`; raises
+    ``ConfigError``.
+    """
+    return _kwargs(_settings(settings, overrides), share_tls=False)
+
+
+def _settings(settings: GatewaySettings | None, overrides: dict[str, Any]) -> GatewaySettings:
     if settings is None:
-        settings = GatewaySettings(**overrides)
-    elif overrides:
-        settings = settings._replace(**overrides)
+        return GatewaySettings(**overrides)
+    return settings._replace(**overrides) if overrides else settings
+
+
+def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
     if _drops_key(settings) and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
@@ -39,19 +58,20 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
                 "Google key off them); upgrade it: pip install 'aiohttp>=3.12'"
             ]
         )
+    options = http_options(settings, share_tls=share_tls)
     # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
     debug = genai.client.DebugConfig(client_mode=None)
     if settings.provider == VERTEX:
         # No project, location or credentials: google-genai then adds no Authorization of its
         # own and keeps the collection-scoped base URL as the path's prefix.
-        return _Client(vertexai=True, http_options=http_options(settings), debug_config=debug)
+        return {"vertexai": True, "http_options": options, "debug_config": debug}
     key = settings.api_key if settings.resolved_mode == "key" else None
-    return _Client(
-        vertexai=False,
-        api_key=key.get_secret_value() if key is not None else _BYOK_PLACEHOLDER,
-        http_options=http_options(settings),
-        debug_config=debug,
-    )
+    return {
+        "vertexai": False,
+        "api_key": key.get_secret_value() if key is not None else _BYOK_PLACEHOLDER,
+        "http_options": options,
+        "debug_config": debug,
+    }
 
 
 def _drops_key(settings: GatewaySettings) -> bool:
@@ -83,8 +103,12 @@ class _AsyncClient(genai.client.AsyncClient):
         _closed(self._api_client)
 
 
-def http_options(settings: GatewaySettings) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for ``settings`` (google-genai mutates the ones it is given)."""
+def http_options(settings: GatewaySettings, *, share_tls: bool = True) -> types.HttpOptions:
+    """Fresh ``HttpOptions`` for ``settings`` (google-genai mutates the ones it is given).
+
+    ``share_tls`` hands cfgenai's shared TLS contexts over (same trust store as google-genai's
+    own, loaded once); without them the options copy, pickle and serialise.
+    """
     headers = settings.gateway_headers()
     if settings.provider == VERTEX and settings.resolved_mode == "key":
         assert settings.vertex_access_token is not None
@@ -101,7 +125,7 @@ def http_options(settings: GatewaySettings) -> types.HttpOptions:
     if settings.provider == VERTEX:
         options.base_url_resource_scope = types.ResourceScope.COLLECTION
     options.client_args, options.async_client_args = client_args(
-        drop_key=_drops_key(settings), share_tls=settings.provider != VERTEX
+        drop_key=_drops_key(settings), share_tls=share_tls and settings.provider != VERTEX
     )
     return options
 

@@ -9,15 +9,16 @@ would (same trust store choice, SSL_CERT_FILE and SSL_CERT_DIR honoured), and sh
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import ssl
+
+from ._compat import http_backend, uses_truststore
 
 
 def contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """``(for httpx, for aiohttp and websockets)`` under the current environment."""
     return _contexts(
-        os.environ.get("GOOGLE_GENAI_HTTP_CLIENT", "").strip().lower(),
+        http_backend(),
         os.environ.get("SSL_CERT_FILE") or None,
         os.environ.get("SSL_CERT_DIR") or None,
     )
@@ -29,14 +30,11 @@ def _contexts(
 ) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     import certifi
 
-    # google-genai 3.x: certifi's bundle unless SSL_CERT_FILE says otherwise, for httpx,
-    # aiohttp and websockets; for httpx2 (its default backend) the system trust store through
-    # truststore, unless SSL_CERT_FILE or SSL_CERT_DIR is set.
+    # certifi's bundle unless SSL_CERT_FILE says otherwise, for httpx, aiohttp and websockets;
+    # for httpx2 in google-genai 3.x the system trust store through truststore, unless
+    # SSL_CERT_FILE or SSL_CERT_DIR is set.
     bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
-    httpx2 = backend == "httpx2" or (
-        backend != "httpx" and importlib.util.find_spec("httpx2") is not None
-    )
-    if not httpx2:
+    if not uses_truststore(backend):
         return bundle, bundle
     if cafile or capath:
         return ssl.create_default_context(cafile=cafile, capath=capath), bundle

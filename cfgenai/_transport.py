@@ -7,7 +7,10 @@ keeps only the arguments it accepts: ``event_hooks`` for httpx, ``middlewares`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic_core import SchemaSerializer, core_schema
 
 from ._responses import gateway_error, redirect_error
 from ._tls import contexts
@@ -23,20 +26,19 @@ def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, An
 
     ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
     turns the gateway's own error bodies into :class:`GatewayError`, and follows no redirect:
-    a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it). ``share_tls`` hands over
-    the shared TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS
-    client certificate).
+    a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it).
+    ``share_tls`` hands over the shared TLS contexts (Vertex AI keeps google-genai's own, which
+    may carry an mTLS client certificate); without them the dicts copy, pickle and serialise.
     """
-    sync_hooks = {"request": [_drop_key] if drop_key else [], "response": [_raise_gateway_error]}
+    sync_hooks = {"request": [DropKey()] if drop_key else [], "response": [GatewayErrors()]}
     async_hooks = {
-        "request": [_drop_key_async] if drop_key else [],
-        "response": [_raise_gateway_error_async],
+        "request": [DropKeyAsync()] if drop_key else [],
+        "response": [GatewayErrorsAsync()],
     }
-    middleware = _aiohttp_drop_key if drop_key else _aiohttp_gateway_errors
     sync: dict[str, Any] = {"event_hooks": sync_hooks, "follow_redirects": False}
     async_: dict[str, Any] = {
         "event_hooks": async_hooks,
-        "middlewares": (middleware,),
+        "middlewares": (AiohttpMiddleware(drop_key=drop_key),),
         "follow_redirects": False,  # httpx
         "allow_redirects": False,  # aiohttp
     }
@@ -46,50 +48,85 @@ def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, An
     return sync, async_
 
 
-def _drop_key(request: Any) -> None:
-    request.headers.pop(KEY_HEADER, None)
+def _json_name(hook: _Hook) -> str:
+    return f"cfgenai:{hook!r}"
 
 
-async def _drop_key_async(request: Any) -> None:
-    request.headers.pop(KEY_HEADER, None)
+@dataclasses.dataclass(frozen=True)
+class _Hook:
+    # Hooks are values, not functions: frameworks copy, deep-copy, pickle and JSON-serialise
+    # the HttpOptions they are given (llama-index calls to_json_dict()). In JSON a hook is
+    # its name; a JSON copy cannot carry code, and httpx refuses the name before sending.
+    __pydantic_serializer__: ClassVar[SchemaSerializer] = SchemaSerializer(
+        core_schema.any_schema(
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _json_name, when_used="json"
+            )
+        )
+    )
 
 
-def _raise_gateway_error(response: Any) -> None:
-    _refuse_redirect(response.status_code, str(response.request.url), response)
-    if response.status_code >= 400:
-        error = gateway_error(response.status_code, response.read(), response)
-        if error is not None:
-            raise error
+@dataclasses.dataclass(frozen=True)
+class DropKey(_Hook):
+    """httpx request hook: removes ``x-goog-api-key``."""
+
+    def __call__(self, request: Any) -> None:
+        request.headers.pop(KEY_HEADER, None)
 
 
-async def _raise_gateway_error_async(response: Any) -> None:
-    _refuse_redirect(response.status_code, str(response.request.url), response)
-    if response.status_code >= 400:
-        error = gateway_error(response.status_code, await response.aread(), response)
-        if error is not None:
-            raise error
+@dataclasses.dataclass(frozen=True)
+class DropKeyAsync(_Hook):
+    """httpx async request hook: removes ``x-goog-api-key``."""
+
+    async def __call__(self, request: Any) -> None:
+        request.headers.pop(KEY_HEADER, None)
 
 
-async def _aiohttp_drop_key(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    request.headers.popall(KEY_HEADER, None)
-    return await _aiohttp_gateway_errors(request, handler)
+@dataclasses.dataclass(frozen=True)
+class GatewayErrors(_Hook):
+    """httpx response hook: raises on redirects and on the gateway's own error bodies."""
+
+    def __call__(self, response: Any) -> None:
+        _refuse_redirect(response.status_code, str(response.request.url), response)
+        if response.status_code >= 400:
+            error = gateway_error(response.status_code, response.read(), response)
+            if error is not None:
+                raise error
 
 
-async def _aiohttp_gateway_errors(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    response = await handler(request)
-    if 300 <= response.status < 400:
-        response.release()
-    _refuse_redirect(response.status, str(request.url), response)
-    if response.status >= 400:
-        error = gateway_error(response.status, await response.read(), response)
-        if error is not None:
+@dataclasses.dataclass(frozen=True)
+class GatewayErrorsAsync(_Hook):
+    """httpx async response hook: raises on redirects and on the gateway's own error bodies."""
+
+    async def __call__(self, response: Any) -> None:
+        _refuse_redirect(response.status_code, str(response.request.url), response)
+        if response.status_code >= 400:
+            error = gateway_error(response.status_code, await response.aread(), response)
+            if error is not None:
+                raise error
+
+
+@dataclasses.dataclass(frozen=True)
+class AiohttpMiddleware(_Hook):
+    """aiohttp client middleware: the same, and removes ``x-goog-api-key`` if ``drop_key``."""
+
+    drop_key: bool
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if self.drop_key:
+            request.headers.popall(KEY_HEADER, None)
+        response = await handler(request)
+        if 300 <= response.status < 400:
             response.release()
-            raise error
-    return response
+        _refuse_redirect(response.status, str(request.url), response)
+        if response.status >= 400:
+            error = gateway_error(response.status, await response.read(), response)
+            if error is not None:
+                response.release()
+                raise error
+        return response
 
 
 def _refuse_redirect(status: int, url: str, response: Any) -> None:

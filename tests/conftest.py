@@ -6,6 +6,7 @@ import gc
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from google import genai
 from google.genai import _api_client
 
 import cfgenai
-from cfgenai import GatewaySettings
+from cfgenai import GatewaySettings, _compat
 from cfgenai.testing import GatewayEmulator
 
 # Canary secrets: recognisable, so any output that contains one is a leak.
@@ -126,3 +127,8 @@ def build() -> Iterator[Build]:
     yield make
     for client in clients:
         client.close()
+
+
+def sdk_http() -> ModuleType:
+    """httpx or httpx2: the library google-genai sends with here, whose errors it raises."""
+    return _compat.httpx_module()

@@ -30,6 +30,7 @@ def test_public_names() -> None:
         "async_openai_client",
         "build_client",
         "client",
+        "client_kwargs",
         "compat_model",
         "gateway_info",
         "openai_client",

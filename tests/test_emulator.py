@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import httpx2
 import openai
 import pytest
 from google.genai import errors
 
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build, sdk_http
 
 SEED_BODY = '{"contents": [{"role":"user", "parts": [{"text":"What is Cloudflare?"}]}]}'
 
@@ -230,7 +229,7 @@ def test_fault_for_one_route_leaves_the_others_alone(
 
 def test_stalled_answer_times_out(gateway_env: GatewayEmulator, build: Build) -> None:
     gateway_env.stall_next(3)
-    with pytest.raises(httpx2.TimeoutException):
+    with pytest.raises(sdk_http().TimeoutException):
         build(timeout=0.2, retries=0).models.generate_content(model=MODEL, contents="hi")
 
 
@@ -253,7 +252,7 @@ def test_connection_dropped_mid_stream_raises_after_the_chunks_sent(
         ):
             received.append(chunk.text or "")
 
-    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+    with pytest.raises(sdk_http().RemoteProtocolError, match="incomplete chunked read"):
         read()
     assert received == ["Echo", " from"]
 
@@ -278,7 +277,7 @@ def test_connection_dropped_mid_stream_raises_with_aiohttp(
 
 def test_dropped_plain_answer_raises(gateway_env: GatewayEmulator, build: Build) -> None:
     gateway_env.drop_next()
-    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+    with pytest.raises(sdk_http().RemoteProtocolError, match="incomplete chunked read"):
         build(retries=0).models.generate_content(model=MODEL, contents="hi")
 
 
@@ -323,11 +322,11 @@ def test_count_tokens_embeddings_and_models(gateway_env: GatewayEmulator, build:
 
 def test_unknown_methods_and_routes_get_errors_not_crashes(gateway: GatewayEmulator) -> None:
     auth = {"cf-aig-authorization": f"Bearer {TOKEN}", "x-goog-api-key": GOOGLE_KEY}
-    with httpx2.Client(base_url=gateway.base_url, headers=auth) as http:
-        unknown_method = http.post(f"/google-ai-studio/v1/models/{MODEL}:teleport", json={})
-        unknown_provider = http.post("/openai/chat/completions", json={})
-        not_json = http.post(f"/google-ai-studio/v1/models/{MODEL}:generateContent", content=b"{")
-        outside = http.get(gateway.url + "/favicon.ico")
+    with sdk_http().Client(base_url=gateway.base_url, headers=auth) as raw:
+        unknown_method = raw.post(f"/google-ai-studio/v1/models/{MODEL}:teleport", json={})
+        unknown_provider = raw.post("/openai/chat/completions", json={})
+        not_json = raw.post(f"/google-ai-studio/v1/models/{MODEL}:generateContent", content=b"{")
+        outside = raw.get(gateway.url + "/favicon.ico")
     assert (unknown_method.status_code, unknown_method.json()["error"]["status"]) == (
         404,
         "NOT_FOUND",
@@ -380,6 +379,6 @@ def test_drop_after_more_chunks_than_the_stream_has_still_cuts_it(
         for chunk in build(retries=0).models.generate_content_stream(model=MODEL, contents="hi"):
             received.append(chunk.text or "")
 
-    with pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"):
+    with pytest.raises(sdk_http().RemoteProtocolError, match="incomplete chunked read"):
         read()
     assert received == ["one", " two"]

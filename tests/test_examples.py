@@ -12,7 +12,7 @@ import pytest
 
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import MODEL
+from .conftest import MODEL, sdk_http
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -65,14 +65,12 @@ def _webapp() -> Any:
 
 async def _serve(app: Any, *paths: str) -> list[dict[str, object]]:
     """One run of the app, lifespan included: GET each path, then shut down."""
-    import httpx2
-
-    transport = httpx2.ASGITransport(app=app)
+    transport = sdk_http().ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx2.AsyncClient(transport=transport, base_url="http://app") as http,
+        sdk_http().AsyncClient(transport=transport, base_url="http://app") as client,
     ):
-        return [(await http.get(path)).json() for path in paths]
+        return [(await client.get(path)).json() for path in paths]
 
 
 def test_webapp_serves_sync_and_async_answers_across_restarts(cf_gateway: GatewayEmulator) -> None:

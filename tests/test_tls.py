@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import httpx2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from google import genai
 from google.genai import types
 
-from .conftest import MODEL, TOKEN, Build
+from .conftest import MODEL, TOKEN, Build, sdk_http
 
 
 class _Gemini(http.server.BaseHTTPRequestHandler):
@@ -106,7 +105,7 @@ def test_an_untrusted_certificate_is_refused_like_a_bare_client_does(
     )
     ours = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
     for client in (bare, ours):
-        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(sdk_http().ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             client.models.generate_content(model=MODEL, contents="hi")
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
             _ask_async(client)

@@ -1,0 +1,60 @@
+"""What differs between the google-genai releases cfgenai supports (2.0 through 3.x).
+
+Everything version-dependent is decided here and nowhere else:
+
+- which library google-genai sends httpx-style requests with: httpx only before 2.34, httpx by
+  default with httpx2 on request (``GOOGLE_GENAI_HTTP_CLIENT``) in late 2.x, httpx2 by default
+  in 3.x;
+- the trust store it gives that library: certifi's bundle, except httpx2 in 3.x, which gets
+  the system store through truststore;
+- whether one async client serves every event loop: 3.x keeps one httpx pool per loop; 2.x
+  keeps one pool, so a client used from a second loop (a second ``asyncio.run``) fails with
+  "Event loop is closed" over httpx; its aiohttp session is rebuilt for each loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+from types import ModuleType
+
+
+@functools.cache
+def genai_version() -> tuple[int, int]:
+    """``(major, minor)`` of the installed google-genai."""
+    major, minor, *_ = importlib.metadata.version("google-genai").split(".")
+    return int(major), int(minor)
+
+
+def http_backend() -> str:
+    """``"httpx"`` or ``"httpx2"``: what google-genai sends with under the current environment."""
+    from google.genai import _api_client
+
+    # google-genai's own choice, where it has one (2.34 and later), so that cfgenai never
+    # disagrees with it; it reads GOOGLE_GENAI_HTTP_CLIENT and what is installed.
+    choose = getattr(_api_client, "_get_http_client_backend", None)
+    if choose is None:
+        return "httpx"
+    return str(choose())
+
+
+def httpx_module() -> ModuleType:
+    """The httpx (or httpx2) module google-genai sends with; its exception classes are the
+    ones a transport failure raises."""
+    return importlib.import_module(http_backend())
+
+
+def uses_truststore(backend: str) -> bool:
+    """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
+    return backend == "httpx2" and genai_version() >= (3, 0)
+
+
+def async_clients_per_loop() -> bool:
+    """Whether one client's async calls work from any event loop, one after another."""
+    if genai_version() >= (3, 0):
+        return True
+    # google-genai 2.x sends async requests with aiohttp whenever it is importable, and builds
+    # a new session when the loop of the last one is closed.
+    return importlib.util.find_spec("aiohttp") is not None

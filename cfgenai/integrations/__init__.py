@@ -1,0 +1,78 @@
+"""Frameworks that cannot take a ``genai.Client``, configured through cfgenai.
+
+pydantic-ai, Google ADK and instructor take ``cfgenai.client`` (or ``client_kwargs()``) as they
+are; LangChain and LlamaIndex get their own objects here. Each framework is imported only
+when its helper is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .._client import client_kwargs
+from .._errors import ConfigError
+
+if TYPE_CHECKING:
+    from langchain_google_genai import ChatGoogleGenerativeAI
+    from llama_index.llms.google_genai import GoogleGenAI
+
+__all__ = ["langchain_chat", "llama_index_llm"]
+
+
+def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
+    """LangChain's ``ChatGoogleGenerativeAI`` for ``model`` over the gateway (Gemini API).
+
+    ``kwargs`` go to ``ChatGoogleGenerativeAI``. It builds its own client from
+    ``google_api_key`` and ignores a ``client`` argument, so the client cfgenai builds is put
+    in its public ``client`` field afterwards. Reads what ``build_client`` reads.
+    """
+    module = _framework("langchain_google_genai", "langchain")
+    options = _gemini_api(client_kwargs())
+    from google import genai
+
+    chat: ChatGoogleGenerativeAI = module.ChatGoogleGenerativeAI(
+        model=model, google_api_key=options["api_key"], **kwargs
+    )
+    chat.client = genai.Client(**options)
+    return chat
+
+
+def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
+    """LlamaIndex's ``GoogleGenAI`` LLM for ``model`` over the gateway (Gemini API).
+
+    ``kwargs`` go to ``GoogleGenAI``. It takes no client and rebuilds ``HttpOptions`` from
+    their JSON form, which cannot carry cfgenai's hooks, so they are handed over as a dict,
+    which it keeps as it is. Reads what ``build_client`` reads.
+    """
+    module = _framework("llama_index.llms.google_genai", "llama-index")
+    options = _gemini_api(client_kwargs())
+    http_options = options["http_options"].model_dump(exclude_none=True)
+    llm: GoogleGenAI = module.GoogleGenAI(
+        model=model,
+        api_key=options["api_key"],
+        http_options=http_options,
+        debug_config=options["debug_config"],
+        **kwargs,
+    )
+    return llm
+
+
+def _gemini_api(options: dict[str, Any]) -> dict[str, Any]:
+    if options["vertexai"]:
+        raise ConfigError(
+            [
+                "CF_AIG_PROVIDER: the LangChain and LlamaIndex helpers support the Gemini API "
+                "only; for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
+            ]
+        )
+    return options
+
+
+def _framework(module: str, extra: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"this helper needs {module.split('.')[0]}: pip install 'cfgenai[{extra}]'"
+        ) from exc
