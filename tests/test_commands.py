@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from cfgenai._commands import BACKOFF_BASE, BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX, Waiting
@@ -19,7 +18,7 @@ from cfgenai._reference import env_template, markdown_tables
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, Build
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, Build, sdk_http
 
 ROOT = Path(__file__).parent.parent
 
@@ -397,7 +396,7 @@ def test_timeouts_are_retried_on_httpx_and_final_on_aiohttp(
         else:
             asyncio.run(ask_async())
 
-    with pytest.raises((httpx2.TimeoutException, TimeoutError)):
+    with pytest.raises((sdk_http().TimeoutException, TimeoutError)):
         ask()
     assert len(gateway_env.requests) == attempts
 
