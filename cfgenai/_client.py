@@ -101,7 +101,7 @@ def http_options(settings: GatewaySettings) -> types.HttpOptions:
     if settings.provider == VERTEX:
         options.base_url_resource_scope = types.ResourceScope.COLLECTION
     options.client_args, options.async_client_args = client_args(
-        drop_key=_drops_key(settings), share_tls=settings.provider != VERTEX
+        drop_key=_drops_key(settings), share_tls=settings.provider != VERTEX, otel=settings.otel
     )
     return options
 

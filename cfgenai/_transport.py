@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _otel
 from ._responses import gateway_error, redirect_error
 from ._tls import contexts
 
@@ -18,25 +19,33 @@ if TYPE_CHECKING:
 KEY_HEADER = "x-goog-api-key"
 
 
-def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def client_args(
+    *, drop_key: bool, share_tls: bool = True, otel: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
     ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
     turns the gateway's own error bodies into :class:`GatewayError`, and follows no redirect:
     a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it). ``share_tls`` hands over
     the shared TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS
-    client certificate).
+    client certificate). ``otel`` adds the current OpenTelemetry span's ids (``_otel``).
     """
-    sync_hooks = {"request": [_drop_key] if drop_key else [], "response": [_raise_gateway_error]}
-    async_hooks = {
+    sync_hooks: dict[str, list[Any]] = {
+        "request": [_drop_key] if drop_key else [],
+        "response": [_raise_gateway_error],
+    }
+    async_hooks: dict[str, list[Any]] = {
         "request": [_drop_key_async] if drop_key else [],
         "response": [_raise_gateway_error_async],
     }
     middleware = _aiohttp_drop_key if drop_key else _aiohttp_gateway_errors
+    if otel:
+        sync_hooks["request"].append(_otel.request_hook)
+        async_hooks["request"].append(_otel.async_request_hook)
     sync: dict[str, Any] = {"event_hooks": sync_hooks, "follow_redirects": False}
     async_: dict[str, Any] = {
         "event_hooks": async_hooks,
-        "middlewares": (middleware,),
+        "middlewares": (_otel.aiohttp_middleware, middleware) if otel else (middleware,),
         "follow_redirects": False,  # httpx
         "allow_redirects": False,  # aiohttp
     }

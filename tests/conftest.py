@@ -25,6 +25,8 @@ VERTEX_TOKEN = "canary-vertex-token-4e9a1c7b2d0f"  # a Google access token for V
 CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
+# A log id as the gateway gives it now: a lowercase UUIDv7.
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 pytest_plugins = ["pytester"]
 

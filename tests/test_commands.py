@@ -19,7 +19,7 @@ from cfgenai._reference import env_template, markdown_tables
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, Build
+from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, UUID7, Build
 
 ROOT = Path(__file__).parent.parent
 
@@ -89,7 +89,8 @@ def test_ask_json_has_the_response_and_the_gateway_info(
         == f"Echo from {MODEL}: hi"
     )
     assert printed["gateway"]["provider"] == "google-ai-studio"
-    assert len(printed["gateway"]["log_id"]) == 32
+    assert printed["gateway"]["log_id"] == printed["gateway"]["request_id"]
+    assert re.fullmatch(UUID7, printed["gateway"]["log_id"])
     assert set(printed["gateway"]) == {
         "cache_status",
         "log_id",
@@ -97,6 +98,8 @@ def test_ask_json_has_the_response_and_the_gateway_info(
         "step",
         "model",
         "provider",
+        "request_id",
+        "dlp",
     }
 
 
