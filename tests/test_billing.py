@@ -60,7 +60,11 @@ def _client(build: Build, gateway: GatewayEmulator, mode: str, **settings: objec
 @pytest.mark.parametrize("mode", ["key", "byok"])
 @pytest.mark.parametrize("call", list(CALLS))
 def test_no_wholesale_from_the_environment_is_sent_on_every_call(
-    gateway_env: GatewayEmulator, build: Build, monkeypatch: pytest.MonkeyPatch, call: str, mode: str
+    gateway_env: GatewayEmulator,
+    build: Build,
+    monkeypatch: pytest.MonkeyPatch,
+    call: str,
+    mode: str,
 ) -> None:
     monkeypatch.setenv("CF_AIG_NO_WHOLESALE", "true")
     if mode == "key":
