@@ -36,8 +36,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_ERROR}  unexpected error
   {EXIT_USAGE}  wrong command-line usage
   {EXIT_CONFIG}  configuration problem (each one is listed with its fix)
-  {EXIT_GATEWAY}  Cloudflare AI Gateway (or, for log and feedback, Cloudflare's API) refused
-     the request (its error code is shown)
+  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown), or
+     Cloudflare's API refused a log or feedback request
   {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
   {EXIT_NETWORK}  the gateway could not be reached, or did not answer in time"""
 

@@ -272,7 +272,9 @@ def test_doctor_ping_failure_exits_with_its_code(
 # -- every command: help, speed of --help, secrets ------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["ask"], ["doctor"], ["env"], ["demo"], ["gateway"]])
+@pytest.mark.parametrize(
+    "command", [[], ["ask"], ["doctor"], ["log"], ["feedback"], ["env"], ["demo"], ["gateway"]]
+)
 def test_help_is_complete(
     command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
