@@ -18,28 +18,44 @@ if TYPE_CHECKING:
     from google import genai
 
     from ._client import aclose_client, build_client, client_kwargs, reset_client, shared_client
+    from ._logs import CloudflareAPIError, LogEntry, afeedback, aget_log, feedback, get_log
     from ._openai import async_openai_client, compat_model, openai_client
-    from ._responses import GatewayError, GatewayInfo, RedirectError, gateway_info
+    from ._responses import (
+        DlpFinding,
+        DlpInfo,
+        GatewayError,
+        GatewayInfo,
+        RedirectError,
+        gateway_info,
+    )
 
     client: genai.Client
 
 __version__ = "0.1.0"
 __all__ = [
+    "CloudflareAPIError",
     "ConfigError",
+    "DlpFinding",
+    "DlpInfo",
     "GatewayError",
     "GatewayInfo",
     "GatewayOptions",
     "GatewaySettings",
+    "LogEntry",
     "RedirectError",
     "RequestOptions",
     "__version__",
     "aclose_client",
+    "afeedback",
+    "aget_log",
     "async_openai_client",
     "build_client",
     "client",
     "client_kwargs",
     "compat_model",
+    "feedback",
     "gateway_info",
+    "get_log",
     "openai_client",
     "request_options",
     "reset_client",
@@ -55,6 +71,14 @@ _LAZY = {
     "reset_client": "_client",
     "aclose_client": "_client",
     "GatewayError": "_responses",
+    "DlpInfo": "_responses",
+    "DlpFinding": "_responses",
+    "get_log": "_logs",
+    "aget_log": "_logs",
+    "feedback": "_logs",
+    "afeedback": "_logs",
+    "LogEntry": "_logs",
+    "CloudflareAPIError": "_logs",
     "GatewayInfo": "_responses",
     "RedirectError": "_responses",
     "gateway_info": "_responses",

@@ -105,28 +105,14 @@ def path_segment(raw: Any) -> str | None:
 
 def base_url_problems(url: str) -> list[str]:
     """Why ``url`` cannot be a gateway root, each with its fix."""
-    if HEADER_UNSAFE.search(url) or " " in url:
-        return ["must not contain spaces, line breaks or non-ASCII characters"]
+    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
+    unusable = unusable_url(url, example)
+    if unusable:
+        return [unusable]
+    problems = url_problems(url, example, "put the gateway token in CF_AIG_TOKEN")
     parts = urlsplit(url)
-    try:
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        return ["has an invalid port"]
-    if parts.scheme not in ("http", "https") or not host:
-        return [
-            "must be an absolute URL such as https://ai.example.com or "
-            "http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
-        ]
-    problems = []
-    if parts.scheme == "http" and not is_loopback(host):
-        problems.append("must use https:// (plain http is only allowed for loopback hosts)")
-    if "@" in parts.netloc:
-        problems.append("must not contain credentials; put the gateway token in CF_AIG_TOKEN")
-    if "?" in url or "#" in url:
-        problems.append("must not have a query (?) or fragment (#)")
+    host = parts.hostname
     segments = parts.path.split("/")
-    if ".." in segments or "%" in parts.path:
-        problems.append("must not contain '..' segments or percent-escapes in its path")
     placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
     if placeholder:
         problems.append(
@@ -148,6 +134,40 @@ def base_url_problems(url: str) -> list[str]:
                 f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
                 "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
             )
+    return problems
+
+
+def unusable_url(url: str, example: str) -> str | None:
+    """Why ``url`` is no absolute http(s) URL at all, or None."""
+    if HEADER_UNSAFE.search(url) or " " in url:
+        return "must not contain spaces, line breaks or non-ASCII characters"
+    parts = urlsplit(url)
+    try:
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return "has an invalid port"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"must be an absolute URL such as {example}"
+    return None
+
+
+def url_problems(url: str, example: str, credentials: str) -> list[str]:
+    """Why ``url`` cannot be the root of an HTTP API cfgenai sends credentials to."""
+    unusable = unusable_url(url, example)
+    if unusable:
+        return [unusable]
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    problems = []
+    if parts.scheme == "http" and not is_loopback(host):
+        problems.append("must use https:// (plain http is only allowed for loopback hosts)")
+    if "@" in parts.netloc:
+        problems.append(f"must not contain credentials; {credentials}")
+    if "?" in url or "#" in url:
+        problems.append("must not have a query (?) or fragment (#)")
+    segments = parts.path.split("/")
+    if ".." in segments or "%" in parts.path:
+        problems.append("must not contain '..' segments or percent-escapes in its path")
     return problems
 
 

@@ -125,7 +125,9 @@ def http_options(settings: GatewaySettings, *, share_tls: bool = True) -> types.
     if settings.provider == VERTEX:
         options.base_url_resource_scope = types.ResourceScope.COLLECTION
     options.client_args, options.async_client_args = client_args(
-        drop_key=_drops_key(settings), share_tls=share_tls and settings.provider != VERTEX
+        drop_key=_drops_key(settings),
+        share_tls=share_tls and settings.provider != VERTEX,
+        otel=settings.otel,
     )
     return options
 

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import IO, Any
 
@@ -35,7 +36,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_ERROR}  unexpected error
   {EXIT_USAGE}  wrong command-line usage
   {EXIT_CONFIG}  configuration problem (each one is listed with its fix)
-  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown)
+  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown), or
+     Cloudflare's API refused a log or feedback request
   {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
   {EXIT_NETWORK}  the gateway could not be reached, or did not answer in time"""
 
@@ -44,6 +46,10 @@ def failure(exc: BaseException) -> tuple[int, str]:
     """The exit code and one-line message for an exception a command met."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
+    from ._logs import CloudflareAPIError
+
+    if isinstance(exc, CloudflareAPIError):
+        return EXIT_GATEWAY, str(exc)
     from google.genai import errors
 
     from ._responses import GatewayError
@@ -202,6 +208,7 @@ class Diagnosis:
     env_file: str = ""
     url: str | None = None
     mode: str | None = None
+    billing: str | None = None
     worst_case_wait_s: float | None = None
     wait: str | None = None
     ping: dict[str, Any] | None = None
@@ -232,6 +239,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
     diagnosis.warnings = [w for w in warned if w not in unknown] + _risks(settings)
     diagnosis.url = settings.model_url(settings.model)
     diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
+    diagnosis.billing = billing_paths(settings)
     diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
     if ping and not unknown:
         diagnosis.ping, diagnosis.exit_code = _ping(settings)
@@ -310,6 +318,26 @@ def _mode_reason(settings: GatewaySettings) -> str:
     return "auto: no Google key is set, so the gateway adds its stored key"
 
 
+def billing_paths(settings: GatewaySettings) -> str:
+    """Who can pay the provider for a request with these settings, in the gateway's order."""
+    if settings.resolved_mode == "key":
+        return (
+            "your own credential in the request only (Google bills you); the gateway never "
+            "adds a stored key or uses Unified Billing for it"
+        )
+    alias = settings.byok_alias or "default"
+    stored = f"the key stored in the gateway under the alias '{alias}'"
+    if settings.no_wholesale:
+        return (
+            f"{stored} only (CF_AIG_NO_WHOLESALE=true); without it the gateway answers 400, "
+            "never paying from Unified Billing credits"
+        )
+    return (
+        f"{stored}, else Unified Billing (Cloudflare pays from your credits) when the account "
+        "has it; set CF_AIG_NO_WHOLESALE=true if you stored a key and never want credits used"
+    )
+
+
 def _risks(settings: GatewaySettings) -> list[str]:
     risks = []
     if settings.resolved_mode == "key" and settings.token is None:
@@ -385,6 +413,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     out.write(f"\n.env  {diagnosis.env_file}\n")
     if diagnosis.url:
         out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\nwait  {diagnosis.wait}\n")
+        out.write(f"pays  {diagnosis.billing}\n")
     for title, items, color in (
         ("problems", diagnosis.problems, "31"),
         ("warnings", diagnosis.warnings, "33"),
@@ -406,6 +435,27 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
         paint("all good", "32") if diagnosis.exit_code == EXIT_OK else paint("not ready", "31")
     )
     out.write(f"\n{verdict}\n")
+
+
+def print_log_entry(entry: Any, out: IO[str], *, as_json: bool) -> None:
+    """A log entry (``cfgenai log``): aligned lines for people, or JSON."""
+    shown = {
+        k: v.isoformat() if isinstance(v, datetime) else v
+        for k, v in dataclasses.asdict(entry).items()
+        if k != "raw"
+    }
+    if as_json:
+        out.write(json.dumps(shown, indent=2) + "\n")
+        return
+    for name, value in shown.items():
+        text = (
+            "(none)"
+            if value in (None, {})
+            else json.dumps(value)
+            if isinstance(value, dict)
+            else value
+        )
+        out.write(f"{name:<12}{printable(str(text))}\n")
 
 
 def _painter(out: IO[str]) -> Any:

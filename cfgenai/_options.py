@@ -8,7 +8,15 @@ import math
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import NoDecode
 
 from ._errors import ConfigError
@@ -23,7 +31,10 @@ NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]")
 
 MetadataValue = str | int | float | bool
 # Options that make sense for one request only, never as a client-wide default.
-PER_REQUEST_ONLY = ("cache_key",)
+PER_REQUEST_ONLY = ("cache_key", "otel_trace_id", "otel_parent_span_id")
+# W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
+TRACE_ID = re.compile(r"(?!0{32})[0-9a-f]{32}")
+SPAN_ID = re.compile(r"(?!0{16})[0-9a-f]{16}")
 
 
 def _option(header: str, description: str, *, env: str | None = None) -> Any:
@@ -95,6 +106,22 @@ class GatewayOptions(BaseModel):
     zdr: bool | None = _option(
         "cf-aig-zdr", "`true` or `false`: zero data retention (Unified Billing)."
     )
+    no_wholesale: bool | None = _option(
+        "cf-aig-no-wholesale",
+        "`true`: use your provider credentials only (the key in the request, else a stored "
+        "key), never Unified Billing; without them the gateway answers 400 instead of paying "
+        "from your credits.",
+    )
+    otel_trace_id: str | None = _option(
+        "cf-aig-otel-trace-id",
+        "OpenTelemetry trace id (32 hex characters) the gateway's span joins. Per request "
+        "only; by default the current span's (CF_AIG_OTEL).",
+    )
+    otel_parent_span_id: str | None = _option(
+        "cf-aig-otel-parent-span-id",
+        "Parent span id (16 hex characters) for the gateway's span. Per request only; by "
+        "default the current span's (CF_AIG_OTEL).",
+    )
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""
@@ -104,7 +131,9 @@ class GatewayOptions(BaseModel):
             if name in OPTION_HEADERS and value is not None
         }
 
-    @field_validator("skip_cache", "collect_log", "collect_log_payload", "zdr", mode="before")
+    @field_validator(
+        "skip_cache", "collect_log", "collect_log_payload", "zdr", "no_wholesale", mode="before"
+    )
     @classmethod
     def _check_bool(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -162,6 +191,18 @@ class GatewayOptions(BaseModel):
                 "must be printable ASCII: no line breaks or control characters (it is sent as a header)"
             )
         return value.strip()
+
+    @field_validator("otel_trace_id", "otel_parent_span_id", mode="before")
+    @classmethod
+    def _check_otel_id(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        trace = info.field_name == "otel_trace_id"
+        pattern, size = (TRACE_ID, 32) if trace else (SPAN_ID, 16)
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text is None or not pattern.fullmatch(text):
+            raise ValueError(f"must be {size} hexadecimal characters, not all zeros")
+        return text
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -235,6 +276,9 @@ class RequestOptions(TypedDict, total=False):
     custom_cost: dict[str, int | float]
     byok_alias: str
     zdr: bool
+    no_wholesale: bool
+    otel_trace_id: str
+    otel_parent_span_id: str
 
 
 def request_options(**options: Any) -> types.HttpOptions:

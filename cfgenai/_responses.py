@@ -10,6 +10,14 @@ from urllib.parse import urljoin, urlsplit
 
 from google.genai import errors
 
+NO_WHOLESALE_CODE = 2044
+_NO_WHOLESALE_HINT = (
+    "the request has no provider credentials and cf-aig-no-wholesale forbids Unified Billing: "
+    "store a Google key in the gateway under the alias you use (CF_AIG_BYOK_ALIAS, default "
+    "'default'), send your own key (key mode), or unset CF_AIG_NO_WHOLESALE to let "
+    "Cloudflare's credits pay"
+)
+
 # What to check for each gateway error code (Cloudflare AI Gateway's internal codes).
 _HINTS = {
     2001: "check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL): "
@@ -20,7 +28,34 @@ _HINTS = {
     2040: "check CF_AIG_BYOK_ALIAS (or request_options(byok_alias=...)): no stored key "
     "has that alias",
     7000: "check CF_AIG_BASE_URL and CF_AIG_API_VERSION: the gateway has no route for this URL",
+    2016: "the gateway's Guardrails blocked the prompt (a hazard category it is set to block): "
+    "rephrase the prompt, or change the categories under Guardrails in the gateway's settings",
+    2017: "the gateway's Guardrails blocked the model's response (a hazard category it is set "
+    "to block); the provider was called: rephrase the prompt, or change the categories under "
+    "Guardrails in the gateway's settings",
+    2021: "the gateway's Guardrails scanner is out of credits, so nothing was checked or sent: "
+    "add Workers AI credits or billing to the account, or turn Guardrails off",
+    7013: "the gateway's Guardrails scanner is unavailable: retry later (CF_AIG_RETRIES retries "
+    "503 client-side), or turn Guardrails off in the gateway's settings",
+    2029: "the gateway's Data Loss Prevention blocked the request (gateway_info(error).dlp "
+    "names the profile): remove the sensitive data from the prompt, or change the DLP policy",
+    2030: "the gateway's Data Loss Prevention blocked the model's response (gateway_info(error)"
+    ".dlp names the profile); the provider was called: change the prompt, or the DLP policy",
+    # The emulator's code for a no-wholesale refusal: Cloudflare documents the 400, not a code.
+    NO_WHOLESALE_CODE: _NO_WHOLESALE_HINT,
 }
+_RATE_LIMIT_HINTS = {
+    "spend": "a spend limit of the gateway is reached; it answers 429 until the limit's window "
+    "resets: wait, or raise the limit under Spend limits in the gateway's settings",
+    "unified billing": "Unified Billing's rate limit (200 requests per 60 s per gateway) is "
+    "reached: retry later (CF_AIG_RETRIES retries client-side), spread the requests, or store "
+    "your own Google key in the gateway (BYOK) so that requests do not use credits",
+}
+_ANY_429 = (
+    "the gateway answered 429: its rate limit, Unified Billing's (200 requests per 60 s) or a "
+    "spend limit is reached; retry later (CF_AIG_RETRIES retries client-side), or raise the "
+    "rate or spend limit in the gateway's settings"
+)
 
 
 class GatewayError(errors.APIError):
@@ -36,14 +71,21 @@ class GatewayError(errors.APIError):
     def __init__(self, code: int, response_json: Any, response: Any = None) -> None:
         super().__init__(code, response_json, response)
         self.gateway_code, reason = _gateway_code_and_reason(response_json)
-        self.hint = _HINTS.get(
-            self.gateway_code or 0, "see the gateway's logs in the Cloudflare dashboard"
-        )
+        self.hint = _hint(code, self.gateway_code, reason)
         self.message = (
             f"Cloudflare AI Gateway refused the request with code {self.gateway_code} "
             f"({reason}): {self.hint}"
         )
         Exception.__init__(self, f"{self.code} {self.message}")
+
+
+def _hint(status: int, code: int | None, reason: str) -> str:
+    lowered = reason.lower()
+    if status == 429:
+        return next((h for k, h in _RATE_LIMIT_HINTS.items() if k in lowered), _ANY_429)
+    if status == 400 and "wholesale" in lowered:  # whatever code the real gateway gives it
+        return _NO_WHOLESALE_HINT
+    return _HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
@@ -116,6 +158,26 @@ def _gateway_code_and_reason(body: Any) -> tuple[int | None, str]:
 
 
 @dataclass(frozen=True)
+class DlpFinding:
+    """One Data Loss Prevention match: which check (``"REQUEST"`` or ``"RESPONSE"``), which
+    profile and entries, under which policies."""
+
+    check: str | None
+    profile_id: str | None
+    entry_ids: tuple[str, ...] = ()
+    policy_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DlpInfo:
+    """The gateway's ``cf-aig-dlp`` header: ``action`` (``"FLAG"`` or ``"BLOCK"``) and
+    the findings."""
+
+    action: str | None
+    findings: tuple[DlpFinding, ...] = ()
+
+
+@dataclass(frozen=True)
 class GatewayInfo:
     """The gateway's response headers; ``None`` where the gateway sent none."""
 
@@ -125,6 +187,8 @@ class GatewayInfo:
     step: int | None
     model: str | None
     provider: str | None
+    request_id: str | None = None
+    dlp: DlpInfo | None = None
 
 
 def gateway_info(response: Any) -> GatewayInfo:
@@ -140,7 +204,48 @@ def gateway_info(response: Any) -> GatewayInfo:
         step=int(step) if step and step.isdigit() else None,
         model=get("cf-aig-model"),
         provider=get("cf-aig-provider"),
+        request_id=get("cf-aig-request-id"),
+        dlp=parse_dlp(get("cf-aig-dlp")),
     )
+
+
+def parse_dlp(header: str | None) -> DlpInfo | None:
+    """The ``cf-aig-dlp`` header as a ``DlpInfo``; ``None`` when absent or not JSON, and
+    whatever is malformed inside left out: never an exception."""
+    try:
+        value = json.loads(header) if header else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    findings = value.get("findings")
+    return DlpInfo(
+        action=_text(value.get("action")),
+        findings=tuple(
+            _finding(f)
+            for f in (findings if isinstance(findings, list) else [])
+            if isinstance(f, dict)
+        ),
+    )
+
+
+def _finding(finding: dict[str, Any]) -> DlpFinding:
+    profile = finding.get("profile")
+    profile = profile if isinstance(profile, dict) else {}
+    return DlpFinding(
+        check=_text(finding.get("check")),
+        profile_id=_text(profile.get("profile_id")),
+        entry_ids=_texts(profile.get("entry_ids")),
+        policy_ids=_texts(finding.get("policy_ids")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _headers_of(response: Any) -> Mapping[str, Any]:

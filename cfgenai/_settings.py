@@ -43,6 +43,7 @@ __all__ = [
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
 DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 # Keyword arguments BaseSettings itself takes (_env_file, _case_sensitive...).
@@ -171,6 +172,27 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         None,
         validation_alias=_env("CF_AIG_ACCESS_CLIENT_SECRET"),
         description="Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`.",
+    )
+
+    otel: bool = Field(
+        True,
+        validation_alias=_env("CF_AIG_OTEL"),
+        description="`true`: when OpenTelemetry (`opentelemetry-api`, extra `otel`) is "
+        "installed and a span is recording, requests carry its trace and span ids so the "
+        "gateway's span joins your trace; `false` sends none and never imports OpenTelemetry.",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CLOUDFLARE_API_TOKEN"),
+        description="Cloudflare API token with AI Gateway Read (and Edit, for feedback) "
+        "permission, for the logs and feedback API (`cfgenai.get_log`, `cfgenai.feedback`); "
+        "never sent to the gateway itself.",
+    )
+    api_base_url: str = Field(
+        DEFAULT_API_BASE_URL,
+        validation_alias=_env("CLOUDFLARE_API_BASE_URL"),
+        description="Root of Cloudflare's REST API, for logs and feedback; https unless the "
+        "host is loopback (a local emulator).",
     )
 
     def __init__(self, **values: Any) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic_core import SchemaSerializer, core_schema
 
+from . import _otel
 from ._responses import gateway_error, redirect_error
 from ._tls import contexts
 
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 KEY_HEADER = "x-goog-api-key"
 
 
-def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def client_args(
+    *, drop_key: bool, share_tls: bool = True, otel: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
     ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
@@ -29,16 +32,23 @@ def client_args(*, drop_key: bool, share_tls: bool = True) -> tuple[dict[str, An
     a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it).
     ``share_tls`` hands over the shared TLS contexts (Vertex AI keeps google-genai's own, which
     may carry an mTLS client certificate); without them the dicts copy, pickle and serialise.
+    ``otel`` adds the ids of the OpenTelemetry span current at sending (``_otel``).
     """
-    sync_hooks = {"request": [DropKey()] if drop_key else [], "response": [GatewayErrors()]}
-    async_hooks = {
+    sync_hooks: dict[str, list[Any]] = {
+        "request": [DropKey()] if drop_key else [],
+        "response": [GatewayErrors()],
+    }
+    async_hooks: dict[str, list[Any]] = {
         "request": [DropKeyAsync()] if drop_key else [],
         "response": [GatewayErrorsAsync()],
     }
+    if otel:
+        sync_hooks["request"].append(TraceHeaders())
+        async_hooks["request"].append(TraceHeadersAsync())
     sync: dict[str, Any] = {"event_hooks": sync_hooks, "follow_redirects": False}
     async_: dict[str, Any] = {
         "event_hooks": async_hooks,
-        "middlewares": (AiohttpMiddleware(drop_key=drop_key),),
+        "middlewares": (AiohttpMiddleware(drop_key=drop_key, otel=otel),),
         "follow_redirects": False,  # httpx
         "allow_redirects": False,  # aiohttp
     }
@@ -83,6 +93,22 @@ class DropKeyAsync(_Hook):
 
 
 @dataclasses.dataclass(frozen=True)
+class TraceHeaders(_Hook):
+    """httpx request hook: the current OpenTelemetry span's ids, unless the request has its own."""
+
+    def __call__(self, request: Any) -> None:
+        _otel.add_trace_headers(request.headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceHeadersAsync(_Hook):
+    """httpx async request hook: the same."""
+
+    async def __call__(self, request: Any) -> None:
+        _otel.add_trace_headers(request.headers)
+
+
+@dataclasses.dataclass(frozen=True)
 class GatewayErrors(_Hook):
     """httpx response hook: raises on redirects and on the gateway's own error bodies."""
 
@@ -108,15 +134,18 @@ class GatewayErrorsAsync(_Hook):
 
 @dataclasses.dataclass(frozen=True)
 class AiohttpMiddleware(_Hook):
-    """aiohttp client middleware: the same, and removes ``x-goog-api-key`` if ``drop_key``."""
+    """aiohttp client middleware: all of the above, each as its flag asks."""
 
     drop_key: bool
+    otel: bool = False
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         if self.drop_key:
             request.headers.popall(KEY_HEADER, None)
+        if self.otel:
+            _otel.add_trace_headers(request.headers)
         response = await handler(request)
         if 300 <= response.status < 400:
             response.release()

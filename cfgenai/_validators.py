@@ -39,9 +39,10 @@ SECRET_FIELDS = (
     "vertex_access_token",
     "access_token",
     "access_client_secret",
+    "api_token",
 )
 # Tokens that cfgenai (or the header) already prefixes with the Bearer scheme.
-BEARER_FIELDS = ("token", "vertex_access_token", "access_token")
+BEARER_FIELDS = ("token", "vertex_access_token", "access_token", "api_token")
 # Explicit overrides that CF_AIG_BASE_URL would silently make meaningless.
 ROOT_FIELDS = ("account_id", "gateway_id")
 NOT_SET = ": not set;"
@@ -58,11 +59,17 @@ class SettingsChecks(BaseModel):
 
     @field_validator(*PER_REQUEST_ONLY, mode="after", check_fields=False)
     @classmethod
-    def _no_client_wide_cache_key(cls, value: str | None) -> str | None:
+    def _no_client_wide_cache_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
+            why = (
+                "a client-wide cache key would give every request the same cached answer"
+                if info.field_name == "cache_key"
+                else "a client-wide trace id would put every request in one trace (cfgenai "
+                "sends the current OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
+            )
             raise ValueError(
-                "a client-wide cache key would give every request the same cached answer; "
-                "unset it and pass cfgenai.request_options(cache_key=...) per request"
+                f"{why}; unset it and pass cfgenai.request_options({info.field_name}=...) "
+                "per request"
             )
         return value
 
@@ -114,6 +121,30 @@ class SettingsChecks(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return value.rstrip("/")
+
+    @field_validator("api_base_url", mode="before", check_fields=False)
+    @classmethod
+    def _check_api_base_url(cls, value: Any) -> Any:
+        value = _required_string(value)
+        problems = _checks.url_problems(
+            value,
+            "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4",
+            "put the API token in CLOUDFLARE_API_TOKEN",
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value.rstrip("/")
+
+    @field_validator("otel", mode="before", check_fields=False)
+    @classmethod
+    def _check_otel(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"true": True, "1": True, "false": False, "0": False}.get(
+                value.strip().lower(), value
+            )
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
 
     @field_validator("api_version", mode="before", check_fields=False)
     @classmethod

@@ -1,4 +1,5 @@
-"""The ``cfgenai`` command line: ``ask``, ``doctor``, ``env``, ``demo`` and ``gateway``.
+"""The ``cfgenai`` command line: ``ask``, ``doctor``, ``log``, ``feedback``, ``env``, ``demo``
+and ``gateway``.
 
 Parsing only; google-genai is imported when a command needs it, so ``--help`` stays fast.
 """
@@ -115,6 +116,30 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the diagnosis (every setting) as JSON"
     )
 
+    log = command(
+        "log",
+        "print the gateway's log entry of a request: cost, tokens, status, feedback",
+        "Print the log entry LOG_ID (from `cfgenai ask --json` or gateway_info(response).log_id) "
+        "from Cloudflare's REST API: model, status, tokens, cost, metadata. Needs "
+        "CLOUDFLARE_API_TOKEN, a Cloudflare API token with AI Gateway Read permission (not the "
+        "gateway token).",
+    )
+    log.add_argument("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
+    log.add_argument("--json", action="store_true", help="print the entry as JSON")
+
+    rate = command(
+        "feedback",
+        "rate a logged request: good or bad, and a score",
+        "Give the request logged as LOG_ID a thumbs-up (--good) or down (--bad) and/or a score "
+        "from 0 to 100, through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN with AI "
+        "Gateway Edit permission.",
+    )
+    rate.add_argument("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
+    rate.add_argument("--score", type=_score, help="a score from 0 to 100")
+    verdict = rate.add_mutually_exclusive_group()
+    verdict.add_argument("--good", action="store_true", help="feedback 1 (thumbs up)")
+    verdict.add_argument("--bad", action="store_true", help="feedback -1 (thumbs down)")
+
     env = command(
         "env",
         "print an annotated .env template of every variable",
@@ -213,6 +238,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _score(text: str) -> float:
+    try:
+        score = float(text)
+    except ValueError:
+        score = -1.0
+    if not 0 <= score <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a score: use a number from 0 to 100")
+    return score
+
+
 def _positive(text: str) -> int:
     number = int(text) if text.isdigit() else 0
     if number <= 0:
@@ -250,6 +285,29 @@ def _doctor(args: argparse.Namespace) -> int:
     else:
         print_diagnosis(diagnosis, sys.stdout, show_all=args.all)
     return diagnosis.exit_code
+
+
+def _log(args: argparse.Namespace) -> int:
+    from ._commands import print_log_entry
+    from ._logs import get_log
+
+    print_log_entry(get_log(args.log_id), sys.stdout, as_json=args.json)
+    return EXIT_OK
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from ._logs import feedback
+
+    given = 1 if args.good else -1 if args.bad else None
+    if given is None and args.score is None:
+        print("cfgenai: give --good, --bad or --score N (or both)", file=sys.stderr)
+        return EXIT_USAGE
+    score = int(args.score) if args.score is not None and args.score.is_integer() else args.score
+    feedback(args.log_id, feedback=given, score=score)
+    parts = [{1: "good", -1: "bad"}[given]] if given is not None else []
+    parts += [f"score {score:g}"] if score is not None else []
+    print(f"feedback recorded for {args.log_id}: {', '.join(parts)}")
+    return EXIT_OK
 
 
 def _env(args: argparse.Namespace) -> int:

@@ -24,7 +24,11 @@ _LOOPBACK = "127.0.0.1,localhost,::1"
 @pytest.fixture(scope="session")
 def cf_gateway_options() -> dict[str, Any]:
     """Keyword arguments for the session's ``GatewayEmulator``; override it in conftest.py."""
-    return {"token": "cfgenai-test-token", "stored_keys": {"default": "cfgenai-test-stored-key"}}
+    return {
+        "token": "cfgenai-test-token",
+        "stored_keys": {"default": "cfgenai-test-stored-key"},
+        "api_token": "cfgenai-test-api-token",
+    }
 
 
 @pytest.fixture(scope="session")

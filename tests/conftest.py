@@ -23,9 +23,12 @@ GOOGLE_KEY = "canary-google-key-1d4e8b2a9c7f3e55"
 STORED_KEY = "canary-stored-key-6b0e2f9d4a1c8e77"
 TEAM_KEY = "canary-team-key-93c1d7e0b5a2f4c8"  # stored under the BYOK alias "team"
 VERTEX_TOKEN = "canary-vertex-token-4e9a1c7b2d0f"  # a Google access token for Vertex AI
-CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN)
+API_TOKEN = "canary-cf-api-token-2c8e5a1f9b3d7e04"  # a Cloudflare API token, for the logs API
+CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN, API_TOKEN)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
+# A log id as the gateway gives it now: a lowercase UUIDv7.
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 pytest_plugins = ["pytester"]
 
@@ -59,6 +62,7 @@ def cf_gateway_options() -> dict[str, Any]:
         "token": TOKEN,
         "google_keys": [GOOGLE_KEY, VERTEX_TOKEN],
         "stored_keys": {"default": STORED_KEY, "team": TEAM_KEY},
+        "api_token": API_TOKEN,
     }
 
 

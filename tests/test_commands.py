@@ -18,7 +18,17 @@ from cfgenai._reference import env_template, markdown_tables
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, MODEL, REAL_BACKOFF, TOKEN, Build, sdk_http
+from .conftest import (
+    ACCOUNT_ID,
+    CANARIES,
+    GOOGLE_KEY,
+    MODEL,
+    REAL_BACKOFF,
+    TOKEN,
+    UUID7,
+    Build,
+    sdk_http,
+)
 
 ROOT = Path(__file__).parent.parent
 
@@ -88,7 +98,8 @@ def test_ask_json_has_the_response_and_the_gateway_info(
         == f"Echo from {MODEL}: hi"
     )
     assert printed["gateway"]["provider"] == "google-ai-studio"
-    assert len(printed["gateway"]["log_id"]) == 32
+    assert printed["gateway"]["log_id"] == printed["gateway"]["request_id"]
+    assert re.fullmatch(UUID7, printed["gateway"]["log_id"])
     assert set(printed["gateway"]) == {
         "cache_status",
         "log_id",
@@ -96,6 +107,8 @@ def test_ask_json_has_the_response_and_the_gateway_info(
         "step",
         "model",
         "provider",
+        "request_id",
+        "dlp",
     }
 
 
@@ -268,7 +281,9 @@ def test_doctor_ping_failure_exits_with_its_code(
 # -- every command: help, speed of --help, secrets ------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["ask"], ["doctor"], ["env"], ["demo"], ["gateway"]])
+@pytest.mark.parametrize(
+    "command", [[], ["ask"], ["doctor"], ["log"], ["feedback"], ["env"], ["demo"], ["gateway"]]
+)
 def test_help_is_complete(
     command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

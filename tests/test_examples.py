@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import MODEL, sdk_http
+from .conftest import MODEL, UUID7, sdk_http
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -81,7 +82,7 @@ def test_webapp_serves_sync_and_async_answers_across_restarts(cf_gateway: Gatewa
         )
         assert sync_answer == {"answer": f"Echo from {MODEL}: sync {run}", "cache": None}
         assert async_answer["answer"] == f"Echo from {MODEL}: async {run}"
-        assert len(str(async_answer["log_id"])) == 32
+        assert re.fullmatch(UUID7, str(async_answer["log_id"]))
     assert [r.json["contents"][0]["parts"][0]["text"] for r in cf_gateway.requests] == [
         "sync first",
         "async first",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ import cfgenai
 from cfgenai import GatewayError, GatewayInfo, gateway_info, request_options
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TEAM_KEY, TOKEN, Build
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TEAM_KEY, TOKEN, UUID7, Build
 
 
 def _config(**options: object) -> types.GenerateContentConfig:
@@ -66,7 +67,8 @@ def test_gateway_info_from_every_kind_of_response(
 ) -> None:
     info = CALLS[call](build(), event_id="trace-1", cache_ttl=60)
     assert info.cache_status == "MISS"
-    assert info.log_id is not None and len(info.log_id) == 32
+    assert info.log_id is not None and re.fullmatch(UUID7, info.log_id)
+    assert info.request_id == info.log_id  # one step: the request id is the log id
     assert info.event_id == "trace-1"
     assert (info.step, info.model, info.provider) == (0, MODEL, "google-ai-studio")
     again = CALLS[call](build(), event_id="trace-1", cache_ttl=60)
@@ -86,7 +88,7 @@ def test_gateway_info_without_caching_has_no_cache_status(
 ) -> None:
     info = _sync(build())
     assert info.cache_status is None
-    assert info.event_id is None
+    assert info.event_id == info.request_id == info.log_id  # none named: the request's own id
 
 
 @pytest.fixture

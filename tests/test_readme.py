@@ -7,8 +7,8 @@ How a block is read:
   ``test_`` functions runs with pytester in a throwaway project, together with the blocks whose
   first line names a file of that project (``# my_app.py``);
 - a plain block of ``$ command`` lines is a transcript: each command runs in bash, stderr with
-  stdout, and the output must match (``...`` stands for anything; ports, ids, fingerprints and
-  milliseconds are compared by shape).
+  stdout, and the output must match (``...`` stands for anything; ports, ids (hex and UUIDs), fingerprints
+  and milliseconds are compared by shape).
 The commands and code see the emulator through CF_AIG_BASE_URL and CF_AIG_TOKEN.
 """
 
@@ -96,6 +96,7 @@ def _shape(text: str) -> str:
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
     text = re.sub(r"<sha256:[0-9a-f]+(\.\.\.)?>", "<sha256:HASH>", text)
     text = re.sub(r"\b[0-9a-f]{32}\b", "HEX32", text)
+    text = re.sub(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b", "UUID", text)
     text = re.sub(r"\d+(\.\d+)? ms\b", "N ms", text)
     text = re.sub(r"^\(\d+ more at their defaults", "(N more at their defaults", text, flags=re.M)
     return "\n".join(" ".join(line.split()) for line in text.strip("\n").splitlines())

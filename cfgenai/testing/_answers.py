@@ -29,6 +29,7 @@ class Answer:
     done_marker: bool = False  # end the stream with "data: [DONE]" (OpenAI's convention)
     headers: dict[str, str] = field(default_factory=dict)
     fault: Fault | None = None
+    billing: str | None = None  # who paid the provider: "request", "stored", "unified"
 
 
 GATEWAY_ERRORS = {
@@ -38,7 +39,18 @@ GATEWAY_ERRORS = {
     2009: (401, "Unauthorized"),
     2040: (400, "No stored key with that alias"),
     7000: (400, "No route for that URI"),
+    2016: (424, "Prompt blocked by Guardrails"),
+    2017: (424, "Response blocked by Guardrails"),
+    2021: (402, "Guardrails scanner out of credits"),
+    7013: (503, "Guardrails scanner unavailable"),
+    # Cloudflare documents the codes of DLP blocks, not their status: 424 like Guardrails'.
+    2029: (424, "Request blocked by Data Loss Prevention"),
+    2030: (424, "Response blocked by Data Loss Prevention"),
+    # Cloudflare documents the 400 of a no-wholesale refusal, not its code: 2044 is ours.
+    2044: (400, "No provider credentials, and cf-aig-no-wholesale forbids Unified Billing"),
 }
+# Refusals of what the provider answered: the gateway calls the provider first.
+RESPONSE_REFUSALS = frozenset({2017, 2030})
 
 
 # The emulator's own refusals of what a server meets on the open network. Cloudflare documents

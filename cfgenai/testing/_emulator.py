@@ -7,10 +7,10 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -20,9 +20,10 @@ from . import _google
 from ._answers import GATEWAY_ERRORS, Answer, Fault, gateway_error
 from ._gateway import Gateway
 from ._journal import Journal, RecordedRequest, printable
+from ._logs import LogStore
 from ._protocol import MAX_HEAD, Limits
 from ._render import log_line, render
-from ._script import Reply, Script
+from ._script import Refusal, Reply, Script
 from ._server import Server
 
 # Accepted when no stored key is configured, so byok works at once (here, in the CLI).
@@ -58,6 +59,22 @@ class GatewayEmulator:
       its body; ``idle_timeout``: seconds a kept-alive connection may wait between requests.
       A late client gets 408 and a closed connection.
 
+    - ``unified_billing``: the account has Unified Billing, so a request with no provider key
+      and no stored key under its alias is paid from credits (``upstream_requests`` then show
+      the key ``cfgenai-emulator-unified-billing``), unless it sends
+      ``cf-aig-no-wholesale: true``: then 400 with code 2044 (the emulator's choice: Cloudflare
+      documents the 400, not a code). Off, such a request reaches Google without a key.
+    - ``unified_billing_limit``: ``(requests, seconds)``, e.g. ``(200, 60)``, Unified Billing's
+      rate limit: beyond it, 429 with code 2003 (on ``clock``). ``None``: no limit.
+    - ``guardrails``: Guardrails are on, so a streamed call is answered as one buffered JSON
+      payload, as the real gateway does.
+    - ``api_token``: the Cloudflare API token the logs API (``/client/v4/...``) requires;
+      ``None`` accepts any bearer token.
+
+    Every request that passes authentication gets a request id (a UUIDv7, also its log id
+    and, unless it named one, its event id) and a log entry (:attr:`logs`), which the logs API
+    reads and annotates (``GET``/``PATCH /client/v4/accounts/{a}/ai-gateway/gateways/{g}/logs/{id}``).
+
     Malformed requests get a 4xx in the gateway's error shape with an ``internalCode`` of 9
     followed by the status (9400, 9408, 9413, 9431): Cloudflare documents no codes for these.
 
@@ -84,6 +101,10 @@ class GatewayEmulator:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     idle_timeout: float = 5.0
+    unified_billing: bool = False
+    unified_billing_limit: tuple[int, float] | None = None
+    guardrails: bool = False
+    api_token: str | None = None
 
     def __post_init__(self) -> None:
         self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
@@ -109,7 +130,8 @@ class GatewayEmulator:
             raise ConfigError(problems)
         self._journal = Journal(self.journal_size, self.journal_bytes)
         self._script = Script()
-        self._gateway = Gateway(self, self._journal, self._script)
+        self._logs = LogStore(self.journal_size)
+        self._gateway = Gateway(self, self._journal, self._script, self._logs)
         limits = Limits(self.header_timeout, self.body_timeout)
         self._server = Server(
             self._app,
@@ -170,10 +192,17 @@ class GatewayEmulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a cfgenai client at this emulator."""
-        env = {"CF_AIG_BASE_URL": self.base_url}
+        env = {"CF_AIG_BASE_URL": self.base_url, "CLOUDFLARE_API_BASE_URL": self.api_base_url}
         if self.token:
             env["CF_AIG_TOKEN"] = self.token
+        if self.api_token:
+            env["CLOUDFLARE_API_TOKEN"] = self.api_token
         return env
+
+    @property
+    def api_base_url(self) -> str:
+        """The root of the emulator's Cloudflare REST API, for ``CLOUDFLARE_API_BASE_URL``."""
+        return f"{self.url}/client/v4"
 
     # -- journal --------------------------------------------------------------------------
 
@@ -198,6 +227,20 @@ class GatewayEmulator:
         """Every request the gateway sent on to Google (one per attempt), as Google saw it:
         no ``cf-aig-*`` headers, and the provider key the gateway chose."""
         return self._journal.upstream
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """The gateway's log entries, oldest first, as the logs API returns them (with the
+        feedback, score and metadata given to them), plus ``billing``: who paid the provider
+        (``"request"``, ``"stored"``, ``"unified"``, or ``None``)."""
+        return self._logs.entries
+
+    def log_entry(self, log_id: str) -> dict[str, Any]:
+        """The log entry ``log_id``, as :attr:`logs` shows it."""
+        entry = self._logs.get(log_id)
+        if entry is None:
+            raise AssertionError(f"the gateway emulator has no log entry {printable(log_id)}")
+        return entry
 
     @property
     def connections(self) -> int:
@@ -252,17 +295,51 @@ class GatewayEmulator:
         """Answer the next requests with status 200 and a body that is not valid JSON."""
         self._script.add_fault(Fault(route, times, malformed=True))
 
-    def refuse_next(self, code: int, *, times: int = 1, route: str | None = None) -> None:
-        """Make the gateway itself refuse the next ``times`` requests with error ``code``
-        (2001, 2003, 2005, 2009, 2040 or 7000)."""
+    def refuse_next(
+        self, code: int, *, detail: str | None = None, times: int = 1, route: str | None = None
+    ) -> None:
+        """Make the gateway itself refuse the next ``times`` requests with error ``code``,
+        ``detail`` added to its message: 2001, 2003 (``detail="Spend limit reached"`` for a
+        spend limit), 2005, 2009, 2040, 2044, 7000; Guardrails' 2016 (prompt blocked), 2017
+        (response blocked: Google is called first), 2021 (out of credits), 7013 (unavailable);
+        DLP's 2029 and 2030 (see :meth:`dlp_next`)."""
         GATEWAY_ERRORS[code]  # fail early on an unknown code
-        self._script.add_refusal(Fault(route, times), code)
+        self._script.add_refusal(Fault(route, times), Refusal(code, detail))
+
+    def dlp_next(
+        self,
+        action: Literal["FLAG", "BLOCK"] = "FLAG",
+        *,
+        check: Literal["REQUEST", "RESPONSE"] = "REQUEST",
+        profile_id: str = "emulator-dlp-profile",
+        entry_ids: Sequence[str] = ("emulator-dlp-entry",),
+        policy_ids: Sequence[str] = ("emulator-dlp-policy",),
+        times: int = 1,
+        route: str | None = None,
+    ) -> None:
+        """Make Data Loss Prevention match the next ``times`` requests: ``FLAG`` answers
+        normally with a ``cf-aig-dlp`` header; ``BLOCK`` refuses with code 2029 (a ``REQUEST``
+        check) or 2030 (``RESPONSE``: Google is called first), the header on the error."""
+        finding = {
+            "profile": {"context": {}, "entry_ids": list(entry_ids), "profile_id": profile_id},
+            "policy_ids": list(policy_ids),
+            "check": check,
+        }
+        header = json.dumps({"findings": [finding], "action": action}, separators=(",", ":"))
+        if action == "BLOCK":
+            code = 2029 if check == "REQUEST" else 2030
+            self._script.add_refusal(
+                Fault(route, times), Refusal(code, None, {"cf-aig-dlp": header})
+            )
+        else:
+            self._script.add_flag(Fault(route, times), header)
 
     def reset(self) -> None:
-        """Forget recorded requests, connections, scripted answers, faults and the cache."""
+        """Forget recorded requests, connections, scripted answers, faults, the cache, the log
+        entries and Unified Billing's rate-limit window."""
         self._journal.clear()
         self._script.clear()
-        self._gateway.cache.clear()
+        self._gateway.clear()
 
     # -- the ASGI application -------------------------------------------------------------
 
@@ -337,6 +414,10 @@ class GatewayEmulator:
         if len(values) + sum(map(len, request.headers)) > MAX_HEAD:
             return gateway_error(9431, f"the headers exceed {MAX_HEAD} bytes")
         try:
+            if request.path.startswith("/client/v4/"):
+                return self._logs.api_answer(
+                    request, self.api_token, (self.account_id, self.gateway_id)
+                )
             return await self._gateway.answer(request)
         except Exception as exc:  # a bug of the emulator's: still an answer in the gateway's shape
             logging.getLogger("uvicorn.error").exception("the gateway emulator failed")

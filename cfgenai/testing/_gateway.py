@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
@@ -15,11 +15,13 @@ from .._errors import ConfigError
 from .._options import OPTION_HEADERS, GatewayOptions, validate_options
 from .._settings import PROVIDER, VERTEX
 from . import _compat
-from ._answers import Answer, gateway_error
+from ._answers import RESPONSE_REFUSALS, Answer, gateway_error
+from ._billing import RateLimit, credential
 from ._cache import AnswerCache
 from ._journal import Journal, RecordedRequest
+from ._logs import LogStore, uuid7
 from ._provider import VERTEX_CALL, Google, GoogleSettings, provider_key
-from ._script import Script
+from ._script import Refusal, Script
 
 _NO_OPTIONS = GatewayOptions()
 _SAFE_MODEL = re.compile(r"[\x21-\x7e]+")  # it goes into a path and a response header
@@ -44,15 +46,32 @@ class GatewaySettings(GoogleSettings, Protocol):
     def cache_ttl(self) -> int | None: ...
     @property
     def clock(self) -> Callable[[], float]: ...
+    @property
+    def unified_billing(self) -> bool: ...
+    @property
+    def unified_billing_limit(self) -> tuple[int, float] | None: ...
+    @property
+    def guardrails(self) -> bool: ...
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, journal: Journal, script: Script) -> None:
+    def __init__(
+        self, settings: GatewaySettings, journal: Journal, script: Script, logs: LogStore
+    ) -> None:
         self._settings = settings
         self._journal = journal
         self._script = script
         self._google = Google(settings, script)
         self.cache = AnswerCache(lambda: settings.clock())
+        self.logs = logs
+        limit = settings.unified_billing_limit
+        self.unified_limit = None if limit is None else RateLimit(*limit, lambda: settings.clock())
+
+    def clear(self) -> None:
+        self.cache.clear()
+        self.logs.clear()
+        if self.unified_limit is not None:
+            self.unified_limit.clear()
 
     async def answer(self, request: RecordedRequest) -> Answer:
         settings = self._settings
@@ -66,7 +85,6 @@ class Gateway:
             settings.gateway_id and route.get("gateway", settings.gateway_id) != settings.gateway_id
         ):
             return gateway_error(2001)
-        compat = route["provider"] == "compat"
         key = provider_key(request, route["provider"])
         if settings.token:
             access = (
@@ -79,9 +97,40 @@ class Gateway:
                 request.header("cf-aig-authorization") != f"Bearer {settings.token}" and not access
             ):
                 return gateway_error(2009)
+        started = time.perf_counter()
+        answer = await self._authorized(request, route, key)
+        return self._logged(request, route["provider"], answer, time.perf_counter() - started)
+
+    def _logged(
+        self, request: RecordedRequest, provider: str, answer: Answer, seconds: float
+    ) -> Answer:
+        """``answer`` with its request id (a UUIDv7: also the log id and, unless the request
+        named one, the event id), logged under that id."""
+        request_id = uuid7()
+        answer.headers.update(
+            {
+                "cf-aig-request-id": request_id,
+                "cf-aig-log-id": request_id,
+                "cf-aig-event-id": request.header("cf-aig-event-id") or request_id,
+            }
+        )
+        self.logs.add(
+            request_id,
+            request,
+            answer,
+            model=answer.headers.get("cf-aig-model") or request.model,
+            provider=PROVIDER if provider == "compat" else provider,
+            seconds=seconds,
+            billing=answer.billing,
+        )
+        return answer
+
+    async def _authorized(
+        self, request: RecordedRequest, route: dict[str, Any], key: str | None
+    ) -> Answer:
         refusal = self._script.take_refusal(request.path)
-        if refusal is not None:
-            return gateway_error(refusal)
+        if refusal is not None and refusal.code not in RESPONSE_REFUSALS:
+            return _refused(refusal)
         sent = {
             name: request.headers[h] for name, h in OPTION_HEADERS.items() if h in request.headers
         }
@@ -91,12 +140,23 @@ class Gateway:
             return gateway_error(2005, "; ".join(exc.problems))
         except RecursionError:
             return gateway_error(2005, "an option header's JSON is nested too deeply")
-        if compat and route["rest"] == "/chat/completions" and request.method == "POST":
-            return await self._compat(request, key, options)
-        if route["provider"] in (PROVIDER, VERTEX) and route["rest"]:
+        if (
+            route["provider"] == "compat"
+            and route["rest"] == "/chat/completions"
+            and request.method == "POST"
+        ):
+            answer = await self._compat(request, key, options)
+        elif route["provider"] in (PROVIDER, VERTEX) and route["rest"]:
             upstream = replace(request, path=route["rest"])
-            return await self._through_gateway(request, upstream, key, options)
-        return gateway_error(7000)
+            answer = await self._through_gateway(request, upstream, key, options)
+        else:
+            return gateway_error(7000)
+        if refusal is not None:  # the provider answered; the gateway refuses to pass it on
+            return replace(_refused(refusal), billing=answer.billing)
+        flag = self._script.take_flag(request.path)
+        if flag is not None and answer.status < 400:
+            answer.headers["cf-aig-dlp"] = flag
+        return answer
 
     async def _compat(
         self, request: RecordedRequest, key: str | None, options: GatewayOptions
@@ -120,7 +180,7 @@ class Gateway:
         answer = await self._through_gateway(request, upstream, key, options)
         if answer.status != 200 or (answer.fault and answer.fault.malformed):
             return answer
-        if streamed:
+        if streamed and answer.stream:  # (Guardrails answer a stream as one payload)
             texts = [_google_text(chunk) for chunk in answer.body]
             body = _compat.completion_chunks(model, texts)
             return replace(answer, body=body, stream=True, done_marker=True)
@@ -134,29 +194,37 @@ class Gateway:
         options: GatewayOptions,
     ) -> Answer:
         """What the gateway adds around the upstream call: key, cache, retries, headers."""
-        key = provider_key
-        if key is None:
-            alias = options.byok_alias or "default"
-            if alias in self._settings.stored_keys:
-                key = self._settings.stored_keys[alias]
-            elif options.byok_alias is not None:
-                return gateway_error(2040)
-        headers = {
-            "cf-aig-log-id": os.urandom(16).hex(),
-            "cf-aig-step": "0",
-            "cf-aig-provider": PROVIDER,
-        }
+        paid = credential(
+            provider_key,
+            options,
+            self._settings.stored_keys,
+            unified_billing=self._settings.unified_billing,
+        )
+        if paid.code is not None:
+            return gateway_error(paid.code)
+        key = paid.key
+        headers = {"cf-aig-step": "0", "cf-aig-provider": PROVIDER}
         if upstream.model:
             headers["cf-aig-model"] = upstream.model
-        if options.event_id:
-            headers["cf-aig-event-id"] = options.event_id
         ttl = self._settings.cache_ttl if options.cache_ttl is None else options.cache_ttl  # 0: off
         cache_key = options.cache_key or AnswerCache.key(request.path, key, request.body)
         if ttl and not options.skip_cache:
             cached = self.cache.get(cache_key)
             if cached is not None:
-                return replace(cached, headers={**headers, "cf-aig-cache-status": "HIT"})
+                headers["cf-aig-cache-status"] = "HIT"
+                return replace(cached, headers={**cached.headers, **headers}, billing=None)
+        if paid.billing == "unified" and not (
+            self.unified_limit is None or self.unified_limit.allow()
+        ):
+            limit = self.unified_limit
+            return gateway_error(
+                2003,
+                f"Unified Billing allows {limit.requests} requests per {limit.seconds:g} s per gateway",
+            )
         answer = await self._upstream_attempts(upstream, key, options)
+        answer.billing = paid.billing
+        if self._settings.guardrails and answer.stream and answer.status == 200:
+            answer = _buffered(answer)
         if ttl:
             headers["cf-aig-cache-status"] = "MISS"
             if answer.status == 200 and answer.fault is None and not options.skip_cache:
@@ -190,6 +258,21 @@ class Gateway:
             )
             await asyncio.sleep((options.retry_delay_ms or 0) / 1000 * factor)
         return answer
+
+
+def _refused(refusal: Refusal) -> Answer:
+    answer = gateway_error(refusal.code, refusal.detail)
+    answer.headers.update(refusal.headers)
+    return answer
+
+
+def _buffered(answer: Answer) -> Answer:
+    """A stream as Guardrails return it: scanned whole, then sent as one JSON payload."""
+    chunks = answer.body
+    text = "".join(_google_text(chunk) for chunk in chunks)
+    whole = {**chunks[-1], "candidates": [dict(chunks[-1]["candidates"][0])]}
+    whole["candidates"][0]["content"] = {"parts": [{"text": text}], "role": "model"}
+    return replace(answer, body=whole, stream=False, fault=None)
 
 
 def _google_text(answer: Any) -> str:

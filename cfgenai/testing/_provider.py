@@ -11,6 +11,7 @@ from typing import Protocol
 from .._settings import PROVIDER, VERTEX
 from . import _google
 from ._answers import Answer
+from ._billing import UNIFIED_BILLING_KEY
 from ._journal import MODEL_CALL, MODEL_PATH, RecordedRequest
 from ._script import Script
 
@@ -46,6 +47,7 @@ class Google:
             accepted is not None
             and key not in accepted
             and key not in self._settings.stored_keys.values()
+            and key != UNIFIED_BILLING_KEY
         ):
             return Answer(400, _google.error(400))
         fault = self._script.take_fault(request.path)

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from ._answers import Fault
 
 if TYPE_CHECKING:
     from ._journal import RecordedRequest
 
+T = TypeVar("T")
+
 # A scripted answer: a text, the chunks of a stream, or a function of the request giving either.
 Reply = str | list[str] | Callable[["RecordedRequest"], "str | list[str]"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The gateway's own error ``code``, with ``detail`` added to its message and extra
+    response ``headers`` (``cf-aig-dlp``)."""
+
+    code: int
+    detail: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Script:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
-        self._refusals: list[tuple[Fault, int]] = []
+        self._refusals: list[tuple[Fault, Refusal]] = []
+        self._flags: list[tuple[Fault, str]] = []
         self._replies: list[Reply] = []
         self._reply_chunk_delay = 0.0
 
@@ -32,9 +46,13 @@ class Script:
         with self._lock:
             self._faults.append(fault)
 
-    def add_refusal(self, fault: Fault, code: int) -> None:
+    def add_refusal(self, fault: Fault, refusal: Refusal) -> None:
         with self._lock:
-            self._refusals.append((fault, code))
+            self._refusals.append((fault, refusal))
+
+    def add_flag(self, fault: Fault, dlp: str) -> None:
+        with self._lock:
+            self._flags.append((fault, dlp))
 
     def next_reply(self) -> Reply | None:
         """The scripted answer for this call: the first in line, and the last one stays."""
@@ -51,20 +69,32 @@ class Script:
                 fault = Fault(None, 1, chunk_delay=self._reply_chunk_delay)
             return fault
 
-    def take_refusal(self, path: str) -> int | None:
+    def take_refusal(self, path: str) -> Refusal | None:
         with self._lock:
-            for fault, code in self._refusals:
-                if _take([fault], path) is not None:
-                    if fault.remaining <= 0:
-                        self._refusals.remove((fault, code))
-                    return code
-        return None
+            return _take_paired(self._refusals, path)
+
+    def take_flag(self, path: str) -> str | None:
+        """The ``cf-aig-dlp`` header to add to the next answer for ``path``."""
+        with self._lock:
+            return _take_paired(self._flags, path)
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
             self._refusals.clear()
+            self._flags.clear()
             self._replies.clear()
+
+
+def _take_paired(entries: list[tuple[Fault, T]], path: str) -> T | None:
+    """The value of the first entry whose fault applies to ``path``, counted down (lock held)."""
+    for entry in entries:
+        fault, value = entry
+        if _take([fault], path) is not None:
+            if fault.remaining <= 0:
+                entries.remove(entry)
+            return value
+    return None
 
 
 def _take(faults: list[Fault], path: str) -> Fault | None:
