@@ -132,4 +132,3 @@ def _system_paths() -> tuple[str | None, str | None]:
     if not cafile and not capath:
         cafile = next(filter(os.path.isfile, CA_FILE_CANDIDATES), None)
     return cafile, capath
-
