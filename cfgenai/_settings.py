@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import _validators
 from ._checks import PROVIDER, VERTEX, is_loopback
@@ -17,6 +17,7 @@ from ._environment import ENCODING, alias_conflicts, env_file_from_environment, 
 from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
 from ._options import GatewayOptions
+from ._sources import remembering
 from ._validators import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -172,6 +173,18 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         validation_alias=_env("CF_AIG_ACCESS_CLIENT_SECRET"),
         description="Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`.",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # pydantic-settings' own order and sources, faster (see _sources).
+        return init_settings, *remembering(env_settings, dotenv_settings), file_secret_settings
 
     def __init__(self, **values: Any) -> None:
         problems = argument_problems(GatewaySettings, values, _SOURCE_ARGUMENTS)
