@@ -6,13 +6,14 @@ import functools
 import inspect
 import os
 import threading
+import warnings
 from typing import Any
 
 from google import genai
 from google.genai import types
 
 from ._errors import ConfigError
-from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings
+from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, from_environment
 from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
@@ -27,7 +28,11 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
-    if settings is None:
+    if settings is None and not overrides:
+        settings, messages = from_environment()
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
+    elif settings is None:
         settings = GatewaySettings(**overrides)
     elif overrides:
         settings = settings._replace(**overrides)

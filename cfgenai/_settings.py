@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -13,7 +14,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from . import _validators
 from ._checks import PROVIDER, VERTEX, is_loopback
-from ._environment import ENCODING, alias_conflicts, env_file_from_environment, layers
+from ._environment import (
+    ENCODING,
+    ENV_FILE,
+    alias_conflicts,
+    env_file_from_environment,
+    layers,
+)
 from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
 from ._options import GatewayOptions
@@ -187,6 +194,11 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         return init_settings, *remembering(env_settings, dotenv_settings), file_secret_settings
 
     def __init__(self, **values: Any) -> None:
+        for message in self._read(values):
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+    def _read(self, values: dict[str, Any]) -> list[str]:
+        """Reads and validates; returns the warnings to give, raises ``ConfigError``."""
         problems = argument_problems(GatewaySettings, values, _SOURCE_ARGUMENTS)
         if "_env_file" not in values:
             values["_env_file"], file_problems = env_file_from_environment()
@@ -206,12 +218,7 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
             for name, variables in variable_names(GatewaySettings).items()
             if name not in values and len(variables) > 1
         }
-        for message in [
-            *unknown_variables(found),
-            *alias_conflicts(found, aliases),
-            *self._key_warnings(),
-        ]:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        return [*unknown_variables(found), *alias_conflicts(found, aliases), *self._key_warnings()]
 
     def _key_warnings(self) -> list[str]:
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
@@ -313,6 +320,30 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+# Earlier reads of the environment: (environment, working directory, .env bytes) -> result.
+_READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}
+
+
+def from_environment() -> tuple[GatewaySettings, list[str]]:
+    """``GatewaySettings()`` and the warnings it gives, remembered for as long as the
+    environment, the working directory and the bytes of the ``.env`` file stay the same
+    (settings are frozen, so one object serves every client built from them)."""
+    name = os.environ.get(ENV_FILE)
+    path = Path(".env" if name is None else name.strip())
+    try:
+        dotenv = path.read_bytes() if name is None or name.strip() else None
+    except OSError:
+        dotenv = None
+    key = (tuple(os.environ.items()), os.getcwd(), dotenv)
+    known = _READS.get(key)
+    if known is None:
+        settings = GatewaySettings.__new__(GatewaySettings)
+        known = settings, settings._read({})
+        if len(_READS) >= 16:
+            _READS.clear()
+        _READS[key] = known
+    return known[0], list(known[1])
 
 
 def variable(field: str) -> str:

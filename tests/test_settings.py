@@ -952,3 +952,33 @@ def test_the_faster_sources_read_what_pydantic_settings_own_read(
     Path(".env").write_text("".join(f"{k}='{v}'\n" for k, v in dotenv.items()))
     for _ in range(2):  # the second read answers from what the first one learnt
         assert _read(GatewaySettings) == _read(_PlainSources)
+
+
+def test_a_remembered_read_follows_every_change_and_warns_every_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import cfgenai
+    from cfgenai._settings import from_environment
+
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/a/g")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_TIMOUT", "3")
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="CF_AIG_TIMOUT"):
+            cfgenai.build_client()
+    assert from_environment()[0] is from_environment()[0]
+    assert from_environment()[0].timeout == 120
+    Path(".env").write_text("CF_AIG_TIMEOUT=5\n")
+    assert from_environment()[0].timeout == 5
+    Path(".env").write_text("CF_AIG_TIMEOUT=6\n")
+    assert from_environment()[0].timeout == 6
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "7")
+    assert from_environment()[0].timeout == 7
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("CF_AIG_TIMEOUT")
+    assert from_environment()[0].timeout == 120
+    monkeypatch.setenv("CF_AIG_TIMEOUT", "soon")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="CF_AIG_TIMEOUT"):
+            cfgenai.build_client()
