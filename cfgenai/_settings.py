@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import warnings
@@ -17,6 +18,7 @@ from ._checks import PROVIDER, VERTEX, is_loopback
 from ._environment import (
     ENCODING,
     ENV_FILE,
+    PREFIX,
     alias_conflicts,
     env_file_from_environment,
     layers,
@@ -321,7 +323,7 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
 
 # -- helpers ------------------------------------------------------------------------------
 
-# Earlier reads of the environment: (environment, working directory, .env bytes) -> result.
+# Earlier reads: (the variables cfgenai reads, working directory, .env bytes) -> result.
 _READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}
 
 
@@ -335,7 +337,11 @@ def from_environment() -> tuple[GatewaySettings, list[str]]:
         dotenv = path.read_bytes() if name is None or name.strip() else None
     except OSError:
         dotenv = None
-    key = (tuple(os.environ.items()), os.getcwd(), dotenv)
+    read = _read_variables()
+    variables = tuple(
+        (k, v) for k, v in os.environ.items() if k.upper() in read or k.upper().startswith(PREFIX)
+    )
+    key = (variables, os.getcwd(), dotenv)
     known = _READS.get(key)
     if known is None:
         settings = GatewaySettings.__new__(GatewaySettings)
@@ -344,6 +350,13 @@ def from_environment() -> tuple[GatewaySettings, list[str]]:
             _READS.clear()
         _READS[key] = known
     return known[0], list(known[1])
+
+
+@functools.cache
+def _read_variables() -> frozenset[str]:
+    # Other variables (PYTEST_CURRENT_TEST...) change all the time and change nothing here;
+    # a CF_AIG_ one that no setting reads still brings its warning.
+    return frozenset(n for names in variable_names(GatewaySettings).values() for n in names)
 
 
 def variable(field: str) -> str:
