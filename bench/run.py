@@ -10,18 +10,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import timeit
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import uvicorn
 
@@ -112,23 +116,43 @@ def _async_per_request(client: Any, count: int, in_flight: int) -> float:
     return asyncio.run(run())
 
 
-def _median_ratio(
-    ours: Callable[[], float], base: Callable[[], float], trials: int, before: Callable[[], None]
-) -> tuple[float, float, float]:
-    """Medians of ``trials`` paired runs, taking turns at going first; ``before`` runs before
-    each measurement (it resets the emulator's journal, which would otherwise grow)."""
+class Paired(NamedTuple):
+    """Medians of paired trials, and the interquartile range of their ratios."""
+
+    ours: float
+    base: float
+    ratio: float
+    low: float  # first quartile of the ratio
+    high: float  # third quartile
+
+
+def _paired(
+    ours: Callable[[], float],
+    base: Callable[[], float],
+    trials: int,
+    before: Callable[[], None] = lambda: None,
+    warm_up: bool = True,
+) -> Paired:
+    """``trials`` trials, each measuring in the order ABBA or BAAB (taking turns), so that a
+    load drifting over the run weighs on both sides alike; ``before`` runs before each
+    measurement (it resets the emulator's journal, which would otherwise grow)."""
+    if warm_up:  # connections and code paths
+        before(), ours(), before(), base()
     pairs = []
-    for trial in range(trials + 1):
-        times: dict[Callable[[], float], float] = {}
-        for measure in (ours, base) if trial % 2 else (base, ours):
+    for trial in range(trials):
+        times = {ours: 0.0, base: 0.0}
+        for measure in (ours, base, base, ours) if trial % 2 else (base, ours, ours, base):
             before()
-            times[measure] = measure()
-        if trial:  # the first pair warms connections and code paths up
-            pairs.append((times[ours], times[base]))
-    return (
+            times[measure] += measure() / 2
+        pairs.append((times[ours], times[base]))
+    ratios = [a / b for a, b in pairs]
+    low, _, high = statistics.quantiles(ratios, n=4, method="inclusive")
+    return Paired(
         statistics.median(p[0] for p in pairs),
         statistics.median(p[1] for p in pairs),
-        statistics.median(p[0] / p[1] for p in pairs),
+        statistics.median(ratios),
+        low,
+        high,
     )
 
 
@@ -140,7 +164,7 @@ def _compare(
     trials: int,
     before: Callable[[], None],
     target: float,
-) -> list[tuple[str, float, float, float, float]]:
+) -> list[tuple[str, Paired, float]]:
     """Per-request time of two clients, sequential and with 50 async requests in flight."""
 
     def sync(client: Any) -> Callable[[], float]:
@@ -153,12 +177,11 @@ def _compare(
 
     rows = []
     for name, kind in (("sequential sync", sync), ("async, 50 in flight", in_flight)):
-        mine, theirs, ratio = _median_ratio(kind(ours), kind(base), trials, before)
-        rows.append((f"{label}, {name}", mine, theirs, ratio, target))
+        rows.append((f"{label}, {name}", _paired(kind(ours), kind(base), trials, before), target))
     return rows
 
 
-def emulator_vs_bare(count: int, trials: int) -> list[tuple[str, float, float, float, float]]:
+def emulator_vs_bare(count: int, trials: int) -> list[tuple[str, Paired, float]]:
     with (
         GatewayEmulator(token=TOKEN, stored_keys={"default": "k"}) as emulator,
         BareServer(emulator) as bare,
@@ -226,16 +249,15 @@ def _environment(**variables: str) -> Iterator[None]:
         cfgenai.reset_client()
 
 
-def construction(trials: int) -> tuple[float, float]:
-    """Median seconds to build a client: build_client() from the environment vs a bare one."""
+def construction(trials: int) -> Paired:
+    """Seconds to build a client: build_client() from the environment vs a bare one."""
     url = f"https://gateway.ai.cloudflare.com/v1/{'0' * 32}/default/google-ai-studio"
     with _environment(
         CF_AIG_ACCOUNT_ID="0" * 32, CF_AIG_TOKEN=TOKEN, GOOGLE_API_KEY="bench-google-key"
     ):
-        cfgenai.build_client(), _bare_client(url)  # imports and first-use caches, for both
-        ours = statistics.median(_time(cfgenai.build_client) for _ in range(trials))
-        base = statistics.median(_time(lambda: _bare_client(url)) for _ in range(trials))
-    return ours, base
+        return _paired(
+            lambda: _time(cfgenai.build_client), lambda: _time(lambda: _bare_client(url)), trials
+        )
 
 
 def _time(call: Callable[[], object]) -> float:
@@ -244,7 +266,7 @@ def _time(call: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def overhead(count: int, trials: int) -> list[tuple[str, float, float, float, float]]:
+def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
     """Per-request time through ``cfgenai.client`` (the shared client's proxy, configured from
     the environment) vs a bare client, same emulator."""
     with (
@@ -268,7 +290,7 @@ def overhead(count: int, trials: int) -> list[tuple[str, float, float, float, fl
         )
 
 
-def proxy_access(trials: int) -> tuple[float, float, float]:
+def proxy_access(trials: int) -> Paired:
     """Seconds for one ``client.models`` through ``cfgenai.client`` vs on the real client."""
     with _environment(CF_AIG_BASE_URL="http://127.0.0.1:9/v1/acc/gw", CF_AIG_TOKEN=TOKEN):
         proxy, real = cfgenai.client, cfgenai.shared_client()
@@ -277,42 +299,256 @@ def proxy_access(trials: int) -> tuple[float, float, float]:
         def each(client: Any) -> Callable[[], float]:
             return lambda: timeit.timeit("c.models", globals={"c": client}, number=number) / number
 
-        return _median_ratio(each(proxy), each(real), trials, lambda: None)
+        return _paired(each(proxy), each(real), trials)
 
 
-def _fresh(code: str, trials: int) -> float:
-    """Median seconds for a fresh interpreter to run ``code``, with bytecode cached as on a
-    user's machine (this workplace sets PYTHONDONTWRITEBYTECODE; the first run writes it)."""
+def _fresh(code: str, **variables: str) -> Callable[[], float]:
+    """Seconds for a fresh interpreter to run ``code``, with bytecode cached as on a user's
+    machine (this workplace sets PYTHONDONTWRITEBYTECODE; the warm-up run writes it)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-    def run() -> None:
-        subprocess.run([sys.executable, "-c", code], check=True, env=env)
-
-    run()
-    return statistics.median(_time(run) for _ in range(trials))
+    env.update(variables)
+    return lambda: _time(lambda: subprocess.run([sys.executable, "-c", code], check=True, env=env))
 
 
-def cold_start(trials: int) -> list[tuple[str, float, float, float, float]]:
-    """Fresh interpreters: importing, and importing plus one request against an emulator."""
-    imports = (_fresh("import cfgenai", trials), _fresh("from google import genai", trials))
-    with GatewayEmulator(token=TOKEN) as emulator:
-        ours = (
-            "import os\n"
-            f"os.environ.update(CF_AIG_BASE_URL='{emulator.base_url}', CF_AIG_TOKEN='{TOKEN}', GOOGLE_API_KEY='k')\n"
-            "from cfgenai import client\n"
-            "client.models.generate_content(model='m', contents='hi')\n"
-        )
-        bare = (
-            "from google import genai\nfrom google.genai import types\n"
-            f"c = genai.Client(api_key='k', http_options=types.HttpOptions(base_url='{emulator.base_url}/google-ai-studio', "
-            f"headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}}))\n"
-            "c.models.generate_content(model='m', contents='hi')\n"
-        )
-        request = (_fresh(ours, trials), _fresh(bare, trials))
-    return [
-        ("import cfgenai vs from google import genai", *imports, imports[0] / imports[1], 0.5),
-        ("fresh process: import, build, one request", *request, request[0] / request[1], 0.92),
+def _ours_code(root: str) -> str:
+    return (
+        "import os\n"
+        f"os.environ.update(CF_AIG_BASE_URL='{root}', CF_AIG_TOKEN='{TOKEN}', GOOGLE_API_KEY='k')\n"
+        "from cfgenai import client\n"
+        "client.models.generate_content(model='m', contents='hi')\n"
+    )
+
+
+def _bare_code(root: str) -> str:
+    return (
+        "from google import genai\nfrom google.genai import types\n"
+        f"c = genai.Client(api_key='k', http_options=types.HttpOptions(base_url='{root}/google-ai-studio', "
+        f"headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}}))\n"
+        "c.models.generate_content(model='m', contents='hi')\n"
+    )
+
+
+def cold_start(trials: int) -> list[tuple[str, Paired, float | None]]:
+    """Fresh interpreters: importing, and importing plus one request against an emulator, over
+    http, and over https with its self-signed CA named by SSL_CERT_FILE."""
+    imports = _paired(_fresh("import cfgenai"), _fresh("from google import genai"), trials)
+    rows: list[tuple[str, Paired, float | None]] = [
+        ("import cfgenai vs from google import genai", imports, 0.5)
     ]
+    with GatewayEmulator(token=TOKEN) as emulator:
+        ours, bare = _ours_code(emulator.base_url), _bare_code(emulator.base_url)
+        http = _paired(_fresh(ours), _fresh(bare), trials)
+        rows.append(("fresh process: import, build, one request", http, 0.92))
+        with TlsProxy(emulator.port) as proxy:
+            root, ca = proxy.base_url, {"SSL_CERT_FILE": proxy.ca_file}
+            https = _paired(_fresh(_ours_code(root), **ca), _fresh(_bare_code(root), **ca), trials)
+        rows.append(("  the same over https, CA from SSL_CERT_FILE", https, None))
+        litellm = _litellm_code(emulator.base_url)
+        if litellm is not None:
+            through = _paired(_fresh(ours), _fresh(litellm), trials)
+            rows.append(("  the same, cfgenai vs LiteLLM (not a target)", through, None))
+    return rows
+
+
+def _litellm_code(root: str) -> str | None:
+    """The same call through LiteLLM (when it is installed: cfgenai never needs it)."""
+    if importlib.util.find_spec("litellm") is None:
+        return None
+    return (
+        "import os\nos.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'  # no download\n"
+        "import litellm\n"
+        "litellm.completion(model='gemini/m', messages=[{'role': 'user', 'content': 'hi'}], "
+        f"api_key='k', api_base='{root}/google-ai-studio/v1beta', "
+        f"extra_headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}})\n"
+    )
+
+
+def _self_signed(cert_file: str, key_file: str) -> None:
+    """A certificate for 127.0.0.1 that is its own CA (cryptography is a dev dependency)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    Path(cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(key_file).write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+class TlsProxy:
+    """https on a loopback port, in front of the emulator's http one, with a self-signed CA in
+    a file for SSL_CERT_FILE: the emulator itself speaks only http."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.folder = tempfile.TemporaryDirectory()
+        self.ca_file = str(Path(self.folder.name) / "ca.pem")
+        key_file = str(Path(self.folder.name) / "key.pem")
+        _self_signed(self.ca_file, key_file)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(self.ca_file, key_file)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    def __enter__(self) -> TlsProxy:
+        self.loop = asyncio.new_event_loop()
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.context)
+        )
+        self.base_url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/acc/gw"
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.folder.cleanup()
+
+
+# -- what a test pays for the cf_gateway fixture: two pytest sessions of tiny tests ---------
+
+_TIMING = """
+import os, time
+import pytest
+
+_marks = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logfinish(nodeid, location):
+    _marks.append(time.perf_counter())
+
+
+def pytest_sessionfinish(session):
+    # From the end of the first test (the emulator started, imports done) to the last one's.
+    with open(os.environ["BENCH_OUT"], "w") as out:
+        out.write(str((_marks[-1] - _marks[0]) / (len(_marks) - 1)))
+"""
+_WITH_FIXTURE = """
+import pytest
+from cfgenai import client
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_through_cf_gateway(cf_gateway, i):
+    assert client.models.generate_content(model="{model}", contents="hi").text
+"""
+_NO_MOCK = """
+import pytest
+from google import genai
+from google.genai import types
+
+
+@pytest.fixture(scope="session")
+def bare(cf_gateway_session):
+    options = types.HttpOptions(
+        base_url=cf_gateway_session.base_url + "/google-ai-studio",
+        headers={{"cf-aig-authorization": "Bearer " + cf_gateway_session.token}},
+    )
+    return genai.Client(api_key="k", http_options=options)
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_no_mock(bare, i):
+    assert bare.models.generate_content(model="{model}", contents="hi").text
+"""
+
+
+def fixture_cost(count: int, trials: int) -> Paired:
+    """Seconds per test: a test using ``cf_gateway`` and ``cfgenai.client`` vs a test calling the
+    same emulator with a bare client built once per session (no fixture, no mock at all)."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "conftest.py").write_text(_TIMING)
+        (Path(folder) / "with_fixture.py").write_text(
+            _WITH_FIXTURE.format(count=count, model=MODEL)
+        )
+        (Path(folder) / "no_mock.py").write_text(_NO_MOCK.format(count=count, model=MODEL))
+
+        def session(module: str) -> Callable[[], float]:
+            out = Path(folder) / f"{module}.out"
+            env = {**os.environ, "BENCH_OUT": str(out)}
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module]
+
+            def run() -> float:
+                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+                return float(out.read_text())
+
+            return run
+
+        return _paired(session("with_fixture.py"), session("no_mock.py"), trials, warm_up=False)
+
+
+_RSS = """
+import os
+{setup}
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+kept = [make()]
+before = rss()
+kept += [make() for _ in range({count})]
+print((rss() - before) / {count})
+"""
+
+
+def rss_per_client(count: int, trials: int) -> Paired:
+    """Bytes of RSS each additional client adds, in a fresh process: build_client() vs bare."""
+    ours = (
+        "os.environ.update(CF_AIG_BASE_URL='http://127.0.0.1:9/v1/a/g', CF_AIG_TOKEN='t')\n"
+        "from cfgenai import build_client as make"
+    )
+    bare = (
+        "from google import genai\n"
+        "def make(): return genai.Client(api_key='k', http_options={'base_url': 'http://127.0.0.1:9'})"
+    )
+
+    def measure(setup: str) -> Callable[[], float]:
+        code = _RSS.format(setup=setup, count=count)
+        return lambda: float(
+            subprocess.run(
+                [sys.executable, "-c", code], check=True, capture_output=True, text=True
+            ).stdout
+        )
+
+    return _paired(measure(ours), measure(bare), trials, warm_up=False)
 
 
 def connections_for(count: int) -> int:
@@ -442,13 +678,14 @@ def emulator_throughput(count: int, trials: int) -> dict[int, float]:
     return {n: statistics.median(r) for n, r in rates.items()}
 
 
-def _row(
-    name: str, ours: float, base: float, ratio: float, target: float, unit: str = "ms"
-) -> None:
-    verdict = "PASS" if ratio <= target else "FAIL"
-    scale = {"ms": 1e3, "ns": 1e9}[unit]
+def _row(name: str, figure: Paired, target: float | None, unit: str = "ms") -> None:
+    verdict = "" if target is None else "PASS" if figure.ratio <= target else "FAIL"
+    scale = {"ms": 1e3, "ns": 1e9, "KB": 1 / 1024}[unit]
+    iqr = f"{figure.low:.3f}-{figure.high:.3f}"
+    limit = "" if target is None else "<=" + str(target)
     print(
-        f"{name:<48} {ours * scale:>8.3f}{unit} {base * scale:>8.3f}{unit} {ratio:>7.3f} {'<=' + str(target):>8}  {verdict}"
+        f"{name:<48} {figure.ours * scale:>8.3f}{unit} {figure.base * scale:>8.3f}{unit} "
+        f"{figure.ratio:>7.3f} {iqr:>13} {limit:>8}  {verdict}"
     )
 
 
@@ -459,39 +696,49 @@ def main() -> None:
         "--emulator", action="store_true", help="only the emulator's memory and throughput"
     )
     args = parser.parse_args()
-    count, trials = (100, 3) if args.quick else (400, 7)
-    long = 200 if args.quick else 2000
+    quick = args.quick
+    count, trials = (100, 3) if quick else (400, 7)
+    long = 200 if quick else 2000
 
-    if args.quick:
+    if quick:
         print(
             "quick run: few, short trials; ratios move by about 5% between runs. Use the full run."
         )
-    print(f"{'figure':<48} {'ours':>10} {'baseline':>10} {'ratio':>7} {'target':>8}  result")
-    _emulator_figures(args.quick)
+    print(
+        f"{'figure':<48} {'ours':>10} {'baseline':>10} {'ratio':>7} {'ratio IQR':>13} "
+        f"{'target':>8}  result"
+    )
+    _emulator_figures(quick)
     if args.emulator:
         return
-    ours, base = construction(20 if args.quick else 200)
-    _row("client construction, build_client() vs bare", ours, base, ours / base, 0.05)
-    for row in overhead(long, 3 if args.quick else 5):
+    _row("client construction, build_client() vs bare", construction(10 if quick else 60), 0.03)
+    for row in overhead(long, 3 if quick else 5):
         _row(*row)
-    ours, base, ratio = proxy_access(5 if args.quick else 15)
-    _row("attribute access, cfgenai.client vs the client", ours, base, ratio, 1.5, "ns")
-    for row in cold_start(3 if args.quick else 7):
+    _row(
+        "attribute access, cfgenai.client vs the client",
+        proxy_access(5 if quick else 15),
+        1.5,
+        "ns",
+    )
+    for row in cold_start(2 if quick else 12):
         _row(*row)
+    tests = fixture_cost(200, 2 if quick else 5)
+    _row("per test, cf_gateway + client vs no mock", tests, 1.5)
+    _row("RSS per additional client vs bare", rss_per_client(20, 2 if quick else 4), None, "KB")
     for row in emulator_vs_bare(count, trials):
         _row(*row)
     opened = connections_for(200)
     label = "TCP connections for 200 sequential calls"
-    print(f"{label:<48} {opened:>10} {'':>18} {'==1':>8}  {'PASS' if opened == 1 else 'FAIL'}")
+    print(f"{label:<48} {opened:>10} {'':>32} {'==1':>8}  {'PASS' if opened == 1 else 'FAIL'}")
     for name, late in zip(("sync", "async"), stream_lateness(5, 0.2), strict=True):
         label = f"stream chunk lateness, 200 ms apart, {name}"
         print(
-            f"{label:<48} {late * 1e3:>8.1f}ms {'':>18} {'<=20ms':>8}  {'PASS' if late <= 0.02 else 'FAIL'}"
+            f"{label:<48} {late * 1e3:>8.1f}ms {'':>32} {'<=20ms':>8}  {'PASS' if late <= 0.02 else 'FAIL'}"
         )
     session, cold = fixture_start()
     verdict = "PASS" if session < 0.5 else "FAIL"
     label = "cf_gateway fixture start in a pytest session"
-    print(f"{label:<48} {session * 1e3:>8.1f}ms {'':>18} {'<500ms':>8}  {verdict}")
+    print(f"{label:<48} {session * 1e3:>8.1f}ms {'':>32} {'<500ms':>8}  {verdict}")
     print(f"{'  the same from a bare interpreter, for scale':<48} {cold * 1e3:>8.1f}ms")
 
 
@@ -500,7 +747,7 @@ def _emulator_figures(quick: bool) -> None:
     before, after = emulator_memory(small, large)
     verdict = "PASS" if after - before <= 50 else "FAIL"
     label = f"emulator RSS after {large:,} requests vs {small:,}"
-    print(f"{label:<48} {after:>8.1f}MB {before:>8.1f}MB {'':>7} {'+<=50MB':>8}  {verdict}")
+    print(f"{label:<48} {after:>8.1f}MB {before:>8.1f}MB {'':>21} {'+<=50MB':>8}  {verdict}")
     for in_flight, rate in emulator_throughput(*((2_000, 1) if quick else (10_000, 3))).items():
         label = f"emulator requests/s, {in_flight} in flight"
         print(f"{label:<48} {rate:>10.0f}")

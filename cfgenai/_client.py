@@ -6,13 +6,14 @@ import functools
 import inspect
 import os
 import threading
+import warnings
 from typing import Any
 
 from google import genai
 from google.genai import types
 
 from ._errors import ConfigError
-from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings
+from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, from_environment
 from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
@@ -44,6 +45,12 @@ def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> 
 
 
 def _settings(settings: GatewaySettings | None, overrides: dict[str, Any]) -> GatewaySettings:
+    if settings is None and not overrides:
+        # The settings read from an unchanged environment are reused; warnings are given again.
+        settings, messages = from_environment()
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        return settings
     if settings is None:
         return GatewaySettings(**overrides)
     return settings._replace(**overrides) if overrides else settings

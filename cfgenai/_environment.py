@@ -7,13 +7,10 @@ names are unknown, and which aliases disagree.
 
 from __future__ import annotations
 
-import difflib
 import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-from dotenv import dotenv_values
 
 from ._errors import ConfigError
 
@@ -75,6 +72,8 @@ def read_env_file(path: Path | None) -> dict[str, str]:
                 f"{line}) is not UTF-8; save the file as UTF-8"
             ]
         ) from None
+    from dotenv import dotenv_values
+
     values = dotenv_values(stream=io.StringIO(text))
     return {k.upper(): v.strip() for k, v in values.items() if v and v.strip()}
 
@@ -104,6 +103,8 @@ def unknown_variables(found: Layers, known: Iterable[str]) -> list[str]:
 
 def _hint(name: str, known: Iterable[str]) -> str:
     tails = {k.removeprefix(PREFIX): k for k in known if k.startswith(PREFIX)}
+    import difflib
+
     close = difflib.get_close_matches(name.removeprefix(PREFIX), tails, n=1, cutoff=0.6)
     if close:
         return f"did you mean {tails[close[0]]}?"

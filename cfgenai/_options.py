@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -50,8 +49,13 @@ def _option(header: str, description: str, *, env: str | None = None) -> Any:
 class GatewayOptions(BaseModel):
     """Cloudflare AI Gateway's request options; each one set becomes one ``cf-aig-*`` header."""
 
+    # Built when first used (GatewaySettings inherits this): importing cfgenai builds nothing.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        defer_build=True,
     )
 
     cache_ttl: int | None = _option(
@@ -302,6 +306,8 @@ def validate_options(options: dict[str, Any]) -> GatewayOptions:
             field = _FIELD_BY_ENV.get(name, name)
             cause = error.get("ctx", {}).get("error")
             if error["type"] == "extra_forbidden":
+                import difflib
+
                 close = difflib.get_close_matches(name, OPTION_FIELDS, n=1)
                 message = f"is not a gateway option; the options are {', '.join(OPTION_FIELDS)}"
                 if close:

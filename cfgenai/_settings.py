@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import _validators
 from ._checks import PROVIDER, VERTEX, is_loopback
-from ._environment import ENCODING, alias_conflicts, env_file_from_environment, layers
+from ._environment import (
+    ENCODING,
+    ENV_FILE,
+    PREFIX,
+    alias_conflicts,
+    env_file_from_environment,
+    layers,
+)
 from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
 from ._options import GatewayOptions
+from ._sources import remembering
 from ._validators import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -195,7 +205,24 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         "host is loopback (a local emulator).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # pydantic-settings' own order and sources, faster (see _sources).
+        return init_settings, *remembering(env_settings, dotenv_settings), file_secret_settings
+
     def __init__(self, **values: Any) -> None:
+        for message in self._read(values):
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+    def _read(self, values: dict[str, Any]) -> list[str]:
+        """Reads and validates; returns the warnings to give, raises ``ConfigError``."""
         problems = argument_problems(GatewaySettings, values, _SOURCE_ARGUMENTS)
         if "_env_file" not in values:
             values["_env_file"], file_problems = env_file_from_environment()
@@ -215,12 +242,7 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
             for name, variables in variable_names(GatewaySettings).items()
             if name not in values and len(variables) > 1
         }
-        for message in [
-            *unknown_variables(found),
-            *alias_conflicts(found, aliases),
-            *self._key_warnings(),
-        ]:
-            warnings.warn(message, UserWarning, stacklevel=2)
+        return [*unknown_variables(found), *alias_conflicts(found, aliases), *self._key_warnings()]
 
     def _key_warnings(self) -> list[str]:
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
@@ -322,6 +344,41 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+# Earlier reads: (the variables cfgenai reads, working directory, .env bytes) -> result.
+_READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}
+
+
+def from_environment() -> tuple[GatewaySettings, list[str]]:
+    """``GatewaySettings()`` and the warnings it gives, remembered for as long as the
+    environment, the working directory and the bytes of the ``.env`` file stay the same
+    (settings are frozen, so one object serves every client built from them)."""
+    name = os.environ.get(ENV_FILE)
+    path = Path(".env" if name is None else name.strip())
+    try:
+        dotenv = path.read_bytes() if name is None or name.strip() else None
+    except OSError:
+        dotenv = None
+    read = _read_variables()
+    variables = tuple(
+        (k, v) for k, v in os.environ.items() if k.upper() in read or k.upper().startswith(PREFIX)
+    )
+    key = (variables, os.getcwd(), dotenv)
+    known = _READS.get(key)
+    if known is None:
+        settings = GatewaySettings.__new__(GatewaySettings)
+        known = settings, settings._read({})
+        if len(_READS) >= 16:
+            _READS.clear()
+        _READS[key] = known
+    return known[0], list(known[1])
+
+
+@functools.cache
+def _read_variables() -> frozenset[str]:
+    # Other variables (PYTEST_CURRENT_TEST...) change all the time and change nothing here;
+    # a CF_AIG_ one that no setting reads still brings its warning.
+    return frozenset(n for names in variable_names(GatewaySettings).values() for n in names)
 
 
 def variable(field: str) -> str:

@@ -6,7 +6,6 @@ values' rules live in ``_checks``. Every problem names the variable that sets th
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from typing import Any, Self
 from pydantic import (
     AliasChoices,
     BaseModel,
+    ConfigDict,
     ModelWrapValidatorHandler,
     SecretStr,
     ValidationError,
@@ -56,6 +56,8 @@ _MODEL = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 
 class SettingsChecks(BaseModel):
     """The field validators of ``GatewaySettings`` and its one wrap validator."""
+
+    model_config = ConfigDict(defer_build=True)  # never validated on its own
 
     @field_validator(*PER_REQUEST_ONLY, mode="after", check_fields=False)
     @classmethod
@@ -263,6 +265,8 @@ def argument_problems(
                 "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
             )
         else:
+            import difflib
+
             close = difflib.get_close_matches(key, model.model_fields, n=1)
             hint = f"did you mean {close[0]}?" if close else "`cfgenai env` lists the settings"
         problems.append(f"{key}: not a setting of cfgenai; {hint}")

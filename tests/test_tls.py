@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import datetime
 import http.server
+import importlib.util
 import ipaddress
 import json
+import platform
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import certifi
+import httpx2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google import genai
 from google.genai import types
+
+from cfgenai import _tls
 
 from .conftest import MODEL, TOKEN, Build, sdk_http
 
@@ -120,3 +127,88 @@ def test_ssl_cert_file_is_honoured(
     client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
     assert client.models.generate_content(model=MODEL, contents="hi").text == "over TLS"
     assert _ask_async(client) == "over TLS"
+
+
+def test_ssl_cert_dir_is_honoured(
+    tls_server: tuple[str, Path],
+    build: Build,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    root, cert_file = tls_server
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    # OpenSSL finds a CA in a folder by the hash of its subject name.
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(cert_file)],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (folder / f"{subject_hash}.0").write_bytes(cert_file.read_bytes())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
+    assert client.models.generate_content(model=MODEL, contents="hi").text == "over TLS"
+    assert _ask_async(client) == "over TLS"
+
+
+# What decides how a client context verifies, besides its CA store.
+_SETTINGS = (
+    "protocol",
+    "options",
+    "verify_mode",
+    "verify_flags",
+    "check_hostname",
+    "minimum_version",
+    "maximum_version",
+    "post_handshake_auth",
+    "keylog_filename",
+    "hostname_checks_common_name",
+)
+
+
+def _verifies_as(ours: ssl.SSLContext, theirs: ssl.SSLContext) -> None:
+    for name in _SETTINGS:
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.get_ciphers() == theirs.get_ciphers()
+    assert ours.get_ca_certs(binary_form=True) == theirs.get_ca_certs(binary_form=True)
+    assert ours.cert_store_stats() == theirs.cert_store_stats()
+
+
+@pytest.mark.parametrize("keylog", [None, "keys.log"])
+def test_a_context_is_set_up_as_python_sets_one_up_and_loads_its_ca_store_when_used(
+    keylog: str | None, monkeypatch: pytest.MonkeyPatch, tls_server: tuple[str, Path]
+) -> None:
+    _, cert_file = tls_server
+    if keylog:
+        monkeypatch.setenv("SSLKEYLOGFILE", keylog)
+    else:
+        monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    bundle = _tls.TrustOnFirstUse(None, None, certifi=True)
+    own = _tls.TrustOnFirstUse(str(cert_file), None)
+    assert bundle._load_args is not None  # nothing read yet
+    _verifies_as(bundle, ssl.create_default_context(cafile=certifi.where()))
+    assert bundle._load_args is None
+    _verifies_as(own, ssl.create_default_context(cafile=str(cert_file)))
+
+
+def test_httpx2s_system_trust_store_is_the_one_httpx2_would_load() -> None:
+    ours = _tls.TrustOnFirstUse(None, None, system=True)
+    if platform.system() in ("Windows", "Darwin"):
+        pytest.skip("truststore asks the OS there; the context is httpx2's own")
+    _verifies_as(ours, httpx2.create_ssl_context(trust_env=False))
+
+
+def test_one_ca_file_is_one_context_for_every_transport(
+    monkeypatch: pytest.MonkeyPatch, tls_server: tuple[str, Path]
+) -> None:
+    _, cert_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for backend in ("", "httpx", "httpx2"):
+        if backend and importlib.util.find_spec(backend) is None:
+            continue  # google-genai refuses a backend that is not installed
+        monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", backend)
+        for_httpx, for_the_rest = _tls.contexts()
+        assert for_httpx is for_the_rest
