@@ -95,9 +95,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(autouse=True)
 def _collect_garbage() -> Iterator[None]:
-    """Collect after each test, so a transport left unclosed warns in the test that left it."""
+    """Collect after each test, so a transport left unclosed warns in the test that left it;
+    then freeze what survived (modules and caches a test imported or filled), so that the next
+    collection walks only what the next test makes."""
     yield
     gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
