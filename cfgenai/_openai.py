@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._otel import add_trace_headers
 from ._settings import PROVIDER, VERTEX, GatewaySettings
 
 if TYPE_CHECKING:
@@ -23,9 +24,11 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     import_openai()
     import openai
 
+    settings = _resolve(settings, overrides)
     # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
-    client = openai.DefaultHttpxClient(follow_redirects=False)
-    return openai.OpenAI(**_arguments(settings, overrides), http_client=client)
+    hooks = {"request": [_trace_headers]} if settings.otel else {}
+    client = openai.DefaultHttpxClient(follow_redirects=False, event_hooks=hooks)
+    return openai.OpenAI(**_arguments(settings), http_client=client)
 
 
 def async_openai_client(
@@ -35,8 +38,10 @@ def async_openai_client(
     import_openai()
     import openai
 
-    client = openai.DefaultAsyncHttpxClient(follow_redirects=False)
-    return openai.AsyncOpenAI(**_arguments(settings, overrides), http_client=client)
+    settings = _resolve(settings, overrides)
+    hooks = {"request": [_trace_headers_async]} if settings.otel else {}
+    client = openai.DefaultAsyncHttpxClient(follow_redirects=False, event_hooks=hooks)
+    return openai.AsyncOpenAI(**_arguments(settings), http_client=client)
 
 
 def import_openai() -> None:
@@ -49,11 +54,21 @@ def import_openai() -> None:
         ) from exc
 
 
-def _arguments(settings: GatewaySettings | None, overrides: dict[str, Any]) -> dict[str, Any]:
+def _trace_headers(request: Any) -> None:
+    add_trace_headers(request.headers)  # the OpenTelemetry span current when sending
+
+
+async def _trace_headers_async(request: Any) -> None:
+    add_trace_headers(request.headers)
+
+
+def _resolve(settings: GatewaySettings | None, overrides: dict[str, Any]) -> GatewaySettings:
     if settings is None:
-        settings = GatewaySettings(**overrides)
-    elif overrides:
-        settings = settings._replace(**overrides)
+        return GatewaySettings(**overrides)
+    return settings._replace(**overrides) if overrides else settings
+
+
+def _arguments(settings: GatewaySettings) -> dict[str, Any]:
     if settings.provider == VERTEX:
         from ._errors import ConfigError
 

@@ -165,3 +165,37 @@ def test_opentelemetry_is_never_imported_when_disabled_or_absent(
     assert done.stdout.split("\n")[:2] == ["disabled: False", "absent: False"]
     assert len(gateway_env.requests) == 2
     assert all(r.header(TRACE) is None for r in gateway_env.requests)
+
+
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_the_openai_compat_clients_carry_the_ids_too(
+    gateway_env: GatewayEmulator, tracer: trace.Tracer, mode: str
+) -> None:
+    import asyncio
+
+    import cfgenai
+
+    settings = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
+    messages = [{"role": "user", "content": "hi"}]
+    model = cfgenai.compat_model("gemini-2.5-flash")
+
+    async def ask_async() -> None:
+        async with cfgenai.async_openai_client(**settings) as compat:
+            await compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+
+    with cfgenai.openai_client(**settings) as compat, tracer.start_as_current_span("sync") as span:
+        compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+    request = gateway_env.last_request
+    assert (request.path.endswith("/compat/chat/completions"), request.header(TRACE)) == (
+        True,
+        _ids(span)[0],
+    )
+    assert request.header(SPAN) == _ids(span)[1]
+    with tracer.start_as_current_span("async") as span:
+        asyncio.run(ask_async())
+    assert (gateway_env.last_request.header(TRACE), gateway_env.last_request.header(SPAN)) == (
+        _ids(span)
+    )
+    with cfgenai.openai_client(**settings, otel=False) as compat, tracer.start_as_current_span("x"):
+        compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+    assert gateway_env.last_request.header(TRACE) is None
