@@ -39,11 +39,13 @@ EXIT_CODES = f"""exit codes:
   {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown), or
      Cloudflare's API refused a log or feedback request
   {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
-  {EXIT_NETWORK}  the gateway could not be reached, or did not answer in time"""
+  {EXIT_NETWORK}  the gateway (or Cloudflare's API) could not be reached, or did not answer in
+     time"""
 
 
-def failure(exc: BaseException) -> tuple[int, str]:
-    """The exit code and one-line message for an exception a command met."""
+def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]:
+    """The exit code and one-line message for an exception a command met while talking to
+    ``service``."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
     from ._logs import CloudflareAPIError
@@ -62,7 +64,7 @@ def failure(exc: BaseException) -> tuple[int, str]:
     if package in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp") or isinstance(
         exc, OSError
     ):
-        return EXIT_NETWORK, f"could not reach the gateway: {type(exc).__name__}: {exc}"
+        return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc}"
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
 

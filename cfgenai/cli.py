@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
-        code, message = failure(exc)
+        service = "Cloudflare's API" if args.run in (_log, _feedback) else "the gateway"
+        code, message = failure(exc, service)
         if getattr(args, "json", False):
             problems = list(exc.problems) if isinstance(exc, ConfigError) else None
             _print_json_error(code, message, problems)
