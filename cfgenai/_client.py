@@ -6,14 +6,13 @@ import functools
 import inspect
 import os
 import threading
-import warnings
 from typing import Any
 
 from google import genai
 from google.genai import types
 
 from ._errors import ConfigError
-from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, from_environment
+from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, resolve
 from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
@@ -28,7 +27,7 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
-    return _Client(**_kwargs(_settings(settings, overrides), share_tls=True))
+    return _Client(**_kwargs(resolve(settings, overrides), share_tls=True))
 
 
 def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> dict[str, Any]:
@@ -41,19 +40,7 @@ def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> 
     do not log the dict. Reads the same variables as :func:`build_client`; raises
     ``ConfigError``.
     """
-    return _kwargs(_settings(settings, overrides), share_tls=False)
-
-
-def _settings(settings: GatewaySettings | None, overrides: dict[str, Any]) -> GatewaySettings:
-    if settings is None and not overrides:
-        # The settings read from an unchanged environment are reused; warnings are given again.
-        settings, messages = from_environment()
-        for message in messages:
-            warnings.warn(message, UserWarning, stacklevel=3)
-        return settings
-    if settings is None:
-        return GatewaySettings(**overrides)
-    return settings._replace(**overrides) if overrides else settings
+    return _kwargs(resolve(settings, overrides), share_tls=False)
 
 
 def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Any
 
-from ._environment import describe_env_file, layers, printable
+from ._environment import Layers, describe_env_file, layers, printable
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, variables
@@ -222,10 +222,11 @@ class Diagnosis:
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping."""
-    diagnosis = Diagnosis(settings=_sources(), env_file=describe_env_file())
+    found = layers(env_file_from_environment()[0])
+    diagnosis = Diagnosis(settings=_sources(found), env_file=describe_env_file())
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
-    unknown = unknown_variables(layers(env_file_from_environment()[0]))
+    unknown = unknown_variables(found)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -248,22 +249,21 @@ def diagnose(*, ping: bool) -> Diagnosis:
     return diagnosis
 
 
-def _sources() -> list[Setting]:
+def _sources(found: Layers) -> list[Setting]:
     """Each setting's raw value and where it came from, read as pydantic-settings reads them.
 
     Secrets show as fingerprints, and so does any other value holding a whole one (a token
     pasted into the wrong variable, or into a URL) or credentials (``https://user:pw@...``);
     a value that merely contains a secret's characters (a short key) shows as it is."""
-    path, _ = env_file_from_environment()
     found_values: dict[str, tuple[str | None, str]] = {}
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables(name)
         found_values[name] = default_text(GatewaySettings.model_fields[name]), "default"
-        for label, values in layers(path):
-            found = next((n for n in names if n in values), None)
-            if found is not None:
-                source = label if found == names[0] else f"{label}, alias {found}"
-                found_values[name] = values[found], source
+        for label, values in found:
+            set_as = next((n for n in names if n in values), None)
+            if set_as is not None:
+                source = label if set_as == names[0] else f"{label}, alias {set_as}"
+                found_values[name] = values[set_as], source
                 break
     secrets = {v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v}
     rows = []

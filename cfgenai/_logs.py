@@ -7,7 +7,6 @@ Read (and Edit, for feedback) permission, never the gateway's own token.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Mapping
@@ -16,10 +15,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._compat import httpx_module
 from ._errors import ConfigError
 from ._options import validate_options
 from ._secrets import fingerprint
-from ._settings import GatewaySettings
+from ._settings import GatewaySettings, resolve
 from ._tls import contexts
 
 _LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -84,7 +84,7 @@ def get_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry
     ``ConfigError`` for a missing token or a bad id, ``CloudflareAPIError`` for a refusal.
     """
     call = _Call(settings, log_id, "GET", None)
-    with _http().Client(**call.client_args) as client:
+    with httpx_module().Client(**call.client_args) as client:
         return _entry(call.result(client.request(**call.request_args)))
 
 
@@ -100,14 +100,14 @@ def feedback(
     from 0 to 100, ``metadata`` (at most 5 string, number or boolean values). Needs a token
     with AI Gateway Edit permission; otherwise as :func:`get_log`."""
     call = _Call(settings, log_id, "PATCH", _patch(feedback, score, metadata))
-    with _http().Client(**call.client_args) as client:
+    with httpx_module().Client(**call.client_args) as client:
         call.result(client.request(**call.request_args))
 
 
 async def aget_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
     """:func:`get_log`, without blocking the event loop."""
     call = _Call(settings, log_id, "GET", None)
-    async with _http().AsyncClient(**call.client_args) as client:
+    async with httpx_module().AsyncClient(**call.client_args) as client:
         return _entry(call.result(await client.request(**call.request_args)))
 
 
@@ -121,19 +121,11 @@ async def afeedback(
 ) -> None:
     """:func:`feedback`, without blocking the event loop."""
     call = _Call(settings, log_id, "PATCH", _patch(feedback, score, metadata))
-    async with _http().AsyncClient(**call.client_args) as client:
+    async with httpx_module().AsyncClient(**call.client_args) as client:
         call.result(await client.request(**call.request_args))
 
 
 # -- how ---------------------------------------------------------------------------------------
-
-
-def _http() -> Any:
-    """The HTTP library google-genai brings: httpx2 (google-genai 3.x), else httpx (2.x)."""
-    try:
-        return importlib.import_module("httpx2")
-    except ImportError:
-        return importlib.import_module("httpx")
 
 
 class _Call:
@@ -146,7 +138,7 @@ class _Call:
         method: str,
         body: dict[str, Any] | None,
     ) -> None:
-        settings = settings if settings is not None else GatewaySettings()
+        settings = resolve(settings, {})
         problems = []
         if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
             problems.append(

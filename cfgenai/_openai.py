@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._otel import add_trace_headers
-from ._settings import PROVIDER, VERTEX, GatewaySettings
+from ._settings import PROVIDER, VERTEX, GatewaySettings, resolve
 
 if TYPE_CHECKING:
     import openai
@@ -24,7 +24,7 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     import_openai()
     import openai
 
-    settings = _resolve(settings, overrides)
+    settings = resolve(settings, overrides)
     # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
     hooks = {"request": [_trace_headers]} if settings.otel else {}
     client = openai.DefaultHttpxClient(follow_redirects=False, event_hooks=hooks)
@@ -38,7 +38,7 @@ def async_openai_client(
     import_openai()
     import openai
 
-    settings = _resolve(settings, overrides)
+    settings = resolve(settings, overrides)
     hooks = {"request": [_trace_headers_async]} if settings.otel else {}
     client = openai.DefaultAsyncHttpxClient(follow_redirects=False, event_hooks=hooks)
     return openai.AsyncOpenAI(**_arguments(settings), http_client=client)
@@ -60,12 +60,6 @@ def _trace_headers(request: Any) -> None:
 
 async def _trace_headers_async(request: Any) -> None:
     add_trace_headers(request.headers)
-
-
-def _resolve(settings: GatewaySettings | None, overrides: dict[str, Any]) -> GatewaySettings:
-    if settings is None:
-        return GatewaySettings(**overrides)
-    return settings._replace(**overrides) if overrides else settings
 
 
 def _arguments(settings: GatewaySettings) -> dict[str, Any]:

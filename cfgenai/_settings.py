@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import _validators
 from ._checks import PROVIDER, VERTEX, is_loopback
@@ -26,7 +26,6 @@ from ._environment import (
 from ._environment import unknown_variables as _unknown_variables
 from ._errors import ConfigError
 from ._options import GatewayOptions
-from ._sources import remembering
 from ._validators import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -205,18 +204,6 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         "host is loopback (a local emulator).",
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # pydantic-settings' own order and sources, faster (see _sources).
-        return init_settings, *remembering(env_settings, dotenv_settings), file_secret_settings
-
     def __init__(self, **values: Any) -> None:
         for message in self._read(values):
             warnings.warn(message, UserWarning, stacklevel=2)
@@ -344,6 +331,20 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
+    """``settings`` with ``overrides`` applied; by default the environment's, remembered while
+    it stays the same (its warnings are given again on every call)."""
+    if settings is None and not overrides:
+        settings, messages = from_environment()
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=3)
+        return settings
+    if settings is None:
+        return GatewaySettings(**overrides)
+    return settings._replace(**overrides) if overrides else settings
+
 
 # Earlier reads: (the variables cfgenai reads, working directory, .env bytes) -> result.
 _READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}

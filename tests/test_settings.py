@@ -912,48 +912,6 @@ def test_values_that_used_to_be_refused_are_accepted(
     assert getattr(built, next(iter(settings))) == accepted
 
 
-class _PlainSources(GatewaySettings):
-    """GatewaySettings read through pydantic-settings' default sources, as they come."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):  # type: ignore[no-untyped-def]
-        return init_settings, env_settings, dotenv_settings, file_secret_settings
-
-
-def _read(model: type[GatewaySettings]) -> object:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            settings = model()
-        except ConfigError as error:
-            return error.problems, [str(w.message) for w in caught]
-    return dict(settings), [str(w.message) for w in caught]
-
-
-@pytest.mark.parametrize(
-    ("environment", "dotenv"),
-    [
-        ({**GOOD, "CF_AIG_METADATA": '{"team":"search"}'}, {}),
-        ({}, {**GOOD, "cf_aig_custom_cost": '{"per_token_in":1}', "OTHER": "x"}),
-        ({"CLOUDFLARE_GATEWAY_TOKEN": "env-token-1a2b"}, {**GOOD, "CF_AIG_TOKEN": "file-token"}),
-        ({"CF_AIG_TOKEN": ""}, {**GOOD, "CF_AIG_TIMOUT": "3", "cf_aig_mode": "byok"}),
-        ({"CF_AIG_TIMEOUT": "soon", "CF_AIG_METADATA": "[1]"}, {"CF_AIG_ACCOUNT_ID": "xyz"}),
-        *((p.values[0], {}) for p in BAD_ENVIRONMENTS),
-        *(({}, p.values[0]) for p in BAD_DOTENV),
-    ],
-)
-def test_the_faster_sources_read_what_pydantic_settings_own_read(
-    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], dotenv: dict[str, str]
-) -> None:
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    Path(".env").write_text("".join(f"{k}='{v}'\n" for k, v in dotenv.items()))
-    for _ in range(2):  # the second read answers from what the first one learnt
-        assert _read(GatewaySettings) == _read(_PlainSources)
-
-
 def test_a_remembered_read_follows_every_change_and_warns_every_time(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
