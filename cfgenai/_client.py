@@ -11,6 +11,7 @@ from typing import Any
 from google import genai
 from google.genai import types
 
+from ._compat import async_clients_per_loop
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, resolve
 from ._transport import client_args
@@ -139,22 +140,53 @@ def _aiohttp_has_middlewares() -> bool:
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
 _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
+# What the shared client was built from, and the last one let go by recycle_client() with it.
+_shared_source: tuple[GatewaySettings, frozenset[tuple[str, str]]] | None = None
+_spare: tuple[tuple[GatewaySettings, frozenset[tuple[str, str]]], genai.Client] | None = None
 
 
 def shared_client() -> genai.Client:
     """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
     use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
+    global _shared_source, _spare
     with _shared_lock:
         if _shared is None:
-            _share(build_client())
+            settings = resolve(None, {})  # its warnings are given on every build
+            source = settings, _environment()
+            if _spare is not None and _spare[0][0] is settings and _spare[0][1] == source[1]:
+                _share(_spare[1])
+            else:
+                _share(build_client(settings))
+            _shared_source, _spare = source, None
         assert _shared is not None
         return _shared
+
+
+def _environment() -> frozenset[tuple[str, str]]:
+    # Everything google-genai and its HTTP libraries read too (proxies, trust store...), but
+    # the variable pytest changes for every test.
+    return frozenset(item for item in os.environ.items() if item[0] != "PYTEST_CURRENT_TEST")
 
 
 def reset_client() -> None:
     """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
     it) builds a new one from the environment as it is then."""
+    global _spare
     with _shared_lock:
+        _share(None)
+        _spare = None
+
+
+def recycle_client() -> None:
+    """:func:`reset_client`, except that the next use takes the client back, instead of
+    building an equal one, when the environment (and ``.env``) is then exactly what it was
+    built from. For the ``cf_gateway`` fixture, whose emulator closes every idle connection
+    on reset, so that tests share the client's set-up but no connection. Only where one
+    client serves every event loop (``_compat.async_clients_per_loop``)."""
+    global _spare
+    with _shared_lock:
+        if _shared is not None and _shared_source is not None and async_clients_per_loop():
+            _spare = _shared_source, _shared
         _share(None)
 
 
@@ -182,20 +214,23 @@ def _share(new: genai.Client | None) -> None:
 
 
 def _closed(api_client: object) -> None:
-    # Called when a client (or its `aio`) is closed: if it is the shared one, the next use
-    # builds a new one.
+    # Called when a client (or its `aio`) is closed: if it is the shared one (or the spare),
+    # the next use builds a new one.
+    global _spare
     with _shared_lock:
         if _shared is not None and vars(_shared).get("_api_client") is api_client:
             _share(None)
+        if _spare is not None and vars(_spare[1]).get("_api_client") is api_client:
+            _spare = None
 
 
 def _after_fork_in_child() -> None:
     # The parent's client holds pooled keep-alive sockets that the parent goes on using: a
     # child must never read or write them. Keep it, unused and uncollected, and start afresh.
-    global _shared_lock
-    if _shared is not None:
-        _inherited.append(_shared)
+    global _shared_lock, _spare
+    _inherited.extend(c for c in (_shared, _spare and _spare[1]) if c is not None)
     _shared_lock = threading.Lock()
+    _spare = None
     _share(None)
 
 

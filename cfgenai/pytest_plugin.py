@@ -34,10 +34,12 @@ def cf_gateway_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEmulator]:
     """The gateway emulator, started once per test session on a free loopback port."""
+    from cfgenai import reset_client
     from cfgenai.testing import GatewayEmulator
 
     with GatewayEmulator(**cf_gateway_options) as gateway:
         yield gateway
+    reset_client()  # and the client the last test left for the next
 
 
 @pytest.fixture
@@ -48,12 +50,16 @@ def cf_gateway(
     ``build_client()`` at it and at nothing else, for the duration of the test.
 
     Every ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` and ``GEMINI_*`` variable is removed, no
-    ``.env`` is read, loopback bypasses any HTTP proxy, and the shared client is rebuilt on
-    its next use, so an app module that imported ``client`` earlier reaches the emulator.
-    A test opts into a mode or option by setting variables after this fixture, e.g.
-    ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
+    ``.env`` is read, loopback bypasses any HTTP proxy, and the shared client is built anew
+    from the test's environment on its next use, so an app module that imported ``client``
+    earlier reaches the emulator. A test opts into a mode or option by setting variables
+    after this fixture, e.g. ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
+
+    When a test's environment is exactly the previous test's, it gets that test's client
+    back instead of an equal new one (building one costs more than a request); the reset
+    emulator has closed its connections, so no two tests share a connection.
     """
-    import cfgenai
+    from cfgenai import _client
 
     for name in list(os.environ):
         if name.upper().startswith(_ISOLATED):
@@ -64,6 +70,6 @@ def cf_gateway(
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    cfgenai.reset_client()
+    _client.recycle_client()
     yield cf_gateway_session
-    cfgenai.reset_client()
+    _client.recycle_client()

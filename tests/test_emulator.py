@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import signal
@@ -160,6 +161,40 @@ def test_the_plugin_fixture_serves_a_users_test_suite(pytester: pytest.Pytester)
     # In process: pytest still finds the plugin through its pytest11 entry point.
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def _send(connection: http.client.HTTPConnection, method: str) -> http.client.HTTPResponse:
+    connection.request(
+        "POST",
+        f"/v1/acc/gw/google-ai-studio/v1beta/models/{MODEL}:{method}",
+        json.dumps({"contents": [{"parts": [{"text": "hi"}], "role": "user"}]}),
+        {"cf-aig-authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+    )
+    return connection.getresponse()
+
+
+def test_reset_closes_every_connection_as_a_restarted_gateway_would(
+    gateway: GatewayEmulator,
+) -> None:
+    idle = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    assert b"Echo" in _send(idle, "generateContent").read()  # and the connection kept alive
+    gateway.reply(["one ", "two ", "three"], chunk_delay=0.1)
+    busy = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    streaming = _send(busy, "streamGenerateContent?alt=sse")  # its chunks are on their way
+    assert gateway.connections == 2
+
+    gateway.reset()  # returns once both are closed: the idle one at once, the other answered
+    assert gateway.connections == 0
+    assert b"three" in streaming.read()
+    for connection in (idle, busy):
+        assert connection.sock is not None
+        connection.sock.settimeout(1)  # well inside the 5 s a kept-alive connection may idle
+        assert connection.sock.recv(1) == b""  # closed by the emulator
+        connection.close()
+    fresh = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    assert b"Echo" in _send(fresh, "generateContent").read()  # the script was reset too
+    assert gateway.connections == 1
+    fresh.close()
 
 
 # -- journal and scripted answers ------------------------------------------------------------

@@ -14,6 +14,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google import genai
@@ -110,9 +111,9 @@ def test_the_shared_client_is_built_once_under_concurrent_first_use(
     builds: list[genai.Client] = []
     real_build = _client.build_client
 
-    def slow_build() -> genai.Client:
+    def slow_build(*args: Any) -> genai.Client:
         threading.Event().wait(0.05)  # widen the window in which a second thread could build
-        builds.append(real_build())
+        builds.append(real_build(*args))
         return builds[-1]
 
     monkeypatch.setattr(_client, "build_client", slow_build)
@@ -461,3 +462,91 @@ def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
     result.assert_outcomes(passed=2)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
+
+
+# -- the fixture takes a client back, never a connection --------------------------------------
+
+_ONE_CLIENT_PER_ENVIRONMENT = """
+import asyncio
+import pytest
+from cfgenai import client, shared_client
+
+seen = []
+loop = asyncio.new_event_loop()  # one loop for several tests, as a session-scoped loop is
+
+
+async def ask_async():
+    return (await client.aio.models.generate_content(model="m", contents="hi")).text
+
+
+@pytest.mark.parametrize("call", ["sync", "stream", "async", "same loop", "same loop again"])
+def test_the_same_environment(cf_gateway, call):
+    if call == "sync":
+        assert client.models.generate_content(model="m", contents="hi").text
+    elif call == "stream":
+        assert list(client.models.generate_content_stream(model="m", contents="hi"))
+    elif call == "async":
+        assert asyncio.run(ask_async())
+    else:
+        assert loop.run_until_complete(ask_async())
+    seen.append(shared_client())
+    assert cf_gateway.connections == 1  # its own, whatever the last test left open
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_warnings_come_with_every_test(cf_gateway, monkeypatch, run):
+    monkeypatch.setenv("CF_AIG_GATEWAY", "typo")
+    with pytest.warns(UserWarning, match="CF_AIG_GATEWAY"):
+        client.models.generate_content(model="m", contents="hi")
+    seen.append(shared_client())
+
+
+def test_key_mode(cf_gateway, monkeypatch):
+    monkeypatch.setenv("CF_AIG_MODE", "key")
+    monkeypatch.setenv("GOOGLE_API_KEY", "test-google-key")
+    client.models.generate_content(model="m", contents="hi")
+    assert cf_gateway.last_request.header("x-goog-api-key") == "test-google-key"
+    seen.append(shared_client())
+
+
+def test_byok_again(cf_gateway):
+    client.models.generate_content(model="m", contents="hi")
+    assert cf_gateway.last_request.header("x-goog-api-key") is None
+    seen.append(shared_client())
+
+
+def test_a_closed_client(cf_gateway):
+    shared_client().close()
+    client.models.generate_content(model="m", contents="hi")
+    seen.append(shared_client())
+
+
+def test_which_tests_shared_a_client():
+    *same, warned, warned_again, key, byok, after_close = seen
+    assert all(c is same[0] for c in same)
+    assert warned is warned_again and warned is not same[0]
+    assert key is not warned and byok is not key and byok is not same[0]
+    assert after_close is not byok
+"""
+
+
+@pytest.mark.parametrize("aiohttp", ["with aiohttp", "without aiohttp"])
+def test_tests_in_the_same_environment_share_the_client_but_no_connection(
+    pytester: pytest.Pytester, aiohttp: str
+) -> None:
+    pytester.makepyfile(test_app=_ONE_CLIENT_PER_ENVIRONMENT)
+    if aiohttp == "without aiohttp":  # google-genai then sends async requests with httpx
+        pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=11)
+
+
+def test_the_fixture_builds_for_every_test_where_a_client_is_tied_to_its_event_loop(
+    cf_gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cfgenai import _client
+
+    monkeypatch.setattr(_client, "async_clients_per_loop", lambda: False)  # google-genai 2.x
+    first = cfgenai.shared_client()
+    _client.recycle_client()
+    assert cfgenai.shared_client() is not first

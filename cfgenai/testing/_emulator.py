@@ -336,7 +336,11 @@ class GatewayEmulator:
 
     def reset(self) -> None:
         """Forget recorded requests, connections, scripted answers, faults, the cache, the log
-        entries and Unified Billing's rate-limit window."""
+        entries and Unified Billing's rate-limit window; and close every connection, as a
+        restarted gateway would (one sending an answer, once it is sent): a client's next
+        request opens a new one, so nothing sent after a reset travels on a connection from
+        before it."""
+        self._server.close_connections()
         self._journal.clear()
         self._script.clear()
         self._gateway.clear()

@@ -10,6 +10,7 @@ reset them, and they end once a request has arrived, so long answers are never c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,9 +47,13 @@ def raw_response(code: int, detail: str | None = None) -> bytes:
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
-def guarded_protocol(limits: Limits, on_connection: Callable[[], None]) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with deadlines; ``on_connection`` is called once per connection
-    that sends anything."""
+def guarded_protocol(
+    limits: Limits, on_connection: Callable[[], None]
+) -> tuple[type[H11Protocol], Callable[[], None]]:
+    """uvicorn's h11 protocol with deadlines, and a function that closes every connection as a
+    restarting server does (at once between requests, else after the answer being sent) and
+    returns once they are closed; ``on_connection`` is called once per connection that sends
+    anything."""
 
     # One sweep over all connections now and then, not a timer per request: arming and
     # cancelling a timer for each request cost about 5% of the emulator's throughput.
@@ -119,7 +124,23 @@ def guarded_protocol(limits: Limits, on_connection: Callable[[], None]) -> type[
             self.transport.write(answer)
             self.transport.close()
 
-    return Guarded
+    async def close(connections: list[Guarded]) -> None:
+        for connection in connections:
+            connection.shutdown()  # uvicorn's graceful close: now, or after the answer
+        pause = 0.0  # one turn of the loop closes the idle ones; answers take longer
+        while live.intersection(connections):  # until each has seen its connection_lost
+            await asyncio.sleep(pause)
+            pause = 0.001
+
+    def close_all() -> None:
+        # From another thread: the set is only copied here, and changed in the server's loop.
+        connections = list(live)
+        if connections:
+            future = asyncio.run_coroutine_threadsafe(close(connections), connections[0].loop)
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout=5)
+
+    return Guarded, close_all
 
 
 def is_shutdown_noise(record: Any) -> bool:

@@ -29,7 +29,7 @@ class Server:
         self.host = host
         self.port = port
         self._app = app
-        self._protocol = guarded_protocol(limits, on_connection)
+        self._protocol, self.close_connections = guarded_protocol(limits, on_connection)
         self._idle_timeout = idle_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
