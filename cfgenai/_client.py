@@ -14,6 +14,7 @@ from google.genai import types
 from ._compat import async_clients_per_loop
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, resolve
+from ._tls import contexts
 from ._transport import client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
@@ -28,7 +29,26 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
-    return _Client(**_kwargs(resolve(settings, overrides), share_tls=True))
+    return _Client(**_shared_tls_kwargs(resolve(settings, overrides)))
+
+
+# Settings are frozen, and the environment's stay one object while it is unchanged: what
+# build_client() hands google-genai is worked out once for each (and each set of TLS
+# contexts), then copied for every client, since google-genai sets fields on its options.
+_KWARGS: dict[tuple[int, object], tuple[GatewaySettings, dict[str, Any]]] = {}
+
+
+def _shared_tls_kwargs(settings: GatewaySettings) -> dict[str, Any]:
+    key = id(settings), contexts()
+    known = _KWARGS.get(key)
+    if known is None or known[0] is not settings:
+        if len(_KWARGS) >= 16:
+            _KWARGS.clear()
+        known = _KWARGS[key] = settings, _kwargs(settings, share_tls=True)
+    kwargs = dict(known[1])
+    options = kwargs["http_options"]
+    kwargs["http_options"] = options.model_copy(update={"headers": dict(options.headers)})
+    return kwargs
 
 
 def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> dict[str, Any]:

@@ -45,16 +45,16 @@ def client_args(
     if otel:
         sync_hooks["request"].append(TraceHeaders())
         async_hooks["request"].append(TraceHeadersAsync())
-    sync: dict[str, Any] = {"event_hooks": sync_hooks, "follow_redirects": False}
+    # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the response hooks
+    # and the middleware see each 3xx before it could be followed, and raise. Each key of the
+    # async dict costs google-genai two signature inspections per client built.
+    sync: dict[str, Any] = {"event_hooks": sync_hooks}
     async_: dict[str, Any] = {
         "event_hooks": async_hooks,
         "middlewares": (AiohttpMiddleware(drop_key=drop_key, otel=otel),),
-        "follow_redirects": False,  # httpx
-        "allow_redirects": False,  # aiohttp
     }
-    if share_tls:
+    if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = contexts()
-        async_["verify"] = sync["verify"]
     return sync, async_
 
 
