@@ -3,15 +3,15 @@
 The gateway's own span joins the caller's trace when a request carries
 ``cf-aig-otel-trace-id`` and ``cf-aig-otel-parent-span-id``. Each transport's hook (in
 ``_transport``) calls ``add_trace_headers`` as the request is sent, so the span is the one
-current then, not when the client was built. OpenTelemetry is imported on the first request
-that needs it, and only when ``opentelemetry-api`` is installed: with ``CF_AIG_OTEL=false``
-the hooks are never installed, so it is never imported.
+current then, not when the client was built. cfgenai never imports OpenTelemetry: a span can
+be current only once the app (or its instrumentation) has imported ``opentelemetry.trace``, so
+the hooks look for it among the loaded modules. With ``CF_AIG_OTEL=false`` they are not
+installed at all.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -43,13 +43,5 @@ def add_trace_headers(headers: MutableMapping[str, str]) -> None:
     headers.update(trace_headers())
 
 
-@functools.cache
 def _trace_api() -> Any:
-    # find_spec looks the package up without importing it: no cost when it is absent.
-    try:
-        if importlib.util.find_spec("opentelemetry") is None:
-            return None
-        from opentelemetry import trace
-    except ImportError:
-        return None
-    return trace
+    return sys.modules.get("opentelemetry.trace")

@@ -186,9 +186,10 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
     otel: bool = Field(
         True,
         validation_alias=_env("CF_AIG_OTEL"),
-        description="`true`: when OpenTelemetry (`opentelemetry-api`, extra `otel`) is "
-        "installed and a span is recording, requests carry its trace and span ids so the "
-        "gateway's span joins your trace; `false` sends none and never imports OpenTelemetry.",
+        description="`true`: while a recording OpenTelemetry span is current (your app uses "
+        "`opentelemetry-api`, extra `otel`), requests carry its trace and span ids so the "
+        "gateway's span joins your trace; `false` sends none. cfgenai never imports "
+        "OpenTelemetry itself.",
     )
     api_token: SecretStr | None = Field(
         None,

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _otel
-from ._responses import gateway_error, redirect_error
 from ._tls import contexts
 
 if TYPE_CHECKING:
@@ -160,4 +159,13 @@ class AiohttpMiddleware(_Hook):
 
 def _refuse_redirect(status: int, url: str, response: Any) -> None:
     if 300 <= status < 400:
+        from ._responses import redirect_error
+
         raise redirect_error(status, url, response.headers.get("location"), response)
+
+
+def gateway_error(status: int, body: bytes, response: Any) -> Exception | None:
+    # Imported on the first error, not on the way to a first answer.
+    from ._responses import gateway_error
+
+    return gateway_error(status, body, response)
