@@ -220,7 +220,7 @@ def fixture_start() -> tuple[float, float]:
     return medians["session"], medians["cold"]
 
 
-def _bare_client(base_url: str) -> Any:
+def _bare_client(base_url: str, **options: Any) -> Any:
     """What a user would write without cfgenai, with the same effect on the wire."""
     from google import genai
     from google.genai import types
@@ -228,7 +228,7 @@ def _bare_client(base_url: str) -> Any:
     return genai.Client(
         api_key="bench-google-key",
         http_options=types.HttpOptions(
-            base_url=base_url, headers={"cf-aig-authorization": f"Bearer {TOKEN}"}
+            base_url=base_url, headers={"cf-aig-authorization": f"Bearer {TOKEN}"}, **options
         ),
     )
 
@@ -249,15 +249,22 @@ def _environment(**variables: str) -> Iterator[None]:
         cfgenai.reset_client()
 
 
-def construction(trials: int) -> Paired:
-    """Seconds to build a client: build_client() from the environment vs a bare one."""
+def construction(trials: int) -> tuple[Paired, Paired]:
+    """Seconds to build a client: build_client() from the environment vs a bare one; and the
+    floor, a bare one handed a TLS context that loads no CA store, vs a bare one."""
     url = f"https://gateway.ai.cloudflare.com/v1/{'0' * 32}/default/google-ai-studio"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_ca = {"client_args": {"verify": context}, "async_client_args": {"ssl": context}}
+
+    def bare() -> float:
+        return _time(lambda: _bare_client(url))
+
     with _environment(
         CF_AIG_ACCOUNT_ID="0" * 32, CF_AIG_TOKEN=TOKEN, GOOGLE_API_KEY="bench-google-key"
     ):
-        return _paired(
-            lambda: _time(cfgenai.build_client), lambda: _time(lambda: _bare_client(url)), trials
-        )
+        ours = _paired(lambda: _time(cfgenai.build_client), bare, trials)
+        floor = _paired(lambda: _time(lambda: _bare_client(url, **no_ca)), bare, trials)
+    return ours, floor
 
 
 def _time(call: Callable[[], object]) -> float:
@@ -319,13 +326,22 @@ def _ours_code(root: str) -> str:
     )
 
 
-def _bare_code(root: str) -> str:
+def _bare_code(root: str, args: str = "") -> str:
     return (
         "from google import genai\nfrom google.genai import types\n"
         f"c = genai.Client(api_key='k', http_options=types.HttpOptions(base_url='{root}/google-ai-studio', "
-        f"headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}}))\n"
+        f"headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}}{args}))\n"
         "c.models.generate_content(model='m', contents='hi')\n"
     )
+
+
+# The floor: google-genai's own cost, handed a TLS context that loads no CA store.
+_NO_CA = "import ssl\nctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+_NO_CA_ARGS = ", client_args={'verify': ctx}, async_client_args={'ssl': ctx}"
+
+
+def _floor_code(root: str, first: str = "") -> str:
+    return first + _NO_CA + _bare_code(root, _NO_CA_ARGS)
 
 
 def cold_start(trials: int) -> list[tuple[str, Paired, float | None]]:
@@ -339,6 +355,11 @@ def cold_start(trials: int) -> list[tuple[str, Paired, float | None]]:
         ours, bare = _ours_code(emulator.base_url), _bare_code(emulator.base_url)
         http = _paired(_fresh(ours), _fresh(bare), trials)
         rows.append(("fresh process: import, build, one request", http, 0.92))
+        floor = _paired(_fresh(_floor_code(emulator.base_url)), _fresh(bare), trials)
+        rows.append(("  floor: google-genai loading no CA store", floor, None))
+        settings = "import pydantic_settings\n"
+        floor = _paired(_fresh(_floor_code(emulator.base_url, settings)), _fresh(bare), trials)
+        rows.append(("  floor + import pydantic_settings", floor, None))
         with TlsProxy(emulator.port) as proxy:
             root, ca = proxy.base_url, {"SSL_CERT_FILE": proxy.ca_file}
             https = _paired(_fresh(_ours_code(root), **ca), _fresh(_bare_code(root), **ca), trials)
@@ -711,7 +732,9 @@ def main() -> None:
     _emulator_figures(quick)
     if args.emulator:
         return
-    _row("client construction, build_client() vs bare", construction(10 if quick else 60), 0.03)
+    built, floor = construction(10 if quick else 60)
+    _row("client construction, build_client() vs bare", built, 0.03)
+    _row("  floor: bare, handed a context loading no CA", floor, None)
     for row in overhead(long, 3 if quick else 5):
         _row(*row)
     _row(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 from types import ModuleType
 
@@ -24,7 +23,9 @@ from types import ModuleType
 @functools.cache
 def genai_version() -> tuple[int, int]:
     """``(major, minor)`` of the installed google-genai."""
-    major, minor, *_ = importlib.metadata.version("google-genai").split(".")
+    from google.genai.version import __version__  # no search through the installed packages
+
+    major, minor, *_ = __version__.split(".")
     return int(major), int(minor)
 
 
