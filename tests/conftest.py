@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,11 @@ MODEL = "gemini-2.5-flash"
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs drop every module first imported inside them. httpx(2) imports its
+# transport, httpcore(2), on the first client built: were that inside such a run, the next client
+# would get a second copy, whose exceptions httpx no longer maps to its own.
+importlib.import_module(_compat.http_backend().replace("httpx", "httpcore"))
 
 # google-genai's own retry backoff, read before `_fast_backoff` shortens it for the tests.
 REAL_BACKOFF = (
