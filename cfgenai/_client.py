@@ -200,9 +200,9 @@ def reset_client() -> None:
 def recycle_client() -> None:
     """:func:`reset_client`, except that the next use takes the client back, instead of
     building an equal one, when the environment (and ``.env``) is then exactly what it was
-    built from. For the ``cf_gateway`` fixture, whose emulator closes every idle connection
-    on reset, so that tests share the client's set-up but no connection. Only where one
-    client serves every event loop (``_compat.async_clients_per_loop``)."""
+    built from. For the ``cf_gateway`` fixture, whose emulator closes every connection on
+    reset, so that tests share the client's set-up but no connection. Only where one client
+    serves every event loop (``_compat.async_clients_per_loop``)."""
     global _spare
     with _shared_lock:
         if _shared is not None and _shared_source is not None and async_clients_per_loop():

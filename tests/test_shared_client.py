@@ -553,3 +553,14 @@ def test_the_fixture_builds_for_every_test_where_a_client_is_tied_to_its_event_l
     first = cfgenai.shared_client()
     _client.recycle_client()
     assert cfgenai.shared_client() is not first
+
+
+def test_a_client_closed_after_its_test_is_not_taken_back(cf_gateway: GatewayEmulator) -> None:
+    from cfgenai import _client
+
+    first = cfgenai.shared_client()
+    _client.recycle_client()
+    assert cfgenai.shared_client() is first  # the same environment (aiohttp is installed here)
+    _client.recycle_client()
+    first.close()  # e.g. by a fixture of the user's that held on to it
+    assert cfgenai.shared_client() is not first

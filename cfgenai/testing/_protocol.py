@@ -10,7 +10,6 @@ reset them, and they end once a request has arrived, so long answers are never c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,8 +136,10 @@ def guarded_protocol(
         connections = list(live)
         if connections:
             future = asyncio.run_coroutine_threadsafe(close(connections), connections[0].loop)
-            with contextlib.suppress(TimeoutError):
+            try:
                 future.result(timeout=5)
+            except TimeoutError:  # an answer still being sent then closes once it is sent
+                future.cancel()
 
     return Guarded, close_all
 
