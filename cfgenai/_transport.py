@@ -114,7 +114,7 @@ class GatewayErrors(_Hook):
     def __call__(self, response: Any) -> None:
         _refuse_redirect(response.status_code, str(response.request.url), response)
         if response.status_code >= 400:
-            error = gateway_error(response.status_code, response.read(), response)
+            error = _gateway_error(response.status_code, response.read(), response)
             if error is not None:
                 raise error
 
@@ -126,7 +126,7 @@ class GatewayErrorsAsync(_Hook):
     async def __call__(self, response: Any) -> None:
         _refuse_redirect(response.status_code, str(response.request.url), response)
         if response.status_code >= 400:
-            error = gateway_error(response.status_code, await response.aread(), response)
+            error = _gateway_error(response.status_code, await response.aread(), response)
             if error is not None:
                 raise error
 
@@ -150,7 +150,7 @@ class AiohttpMiddleware(_Hook):
             response.release()
         _refuse_redirect(response.status, str(request.url), response)
         if response.status >= 400:
-            error = gateway_error(response.status, await response.read(), response)
+            error = _gateway_error(response.status, await response.read(), response)
             if error is not None:
                 response.release()
                 raise error
@@ -164,8 +164,7 @@ def _refuse_redirect(status: int, url: str, response: Any) -> None:
         raise redirect_error(status, url, response.headers.get("location"), response)
 
 
-def gateway_error(status: int, body: bytes, response: Any) -> Exception | None:
-    # Imported on the first error, not on the way to a first answer.
-    from ._responses import gateway_error
+def _gateway_error(status: int, body: bytes, response: Any) -> Exception | None:
+    from ._responses import gateway_error  # on the first error, not on the way to an answer
 
     return gateway_error(status, body, response)
