@@ -1,26 +1,44 @@
-"""Checks of single values, shared by the settings' validators.
+"""The rules for single values, each written once, as the types the settings and options use.
 
-Each returns the cleaned value or raises ``ValueError`` with the fix; none ever repeats
-the value, which may be a secret pasted into the wrong place.
+A field's type carries its check (``account_id: AccountId``). Each check returns the cleaned
+value or raises ``ValueError`` with the fix, and never repeats the value, which may be a secret
+pasted into the wrong place.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import BeforeValidator, SecretStr
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
 VERTEX = "google-vertex-ai"
 COMPAT = "compat"
 
+DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 24 * 3600.0
+DEFAULT_RETRIES = 2
+MAX_CACHE_TTL = 30 * 24 * 3600  # the gateway caches for at most one month
+MAX_METADATA_ENTRIES = 5
+COST_FIELDS = ("per_token_in", "per_token_out", "per_cache_read_token", "per_cache_write_token")
+
 HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
-_HEX_ACCOUNT = re.compile(r"[0-9a-fA-F]{32}")
-_GATEWAY = re.compile(r"[a-z0-9-]{1,64}")
+ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
+GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
+_API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
+# google-genai passes these prefixes through on the Gemini API (its t_model).
+_MODEL = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SEGMENT = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
+# W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
+_TRACE_ID = re.compile(r"(?!0{32})[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"(?!0{16})[0-9a-f]{16}")
 _PLACEHOLDER_IN_URL = re.compile(r"[{}<>]")
 # Values people leave in templates. A real token or key is never one of these.
 _PLACEHOLDER = re.compile(
@@ -29,6 +47,10 @@ _PLACEHOLDER = re.compile(
     r"secret|token|key|api[-_ ]?key|your[-_ ].*",
     re.IGNORECASE,
 )
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+# -- parsers ------------------------------------------------------------------------------------
 
 
 def string(value: Any) -> str | None:
@@ -43,6 +65,99 @@ def string(value: Any) -> str | None:
 def optional_string(value: Any) -> str | None:
     """Like :func:`string`, with a blank value meaning unset."""
     return string(value) or None
+
+
+def required_string(value: Any) -> str:
+    text = string(value)
+    if text is None:
+        raise ValueError("must be a string, not None")
+    return text
+
+
+def optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check``, letting None (unset) through."""
+    return lambda value: None if value is None else check(value)
+
+
+def flag(value: Any) -> bool:
+    """``true``/``1``/``false``/``0`` (any case) or a bool."""
+    if isinstance(value, str):
+        value = _FLAGS.get(value.strip().lower(), value)
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def number(value: Any, kind: type[float] | type[int]) -> Any:
+    """``value`` as a ``kind``, or None when it is not one (text is parsed, bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        parsed = kind(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if kind is float or parsed == value or isinstance(value, str) else None
+
+
+def whole(low: int, high: int | None, unit: str, zero: str = "") -> Callable[[Any], int]:
+    """A check for a whole number from ``low`` to ``high``, or 0 when ``zero`` says what 0 means."""
+    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    either = f"0 ({zero}) or " if zero else ""
+
+    def check(value: Any) -> int:
+        count = number(value, int) if not isinstance(value, float) else None
+        if count is None or not (
+            low <= count <= (count if high is None else high) or (zero and count == 0)
+        ):
+            raise ValueError(f"must be {either}a whole number {bounds} ({unit})")
+        return int(count)
+
+    return check
+
+
+def choice(*allowed: str, message: str) -> Callable[[Any], str]:
+    """A check for one of ``allowed`` (any case)."""
+
+    def check(value: Any) -> str:
+        value = value.strip().lower() if isinstance(value, str) else value
+        if value not in allowed:
+            raise ValueError(message)
+        return str(value)
+
+    return check
+
+
+def pattern(regex: re.Pattern[str], message: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = required_string(value)
+        if not regex.fullmatch(text):
+            raise ValueError(message)
+        return text
+
+    return check
+
+
+def header_text(value: Any) -> str:
+    """A non-empty value that can travel in a header."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    if HEADER_UNSAFE.search(value.strip()):
+        raise ValueError(
+            "must be printable ASCII: no line breaks or control characters (it is sent as a header)"
+        )
+    return value.strip()
+
+
+def json_object(value: Any, example: str) -> dict[str, Any]:
+    """A JSON object, from its text or as a dict with text keys."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
+            raise ValueError(f"must be {example}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"must be {example}")
+    return value
 
 
 def describe(value: str, allowed: str, letters: str = "letters") -> str:
@@ -69,6 +184,29 @@ def _kind(c: str, letters: str) -> str:
     return "punctuation"
 
 
+# -- the settings' values -----------------------------------------------------------------------
+
+
+def account_id(raw: Any) -> str | None:
+    value = optional_string(raw)
+    if value is not None and not ACCOUNT_ID.fullmatch(value):
+        raise ValueError(
+            "must be the 32-character hexadecimal account id shown in the Cloudflare "
+            "dashboard" + describe(value, "[0-9a-fA-F]", "letters after f")
+        )
+    return value
+
+
+def gateway_id(raw: Any) -> str:
+    value = required_string(raw)
+    if not GATEWAY_ID.fullmatch(value):
+        raise ValueError(
+            "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
+            + describe(value, "[a-z0-9-]")
+        )
+    return value
+
+
 def secret(raw: Any, *, bearer: bool) -> str | None:
     """A credential sent in a header; ``bearer`` when cfgenai adds the ``Bearer`` scheme."""
     value = optional_string(raw)
@@ -93,7 +231,7 @@ def path_segment(raw: Any) -> str | None:
     value = optional_string(raw)
     if value is None:
         return None
-    if not re.fullmatch(r"[A-Za-z0-9.:_-]{1,128}", value):
+    if not _SEGMENT.fullmatch(value):
         raise ValueError(
             "may hold only letters, digits, '.', ':', '_' and '-'"
             + describe(value, r"[A-Za-z0-9.:_-]")
@@ -101,6 +239,118 @@ def path_segment(raw: Any) -> str | None:
     if value in (".", ".."):
         raise ValueError("must be a name, not '.' or '..' (which would change the request path)")
     return value
+
+
+def base_url(raw: Any) -> str | None:
+    value = optional_string(raw)
+    if value is None:
+        return None
+    problems = base_url_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value.rstrip("/")
+
+
+def api_base_url(raw: Any) -> str:
+    value = required_string(raw)
+    problems = url_problems(
+        value,
+        "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4",
+        "put the API token in CLOUDFLARE_API_TOKEN",
+    )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value.rstrip("/")
+
+
+def timeout(value: Any) -> float:
+    seconds = number(value, float)
+    if seconds is None or not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError(
+            f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
+            f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
+        )
+    return float(seconds)
+
+
+def retries(value: Any) -> int:
+    count = number(value, int)
+    if count is None or not 0 <= count <= 10:
+        raise ValueError(
+            f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}"
+        )
+    return int(count)
+
+
+AccountId = Annotated[str | None, BeforeValidator(account_id)]
+GatewayId = Annotated[str, BeforeValidator(gateway_id)]
+Secret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, bearer=False))]
+# A token that cfgenai (or the header) already prefixes with the Bearer scheme.
+BearerSecret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, bearer=True))]
+PathSegment = Annotated[str | None, BeforeValidator(path_segment)]
+BaseUrl = Annotated[str | None, BeforeValidator(base_url)]
+ApiBaseUrl = Annotated[str, BeforeValidator(api_base_url)]
+ApiVersion = Annotated[
+    str, BeforeValidator(pattern(_API_VERSION, "must be a Gemini API version such as v1 or v1beta"))
+]
+Model = Annotated[
+    str,
+    BeforeValidator(
+        pattern(_MODEL, "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash")
+    ),
+]
+Timeout = Annotated[float, BeforeValidator(timeout)]
+Retries = Annotated[int, BeforeValidator(retries)]
+Flag = Annotated[bool, BeforeValidator(flag)]
+
+
+# -- the gateway options' values ----------------------------------------------------------------
+
+
+def metadata(value: Any) -> dict[str, Any]:
+    entries = json_object(value, 'a JSON object such as {"team":"search","user":42}')
+    if len(entries) > MAX_METADATA_ENTRIES:
+        raise ValueError(
+            f"has {len(entries)} entries; the gateway keeps at most {MAX_METADATA_ENTRIES}"
+        )
+    for key, item in entries.items():
+        if key.startswith("cf."):
+            raise ValueError(f"key {key!r}: keys starting with 'cf.' are reserved by Cloudflare")
+        if not isinstance(item, str | int | float) or (
+            isinstance(item, float) and not math.isfinite(item)
+        ):
+            raise ValueError(f"key {key!r}: values must be strings, numbers or booleans")
+    return entries
+
+
+def custom_cost(value: Any) -> dict[str, Any]:
+    costs = json_object(value, 'a JSON object such as {"per_token_in":0.000001}')
+    unknown = sorted(set(costs) - set(COST_FIELDS))
+    if unknown or not costs:
+        raise ValueError(f"takes only the fields {', '.join(COST_FIELDS)}")
+    for key, cost in costs.items():
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
+            raise ValueError(f"{key} must be a number of at least 0")
+    return costs
+
+
+def trace_id(size: int) -> Callable[[Any], str]:
+    regex = _TRACE_ID if size == 32 else _SPAN_ID
+
+    def check(value: Any) -> str:
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text is None or not regex.fullmatch(text):
+            raise ValueError(f"must be {size} hexadecimal characters, not all zeros")
+        return text
+
+    return check
+
+
+OptionalFlag = Annotated[bool | None, BeforeValidator(optional(flag))]
+HeaderText = Annotated[str | None, BeforeValidator(optional(header_text))]
+
+
+# -- URLs ------------------------------------------------------------------------------------------
 
 
 def base_url_problems(url: str) -> list[str]:
@@ -111,7 +361,6 @@ def base_url_problems(url: str) -> list[str]:
         return [unusable]
     problems = url_problems(url, example, "put the gateway token in CF_AIG_TOKEN")
     parts = urlsplit(url)
-    host = parts.hostname
     segments = parts.path.split("/")
     placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
     if placeholder:
@@ -126,7 +375,7 @@ def base_url_problems(url: str) -> list[str]:
             f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
             "provider and the model path)"
         )
-    if host == CLOUDFLARE_HOST and not placeholder:
+    if parts.hostname == CLOUDFLARE_HOST and not placeholder:
         fault = _cloudflare_path_fault([s for s in segments if s])
         if fault:
             problems.append(
@@ -157,16 +406,14 @@ def url_problems(url: str, example: str, credentials: str) -> list[str]:
     if unusable:
         return [unusable]
     parts = urlsplit(url)
-    host = parts.hostname or ""
     problems = []
-    if parts.scheme == "http" and not is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         problems.append("must use https:// (plain http is only allowed for loopback hosts)")
     if "@" in parts.netloc:
         problems.append(f"must not contain credentials; {credentials}")
     if "?" in url or "#" in url:
         problems.append("must not have a query (?) or fragment (#)")
-    segments = parts.path.split("/")
-    if ".." in segments or "%" in parts.path:
+    if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
     return problems
 
@@ -180,9 +427,9 @@ def _cloudflare_path_fault(segments: list[str]) -> str | None:
         return "it names no gateway"
     if len(segments) != 3:
         return "its path has more or fewer parts than /v1/ACCOUNT_ID/GATEWAY_ID"
-    if not _HEX_ACCOUNT.fullmatch(segments[1]):
+    if not ACCOUNT_ID.fullmatch(segments[1]):
         return "its account id is not 32 hexadecimal characters"
-    if not _GATEWAY.fullmatch(segments[2]):
+    if not GATEWAY_ID.fullmatch(segments[2]):
         return "its gateway id is not 1 to 64 lowercase letters, digits and hyphens"
     return None
 
@@ -194,14 +441,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def number(value: Any, kind: type[float] | type[int]) -> Any:
-    """``value`` as a ``kind``, or None when it is not one (text is parsed, bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        parsed = kind(value.strip() if isinstance(value, str) else value)
-    except (ValueError, OverflowError):
-        return None
-    return parsed if kind is float or parsed == value or isinstance(value, str) else None

@@ -11,9 +11,11 @@ from typing import Any
 from google import genai
 from google.genai import types
 
+from . import _compat, _wire
+from ._checks import VERTEX
 from ._compat import async_clients_per_loop
 from ._errors import ConfigError
-from ._settings import RETRY_STATUSES, VERTEX, GatewaySettings, resolve
+from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._tls import contexts
 from ._transport import client_args
 
@@ -29,7 +31,8 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
-    return _Client(**_shared_tls_kwargs(resolve(settings, overrides)))
+    settings = resolve(settings, overrides)
+    return _Client(**_shared_tls_kwargs(settings))
 
 
 # Settings are frozen, and the environment's stay one object while it is unchanged: what
@@ -65,7 +68,8 @@ def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> 
 
 
 def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
-    if _drops_key(settings) and not _aiohttp_has_middlewares():
+    route = _wire.genai(settings)
+    if route.key is None and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
                 "this configuration needs aiohttp 3.12 or newer when aiohttp is installed "
@@ -73,32 +77,25 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
                 "Google key off them); upgrade it: pip install 'aiohttp>=3.12'"
             ]
         )
-    options = http_options(settings, share_tls=share_tls)
+    options = http_options(settings, route, share_tls=share_tls)
     # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
     debug = genai.client.DebugConfig(client_mode=None)
     if settings.provider == VERTEX:
         # No project, location or credentials: google-genai then adds no Authorization of its
         # own and keeps the collection-scoped base URL as the path's prefix.
         return {"vertexai": True, "http_options": options, "debug_config": debug}
-    key = settings.api_key if settings.resolved_mode == "key" else None
     return {
         "vertexai": False,
-        "api_key": key.get_secret_value() if key is not None else _BYOK_PLACEHOLDER,
+        "api_key": route.key or _BYOK_PLACEHOLDER,
         "http_options": options,
         "debug_config": debug,
     }
 
 
-def _drops_key(settings: GatewaySettings) -> bool:
-    # Vertex AI never takes a Google API key here: google-genai would still send one it found
-    # in GOOGLE_API_KEY, so it is dropped there too.
-    return settings.resolved_mode == "byok" or settings.provider == VERTEX
-
-
 class _Client(genai.Client):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._aio.__class__ = _AsyncClient  # so that closing it is noticed too
+        _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
 
     # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
     # so `build_client().models.generate_content(...)` failed with "client has been closed"
@@ -109,29 +106,28 @@ class _Client(genai.Client):
 
     def close(self) -> None:
         super().close()
-        _closed(self._api_client)
+        _closed(_compat.api_client(self))
 
 
 class _AsyncClient(genai.client.AsyncClient):
     async def aclose(self) -> None:
         await super().aclose()
-        _closed(self._api_client)
+        _closed(_compat.api_client(self))
 
 
-def http_options(settings: GatewaySettings, *, share_tls: bool = True) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for ``settings`` (google-genai mutates the ones it is given).
+def http_options(
+    settings: GatewaySettings, route: _wire.Route, *, share_tls: bool = True
+) -> types.HttpOptions:
+    """Fresh ``HttpOptions`` for ``settings`` and their ``route`` (google-genai mutates the
+    ones it is given).
 
     ``share_tls`` hands cfgenai's shared TLS contexts over (same trust store as google-genai's
     own, loaded once); without them the options copy, pickle and serialise.
     """
-    headers = settings.gateway_headers()
-    if settings.provider == VERTEX and settings.resolved_mode == "key":
-        assert settings.vertex_access_token is not None
-        headers["Authorization"] = f"Bearer {settings.vertex_access_token.get_secret_value()}"
     options = types.HttpOptions(
-        base_url=settings.provider_url,
+        base_url=route.url,
         api_version=settings.api_version,
-        headers=headers,
+        headers=route.headers,
         timeout=round(settings.timeout * 1000),
         retry_options=types.HttpRetryOptions(
             attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
@@ -139,8 +135,10 @@ def http_options(settings: GatewaySettings, *, share_tls: bool = True) -> types.
     )
     if settings.provider == VERTEX:
         options.base_url_resource_scope = types.ResourceScope.COLLECTION
+    # Vertex AI never takes a Google API key here: google-genai would still send one it found
+    # in GOOGLE_API_KEY, so it is dropped wherever no key may travel.
     options.client_args, options.async_client_args = client_args(
-        drop_key=_drops_key(settings),
+        drop_key=route.key is None,
         share_tls=share_tls and settings.provider != VERTEX,
         otel=settings.otel,
     )
@@ -230,7 +228,7 @@ def _share(new: genai.Client | None) -> None:
     # once. An empty one sends the next use to SharedClient.__getattr__, which builds.
     global _shared
     _shared = new
-    object.__setattr__(client, "__dict__", {} if new is None else vars(new))
+    _compat.share_state(client, new)
 
 
 def _closed(api_client: object) -> None:
@@ -238,9 +236,9 @@ def _closed(api_client: object) -> None:
     # the next use builds a new one.
     global _spare
     with _shared_lock:
-        if _shared is not None and vars(_shared).get("_api_client") is api_client:
+        if _shared is not None and _compat.api_client(_shared) is api_client:
             _share(None)
-        if _spare is not None and vars(_spare[1]).get("_api_client") is api_client:
+        if _spare is not None and _compat.api_client(_spare[1]) is api_client:
             _spare = None
 
 

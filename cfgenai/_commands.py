@@ -9,25 +9,20 @@ import os
 import re
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any
 
-from ._environment import Layers, describe_env_file, layers, printable
+from . import _wire
+from ._checks import VERTEX
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
-from ._reference import core_fields, default_text, variables
+from ._reference import core_fields, default_text, field_info
 from ._secrets import fingerprint
-from ._settings import (
-    SECRET_FIELDS,
-    VERTEX,
-    GatewaySettings,
-    env_file_from_environment,
-    unknown_variables,
-)
+from ._settings import SECRET_FIELDS, GatewaySettings, all_variables, from_reading, variables
+from ._sources import Reading, describe_env_file, printable, read
 
 # Exit codes, documented in `cfgenai --help` and the README.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
@@ -222,25 +217,22 @@ class Diagnosis:
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping."""
-    found = layers(env_file_from_environment()[0])
-    diagnosis = Diagnosis(settings=_sources(found), env_file=describe_env_file())
+    reading = read()
+    diagnosis = Diagnosis(settings=_sources(reading), env_file=describe_env_file())
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
-    unknown = unknown_variables(found)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            settings = GatewaySettings()
-        except ConfigError as exc:
-            diagnosis.problems = [*exc.problems, *unknown]
-            diagnosis.exit_code = EXIT_CONFIG
-            return diagnosis
+    unknown = reading.warnings({}, all_variables())
+    try:
+        settings, warned = from_reading(reading)
+    except ConfigError as exc:
+        diagnosis.problems = [*exc.problems, *unknown]
+        diagnosis.exit_code = EXIT_CONFIG
+        return diagnosis
     if unknown:
         diagnosis.problems = unknown
         diagnosis.exit_code = EXIT_CONFIG
-    warned = [str(w.message) for w in caught]
     diagnosis.warnings = [w for w in warned if w not in unknown] + _risks(settings)
-    diagnosis.url = settings.model_url(settings.model)
+    diagnosis.url = _wire.model_url(settings, settings.model)
     diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
     diagnosis.billing = billing_paths(settings)
     diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
@@ -249,22 +241,21 @@ def diagnose(*, ping: bool) -> Diagnosis:
     return diagnosis
 
 
-def _sources(found: Layers) -> list[Setting]:
-    """Each setting's raw value and where it came from, read as pydantic-settings reads them.
+def _sources(reading: Reading) -> list[Setting]:
+    """Each setting's raw value and where it came from.
 
     Secrets show as fingerprints, and so does any other value holding a whole one (a token
     pasted into the wrong variable, or into a URL) or credentials (``https://user:pw@...``);
     a value that merely contains a secret's characters (a short key) shows as it is."""
     found_values: dict[str, tuple[str | None, str]] = {}
     for name in [*core_fields(), *OPTION_HEADERS]:
-        names = variables(name)
-        found_values[name] = default_text(GatewaySettings.model_fields[name]), "default"
-        for label, values in found:
-            set_as = next((n for n in names if n in values), None)
-            if set_as is not None:
-                source = label if set_as == names[0] else f"{label}, alias {set_as}"
-                found_values[name] = values[set_as], source
-                break
+        names = variables()[name]
+        found = reading.find(names)
+        if found is None:
+            found_values[name] = default_text(field_info(name)), "default"
+        else:
+            alias = "" if found.name == names[0] else f", alias {found.name}"
+            found_values[name] = found.value, found.source + alias
     secrets = {v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v}
     rows = []
     for name, (value, source) in found_values.items():
@@ -275,7 +266,7 @@ def _sources(found: Layers) -> list[Setting]:
         ):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
-        rows.append(Setting(name, variables(name)[0], shown, source))
+        rows.append(Setting(name, variables()[name][0], shown, source))
     return rows
 
 
@@ -327,9 +318,9 @@ def billing_paths(settings: GatewaySettings) -> str:
             "your own credential in the request only (Google bills you); the gateway never "
             "adds a stored key or uses Unified Billing for it"
         )
-    alias = settings.byok_alias or "default"
+    alias = settings.options.byok_alias or "default"
     stored = f"the key stored in the gateway under the alias '{alias}'"
-    if settings.no_wholesale:
+    if settings.options.no_wholesale:
         return (
             f"{stored} only (CF_AIG_NO_WHOLESALE=true); without it the gateway answers 400, "
             "never paying from Unified Billing credits"

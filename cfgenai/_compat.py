@@ -10,6 +10,9 @@ Everything version-dependent is decided here and nowhere else:
 - whether one async client serves every event loop: 3.x keeps one httpx pool per loop; 2.x
   keeps one pool, so a client used from a second loop (a second ``asyncio.run``) fails with
   "Event loop is closed" over httpx; its aiohttp session is rebuilt for each loop.
+
+And the few private shapes of google-genai's that cfgenai relies on, each behind one function
+here; ``tests/test_compat.py`` fails loudly on a release that changes one of them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import functools
 import importlib
 import importlib.util
 from types import ModuleType
+from typing import Any
 
 
 @functools.cache
@@ -59,3 +63,23 @@ def async_clients_per_loop() -> bool:
     # google-genai 2.x sends async requests with aiohttp whenever it is importable, and builds
     # a new session when the loop of the last one is closed.
     return importlib.util.find_spec("aiohttp") is not None
+
+
+# -- google-genai's private shapes ------------------------------------------------------------
+# A genai.Client keeps all of its state in its instance dictionary: the API client that does
+# the sending in `_api_client` and the `aio` side in `_aio`, which shares that API client.
+
+
+def api_client(client: Any) -> Any:
+    """The object that sends ``client``'s requests (``None`` for a proxy with no state)."""
+    return vars(client).get("_api_client")
+
+
+def set_aio_class(client: Any, cls: type) -> None:
+    """Make ``client.aio`` an instance of ``cls`` (a subclass of its own class)."""
+    vars(client)["_aio"].__class__ = cls
+
+
+def share_state(proxy: object, client: object | None) -> None:
+    """Make ``proxy`` run exactly as ``client`` (or, with ``None``, have no state at all)."""
+    object.__setattr__(proxy, "__dict__", {} if client is None else vars(client))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _wire
+from ._checks import PROVIDER, VERTEX
 from ._otel import add_trace_headers
-from ._settings import PROVIDER, VERTEX, GatewaySettings, resolve
+from ._settings import GatewaySettings, resolve
 
 if TYPE_CHECKING:
     import openai
@@ -72,16 +74,11 @@ def _arguments(settings: GatewaySettings) -> dict[str, Any]:
                 f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
             ]
         )
-    # Key mode sends the Google key as OpenAI's bearer token. In byok mode the gateway token
-    # takes its place, which the gateway recognises as its own and replaces with the stored key.
-    if settings.resolved_mode == "key":
-        credential = settings.provider_key
-    else:
-        credential = settings.token or settings.access_token
+    route = _wire.openai(settings)
     return {
-        "api_key": credential.get_secret_value() if credential is not None else "",
-        "base_url": f"{settings.gateway_root}/compat",
-        "default_headers": settings.gateway_headers(),
+        "api_key": route.key,
+        "base_url": route.url,
+        "default_headers": route.headers,
         "timeout": settings.timeout,
         "max_retries": settings.retries,
     }

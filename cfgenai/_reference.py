@@ -6,11 +6,11 @@ README, so the documentation cannot drift from the code.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, SecretStr
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from ._options import OPTION_HEADERS, PER_REQUEST_ONLY
-from ._settings import GatewaySettings
+from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._settings import GatewaySettings, variables
 
 # Not a field: it chooses where the fields are read from.
 ENV_FILE = (
@@ -22,10 +22,10 @@ ENV_FILE = (
 _ESSENTIAL = ("account_id", "token")
 
 
-def variables(field: str) -> list[str]:
-    alias = GatewaySettings.model_fields[field].validation_alias
-    assert isinstance(alias, AliasChoices)
-    return [str(choice) for choice in alias.choices]
+def field_info(name: str) -> FieldInfo:
+    """A setting's or gateway option's field."""
+    fields = GatewayOptions.model_fields if name in OPTION_HEADERS else GatewaySettings.model_fields
+    return fields[name]
 
 
 def default_text(info: FieldInfo) -> str | None:
@@ -36,7 +36,7 @@ def default_text(info: FieldInfo) -> str | None:
 
 
 def core_fields() -> list[str]:
-    return [name for name in GatewaySettings.model_fields if name not in OPTION_HEADERS]
+    return [name for name in GatewaySettings.model_fields if name != "options"]
 
 
 def env_template() -> str:
@@ -58,8 +58,8 @@ def env_template() -> str:
         if title:
             lines += ["", f"# --- {title}"]
         for name in fields:
-            info = GatewaySettings.model_fields[name]
-            names = variables(name)
+            info = field_info(name)
+            names = variables()[name]
             lines += ["", *_comment(str(info.description))]
             if len(names) > 1:
                 lines.append(f"# Also read as {', '.join(names[1:])}.")
@@ -77,8 +77,8 @@ def markdown_tables() -> str:
     """The README's two tables: the settings, then the gateway options."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
     for name in core_fields():
-        info = GatewaySettings.model_fields[name]
-        first, *aliases = variables(name)
+        info = field_info(name)
+        first, *aliases = variables()[name]
         label = f"`{first}`" + (f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else "")
         default = default_text(info)
         rows.append(f"| {label} | {info.description} | {f'`{default}`' if default else 'unset'} |")
@@ -90,8 +90,8 @@ def markdown_tables() -> str:
         "|---|---|---|---|",
     ]
     for name, header in OPTION_HEADERS.items():
-        info = GatewaySettings.model_fields[name]
-        variable = "per request only" if name in PER_REQUEST_ONLY else f"`{variables(name)[0]}`"
+        info = field_info(name)
+        variable = "per request only" if name in PER_REQUEST_ONLY else f"`{variables()[name][0]}`"
         rows.append(f"| `{name}` | {variable} | `{header}` | {info.description} |")
     return "\n".join(rows) + "\n"
 

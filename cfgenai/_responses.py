@@ -22,6 +22,8 @@ _NO_WHOLESALE_HINT = (
 _HINTS = {
     2001: "check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL): "
     "no gateway has that id in that account",
+    2005: "a cf-aig-* option header was refused: check the CF_AIG_* option variables, "
+    "request_options(...) and any header you add yourself",
     2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries "
     "client-side) or raise the limit in the gateway's settings",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
@@ -44,9 +46,15 @@ _HINTS = {
     # The emulator's code for a no-wholesale refusal: Cloudflare documents the 400, not a code.
     NO_WHOLESALE_CODE: _NO_WHOLESALE_HINT,
 }
+_POLICY_HINT = (
+    "a Policy of the gateway denied the request (once a gateway has any policy, it denies "
+    "what no policy allows): check the gateway's Policies in the Cloudflare dashboard, or the "
+    "identity and metadata this request carries"
+)
 _RATE_LIMIT_HINTS = {
     "spend": "a spend limit of the gateway is reached; it answers 429 until the limit's window "
-    "resets: wait, or raise the limit under Spend limits in the gateway's settings",
+    "resets: wait, or raise the limit under Spend limits (or the spend cap in Policies) in the "
+    "gateway's settings",
     "unified billing": "Unified Billing's rate limit (200 requests per 60 s per gateway) is "
     "reached: retry later (CF_AIG_RETRIES retries client-side), spread the requests, or store "
     "your own Google key in the gateway (BYOK) so that requests do not use credits",
@@ -72,9 +80,9 @@ class GatewayError(errors.APIError):
         super().__init__(code, response_json, response)
         self.gateway_code, reason = _gateway_code_and_reason(response_json)
         self.hint = _hint(code, self.gateway_code, reason)
+        code_text = "" if self.gateway_code is None else f" with code {self.gateway_code}"
         self.message = (
-            f"Cloudflare AI Gateway refused the request with code {self.gateway_code} "
-            f"({reason}): {self.hint}"
+            f"Cloudflare AI Gateway refused the request{code_text} ({reason}): {self.hint}"
         )
         Exception.__init__(self, f"{self.code} {self.message}")
 
@@ -83,6 +91,8 @@ def _hint(status: int, code: int | None, reason: str) -> str:
     lowered = reason.lower()
     if status == 429:
         return next((h for k, h in _RATE_LIMIT_HINTS.items() if k in lowered), _ANY_429)
+    if status == 403 and "policy" in lowered:
+        return _POLICY_HINT
     if status == 400 and "wholesale" in lowered:  # whatever code the real gateway gives it
         return _NO_WHOLESALE_HINT
     return _HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
@@ -131,13 +141,17 @@ def _origin(url: str) -> str:
 
 
 def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:
-    """The exception for a gateway refusal, or ``None`` when the body is not the gateway's."""
+    """The exception for a gateway refusal, or ``None`` when the body is not the gateway's:
+    its error shapes (an ``error`` list, newer top-level fields, Policies' ``error`` object),
+    and a 429 that is not Google's (a rate-limit rule's, whose body is not documented)."""
     try:
         parsed = json.loads(body)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError):
+        parsed = None
     if not _is_gateway_body(parsed):
-        return None
+        if status != 429 or _is_google_body(parsed):
+            return None
+        parsed = {"success": False, "error": {"message": "Rate limited"}}
     kind = GatewayServerError if status >= 500 else GatewayClientError
     return kind(status, parsed, response)
 
@@ -146,14 +160,23 @@ def _is_gateway_body(body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     return body.get("name") == "AiGatewayError" or (
-        body.get("success") is False and isinstance(body.get("error"), list)
+        body.get("success") is False and isinstance(body.get("error"), list | dict)
+    )
+
+
+def _is_google_body(body: Any) -> bool:
+    return (
+        isinstance(body, dict) and isinstance(body.get("error"), dict) and "status" in body["error"]
     )
 
 
 def _gateway_code_and_reason(body: Any) -> tuple[int | None, str]:
-    first = body["error"][0] if isinstance(body.get("error"), list) and body["error"] else {}
+    error = body.get("error")
+    first = error if isinstance(error, dict) else error[0] if error else {}
     code = body.get("internalCode", first.get("code"))
     reason = body.get("message") or first.get("message") or "no message"
+    if isinstance(error, dict) and isinstance(error.get("limit"), int | float):
+        reason += f": spent {error.get('spent')} of {error['limit']}"
     return (code if isinstance(code, int) else None), str(reason)
 
 

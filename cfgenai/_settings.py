@@ -2,52 +2,50 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
-import inspect
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from types import EllipsisType
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from . import _validators
-from ._checks import PROVIDER, VERTEX, is_loopback
-from ._environment import (
-    ENCODING,
-    ENV_FILE,
-    PREFIX,
-    alias_conflicts,
-    env_file_from_environment,
-    layers,
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
-from ._environment import unknown_variables as _unknown_variables
-from ._errors import ConfigError
-from ._options import GatewayOptions
-from ._validators import (
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from . import _checks as check
+from ._checks import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
-    SECRET_FIELDS,
-    SettingsChecks,
-    argument_problems,
-    mention_env_file,
-    root_override_problems,
-    validation_problems,
-    variable_names,
+    PROVIDER,
+    VERTEX,
+    AccountId,
+    ApiBaseUrl,
+    ApiVersion,
+    BaseUrl,
+    BearerSecret,
+    Flag,
+    GatewayId,
+    Model,
+    PathSegment,
+    Retries,
+    Secret,
+    Timeout,
 )
-
-__all__ = [
-    "PROVIDER",
-    "SECRET_FIELDS",
-    "VERTEX",
-    "GatewaySettings",
-    "env_file_from_environment",
-    "is_loopback",
-    "unknown_variables",
-    "variable",
-]
+from ._errors import ConfigError, problems, unknown_names
+from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._sources import Reading, ReadingSource, read
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
@@ -55,135 +53,155 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-# Keyword arguments BaseSettings itself takes (_env_file, _case_sensitive...).
-_SOURCE_ARGUMENTS = frozenset(inspect.signature(BaseSettings.__init__).parameters) - {"self"}
+NOT_SET = ": not set;"
+# What the source in use reads from: set around each read (see settings_customise_sources).
+_READING: contextvars.ContextVar[Reading] = contextvars.ContextVar("cfgenai_reading")
 
 
 def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
-class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
+class GatewaySettings(BaseSettings):
     """How to reach Gemini through Cloudflare AI Gateway, and the gateway options to send.
 
     ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
     ``CF_AIG_ENV_FILE`` (default ``.env``; empty disables it); keyword arguments, by
-    field name, override both. Any problem raises one :class:`ConfigError` listing all
-    of them. The gateway options (``CF_AIG_CACHE_TTL``...) are client-wide defaults that
+    field name, override both, and a gateway option's name sets that option. Any problem
+    raises one :class:`ConfigError` listing all of them. The gateway options
+    (``CF_AIG_CACHE_TTL``...) in ``options`` are client-wide defaults that
     ``request_options()`` overrides for one request.
     """
 
     model_config = SettingsConfigDict(
         extra="ignore",
-        env_ignore_empty=True,
-        env_file_encoding=ENCODING,
         populate_by_name=True,
         hide_input_in_errors=True,
         frozen=True,
+        defer_build=True,
     )
 
-    account_id: str | None = Field(
+    account_id: AccountId = Field(
         None,
         validation_alias=_env("CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
         description="Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set.",
     )
-    gateway_id: str = Field(
+    gateway_id: GatewayId = Field(
         "default",
         validation_alias=_env("CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID"),
         description="AI Gateway id: lowercase letters, digits and hyphens, at most 64.",
     )
-    token: SecretStr | None = Field(
+    token: BearerSecret = Field(
         None,
         validation_alias=_env("CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN"),
         description="AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode.",
     )
-    google_api_key: SecretStr | None = Field(
+    google_api_key: Secret = Field(
         None,
         validation_alias=_env("GOOGLE_API_KEY"),
         description="Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning "
         "when both are set and differ (google-genai's order).",
     )
-    gemini_api_key: SecretStr | None = Field(
+    gemini_api_key: Secret = Field(
         None,
         validation_alias=_env("GEMINI_API_KEY"),
         description="Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset.",
     )
-    mode: Literal["auto", "key", "byok"] = Field(
+    mode: Annotated[
+        Literal["auto", "key", "byok"],
+        BeforeValidator(
+            check.choice(
+                "auto",
+                "key",
+                "byok",
+                message="must be key (send your Google key), byok (the gateway adds a key "
+                "stored in Cloudflare) or auto (key when a Google key is set, else byok)",
+            )
+        ),
+    ] = Field(
         "auto",
         validation_alias=_env("CF_AIG_MODE"),
         description="`key` sends your Google key; `byok` sends none, so the gateway adds the key "
         "it stores (BYOK or Unified Billing); `auto` is key when a Google key is set, else byok.",
     )
-    base_url: str | None = Field(
+    base_url: BaseUrl = Field(
         None,
         validation_alias=_env("CF_AIG_BASE_URL"),
         description="Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: "
         "a custom domain or a local emulator, https unless the host is loopback. cfgenai appends "
         "`/google-ai-studio`.",
     )
-    api_version: str = Field(
+    api_version: ApiVersion = Field(
         DEFAULT_API_VERSION,
         validation_alias=_env("CF_AIG_API_VERSION"),
         description="Gemini API version in the request path (google-genai's default).",
     )
-    timeout: float = Field(
+    timeout: Timeout = Field(
         DEFAULT_TIMEOUT,
         validation_alias=_env("CF_AIG_TIMEOUT"),
         description="Client-side timeout per request, in seconds, at most 86400 (24 hours).",
     )
-    retries: int = Field(
+    retries: Retries = Field(
         DEFAULT_RETRIES,
         validation_alias=_env("CF_AIG_RETRIES"),
         description="Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed "
         "connections and, with httpx, timeouts (aiohttp's timeout is final), with exponential "
         "backoff from 1 s; 0 disables them. `cfgenai doctor` shows the worst-case wait.",
     )
-    model: str = Field(
+    model: Model = Field(
         DEFAULT_MODEL,
         validation_alias=_env("CF_AIG_MODEL"),
         description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
         "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
     )
-    provider: Literal["google-ai-studio", "google-vertex-ai"] = Field(
+    provider: Annotated[
+        Literal["google-ai-studio", "google-vertex-ai"],
+        BeforeValidator(
+            check.choice(
+                PROVIDER,
+                VERTEX,
+                message=f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+            )
+        ),
+    ] = Field(
         "google-ai-studio",
         validation_alias=_env("CF_AIG_PROVIDER"),
         description="`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI).",
     )
-    vertex_project: str | None = Field(
+    vertex_project: PathSegment = Field(
         None,
         validation_alias=_env("CF_AIG_VERTEX_PROJECT"),
         description="Google Cloud project for Vertex AI. Required with `google-vertex-ai`.",
     )
-    vertex_location: str | None = Field(
+    vertex_location: PathSegment = Field(
         None,
         validation_alias=_env("CF_AIG_VERTEX_LOCATION"),
         description="Vertex AI region, e.g. `us-central1`. `global` works for the models "
         "Cloudflare routes there (few; doctor warns). Required with `google-vertex-ai`.",
     )
-    vertex_access_token: SecretStr | None = Field(
+    vertex_access_token: BearerSecret = Field(
         None,
         validation_alias=_env("CF_AIG_VERTEX_ACCESS_TOKEN"),
         description="Google access token for Vertex AI key mode, sent as "
         "`Authorization: Bearer <token>`; unset, the gateway uses its stored credentials.",
     )
-    access_token: SecretStr | None = Field(
+    access_token: BearerSecret = Field(
         None,
         validation_alias=_env("CF_AIG_ACCESS_TOKEN"),
         description="Cloudflare Access token (JWT) for a custom domain behind Access, sent as "
         "`cf-access-token`; it can replace CF_AIG_TOKEN there.",
     )
-    access_client_id: str | None = Field(
+    access_client_id: PathSegment = Field(
         None,
         validation_alias=_env("CF_AIG_ACCESS_CLIENT_ID"),
         description="Cloudflare Access service token id, sent as `CF-Access-Client-Id`.",
     )
-    access_client_secret: SecretStr | None = Field(
+    access_client_secret: Secret = Field(
         None,
         validation_alias=_env("CF_AIG_ACCESS_CLIENT_SECRET"),
         description="Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`.",
     )
-
-    otel: bool = Field(
+    otel: Flag = Field(
         True,
         validation_alias=_env("CF_AIG_OTEL"),
         description="`true`: while a recording OpenTelemetry span is current (your app uses "
@@ -191,46 +209,100 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
         "gateway's span joins your trace; `false` sends none. cfgenai never imports "
         "OpenTelemetry itself.",
     )
-    api_token: SecretStr | None = Field(
+    api_token: BearerSecret = Field(
         None,
         validation_alias=_env("CLOUDFLARE_API_TOKEN"),
         description="Cloudflare API token with AI Gateway Read (and Edit, for feedback) "
         "permission, for the logs and feedback API (`cfgenai.get_log`, `cfgenai.feedback`); "
         "never sent to the gateway itself.",
     )
-    api_base_url: str = Field(
+    api_base_url: ApiBaseUrl = Field(
         DEFAULT_API_BASE_URL,
         validation_alias=_env("CLOUDFLARE_API_BASE_URL"),
         description="Root of Cloudflare's REST API, for logs and feedback; https unless the "
         "host is loopback (a local emulator).",
     )
+    options: GatewayOptions = Field(
+        default_factory=GatewayOptions,
+        description="The gateway options every request carries (CF_AIG_CACHE_TTL...).",
+    )
+
+    @field_validator("options", mode="after")
+    @classmethod
+    def _no_client_wide_request_ids(cls, options: GatewayOptions) -> GatewayOptions:
+        lines = []
+        for name in PER_REQUEST_ONLY:
+            if getattr(options, name) is not None:
+                why = (
+                    "a client-wide cache key would give every request the same cached answer"
+                    if name == "cache_key"
+                    else "a client-wide trace id would put every request in one trace (cfgenai "
+                    "sends the current OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
+                )
+                lines.append(
+                    f"{variable(name)}: {why}; unset it and pass "
+                    f"cfgenai.request_options({name}=...) per request"
+                )
+        if lines:
+            raise ConfigError(lines)
+        return options
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # Field errors stop pydantic before an "after" validator could run, so the
+        # combination checks read the raw input: every problem is reported at once.
+        found: list[str] = []
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            found = problems(exc, _label)
+        if isinstance(data, Mapping):
+            found += _combination_problems(data)
+        if found:
+            raise ConfigError(found)
+        return settings
+
+    # -- reading --------------------------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then what one :class:`Reading` found (environment, then ``.env``)."""
+        nested = ("options", tuple(OPTION_HEADERS))
+        return init_settings, ReadingSource(settings_cls, _READING.get(), variables(), nested)
 
     def __init__(self, **values: Any) -> None:
         for message in self._read(values):
             warnings.warn(message, UserWarning, stacklevel=2)
 
-    def _read(self, values: dict[str, Any]) -> list[str]:
+    def _read(self, values: dict[str, Any], reading: Reading | None = None) -> list[str]:
         """Reads and validates; returns the warnings to give, raises ``ConfigError``."""
-        problems = argument_problems(GatewaySettings, values, _SOURCE_ARGUMENTS)
-        if "_env_file" not in values:
-            values["_env_file"], file_problems = env_file_from_environment()
-            problems = file_problems + problems
+        env_file: Path | str | EllipsisType | None = values.pop("_env_file", ...)
+        if reading is None:
+            reading = read(env_file)
+        arguments = _nest_options(values)
+        found: list[str] = []
+        context = _READING.set(reading)
         try:
-            super().__init__(**values)
+            super().__init__(**arguments)
         except ValidationError as exc:
-            problems += validation_problems(GatewaySettings, exc)
+            found = problems(exc, _label)
         else:
-            problems += root_override_problems(self.base_url, values)
-        if problems:
-            raise ConfigError(mention_env_file(problems, values["_env_file"])) from None
-        env_file = values["_env_file"]
-        found = layers(Path(env_file) if isinstance(env_file, str | Path) else None)
-        aliases = {
-            name: variables
-            for name, variables in variable_names(GatewaySettings).items()
-            if name not in values and len(variables) > 1
-        }
-        return [*unknown_variables(found), *alias_conflicts(found, aliases), *self._key_warnings()]
+            found = _root_override_problems(self.base_url, values)
+        finally:
+            _READING.reset(context)
+        found = [*reading.problems, *_argument_problems(values), *found]
+        if found:
+            raise ConfigError(_mention_env_file(found, reading.env_file))
+        aliases = {n: names for n, names in variables().items() if n not in values}
+        return [*reading.warnings(aliases, all_variables()), *self._key_warnings()]
 
     def _key_warnings(self) -> list[str]:
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
@@ -240,28 +312,21 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
             ]
         return []
 
-    @classmethod
-    def _validated(cls, data: Mapping[str, Any]) -> Self:
-        """A settings object from ``data`` alone, without reading any source."""
-        # BaseModel.__init__ validates only; model_validate would run BaseSettings.__init__,
-        # which reads the environment again.
-        settings = cls.__new__(cls)
+    def _replace(self, **changes: Any) -> Self:
+        """These settings with ``changes`` (by field or option name), read from nowhere else."""
+        options = self.options.model_dump(exclude_none=True)
+        data = {**dict(self), **_nest_options(changes, options)}
+        # BaseModel.__init__ validates only; BaseSettings.__init__ would read the sources.
+        settings = self.__class__.__new__(self.__class__)
         try:
             BaseModel.__init__(settings, **data)
         except ValidationError as exc:
-            raise ConfigError(validation_problems(cls, exc)) from None
-        return settings
-
-    def _replace(self, **changes: Any) -> Self:
-        problems = argument_problems(GatewaySettings, changes, _SOURCE_ARGUMENTS)
-        try:
-            settings = self._validated({**dict(self), **changes})
-        except ConfigError as exc:
-            problems += exc.problems
+            found = problems(exc, _label)
         else:
-            problems += root_override_problems(settings.base_url, changes)
-        if problems:
-            raise ConfigError(problems)
+            found = _root_override_problems(settings.base_url, changes)
+        found = _argument_problems(changes) + found
+        if found:
+            raise ConfigError(found)
         return settings
 
     # -- what the settings resolve to ---------------------------------------------------
@@ -288,23 +353,6 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
             return "key" if self.provider_key and not self.key_is_token else "byok"
         return self.mode
 
-    def gateway_headers(self) -> dict[str, str]:
-        """What every request carries for the gateway: its token, Cloudflare Access
-        credentials and the client-wide gateway options. Holds secrets: never log it."""
-        headers = self.headers()
-        for name, value in (
-            ("cf-aig-authorization", self.token and f"Bearer {self.token.get_secret_value()}"),
-            ("cf-access-token", self.access_token and self.access_token.get_secret_value()),
-            ("CF-Access-Client-Id", self.access_client_id),
-            (
-                "CF-Access-Client-Secret",
-                self.access_client_secret and self.access_client_secret.get_secret_value(),
-            ),
-        ):
-            if value:
-                headers[name] = value
-        return headers
-
     @property
     def gateway_root(self) -> str:
         """``CF_AIG_BASE_URL``, or Cloudflare's URL for the account and gateway."""
@@ -312,26 +360,158 @@ class GatewaySettings(BaseSettings, SettingsChecks, GatewayOptions):
             return self.base_url
         return f"{CLOUDFLARE_GATEWAY_HOST}/v1/{self.account_id}/{self.gateway_id}"
 
-    @property
-    def provider_url(self) -> str:
-        """The base URL google-genai gets: the gateway root plus the provider's segment (and,
-        for Vertex AI, the version, project and location: google-genai adds the model path)."""
-        if self.provider == VERTEX:
-            return (
-                f"{self.gateway_root}/{VERTEX}/{self.api_version}/projects/"
-                f"{self.vertex_project}/locations/{self.vertex_location}"
+
+# The credentials: every field whose value is a SecretStr.
+SECRET_FIELDS = tuple(
+    n for n, f in GatewaySettings.model_fields.items() if f.annotation == SecretStr | None
+)
+
+# -- naming the variables -----------------------------------------------------------------------
+
+
+@functools.cache
+def variables() -> dict[str, tuple[str, ...]]:
+    """Each setting's and gateway option's environment variables, the first one winning."""
+    fields = {
+        **GatewaySettings.model_fields,
+        **GatewayOptions.model_fields,
+    }
+    return {
+        name: tuple(str(n) for n in info.validation_alias.choices)
+        for name, info in fields.items()
+        if isinstance(info.validation_alias, AliasChoices)
+    }
+
+
+@functools.cache
+def all_variables() -> frozenset[str]:
+    return frozenset(n for names in variables().values() for n in names)
+
+
+def variable(field: str) -> str:
+    """The environment variable(s) that set ``field``, as a user would write them."""
+    names = variables()[field]
+    return " (or ".join(names) + ")" * (len(names) - 1)
+
+
+def _label(loc: tuple[int | str, ...]) -> str:
+    # ("options", "cache_ttl") is CF_AIG_CACHE_TTL; a field or its alias is its variable.
+    key = str(loc[-1] if loc[0] == "options" and len(loc) > 1 else loc[0])
+    by_key = {k: name for name, names in variables().items() for k in (name, *names)}
+    return variable(by_key[key]) if key in by_key else key
+
+
+def _nest_options(values: Mapping[str, Any], options: Any = None) -> dict[str, Any]:
+    """Keyword arguments with the gateway options' ones gathered under ``options``."""
+    nested = {k: v for k, v in values.items() if k not in OPTION_HEADERS}
+    given = {k: v for k, v in values.items() if k in OPTION_HEADERS}
+    if given or options is not None:
+        nested["options"] = {**(options or {}), **given}
+    return nested
+
+
+def _argument_problems(values: Mapping[str, Any]) -> list[str]:
+    """Keyword arguments that are no setting: pydantic would silently drop them."""
+    known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
+    found = []
+    for line in unknown_names(
+        values, known, "setting of cfgenai", "`cfgenai env` lists the settings"
+    ):
+        if line.startswith("api_key:"):
+            line = (
+                "api_key: not a setting of cfgenai; the Google key is google_api_key "
+                "(GOOGLE_API_KEY) or gemini_api_key (GEMINI_API_KEY); on Vertex AI, "
+                "vertex_access_token"
             )
-        return f"{self.gateway_root}/{PROVIDER}"
-
-    def model_url(self, model: str, method: str = "generateContent") -> str:
-        """The URL a call to ``model`` goes to."""
-        if self.provider == VERTEX:
-            return f"{self.provider_url}/publishers/google/models/{model}:{method}"
-        path = model if "/" in model else f"models/{model}"  # google-genai's prefixes
-        return f"{self.provider_url}/{self.api_version}/{path}:{method}"
+        found.append(line)
+    return found
 
 
-# -- helpers ------------------------------------------------------------------------------
+def _root_override_problems(base_url: str | None, overrides: Mapping[str, Any]) -> list[str]:
+    """Explicit account or gateway ids that ``base_url`` would make meaningless."""
+    if base_url is None:
+        return []
+    return [
+        f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
+        f"so {name} would be ignored; put the gateway in the base URL (base_url=...), or "
+        "unset CF_AIG_BASE_URL"
+        for name in ("account_id", "gateway_id")
+        if overrides.get(name) is not None
+    ]
+
+
+def _mention_env_file(found: list[str], env_file: Path | None) -> list[str]:
+    """Problems, with "not set" ones saying that no ``.env`` file was found."""
+    if env_file is None or env_file.is_file():
+        return found
+    where = f" (no .env file was found at {env_file.absolute()})"
+    return [p + where if NOT_SET in p else p for p in found]
+
+
+def _combination_problems(data: Mapping[str, Any]) -> list[str]:
+    """Problems of fields together, read from the raw input ``data`` (by field name)."""
+    raw = {str(k): _text(v) for k, v in data.items() if k != "options"}
+    found = []
+    if not raw.get("account_id") and not raw.get("base_url"):
+        found.append(
+            f"{variable('account_id')}{NOT_SET} set it to your Cloudflare account id "
+            "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
+        )
+    vertex = raw.get("provider", "").lower() == VERTEX
+    if vertex:
+        found += [
+            f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
+            for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
+            if not raw.get(name)
+        ]
+        if "/" in raw.get("model", ""):
+            found.append(
+                f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
+                "(the models/ and tunedModels/ prefixes are the Gemini API's)"
+            )
+    if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
+        found.append(
+            "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
+            "service token needs both; set the missing one or unset both"
+        )
+    mode = raw.get("mode", "").lower() or "auto"
+    key_names = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+    key = (
+        raw.get("vertex_access_token")
+        if vertex
+        else raw.get("google_api_key") or raw.get("gemini_api_key")
+    )
+    if mode == "key" and not key:
+        found.append(
+            f"CF_AIG_MODE=key needs the provider's credential: set {key_names}, or use "
+            "CF_AIG_MODE=byok to let the gateway add the credential it stores"
+        )
+    if mode == "key" and key and key == raw.get("token"):
+        found.append(
+            f"CF_AIG_MODE=key, but {key_names} holds the gateway token (CF_AIG_TOKEN), not "
+            "the provider's credential: set the real one, or use CF_AIG_MODE=byok (the "
+            "gateway then adds the credential it stores)"
+        )
+    cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
+    if (mode == "byok" or (mode == "auto" and not key)) and not cloudflare:
+        why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
+        found.append(
+            f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
+            f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
+            f"{key_names.split(' (')[0]} to send your own credential"
+        )
+    return found
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or isinstance(value, str):
+        return (value or "").strip()
+    return object.__repr__(value)  # set, but not text (its type is reported on its own)
+
+
+# -- the environment's settings, remembered ---------------------------------------------------
 
 
 def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
@@ -347,48 +527,26 @@ def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> G
     return settings._replace(**overrides) if overrides else settings
 
 
-# Earlier reads: (the variables cfgenai reads, working directory, .env bytes) -> result.
+# Earlier reads: what was read (the variables cfgenai reads, the .env file's values) -> result.
 _READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}
 
 
 def from_environment() -> tuple[GatewaySettings, list[str]]:
-    """``GatewaySettings()`` and the warnings it gives, remembered for as long as the
-    environment, the working directory and the bytes of the ``.env`` file stay the same
-    (settings are frozen, so one object serves every client built from them)."""
-    name = os.environ.get(ENV_FILE)
-    path = Path(".env" if name is None else name.strip())
-    try:
-        dotenv = path.read_bytes() if name is None or name.strip() else None
-    except OSError:
-        dotenv = None
-    read = _read_variables()
-    variables = tuple(
-        (k, v) for k, v in os.environ.items() if k.upper() in read or k.upper().startswith(PREFIX)
-    )
-    key = (variables, os.getcwd(), dotenv)
+    """``GatewaySettings()`` and the warnings it gives, remembered for as long as what it
+    reads stays the same (settings are frozen, so one object serves every client built from
+    them). The ``.env`` file is read once either way."""
+    reading = read(relevant=all_variables())
+    key = (*reading.key, os.getcwd())
     known = _READS.get(key)
     if known is None:
-        settings = GatewaySettings.__new__(GatewaySettings)
-        known = settings, settings._read({})
+        known = from_reading(reading)
         if len(_READS) >= 16:
             _READS.clear()
         _READS[key] = known
     return known[0], list(known[1])
 
 
-@functools.cache
-def _read_variables() -> frozenset[str]:
-    # Other variables (PYTEST_CURRENT_TEST...) change all the time and change nothing here;
-    # a CF_AIG_ one that no setting reads still brings its warning.
-    return frozenset(n for names in variable_names(GatewaySettings).values() for n in names)
-
-
-def variable(field: str) -> str:
-    """The environment variable(s) that set ``field``, as a user would write them."""
-    return _validators.variable(GatewaySettings, field)
-
-
-def unknown_variables(found: Iterable[tuple[str, dict[str, str]]]) -> list[str]:
-    """A line for each ``CF_AIG_*`` variable set in ``found`` that no setting reads."""
-    names = variable_names(GatewaySettings).values()
-    return _unknown_variables(list(found), (n for variables in names for n in variables))
+def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:
+    """``GatewaySettings()`` from what ``reading`` found, and the warnings it gives."""
+    settings = GatewaySettings.__new__(GatewaySettings)
+    return settings, settings._read({}, reading)

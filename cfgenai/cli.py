@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
+from ._checks import is_loopback
 from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure
-from ._environment import read_env_file
 from ._errors import ConfigError
 from ._secrets import fingerprint
-from ._settings import env_file_from_environment, is_loopback
 
 # The standalone emulator's port: not 8787 (`wrangler dev`) or 8788 (`wrangler pages dev`), nor
 # 3000, 4200, 5000, 5173, 8000, 8080 or 8888 (Node, Angular, Flask, Vite, Django and uvicorn,
@@ -346,16 +344,14 @@ def _gateway(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    env = _environment()
-    keys = args.google_keys or [
-        k for k in (env.get("GOOGLE_API_KEY"), env.get("GEMINI_API_KEY")) if k
-    ]
+    env = _configured()
+    keys = args.google_keys or [k for k in (env("google_api_key"), env("gemini_api_key")) if k]
     emulator = GatewayEmulator(
-        token=args.token if args.token is not None else env.get("CF_AIG_TOKEN"),
+        token=args.token if args.token is not None else env("token"),
         google_keys=keys or None,
         stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
-        account_id=args.account_id or env.get("CF_AIG_ACCOUNT_ID"),
-        gateway_id=args.gateway_id or env.get("CF_AIG_GATEWAY_ID"),
+        account_id=args.account_id or env("account_id"),
+        gateway_id=args.gateway_id or env("gateway_id"),
         cache_ttl=args.cache_ttl,
         log=lambda line: print(line, flush=True),
         host=args.host,
@@ -398,11 +394,17 @@ def _gateway(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _environment() -> dict[str, str]:
-    """The process environment over the .env file (CF_AIG_ENV_FILE), as a client reads them."""
-    path, problems = env_file_from_environment()
-    if problems:
-        raise ConfigError(problems)
-    values = read_env_file(path)
-    values.update({k: v for k, v in os.environ.items() if v})
-    return {k: v.strip() for k, v in values.items()}
+def _configured() -> Callable[[str], str | None]:
+    """A setting's raw value as a client reads it (environment over .env, aliases too)."""
+    from ._settings import variables
+    from ._sources import read
+
+    reading = read()
+    if reading.problems:
+        raise ConfigError(reading.problems)
+
+    def value(field: str) -> str | None:
+        found = reading.find(variables()[field])
+        return found.value if found is not None else None
+
+    return value

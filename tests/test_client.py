@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cfgenai
-from cfgenai import ConfigError, GatewaySettings, _client
+from cfgenai import ConfigError, GatewaySettings, _client, _wire
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import ACCOUNT_ID, MODEL, TOKEN
@@ -109,16 +109,18 @@ def test_build_client_reports_bad_overrides_with_the_rest(monkeypatch: pytest.Mo
 
 def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
     settings = GatewaySettings()
-    first, second = _client.http_options(settings), _client.http_options(settings)
+    first, second = (
+        _client.http_options(settings, _wire.genai(settings)),
+        _client.http_options(settings, _wire.genai(settings)),
+    )
     assert first is not second
     assert first.headers is not second.headers
-    assert first.base_url == settings.provider_url
+    assert first.base_url == f"{settings.gateway_root}/google-ai-studio"
 
 
 def test_default_base_url_is_cloudflares() -> None:
-    options = _client.http_options(
-        GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
-    )
+    settings = GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
+    options = _client.http_options(settings, _wire.genai(settings))
     assert (
         options.base_url
         == f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/my-gw/google-ai-studio"

@@ -687,3 +687,21 @@ def test_ask_accepts_google_genais_model_prefix_and_names_the_flag_when_bad(
         "cfgenai: cfgenai configuration has 1 problem:\n"
         "  - --model: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["policy", "spend", "rate"])
+def test_policies_refusals_exit_4_and_doctor_names_them(
+    cf_gateway: GatewayEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")  # a 429 is retried client-side otherwise
+    cf_gateway.refuse_next(kind, spent=3, limit=2, times=2)  # type: ignore[arg-type]
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 4
+    assert err.startswith("cfgenai: Cloudflare AI Gateway refused the request (")
+    code, out, _ = run(capsys, "doctor", "--ping")
+    assert code == 4
+    named = {"policy": "Policy of the gateway", "spend": "spend limit", "rate": "rate limit"}
+    assert named[kind] in out

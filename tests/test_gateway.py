@@ -135,7 +135,7 @@ def test_unauthorized_2009_names_the_token_on_every_transport(
     ("code", "status", "setting"),
     [
         (2003, 429, "CF_AIG_RETRIES"),
-        (2005, 400, "see the gateway's logs"),
+        (2005, 400, "request_options(...)"),
         (7000, 400, "CF_AIG_BASE_URL and CF_AIG_API_VERSION"),
     ],
 )
@@ -173,7 +173,7 @@ def test_raw_bad_option_header_is_refused_by_the_gateway(
     with pytest.raises(GatewayError) as caught:
         build().models.generate_content(model=MODEL, contents="hi", config=config)
     assert caught.value.gateway_code == 2005
-    assert "max_attempts" in str(caught.value)
+    assert "cf-aig-max-attempts: must be 1 to 5" in str(caught.value)
 
 
 def test_googles_errors_stay_googles(gateway_env: GatewayEmulator, build: Build) -> None:
@@ -294,3 +294,65 @@ def test_gateway_error_on_async_httpx_without_aiohttp(gateway: GatewayEmulator) 
         timeout=60,
     )
     assert (done.returncode, done.stdout) == (0, "GatewayClientError 2009 401\n"), done.stderr
+
+
+# -- Policies (beta) and rate-limit rules: refusals without a gateway code -------------------
+
+POLICY_REFUSALS = {
+    "policy": (403, "(Access denied by policy): a Policy of the gateway denied the request"),
+    "spend": (429, "(Spending limit exceeded: spent 12.5 of 10): a spend limit of the gateway"),
+    "rate": (429, "(Rate limited): the gateway answered 429: its rate limit"),
+}
+
+
+@pytest.mark.parametrize("kind", list(POLICY_REFUSALS))
+@pytest.mark.parametrize("mode", ["key", "byok"])
+@pytest.mark.parametrize("call", list(CALLS))
+def test_policies_and_rate_limit_rules_raise_gateway_errors_with_a_hint(
+    gateway_env: GatewayEmulator, build: Build, call: str, mode: str, kind: str
+) -> None:
+    status, message = POLICY_REFUSALS[kind]
+    gateway_env.refuse_next(kind, spent=12.5, limit=10)  # type: ignore[arg-type]
+    key = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
+    with pytest.raises(GatewayError) as caught:
+        CALLS[call](build(mode=mode, retries=0, **key))
+    error = caught.value
+    assert (error.code, error.gateway_code) == (status, None)
+    assert (
+        str(error)
+        == f"{status} Cloudflare AI Gateway refused the request {message}"
+        + str(error).split(message, 1)[1]
+    )
+    assert gateway_env.upstream_requests == []
+
+
+def test_an_emulator_with_policies_denies_what_none_allows_and_serves_the_cache(
+    build: Build,
+) -> None:
+    def team_search(request: object) -> bool:
+        return '"team":"search"' in (request.header("cf-aig-metadata") or "")  # type: ignore[attr-defined]
+
+    with GatewayEmulator(token=TOKEN, policies=[team_search]) as gateway:
+        client = build(base_url=gateway.base_url, token=TOKEN, cache_ttl=60)
+        with pytest.raises(GatewayError, match="Access denied by policy"):
+            client.models.generate_content(
+                model=MODEL, contents="hi", config=_config(metadata={"team": "ads"})
+            )
+        allowed = client.models.generate_content(
+            model=MODEL, contents="hi", config=_config(metadata={"team": "search"})
+        )
+        assert gateway_info(allowed).cache_status == "MISS"
+        # The same request from another team: the cached answer skips the policies.
+        again = client.models.generate_content(
+            model=MODEL, contents="hi", config=_config(metadata={"team": "ads"})
+        )
+        assert (gateway_info(again).cache_status, again.text) == ("HIT", allowed.text)
+        assert len(gateway.upstream_requests) == 1
+
+
+def test_a_plain_429_from_google_stays_googles(gateway_env: GatewayEmulator, build: Build) -> None:
+    gateway_env.fail_next(429)
+    with pytest.raises(errors.ClientError) as caught:
+        _sync(build(retries=0))
+    assert not isinstance(caught.value, GatewayError)
+    assert caught.value.status == "RESOURCE_EXHAUSTED"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from google.genai import types
 
 import cfgenai
-from cfgenai import ConfigError, GatewaySettings, request_options
+from cfgenai import ConfigError, GatewayError, GatewaySettings, request_options
 from cfgenai._options import OPTION_HEADERS
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, MODEL, TOKEN
+from .conftest import ACCOUNT_ID, MODEL, TOKEN, Build
 
 DOCUMENTED = {
     "cf-aig-authorization",
@@ -274,9 +275,9 @@ def test_bad_environment_option_names_the_variable(
 def test_unknown_request_option_names_the_closest_or_lists_them_all() -> None:
     with pytest.raises(ConfigError) as caught:
         request_options(cache_tll=60, colour="red")
-    assert caught.value.problems[0] == "cache_tll: is not a gateway option; did you mean cache_ttl?"
+    assert caught.value.problems[0] == "cache_tll: not a gateway option; did you mean cache_ttl?"
     assert caught.value.problems[1].startswith(
-        "colour: is not a gateway option; the options are cache_ttl, "
+        "colour: not a gateway option; the options are cache_ttl, "
     )
 
 
@@ -309,3 +310,57 @@ def test_cache_ttl_0_turns_the_cache_off_for_a_request(
     _ask(cfgenai.build_client())
     assert gateway_env.last_request.header("cf-aig-cache-ttl") == "0"
     assert len(gateway_env.upstream_requests) == 3
+
+
+# -- the emulator judges the client: its own reading of Cloudflare's rules -----------------------
+
+
+def test_the_emulator_imports_none_of_the_clients_rules() -> None:
+    import ast
+
+    import cfgenai.testing
+
+    rules = {"_options", "_checks", "_settings", "_sources", "_wire", "_validators"}
+    for path in Path(cfgenai.testing.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                assert node.module not in rules, f"{path.name} imports cfgenai.{node.module}"
+
+
+def test_the_emulator_reads_every_option_header_the_client_sends() -> None:
+    from cfgenai.testing._rules import RULES
+
+    assert set(RULES) == set(OPTION_HEADERS.values())
+
+
+# Values a client rule gone wrong would let through (say max_attempts checked as 1 to 9).
+WRONG_ON_THE_CLIENT = [
+    ("max_attempts", 9),
+    ("cache_ttl", 40 * 24 * 3600),
+    ("retry_delay_ms", 6000),
+    ("backoff", "fibonacci"),
+    ("metadata", {str(i): i for i in range(6)}),
+    ("metadata", {"cf.user": "x"}),
+    ("custom_cost", {"per_token_in": -1}),
+    ("custom_cost", {"per_token": 1}),
+    ("otel_trace_id", "0" * 32),
+    ("zdr", "yes"),
+]
+
+
+@pytest.mark.parametrize(("option", "value"), WRONG_ON_THE_CLIENT)
+def test_a_client_rule_gone_wrong_is_caught_by_the_emulator(
+    gateway_env: GatewayEmulator, build: Build, option: str, value: object
+) -> None:
+    from cfgenai._options import GatewayOptions
+
+    with pytest.raises(ConfigError):  # the client's rule, as it is
+        request_options(**{option: value})
+    # As if it had let the value through: the options built unchecked, sent as cfgenai sends.
+    headers = GatewayOptions.model_construct(**{option: value}).headers()
+    config = types.GenerateContentConfig(http_options=types.HttpOptions(headers=headers))
+    with pytest.raises(GatewayError) as caught:
+        build().models.generate_content(model="gemini-2.5-flash", contents="hi", config=config)
+    assert caught.value.gateway_code == 2005
+    assert OPTION_HEADERS[option] in str(caught.value)
+    assert gateway_env.upstream_requests == []

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import cfgenai
 from cfgenai import ConfigError, GatewaySettings, request_options
 from cfgenai._commands import diagnose
-from cfgenai._options import OPTION_FIELDS
+from cfgenai._options import OPTION_HEADERS as OPTION_FIELDS
 from cfgenai._settings import SECRET_FIELDS
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
-from cfgenai import ConfigError, GatewaySettings
+from cfgenai import ConfigError, GatewaySettings, _wire
 
 from .conftest import ACCOUNT_ID, CANARIES, GOOGLE_KEY, TOKEN, Build
 
@@ -21,7 +22,7 @@ def test_defaults() -> None:
     assert settings.api_version == "v1"
     assert settings.timeout == 120.0
     assert settings.retries == 2
-    assert settings.provider_url == (
+    assert _wire.provider_url(settings) == (
         f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/default/google-ai-studio"
     )
 
@@ -48,7 +49,7 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.token is not None and settings.token.get_secret_value() == TOKEN
     assert settings.api_key is not None and settings.api_key.get_secret_value() == GOOGLE_KEY
     assert (settings.api_version, settings.timeout, settings.retries) == ("v1beta", 2.5, 0)
-    assert settings.provider_url.endswith(f"/v1/{ACCOUNT_ID}/prod-1/google-ai-studio")
+    assert _wire.provider_url(settings).endswith(f"/v1/{ACCOUNT_ID}/prod-1/google-ai-studio")
 
 
 @pytest.mark.parametrize(
@@ -205,9 +206,9 @@ def test_secrets_are_stripped_of_surrounding_whitespace() -> None:
 
 def test_base_url_replaces_account_and_gateway() -> None:
     settings = GatewaySettings(base_url="https://ai.example.com/", token=TOKEN)
-    assert settings.provider_url == "https://ai.example.com/google-ai-studio"
+    assert _wire.provider_url(settings) == "https://ai.example.com/google-ai-studio"
     local = GatewaySettings(base_url="http://127.0.0.1:8787/v1/acc/gw", token=TOKEN)
-    assert local.provider_url == "http://127.0.0.1:8787/v1/acc/gw/google-ai-studio"
+    assert _wire.provider_url(local) == "http://127.0.0.1:8787/v1/acc/gw/google-ai-studio"
     assert (
         GatewaySettings(base_url="http://[::1]:8787", token=TOKEN).base_url == "http://[::1]:8787"
     )
@@ -909,7 +910,8 @@ def test_values_that_used_to_be_refused_are_accepted(
         **(vertex if "vertex_location" in settings else {}),
     }
     built = GatewaySettings(**{**base, **settings})
-    assert getattr(built, next(iter(settings))) == accepted
+    name = next(iter(settings))
+    assert getattr(built.options if name == "cache_ttl" else built, name) == accepted
 
 
 def test_a_remembered_read_follows_every_change_and_warns_every_time(
@@ -940,3 +942,29 @@ def test_a_remembered_read_follows_every_change_and_warns_every_time(
     for _ in range(2):
         with pytest.raises(ConfigError, match="CF_AIG_TIMEOUT"):
             cfgenai.build_client()
+
+
+_OPENED: list[str] | None = None
+
+
+def _count_opens(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and _OPENED is not None and str(args[0]).endswith(".env"):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_count_opens)  # audit hooks stay for the process: it counts only when asked
+
+
+@pytest.mark.parametrize("how", ["GatewaySettings()", "build_client()", "cfgenai doctor"])
+def test_one_read_opens_the_dotenv_file_once(build: Build, how: str) -> None:
+    from cfgenai._commands import diagnose
+
+    global _OPENED
+    Path(".env").write_text(f"CF_AIG_ACCOUNT_ID={ACCOUNT_ID}\nCF_AIG_TOKEN={TOKEN}\n")
+    read = {"GatewaySettings()": GatewaySettings, "build_client()": build}.get(how)
+    _OPENED = []
+    try:
+        read() if read is not None else diagnose(ping=False)
+        assert len(_OPENED) == 1, _OPENED
+    finally:
+        _OPENED = None

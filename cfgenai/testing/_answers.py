@@ -65,6 +65,22 @@ EMULATOR_ERRORS = {
 }
 
 
+# Policies (beta) answer with an `error` object and no code; a rate-limit rule's 429 has no
+# documented body, so the emulator's is plain text.
+POLICY_REFUSALS = ("policy", "spend", "rate")
+
+
+def policy_refusal(kind: str, *, spent: float = 0, limit: float = 0) -> Answer:
+    """Policies' refusal (``"policy"``), a spend cap's (``"spend"``) or a rate-limit rule's
+    (``"rate"``)."""
+    if kind == "policy":
+        return Answer(403, {"success": False, "error": {"message": "Access denied by policy"}})
+    if kind == "spend":
+        error = {"message": "Spending limit exceeded", "bucket": "emulator", "spent": spent}
+        return Answer(429, {"success": False, "error": {**error, "limit": limit}})
+    return Answer(429, "Rate limit exceeded")
+
+
 def gateway_error(code: int, detail: str | None = None) -> Answer:
     """The gateway's own error (older ``error`` list and newer top-level fields)."""
     status, message = GATEWAY_ERRORS.get(code) or EMULATOR_ERRORS[code]

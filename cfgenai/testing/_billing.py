@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .._options import GatewayOptions
+from ._rules import Options
 
 # The key the stand-in for Google accepts from Unified Billing: Cloudflare's own.
 UNIFIED_BILLING_KEY = "cfgenai-emulator-unified-billing"
@@ -30,22 +30,23 @@ class Credential:
 
 def credential(
     request_key: str | None,
-    options: GatewayOptions,
+    options: Options,
     stored_keys: Mapping[str, str],
     *,
     unified_billing: bool,
 ) -> Credential:
     if request_key is not None:
         return Credential(request_key, "request")
-    alias = options.byok_alias or "default"
+    named = options["cf-aig-byok-alias"]
+    alias = named or "default"
     if alias in stored_keys:
         return Credential(stored_keys[alias], "stored")
-    if options.no_wholesale:
+    if options["cf-aig-no-wholesale"]:
         # A named alias that is missing is still the more precise answer without credits.
-        return Credential(code=2040 if options.byok_alias and not unified_billing else 2044)
+        return Credential(code=2040 if named and not unified_billing else 2044)
     if unified_billing:
         return Credential(UNIFIED_BILLING_KEY, "unified")
-    if options.byok_alias is not None:
+    if named is not None:
         return Credential(code=2040)
     return Credential()  # no credential at all: Google refuses
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -15,9 +16,8 @@ from typing import Any, Literal, Self
 from starlette.types import Message, Receive, Scope, Send
 
 from .._errors import ConfigError
-from .._settings import is_loopback
 from . import _google
-from ._answers import GATEWAY_ERRORS, Answer, Fault, gateway_error
+from ._answers import GATEWAY_ERRORS, POLICY_REFUSALS, Answer, Fault, gateway_error
 from ._gateway import Gateway
 from ._journal import Journal, RecordedRequest, printable
 from ._logs import LogStore
@@ -70,6 +70,9 @@ class GatewayEmulator:
       payload, as the real gateway does.
     - ``api_token``: the Cloudflare API token the logs API (``/client/v4/...``) requires;
       ``None`` accepts any bearer token.
+    - ``policies``: the gateway has Policies (beta): a request passes when one of these
+      functions of the :class:`RecordedRequest` allows it, else 403 "Access denied by policy"
+      (deny by default); cached answers skip them. ``None``: no policies.
 
     Every request that passes authentication gets a request id (a UUIDv7, also its log id
     and, unless it named one, its event id) and a log entry (:attr:`logs`), which the logs API
@@ -105,6 +108,7 @@ class GatewayEmulator:
     unified_billing_limit: tuple[int, float] | None = None
     guardrails: bool = False
     api_token: str | None = None
+    policies: Sequence[Callable[[RecordedRequest], bool]] | None = None
 
     def __post_init__(self) -> None:
         self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
@@ -121,7 +125,7 @@ class GatewayEmulator:
         ]
         if self.journal_bytes < 0:
             problems.append("journal_bytes must be 0 or more")
-        if not self.allow_remote and not is_loopback(self.host):
+        if not self.allow_remote and not _loopback(self.host):
             problems.append(
                 f"the emulator will not listen on {printable(self.host)}, which is not a loopback "
                 "address: pass allow_remote=True if you mean it (it has no real security)"
@@ -296,15 +300,26 @@ class GatewayEmulator:
         self._script.add_fault(Fault(route, times, malformed=True))
 
     def refuse_next(
-        self, code: int, *, detail: str | None = None, times: int = 1, route: str | None = None
+        self,
+        code: int | Literal["policy", "spend", "rate"],
+        *,
+        detail: str | None = None,
+        spent: float = 0,
+        limit: float = 0,
+        times: int = 1,
+        route: str | None = None,
     ) -> None:
         """Make the gateway itself refuse the next ``times`` requests with error ``code``,
         ``detail`` added to its message: 2001, 2003 (``detail="Spend limit reached"`` for a
         spend limit), 2005, 2009, 2040, 2044, 7000; Guardrails' 2016 (prompt blocked), 2017
         (response blocked: Google is called first), 2021 (out of credits), 7013 (unavailable);
-        DLP's 2029 and 2030 (see :meth:`dlp_next`)."""
-        GATEWAY_ERRORS[code]  # fail early on an unknown code
-        self._script.add_refusal(Fault(route, times), Refusal(code, detail))
+        DLP's 2029 and 2030 (see :meth:`dlp_next`). Or as Policies (beta) refuse, with no
+        code: ``"policy"`` (403, access denied), ``"spend"`` (429, a spend cap: ``spent`` of
+        ``limit``), ``"rate"`` (a rate-limit rule's plain 429)."""
+        if code not in POLICY_REFUSALS:
+            GATEWAY_ERRORS[code]  # type: ignore[index]  # fail early on an unknown code
+        refusal = Refusal(code, detail, spent=spent, limit=limit)
+        self._script.add_refusal(Fault(route, times), refusal)
 
     def dlp_next(
         self,
@@ -426,6 +441,13 @@ class GatewayEmulator:
         except Exception as exc:  # a bug of the emulator's: still an answer in the gateway's shape
             logging.getLogger("uvicorn.error").exception("the gateway emulator failed")
             return gateway_error(9500, type(exc).__name__)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Gone(Exception):

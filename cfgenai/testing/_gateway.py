@@ -7,23 +7,20 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from .._errors import ConfigError
-from .._options import OPTION_HEADERS, GatewayOptions, validate_options
-from .._settings import PROVIDER, VERTEX
 from . import _compat
-from ._answers import RESPONSE_REFUSALS, Answer, gateway_error
+from ._answers import RESPONSE_REFUSALS, Answer, gateway_error, policy_refusal
 from ._billing import RateLimit, credential
 from ._cache import AnswerCache
 from ._journal import Journal, RecordedRequest
 from ._logs import LogStore, uuid7
-from ._provider import VERTEX_CALL, Google, GoogleSettings, provider_key
+from ._provider import PROVIDER, VERTEX, VERTEX_CALL, Google, GoogleSettings, provider_key
+from ._rules import Options, read_options
 from ._script import Refusal, Script
 
-_NO_OPTIONS = GatewayOptions()
 _SAFE_MODEL = re.compile(r"[\x21-\x7e]+")  # it goes into a path and a response header
 # /v1/{account}/{gateway}/{provider}{rest}
 _GATEWAY_PATH = re.compile(
@@ -52,6 +49,8 @@ class GatewaySettings(GoogleSettings, Protocol):
     def unified_billing_limit(self) -> tuple[int, float] | None: ...
     @property
     def guardrails(self) -> bool: ...
+    @property
+    def policies(self) -> Sequence[Callable[[RecordedRequest], bool]] | None: ...
 
 
 class Gateway:
@@ -131,15 +130,9 @@ class Gateway:
         refusal = self._script.take_refusal(request.path)
         if refusal is not None and refusal.code not in RESPONSE_REFUSALS:
             return _refused(refusal)
-        sent = {
-            name: request.headers[h] for name, h in OPTION_HEADERS.items() if h in request.headers
-        }
-        try:
-            options = validate_options(sent) if sent else _NO_OPTIONS
-        except ConfigError as exc:
-            return gateway_error(2005, "; ".join(exc.problems))
-        except RecursionError:
-            return gateway_error(2005, "an option header's JSON is nested too deeply")
+        options = read_options(request.headers)
+        if isinstance(options, str):
+            return gateway_error(2005, options)
         if (
             route["provider"] == "compat"
             and route["rest"] == "/chat/completions"
@@ -158,9 +151,7 @@ class Gateway:
             answer.headers["cf-aig-dlp"] = flag
         return answer
 
-    async def _compat(
-        self, request: RecordedRequest, key: str | None, options: GatewayOptions
-    ) -> Answer:
+    async def _compat(self, request: RecordedRequest, key: str | None, options: Options) -> Answer:
         try:
             body = request.json
             model = _compat.model_of(body)
@@ -191,7 +182,7 @@ class Gateway:
         request: RecordedRequest,
         upstream: RecordedRequest,
         provider_key: str | None,
-        options: GatewayOptions,
+        options: Options,
     ) -> Answer:
         """What the gateway adds around the upstream call: key, cache, retries, headers."""
         paid = credential(
@@ -206,13 +197,18 @@ class Gateway:
         headers = {"cf-aig-step": "0", "cf-aig-provider": PROVIDER}
         if upstream.model:
             headers["cf-aig-model"] = upstream.model
-        ttl = self._settings.cache_ttl if options.cache_ttl is None else options.cache_ttl  # 0: off
-        cache_key = options.cache_key or AnswerCache.key(request.path, key, request.body)
-        if ttl and not options.skip_cache:
+        ttl = options["cf-aig-cache-ttl"]
+        ttl = self._settings.cache_ttl if ttl is None else ttl  # 0: off
+        skip = options["cf-aig-skip-cache"]
+        cache_key = options["cf-aig-cache-key"] or AnswerCache.key(request.path, key, request.body)
+        if ttl and not skip:
             cached = self.cache.get(cache_key)
-            if cached is not None:
+            if cached is not None:  # cached answers skip Policies
                 headers["cf-aig-cache-status"] = "HIT"
                 return replace(cached, headers={**cached.headers, **headers}, billing=None)
+        policies = self._settings.policies
+        if policies is not None and not any(allows(request) for allows in policies):
+            return policy_refusal("policy")
         if paid.billing == "unified" and not (
             self.unified_limit is None or self.unified_limit.allow()
         ):
@@ -227,13 +223,13 @@ class Gateway:
             answer = _buffered(answer)
         if ttl:
             headers["cf-aig-cache-status"] = "MISS"
-            if answer.status == 200 and answer.fault is None and not options.skip_cache:
+            if answer.status == 200 and answer.fault is None and not skip:
                 self.cache.put(cache_key, answer, ttl)
         answer.headers.update(headers)
         return answer
 
     async def _upstream_attempts(
-        self, upstream: RecordedRequest, key: str | None, options: GatewayOptions
+        self, upstream: RecordedRequest, key: str | None, options: Options
     ) -> Answer:
         """Google's answer, retried as ``cf-aig-max-attempts`` and its delay ask."""
         # Cloudflare-only credentials and options stop here.
@@ -247,20 +243,22 @@ class Gateway:
         elif key is not None:
             headers["x-goog-api-key"] = key
         forwarded = replace(upstream, headers=headers)
-        attempts = options.max_attempts or 1
+        attempts = options["cf-aig-max-attempts"] or 1
         for attempt in range(1, attempts + 1):
             self._journal.sent_upstream(forwarded)
             answer = await self._google.answer(forwarded)
             if attempt == attempts or (answer.status < 500 and answer.status != 429):
                 break
             factor = {"linear": attempt, "exponential": 2 ** (attempt - 1)}.get(
-                options.backoff or "", 1
+                options["cf-aig-backoff"], 1
             )
-            await asyncio.sleep((options.retry_delay_ms or 0) / 1000 * factor)
+            await asyncio.sleep((options["cf-aig-retry-delay"] or 0) / 1000 * factor)
         return answer
 
 
 def _refused(refusal: Refusal) -> Answer:
+    if isinstance(refusal.code, str):
+        return policy_refusal(refusal.code, spent=refusal.spent, limit=refusal.limit)
     answer = gateway_error(refusal.code, refusal.detail)
     answer.headers.update(refusal.headers)
     return answer

@@ -16,9 +16,9 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from .._options import MAX_METADATA_ENTRIES
 from ._answers import Answer
 from ._journal import RecordedRequest
+from ._rules import METADATA_ENTRIES
 
 # US dollars per token when a request names no custom cost (Gemini 2.5 Flash's list prices).
 PRICE_IN, PRICE_OUT = 0.30 / 1e6, 2.50 / 1e6
@@ -174,8 +174,8 @@ def _feedback_problem(request: RecordedRequest) -> str | None:
     if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
         return "score must be a number from 0 to 100"
     metadata = patch.get("metadata", {})
-    if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA_ENTRIES:
-        return f"metadata must be an object of at most {MAX_METADATA_ENTRIES} entries"
+    if not isinstance(metadata, dict) or len(metadata) > METADATA_ENTRIES:
+        return f"metadata must be an object of at most {METADATA_ENTRIES} entries"
     return None
 
 

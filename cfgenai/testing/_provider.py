@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from .._settings import PROVIDER, VERTEX
 from . import _google
 from ._answers import Answer
 from ._billing import UNIFIED_BILLING_KEY
 from ._journal import MODEL_CALL, MODEL_PATH, RecordedRequest
 from ._script import Script
 
+PROVIDER, VERTEX = "google-ai-studio", "google-vertex-ai"
 VERTEX_CALL = re.compile(r"/v\d+\w*/projects/[^/]+/locations/[^/]+/publishers/google/models/")
 
 

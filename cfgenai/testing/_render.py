@@ -47,6 +47,8 @@ def render(answer: Answer) -> Response:
         )
     if fault.drop_after is not None:
         return StreamingResponse(_events([], fault), headers=headers)
+    if isinstance(answer.body, str):
+        return Response(answer.body, answer.status, headers, "text/plain")
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 

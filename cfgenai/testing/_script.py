@@ -21,11 +21,13 @@ Reply = str | list[str] | Callable[["RecordedRequest"], "str | list[str]"]
 @dataclass(frozen=True)
 class Refusal:
     """The gateway's own error ``code``, with ``detail`` added to its message and extra
-    response ``headers`` (``cf-aig-dlp``)."""
+    response ``headers`` (``cf-aig-dlp``); or one of Policies' refusals (a ``str`` code)."""
 
-    code: int
+    code: int | str
     detail: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    spent: float = 0
+    limit: float = 0
 
 
 class Script:
