@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
+import google.oauth2.credentials
 from google import genai
 from google.genai import types
 
@@ -17,7 +20,7 @@ from ._compat import async_clients_per_loop
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._tls import contexts
-from ._transport import client_args
+from ._transport import Gateway, LiveGateway, client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
 # placeholder, which every transport below removes before the request leaves: the gateway
@@ -32,7 +35,10 @@ def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> g
     are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
     """
     settings = resolve(settings, overrides)
-    return _Client(**_shared_tls_kwargs(settings))
+    refused = _wire.live_refusal(settings)
+    route = _wire.live(settings)
+    live = refused or LiveGateway(route.url, route.key)
+    return _Client(live=live, **_shared_tls_kwargs(settings))
 
 
 # Settings are frozen, and the environment's stay one object while it is unchanged: what
@@ -69,7 +75,7 @@ def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> 
 
 def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
     route = _wire.genai(settings)
-    if route.key is None and not _aiohttp_has_middlewares():
+    if route.drop and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
                 "this configuration needs aiohttp 3.12 or newer when aiohttp is installed "
@@ -81,9 +87,18 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
     # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
     debug = genai.client.DebugConfig(client_mode=None)
     if settings.provider == VERTEX:
-        # No project, location or credentials: google-genai then adds no Authorization of its
-        # own and keeps the collection-scoped base URL as the path's prefix.
-        return {"vertexai": True, "http_options": options, "debug_config": debug}
+        # With its project, location and credentials google-genai builds every path as against
+        # Google (under the gateway's base URL) and sends the credentials' access token; in
+        # byok mode that is a placeholder, which every transport removes.
+        token = settings.vertex_access_token if settings.resolved_mode == "key" else None
+        return {
+            "vertexai": True,
+            "project": settings.vertex_project,
+            "location": settings.vertex_location,
+            "credentials": StaticToken(token.get_secret_value() if token else _BYOK_PLACEHOLDER),
+            "http_options": options,
+            "debug_config": debug,
+        }
     return {
         "vertexai": False,
         "api_key": route.key or _BYOK_PLACEHOLDER,
@@ -93,9 +108,10 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
 
 
 class _Client(genai.Client):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, live: LiveGateway | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
+        self.aio._live_gateway = live  # type: ignore[attr-defined]
 
     # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
     # so `build_client().models.generate_content(...)` failed with "client has been closed"
@@ -110,9 +126,32 @@ class _Client(genai.Client):
 
 
 class _AsyncClient(genai.client.AsyncClient):
+    _live_gateway: LiveGateway | str  # set by _Client; a str says why Live is refused
+
     async def aclose(self) -> None:
         await super().aclose()
         _closed(_compat.api_client(self))
+
+    @property
+    def live(self) -> genai.live.AsyncLive:
+        """The Live API, on the gateway's ``{root}/google`` route (see ``_wire.live``)."""
+        live = _Live(_compat.api_client(self))
+        live.gateway = self._live_gateway
+        return live
+
+
+class _Live(genai.live.AsyncLive):
+    gateway: LiveGateway | str
+
+    @contextlib.asynccontextmanager
+    async def connect(
+        self, *, model: str, config: types.LiveConnectConfigOrDict | None = None
+    ) -> AsyncIterator[genai.live.AsyncSession]:
+        if isinstance(self.gateway, str):
+            raise ConfigError([self.gateway])
+        with self.gateway.chosen():
+            async with super().connect(model=model, config=config) as session:
+                yield session
 
 
 def http_options(
@@ -133,16 +172,25 @@ def http_options(
             attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
         ),
     )
-    if settings.provider == VERTEX:
-        options.base_url_resource_scope = types.ResourceScope.COLLECTION
-    # Vertex AI never takes a Google API key here: google-genai would still send one it found
-    # in GOOGLE_API_KEY, so it is dropped wherever no key may travel.
+    gateway = Gateway(route.url, tuple(route.credentials.items()))
     options.client_args, options.async_client_args = client_args(
-        drop_key=route.key is None,
+        gateway,
+        drop=route.drop,
         share_tls=share_tls and settings.provider != VERTEX,
         otel=settings.otel,
     )
     return options
+
+
+class StaticToken(google.oauth2.credentials.Credentials):
+    """Google credentials holding one access token, never refreshed (``CF_AIG_VERTEX_ACCESS_TOKEN``,
+    or in byok mode a placeholder that never leaves); its ``repr`` shows no token."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)  # type: ignore[no-untyped-call]
+
+    def __repr__(self) -> str:
+        return "StaticToken(<hidden>)"
 
 
 @functools.cache

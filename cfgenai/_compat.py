@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -83,3 +84,27 @@ def set_aio_class(client: Any, cls: type) -> None:
 def share_state(proxy: object, client: object | None) -> None:
     """Make ``proxy`` run exactly as ``client`` (or, with ``None``, have no state at all)."""
     object.__setattr__(proxy, "__dict__", {} if client is None else vars(client))
+
+
+def session_middleware(session: Any, middleware: object) -> None:
+    """Make ``middleware`` the aiohttp ``session``'s own, for the requests sent without
+    per-request middlewares (google-genai's upload chunks)."""
+    if session is not None and session._middlewares != (middleware,):
+        session._middlewares = (middleware,)
+
+
+def route_live_connections(dispatch: Callable[..., Any]) -> None:
+    """Send google-genai's Live connections through ``dispatch(connect, uri, headers, **kwargs)``
+    (``connect`` is websockets' own). google-genai opens them with the ``ws_connect`` it
+    imported into ``google.genai.live``; that name is replaced once, by a function that calls
+    ``dispatch``, which leaves every connection it was not asked to route as it was."""
+    live = importlib.import_module("google.genai.live")
+    connect = live.ws_connect
+    if getattr(connect, "__cfgenai__", False):
+        return
+
+    def ws_connect(uri: str, *, additional_headers: Any = None, **kwargs: Any) -> Any:
+        return dispatch(connect, uri, additional_headers, **kwargs)
+
+    ws_connect.__cfgenai__ = True  # type: ignore[attr-defined]
+    live.ws_connect = ws_connect  # type: ignore[attr-defined]

@@ -123,6 +123,33 @@ class RedirectError(errors.APIError):
         Exception.__init__(self, f"{code} {message}")
 
 
+class OffGatewayError(errors.APIError):
+    """A request was about to leave for somewhere other than the configured gateway (a URL
+    google-genai took from an answer, or a path outside the gateway's prefix): nothing was
+    sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        message = (
+            f"cfgenai refused to send a request to {_origin(url)}: {why}; nothing was sent "
+            "there, so no credential left the gateway's route: check CF_AIG_BASE_URL, and the "
+            "URLs and model names your code passes"
+        )
+        super().__init__(421, {"error": {"message": message, "status": "MISDIRECTED"}})
+        Exception.__init__(self, f"421 {message}")
+
+
+def handshake_error(response: Any) -> errors.APIError:
+    """The exception for a refused WebSocket handshake (websockets' response): the gateway's
+    own refusal as a :class:`GatewayError`, anything else as an ``APIError`` of its status."""
+    status, body = response.status_code, bytes(response.body or b"")
+    error = gateway_error(status, body, response)
+    if error is not None:
+        return error
+    message = f"the WebSocket handshake was refused with HTTP {status}"
+    kind = errors.ServerError if status >= 500 else errors.ClientError
+    return kind(status, {"error": {"code": status, "message": message}}, response)
+
+
 def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
     """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
     return RedirectError(

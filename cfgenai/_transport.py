@@ -1,4 +1,5 @@
-"""What cfgenai adds on the wire, on every transport google-genai uses.
+"""What cfgenai does to each request as it leaves and to each answer as it arrives, on every
+transport google-genai uses.
 
 google-genai sends sync and async requests with httpx (or its fork httpx2), and async
 requests with aiohttp when that is installed. Each dict below reaches each library, which
@@ -7,58 +8,104 @@ keeps only the arguments it accepts: ``event_hooks`` for httpx, ``middlewares`` 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import logging
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode, urlsplit
 
 from pydantic_core import SchemaSerializer, core_schema
 
-from . import _otel
+from . import _compat, _otel
+from ._secrets import fingerprint
 from ._tls import contexts
 
 if TYPE_CHECKING:
     import aiohttp
 
 KEY_HEADER = "x-goog-api-key"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def client_args(
-    *, drop_key: bool, share_tls: bool = True, otel: bool = False
+    gateway: Gateway, *, drop: tuple[str, ...], share_tls: bool = True, otel: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
-    ``drop_key`` removes ``x-goog-api-key`` from every request (byok mode). Every transport
-    turns the gateway's own error bodies into :class:`GatewayError`, and follows no redirect:
-    a 3xx raises :class:`RedirectError` (google-genai would resend every credential to it).
-    ``share_tls`` hands over the shared TLS contexts (Vertex AI keeps google-genai's own, which
-    may carry an mTLS client certificate); without them the dicts copy, pickle and serialise.
-    ``otel`` adds the ids of the OpenTelemetry span current at sending (``_otel``).
+    Every request is kept on ``gateway`` (see :class:`Gateway`); the headers named in
+    ``drop`` are removed (the provider credentials google-genai insists on adding where
+    none may travel); ``otel`` adds the ids of the OpenTelemetry span current at sending
+    (``_otel``). Every transport turns the gateway's own error bodies into
+    :class:`GatewayError`, and follows no redirect: a 3xx raises :class:`RedirectError`
+    (google-genai would resend every credential to it). ``share_tls`` hands over the shared
+    TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS client
+    certificate); without them the dicts copy, pickle and serialise.
     """
-    sync_hooks: dict[str, list[Any]] = {
-        "request": [DropKey()] if drop_key else [],
-        "response": [GatewayErrors()],
-    }
-    async_hooks: dict[str, list[Any]] = {
-        "request": [DropKeyAsync()] if drop_key else [],
-        "response": [GatewayErrorsAsync()],
-    }
-    if otel:
-        sync_hooks["request"].append(TraceHeaders())
-        async_hooks["request"].append(TraceHeadersAsync())
+    outgoing = Outgoing(gateway, drop, otel)
+    sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the response hooks
     # and the middleware see each 3xx before it could be followed, and raise. Each key of the
     # async dict costs google-genai two signature inspections per client built.
-    sync: dict[str, Any] = {"event_hooks": sync_hooks}
     async_: dict[str, Any] = {
-        "event_hooks": async_hooks,
-        "middlewares": (AiohttpMiddleware(drop_key=drop_key, otel=otel),),
+        "event_hooks": {
+            "request": [OutgoingAsync(gateway, drop, otel)],
+            "response": [GatewayErrorsAsync()],
+        },
+        "middlewares": (AiohttpMiddleware(outgoing),),
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = contexts()
     return sync, async_
 
 
+@dataclasses.dataclass(frozen=True)
+class Gateway:
+    """Where requests may go: under ``prefix`` (``{root}/{provider}``) and nowhere else.
+
+    google-genai takes some URLs from answers (the resumable upload's ``x-goog-upload-url``,
+    which the gateway passes on from Google) and may rebuild others on the base URL's host
+    without its path. A URL on Google's hosts (``*.googleapis.com``), or an upload or
+    download path on the gateway's host outside the prefix, is put back under the prefix;
+    a URL anywhere else raises :class:`OffGatewayError` before anything is sent. Requests
+    google-genai builds without the client's headers (upload chunks) get ``credentials``.
+    """
+
+    prefix: str
+    credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+
+    def place(self, url: str) -> str | None:
+        """``url`` put back on the gateway, or None when it is there already."""
+        target, root = urlsplit(url), urlsplit(self.prefix)
+        if _origin(target) == _origin(root):
+            if target.path.startswith(root.path + "/"):
+                return None
+            if not target.path.startswith(("/upload/", "/download/")):
+                raise _off_gateway(url, f"its path is outside {root.path}")
+        elif not (target.hostname or "").endswith(".googleapis.com"):
+            raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
+        query = f"?{target.query}" if target.query else ""
+        return f"{self.prefix}{target.path}{query}"
+
+
+def _origin(parts: Any) -> tuple[str, str, int | None]:
+    return (
+        parts.scheme,
+        (parts.hostname or "").lower(),
+        parts.port or _DEFAULT_PORTS.get(parts.scheme),
+    )
+
+
+def _off_gateway(url: str, why: str) -> Exception:
+    from ._responses import OffGatewayError
+
+    error: Exception = OffGatewayError(url, why)
+    return error
+
+
 def _json_name(hook: _Hook) -> str:
-    return f"cfgenai:{hook!r}"
+    return f"cfgenai:{type(hook).__name__}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,35 +123,40 @@ class _Hook:
 
 
 @dataclasses.dataclass(frozen=True)
-class DropKey(_Hook):
-    """httpx request hook: removes ``x-goog-api-key``."""
+class Outgoing(_Hook):
+    """httpx request hook: the request kept on the gateway, with the credentials it needs,
+    no placeholder key, and the current OpenTelemetry span's ids."""
+
+    gateway: Gateway
+    drop: tuple[str, ...] = ()
+    otel: bool = False
+
+    def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
+        """Changes ``headers`` in place; returns the URL to send to instead, if any."""
+        moved = self.gateway.place(url)
+        for name in self.drop:
+            if name in headers:
+                del headers[name]  # every value of it
+        for name, value in self.gateway.credentials:
+            if name not in headers:
+                headers[name] = value
+        if self.otel:
+            _otel.add_trace_headers(headers)
+        return moved
 
     def __call__(self, request: Any) -> None:
-        request.headers.pop(KEY_HEADER, None)
+        moved = self.prepare(str(request.url), request.headers)
+        if moved is not None:
+            request.url = type(request.url)(moved)
+            request.headers["Host"] = request.url.netloc.decode("ascii")
 
 
 @dataclasses.dataclass(frozen=True)
-class DropKeyAsync(_Hook):
-    """httpx async request hook: removes ``x-goog-api-key``."""
-
-    async def __call__(self, request: Any) -> None:
-        request.headers.pop(KEY_HEADER, None)
-
-
-@dataclasses.dataclass(frozen=True)
-class TraceHeaders(_Hook):
-    """httpx request hook: the current OpenTelemetry span's ids, unless the request has its own."""
-
-    def __call__(self, request: Any) -> None:
-        _otel.add_trace_headers(request.headers)
-
-
-@dataclasses.dataclass(frozen=True)
-class TraceHeadersAsync(_Hook):
+class OutgoingAsync(Outgoing):
     """httpx async request hook: the same."""
 
-    async def __call__(self, request: Any) -> None:
-        _otel.add_trace_headers(request.headers)
+    async def __call__(self, request: Any) -> None:  # type: ignore[override]
+        super().__call__(request)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,18 +185,20 @@ class GatewayErrorsAsync(_Hook):
 
 @dataclasses.dataclass(frozen=True)
 class AiohttpMiddleware(_Hook):
-    """aiohttp client middleware: all of the above, each as its flag asks."""
+    """aiohttp client middleware: all of the above."""
 
-    drop_key: bool
-    otel: bool = False
+    outgoing: Outgoing
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
-        if self.drop_key:
-            request.headers.popall(KEY_HEADER, None)
-        if self.otel:
-            _otel.add_trace_headers(request.headers)
+        # google-genai sends a resumable upload's chunks through the same session, but
+        # without the per-request arguments that bring this middleware: it joins the session.
+        _compat.session_middleware(request.session, self)
+        moved = self.outgoing.prepare(str(request.url), request.headers)
+        if moved is not None:
+            request.url = request.original_url = type(request.url)(moved, encoded=True)
+            request.headers["Host"] = request.url.host_port_subcomponent or ""
         response = await handler(request)
         if 300 <= response.status < 400:
             response.release()
@@ -168,3 +222,85 @@ def _gateway_error(status: int, body: bytes, response: Any) -> Exception | None:
     from ._responses import gateway_error  # on the first error, not on the way to an answer
 
     return gateway_error(status, body, response)
+
+
+# -- the Live API's WebSocket ------------------------------------------------------------------
+
+_LIVE: contextvars.ContextVar[LiveGateway | None] = contextvars.ContextVar(
+    "cfgenai_live", default=None
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveGateway:
+    """Where a Live session connects: ``url`` (``{root}/google``), the Google ``key`` as its
+    ``api_key`` query parameter in key mode, never in a header; in byok mode no key at all."""
+
+    url: str
+    key: str | None = dataclasses.field(default=None, repr=False)
+
+    @contextlib.contextmanager
+    def chosen(self) -> Iterator[None]:
+        """google-genai's WebSocket connections from this context go to this gateway."""
+        _compat.route_live_connections(_live_connect)
+        token = _LIVE.set(self)
+        try:
+            yield
+        finally:
+            _LIVE.reset(token)
+
+
+def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs: Any) -> Any:
+    """google-genai's ``ws_connect(uri, additional_headers=..., **kwargs)``, sent where
+    :class:`LiveGateway` says while one is chosen."""
+    gateway = _LIVE.get()
+    if gateway is None:
+        return connect(uri, additional_headers=headers, **kwargs)
+    url = gateway.url
+    if gateway.key is not None:
+        url += "?" + urlencode({"api_key": gateway.key})
+    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER}
+    if url.startswith("ws:"):
+        kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
+    if gateway.key is not None:  # websockets logs the request line at DEBUG level
+        kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), gateway.key)
+    return _Handshake(connect(url, additional_headers=headers, **kwargs))
+
+
+class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that writes the secret as its fingerprint, in the message and its arguments."""
+
+    def __init__(self, logger: logging.Logger, secret: str) -> None:
+        super().__init__(logger, {})
+        self._secret, self._shown = secret, fingerprint(secret)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            hide = self._hide
+            self.logger.log(level, hide(msg), *map(hide, args), **kwargs)
+
+    def _hide(self, value: object) -> object:
+        text = str(value)
+        return text.replace(self._secret, self._shown) if self._secret in text else value
+
+
+class _Handshake:
+    """websockets' ``connect``, whose refused handshake raises the gateway's error (a
+    :class:`GatewayError` for its own refusals) instead of websockets' ``InvalidStatus``."""
+
+    def __init__(self, connecting: Any) -> None:
+        self._connecting = connecting
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self._connecting.__aenter__()
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            if response is None or not hasattr(response, "status_code"):
+                raise
+            from ._responses import handshake_error
+
+            raise handshake_error(response) from None
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._connecting.__aexit__(*exc_info)

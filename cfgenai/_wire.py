@@ -7,20 +7,28 @@ and add what changes per request (the OpenTelemetry span's ids).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ._checks import COMPAT, PROVIDER, VERTEX
+from ._checks import COMPAT, VERTEX
 from ._settings import GatewaySettings
+
+KEY_HEADER = "x-goog-api-key"
 
 
 @dataclass(frozen=True)
 class Route:
     """A route's base ``url``, the ``headers`` every request on it carries, and ``key``: the
-    provider credential the SDK must be handed to send (``None``: no provider key travels)."""
+    provider credential the SDK must be handed to send (``None``: no provider key travels).
+
+    ``drop`` names the credential headers google-genai adds that must not travel, and
+    ``credentials`` are the headers a request needs when google-genai builds it without the
+    client's headers (a resumable upload's chunks)."""
 
     url: str
     headers: dict[str, str]
     key: str | None
+    drop: tuple[str, ...] = ()
+    credentials: dict[str, str] = field(default_factory=dict)
 
 
 def gateway_headers(settings: GatewaySettings) -> dict[str, str]:
@@ -42,16 +50,47 @@ def gateway_headers(settings: GatewaySettings) -> dict[str, str]:
 
 
 def genai(settings: GatewaySettings) -> Route:
-    """google-genai's route: the provider's base URL (for Vertex AI with the version, project
-    and location: google-genai adds the resource path). In key mode the Gemini API's key goes
-    to the SDK, which sends it as ``x-goog-api-key``; Vertex AI's access token is a header."""
+    """google-genai's route: ``{root}/{provider}``, under which google-genai builds the same
+    paths as against Google. In key mode the Gemini API's key goes to the SDK, which sends it
+    as ``x-goog-api-key``; on Vertex AI the SDK sends the access token of the credentials it
+    is given (``Authorization``), and never a Google API key."""
     headers = gateway_headers(settings)
-    key = settings.provider_key if settings.resolved_mode == "key" else None
+    identity = {k: v for k, v in headers.items() if k.lower() in _IDENTITY}
     if settings.provider == VERTEX:
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
-        return Route(provider_url(settings), headers, None)
-    return Route(provider_url(settings), headers, key.get_secret_value() if key else None)
+        drop = (KEY_HEADER,) if settings.resolved_mode == "key" else (KEY_HEADER, "Authorization")
+        return Route(provider_url(settings), headers, None, drop, identity)
+    if settings.resolved_mode == "byok":
+        return Route(provider_url(settings), headers, None, (KEY_HEADER,), identity)
+    assert settings.api_key is not None
+    key = settings.api_key.get_secret_value()
+    return Route(provider_url(settings), headers, key, (), {**identity, KEY_HEADER: key})
+
+
+# The headers that say who is calling (not the gateway options).
+_IDENTITY = frozenset(
+    {"cf-aig-authorization", "cf-access-token", "cf-access-client-id", "cf-access-client-secret"}
+)
+
+
+def live(settings: GatewaySettings) -> Route:
+    """The Live API's WebSocket route, as Cloudflare documents it: ``{root}/google`` (``ws``
+    for a plain-http loopback root, else ``wss``), ``cf-aig-authorization`` on the handshake,
+    and in key mode the Google key as the ``api_key`` query parameter (``key``); none in byok
+    mode. Cloudflare documents no Vertex AI route for it: see :func:`live_refusal`."""
+    url = f"{settings.gateway_root}/google".replace("http", "ws", 1)  # https: wss, http: ws
+    key = settings.api_key if settings.resolved_mode == "key" else None
+    return Route(url, gateway_headers(settings), key.get_secret_value() if key else None)
+
+
+def live_refusal(settings: GatewaySettings) -> str | None:
+    """Why a Live session cannot go through the gateway with these settings, or None."""
+    if settings.provider != VERTEX:
+        return None
+    return (
+        f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents the Live API through AI Gateway for "
+        "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
+        "no connection (and sends no credential). Use a google-ai-studio client for Live"
+    )
 
 
 def openai(settings: GatewaySettings) -> Route:
@@ -67,19 +106,17 @@ def openai(settings: GatewaySettings) -> Route:
 
 
 def provider_url(settings: GatewaySettings) -> str:
-    """The base URL google-genai gets: the gateway root plus the provider's segment (and, for
-    Vertex AI, the version, project and location)."""
-    if settings.provider == VERTEX:
-        return (
-            f"{settings.gateway_root}/{VERTEX}/{settings.api_version}/projects/"
-            f"{settings.vertex_project}/locations/{settings.vertex_location}"
-        )
-    return f"{settings.gateway_root}/{PROVIDER}"
+    """The base URL google-genai gets: the gateway root plus the provider's segment."""
+    return f"{settings.gateway_root}/{settings.provider}"
 
 
 def model_url(settings: GatewaySettings, model: str, method: str = "generateContent") -> str:
     """The URL a call to ``model`` goes to."""
     if settings.provider == VERTEX:
-        return f"{provider_url(settings)}/publishers/google/models/{model}:{method}"
-    path = model if "/" in model else f"models/{model}"  # google-genai's prefixes
-    return f"{provider_url(settings)}/{settings.api_version}/{path}:{method}"
+        model = (
+            f"projects/{settings.vertex_project}/locations/{settings.vertex_location}/"
+            f"publishers/google/models/{model}"
+        )
+    elif "/" not in model:  # google-genai's prefixes
+        model = f"models/{model}"
+    return f"{provider_url(settings)}/{settings.api_version}/{model}:{method}"

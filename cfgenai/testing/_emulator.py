@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from ._server import Server
 
 # Accepted when no stored key is configured, so byok works at once (here, in the CLI).
 DEFAULT_STORED_KEY = "cfgenai-emulator-stored-key"
+# What env() gives a client of a gateway without a token: it needs one in byok mode.
+OPEN_GATEWAY_TOKEN = "cfgenai-emulator-open-gateway"  # noqa: S105 - made up
 
 
 @dataclass(repr=False)
@@ -73,6 +77,17 @@ class GatewayEmulator:
     - ``policies``: the gateway has Policies (beta): a request passes when one of these
       functions of the :class:`RecordedRequest` allows it, else 403 "Access denied by policy"
       (deny by default); cached answers skip them. ``None``: no policies.
+    - ``batch_polls``: how many ``batches.get`` still see a new batch pending; the next one
+      finds it succeeded, with its answers.
+    - ``upload_urls``: where a resumable upload's start sends the chunks: ``"google"``,
+      Google's own URL, as the real gateway most likely passes it on (cfgenai's clients put it
+      back on the gateway); ``"gateway"``, the emulator's own URL for the same path, which a
+      bare ``genai.Client`` follows without leaving the emulator.
+
+    Beyond model calls it serves Google's resources, held in memory: files (resumable
+    uploads, streamed to temporary files; get, list, delete, download), cached contents,
+    batches (inline and file-based), file search stores and their operations, and the Live
+    API over WebSocket at ``{root}/google``. A route it does not serve answers 404 saying so.
 
     Every request that passes authentication gets a request id (a UUIDv7, also its log id
     and, unless it named one, its event id) and a log entry (:attr:`logs`), which the logs API
@@ -109,6 +124,8 @@ class GatewayEmulator:
     guardrails: bool = False
     api_token: str | None = None
     policies: Sequence[Callable[[RecordedRequest], bool]] | None = None
+    batch_polls: int = 1
+    upload_urls: Literal["google", "gateway"] = "google"
 
     def __post_init__(self) -> None:
         self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
@@ -195,10 +212,13 @@ class GatewayEmulator:
         return f"{self.url}/v1/{self.account_id or 'acc'}/{self.gateway_id or 'gw'}"
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point a cfgenai client at this emulator."""
-        env = {"CF_AIG_BASE_URL": self.base_url, "CLOUDFLARE_API_BASE_URL": self.api_base_url}
-        if self.token:
-            env["CF_AIG_TOKEN"] = self.token
+        """Environment variables that point a cfgenai client at this emulator (a gateway
+        without a token takes any, so a made-up one stands in)."""
+        env = {
+            "CF_AIG_BASE_URL": self.base_url,
+            "CLOUDFLARE_API_BASE_URL": self.api_base_url,
+            "CF_AIG_TOKEN": self.token or OPEN_GATEWAY_TOKEN,
+        }
         if self.api_token:
             env["CLOUDFLARE_API_TOKEN"] = self.api_token
         return env
@@ -363,6 +383,9 @@ class GatewayEmulator:
     # -- the ASGI application -------------------------------------------------------------
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._gateway.live.serve(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         started = False
@@ -384,19 +407,26 @@ class GatewayEmulator:
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        body = await self._read_body(scope, receive)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # A resumable upload's chunks (up to 8 MiB each) go to a temporary file as they come.
+        chunk = "upload" in headers.get("x-goog-upload-command", "")
+        body = await self._read_body(scope, receive, spool=chunk)
         recorded = RecordedRequest(
             method=scope["method"],
             path=scope["path"],
             query=scope["query_string"].decode("latin-1"),
-            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
-            body=body if isinstance(body, bytes) else b"",
+            headers=headers,
+            **({"body": b""} if isinstance(body, Answer) else body),
         )
         if isinstance(body, Answer):  # refused unread: close, or the rest would be parsed
             answer = body
         else:
             self._journal.received(recorded)
-            answer = await self._answer(recorded)
+            try:
+                answer = await self._answer(recorded)
+            finally:
+                if recorded.payload is not None:
+                    recorded.payload.close()
         if self.log is not None:
             self.log(log_line(recorded, answer, time.perf_counter() - started))
         if isinstance(body, Answer):
@@ -404,24 +434,42 @@ class GatewayEmulator:
         else:
             await render(answer)(scope, receive, send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | Answer:
-        """The request's body, or the refusal when it is too large (checked before reading)."""
+    async def _read_body(
+        self, scope: Scope, receive: Receive, *, spool: bool
+    ) -> dict[str, Any] | Answer:
+        """The request's body (``body``, or with ``spool`` a ``payload`` file, its digest and
+        size), or the refusal when it is too large (checked before reading)."""
         limit = self.body_limit
         for name, value in scope["headers"]:
             if name == b"content-length" and int(value) > limit:
                 return gateway_error(9413, f"the body has {int(value)} bytes, over {limit}")
-        chunks, size, more = [], 0, True
+        chunks: list[bytes] = []
+        payload = tempfile.SpooledTemporaryFile(2**20) if spool else None  # noqa: SIM115
+        digest, size, more = hashlib.sha256(), 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
+                if payload is not None:
+                    payload.close()
                 raise _Gone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 return gateway_error(9413, f"the body has more than {limit} bytes")
-            chunks.append(chunk)
+            if payload is None:
+                chunks.append(chunk)
+            else:
+                payload.write(chunk)
+                digest.update(chunk)
             more = message.get("more_body", False)
-        return b"".join(chunks)
+        if payload is None:
+            return {"body": b"".join(chunks)}
+        return {
+            "body": b"",
+            "payload": payload,
+            "body_sha256": digest.hexdigest(),
+            "body_size": size,
+        }
 
     async def _answer(self, request: RecordedRequest) -> Answer:
         if _UNSAFE_PATH.search(request.path):

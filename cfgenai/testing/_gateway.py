@@ -13,13 +13,15 @@ from typing import Any, Protocol
 
 from . import _compat
 from ._answers import RESPONSE_REFUSALS, Answer, gateway_error, policy_refusal
-from ._billing import RateLimit, credential
+from ._billing import Credential, RateLimit, credential
 from ._cache import AnswerCache
-from ._journal import Journal, RecordedRequest
+from ._journal import MODEL_CALL, Journal, RecordedRequest
+from ._live import LiveEndpoint
 from ._logs import LogStore, uuid7
-from ._provider import PROVIDER, VERTEX, VERTEX_CALL, Google, GoogleSettings, provider_key
+from ._provider import PROVIDER, VERTEX, Google, GoogleSettings, provider_key
+from ._resources import GOOGLE_HOST
 from ._rules import Options, read_options
-from ._script import Refusal, Script
+from ._script import Script
 
 _SAFE_MODEL = re.compile(r"[\x21-\x7e]+")  # it goes into a path and a response header
 # /v1/{account}/{gateway}/{provider}{rest}
@@ -27,7 +29,9 @@ _GATEWAY_PATH = re.compile(
     r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/(?P<provider>[^/]+)(?P<rest>/.*)?"
 )
 # A custom domain's root stands for one account's gateway: /{provider}{rest}
-_DOMAIN_PATH = re.compile(r"/(?P<provider>google-ai-studio|google-vertex-ai|compat)(?P<rest>/.*)?")
+_DOMAIN_PATH = re.compile(
+    r"/(?P<provider>google-ai-studio|google-vertex-ai|compat|google)(?P<rest>/.*)?"
+)
 
 
 class GatewaySettings(GoogleSettings, Protocol):
@@ -51,6 +55,10 @@ class GatewaySettings(GoogleSettings, Protocol):
     def guardrails(self) -> bool: ...
     @property
     def policies(self) -> Sequence[Callable[[RecordedRequest], bool]] | None: ...
+    @property
+    def upload_urls(self) -> str: ...
+    @property
+    def url(self) -> str: ...
 
 
 class Gateway:
@@ -61,18 +69,36 @@ class Gateway:
         self._journal = journal
         self._script = script
         self._google = Google(settings, script)
+        self.live = LiveEndpoint(self, self._google, journal, script)
         self.cache = AnswerCache(lambda: settings.clock())
         self.logs = logs
         limit = settings.unified_billing_limit
         self.unified_limit = None if limit is None else RateLimit(*limit, lambda: settings.clock())
 
     def clear(self) -> None:
+        self._google.resources.clear()
         self.cache.clear()
         self.logs.clear()
         if self.unified_limit is not None:
             self.unified_limit.clear()
 
     async def answer(self, request: RecordedRequest) -> Answer:
+        admitted = self.admit(request)
+        if isinstance(admitted, Answer):
+            return admitted
+        route, key = admitted
+        started = time.perf_counter()
+        answer = await self._authorized(request, route, key)
+        return self._logged(request, route["provider"], answer, time.perf_counter() - started)
+
+    def credential(self, key: str | None, options: Options) -> Credential:
+        """Which credential pays the provider (see ``_billing``)."""
+        stored, unified = self._settings.stored_keys, self._settings.unified_billing
+        return credential(key, options, stored, unified_billing=unified)
+
+    def admit(self, request: RecordedRequest) -> tuple[dict[str, Any], str | None] | Answer:
+        """The request's route and provider key, or the gateway's refusal: no such route,
+        another gateway, or no valid token."""
         settings = self._settings
         match = _GATEWAY_PATH.fullmatch(request.path) or _DOMAIN_PATH.fullmatch(request.path)
         if match is None:
@@ -96,9 +122,7 @@ class Gateway:
                 request.header("cf-aig-authorization") != f"Bearer {settings.token}" and not access
             ):
                 return gateway_error(2009)
-        started = time.perf_counter()
-        answer = await self._authorized(request, route, key)
-        return self._logged(request, route["provider"], answer, time.perf_counter() - started)
+        return route, key
 
     def _logged(
         self, request: RecordedRequest, provider: str, answer: Answer, seconds: float
@@ -129,7 +153,7 @@ class Gateway:
     ) -> Answer:
         refusal = self._script.take_refusal(request.path)
         if refusal is not None and refusal.code not in RESPONSE_REFUSALS:
-            return _refused(refusal)
+            return refusal.answer()
         options = read_options(request.headers)
         if isinstance(options, str):
             return gateway_error(2005, options)
@@ -141,11 +165,11 @@ class Gateway:
             answer = await self._compat(request, key, options)
         elif route["provider"] in (PROVIDER, VERTEX) and route["rest"]:
             upstream = replace(request, path=route["rest"])
-            answer = await self._through_gateway(request, upstream, key, options)
+            answer = await self._through_gateway(request, upstream, key, options, route["provider"])
         else:
             return gateway_error(7000)
         if refusal is not None:  # the provider answered; the gateway refuses to pass it on
-            return replace(_refused(refusal), billing=answer.billing)
+            return replace(refusal.answer(), billing=answer.billing)
         flag = self._script.take_flag(request.path)
         if flag is not None and answer.status < 400:
             answer.headers["cf-aig-dlp"] = flag
@@ -168,7 +192,7 @@ class Gateway:
             query="alt=sse" if streamed else "",
             body=json.dumps(gemini).encode(),
         )
-        answer = await self._through_gateway(request, upstream, key, options)
+        answer = await self._through_gateway(request, upstream, key, options, PROVIDER)
         if answer.status != 200 or (answer.fault and answer.fault.malformed):
             return answer
         if streamed and answer.stream:  # (Guardrails answer a stream as one payload)
@@ -183,14 +207,10 @@ class Gateway:
         upstream: RecordedRequest,
         provider_key: str | None,
         options: Options,
+        provider: str,
     ) -> Answer:
         """What the gateway adds around the upstream call: key, cache, retries, headers."""
-        paid = credential(
-            provider_key,
-            options,
-            self._settings.stored_keys,
-            unified_billing=self._settings.unified_billing,
-        )
+        paid = self.credential(provider_key, options)
         if paid.code is not None:
             return gateway_error(paid.code)
         key = paid.key
@@ -199,6 +219,9 @@ class Gateway:
             headers["cf-aig-model"] = upstream.model
         ttl = options["cf-aig-cache-ttl"]
         ttl = self._settings.cache_ttl if ttl is None else ttl  # 0: off
+        # Model calls only: Cloudflare documents caching for them; an upload session or a
+        # resource read from the cache would be stale.
+        ttl = ttl if request.method == "POST" and MODEL_CALL.search(upstream.path) else 0
         skip = options["cf-aig-skip-cache"]
         cache_key = options["cf-aig-cache-key"] or AnswerCache.key(request.path, key, request.body)
         if ttl and not skip:
@@ -217,7 +240,15 @@ class Gateway:
                 2003,
                 f"Unified Billing allows {limit.requests} requests per {limit.seconds:g} s per gateway",
             )
-        answer = await self._upstream_attempts(upstream, key, options)
+        prefix = request.path.removesuffix(upstream.path)
+
+        def upload_url(path: str, query: str) -> str:
+            # Where a resumable upload goes on: Google's URL, which the gateway passes on.
+            if self._settings.upload_urls == "gateway":
+                return f"{self._settings.url}{prefix}{path}?{query}"
+            return f"{GOOGLE_HOST}{path}?{query}"
+
+        answer = await self._upstream_attempts(upstream, key, options, provider, upload_url)
         answer.billing = paid.billing
         if self._settings.guardrails and answer.stream and answer.status == 200:
             answer = _buffered(answer)
@@ -229,7 +260,12 @@ class Gateway:
         return answer
 
     async def _upstream_attempts(
-        self, upstream: RecordedRequest, key: str | None, options: Options
+        self,
+        upstream: RecordedRequest,
+        key: str | None,
+        options: Options,
+        provider: str,
+        upload_url: Callable[[str, str], str],
     ) -> Answer:
         """Google's answer, retried as ``cf-aig-max-attempts`` and its delay ask."""
         # Cloudflare-only credentials and options stop here.
@@ -238,7 +274,7 @@ class Gateway:
         }
         headers.pop("x-goog-api-key", None)
         headers.pop("authorization", None)
-        if key is not None and VERTEX_CALL.match(upstream.path):
+        if key is not None and provider == VERTEX:
             headers["authorization"] = f"Bearer {key}"
         elif key is not None:
             headers["x-goog-api-key"] = key
@@ -246,7 +282,7 @@ class Gateway:
         attempts = options["cf-aig-max-attempts"] or 1
         for attempt in range(1, attempts + 1):
             self._journal.sent_upstream(forwarded)
-            answer = await self._google.answer(forwarded)
+            answer = await self._google.answer(forwarded, provider, upload_url)
             if attempt == attempts or (answer.status < 500 and answer.status != 429):
                 break
             factor = {"linear": attempt, "exponential": 2 ** (attempt - 1)}.get(
@@ -254,14 +290,6 @@ class Gateway:
             )
             await asyncio.sleep((options["cf-aig-retry-delay"] or 0) / 1000 * factor)
         return answer
-
-
-def _refused(refusal: Refusal) -> Answer:
-    if isinstance(refusal.code, str):
-        return policy_refusal(refusal.code, spent=refusal.spent, limit=refusal.limit)
-    answer = gateway_error(refusal.code, refusal.detail)
-    answer.headers.update(refusal.headers)
-    return answer
 
 
 def _buffered(answer: Answer) -> Answer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-embedding-001")
@@ -92,3 +93,57 @@ def model_info(name: str) -> dict[str, Any]:
 
 def list_models() -> dict[str, Any]:
     return {"models": [model_info(m) for m in MODELS]}
+
+
+def responses(reply: Any, model: str) -> list[dict[str, Any]]:
+    """A scripted answer as the ``GenerateContentResponse`` JSON of each chunk: a text, texts
+    (the chunks of a stream), a response as a dict or a google-genai
+    ``types.GenerateContentResponse``, or a list of those."""
+    items = reply if isinstance(reply, list) else [reply]
+    if all(isinstance(item, str) for item in items):
+        return stream(model, items)
+    return [_response_json(item) for item in items]
+
+
+def _response_json(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    if hasattr(item, "model_dump"):  # a google-genai type, as Google would send it
+        dumped: dict[str, Any] = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+        dumped.pop("sdkHttpResponse", None)
+        return dumped
+    raise TypeError(f"a scripted answer cannot be a {type(item).__name__}")
+
+
+def whole(reply: Any, model: str) -> dict[str, Any]:
+    """A scripted answer as one response (a non-streamed call): texts joined."""
+    items = reply if isinstance(reply, list) else [reply]
+    if all(isinstance(item, str) for item in items):
+        return candidate(model, "".join(items), final=True)
+    return merged(responses(reply, model))
+
+
+def merged(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stream's chunks as one response: the last chunk, with every chunk's parts of each
+    candidate (adjacent texts joined)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    whole: dict[str, Any] = json.loads(json.dumps(chunks[-1]))
+    for index, candidate in enumerate(whole.get("candidates", [])):
+        parts: list[dict[str, Any]] = []
+        for chunk in chunks:
+            found = chunk.get("candidates", [])
+            for part in (
+                found[index].get("content", {}).get("parts", []) if index < len(found) else []
+            ):
+                if (
+                    parts
+                    and "text" in part
+                    and set(parts[-1]) == {"text"}
+                    and set(part) == {"text"}
+                ):
+                    parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+                else:
+                    parts.append(dict(part))
+        candidate.setdefault("content", {"role": "model"})["parts"] = parts
+    return whole

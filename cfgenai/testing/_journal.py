@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from .._secrets import fingerprint, mask_headers
@@ -18,6 +19,10 @@ from . import _compat
 
 MODEL_CALL = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>\w+)$")
 MODEL_PATH = re.compile(r"/(?P<version>v\d+\w*)/models(?:/(?P<model>[^/:]+))?")
+RESOURCE = re.compile(
+    r"(?:projects/[^/]+/locations/[^/]+/)?(?:files|cachedContents|batches|fileSearchStores"
+    r"|batchPredictionJobs)/[^/:?]+(?:/(?:upload/)?operations/[^/:?]+)?"
+)
 # Query parameters that carry credentials (Google accepts its key as ?key=).
 SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -38,6 +43,9 @@ class RecordedRequest:
     body: bytes
     body_sha256: str | None = None  # set when only the digest was kept
     body_size: int | None = None
+    # A resumable upload's chunk: its bytes in a temporary file, never in the journal.
+    payload: IO[bytes] | None = field(default=None, compare=False)
+    label: str | None = None  # the model a Live session's frame is for
 
     def __post_init__(self) -> None:
         if self.body_size is None:
@@ -58,7 +66,9 @@ class RecordedRequest:
 
     @property
     def model(self) -> str | None:
-        """The model a Gemini or compat request is for."""
+        """The model a Gemini, compat or Live request is for."""
+        if self.label is not None:
+            return self.label
         match = MODEL_CALL.search(self.path) or MODEL_PATH.search(self.path)
         if match and match["model"]:
             return match["model"]
@@ -67,8 +77,25 @@ class RecordedRequest:
         except (ValueError, RecursionError):
             return None
 
+    @property
+    def resource(self) -> str | None:
+        """The resource a request is about (``files/abc``, ``cachedContents/x``,
+        ``batches/y``, ``fileSearchStores/z``...), or None."""
+        match = RESOURCE.search(self.path)
+        return match[0] if match else None
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def copy_body(self, target: IO[bytes]) -> int:
+        """Append the body to ``target``, in blocks; the number of bytes."""
+        target.seek(0, 2)
+        if self.payload is None:
+            target.write(self.body)
+            return len(self.body)
+        self.payload.seek(0)
+        shutil.copyfileobj(self.payload, target, 2**16)
+        return self.body_size or 0
 
     def digested(self) -> RecordedRequest:
         """This request with its body replaced by the body's digest and size."""

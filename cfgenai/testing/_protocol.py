@@ -91,6 +91,10 @@ def guarded_protocol(
             if self._waiting_for is None and self.conn.their_state is h11.IDLE:
                 self._expect("headers", limits.header_timeout)  # a kept-alive connection's next
             super().data_received(data)
+            if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: not ours
+                live.discard(self)
+                self._expect(None, 0)
+                return
             state = self.conn.their_state
             if state is h11.SEND_BODY:
                 if self._waiting_for != "body":
@@ -103,13 +107,14 @@ def guarded_protocol(
             self._expires = None if what is None else self.loop.time() + seconds
 
         def _expired(self) -> None:
+            waited_for = self._waiting_for
             self._expect(None, 0)
             if self.transport.is_closing():
                 return
             started = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
             answered = self.cycle is not None and self.cycle.response_started
             if started and not answered:
-                detail = f"the request's {self._waiting_for} did not arrive in time"
+                detail = f"the request's {waited_for} did not arrive in time"
                 self.transport.write(raw_response(9408, detail))
             self.transport.close()  # a connection that never said anything just closes
 

@@ -1,21 +1,23 @@
 """The stand-in for Google behind the gateway: checks the key, applies scripted faults, and
-answers model calls in Gemini's shapes."""
+answers model calls and resource routes in Gemini's shapes."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Protocol
 
 from . import _google
 from ._answers import Answer
 from ._billing import UNIFIED_BILLING_KEY
 from ._journal import MODEL_CALL, MODEL_PATH, RecordedRequest
+from ._resources import Resources, not_served
 from ._script import Script
 
-PROVIDER, VERTEX = "google-ai-studio", "google-vertex-ai"
-VERTEX_CALL = re.compile(r"/v\d+\w*/projects/[^/]+/locations/[^/]+/publishers/google/models/")
+PROVIDER, VERTEX, LIVE = "google-ai-studio", "google-vertex-ai", "google"
+_BAD_REQUEST = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError)
 
 
 class GoogleSettings(Protocol):
@@ -23,12 +25,19 @@ class GoogleSettings(Protocol):
     def google_keys(self) -> Iterable[str] | None: ...
     @property
     def stored_keys(self) -> Mapping[str, str]: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def batch_polls(self) -> int: ...
 
 
 def provider_key(request: RecordedRequest, provider: str) -> str | None:
-    """The provider credential a request carries: Google's header, or a bearer token."""
+    """The provider credential a request carries: Google's header, a Live session's
+    ``api_key`` query parameter, or a bearer token."""
     if provider == PROVIDER:
         return request.header("x-goog-api-key")
+    if provider == LIVE:
+        return request.params.get("api_key")
     bearer = request.header("authorization")
     return bearer.removeprefix("Bearer ").strip() if bearer else None
 
@@ -37,18 +46,17 @@ class Google:
     def __init__(self, settings: GoogleSettings, script: Script) -> None:
         self._settings = settings
         self._script = script
+        self.resources = Resources(self._generate, settings.clock, settings.batch_polls)
 
-    async def answer(self, request: RecordedRequest) -> Answer:
-        key = provider_key(request, VERTEX if VERTEX_CALL.match(request.path) else PROVIDER)
-        if key is None:
+    async def answer(
+        self, request: RecordedRequest, provider: str, upload_url: Callable[[str, str], str]
+    ) -> Answer:
+        """Google's answer; ``upload_url(path, query)`` is where a resumable upload goes on."""
+        key = provider_key(request, provider)
+        # An upload session's chunks are authorised by the session's id, as at Google.
+        if key is None and "upload_id" not in request.params:
             return Answer(403, _google.error(403))
-        accepted = self._settings.google_keys
-        if (
-            accepted is not None
-            and key not in accepted
-            and key not in self._settings.stored_keys.values()
-            and key != UNIFIED_BILLING_KEY
-        ):
+        if key is not None and not self.accepts(key):
             return Answer(400, _google.error(400))
         fault = self._script.take_fault(request.path)
         if fault is not None:
@@ -59,13 +67,29 @@ class Google:
                 )
                 return Answer(fault.status, fault.body, headers=retry_after)
         try:
-            answer = self._gemini(request)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+            answer = self._gemini(request, upload_url)
+        except _BAD_REQUEST:
             answer = Answer(400, _google.error(400, "Invalid JSON payload received."))
         answer.fault = fault
         return answer
 
-    def _gemini(self, request: RecordedRequest) -> Answer:
+    def accepts(self, key: str | None) -> bool:
+        """Whether Google takes ``key``: one of ``google_keys`` (any when None), a stored key,
+        or Unified Billing's."""
+        accepted = self._settings.google_keys
+        if key is None:
+            return False
+        return (
+            accepted is None
+            or key in accepted
+            or key in self._settings.stored_keys.values()
+            or key == UNIFIED_BILLING_KEY
+        )
+
+    def _gemini(self, request: RecordedRequest, upload_url: Callable[[str, str], str]) -> Answer:
+        resource = self.resources.answer(request, upload_url)
+        if resource is not None:
+            return resource
         listing = MODEL_PATH.fullmatch(request.path)
         if request.method == "GET" and listing is not None:
             name = listing["model"]
@@ -76,13 +100,15 @@ class Google:
             return Answer(404, _google.error(404, f"models/{name} is not found."))
         call = MODEL_CALL.search(request.path)
         if call is None or request.method != "POST":
-            return Answer(404, _google.error(404))
+            return not_served(request.method, request.path)
         model, action = call["model"], call["action"]
-        if action == "generateContent":
-            text = "".join(self._reply(request, model))
-            return Answer(200, _google.candidate(model, text, final=True))
-        if action == "streamGenerateContent":
-            chunks = _google.stream(model, self._reply(request, model))
+        if action in ("generateContent", "streamGenerateContent"):
+            missing = self._missing(request.json)
+            if missing is not None:
+                return missing
+            if action == "generateContent":
+                return Answer(200, self.response(request, model))
+            chunks = self.responses(request, model)
             return Answer(200, chunks, stream=request.params.get("alt") == "sse")
         if action == "countTokens":
             return Answer(200, _google.count_tokens(request.json))
@@ -92,13 +118,58 @@ class Google:
             return Answer(200, _google.batch_embed(request.json))
         return Answer(404, _google.error(404, f"Method {action} is not found for models/{model}."))
 
-    def _reply(self, request: RecordedRequest, model: str) -> list[str]:
-        """The chunks of the answer: scripted, or an echo of the prompt."""
-        prompt = _google.prompt_text(request.json)
+    def _missing(self, body: Any) -> Answer | None:
+        """Google's 404 for a cached content or file search store the request names but the
+        emulator does not hold."""
+        cache = body.get("cachedContent")
+        if cache and self.resources.cache(cache) is None:
+            return Answer(404, _google.error(404, f"CachedContent not found (or expired): {cache}"))
+        stores = [
+            name
+            for tool in body.get("tools", [])
+            for name in tool.get("fileSearch", {}).get("fileSearchStoreNames", [])
+        ]
+        unknown = self.resources.stores(stores)
+        if unknown:
+            return Answer(404, _google.error(404, f"FileSearchStore {unknown[0]} was not found."))
+        return None
+
+    def responses(self, request: RecordedRequest, model: str) -> list[dict[str, Any]]:
+        """The answer's chunks (a stream's): scripted, or an echo of the prompt."""
+        chunks = _google.responses(self._reply(request, model), model)
+        self._count_cached(request, chunks[-1])
+        return chunks
+
+    def response(self, request: RecordedRequest, model: str) -> dict[str, Any]:
+        """The answer as one response (a non-streamed call's)."""
+        answer = _google.whole(self._reply(request, model), model)
+        self._count_cached(request, answer)
+        return answer
+
+    def _reply(self, request: RecordedRequest, model: str) -> Any:
         scripted = self._script.next_reply()
         if callable(scripted):
             scripted = scripted(request)
         if scripted is None:
+            prompt = _google.prompt_text(request.json)
             words = f"Echo from {model}: {prompt}".split(" ")
-            return [w if i == 0 else f" {w}" for i, w in enumerate(words)]
-        return [scripted] if isinstance(scripted, str) else list(scripted)
+            scripted = [w if i == 0 else f" {w}" for i, w in enumerate(words)]
+        return scripted
+
+    def _count_cached(self, request: RecordedRequest, answer: dict[str, Any]) -> None:
+        cache = self.resources.cache(request.json.get("cachedContent") or "-")
+        if cache is not None:  # the tokens the cache holds count as cached
+            cached = cache["usageMetadata"]["totalTokenCount"]
+            answer.setdefault("usageMetadata", {})["cachedContentTokenCount"] = cached
+
+    def _generate(
+        self, request: RecordedRequest, model: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One ``generateContent`` of a batch: its answer, as a scripted one would be."""
+        call = replace(
+            request,
+            path=f"/v1beta/models/{model}:generateContent",
+            body=json.dumps(body).encode(),
+            payload=None,
+        )
+        return self.response(call, model)

@@ -7,12 +7,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .._secrets import mask_header
 from ._answers import Answer, Fault
 from ._journal import RecordedRequest, masked_query, printable
 from ._protocol import is_shutdown_noise
+from ._resources import Download
 
 
 class Dropped(Exception):
@@ -49,6 +51,10 @@ def render(answer: Answer) -> Response:
         return StreamingResponse(_events([], fault), headers=headers)
     if isinstance(answer.body, str):
         return Response(answer.body, answer.status, headers, "text/plain")
+    if isinstance(answer.body, Download):  # a file's bytes, as they are stored
+        return StreamingResponse(
+            iterate_in_threadpool(answer.body.blocks()), answer.status, headers
+        )
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from ._answers import Fault
+from ._answers import Answer, Fault, gateway_error, policy_refusal
 
 if TYPE_CHECKING:
     from ._journal import RecordedRequest
@@ -28,6 +28,13 @@ class Refusal:
     headers: dict[str, str] = field(default_factory=dict)
     spent: float = 0
     limit: float = 0
+
+    def answer(self) -> Answer:
+        if isinstance(self.code, str):
+            return policy_refusal(self.code, spent=self.spent, limit=self.limit)
+        answer = gateway_error(self.code, self.detail)
+        answer.headers.update(self.headers)
+        return answer
 
 
 class Script:

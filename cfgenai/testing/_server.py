@@ -59,6 +59,7 @@ class Server:
             log_level="warning",
             access_log=False,
             http=self._protocol,
+            ws="websockets-sansio",
             h11_max_incomplete_event_size=MAX_HEAD,
             # Between requests on a kept-alive connection; uvicorn types it int but uses it
             # as a delay, so a test can make it short.
