@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import socket
@@ -610,7 +611,7 @@ def stream_lateness(chunks: int, spacing: float) -> tuple[float, float]:
 _SERVE = (
     "import sys\n"
     "from cfgenai.testing import GatewayEmulator\n"
-    f"g = GatewayEmulator(token={TOKEN!r}, stored_keys={{'default': 'k'}}).start()\n"
+    "g = GatewayEmulator({arguments}).start()\n"
     "print(g.port, flush=True)\n"
     "sys.stdin.read()\n"
     "g.stop()\n"
@@ -621,9 +622,13 @@ class ChildEmulator:
     """The emulator in its own process, so its memory is its own and client and server do
     not share a GIL."""
 
+    def __init__(self, arguments: str = f"token={TOKEN!r}, stored_keys={{'default': 'k'}}") -> None:
+        self.arguments = arguments
+
     def __enter__(self) -> ChildEmulator:
+        code = _SERVE.format(arguments=self.arguments)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -677,6 +682,41 @@ def _hammer(port: int, total: int, in_flight: int) -> float:
         return total / (time.perf_counter() - start)
 
     return asyncio.run(run())
+
+
+def upload(size_mb: int, trials: int) -> tuple[Paired, float]:
+    """A ``size_mb`` MB resumable upload through the emulator (in its own process): cfgenai's
+    client vs a bare ``genai.Client``, with the emulator handing back its own upload URL (a
+    bare client follows Google's, and would leave); and the emulator's largest RSS growth."""
+    from google import genai
+    from google.genai import types
+
+    data = os.urandom(size_mb * 2**20)
+    with ChildEmulator("upload_urls='gateway'") as child:
+        root = f"http://127.0.0.1:{child.port}/v1/acc/gw"
+        ours = cfgenai.build_client(base_url=root, token=TOKEN, mode="byok", _env_file=None)
+        bare = genai.Client(
+            api_key="bench-key", http_options=types.HttpOptions(base_url=f"{root}/google-ai-studio")
+        )
+        start, growth = child.rss_mb(), 0.0
+
+        def timed(client: genai.Client) -> Callable[[], float]:
+            def once() -> float:
+                nonlocal growth
+                began = time.perf_counter()
+                config = types.UploadFileConfig(mime_type="application/octet-stream")
+                file = client.files.upload(file=io.BytesIO(data), config=config)
+                took = time.perf_counter() - began
+                growth = max(growth, child.rss_mb() - start)
+                client.files.delete(name=file.name or "")
+                return took
+
+            return once
+
+        figure = _paired(timed(ours), timed(bare), trials)
+        ours.close()
+        bare.close()
+    return figure, growth
 
 
 def emulator_memory(small: int, large: int) -> tuple[float, float]:
@@ -758,6 +798,11 @@ def main() -> None:
         print(
             f"{label:<48} {late * 1e3:>8.1f}ms {'':>32} {'<=20ms':>8}  {'PASS' if late <= 0.02 else 'FAIL'}"
         )
+    uploaded, growth = upload(50, 2 if quick else 5)
+    _row("50 MB upload, cfgenai vs bare, emulator's URL", uploaded, 1.2)
+    verdict = "PASS" if growth <= 20 else "FAIL"
+    label = "  emulator RSS growth over those uploads"
+    print(f"{label:<48} {growth:>8.1f}MB {'':>32} {'<=20MB':>8}  {verdict}")
     session, cold = fixture_start()
     verdict = "PASS" if session < 0.5 else "FAIL"
     label = "cf_gateway fixture start in a pytest session"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         DlpInfo,
         GatewayError,
         GatewayInfo,
+        OffGatewayError,
         RedirectError,
         gateway_info,
     )
@@ -42,6 +43,7 @@ __all__ = [
     "GatewayOptions",
     "GatewaySettings",
     "LogEntry",
+    "OffGatewayError",
     "RedirectError",
     "RequestOptions",
     "__version__",
@@ -81,6 +83,7 @@ _LAZY = {
     "CloudflareAPIError": "_logs",
     "GatewayInfo": "_responses",
     "RedirectError": "_responses",
+    "OffGatewayError": "_responses",
     "gateway_info": "_responses",
     "openai_client": "_openai",
     "async_openai_client": "_openai",

@@ -375,7 +375,16 @@ def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
         return {"ok": False, "error": message, "latency_ms": _ms(started)}, code
     headers = response.sdk_http_response.headers if response.sdk_http_response else {}
     gateway = {k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("cf-aig-")}
-    return {"ok": True, "status": 200, "latency_ms": _ms(started), "headers": gateway}, EXIT_OK
+    ping = {"ok": True, "status": 200, "latency_ms": _ms(started), "headers": gateway}
+    return {**ping, "note": LIVE_NOTE}, EXIT_OK
+
+
+# A ping proves HTTP calls; whether the gateway keeps Google Live sessions open is unconfirmed.
+LIVE_NOTE = (
+    "an HTTP call; Live (WebSocket) sessions are not checked, and working Live sessions "
+    "through the gateway are unconfirmed (an open report says it closes them after the first "
+    "frame)"
+)
 
 
 def _ms(started: float) -> float:
@@ -420,6 +429,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
                 ", ".join(f"{k}={v}" for k, v in ping["headers"].items()) or "no cf-aig-* headers"
             )
             out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
+            out.write(f"      {ping['note']}\n")
         else:
             out.write(
                 f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"

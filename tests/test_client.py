@@ -27,6 +27,7 @@ def test_public_names() -> None:
         "GatewayOptions",
         "GatewaySettings",
         "LogEntry",
+        "OffGatewayError",
         "RedirectError",
         "RequestOptions",
         "__version__",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import io
 import json
 import os
 import signal
@@ -11,15 +12,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from google.genai import errors
+from google.genai import errors, types
 
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build, sdk_http
+from .recorder import Recorder
 
 SEED_BODY = '{"contents": [{"role":"user", "parts": [{"text":"What is Cloudflare?"}]}]}'
 
@@ -417,3 +420,161 @@ def test_drop_after_more_chunks_than_the_stream_has_still_cuts_it(
     with pytest.raises(sdk_http().RemoteProtocolError, match="incomplete chunked read"):
         read()
     assert received == ["one", " two"]
+
+
+# -- issue 20: any Gemini answer, routes it does not serve, a gateway without a token -----------
+
+
+def _call(client: Any, **config: Any) -> Any:
+    return client.models.generate_content(
+        model=MODEL, contents="hi", config=types.GenerateContentConfig(**config) if config else None
+    )
+
+
+def test_reply_scripts_function_calls_json_candidates_and_safety(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    call = types.Part(function_call=types.FunctionCall(name="lookup", args={"q": "x"}))
+    gateway_env.reply(
+        types.GenerateContentResponse(
+            candidates=[types.Candidate(content=types.Content(role="model", parts=[call]))]
+        ),
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": '{"n": 3}'}]}}]},
+        {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": "a"}]}, "index": 0},
+                {"content": {"role": "model", "parts": [{"text": "b"}]}, "index": 1},
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 7,
+                "candidatesTokenCount": 2,
+                "totalTokenCount": 9,
+            },
+        },
+        {"promptFeedback": {"blockReason": "SAFETY"}},
+        {
+            "candidates": [
+                {
+                    "finishReason": "SAFETY",
+                    "safetyRatings": [
+                        {
+                            "category": "HARM_CATEGORY_HARASSMENT",
+                            "probability": "HIGH",
+                            "blocked": True,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    client = build()
+    assert _call(client).function_calls[0].args == {"q": "x"}
+    parsed = _call(
+        client,
+        response_mime_type="application/json",
+        response_schema={"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}},
+    )
+    assert parsed.parsed == {"n": 3}
+    both = _call(client, candidate_count=2)
+    assert [c.content.parts[0].text for c in both.candidates] == ["a", "b"]
+    assert both.usage_metadata.total_token_count == 9
+    assert _call(client).prompt_feedback.block_reason == types.BlockedReason.SAFETY
+    blocked = _call(client)
+    assert blocked.candidates[0].finish_reason == types.FinishReason.SAFETY and blocked.text is None
+
+
+def test_reply_as_a_function_of_the_request_and_as_stream_chunks(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    gateway_env.reply(
+        lambda request: [
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": "you said "}]}}]},
+            {
+                "candidates": [
+                    {
+                        "content": {
+                            "role": "model",
+                            "parts": [{"text": request.json["contents"][-1]["parts"][0]["text"]}],
+                        },
+                        "finishReason": "STOP",
+                    }
+                ]
+            },
+        ]
+    )
+    client = build()
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="hello"))
+    assert [c.text for c in chunks] == ["you said ", "hello"]
+    assert _call(client).text == "you said hi"  # a non-streamed call gets the chunks merged
+
+
+def test_a_route_the_emulator_does_not_serve_says_so(gateway_env: GatewayEmulator) -> None:
+    status, body = _raw(gateway_env, "GET", "/v1/acc/gw/google-ai-studio/v1beta/tunedModels", TOKEN)
+    assert status == 404
+    assert body["error"]["message"] == (
+        "the cfgenai gateway emulator does not serve GET /v1beta/tunedModels"
+    )
+
+
+def _raw(gateway: GatewayEmulator, method: str, path: str, token: str) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    headers = {"cf-aig-authorization": f"Bearer {token}", "x-goog-api-key": GOOGLE_KEY}
+    connection.request(method, path, headers=headers)
+    response = connection.getresponse()
+    status, body = response.status, json.loads(response.read())
+    connection.close()
+    return status, body
+
+
+def test_an_emulator_without_a_token_gives_an_env_a_client_can_use(
+    monkeypatch: pytest.MonkeyPatch, build: Build
+) -> None:
+    with GatewayEmulator() as open_gateway:
+        for name, value in open_gateway.env().items():
+            monkeypatch.setenv(name, value)
+        assert build().models.generate_content(model=MODEL, contents="hi").text
+        assert open_gateway.upstream_requests[-1].header("x-goog-api-key") is not None
+
+
+def test_resources_and_live_frames_name_what_they_are_about(
+    gateway_env: GatewayEmulator, build: Build
+) -> None:
+    client = build()
+    file = client.files.upload(file=io.BytesIO(b"data"), config={"mime_type": "text/plain"})
+    client.files.get(name=file.name)
+    cache = client.caches.create(model=MODEL, config={"contents": ["long"], "ttl": "60s"})
+    client.caches.get(name=cache.name)
+    resources = [r.resource for r in gateway_env.requests if r.resource]
+    assert resources == [file.name, cache.name]
+    assert gateway_env.requests_to(MODEL) == []  # no model call yet
+    client.models.generate_content(
+        model=MODEL, contents="hi", config={"cached_content": cache.name}
+    )
+    assert gateway_env.requests_to(MODEL)[-1].json["cachedContent"] == cache.name
+
+
+def test_a_cached_content_expires_on_the_emulators_clock(build: Build) -> None:
+    now = [0.0]
+    with GatewayEmulator(token=TOKEN, clock=lambda: now[0]) as gateway:
+        client = build(base_url=gateway.base_url, token=TOKEN)
+        cache = client.caches.create(model=MODEL, config={"contents": ["long"], "ttl": "60s"})
+        answer = client.models.generate_content(
+            model=MODEL, contents="hi", config={"cached_content": cache.name}
+        )
+        assert answer.usage_metadata.cached_content_token_count == 1
+        now[0] = 61
+        with pytest.raises(errors.ClientError, match="CachedContent not found"):
+            client.caches.get(name=cache.name)
+
+
+def test_an_upload_url_on_another_host_is_refused_naming_it(build: Build) -> None:
+    from cfgenai import OffGatewayError  # noqa: F401 - the public name
+
+    with Recorder(upload_host="https://uploads.example.net") as recorder:
+        client = build(base_url=recorder.root, token=TOKEN, google_api_key=GOOGLE_KEY)
+        with pytest.raises(errors.APIError) as caught:
+            client.files.upload(file=io.BytesIO(b"data"), config={"mime_type": "text/plain"})
+        assert caught.value.code == 421 and "https://uploads.example.net" in str(caught.value)
+        assert len(recorder.seen) == 1  # the start; nothing went to the other host
+    for canary in CANARIES:
+        assert canary not in str(caught.value)

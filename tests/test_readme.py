@@ -229,9 +229,12 @@ def test_readme_block(
         for name, text in PROJECT_FILES.items():
             pytester.path.joinpath(name).parent.mkdir(parents=True, exist_ok=True)
             pytester.path.joinpath(name).write_text(text)
-        if not re.match(r"# test_\w+\.py\n", block.text):
+        named = re.match(r"# (test_\w+\.py)\n", block.text)
+        if not named:
             pytester.makepyfile(test_readme_sample=block.text)
-        result = pytester.runpytest("-p", "no:cacheprovider")
+        result = pytester.runpytest(
+            named[1] if named else "test_readme_sample.py", "-p", "no:cacheprovider"
+        )
         assert result.ret == 0
         assert result.parseoutcomes()["passed"] == block.text.count("\ndef test_")
     elif block.lang == "python":

@@ -446,7 +446,7 @@ def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = _readme_files()
-    assert set(files) == {"my_app.py", "test_my_app.py"}
+    assert set(files) == {"my_app.py", "test_my_app.py", "docs_app.py", "test_docs_app.py"}
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
             pytester.makepyfile(**{name[:-3]: text})
@@ -464,7 +464,7 @@ def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=5)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 

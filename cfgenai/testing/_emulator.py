@@ -274,10 +274,14 @@ class GatewayEmulator:
     # -- scripted answers and faults ------------------------------------------------------
 
     def reply(self, *answers: Reply, chunk_delay: float = 0.0) -> None:
-        """Answer generation calls with these, in order; the last one then stays.
+        """Answer generation calls (``generate_content``, streams, chats, batches' requests,
+        Live turns) with these, in order; the last one then stays.
 
-        Each is a text, the chunks of a stream (joined for a non-streamed call), or a
-        function of the :class:`RecordedRequest` returning either. ``chunk_delay`` spaces
+        Each is a text; any Gemini answer, as the JSON of a ``GenerateContentResponse`` (a
+        dict) or a google-genai ``types.GenerateContentResponse``: function calls, JSON for a
+        ``response_schema``, several candidates, finish reasons, safety blocks, usage; a list
+        of those, the chunks of a stream (a non-streamed call gets them merged); or a function
+        of the :class:`RecordedRequest` returning any of these. ``chunk_delay`` spaces
         streamed chunks this many seconds apart.
         """
         self._script.reply(list(answers), chunk_delay)

@@ -178,8 +178,10 @@ class Resources:
         return Answer(200, self._document_operation(session.target, file), headers=_FINAL)
 
     def _store_file(
-        self, data: IO[bytes], mime_type: str, display_name: str | None
+        self, data: IO[bytes], mime_type: str, display_name: str | None, *, generated: bool = False
     ) -> dict[str, Any]:
+        """Keep ``data`` as a file: uploaded, or ``generated`` (only those have a download URI,
+        as at Google; any can be downloaded by name)."""
         data.flush()
         digest, size = hashlib.sha256(), 0
         for block in Download(data).blocks():
@@ -196,10 +198,11 @@ class Resources:
             "expirationTime": _later(48 * 3600),
             "sha256Hash": base64.b64encode(digest.hexdigest().encode()).decode(),
             "uri": f"{GOOGLE_HOST}/v1beta/files/{file_id}",
-            "downloadUri": f"{GOOGLE_HOST}/v1beta/files/{file_id}:download?alt=media",
             "state": "ACTIVE",
-            "source": "UPLOADED",
+            "source": "GENERATED" if generated else "UPLOADED",
         }
+        if generated:
+            resource["downloadUri"] = f"{resource['uri']}:download?alt=media"
         if display_name:
             resource["displayName"] = display_name
         with self._lock:
@@ -343,7 +346,9 @@ class Resources:
             text = "".join(json.dumps(r) + "\n" for r in responses).encode()
             data = tempfile.TemporaryFile()  # noqa: SIM115 - kept with the file
             data.write(text)
-            name = self._store_file(data, "application/jsonl", f"batch-{batch_id}-responses")
+            name = self._store_file(
+                data, "application/jsonl", f"batch-{batch_id}-responses", generated=True
+            )
             return {"responsesFile": name["name"]}
 
         with self._lock:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._answers import Answer, Fault, gateway_error, policy_refusal
 
@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A scripted answer: a text, the chunks of a stream, or a function of the request giving either.
-Reply = str | list[str] | Callable[["RecordedRequest"], "str | list[str]"]
+# A scripted answer: a text or a whole Gemini response (a GenerateContentResponse's JSON as a
+# dict, or a google-genai types.GenerateContentResponse); a list of them for the chunks of a
+# stream; or a function of the request giving any of these.
+Answerable = str | Mapping[str, Any] | Any
+Reply = Answerable | list[Answerable] | Callable[["RecordedRequest"], Any]
 
 
 @dataclass(frozen=True)

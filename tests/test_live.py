@@ -1,0 +1,146 @@
+"""The Live API through the gateway: the documented route and credentials, the emulator's
+side of the protocol (turns, realtime input, tool calls, faults), and the key kept out of
+errors and logs now that it travels in a URL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from google.genai import errors, types
+
+from cfgenai import GatewayError
+from cfgenai.testing import GatewayEmulator
+
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
+
+TEXT = types.LiveConnectConfig(response_modalities=["TEXT"])
+
+
+async def _turn(session: Any, text: str) -> list[types.LiveServerMessage]:
+    await session.send_client_content(
+        turns=types.Content(role="user", parts=[types.Part(text=text)]), turn_complete=True
+    )
+    messages = []
+    async for message in session.receive():  # until turnComplete, or a tool call
+        messages.append(message)
+        if message.tool_call:
+            break
+    return messages
+
+
+def _text(messages: list[types.LiveServerMessage]) -> str:
+    return "".join(m.text or "" for m in messages)
+
+
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_a_live_turn_goes_to_root_google_with_the_documented_credentials(
+    gateway: GatewayEmulator, build: Build, mode: str
+) -> None:
+    key = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
+    client = build(base_url=gateway.base_url, token=TOKEN, mode=mode, **key)
+
+    async def talk() -> tuple[str, str]:
+        async with client.aio.live.connect(model=MODEL, config=TEXT) as session:
+            first = _text(await _turn(session, "hello live"))
+            await session.send_realtime_input(text="and now")
+            second = _text([m async for m in session.receive()])
+        return first, second
+
+    first, second = asyncio.run(talk())
+    assert first == f"Echo from {MODEL}: hello live"
+    assert second == f"Echo from {MODEL}: and now"
+    handshake, setup, *turns = gateway.requests
+    assert (handshake.method, handshake.path) == ("GET", "/v1/acc/gw/google")
+    assert handshake.params == ({"api_key": GOOGLE_KEY} if mode == "key" else {})
+    assert handshake.header("cf-aig-authorization") == f"Bearer {TOKEN}"
+    assert handshake.header("x-goog-api-key") is None
+    assert setup.json["setup"]["model"] == f"models/{MODEL}" and setup.model == MODEL
+    assert [t.method for t in turns] == ["WS", "WS"]
+    (upstream,) = gateway.upstream_requests  # Google sees the key the gateway chose
+    assert upstream.header("x-goog-api-key") == (GOOGLE_KEY if mode == "key" else STORED_KEY)
+
+
+def test_scripted_tool_calls_make_a_round_trip(gateway: GatewayEmulator, build: Build) -> None:
+    call = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+    gateway.reply(
+        {"candidates": [{"content": {"role": "model", "parts": [call]}}]},
+        lambda request: (
+            f"It is sunny ({request.json['contents'][-1]['parts'][0]['functionResponse']['response']['sky']})"
+        ),
+    )
+    client = build(base_url=gateway.base_url, token=TOKEN)
+    tools = [types.Tool(function_declarations=[types.FunctionDeclaration(name="get_weather")])]
+    config = types.LiveConnectConfig(response_modalities=["TEXT"], tools=tools)
+
+    async def talk() -> str:
+        async with client.aio.live.connect(model=MODEL, config=config) as session:
+            messages = await _turn(session, "weather in Paris?")
+            (asked,) = [m.tool_call for m in messages if m.tool_call]
+            (function,) = asked.function_calls or []
+            assert (function.name, function.args) == ("get_weather", {"city": "Paris"})
+            await session.send_tool_response(
+                function_responses=[
+                    types.FunctionResponse(
+                        id=function.id, name=function.name, response={"sky": "clear"}
+                    )
+                ]
+            )
+            return _text([m async for m in session.receive()])
+
+    assert asyncio.run(talk()) == "It is sunny (clear)"
+
+
+def test_faults_reach_live_sessions(gateway: GatewayEmulator, build: Build) -> None:
+    client = build(base_url=gateway.base_url, token=TOKEN)
+    gateway.drop_next(after_chunks=1, route="/google")
+
+    async def cut() -> list[types.LiveServerMessage]:
+        async with client.aio.live.connect(model=MODEL, config=TEXT) as session:
+            return await _turn(session, "one two three")
+
+    with pytest.raises(errors.APIError):
+        asyncio.run(cut())
+    gateway.refuse_next(2009, route="/google")
+    with pytest.raises(GatewayError) as refused:
+        asyncio.run(cut())
+    assert (refused.value.code, refused.value.gateway_code) == (401, 2009)
+
+
+def test_a_wrong_token_is_the_gateways_refusal_and_shows_no_key(
+    gateway: GatewayEmulator, build: Build, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = build(base_url=gateway.base_url, token="not-the-token", google_api_key=GOOGLE_KEY)
+    caplog.set_level(logging.DEBUG)
+
+    async def connect() -> None:
+        async with client.aio.live.connect(model=MODEL, config=TEXT):
+            pass
+
+    with pytest.raises(GatewayError) as caught:
+        asyncio.run(connect())
+    assert caught.value.gateway_code == 2009 and "CF_AIG_TOKEN" in caught.value.hint
+    assert "GET /v1/acc/gw/google?api_key=<sha256:" in caplog.text  # websockets' debug line
+    shown = caplog.text + str(caught.value) + repr(caught.value)
+    for canary in CANARIES:
+        assert canary not in shown
+
+
+def test_live_through_the_shared_client_and_a_custom_domain(
+    cf_gateway: GatewayEmulator, build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cfgenai import client
+
+    async def talk(with_client: Any) -> str:
+        async with with_client.aio.live.connect(model=MODEL, config=TEXT) as session:
+            return _text(await _turn(session, "hi"))
+
+    assert asyncio.run(talk(client)) == f"Echo from {MODEL}: hi"
+    domain = build(base_url=cf_gateway.url, token=TOKEN, access_token="canary-access-jwt-1")
+    assert asyncio.run(talk(domain)) == f"Echo from {MODEL}: hi"
+    handshake = cf_gateway.requests[-3]
+    assert (
+        handshake.path == "/google" and handshake.header("cf-access-token") == "canary-access-jwt-1"
+    )
