@@ -144,3 +144,18 @@ def test_live_through_the_shared_client_and_a_custom_domain(
     assert (
         handshake.path == "/google" and handshake.header("cf-access-token") == "canary-access-jwt-1"
     )
+
+
+def test_a_live_connection_that_fails_shows_no_key(build: Build) -> None:
+    with GatewayEmulator(token=TOKEN) as gone:
+        root = gone.base_url
+    client = build(base_url=root, token=TOKEN, google_api_key=GOOGLE_KEY)
+
+    async def connect() -> None:
+        async with client.aio.live.connect(model=MODEL, config=TEXT):
+            pass
+
+    with pytest.raises(OSError) as caught:
+        asyncio.run(connect())
+    for canary in CANARIES:
+        assert canary not in str(caught.value) + repr(caught.value)

@@ -355,3 +355,72 @@ def test_vertex_ai_live_is_refused_before_any_connection(
     ):
         asyncio.run(_live_turn(client.aio))
     assert gateway.requests == [] and resolved == []
+
+
+# -- where a URL google-genai chose is sent ------------------------------------------------------
+
+GOOGLE = "https://generativelanguage.googleapis.com"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "url", "sent_to"),
+    [
+        pytest.param(
+            "https://gw.example/v1/a/g/google-ai-studio",
+            f"{GOOGLE}/upload/v1beta/files?upload_id=x&upload_protocol=resumable",
+            "https://gw.example/v1/a/g/google-ai-studio/upload/v1beta/files?upload_id=x&upload_protocol=resumable",
+            id="google's upload URL",
+        ),
+        pytest.param(
+            "https://gw.example/v1/a/g/google-ai-studio",
+            "https://gw.example/upload/v1beta/files?upload_id=x",
+            "https://gw.example/v1/a/g/google-ai-studio/upload/v1beta/files?upload_id=x",
+            id="google's path on the gateway's host",
+        ),
+        pytest.param(
+            "https://gw.example/v1/a/g/google-ai-studio",
+            "https://gw.example/v1/a/g/google-ai-studio/upload/v1beta/files?upload_id=x",
+            None,
+            id="already on the gateway: as it is",
+        ),
+        pytest.param(
+            "https://ai.example.com/google-ai-studio",
+            "https://ai.example.com:443/google-ai-studio/v1/models/m:generateContent",
+            None,
+            id="custom domain, default port written out",
+        ),
+        pytest.param(
+            "http://127.0.0.1:8080/v1/a/g/google-vertex-ai",
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/x",
+            "http://127.0.0.1:8080/v1/a/g/google-vertex-ai/v1/projects/p/locations/l/x",
+            id="vertex ai host",
+        ),
+    ],
+)
+def test_a_url_google_genai_chose_is_put_back_on_the_gateway(
+    prefix: str, url: str, sent_to: str | None
+) -> None:
+    from cfgenai._transport import Gateway
+
+    assert Gateway(prefix).place(url) == sent_to
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        (
+            "https://uploads.example.net/upload/v1beta/files?upload_id=x",
+            "https://uploads.example.net",
+        ),
+        ("https://googleapis.com.evil.example/upload", "https://googleapis.com.evil.example"),
+        ("http://gw.example/upload/v1beta/files", "http://gw.example"),  # not https: another origin
+        ("https://gw.example/v1/other/gw/google-ai-studio/v1/models", "https://gw.example"),
+    ],
+)
+def test_a_url_anywhere_else_is_refused_naming_its_origin(url: str, named: str) -> None:
+    from cfgenai import OffGatewayError
+    from cfgenai._transport import Gateway
+
+    with pytest.raises(OffGatewayError) as caught:
+        Gateway("https://gw.example/v1/a/g/google-ai-studio").place(url)
+    assert caught.value.code == 421 and f"to {named}:" in str(caught.value)
