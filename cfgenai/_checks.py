@@ -282,6 +282,21 @@ def retries(value: Any) -> int:
     return int(count)
 
 
+def google_credentials(value: Any) -> Any:
+    """``adc``, the path of a credentials JSON file, or a ``google.auth`` credentials object
+    (checked further when loaded, see ``_credentials``)."""
+    if value is None or isinstance(value, str):
+        text = optional_string(value)
+        return "adc" if text is not None and text.lower() == "adc" else text
+    from google.auth.credentials import Credentials  # only for an object handed over
+
+    if not isinstance(value, Credentials):
+        raise ValueError(
+            "must be adc, the path of a credentials JSON file, or google.auth credentials"
+        )
+    return value
+
+
 AccountId = Annotated[str | None, BeforeValidator(account_id)]
 GatewayId = Annotated[str, BeforeValidator(gateway_id)]
 Secret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, bearer=False))]
@@ -302,6 +317,7 @@ Model = Annotated[
 Timeout = Annotated[float, BeforeValidator(timeout)]
 Retries = Annotated[int, BeforeValidator(retries)]
 Flag = Annotated[bool, BeforeValidator(flag)]
+GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
 
 
 # -- the gateway options' values ----------------------------------------------------------------

@@ -10,13 +10,14 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-import google.oauth2.credentials
+import google.auth.credentials
 from google import genai
 from google.genai import types
 
-from . import _compat, _wire
+from . import _compat, _credentials, _wire
 from ._checks import VERTEX
 from ._compat import async_clients_per_loop
+from ._credentials import AccessToken
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._tls import contexts
@@ -28,16 +29,22 @@ from ._transport import Gateway, LiveGateway, client_args
 _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 
 
-def build_client(settings: GatewaySettings | None = None, **overrides: Any) -> genai.Client:
+def build_client(
+    settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
+) -> genai.Client:
     """A new ``genai.Client`` that sends every request through the gateway.
 
     ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
-    are settings fields, e.g. ``build_client(gateway_id="prod")``. Raises ``ConfigError``.
+    are settings fields, e.g. ``build_client(gateway_id="prod")``; ``credentials`` are
+    ``google.auth`` credentials for Vertex AI, whose token cfgenai sends and refreshes.
+    Raises ``ConfigError``.
     """
+    if credentials is not None:
+        overrides["vertex_credentials"] = credentials
     settings = resolve(settings, overrides)
     refused = _wire.live_refusal(settings)
     route = _wire.live(settings)
-    live = refused or LiveGateway(route.url, route.key)
+    live = refused or LiveGateway(route.url, route.key, route.rotating)
     return _Client(live=live, **_shared_tls_kwargs(settings))
 
 
@@ -60,7 +67,9 @@ def _shared_tls_kwargs(settings: GatewaySettings) -> dict[str, Any]:
     return kwargs
 
 
-def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> dict[str, Any]:
+def client_kwargs(
+    settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
+) -> dict[str, Any]:
     """Keyword arguments for ``genai.Client`` that send every request through the gateway.
 
     ``genai.Client(**client_kwargs())`` behaves on the wire as :func:`build_client` does, for
@@ -70,6 +79,8 @@ def client_kwargs(settings: GatewaySettings | None = None, **overrides: Any) -> 
     do not log the dict. Reads the same variables as :func:`build_client`; raises
     ``ConfigError``.
     """
+    if credentials is not None:
+        overrides["vertex_credentials"] = credentials
     return _kwargs(resolve(settings, overrides), share_tls=False)
 
 
@@ -90,12 +101,11 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
         # With its project, location and credentials google-genai builds every path as against
         # Google (under the gateway's base URL) and sends the credentials' access token; in
         # byok mode that is a placeholder, which every transport removes.
-        token = settings.vertex_access_token if settings.resolved_mode == "key" else None
         return {
             "vertexai": True,
             "project": settings.vertex_project,
             "location": settings.vertex_location,
-            "credentials": StaticToken(token.get_secret_value() if token else _BYOK_PLACEHOLDER),
+            "credentials": _vertex_credentials(settings),
             "http_options": options,
             "debug_config": debug,
         }
@@ -176,21 +186,24 @@ def http_options(
     options.client_args, options.async_client_args = client_args(
         gateway,
         drop=route.drop,
+        rotating=route.rotating,
         share_tls=share_tls and settings.provider != VERTEX,
         otel=settings.otel,
     )
     return options
 
 
-class StaticToken(google.oauth2.credentials.Credentials):
-    """Google credentials holding one access token, never refreshed (``CF_AIG_VERTEX_ACCESS_TOKEN``,
-    or in byok mode a placeholder that never leaves); its ``repr`` shows no token."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__(token)  # type: ignore[no-untyped-call]
-
-    def __repr__(self) -> str:
-        return "StaticToken(<hidden>)"
+def _vertex_credentials(settings: GatewaySettings) -> google.auth.credentials.Credentials:
+    """What google-genai gets as credentials for Vertex AI: in byok mode a placeholder token,
+    which every transport removes; else the access token, or the credentials whose token
+    cfgenai refreshes (see ``_credentials``)."""
+    if settings.resolved_mode == "byok":
+        return AccessToken(_BYOK_PLACEHOLDER)
+    if settings.vertex_credentials is not None:
+        return _credentials.shared(settings.vertex_credentials)
+    assert settings.vertex_access_token is not None
+    path = settings._files.get("vertex_access_token")
+    return AccessToken(settings.vertex_access_token.get_secret_value(), path)
 
 
 @functools.cache

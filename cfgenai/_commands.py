@@ -21,7 +21,14 @@ from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
 from ._secrets import fingerprint
-from ._settings import SECRET_FIELDS, GatewaySettings, all_variables, from_reading, variables
+from ._settings import (
+    SECRET_FIELDS,
+    GatewaySettings,
+    all_variables,
+    from_reading,
+    secret_variables,
+    variables,
+)
 from ._sources import Reading, describe_env_file, printable, read
 
 # Exit codes, documented in `cfgenai --help` and the README.
@@ -217,7 +224,7 @@ class Diagnosis:
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping."""
-    reading = read()
+    reading = read(secrets=secret_variables())
     diagnosis = Diagnosis(settings=_sources(reading), env_file=describe_env_file())
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.

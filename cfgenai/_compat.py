@@ -88,8 +88,9 @@ def share_state(proxy: object, client: object | None) -> None:
 
 def session_middleware(session: Any, middleware: object) -> None:
     """Make ``middleware`` the aiohttp ``session``'s own, for the requests sent without
-    per-request middlewares (google-genai's upload chunks)."""
-    if session is not None and session._middlewares != (middleware,):
+    per-request middlewares (google-genai's upload chunks). A session with middlewares of
+    its own (one a user handed google-genai) is left as it is."""
+    if session is not None and not session._middlewares:
         session._middlewares = (middleware,)
 
 

@@ -10,13 +10,23 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
-from ._settings import GatewaySettings, variables
+from ._settings import SECRET_FIELDS, GatewaySettings, variables
 
-# Not a field: it chooses where the fields are read from.
-ENV_FILE = (
-    "CF_AIG_ENV_FILE",
-    "The .env file to read, set in the process environment only; empty reads none.",
-    ".env",
+# Not fields: they choose where the fields are read from.
+SOURCES = (
+    (
+        "CF_AIG_ENV_FILE",
+        "The .env file to read, set in the process environment only; empty reads none.",
+        ".env",
+    ),
+    (
+        "CF_AIG_SECRETS_DIR",
+        "A folder of files named after the secret variables (CF_AIG_TOKEN or cf_aig_token...), "
+        "each holding one secret, as Docker and Kubernetes mount them; set in the process "
+        "environment only. Each secret can also come from the file its `{NAME}_FILE` variable "
+        "names. One trailing newline is stripped; a rotated file is picked up within a second.",
+        None,
+    ),
 )
 # Written as NAME= in the template, uncommented: what a real gateway needs first.
 _ESSENTIAL = ("account_id", "token")
@@ -63,13 +73,17 @@ def env_template() -> str:
             lines += ["", *_comment(str(info.description))]
             if len(names) > 1:
                 lines.append(f"# Also read as {', '.join(names[1:])}.")
+            if name in SECRET_FIELDS:
+                lines.append(
+                    f"# Or from a file: {names[0]}_FILE=/run/secrets/..., or CF_AIG_SECRETS_DIR."
+                )
             default = default_text(info)
             if name in _ESSENTIAL:
                 lines.append(f"{names[0]}=")
             elif name not in PER_REQUEST_ONLY:
                 lines.append(f"# {names[0]}={default or ''}")
-    variable, description, default = ENV_FILE
-    lines += ["", *_comment(description), f"# {variable}={default}"]
+    for variable, description, default in SOURCES:
+        lines += ["", *_comment(description), f"# {variable}={default or ''}"]
     return "\n".join(lines) + "\n"
 
 
@@ -81,9 +95,12 @@ def markdown_tables() -> str:
         first, *aliases = variables()[name]
         label = f"`{first}`" + (f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else "")
         default = default_text(info)
-        rows.append(f"| {label} | {info.description} | {f'`{default}`' if default else 'unset'} |")
-    variable, description, default = ENV_FILE
-    rows.append(f"| `{variable}` | {description} | `{default}` |")
+        meaning = str(info.description)
+        if name in SECRET_FIELDS:
+            meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
+        rows.append(f"| {label} | {meaning} | {f'`{default}`' if default else 'unset'} |")
+    for variable, description, default in SOURCES:
+        rows.append(f"| `{variable}` | {description} | {f'`{default}`' if default else 'unset'} |")
     rows += [
         "",
         "| option (`request_options(...)`) | variable | header | meaning |",

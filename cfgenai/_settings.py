@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -37,6 +38,7 @@ from ._checks import (
     BearerSecret,
     Flag,
     GatewayId,
+    GoogleCredentials,
     Model,
     PathSegment,
     Retries,
@@ -185,6 +187,16 @@ class GatewaySettings(BaseSettings):
         description="Google access token for Vertex AI key mode, sent as "
         "`Authorization: Bearer <token>`; unset, the gateway uses its stored credentials.",
     )
+    vertex_credentials: GoogleCredentials = Field(
+        None,
+        validation_alias=_env("CF_AIG_VERTEX_CREDENTIALS"),
+        description="Google credentials for Vertex AI key mode, whose access token cfgenai "
+        "sends and refreshes: `adc` (Application Default Credentials: "
+        "GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload identity, the metadata server) or "
+        "the path of a credentials JSON file (service account, authorized user, external "
+        "account); `build_client(credentials=...)` takes a google.auth object.",
+        repr=False,
+    )
     access_token: BearerSecret = Field(
         None,
         validation_alias=_env("CF_AIG_ACCESS_TOKEN"),
@@ -226,6 +238,8 @@ class GatewaySettings(BaseSettings):
         default_factory=GatewayOptions,
         description="The gateway options every request carries (CF_AIG_CACHE_TTL...).",
     )
+    # The secrets read from files, by field: a rotated file is picked up (see _rotation).
+    _files: dict[str, Path] = PrivateAttr(default_factory=dict)
 
     @field_validator("options", mode="after")
     @classmethod
@@ -286,7 +300,7 @@ class GatewaySettings(BaseSettings):
         """Reads and validates; returns the warnings to give, raises ``ConfigError``."""
         env_file: Path | str | EllipsisType | None = values.pop("_env_file", ...)
         if reading is None:
-            reading = read(env_file)
+            reading = read(env_file, secrets=secret_variables())
         arguments = _nest_options(values)
         found: list[str] = []
         context = _READING.set(reading)
@@ -301,6 +315,13 @@ class GatewaySettings(BaseSettings):
         found = [*reading.problems, *_argument_problems(values), *found]
         if found:
             raise ConfigError(_mention_env_file(found, reading.env_file))
+        self._files = {
+            name: reading.files[hit.name]
+            for name in SECRET_FIELDS
+            if name not in values
+            and (hit := reading.find(variables()[name])) is not None
+            and hit.name in reading.files
+        }
         aliases = {n: names for n, names in variables().items() if n not in values}
         return [*reading.warnings(aliases, all_variables()), *self._key_warnings()]
 
@@ -327,6 +348,7 @@ class GatewaySettings(BaseSettings):
         found = _argument_problems(changes) + found
         if found:
             raise ConfigError(found)
+        settings._files = {k: v for k, v in self._files.items() if k not in changes}
         return settings
 
     # -- what the settings resolve to ---------------------------------------------------
@@ -350,7 +372,8 @@ class GatewaySettings(BaseSettings):
     @property
     def resolved_mode(self) -> Literal["key", "byok"]:
         if self.mode == "auto":
-            return "key" if self.provider_key and not self.key_is_token else "byok"
+            credentials = self.provider == VERTEX and self.vertex_credentials is not None
+            return "key" if credentials or (self.provider_key and not self.key_is_token) else "byok"
         return self.mode
 
     @property
@@ -381,6 +404,12 @@ def variables() -> dict[str, tuple[str, ...]]:
         for name, info in fields.items()
         if isinstance(info.validation_alias, AliasChoices)
     }
+
+
+@functools.cache
+def secret_variables() -> tuple[str, ...]:
+    """The variables of the credentials: each may also come from a file."""
+    return tuple(n for field in SECRET_FIELDS for n in variables()[field])
 
 
 @functools.cache
@@ -474,10 +503,24 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
             "service token needs both; set the missing one or unset both"
         )
+    if raw.get("vertex_credentials") and not vertex:
+        found.append(
+            f"{variable('vertex_credentials')}: Google credentials are for Vertex AI "
+            f"(CF_AIG_PROVIDER={VERTEX}); unset it, or set the provider"
+        )
+    if raw.get("vertex_credentials") and raw.get("vertex_access_token"):
+        found.append(
+            f"{variable('vertex_credentials')} and {variable('vertex_access_token')}: set one: "
+            "credentials, whose token cfgenai refreshes, or a token you refresh yourself"
+        )
     mode = raw.get("mode", "").lower() or "auto"
-    key_names = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+    key_names = (
+        "CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS"
+        if vertex
+        else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+    )
     key = (
-        raw.get("vertex_access_token")
+        raw.get("vertex_access_token") or raw.get("vertex_credentials")
         if vertex
         else raw.get("google_api_key") or raw.get("gemini_api_key")
     )
@@ -488,7 +531,7 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
         )
     if mode == "key" and key and key == raw.get("token"):
         found.append(
-            f"CF_AIG_MODE=key, but {key_names} holds the gateway token (CF_AIG_TOKEN), not "
+            f"CF_AIG_MODE=key, but {key_names.split(' or ')[0]} holds the gateway token (CF_AIG_TOKEN), not "
             "the provider's credential: set the real one, or use CF_AIG_MODE=byok (the "
             "gateway then adds the credential it stores)"
         )
@@ -498,7 +541,7 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
         found.append(
             f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
             f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            f"{key_names.split(' (')[0]} to send your own credential"
+            f"{key_names.split(' (')[0].split(' or ')[0]} to send your own credential"
         )
     return found
 
@@ -535,7 +578,7 @@ def from_environment() -> tuple[GatewaySettings, list[str]]:
     """``GatewaySettings()`` and the warnings it gives, remembered for as long as what it
     reads stays the same (settings are frozen, so one object serves every client built from
     them). The ``.env`` file is read once either way."""
-    reading = read(relevant=all_variables())
+    reading = read(relevant=all_variables(), secrets=secret_variables())
     key = (*reading.key, os.getcwd())
     known = _READS.get(key)
     if known is None:

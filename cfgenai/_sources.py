@@ -1,9 +1,10 @@
-"""Where settings come from: the process environment, then the ``.env`` file, read once.
+"""Where settings come from: the process environment, secret files, then the ``.env`` file.
 
-:func:`read` takes one look at both (the ``.env`` file is opened once) and gives a
+:func:`read` takes one look at them (the ``.env`` file is opened once) and gives a
 :class:`Reading`: every later step (the settings' values through the pydantic-settings source
 below, the warnings, ``cfgenai doctor``'s sources, ``cfgenai gateway``'s defaults) works from it,
-so one variable's precedence is decided in one place, :meth:`Reading.find`.
+so one variable's precedence is decided in one place, :meth:`Reading.find`: the environment,
+then a secret's ``{NAME}_FILE``, then the ``CF_AIG_SECRETS_DIR`` folder, then ``.env``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import PydanticBaseSettingsSource
 
 ENV_FILE = "CF_AIG_ENV_FILE"
+SECRETS_DIR = "CF_AIG_SECRETS_DIR"
 PREFIX = "CF_AIG_"
 ENCODING = "utf-8-sig"  # UTF-8, tolerating the byte-order mark some Windows editors write
+MAX_SECRET_FILE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,9 @@ class Reading:
 
     layers: tuple[tuple[str, Mapping[str, str]], ...]
     env_file: Path | None = None  # the file looked for (None: none)
-    problems: tuple[str, ...] = ()  # with the file itself
+    problems: tuple[str, ...] = ()  # with the files themselves
     key: tuple[object, ...] = field(default=(), compare=False)
+    files: Mapping[str, Path] = field(default_factory=dict)  # a secret's variable -> its file
 
     def find(self, names: Sequence[str]) -> Found | None:
         """The value of the first of ``names`` set, layer by layer: an alias in the
@@ -53,7 +57,7 @@ class Reading:
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
-        known = {*known, ENV_FILE}
+        known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
         lines = []
         for source, values in self.layers:
             for name in sorted(n for n in values if n.startswith(PREFIX) and n not in known):
@@ -75,12 +79,16 @@ class Reading:
 
 
 def read(
-    env_file: Path | str | EllipsisType | None = ..., *, relevant: Iterable[str] = ()
+    env_file: Path | str | EllipsisType | None = ...,
+    *,
+    relevant: Iterable[str] = (),
+    secrets: Iterable[str] = (),
 ) -> Reading:
-    """The environment, then the ``.env`` file: ``env_file``, by default the one
-    ``CF_AIG_ENV_FILE`` names (``.env`` when unset, none when empty). A file that is not
-    UTF-8 is a problem and is not read. ``key`` identifies what was read for the variables
-    ``relevant`` (and every ``CF_AIG_*`` one): equal keys, equal settings."""
+    """The environment, the files holding ``secrets`` (variable names), then the ``.env``
+    file: ``env_file``, by default the one ``CF_AIG_ENV_FILE`` names (``.env`` when unset,
+    none when empty). A ``.env`` file that is not UTF-8 is a problem and is not read. ``key``
+    identifies what was read for the variables ``relevant`` (and every ``CF_AIG_*`` one):
+    equal keys, equal settings."""
     environment = {k.upper(): v.strip() for k, v in os.environ.items() if v.strip()}
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
@@ -88,14 +96,92 @@ def read(
     else:
         path = Path(env_file) if env_file is not None else None
     dotenv = _read_env_file(path, problems) if path is not None else {}
-    relevant = {*relevant, ENV_FILE}
+    files = _secret_files(environment, list(secrets), problems)
+    secret_layers = tuple((f"file {p}", {name: value}) for name, (p, value) in files.items())
+    relevant = {*relevant, ENV_FILE, SECRETS_DIR}
     chosen = tuple((k, v) for k, v in environment.items() if k in relevant or k.startswith(PREFIX))
     return Reading(
-        layers=(("environment", environment), (f".env file {path}", dotenv)),
+        layers=(("environment", environment), *secret_layers, (f".env file {path}", dotenv)),
         env_file=path,
         problems=tuple(problems),
-        key=(chosen, tuple(dotenv.items()), str(path and path.absolute()), tuple(problems)),
+        key=(
+            chosen,
+            tuple(dotenv.items()),
+            tuple(files.items()),
+            str(path and path.absolute()),
+            tuple(problems),
+        ),
+        files={name: p for name, (p, _) in files.items()},
     )
+
+
+def _secret_files(
+    environment: Mapping[str, str], secrets: list[str], problems: list[str]
+) -> dict[str, tuple[Path, str]]:
+    """Each secret variable held in a file: its ``{NAME}_FILE``, else a file named after it
+    (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and Kubernetes mount
+    them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's convention)."""
+    found: dict[str, tuple[Path, str]] = {}
+    for name in secrets:
+        named = environment.get(f"{name}_FILE")
+        if named is None:
+            continue
+        if name in environment:
+            problems.append(
+                f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
+                f"holding the value of {name}"
+            )
+            continue
+        value = secret_file(Path(named), f"{name}_FILE", problems)
+        if value is not None:
+            found[name] = Path(named), value
+    folder = environment.get(SECRETS_DIR)
+    if folder is None:
+        return found
+    if not Path(folder).is_dir():
+        problems.append(f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it")
+        return found
+    for name in secrets:
+        if name in found or name in environment:
+            continue
+        path = next((p for n in (name, name.lower()) if (p := Path(folder, n)).exists()), None)
+        value = secret_file(path, SECRETS_DIR, problems) if path is not None else None
+        if path is not None and value is not None:
+            found[name] = path, value
+    return found
+
+
+def secret_file(path: Path, variable: str, problems: list[str]) -> str | None:
+    """The secret a file holds (one trailing newline stripped, nothing else), or None with
+    the problem added: it names the variable and the path, never the content."""
+    where = f"{variable}: {printable(str(path))}"
+    try:
+        if path.stat().st_size > MAX_SECRET_FILE:
+            problems.append(f"{where} is larger than 64 KiB, so it holds no secret")
+            return None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{where} does not exist; point it at the file holding the secret")
+        return None
+    except IsADirectoryError:
+        problems.append(f"{where} is a folder; point it at the file holding the secret")
+        return None
+    except OSError as exc:
+        problems.append(f"{where} cannot be read ({exc.strerror or type(exc).__name__})")
+        return None
+    data = data.removesuffix(b"\n").removesuffix(b"\r")
+    try:
+        value = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{where} is not UTF-8 text; save the secret as UTF-8")
+        return None
+    if not value:
+        problems.append(f"{where} is empty; put the secret in it")
+    elif "\0" in value or "\n" in value or "\r" in value:
+        problems.append(f"{where} holds a NUL or more than one line; put the secret alone in it")
+    else:
+        return value
+    return None
 
 
 def _env_file_from_environment(problems: list[str]) -> Path | None:

@@ -13,12 +13,13 @@ import contextvars
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from pydantic_core import SchemaSerializer, core_schema
 
-from . import _compat, _otel
+from . import _compat, _otel, _rotation
 from ._secrets import fingerprint
 from ._tls import contexts
 
@@ -30,27 +31,33 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def client_args(
-    gateway: Gateway, *, drop: tuple[str, ...], share_tls: bool = True, otel: bool = False
+    gateway: Gateway,
+    *,
+    drop: tuple[str, ...],
+    rotating: tuple[Rotating, ...] = (),
+    share_tls: bool = True,
+    otel: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
 
     Every request is kept on ``gateway`` (see :class:`Gateway`); the headers named in
     ``drop`` are removed (the provider credentials google-genai insists on adding where
     none may travel); ``otel`` adds the ids of the OpenTelemetry span current at sending
-    (``_otel``). Every transport turns the gateway's own error bodies into
+    (``_otel``); the ``rotating`` headers carry the secret their file holds now
+    (``_rotation``). Every transport turns the gateway's own error bodies into
     :class:`GatewayError`, and follows no redirect: a 3xx raises :class:`RedirectError`
     (google-genai would resend every credential to it). ``share_tls`` hands over the shared
     TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS client
     certificate); without them the dicts copy, pickle and serialise.
     """
-    outgoing = Outgoing(gateway, drop, otel)
+    outgoing = Outgoing(gateway, drop, otel, rotating)
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the response hooks
     # and the middleware see each 3xx before it could be followed, and raise. Each key of the
     # async dict costs google-genai two signature inspections per client built.
     async_: dict[str, Any] = {
         "event_hooks": {
-            "request": [OutgoingAsync(gateway, drop, otel)],
+            "request": [OutgoingAsync(gateway, drop, otel, rotating)],
             "response": [GatewayErrorsAsync()],
         },
         "middlewares": (AiohttpMiddleware(outgoing),),
@@ -77,6 +84,8 @@ class Gateway:
 
     def place(self, url: str) -> str | None:
         """``url`` put back on the gateway, or None when it is there already."""
+        if url.startswith(self.prefix + "/"):  # as google-genai builds it from the base URL
+            return None
         target, root = urlsplit(url), urlsplit(self.prefix)
         if _origin(target) == _origin(root):
             if target.path.startswith(root.path + "/"):
@@ -95,6 +104,19 @@ def _origin(parts: Any) -> tuple[str, str, int | None]:
         (parts.hostname or "").lower(),
         parts.port or _DEFAULT_PORTS.get(parts.scheme),
     )
+
+
+# A header whose secret came from a file, read again when the file is rotated: (header, its
+# value with {} for the secret, the file, the secret as the settings read it).
+Rotating = tuple[str, str, Path, str]
+
+
+def rotated(rotating: tuple[Rotating, ...]) -> dict[str, str]:
+    """Each rotating header with the secret its file holds now."""
+    return {
+        header: form.format(_rotation.current(path, first))
+        for header, form, path, first in rotating
+    }
 
 
 def _off_gateway(url: str, why: str) -> Exception:
@@ -130,6 +152,7 @@ class Outgoing(_Hook):
     gateway: Gateway
     drop: tuple[str, ...] = ()
     otel: bool = False
+    rotating: tuple[Rotating, ...] = dataclasses.field(default=(), repr=False)
 
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
@@ -140,6 +163,7 @@ class Outgoing(_Hook):
         for name, value in self.gateway.credentials:
             if name not in headers:
                 headers[name] = value
+        headers.update(rotated(self.rotating))
         if self.otel:
             _otel.add_trace_headers(headers)
         return moved
@@ -238,6 +262,7 @@ class LiveGateway:
 
     url: str
     key: str | None = dataclasses.field(default=None, repr=False)
+    rotating: tuple[Rotating, ...] = dataclasses.field(default=(), repr=False)
 
     @contextlib.contextmanager
     def chosen(self) -> Iterator[None]:
@@ -256,14 +281,15 @@ def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs:
     gateway = _LIVE.get()
     if gateway is None:
         return connect(uri, additional_headers=headers, **kwargs)
-    url = gateway.url
-    if gateway.key is not None:
-        url += "?" + urlencode({"api_key": gateway.key})
-    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER}
+    url, now = gateway.url, rotated(gateway.rotating)
+    key = now.pop("api_key", gateway.key)
+    if key is not None:
+        url += "?" + urlencode({"api_key": key})
+    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER} | now
     if url.startswith("ws:"):
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
-    if gateway.key is not None:  # websockets logs the request line at DEBUG level
-        kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), gateway.key)
+    if key is not None:  # websockets logs the request line at DEBUG level
+        kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), key)
     return _Handshake(connect(url, additional_headers=headers, **kwargs))
 
 

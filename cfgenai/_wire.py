@@ -8,9 +8,13 @@ and add what changes per request (the OpenTelemetry span's ids).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._checks import COMPAT, VERTEX
 from ._settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from ._transport import Rotating
 
 KEY_HEADER = "x-goog-api-key"
 
@@ -29,6 +33,28 @@ class Route:
     key: str | None
     drop: tuple[str, ...] = ()
     credentials: dict[str, str] = field(default_factory=dict)
+    rotating: tuple[Rotating, ...] = ()
+
+
+# The header each secret travels in on the gateway's routes, and its form.
+_SECRET_HEADERS = {
+    "token": ("cf-aig-authorization", "Bearer {}"),
+    "access_token": ("cf-access-token", "{}"),
+    "access_client_secret": ("CF-Access-Client-Secret", "{}"),
+}
+
+
+def rotating(settings: GatewaySettings, key_header: str | None = None) -> tuple[Rotating, ...]:
+    """The headers whose secret came from a file; with ``key_header``, the Google key's too."""
+    headers = dict(_SECRET_HEADERS)
+    if key_header is not None:
+        used = "google_api_key" if settings.google_api_key else "gemini_api_key"
+        headers[used] = (key_header, "{}")
+    return tuple(
+        (header, form, settings._files[name], getattr(settings, name).get_secret_value())
+        for name, (header, form) in headers.items()
+        if name in settings._files
+    )
 
 
 def gateway_headers(settings: GatewaySettings) -> dict[str, str]:
@@ -56,14 +82,16 @@ def genai(settings: GatewaySettings) -> Route:
     is given (``Authorization``), and never a Google API key."""
     headers = gateway_headers(settings)
     identity = {k: v for k, v in headers.items() if k.lower() in _IDENTITY}
+    url = provider_url(settings)
     if settings.provider == VERTEX:
         drop = (KEY_HEADER,) if settings.resolved_mode == "key" else (KEY_HEADER, "Authorization")
-        return Route(provider_url(settings), headers, None, drop, identity)
+        return Route(url, headers, None, drop, identity, rotating(settings))
     if settings.resolved_mode == "byok":
-        return Route(provider_url(settings), headers, None, (KEY_HEADER,), identity)
+        return Route(url, headers, None, (KEY_HEADER,), identity, rotating(settings))
     assert settings.api_key is not None
     key = settings.api_key.get_secret_value()
-    return Route(provider_url(settings), headers, key, (), {**identity, KEY_HEADER: key})
+    rotated = rotating(settings, KEY_HEADER)
+    return Route(url, headers, key, (), {**identity, KEY_HEADER: key}, rotated)
 
 
 # The headers that say who is calling (not the gateway options).
@@ -78,8 +106,11 @@ def live(settings: GatewaySettings) -> Route:
     and in key mode the Google key as the ``api_key`` query parameter (``key``); none in byok
     mode. Cloudflare documents no Vertex AI route for it: see :func:`live_refusal`."""
     url = f"{settings.gateway_root}/google".replace("http", "ws", 1)  # https: wss, http: ws
-    key = settings.api_key if settings.resolved_mode == "key" else None
-    return Route(url, gateway_headers(settings), key.get_secret_value() if key else None)
+    if settings.resolved_mode == "byok":
+        return Route(url, gateway_headers(settings), None, rotating=rotating(settings))
+    assert settings.api_key is not None
+    key, rotated = settings.api_key.get_secret_value(), rotating(settings, "api_key")
+    return Route(url, gateway_headers(settings), key, rotating=rotated)
 
 
 def live_refusal(settings: GatewaySettings) -> str | None:

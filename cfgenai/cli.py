@@ -396,10 +396,10 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _configured() -> Callable[[str], str | None]:
     """A setting's raw value as a client reads it (environment over .env, aliases too)."""
-    from ._settings import variables
+    from ._settings import secret_variables, variables
     from ._sources import read
 
-    reading = read()
+    reading = read(secrets=secret_variables())
     if reading.problems:
         raise ConfigError(reading.problems)
 

@@ -94,7 +94,7 @@ def test_vertex_ai_async_without_aiohttp(vertex_env: GatewayEmulator) -> None:
         ),
         (
             {"CF_AIG_MODE": "key"},
-            "CF_AIG_MODE=key needs the provider's credential: set CF_AIG_VERTEX_ACCESS_TOKEN, or use CF_AIG_MODE=byok to let the gateway add the credential it stores",
+            "CF_AIG_MODE=key needs the provider's credential: set CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS, or use CF_AIG_MODE=byok to let the gateway add the credential it stores",
         ),
         (
             {"CF_AIG_PROVIDER": "vertex"},

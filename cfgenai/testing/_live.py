@@ -92,7 +92,11 @@ class _Session:
 
     async def handle(self, text: str) -> bool:
         """Answer one client frame; False once the session is over."""
-        frame = json.loads(text) if text.strip() else {}
+        try:
+            frame = json.loads(text) if text.strip() else {}
+        except (ValueError, RecursionError):
+            await self._close(1007, "the message is not JSON")
+            return False
         recorded = replace(self._handshake, method="WS", body=text.encode(), label=self._model)
         if self._model is None:  # the first frame: setup
             setup = frame.get("setup") if isinstance(frame, dict) else None

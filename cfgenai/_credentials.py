@@ -1,0 +1,232 @@
+"""Google credentials for Vertex AI: an access token, Application Default Credentials, a
+credentials file or a ``google.auth`` object, refreshed one at a time however many threads and
+event loops use them.
+
+google-genai asks the credentials it is given for a token before each Vertex AI request (from
+an event loop, in a worker thread) and calls ``refresh`` when the token is missing or about to
+expire (google-auth counts a token as expired a few minutes early). :class:`SharedRefresh` holds
+one lock around that refresh, so a burst of requests refreshes once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import google.auth
+import google.auth.credentials
+import google.auth.exceptions
+
+from . import _rotation
+from ._errors import ConfigError
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
+_TYPES = {
+    "service_account": "a service account key",
+    "authorized_user": "user credentials (gcloud auth application-default login)",
+    "external_account": "workload identity federation",
+    "external_account_authorized_user": "workforce identity federation",
+    "impersonated_service_account": "service account impersonation",
+}
+
+
+class TokenRefreshError(google.auth.exceptions.RefreshError):
+    """Google's token endpoint could not give an access token for Vertex AI. Its message names
+    the endpoint's host and google-auth's reason, never a key, a refresh token or a token."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)  # type: ignore[no-untyped-call]
+
+
+class AccessToken(google.auth.credentials.Credentials):
+    """One access token, never refreshed (``CF_AIG_VERTEX_ACCESS_TOKEN``, read again when it
+    came from a file that was rotated; or byok mode's placeholder, which never leaves)."""
+
+    def __init__(self, token: str, path: Path | None = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._first, self._path = token, path
+
+    @property
+    def token(self) -> str:
+        return self._first if self._path is None else _rotation.current(self._path, self._first)
+
+    @token.setter
+    def token(self, value: Any) -> None:
+        pass  # google-auth's constructor sets it to None
+
+    @property
+    def expired(self) -> bool:
+        return False
+
+    def refresh(self, request: Any) -> None:
+        raise TokenRefreshError(
+            "CF_AIG_VERTEX_ACCESS_TOKEN holds a token that cannot be refreshed: set a fresh one, "
+            f"or set {VARIABLE} to adc or a credentials file"
+        )
+
+    def __repr__(self) -> str:
+        return "AccessToken(<hidden>)"
+
+
+class SharedRefresh(google.auth.credentials.Credentials):
+    """Credentials whose refresh runs once at a time: a caller that waited finds the token
+    another one fetched. Loaded from ``path``, they are loaded again when the file changed."""
+
+    def __init__(
+        self, inner: google.auth.credentials.Credentials, path: Path | None = None
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._inner, self._path, self._lock = inner, path, threading.Lock()
+        self._signature = _signature(path)
+        self.token, self.expiry = inner.token, inner.expiry
+
+    @property
+    def quota_project_id(self) -> str | None:
+        return getattr(self._inner, "quota_project_id", None)
+
+    @quota_project_id.setter
+    def quota_project_id(self, value: Any) -> None:
+        pass
+
+    def refresh(self, request: Any) -> None:
+        with self._lock:
+            if self.token and not self.expired:
+                return  # refreshed while this caller waited
+            if self._path is not None and _signature(self._path) != self._signature:
+                self._inner, self._signature = _load(self._path), _signature(self._path)
+            try:
+                self._inner.refresh(request)  # type: ignore[no-untyped-call]
+            except google.auth.exceptions.GoogleAuthError as exc:
+                raise TokenRefreshError(_refresh_failure(self._inner, exc)) from None
+            self.token, self.expiry = self._inner.token, self._inner.expiry
+
+    def describe(self) -> str:
+        """What these credentials are, never a secret (for ``cfgenai doctor``)."""
+        inner = self._inner
+        email = getattr(inner, "service_account_email", None)
+        kind = type(inner).__module__.rsplit(".", 1)[-1].replace("_", " ")
+        who = email if isinstance(email, str) and "@" in email else "user"
+        where = f" from {self._path}" if self._path else ""
+        return f"{kind} ({who}){where}"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    def __repr__(self) -> str:
+        return f"SharedRefresh({self.describe()})"
+
+
+# Loaded credentials, so that every client built from the same source shares one token.
+_LOADED: dict[tuple[str, Any], SharedRefresh] = {}
+_GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
+_load_lock = threading.Lock()
+
+
+def shared(source: Any) -> SharedRefresh:
+    """The credentials for ``source``: ``"adc"``, a credentials file's path, or a
+    ``google.auth`` credentials object; raises ``ConfigError`` naming the fix."""
+    with _load_lock:
+        if isinstance(source, google.auth.credentials.Credentials):
+            known = _GIVEN.get(source)
+            if known is None:
+                known = _GIVEN[source] = SharedRefresh(_scoped(source))
+            return known
+        key = source, _signature(Path(source)) if source != "adc" else _adc_environment()
+        if key not in _LOADED:
+            path = None if source == "adc" else Path(source)
+            inner = _adc() if path is None else _load(path)
+            _LOADED[key] = SharedRefresh(inner, path)
+        return _LOADED[key]
+
+
+def _load(path: Path) -> google.auth.credentials.Credentials:
+    where = f"{VARIABLE}: {path}"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{where} does not exist; point it at a credentials JSON file, or set it to adc"]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{where} is a folder; point it at a credentials JSON file"]) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not JSON"
+        raise ConfigError([f"{where} cannot be used: {why}; download the key again"]) from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind not in _TYPES:
+        known = ", ".join(f"{t} ({what})" for t, what in _TYPES.items())
+        raise ConfigError(
+            [
+                f"{where} holds credentials of type {kind!r}, which Google does not use; the types are {known}"
+            ]
+        )
+    try:
+        credentials, _ = google.auth.load_credentials_from_file(str(path), scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+    except google.auth.exceptions.GoogleAuthError as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            [f"{where} holds {_TYPES[kind]} that google-auth refused: {first}"]
+        ) from None
+    return credentials  # type: ignore[no-any-return]
+
+
+def _adc() -> google.auth.credentials.Credentials:
+    try:
+        credentials, _ = google.auth.default(scopes=list(SCOPES))
+    except google.auth.exceptions.DefaultCredentialsError:
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+        adc_file = gcloud / "application_default_credentials.json"
+        host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
+        raise ConfigError(
+            [
+                f"{VARIABLE}=adc: google-auth found no Application Default Credentials; it "
+                f"looked at GOOGLE_APPLICATION_CREDENTIALS ({named or 'unset'}), at gcloud's "
+                f"file {adc_file} ({'found' if adc_file.is_file() else 'missing'}) and at the "
+                f"metadata server {host} (not reachable): run gcloud auth application-default "
+                f"login, set GOOGLE_APPLICATION_CREDENTIALS, or set {VARIABLE} to a key file"
+            ]
+        ) from None
+    return credentials
+
+
+def _scoped(credentials: Any) -> Any:
+    if getattr(credentials, "requires_scopes", False):
+        return credentials.with_scopes(list(SCOPES))
+    return credentials
+
+
+def _adc_environment() -> tuple[str | None, ...]:
+    names = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
+    return tuple(os.environ.get(n) for n in names)
+
+
+def _signature(path: Path | None) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return None if stat is None else (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _refresh_failure(credentials: Any, exc: Exception) -> str:
+    endpoint = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
+    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
+    # google-auth's own summary comes first; the token endpoint's response body, after it,
+    # is left out.
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
+    reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
+    where = f"the token endpoint {host}" if host else "Google's token service"
+    return (
+        f"could not get a Google access token for Vertex AI from {where}: {reason}; check "
+        f"{VARIABLE} (the key may be revoked or the endpoint unreachable)"
+    )
