@@ -182,6 +182,61 @@ def _compare(
     return rows
 
 
+def refreshing_credentials(count: int, trials: int) -> list[tuple[str, Paired, float]]:
+    """Vertex AI per request with credentials cfgenai refreshes (their token cached) vs a
+    static access token; and a gateway token read from a file (``CF_AIG_TOKEN_FILE``), whose
+    file is looked at no more than once a second, vs the same token in the environment."""
+    import datetime
+
+    import google.oauth2.credentials
+
+    vertex = {
+        "provider": "google-vertex-ai",
+        "vertex_project": "p",
+        "vertex_location": "us-central1",
+        "_env_file": None,
+    }
+    later = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(days=1)
+    credentials = google.oauth2.credentials.Credentials("cached-token", expiry=later)
+    with GatewayEmulator(token=TOKEN) as emulator, tempfile.TemporaryDirectory() as folder:
+        root = {"base_url": emulator.base_url, "token": TOKEN}
+        refreshing = cfgenai.build_client(credentials=credentials, **root, **vertex)
+        static = cfgenai.build_client(vertex_access_token="static-token", **root, **vertex)  # noqa: S106
+        rows = _compare(
+            "per request, refreshing vs static token (Vertex AI)",
+            refreshing,
+            static,
+            count,
+            trials,
+            emulator.reset,
+            1.03,
+        )
+        token_file = Path(folder, "token")
+        token_file.write_text(TOKEN)
+        with _environment(CF_AIG_TOKEN_FILE=str(token_file)):
+            from_file = cfgenai.build_client(base_url=emulator.base_url, _env_file=None)
+        in_environment = cfgenai.build_client(**root, _env_file=None)
+        opened = 0
+
+        def count_opens(event: str, args: tuple[Any, ...]) -> None:
+            nonlocal opened
+            opened += event == "open" and str(args[0]) == str(token_file)
+
+        sys.addaudithook(count_opens)
+        rows += _compare(
+            "per request, token from a file vs environment",
+            from_file,
+            in_environment,
+            count,
+            trials,
+            emulator.reset,
+            1.03,
+        )
+        label = "  reads of that file while those requests ran"
+        print(f"{label:<48} {opened:>10} {'':>32} {'==0':>8}  {'PASS' if opened == 0 else 'FAIL'}")
+    return rows
+
+
 def emulator_vs_bare(count: int, trials: int) -> list[tuple[str, Paired, float]]:
     with (
         GatewayEmulator(token=TOKEN, stored_keys={"default": "k"}) as emulator,
@@ -789,6 +844,8 @@ def main() -> None:
     _row("per test, cf_gateway + client vs no mock", tests, 1.5)
     _row("RSS per additional client vs bare", rss_per_client(20, 2 if quick else 4), None, "KB")
     for row in emulator_vs_bare(count, trials):
+        _row(*row)
+    for row in refreshing_credentials(long, 3 if quick else 5):
         _row(*row)
     opened = connections_for(200)
     label = "TCP connections for 200 sequential calls"

@@ -42,9 +42,7 @@ def build_client(
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
     settings = resolve(settings, overrides)
-    refused = _wire.live_refusal(settings)
-    route = _wire.live(settings)
-    live = refused or LiveGateway(route.url, route.key, route.rotating)
+    live = _wire.live_refusal(settings) or _live_gateway(_wire.live(settings))
     return _Client(live=live, **_shared_tls_kwargs(settings))
 
 
@@ -191,6 +189,10 @@ def http_options(
         otel=settings.otel,
     )
     return options
+
+
+def _live_gateway(route: _wire.Route) -> LiveGateway:
+    return LiveGateway(route.url, route.key, route.rotating)
 
 
 def _vertex_credentials(settings: GatewaySettings) -> google.auth.credentials.Credentials:

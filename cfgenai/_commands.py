@@ -20,7 +20,7 @@ from ._checks import VERTEX
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
-from ._secrets import fingerprint
+from ._secrets import fingerprint, printable
 from ._settings import (
     SECRET_FIELDS,
     GatewaySettings,
@@ -29,7 +29,7 @@ from ._settings import (
     secret_variables,
     variables,
 )
-from ._sources import Reading, describe_env_file, printable, read
+from ._sources import Reading, describe_env_file, read
 
 # Exit codes, documented in `cfgenai --help` and the README.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
@@ -213,6 +213,7 @@ class Diagnosis:
     url: str | None = None
     mode: str | None = None
     billing: str | None = None
+    credentials: str | None = None
     worst_case_wait_s: float | None = None
     wait: str | None = None
     ping: dict[str, Any] | None = None
@@ -242,6 +243,12 @@ def diagnose(*, ping: bool) -> Diagnosis:
     diagnosis.url = _wire.model_url(settings, settings.model)
     diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
     diagnosis.billing = billing_paths(settings)
+    try:
+        diagnosis.credentials = _credentials_source(settings)
+    except ConfigError as exc:
+        diagnosis.problems += exc.problems
+        diagnosis.exit_code = EXIT_CONFIG
+        return diagnosis
     diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
     if ping and not unknown:
         diagnosis.ping, diagnosis.exit_code = _ping(settings)
@@ -275,6 +282,17 @@ def _sources(reading: Reading) -> list[Setting]:
         shown = "(not set)" if value is None else printable(value)
         rows.append(Setting(name, variables()[name][0], shown, source))
     return rows
+
+
+def _credentials_source(settings: GatewaySettings) -> str | None:
+    """Which Google credentials Vertex AI requests carry (never a secret), or None."""
+    if settings.provider != VERTEX or settings.resolved_mode == "byok":
+        return None
+    if settings.vertex_credentials is None:
+        return "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
+    from ._credentials import shared
+
+    return shared(settings.vertex_credentials).describe()
 
 
 def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
@@ -423,6 +441,8 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     if diagnosis.url:
         out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\nwait  {diagnosis.wait}\n")
         out.write(f"pays  {diagnosis.billing}\n")
+        if diagnosis.credentials:
+            out.write(f"creds {diagnosis.credentials}\n")
     for title, items, color in (
         ("problems", diagnosis.problems, "31"),
         ("warnings", diagnosis.warnings, "33"),

@@ -10,6 +10,7 @@ one lock around that refresh, so a burst of requests refreshes once.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -27,12 +28,21 @@ from ._errors import ConfigError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
+# The credentials files a path may name: what they are, and google-auth's loader for each.
 _TYPES = {
-    "service_account": "a service account key",
-    "authorized_user": "user credentials (gcloud auth application-default login)",
-    "external_account": "workload identity federation",
-    "external_account_authorized_user": "workforce identity federation",
-    "impersonated_service_account": "service account impersonation",
+    "service_account": (
+        "a service account key",
+        "google.oauth2.service_account:from_service_account_info",
+    ),
+    "authorized_user": (
+        "user credentials (gcloud auth application-default login)",
+        "google.oauth2.credentials:from_authorized_user_info",
+    ),
+    "external_account": ("workload identity federation", ""),  # its source says which loader
+    "external_account_authorized_user": (
+        "workforce identity federation",
+        "google.auth.external_account_authorized_user:from_info",
+    ),
 }
 
 
@@ -110,7 +120,8 @@ class SharedRefresh(google.auth.credentials.Credentials):
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
         inner = self._inner
         email = getattr(inner, "service_account_email", None)
-        kind = type(inner).__module__.rsplit(".", 1)[-1].replace("_", " ")
+        module = type(inner).__module__
+        kind = next((k for m, k in _KINDS.items() if module.endswith(m)), "credentials")
         who = email if isinstance(email, str) and "@" in email else "user"
         where = f" from {self._path}" if self._path else ""
         return f"{kind} ({who}){where}"
@@ -125,6 +136,16 @@ class SharedRefresh(google.auth.credentials.Credentials):
         return f"SharedRefresh({self.describe()})"
 
 
+# What google-auth's modules hold, for people.
+_KINDS = {
+    "service_account": "service account",
+    "oauth2.credentials": "user credentials",
+    "impersonated_credentials": "impersonated service account",
+    "compute_engine.credentials": "metadata server",
+    "identity_pool": "external account",
+    "aws": "external account",
+    "pluggable": "external account",
+}
 # Loaded credentials, so that every client built from the same source shares one token.
 _LOADED: dict[tuple[str, Any], SharedRefresh] = {}
 _GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
@@ -163,20 +184,30 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
         raise ConfigError([f"{where} cannot be used: {why}; download the key again"]) from None
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in _TYPES:
-        known = ", ".join(f"{t} ({what})" for t, what in _TYPES.items())
+        known = ", ".join(f"{t} ({what})" for t, (what, _) in _TYPES.items())
         raise ConfigError(
             [
-                f"{where} holds credentials of type {kind!r}, which Google does not use; the types are {known}"
+                f"{where} holds credentials of type {kind!r}, which cfgenai cannot load; the types are {known}"
             ]
         )
+    what, loader = _TYPES[kind]
+    if not loader:
+        source = info.get("credential_source") or {}
+        loader = (
+            "google.auth.aws:from_info"
+            if str(source.get("environment_id", "")).startswith("aws")
+            else "google.auth.pluggable:from_info"
+            if "executable" in source
+            else "google.auth.identity_pool:from_info"
+        )
+    module, _, method = loader.partition(":")
     try:
-        credentials, _ = google.auth.load_credentials_from_file(str(path), scopes=list(SCOPES))  # type: ignore[no-untyped-call]
-    except google.auth.exceptions.GoogleAuthError as exc:
+        make = getattr(importlib.import_module(module).Credentials, method)
+        loaded: google.auth.credentials.Credentials = _scoped(make(info, scopes=list(SCOPES)))
+        return loaded
+    except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            [f"{where} holds {_TYPES[kind]} that google-auth refused: {first}"]
-        ) from None
-    return credentials  # type: ignore[no-any-return]
+        raise ConfigError([f"{where} holds {what} that google-auth refused: {first}"]) from None
 
 
 def _adc() -> google.auth.credentials.Credentials:

@@ -17,6 +17,11 @@ SECRET_HEADERS = frozenset(
 )
 
 
+def printable(text: str) -> str:
+    """``text``, with control characters and undecodable bytes escaped, safe to print."""
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
 def fingerprint(secret: str) -> str:
     """A short, stable tag for ``secret`` that lets two people compare keys without showing them."""
     # surrogatepass: a value from the OS may hold bytes that are not UTF-8.

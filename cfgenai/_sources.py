@@ -20,11 +20,13 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_settings import PydanticBaseSettingsSource
 
+from . import _rotation
+from ._secrets import printable
+
 ENV_FILE = "CF_AIG_ENV_FILE"
 SECRETS_DIR = "CF_AIG_SECRETS_DIR"
 PREFIX = "CF_AIG_"
 ENCODING = "utf-8-sig"  # UTF-8, tolerating the byte-order mark some Windows editors write
-MAX_SECRET_FILE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def _secret_files(
                 f"holding the value of {name}"
             )
             continue
-        value = secret_file(Path(named), f"{name}_FILE", problems)
+        value = _rotation.read(Path(named), f"{name}_FILE", problems)
         if value is not None:
             found[name] = Path(named), value
     folder = environment.get(SECRETS_DIR)
@@ -145,43 +147,10 @@ def _secret_files(
         if name in found or name in environment:
             continue
         path = next((p for n in (name, name.lower()) if (p := Path(folder, n)).exists()), None)
-        value = secret_file(path, SECRETS_DIR, problems) if path is not None else None
+        value = _rotation.read(path, SECRETS_DIR, problems) if path is not None else None
         if path is not None and value is not None:
             found[name] = path, value
     return found
-
-
-def secret_file(path: Path, variable: str, problems: list[str]) -> str | None:
-    """The secret a file holds (one trailing newline stripped, nothing else), or None with
-    the problem added: it names the variable and the path, never the content."""
-    where = f"{variable}: {printable(str(path))}"
-    try:
-        if path.stat().st_size > MAX_SECRET_FILE:
-            problems.append(f"{where} is larger than 64 KiB, so it holds no secret")
-            return None
-        data = path.read_bytes()
-    except FileNotFoundError:
-        problems.append(f"{where} does not exist; point it at the file holding the secret")
-        return None
-    except IsADirectoryError:
-        problems.append(f"{where} is a folder; point it at the file holding the secret")
-        return None
-    except OSError as exc:
-        problems.append(f"{where} cannot be read ({exc.strerror or type(exc).__name__})")
-        return None
-    data = data.removesuffix(b"\n").removesuffix(b"\r")
-    try:
-        value = data.decode("utf-8")
-    except UnicodeDecodeError:
-        problems.append(f"{where} is not UTF-8 text; save the secret as UTF-8")
-        return None
-    if not value:
-        problems.append(f"{where} is empty; put the secret in it")
-    elif "\0" in value or "\n" in value or "\r" in value:
-        problems.append(f"{where} holds a NUL or more than one line; put the secret alone in it")
-    else:
-        return value
-    return None
 
 
 def _env_file_from_environment(problems: list[str]) -> Path | None:
@@ -225,11 +194,6 @@ def describe_env_file() -> str:
         return f"none ({ENV_FILE} is empty)"
     path = Path(name.strip() if name is not None else ".env").absolute()
     return f"{printable(str(path))} ({'found' if path.is_file() else 'not found'})"
-
-
-def printable(text: str) -> str:
-    """``text``, with control characters and undecodable bytes escaped, safe to print."""
-    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 def _hint(name: str, known: Iterable[str]) -> str:

@@ -43,7 +43,9 @@ class GatewayEmulator:
     - ``token``: the gateway requires ``cf-aig-authorization: Bearer <token>`` (or the token in
       place of the provider key); ``None`` makes an unauthenticated gateway.
     - ``access_token``: a Cloudflare Access token accepted instead, in ``cf-access-token``.
-    - ``google_keys``: keys the stand-in for Google accepts; ``None`` accepts any key.
+    - ``google_keys``: keys (and Vertex AI access tokens) the stand-in for Google accepts, or
+      a function saying whether it accepts one (say, tokens a test's token server issued);
+      ``None`` accepts any key.
     - ``stored_keys``: BYOK keys by alias; with no provider key the gateway adds the one named
       by ``cf-aig-byok-alias`` (default ``default``). By default one key is stored, so byok
       works at once, as with ``cfgenai gateway``; ``{}`` stores none.
@@ -103,7 +105,7 @@ class GatewayEmulator:
 
     token: str | None = None
     access_token: str | None = None
-    google_keys: Iterable[str] | None = None
+    google_keys: Iterable[str] | Callable[[str], bool] | None = None
     stored_keys: Mapping[str, str] = field(default_factory=lambda: {"default": DEFAULT_STORED_KEY})
     account_id: str | None = None
     gateway_id: str | None = None
@@ -128,7 +130,8 @@ class GatewayEmulator:
     upload_urls: Literal["google", "gateway"] = "google"
 
     def __post_init__(self) -> None:
-        self.google_keys = None if self.google_keys is None else frozenset(self.google_keys)
+        if self.google_keys is not None and not callable(self.google_keys):
+            self.google_keys = frozenset(self.google_keys)
         problems = [
             f"{name} must be a positive number"
             for name in (

@@ -22,7 +22,7 @@ _BAD_REQUEST = (ValueError, KeyError, TypeError, AttributeError, IndexError, Rec
 
 class GoogleSettings(Protocol):
     @property
-    def google_keys(self) -> Iterable[str] | None: ...
+    def google_keys(self) -> Iterable[str] | Callable[[str], bool] | None: ...
     @property
     def stored_keys(self) -> Mapping[str, str]: ...
     @property
@@ -81,7 +81,7 @@ class Google:
             return False
         return (
             accepted is None
-            or key in accepted
+            or (accepted(key) if callable(accepted) else key in accepted)
             or key in self._settings.stored_keys.values()
             or key == UNIFIED_BILLING_KEY
         )
