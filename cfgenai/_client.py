@@ -192,7 +192,7 @@ def http_options(
 
 
 def _live_gateway(route: _wire.Route) -> LiveGateway:
-    return LiveGateway(route.url, route.key, route.rotating)
+    return LiveGateway(route.url, route.key, route.rotating, tuple(route.credentials.items()))
 
 
 def _vertex_credentials(settings: GatewaySettings) -> google.auth.credentials.Credentials:

@@ -263,6 +263,7 @@ class LiveGateway:
     url: str
     key: str | None = dataclasses.field(default=None, repr=False)
     rotating: tuple[Rotating, ...] = dataclasses.field(default=(), repr=False)
+    credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
 
     @contextlib.contextmanager
     def chosen(self) -> Iterator[None]:
@@ -285,7 +286,8 @@ def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs:
     key = now.pop("api_key", gateway.key)
     if key is not None:
         url += "?" + urlencode({"api_key": key})
-    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER} | now
+    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER}
+    headers = {**dict(gateway.credentials), **headers, **now}
     if url.startswith("ws:"):
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
     if key is not None:  # websockets logs the request line at DEBUG level

@@ -58,46 +58,46 @@ def rotating(settings: GatewaySettings, key_header: str | None = None) -> tuple[
 
 
 def gateway_headers(settings: GatewaySettings) -> dict[str, str]:
-    """What every request carries for the gateway itself: its token, Cloudflare Access
-    credentials and the client-wide gateway options. Holds secrets: never log it."""
+    """What every request carries for the gateway itself: the client-wide gateway options, the
+    Access client id, and :func:`credentials`. Holds secrets: never log it."""
+    return {**public_headers(settings), **credentials(settings)}
+
+
+def public_headers(settings: GatewaySettings) -> dict[str, str]:
+    """The gateway options and the Access client id: no secret."""
     headers = settings.options.headers()
-    for name, value in (
-        ("cf-aig-authorization", settings.token and f"Bearer {settings.token.get_secret_value()}"),
-        ("cf-access-token", settings.access_token and settings.access_token.get_secret_value()),
-        ("CF-Access-Client-Id", settings.access_client_id),
-        (
-            "CF-Access-Client-Secret",
-            settings.access_client_secret and settings.access_client_secret.get_secret_value(),
-        ),
-    ):
-        if value:
-            headers[name] = value
+    if settings.access_client_id:
+        headers["CF-Access-Client-Id"] = settings.access_client_id
     return headers
+
+
+def credentials(settings: GatewaySettings) -> dict[str, str]:
+    """The gateway token and the Cloudflare Access secrets, as headers."""
+    found = {}
+    for name, (header, form) in _SECRET_HEADERS.items():
+        value = getattr(settings, name)
+        if value is not None:
+            found[header] = form.format(value.get_secret_value())
+    return found
 
 
 def genai(settings: GatewaySettings) -> Route:
     """google-genai's route: ``{root}/{provider}``, under which google-genai builds the same
-    paths as against Google. In key mode the Gemini API's key goes to the SDK, which sends it
-    as ``x-goog-api-key``; on Vertex AI the SDK sends the access token of the credentials it
-    is given (``Authorization``), and never a Google API key."""
-    headers = gateway_headers(settings)
-    identity = {k: v for k, v in headers.items() if k.lower() in _IDENTITY}
-    url = provider_url(settings)
+    paths as against Google. Its ``headers`` hold no secret (they end up in options that
+    frameworks print and serialise): the gateway's credentials are the transport's to add.
+    In key mode the Gemini API's key goes to the SDK, which sends it as ``x-goog-api-key``;
+    on Vertex AI the SDK sends the access token of the credentials it is given
+    (``Authorization``), and never a Google API key."""
+    headers, secrets, url = public_headers(settings), credentials(settings), provider_url(settings)
     if settings.provider == VERTEX:
         drop = (KEY_HEADER,) if settings.resolved_mode == "key" else (KEY_HEADER, "Authorization")
-        return Route(url, headers, None, drop, identity, rotating(settings))
+        return Route(url, headers, None, drop, secrets, rotating(settings))
     if settings.resolved_mode == "byok":
-        return Route(url, headers, None, (KEY_HEADER,), identity, rotating(settings))
+        return Route(url, headers, None, (KEY_HEADER,), secrets, rotating(settings))
     assert settings.api_key is not None
     key = settings.api_key.get_secret_value()
     rotated = rotating(settings, KEY_HEADER)
-    return Route(url, headers, key, (), {**identity, KEY_HEADER: key}, rotated)
-
-
-# The headers that say who is calling (not the gateway options).
-_IDENTITY = frozenset(
-    {"cf-aig-authorization", "cf-access-token", "cf-access-client-id", "cf-access-client-secret"}
-)
+    return Route(url, headers, key, (), {**secrets, KEY_HEADER: key}, rotated)
 
 
 def live(settings: GatewaySettings) -> Route:
@@ -106,11 +106,12 @@ def live(settings: GatewaySettings) -> Route:
     and in key mode the Google key as the ``api_key`` query parameter (``key``); none in byok
     mode. Cloudflare documents no Vertex AI route for it: see :func:`live_refusal`."""
     url = f"{settings.gateway_root}/google".replace("http", "ws", 1)  # https: wss, http: ws
+    headers, secrets = public_headers(settings), credentials(settings)
     if settings.resolved_mode == "byok":
-        return Route(url, gateway_headers(settings), None, rotating=rotating(settings))
+        return Route(url, headers, None, credentials=secrets, rotating=rotating(settings))
     assert settings.api_key is not None
     key, rotated = settings.api_key.get_secret_value(), rotating(settings, "api_key")
-    return Route(url, gateway_headers(settings), key, rotating=rotated)
+    return Route(url, headers, key, credentials=secrets, rotating=rotated)
 
 
 def live_refusal(settings: GatewaySettings) -> str | None:

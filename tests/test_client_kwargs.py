@@ -18,7 +18,7 @@ import cfgenai
 from cfgenai import _compat
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 
-from .conftest import GOOGLE_KEY, MODEL, TOKEN
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN
 
 
 def _ask(client: genai.Client, kind: str, *, close: bool = True) -> None:
@@ -149,3 +149,39 @@ def test_one_client_serves_one_event_loop_after_another(gateway_env: GatewayEmul
     _ask(client, "async stream")
     _close(client)
     assert len(gateway_env.requests) == 2
+
+
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_its_http_options_print_and_serialise_without_a_credential(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("CF_AIG_MODE", mode)
+    monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("CF_AIG_ACCESS_TOKEN", "canary-access-jwt-0c1d")
+    monkeypatch.setenv("CF_AIG_ACCESS_CLIENT_ID", "client.access")
+    monkeypatch.setenv("CF_AIG_ACCESS_CLIENT_SECRET", "canary-access-secret-9a8b")
+    monkeypatch.setenv("CF_AIG_METADATA", '{"team": "search"}')
+    options = _options(cfgenai.client_kwargs())
+    shown = [
+        repr(options),
+        str(options),
+        repr(options.model_dump()),
+        str(options.model_dump()),
+        options.model_dump_json(),
+        json.dumps(options.to_json_dict()),
+    ]
+    for text in shown:
+        for canary in (*CANARIES, "canary-access-jwt-0c1d", "canary-access-secret-9a8b"):
+            assert canary not in text
+    assert options.headers == {
+        "cf-aig-metadata": '{"team":"search"}',
+        "CF-Access-Client-Id": "client.access",
+    }
+    client = genai.Client(**cfgenai.client_kwargs())  # the wire is as before
+    client.models.generate_content(model=MODEL, contents="hi")
+    _close(client)
+    sent = gateway_env.last_request
+    assert sent.header("cf-aig-authorization") == f"Bearer {TOKEN}"
+    assert sent.header("cf-access-token") == "canary-access-jwt-0c1d"
+    assert sent.header("cf-access-client-secret") == "canary-access-secret-9a8b"
+    assert sent.header("x-goog-api-key") == (GOOGLE_KEY if mode == "key" else None)
