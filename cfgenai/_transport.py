@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel, _rotation
-from ._secrets import fingerprint
+from ._secrets import fingerprint, printable
 from ._tls import contexts
 
 if TYPE_CHECKING:
@@ -82,11 +83,21 @@ class Gateway:
     prefix: str
     credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
 
+    def check(self, url: str) -> None:
+        """Refuse a path a server may resolve elsewhere: a model name with an encoded dot or
+        slash, '..', a control character, a '?' (the query then holds the method) or '#'."""
+        target = urlsplit(url)
+        query, fragment = target.query, target.fragment
+        if _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(query) or fragment:
+            raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
+
     def place(self, url: str) -> str | None:
         """``url`` put back on the gateway, or None when it is there already."""
+        self.check(url)
+        target = urlsplit(url)
         if url.startswith(self.prefix + "/"):  # as google-genai builds it from the base URL
             return None
-        target, root = urlsplit(url), urlsplit(self.prefix)
+        root = urlsplit(self.prefix)
         if _origin(target) == _origin(root):
             if target.path.startswith(root.path + "/"):
                 return None
@@ -96,6 +107,14 @@ class Gateway:
             raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
         query = f"?{target.query}" if target.query else ""
         return f"{self.prefix}{target.path}{query}"
+
+
+_UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
+_METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
+_UNSAFE = (
+    "an encoded dot or slash, a '..' segment or a control character (from a model or resource "
+    "name: name it plainly, e.g. gemini-2.5-flash)"
+)
 
 
 def _origin(parts: Any) -> tuple[str, str, int | None]:
@@ -219,6 +238,7 @@ class AiohttpMiddleware(_Hook):
         # google-genai sends a resumable upload's chunks through the same session, but
         # without the per-request arguments that bring this middleware: it joins the session.
         _compat.session_middleware(request.session, self)
+        self.outgoing.gateway.check(str(request.original_url))  # yarl drops a '#' part
         moved = self.outgoing.prepare(str(request.url), request.headers)
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)

@@ -424,3 +424,53 @@ def test_a_url_anywhere_else_is_refused_naming_its_origin(url: str, named: str) 
     with pytest.raises(OffGatewayError) as caught:
         Gateway("https://gw.example/v1/a/g/google-ai-studio").place(url)
     assert caught.value.code == 421 and f"to {named}:" in str(caught.value)
+
+
+# -- hostile names: nothing leaves the configured prefix ------------------------------------------
+
+HOSTILE_MODELS = [
+    "%2e%2e/%2e%2e/%2e%2e/evilacct/evilgw/google-ai-studio/v1/models/x",
+    "x%2f..%2fother",
+    "gemini%2e%2e",
+    "a?b",
+    "a#b",
+    "a\nb",
+    "a%00b",
+    "..%5c..%5cx",
+]
+
+
+@pytest.mark.parametrize("model", HOSTILE_MODELS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_a_hostile_model_name_sends_nothing_anywhere(
+    gateway: GatewayEmulator,
+    resolved: list[str],
+    build: Build,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    transport: str,
+    mode: str,
+) -> None:
+    if transport == "async-httpx":
+        monkeypatch.setattr(_api_client, "has_aiohttp", False)
+    key = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
+    client = build(base_url=gateway.base_url, token=TOKEN, mode=mode, **key)
+
+    async def call(api: Api) -> Any:
+        return await _done(api.models.generate_content(model=model, contents="hi"))
+
+    if transport == "async-aiohttp" and "\n" in model:
+        # aiohttp's URL parser drops a newline before any middleware sees the request: it
+        # goes to .../models/ab, under the gateway's prefix, where the gateway answers.
+        _run(client, transport, call)
+        assert [r.path for r in gateway.requests] == [
+            "/v1/acc/gw/google-ai-studio/v1/models/ab:generateContent"
+        ]
+        return
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - ours, or httpx's invalid URL
+        _run(client, transport, call)
+    assert gateway.requests == []  # the gateway's own host got nothing either
+    for canary in (TOKEN, GOOGLE_KEY):
+        assert canary not in str(caught.value) + repr(caught.value)
+    assert set(resolved) <= {"127.0.0.1"}
