@@ -17,9 +17,11 @@ here; ``tests/test_compat.py`` fails loudly on a release that changes one of the
 
 from __future__ import annotations
 
+import copyreg
 import functools
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -109,3 +111,31 @@ def route_live_connections(dispatch: Callable[..., Any]) -> None:
 
     ws_connect.__cfgenai__ = True  # type: ignore[attr-defined]
     live.ws_connect = ws_connect  # type: ignore[attr-defined]
+
+
+@functools.cache
+def pickle_transport_errors_without_requests() -> None:
+    """Pickle the HTTP libraries' request errors (timeouts, failed connections) as their
+    message only: pickled whole, httpx's would carry the request, whose headers hold the
+    gateway token and the Google key, into a job queue's result backend, and aiohttp's
+    failed connection (holding the TLS context) would not pickle at all. Registered once for
+    each error class (``copyreg``); nothing else about them changes."""
+    errors: list[tuple[Any, str, str | None]]
+    errors = [(sys.modules.get(n), "RequestError", None) for n in ("httpx", "httpx2")]
+    errors.append((sys.modules.get("aiohttp"), "ClientConnectorError", "ClientConnectionError"))
+    for module, name, rebuilt_as in errors:
+        if module is None:
+            continue
+        classes = [getattr(module, name)]
+        while classes:
+            cls = classes.pop()
+            classes += cls.__subclasses__()
+            base = getattr(module, rebuilt_as) if rebuilt_as else None
+            copyreg.pickle(cls, functools.partial(_message_only, base))
+
+
+def _message_only(
+    base: type[BaseException] | None, error: BaseException
+) -> tuple[type[BaseException], tuple[str]]:
+    # aiohttp's ClientConnectorError takes a connection key, not a message: its base then.
+    return base or type(error), (str(error),)

@@ -66,7 +66,58 @@ _ANY_429 = (
 )
 
 
-class GatewayError(errors.APIError):
+@dataclass(frozen=True)
+class Answered:
+    """What an error keeps of the HTTP answer: its status, headers and body, and the
+    request's method and URL; never a credential, and it pickles. (The answer's response
+    object would keep the request, with the gateway token and the Google key in its
+    headers.)"""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes = b""
+    method: str = ""
+    url: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Answered:
+    """An :class:`Answered` from any HTTP library's response parts."""
+    kept = {str(k).lower(): str(v) for k, v in headers.items()}
+    return Answered(status, kept, bytes(body), str(method), str(url))
+
+
+class _Picklable(errors.APIError):
+    """Pickled as it is, class and all (google-genai's own errors come back as a plain
+    ``APIError``, or not at all, in some releases)."""
+
+    def __reduce__(self) -> Any:
+        return _rebuild, (type(self), self.__dict__.copy(), str(self))
+
+
+def _rebuild(cls: type[errors.APIError], state: dict[str, Any], text: str) -> errors.APIError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, text)
+    return error
+
+
+class GoogleClientError(_Picklable, errors.ClientError):
+    """Google's 4xx, passed on by the gateway: google-genai's ``ClientError``, holding the
+    answer as :class:`Answered`."""
+
+
+class GoogleServerError(_Picklable, errors.ServerError):
+    """Google's 5xx, passed on by the gateway: google-genai's ``ServerError``."""
+
+
+class GatewayError(_Picklable):
     """Cloudflare AI Gateway itself refused the request; Google never saw it.
 
     Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
@@ -106,7 +157,7 @@ class GatewayServerError(GatewayError, errors.ServerError):
     pass
 
 
-class RedirectError(errors.APIError):
+class RedirectError(_Picklable):
     """The gateway's URL answered with a redirect, which cfgenai never follows.
 
     Following it would resend the gateway token and the Google key to wherever it points.
@@ -123,7 +174,7 @@ class RedirectError(errors.APIError):
         Exception.__init__(self, f"{code} {message}")
 
 
-class OffGatewayError(errors.APIError):
+class OffGatewayError(_Picklable):
     """A request was about to leave for somewhere other than the configured gateway (a URL
     google-genai took from an answer, or a path outside the gateway's prefix): nothing was
     sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
@@ -138,16 +189,29 @@ class OffGatewayError(errors.APIError):
         Exception.__init__(self, f"421 {message}")
 
 
-def handshake_error(response: Any) -> errors.APIError:
-    """The exception for a refused WebSocket handshake (websockets' response): the gateway's
-    own refusal as a :class:`GatewayError`, anything else as an ``APIError`` of its status."""
-    status, body = response.status_code, bytes(response.body or b"")
-    error = gateway_error(status, body, response)
+def error_for(answer: Answered) -> errors.APIError:
+    """The exception for an error answer: the gateway's own refusal as a
+    :class:`GatewayError`, else Google's, as google-genai would raise it."""
+    error = gateway_error(answer.status_code, answer.content, answer)
     if error is not None:
         return error
-    message = f"the WebSocket handshake was refused with HTTP {status}"
-    kind = errors.ServerError if status >= 500 else errors.ClientError
-    return kind(status, {"error": {"code": status, "message": message}}, response)
+    try:
+        body = answer.json()
+    except ValueError:  # google-genai's own stand-in for a body that is not JSON
+        body = {"message": answer.text, "status": "HTTP " + str(answer.status_code)}
+    kind = GoogleServerError if answer.status_code >= 500 else GoogleClientError
+    return kind(answer.status_code, body, answer)
+
+
+def handshake_error(response: Any, url: str) -> errors.APIError:
+    """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
+    body = bytes(response.body or b"")
+    answer = answered(response.status_code, response.headers, body, "GET", url)
+    error = error_for(answer)
+    if not isinstance(error, GatewayError):
+        message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"
+        error = type(error)(answer.status_code, {"error": {"message": message}}, answer)
+    return error
 
 
 def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:

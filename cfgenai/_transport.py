@@ -51,6 +51,7 @@ def client_args(
     TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS client
     certificate); without them the dicts copy, pickle and serialise.
     """
+    _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(gateway, drop, otel, rotating)
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the response hooks
@@ -204,26 +205,22 @@ class OutgoingAsync(Outgoing):
 
 @dataclasses.dataclass(frozen=True)
 class GatewayErrors(_Hook):
-    """httpx response hook: raises on redirects and on the gateway's own error bodies."""
+    """httpx response hook: raises on redirects and on error answers (see :func:`_raise`)."""
 
     def __call__(self, response: Any) -> None:
-        _refuse_redirect(response.status_code, str(response.request.url), response)
-        if response.status_code >= 400:
-            error = _gateway_error(response.status_code, response.read(), response)
-            if error is not None:
-                raise error
+        if response.status_code >= 300:
+            body = response.read() if response.status_code >= 400 else b""
+            _raise(response.status_code, response.headers, body, response.request)
 
 
 @dataclasses.dataclass(frozen=True)
 class GatewayErrorsAsync(_Hook):
-    """httpx async response hook: raises on redirects and on the gateway's own error bodies."""
+    """httpx async response hook: the same."""
 
     async def __call__(self, response: Any) -> None:
-        _refuse_redirect(response.status_code, str(response.request.url), response)
-        if response.status_code >= 400:
-            error = _gateway_error(response.status_code, await response.aread(), response)
-            if error is not None:
-                raise error
+        if response.status_code >= 300:
+            body = await response.aread() if response.status_code >= 400 else b""
+            _raise(response.status_code, response.headers, body, response.request)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,28 +241,25 @@ class AiohttpMiddleware(_Hook):
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
         response = await handler(request)
-        if 300 <= response.status < 400:
+        if response.status >= 300:
+            body = await response.read() if response.status >= 400 else b""
             response.release()
-        _refuse_redirect(response.status, str(request.url), response)
-        if response.status >= 400:
-            error = _gateway_error(response.status, await response.read(), response)
-            if error is not None:
-                response.release()
-                raise error
+            _raise(response.status, response.headers, body, request)
         return response
 
 
-def _refuse_redirect(status: int, url: str, response: Any) -> None:
-    if 300 <= status < 400:
-        from ._responses import redirect_error
+def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
+    """Raise for a 3xx (cfgenai follows no redirect: google-genai would resend every
+    credential to it) or an error answer: the gateway's own refusal as a GatewayError, else
+    google-genai's error. The exception keeps the answer, not the response object, whose
+    request holds the credentials: it prints and pickles without them."""
+    from ._responses import answered, error_for, redirect_error  # on the first error only
 
-        raise redirect_error(status, url, response.headers.get("location"), response)
-
-
-def _gateway_error(status: int, body: bytes, response: Any) -> Exception | None:
-    from ._responses import gateway_error  # on the first error, not on the way to an answer
-
-    return gateway_error(status, body, response)
+    url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
+    answer = answered(status, headers, body, request.method, url)
+    if status < 400:
+        raise redirect_error(status, str(request.url), answer.headers.get("location"), answer)
+    raise error_for(answer)
 
 
 # -- the Live API's WebSocket ------------------------------------------------------------------
@@ -312,7 +306,7 @@ def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs:
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
     if key is not None:  # websockets logs the request line at DEBUG level
         kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), key)
-    return _Handshake(connect(url, additional_headers=headers, **kwargs))
+    return _Handshake(connect(url, additional_headers=headers, **kwargs), gateway.url)
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -336,8 +330,8 @@ class _Handshake:
     """websockets' ``connect``, whose refused handshake raises the gateway's error (a
     :class:`GatewayError` for its own refusals) instead of websockets' ``InvalidStatus``."""
 
-    def __init__(self, connecting: Any) -> None:
-        self._connecting = connecting
+    def __init__(self, connecting: Any, url: str) -> None:
+        self._connecting, self._url = connecting, url
 
     async def __aenter__(self) -> Any:
         try:
@@ -348,7 +342,7 @@ class _Handshake:
                 raise
             from ._responses import handshake_error
 
-            raise handshake_error(response) from None
+            raise handshake_error(response, self._url) from None
 
     async def __aexit__(self, *exc_info: Any) -> Any:
         return await self._connecting.__aexit__(*exc_info)
