@@ -450,6 +450,11 @@ def _cloudflare_path_fault(segments: list[str]) -> str | None:
     return None
 
 
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine: no proxy may see what is sent there."""
+    return is_loopback(urlsplit(url).hostname or "")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._checks import is_loopback_url
 from ._compat import httpx_module
 from ._errors import ConfigError
 from ._options import validate_options
@@ -159,7 +160,11 @@ class _Call:
         self.secret = settings.api_token.get_secret_value()
         self.log_id, self.account, self.gateway = log_id, account, gateway
         url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{log_id}"
-        self.client_args: dict[str, Any] = {"timeout": settings.timeout, "follow_redirects": False}
+        self.client_args: dict[str, Any] = {
+            "timeout": settings.timeout,
+            "follow_redirects": False,
+            "trust_env": not is_loopback_url(url),  # no proxy sees what goes to this machine
+        }
         if url.startswith("https:"):
             self.client_args["verify"] = contexts()[0]
         self.request_args: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import _wire
-from ._checks import PROVIDER, VERTEX
+from ._checks import PROVIDER, VERTEX, is_loopback_url
 from ._otel import add_trace_headers
 from ._settings import GatewaySettings, resolve
 
@@ -29,8 +29,13 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     settings = resolve(settings, overrides)
     # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
     hooks = {"request": [_trace_headers]} if settings.otel else {}
-    client = openai.DefaultHttpxClient(follow_redirects=False, event_hooks=hooks)
-    return openai.OpenAI(**_arguments(settings), http_client=client)
+    arguments = _arguments(settings)
+    client = openai.DefaultHttpxClient(
+        follow_redirects=False,
+        event_hooks=hooks,
+        trust_env=not is_loopback_url(arguments["base_url"]),
+    )
+    return openai.OpenAI(**arguments, http_client=client)
 
 
 def async_openai_client(
@@ -42,8 +47,13 @@ def async_openai_client(
 
     settings = resolve(settings, overrides)
     hooks = {"request": [_trace_headers_async]} if settings.otel else {}
-    client = openai.DefaultAsyncHttpxClient(follow_redirects=False, event_hooks=hooks)
-    return openai.AsyncOpenAI(**_arguments(settings), http_client=client)
+    arguments = _arguments(settings)
+    client = openai.DefaultAsyncHttpxClient(
+        follow_redirects=False,
+        event_hooks=hooks,
+        trust_env=not is_loopback_url(arguments["base_url"]),
+    )
+    return openai.AsyncOpenAI(**arguments, http_client=client)
 
 
 def import_openai() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import inspect
 import logging
 import re
 from collections.abc import Callable, Iterator, MutableMapping
@@ -21,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel, _rotation
+from ._checks import is_loopback_url
 from ._secrets import fingerprint, printable
 from ._tls import contexts
 
@@ -49,7 +51,9 @@ def client_args(
     :class:`GatewayError`, and follows no redirect: a 3xx raises :class:`RedirectError`
     (google-genai would resend every credential to it). ``share_tls`` hands over the shared
     TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS client
-    certificate); without them the dicts copy, pickle and serialise.
+    certificate); without them the dicts copy, pickle and serialise. A gateway on this
+    machine is reached directly, whatever the proxy variables say: a proxy would see the
+    credentials sent in clear text to a plain-http emulator.
     """
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(gateway, drop, otel, rotating)
@@ -66,6 +70,8 @@ def client_args(
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = contexts()
+    if gateway.direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
+        sync["trust_env"] = async_["trust_env"] = False
     return sync, async_
 
 
@@ -83,6 +89,11 @@ class Gateway:
 
     prefix: str
     credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+
+    @property
+    def direct(self) -> bool:
+        """On this machine: reached without a proxy."""
+        return is_loopback_url(self.prefix)
 
     def check(self, url: str) -> None:
         """Refuse a path a server may resolve elsewhere: a model name with an encoded dot or
@@ -240,6 +251,8 @@ class AiohttpMiddleware(_Hook):
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
+        if request.proxy is not None and self.outgoing.gateway.direct:
+            request.update_proxy(None, None, None)
         response = await handler(request)
         if response.status >= 300:
             body = await response.read() if response.status >= 400 else b""
@@ -304,6 +317,8 @@ def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs:
     headers = {**dict(gateway.credentials), **headers, **now}
     if url.startswith("ws:"):
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
+    if is_loopback_url(url) and "proxy" in inspect.signature(connect).parameters:
+        kwargs["proxy"] = None  # websockets 15 and later follow the proxy variables
     if key is not None:  # websockets logs the request line at DEBUG level
         kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), key)
     return _Handshake(connect(url, additional_headers=headers, **kwargs), gateway.url)
