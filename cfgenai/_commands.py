@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from . import _wire
 from ._checks import VERTEX
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
-from ._secrets import fingerprint, printable
+from ._secrets import fingerprint, mask, printable
 from ._settings import (
     SECRET_FIELDS,
     GatewaySettings,
@@ -224,8 +225,13 @@ class Diagnosis:
 
 
 def diagnose(*, ping: bool) -> Diagnosis:
-    """Every setting with its source, every problem and warning, and optionally a ping."""
+    """Every setting with its source, every problem and warning, and optionally a ping; every
+    secret, whole or inside another value, as its fingerprint."""
     reading = read(secrets=secret_variables())
+    return _masked(_diagnose(reading, ping), _secrets(reading))
+
+
+def _diagnose(reading: Reading, ping: bool) -> Diagnosis:
     diagnosis = Diagnosis(settings=_sources(reading), env_file=describe_env_file())
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
@@ -256,11 +262,9 @@ def diagnose(*, ping: bool) -> Diagnosis:
 
 
 def _sources(reading: Reading) -> list[Setting]:
-    """Each setting's raw value and where it came from.
-
-    Secrets show as fingerprints, and so does any other value holding a whole one (a token
-    pasted into the wrong variable, or into a URL) or credentials (``https://user:pw@...``);
-    a value that merely contains a secret's characters (a short key) shows as it is."""
+    """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
+    does a value holding credentials (``https://user:pw@...``); a secret inside another value
+    is masked with the rest of the diagnosis (:func:`_masked`)."""
     found_values: dict[str, tuple[str | None, str]] = {}
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables()[name]
@@ -270,18 +274,36 @@ def _sources(reading: Reading) -> list[Setting]:
         else:
             alias = "" if found.name == names[0] else f", alias {found.name}"
             found_values[name] = found.value, found.source + alias
-    secrets = {v for n, (v, _) in found_values.items() if n in SECRET_FIELDS and v}
     rows = []
     for name, (value, source) in found_values.items():
-        if value is not None and (
-            name in SECRET_FIELDS
-            or "@" in value
-            or secrets.intersection(re.split(r"[\s/:@?&=#]+", value))
-        ):
+        if value is not None and (name in SECRET_FIELDS or "@" in value):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
         rows.append(Setting(name, variables()[name][0], shown, source))
     return rows
+
+
+def _secrets(reading: Reading) -> list[str]:
+    """Every secret value the reading found, wherever it came from."""
+    return [found.value for name in SECRET_FIELDS if (found := reading.find(variables()[name]))]
+
+
+def _masked(diagnosis: Diagnosis, secrets: list[str]) -> Diagnosis:
+    """The diagnosis with every secret, whole or inside another value, as its fingerprint."""
+
+    def hide(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask(value, secrets)
+        if isinstance(value, list):
+            return [hide(v) for v in value]
+        if isinstance(value, dict):
+            return {k: hide(v) for k, v in value.items()}
+        if isinstance(value, Setting):
+            return dataclasses.replace(value, value=hide(value.value))
+        return value
+
+    fields = dataclasses.fields(diagnosis)
+    return Diagnosis(**{f.name: hide(getattr(diagnosis, f.name)) for f in fields})
 
 
 def _credentials_source(settings: GatewaySettings) -> str | None:
@@ -376,7 +398,7 @@ def _risks(settings: GatewaySettings) -> list[str]:
             "CF_AIG_VERTEX_LOCATION=global: Cloudflare documents limited model support there; "
             "use a region such as us-central1 unless your model is offered only on global"
         )
-    if settings.base_url and settings.base_url.startswith("http://"):
+    if settings.base_url and urlsplit(settings.base_url).scheme == "http":
         risks.append(
             "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway"
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 # Header names whose values are credentials, lowercased.
 SECRET_HEADERS = frozenset(
@@ -27,6 +27,15 @@ def fingerprint(secret: str) -> str:
     # surrogatepass: a value from the OS may hold bytes that are not UTF-8.
     digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"<sha256:{digest}>"
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret in it, whole or inside a longer value (a URL, a metadata
+    JSON, an id), replaced by its fingerprint. Values under 8 characters are not looked for:
+    they would mask ordinary text, and are no credential."""
+    for secret in sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True):
+        text = text.replace(secret, fingerprint(secret))
+    return text
 
 
 def mask_header(name: str, value: str) -> str:

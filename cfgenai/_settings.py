@@ -47,6 +47,7 @@ from ._checks import (
 )
 from ._errors import ConfigError, problems, unknown_names
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._secrets import mask
 from ._sources import Reading, ReadingSource, read
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
@@ -314,6 +315,8 @@ class GatewaySettings(BaseSettings):
             _READING.reset(context)
         found = [*reading.problems, *_argument_problems(values), *found]
         if found:
+            secrets = [hit.value for f in SECRET_FIELDS if (hit := reading.find(variables()[f]))]
+            found = [mask(line, [*secrets, *_given_secrets(values)]) for line in found]
             raise ConfigError(_mention_env_file(found, reading.env_file))
         self._files = {
             name: reading.files[hit.name]
@@ -347,7 +350,8 @@ class GatewaySettings(BaseSettings):
             found = _root_override_problems(settings.base_url, changes)
         found = _argument_problems(changes) + found
         if found:
-            raise ConfigError(found)
+            secrets = [*_given_secrets(dict(self)), *_given_secrets(changes)]
+            raise ConfigError(mask(line, secrets) for line in found)
         settings._files = {k: v for k, v in self._files.items() if k not in changes}
         return settings
 
@@ -428,6 +432,12 @@ def _label(loc: tuple[int | str, ...]) -> str:
     key = str(loc[-1] if loc[0] == "options" and len(loc) > 1 else loc[0])
     by_key = {k: name for name, names in variables().items() for k in (name, *names)}
     return variable(by_key[key]) if key in by_key else key
+
+
+def _given_secrets(values: Mapping[str, Any]) -> list[str]:
+    """The secrets among keyword arguments (or a settings object's values), as text."""
+    given = [values.get(name) for name in SECRET_FIELDS]
+    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in given if v]
 
 
 def _nest_options(values: Mapping[str, Any], options: Any = None) -> dict[str, Any]:

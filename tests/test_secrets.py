@@ -73,3 +73,42 @@ def test_settings_warning_names_no_secret(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.warns(UserWarning, match="both set and differ") as caught:
         settings = GatewaySettings(base_url="https://ai.example.com")
     _assert_clean(str(caught[0].message) + repr(settings) + str(settings))
+
+
+# -- issue 23: a secret inside another value, and HTTP:// in capitals ---------------------------
+
+
+def test_doctor_and_errors_mask_a_secret_inside_other_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cfgenai.cli import main
+
+    monkeypatch.setenv("CF_AIG_BASE_URL", f"http://127.0.0.1:9/v1/{TOKEN}/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_METADATA", f'{{"who":"{TOKEN}","team":"x;{GOOGLE_KEY},y"}}')
+    monkeypatch.setenv("CF_AIG_EVENT_ID", f"'{TOKEN}'")
+    monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("CF_AIG_BYOK_ALIAS", f"alias-{GOOGLE_KEY}")
+    for argv in (["doctor"], ["doctor", "--all"], ["doctor", "--json"]):
+        main(argv)
+        out = capsys.readouterr().out
+        assert "<sha256:" in out
+        for canary in CANARIES:
+            assert canary not in out
+    monkeypatch.setenv("CF_AIG_METADATA", f'{{"cf.{TOKEN}": 1}}')  # a key the rules refuse
+    with pytest.raises(ConfigError) as caught:
+        GatewaySettings()
+    assert "keys starting with 'cf.' are reserved" in str(caught.value)
+    for canary in CANARIES:
+        assert canary not in str(caught.value)
+
+
+def test_plain_http_is_warned_about_in_capitals_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cfgenai.cli import main
+
+    monkeypatch.setenv("CF_AIG_BASE_URL", "HTTP://127.0.0.1:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    main(["doctor"])
+    assert "CF_AIG_BASE_URL uses plain http" in capsys.readouterr().out
