@@ -700,25 +700,30 @@ class ChildEmulator:
         self.process.wait(timeout=30)
 
 
-def _raw_request() -> bytes:
-    body = json.dumps({"contents": [{"parts": [{"text": "hi"}], "role": "user"}]}).encode()
+def _raw_request(prompt: str = "hi", headers: str = "", cache_ttl: int | None = None) -> bytes:
+    body = json.dumps({"contents": [{"parts": [{"text": prompt}], "role": "user"}]}).encode()
+    if cache_ttl is not None:
+        headers += f"cf-aig-cache-ttl: {cache_ttl}\r\n"
     head = (
         f"POST /v1/acc/gw/google-ai-studio/v1beta/models/{MODEL}:generateContent HTTP/1.1\r\n"
         "host: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"cf-aig-authorization: Bearer {TOKEN}\r\ncontent-length: {len(body)}\r\n\r\n"
+        f"cf-aig-authorization: Bearer {TOKEN}\r\n{headers}content-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
 
-def _hammer(port: int, total: int, in_flight: int) -> float:
+def _hammer(
+    port: int, total: int, in_flight: int, request_for: Callable[[int], bytes] | None = None
+) -> float:
     """Requests per second for ``total`` requests, ``in_flight`` kept-alive connections each
-    sending its share one after the other (a bare asyncio client: the server is measured)."""
-    request = _raw_request()
+    sending its share one after the other (a bare asyncio client: the server is measured);
+    ``request_for(n)`` makes the n-th request of a connection (by default all alike)."""
+    same = _raw_request()
 
     async def connection(count: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for _ in range(count):
-            writer.write(request)
+        for n in range(count):
+            writer.write(same if request_for is None else request_for(n))
             head = await reader.readuntil(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200"), head
             length = next(
@@ -772,6 +777,26 @@ def upload(size_mb: int, trials: int) -> tuple[Paired, float]:
         ours.close()
         bare.close()
     return figure, growth
+
+
+def emulator_memory_under_load(requests: int, prompts: int) -> tuple[float, float]:
+    """The emulator's RSS (MB) after ``requests`` requests with 15 KB of headers each, and
+    after ``prompts`` distinct 1 MB prompts with caching on: the journal's and the cache's
+    byte budgets at work."""
+    headers = "".join(f"x-filler-{i:03d}: {'v' * 20}\r\n" for i in range(450))  # 15 KB
+    with ChildEmulator() as child:
+        _hammer(child.port, requests, 10, lambda n: _raw_request(headers=headers))
+        after_headers = child.rss_mb()
+    with ChildEmulator() as child:
+        ids = iter(range(prompts))
+        megabyte = "x" * 2**20
+
+        def distinct(n: int) -> bytes:
+            return _raw_request(f"{next(ids)} {megabyte}", cache_ttl=3600)
+
+        _hammer(child.port, prompts, 1, distinct)
+        after_prompts = child.rss_mb()
+    return after_headers, after_prompts
 
 
 def emulator_memory(small: int, large: int) -> tuple[float, float]:
@@ -873,6 +898,13 @@ def _emulator_figures(quick: bool) -> None:
     verdict = "PASS" if after - before <= 50 else "FAIL"
     label = f"emulator RSS after {large:,} requests vs {small:,}"
     print(f"{label:<48} {after:>8.1f}MB {before:>8.1f}MB {'':>21} {'+<=50MB':>8}  {verdict}")
+    heavy, prompts = (2_000, 200) if quick else (20_000, 2_000)
+    after_headers, after_prompts = emulator_memory_under_load(heavy, prompts)
+    for label, mb in (
+        (f"emulator RSS after {heavy:,} requests, 15 KB headers", after_headers),
+        (f"emulator RSS after {prompts:,} distinct 1 MB prompts, cached", after_prompts),
+    ):
+        print(f"{label:<48} {mb:>8.1f}MB {'':>32} {'<150MB':>8}  {'PASS' if mb < 150 else 'FAIL'}")
     for in_flight, rate in emulator_throughput(*((2_000, 1) if quick else (10_000, 3))).items():
         label = f"emulator requests/s, {in_flight} in flight"
         print(f"{label:<48} {rate:>10.0f}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import json
 import shlex
 import sys
@@ -368,7 +369,7 @@ def _gateway(args: argparse.Namespace) -> int:
             else "open: no token required"
         )
         print(f"# cfgenai gateway emulator on {emulator.url} ({token}); Ctrl-C stops it")
-        print(f"export CF_AIG_BASE_URL={shlex.quote(emulator.base_url)}")
+        print(f"export CF_AIG_BASE_URL={shlex.quote(_client_url(emulator.base_url, args.host))}")
         if emulator.token:  # never printed: the client reads the same variable, or is told
             hint = f"set it to the token the emulator requires, {fingerprint(emulator.token)}"
             print(f'export CF_AIG_TOKEN="${{CF_AIG_TOKEN:?{hint}}}"')
@@ -376,6 +377,13 @@ def _gateway(args: argparse.Namespace) -> int:
             print("export CF_AIG_TOKEN=open-gateway-any-token-works")
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
+    if not is_loopback(args.host):
+        print(
+            f"cfgenai: warning: listening on {args.host}, reachable from the network, with no "
+            "real security; cfgenai's clients send credentials over plain http only to this "
+            "machine: from another one, put a TLS proxy in front",
+            file=sys.stderr,
+        )
     try:
         emulator.serve_forever(on_ready=ready)
     except OSError as exc:
@@ -392,6 +400,20 @@ def _gateway(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
+
+
+def _client_url(base_url: str, host: str) -> str:
+    """Where a client on this machine reaches an emulator listening on ``host``: a wildcard
+    address (0.0.0.0, ::) is no address to connect to."""
+    try:
+        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return base_url
+    if not wildcard:
+        return base_url
+    return base_url.replace(
+        host if ":" not in host else f"[{host}]", "[::1]" if ":" in host else "127.0.0.1", 1
+    )
 
 
 def _configured() -> Callable[[str], str | None]:

@@ -7,9 +7,11 @@ deadlines are set short here so that no test sleeps for long.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -253,7 +255,7 @@ def test_log_lines_and_reprs_escape_control_characters_and_mask_query_keys(
 
 
 def test_the_journal_keeps_its_configured_size_and_body_budget() -> None:
-    with GatewayEmulator(token=TOKEN, journal_size=5, journal_bytes=3000) as small:
+    with GatewayEmulator(token=TOKEN, journal_size=5, journal_bytes=5000) as small:
         sizes = []
         for i in range(20):
             body = json.dumps({"contents": [{"parts": [{"text": f"{i} " + "x" * 1000}]}]})
@@ -263,7 +265,7 @@ def test_the_journal_keeps_its_configured_size_and_body_budget() -> None:
         upstream = small.upstream_requests
     assert len(kept) == 5 and len(upstream) == 5
     assert [r.body_size for r in kept] == sizes[-5:]
-    assert sum(len(r.body) for r in kept) <= 3000 and kept[-1].json["contents"]
+    assert sum(len(r.body) for r in kept) <= 5000 and kept[-1].json["contents"]
     assert kept[0].body == b"" and len(kept[0].body_sha256 or "") == 64
     with pytest.raises(ValueError, match="kept only the SHA-256"):
         kept[0].json  # noqa: B018
@@ -442,3 +444,80 @@ def test_cli_stops_cleanly_with_a_request_in_flight(tmp_path: Path) -> None:
     assert "Traceback" not in err and "Error" not in err, err
     assert out.endswith("cfgenai gateway emulator stopped\n")
     assert received == b"" or _gateway_code(received) == (503, 9503)
+
+
+def test_the_journal_forgets_the_oldest_requests_when_their_headers_fill_its_budget() -> None:
+    headers = [f"x-filler-{i}: {'v' * 16}" for i in range(400)]  # 12 KB of headers
+    with GatewayEmulator(token=TOKEN, journal_bytes=200_000) as gateway:
+        for _ in range(40):
+            _exchange(gateway.port, _request(GEMINI, b'{"contents": []}', *headers))
+        kept = gateway.requests
+    assert 1 <= len(kept) < 40  # about 55 KB each by the journal's count: only the newest fit
+    assert len(kept[-1].headers) > 400
+
+
+def test_the_cache_keeps_to_its_budget_and_sweeps_expired_answers() -> None:
+    from cfgenai.testing._answers import Answer
+    from cfgenai.testing._cache import AnswerCache
+
+    now = [0.0]
+    cache = AnswerCache(lambda: now[0], budget=100_000)
+    for i in range(50):
+        cache.put(f"k{i}", Answer(200, {"text": "x" * 10_000}), ttl=60)
+    assert cache.get("k49") is not None and cache.get("k0") is None  # the oldest went first
+    assert cache._kept <= 100_000
+    now[0] = 61
+    cache.put("fresh", Answer(200, {"text": "y"}), ttl=60)
+    assert list(cache._answers) == ["fresh"]  # the expired ones swept
+
+
+def test_running_out_of_file_descriptors_is_reported_once_a_second() -> None:
+    code = (
+        "import resource, sys, time\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "from cfgenai.testing import GatewayEmulator\n"
+        "g = GatewayEmulator().start()\n"
+        "print(g.port, flush=True)\n"
+        "time.sleep(2.5)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        port = int(child.stdout.readline())
+        held = []
+        for _ in range(120):  # far more connections than the emulator has descriptors
+            with contextlib.suppress(OSError):
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+        child.wait(timeout=30)
+        reports = child.stderr.read().count("socket.accept() out of system resource")
+    for sock in held:
+        sock.close()
+    assert 1 <= reports <= 4  # one a second, however many accepts failed
+
+
+def test_allow_remote_prints_a_loopback_address_and_warns(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cfgenai",
+            "gateway",
+            "--host",
+            "0.0.0.0",  # noqa: S104 - what the test is about
+            "--allow-remote",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CF_AIG_ENV_FILE": ""},
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        banner = [process.stdout.readline() for _ in range(2)]
+        process.kill()  # before uvicorn takes over the signals, SIGTERM would wait for it
+        process.wait(timeout=20)
+        warned = process.stderr.read()
+    assert re.fullmatch(r"export CF_AIG_BASE_URL=http://127\.0\.0\.1:\d+/v1/acc/gw\n", banner[1])
+    assert "reachable from the network" in warned

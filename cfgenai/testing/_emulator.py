@@ -58,7 +58,9 @@ class GatewayEmulator:
       real security); port 0 picks a free one.
     - ``journal_size``: the requests remembered (and as many upstream attempts), oldest
       forgotten first; ``journal_bytes``: the bodies kept in full across them, older ones kept
-      as ``body_sha256`` and ``body_size`` only.
+      as ``body_sha256`` and ``body_size`` only, and as much again for the rest of them
+      (headers): beyond it the oldest requests are forgotten, however few.
+    - ``cache_bytes``: the answers the gateway's cache keeps, oldest (and expired) first out.
     - ``body_limit``: larger request bodies get 413, before they are read.
     - ``header_timeout``/``body_timeout``: seconds a client has to send a request's headers
       (counted from connecting, or from its first byte on a kept-alive connection) and then
@@ -116,7 +118,8 @@ class GatewayEmulator:
     port: int = 0
     allow_remote: bool = False
     journal_size: int = 10_000
-    journal_bytes: int = 64 * 2**20
+    journal_bytes: int = 16 * 2**20
+    cache_bytes: int = 32 * 2**20
     body_limit: int = 32 * 2**20
     header_timeout: float = 10.0
     body_timeout: float = 10.0

@@ -46,6 +46,8 @@ class GatewaySettings(GoogleSettings, Protocol):
     @property
     def cache_ttl(self) -> int | None: ...
     @property
+    def cache_bytes(self) -> int: ...
+    @property
     def clock(self) -> Callable[[], float]: ...
     @property
     def unified_billing(self) -> bool: ...
@@ -70,7 +72,7 @@ class Gateway:
         self._script = script
         self._google = Google(settings, script)
         self.live = LiveEndpoint(self, self._google, journal, script)
-        self.cache = AnswerCache(lambda: settings.clock())
+        self.cache = AnswerCache(lambda: settings.clock(), settings.cache_bytes)
         self.logs = logs
         limit = settings.unified_billing_limit
         self.unified_limit = None if limit is None else RateLimit(*limit, lambda: settings.clock())

@@ -124,29 +124,46 @@ def masked_query(query: str) -> str:
     return "&".join(parts)
 
 
+def weight(request: RecordedRequest) -> int:
+    """Roughly the memory a request's line and headers take in the journal (each string
+    costs about 50 bytes of its own, each dictionary entry as much again)."""
+    head = len(request.path) + len(request.query) + 300
+    return head + sum(len(k) + len(v) + 100 for k, v in request.headers.items())
+
+
 class _Ledger:
-    """At most ``size`` requests, oldest dropped first; bodies kept in full up to ``budget``
-    bytes in all, the oldest turned into digests first."""
+    """At most ``size`` requests; bodies kept in full up to ``budget`` bytes in all, the
+    oldest turned into digests first; the rest of the requests (headers) within ``budget``
+    too, the oldest forgotten first."""
 
     def __init__(self, size: int, budget: int) -> None:
-        self._entries: deque[RecordedRequest] = deque(maxlen=size)
-        self._budget = budget
+        self._entries: deque[RecordedRequest] = deque()
+        self._size, self._budget = size, budget
         self._kept = 0  # bytes of bodies kept in full
+        self._heads = 0  # weight of everything else
         self._first_full = 0  # entries before this index hold digests (or empty bodies)
 
     def append(self, request: RecordedRequest) -> None:
         if len(request.body) > self._budget:
             request = request.digested()
-        if len(self._entries) == self._entries.maxlen and self._entries:
-            self._kept -= len(self._entries[0].body)
-            self._first_full = max(self._first_full - 1, 0)
         self._entries.append(request)
         self._kept += len(request.body)
+        self._heads += weight(request)
+        while len(self._entries) > self._size or (
+            self._heads > self._budget and len(self._entries) > 1
+        ):
+            self._forget_oldest()
         while self._kept > self._budget:
             oldest = self._entries[self._first_full]
             self._entries[self._first_full] = oldest.digested() if oldest.body else oldest
             self._kept -= len(oldest.body)
             self._first_full += 1
+
+    def _forget_oldest(self) -> None:
+        oldest = self._entries.popleft()
+        self._kept -= len(oldest.body)
+        self._heads -= weight(oldest)
+        self._first_full = max(self._first_full - 1, 0)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -159,7 +176,7 @@ class _Ledger:
 
     def clear(self) -> None:
         self._entries.clear()
-        self._kept = self._first_full = 0
+        self._kept = self._heads = self._first_full = 0
 
 
 class Journal:

@@ -8,6 +8,7 @@ cost from the request's ``cf-aig-custom-cost``, else from the list prices below.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -64,6 +65,7 @@ class LogStore:
         custom = _json_header(request, "cf-aig-custom-cost")
         price_in = custom.get("per_token_in", PRICE_IN) if custom else PRICE_IN
         price_out = custom.get("per_token_out", PRICE_OUT) if custom else PRICE_OUT
+        cost = 0.0 if cached else round(tokens_in * price_in + tokens_out * price_out, 12)
         metadata = request.header("cf-aig-metadata")
         entry = {
             "id": log_id,
@@ -79,7 +81,7 @@ class LogStore:
             "cached": cached,
             "tokens_in": tokens_in,
             "tokens_out": tokens_out,
-            "cost": 0.0 if cached else round(tokens_in * price_in + tokens_out * price_out, 12),
+            "cost": cost if math.isfinite(cost) else None,  # a custom cost of 1e308 overflows
             "custom_cost": bool(custom),
             "metadata": metadata,
             "step": 0,

@@ -3,16 +3,44 @@ thread (tests) or in the foreground (``cfgenai gateway``)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from ._protocol import MAX_HEAD, Limits, guarded_protocol
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose event loop reports a repeated error once a second: out of
+    file descriptors, asyncio would report every failed accept, thousands a second."""
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(_OncePerSecond())
+        await super().serve(sockets)
+
+
+class _OncePerSecond:
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._hidden: dict[str, int] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message, now = str(context.get("message", "")), time.monotonic()
+        if now - self._last.get(message, -1.0) < 1.0:
+            self._hidden[message] = self._hidden.get(message, 0) + 1
+            return
+        self._last[message] = now
+        hidden = self._hidden.pop(message, 0)
+        if hidden:
+            context = {**context, "message": f"{message} (and {hidden} more in the last second)"}
+        loop.default_exception_handler(context)
 
 
 class Server:
@@ -66,7 +94,7 @@ class Server:
             timeout_keep_alive=self._idle_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=1,
         )
-        return uvicorn.Server(config), sock
+        return _Server(config), sock
 
     def start(self) -> None:
         """Serve from a background thread; returns once the port accepts connections."""
