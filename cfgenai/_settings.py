@@ -302,6 +302,7 @@ class GatewaySettings(BaseSettings):
         env_file: Path | str | EllipsisType | None = values.pop("_env_file", ...)
         if reading is None:
             reading = read(env_file, secrets=secret_variables())
+        given = _given_secrets(values)
         arguments = _nest_options(values)
         found: list[str] = []
         context = _READING.set(reading)
@@ -316,7 +317,7 @@ class GatewaySettings(BaseSettings):
         found = [*reading.problems, *_argument_problems(values), *found]
         if found:
             secrets = [hit.value for f in SECRET_FIELDS if (hit := reading.find(variables()[f]))]
-            found = [mask(line, [*secrets, *_given_secrets(values)]) for line in found]
+            found = [mask(line, [*secrets, *given]) for line in found]
             raise ConfigError(_mention_env_file(found, reading.env_file))
         self._files = {
             name: reading.files[hit.name]
@@ -338,6 +339,7 @@ class GatewaySettings(BaseSettings):
 
     def _replace(self, **changes: Any) -> Self:
         """These settings with ``changes`` (by field or option name), read from nowhere else."""
+        secrets = [*_given_secrets(dict(self)), *_given_secrets(changes)]
         options = self.options.model_dump(exclude_none=True)
         data = {**dict(self), **_nest_options(changes, options)}
         # BaseModel.__init__ validates only; BaseSettings.__init__ would read the sources.
@@ -350,7 +352,6 @@ class GatewaySettings(BaseSettings):
             found = _root_override_problems(settings.base_url, changes)
         found = _argument_problems(changes) + found
         if found:
-            secrets = [*_given_secrets(dict(self)), *_given_secrets(changes)]
             raise ConfigError(mask(line, secrets) for line in found)
         settings._files = {k: v for k, v in self._files.items() if k not in changes}
         return settings
