@@ -156,6 +156,8 @@ class Gateway:
         refusal = self._script.take_refusal(request.path)
         if refusal is not None and refusal.code not in RESPONSE_REFUSALS:
             return refusal.answer()
+        # Taken as the request arrives: one still in flight from before a reset takes none.
+        flag = self._script.take_flag(request.path)
         options = read_options(request.headers)
         if isinstance(options, str):
             return gateway_error(2005, options)
@@ -172,7 +174,6 @@ class Gateway:
             return gateway_error(7000)
         if refusal is not None:  # the provider answered; the gateway refuses to pass it on
             return replace(refusal.answer(), billing=answer.billing)
-        flag = self._script.take_flag(request.path)
         if flag is not None and answer.status < 400:
             answer.headers["cf-aig-dlp"] = flag
         return answer

@@ -1,0 +1,96 @@
+"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``).
+
+Needs the ``openai`` extra: ``pip install 'cfgenai[openai]'``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import _wire
+from ._checks import PROVIDER, VERTEX, is_loopback_url
+from ._otel import add_trace_headers
+from ._settings import GatewaySettings, resolve
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["async_openai_client", "compat_model", "openai_client"]
+
+
+def compat_model(model: str) -> str:
+    """``gemini-2.5-flash`` -> ``google-ai-studio/gemini-2.5-flash``, the compat endpoint's name."""
+    return model if model.startswith(f"{PROVIDER}/") else f"{PROVIDER}/{model}"
+
+
+def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
+    """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
+    import_openai()
+    import openai
+
+    settings = resolve(settings, overrides)
+    # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
+    hooks = {"request": [_trace_headers]} if settings.otel else {}
+    arguments = _arguments(settings)
+    client = openai.DefaultHttpxClient(
+        follow_redirects=False,
+        event_hooks=hooks,
+        trust_env=not is_loopback_url(arguments["base_url"]),
+    )
+    return openai.OpenAI(**arguments, http_client=client)
+
+
+def async_openai_client(
+    settings: GatewaySettings | None = None, **overrides: Any
+) -> openai.AsyncOpenAI:
+    """The ``openai.AsyncOpenAI`` twin of :func:`openai_client`."""
+    import_openai()
+    import openai
+
+    settings = resolve(settings, overrides)
+    hooks = {"request": [_trace_headers_async]} if settings.otel else {}
+    arguments = _arguments(settings)
+    client = openai.DefaultAsyncHttpxClient(
+        follow_redirects=False,
+        event_hooks=hooks,
+        trust_env=not is_loopback_url(arguments["base_url"]),
+    )
+    return openai.AsyncOpenAI(**arguments, http_client=client)
+
+
+def import_openai() -> None:
+    try:
+        import openai  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "cfgenai's OpenAI-compatible client needs the openai package; install it with "
+            "pip install 'cfgenai[openai]'"
+        ) from exc
+
+
+def _trace_headers(request: Any) -> None:
+    add_trace_headers(request.headers)  # the OpenTelemetry span current when sending
+
+
+async def _trace_headers_async(request: Any) -> None:
+    add_trace_headers(request.headers)
+
+
+def _arguments(settings: GatewaySettings) -> dict[str, Any]:
+    if settings.provider == VERTEX:
+        from ._errors import ConfigError
+
+        raise ConfigError(
+            [
+                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
+                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
+            ]
+        )
+    route = _wire.openai(settings)
+    return {
+        "api_key": route.key,
+        "base_url": route.url,
+        "default_headers": route.headers,
+        "timeout": settings.timeout,
+        "max_retries": settings.retries,
+    }
