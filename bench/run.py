@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import uvicorn
 
 import cfgenai
+from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
 MODEL = "gemini-2.5-flash"
@@ -356,7 +357,7 @@ def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
 def proxy_access(trials: int) -> Paired:
     """Seconds for one ``client.models`` through ``cfgenai.client`` vs on the real client."""
     with _environment(CF_AIG_BASE_URL="http://127.0.0.1:9/v1/acc/gw", CF_AIG_TOKEN=TOKEN):
-        proxy, real = cfgenai.client, cfgenai.shared_client()
+        proxy, real = cfgenai.client, shared_client()
         number = 200_000
 
         def each(client: Any) -> Callable[[], float]:

@@ -320,7 +320,6 @@ class SharedClient(_Client):
 
     A ``genai.Client`` for ``isinstance`` and type checkers, made without running
     ``genai.Client.__init__``: nothing is read or built until it is used.
-    ``cfgenai.shared_client()`` gives the real object.
     """
 
     def __init__(self) -> None:
@@ -345,3 +344,7 @@ class SharedClient(_Client):
 
 client = SharedClient()
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+for _public in (build_client, client_kwargs, reset_client, aclose_client):
+    _public.__module__ = "cfgenai"

@@ -32,7 +32,7 @@ from ._settings import (
 )
 from ._sources import Reading, describe_env_file, read
 
-# Exit codes, documented in `cfgenai --help` and the README.
+# Exit codes, documented in `cfgenai --help` and docs/cli.md.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  success
@@ -51,7 +51,7 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     ``service``."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
-    from ._logs import CloudflareAPIError
+    from .logs import CloudflareAPIError
 
     if isinstance(exc, CloudflareAPIError):
         return EXIT_GATEWAY, str(exc)

@@ -16,6 +16,8 @@ class ConfigError(ValueError):
     ever contains a secret value.
     """
 
+    __module__ = "cfgenai"
+
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
         count = len(self.problems)

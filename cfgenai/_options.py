@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -173,7 +173,7 @@ class RequestOptions(TypedDict, total=False):
     otel_parent_span_id: str
 
 
-def request_options(**options: Any) -> types.HttpOptions:
+def request_options(**options: Unpack[RequestOptions]) -> types.HttpOptions:
     """``HttpOptions`` carrying gateway options for one request; they win over the client's.
 
     Use it as ``config=types.GenerateContentConfig(http_options=request_options(cache_ttl=60))``.
@@ -181,7 +181,7 @@ def request_options(**options: Any) -> types.HttpOptions:
     """
     from google.genai import types
 
-    return types.HttpOptions(headers=validate_options(options).headers())
+    return types.HttpOptions(headers=validate_options(dict(options)).headers())
 
 
 def validate_options(options: dict[str, Any]) -> GatewayOptions:
@@ -206,3 +206,7 @@ def _render(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, separators=(",", ":"))  # ASCII-only: safe in a header
     return str(value)
+
+
+request_options.__module__ = "cfgenai"
+RequestOptions.__module__ = "cfgenai.types"

@@ -1,7 +1,7 @@
-"""The settings model described for people: the ``.env`` template and the README's tables.
+"""The settings model described for people: the ``.env`` template and the documentation's tables.
 
 Both come from the model's fields, and a test compares them with ``.env.example`` and the
-README, so the documentation cannot drift from the code.
+documentation, so it cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def env_template() -> str:
 
 
 def markdown_tables() -> str:
-    """The README's two tables: the settings, then the gateway options."""
+    """The configuration page's two tables: the settings, then the gateway options."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
     for name in core_fields():
         info = field_info(name)

@@ -376,3 +376,8 @@ def _headers_of(response: Any) -> Mapping[str, Any]:
         "gateway_info() takes a google-genai response, an APIError or a mapping of headers, "
         f"not {type(response).__name__}"
     )
+
+
+for _public in (GatewayError, GatewayInfo, OffGatewayError, RedirectError, gateway_info):
+    _public.__module__ = "cfgenai"
+DlpInfo.__module__ = DlpFinding.__module__ = "cfgenai.types"

@@ -226,7 +226,7 @@ class GatewaySettings(BaseSettings):
         None,
         validation_alias=_env("CLOUDFLARE_API_TOKEN"),
         description="Cloudflare API token with AI Gateway Read (and Edit, for feedback) "
-        "permission, for the logs and feedback API (`cfgenai.get_log`, `cfgenai.feedback`); "
+        "permission, for the logs and feedback API (`cfgenai.logs.get_log`, `cfgenai.logs.feedback`); "
         "never sent to the gateway itself.",
     )
     api_base_url: ApiBaseUrl = Field(
@@ -604,3 +604,6 @@ def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:
     """``GatewaySettings()`` from what ``reading`` found, and the warnings it gives."""
     settings = GatewaySettings.__new__(GatewaySettings)
     return settings, settings._read({}, reading)
+
+
+GatewaySettings.__module__ = "cfgenai"  # after pydantic resolved its annotations here

@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=["dotenv", "markdown"],
         default="dotenv",
-        help="dotenv (default) or the README's markdown tables",
+        help="dotenv (default) or the documentation's markdown tables",
     )
 
     demo = command(
@@ -289,14 +289,14 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _log(args: argparse.Namespace) -> int:
     from ._commands import print_log_entry
-    from ._logs import get_log
+    from .logs import get_log
 
     print_log_entry(get_log(args.log_id), sys.stdout, as_json=args.json)
     return EXIT_OK
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from ._logs import feedback
+    from .logs import feedback
 
     given = 1 if args.good else -1 if args.bad else None
     if given is None and args.score is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,48 +11,67 @@ from pathlib import Path
 import pytest
 
 import cfgenai
+import cfgenai.logs
+import cfgenai.openai
+import cfgenai.types
 from cfgenai import ConfigError, GatewaySettings, _client, _wire
+from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import ACCOUNT_ID, MODEL, TOKEN
 
 
 def test_public_names() -> None:
-    assert cfgenai.__all__ == sorted(cfgenai.__all__)
     assert cfgenai.__all__ == [
-        "CloudflareAPIError",
         "ConfigError",
-        "DlpFinding",
-        "DlpInfo",
         "GatewayError",
         "GatewayInfo",
-        "GatewayOptions",
         "GatewaySettings",
-        "LogEntry",
         "OffGatewayError",
         "RedirectError",
-        "RequestOptions",
-        "__version__",
         "aclose_client",
-        "afeedback",
-        "aget_log",
-        "async_openai_client",
         "build_client",
         "client",
         "client_kwargs",
-        "compat_model",
-        "feedback",
         "gateway_info",
-        "get_log",
-        "openai_client",
         "request_options",
         "reset_client",
-        "shared_client",
     ]
-    for name in cfgenai.__all__:
-        assert getattr(cfgenai, name) is not None
+    public = [
+        *(getattr(cfgenai, name) for name in cfgenai.__all__ if name != "client"),
+        *(getattr(cfgenai.logs, name) for name in cfgenai.logs.__all__),
+        *(getattr(cfgenai.openai, name) for name in cfgenai.openai.__all__),
+        *(getattr(cfgenai.types, name) for name in cfgenai.types.__all__),
+    ]
+    for thing in public:
+        assert not thing.__module__.split(".")[-1].startswith("_"), thing
+        assert thing.__doc__, thing
+        # Where it says it lives, it is (pickle and the API reference both look there).
+        assert getattr(importlib.import_module(thing.__module__), thing.__name__) is thing
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = cfgenai.nope  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "instead"),
+    [
+        ("shared_client", "cfgenai.client"),
+        ("GatewayOptions", "GatewaySettings or request_options()"),
+        ("get_log", "cfgenai.logs.get_log"),
+        ("afeedback", "cfgenai.logs.afeedback"),
+        ("CloudflareAPIError", "cfgenai.logs.CloudflareAPIError"),
+        ("openai_client", "cfgenai.openai.openai_client"),
+        ("compat_model", "cfgenai.openai.compat_model"),
+        ("RequestOptions", "cfgenai.types.RequestOptions"),
+        ("DlpInfo", "cfgenai.types.DlpInfo"),
+    ],
+)
+def test_old_names_still_work_and_say_where_to_go(name: str, instead: str) -> None:
+    with pytest.warns(
+        DeprecationWarning, match=rf"cfgenai\.{name} is deprecated.*0\.3\.0.*{re.escape(instead)}"
+    ):
+        old = getattr(cfgenai, name)
+    assert old is getattr(importlib.import_module(f"cfgenai.{cfgenai._MOVED[name][0]}"), name)
 
 
 def test_import_builds_nothing_reads_nothing_and_needs_no_configuration(tmp_path: Path) -> None:
@@ -75,10 +96,10 @@ def test_client_reads_dotenv(gateway: GatewayEmulator) -> None:
 def test_reset_client_rereads_the_environment(
     gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = cfgenai.shared_client()
+    first = shared_client()
     cfgenai.reset_client()
     monkeypatch.setenv("CF_AIG_API_VERSION", "v1beta")
-    second = cfgenai.shared_client()
+    second = shared_client()
     assert second is not first
     cfgenai.client.models.generate_content(model=MODEL, contents="hi")
     assert "/v1beta/" in gateway_env.last_request.path

@@ -72,9 +72,9 @@ def test_pydantic_ai(cf_gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
     # fmt: off
 
-    # README: pydantic-ai
+    # docs: pydantic-ai
     agent = Agent(GoogleModel(MODEL, provider=GoogleProvider(client=cfgenai.client)))
-    # end README
+    # end docs
     # fmt: on
 
     async def ask() -> str:
@@ -99,9 +99,9 @@ def test_google_adk(cf_gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
     # fmt: off
 
-    # README: Google ADK
+    # docs: Google ADK
     agent = LlmAgent(name="helper", model=Gemini(model=MODEL, client_kwargs=cfgenai.client_kwargs()))
-    # end README
+    # end docs
     # fmt: on
     runner = InMemoryRunner(agent=agent, app_name="app")
     runner.auto_create_session = True
@@ -136,9 +136,9 @@ def test_instructor(cf_gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
     def sync() -> Answer:
         # fmt: off
-        # README: instructor
+        # docs: instructor
         structured = instructor.from_genai(cfgenai.client, mode=instructor.Mode.GENAI_STRUCTURED_OUTPUTS)
-        # end README
+        # end docs
         # fmt: on
         answer: Answer = structured.chat.completions.create(
             model=MODEL, messages=messages, response_model=Answer
@@ -172,9 +172,9 @@ def test_langchain(cf_gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
     # fmt: off
 
-    # README: LangChain
+    # docs: LangChain
     chat = langchain_chat(MODEL, temperature=0)
-    # end README
+    # end docs
     # fmt: on
 
     async def ask() -> str:
@@ -194,9 +194,9 @@ def test_llama_index(cf_gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
     # fmt: off
 
-    # README: LlamaIndex
+    # docs: LlamaIndex
     llm = llama_index_llm(MODEL, max_tokens=256, context_window=8192)
-    # end README
+    # end docs
     # fmt: on
 
     async def ask() -> str:
@@ -219,10 +219,10 @@ def test_the_helpers_name_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) 
         integrations.langchain_chat(MODEL)
 
 
-def test_the_readme_shows_the_lines_these_tests_run() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+def test_the_docs_show_the_lines_these_tests_run() -> None:
+    readme = (Path(__file__).parent.parent / "docs" / "frameworks.md").read_text()
     source = Path(__file__).read_text()
-    shown = re.findall(r"# README: .*\n((?:.*\n)*?)\s*# end README", source)
+    shown = re.findall(r"# docs: .*\n((?:.*\n)*?)\s*# end docs", source)
     assert len(shown) == 5
     for block in shown:
         code = textwrap.dedent(block).strip()

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from google.genai import errors
 
-from cfgenai import DlpFinding, DlpInfo, GatewayError, gateway_info
+from cfgenai import GatewayError, gateway_info
 from cfgenai.testing import GatewayEmulator
+from cfgenai.types import DlpFinding, DlpInfo
 
 from .calls import CALLS
 from .conftest import CANARIES, TOKEN, Build

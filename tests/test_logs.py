@@ -13,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 import cfgenai
-from cfgenai import CloudflareAPIError, ConfigError, GatewaySettings, gateway_info
+import cfgenai.logs
+from cfgenai import ConfigError, GatewaySettings, gateway_info
 from cfgenai.cli import main
+from cfgenai.logs import CloudflareAPIError
 from cfgenai.testing import GatewayEmulator
 
 from .calls import CALLS
@@ -32,7 +34,7 @@ def test_get_log_has_cost_and_tokens_of_the_answer(
     response, _ = CALLS[call](build(), metadata={"team": "search", "user": 42})
     log_id = gateway_info(response).log_id
     assert log_id is not None
-    entry = cfgenai.get_log(log_id)
+    entry = cfgenai.logs.get_log(log_id)
     assert entry.id == log_id
     usage = gateway_env.log_entry(log_id)
     assert (entry.tokens_in, entry.tokens_out) == (usage["tokens_in"], usage["tokens_out"])
@@ -61,22 +63,22 @@ def test_a_cached_answer_costs_nothing_and_custom_costs_count(
         client, cache_ttl=60, custom_cost={"per_token_in": 1, "per_token_out": 2}
     )
     again, _ = CALLS["sync"](client, cache_ttl=60)
-    paid = cfgenai.get_log(str(gateway_info(first).log_id))
+    paid = cfgenai.logs.get_log(str(gateway_info(first).log_id))
     assert paid.cost == (paid.tokens_in or 0) * 1 + (paid.tokens_out or 0) * 2
-    cached = cfgenai.get_log(str(gateway_info(again).log_id))
+    cached = cfgenai.logs.get_log(str(gateway_info(again).log_id))
     assert (cached.cached, cached.cost) == (True, 0.0)
 
 
 def test_feedback_is_stored_and_read_back(gateway_env: GatewayEmulator, build: Build) -> None:
     response, _ = CALLS["sync"](build())
     log_id = str(gateway_info(response).log_id)
-    cfgenai.feedback(log_id, feedback=1, score=80, metadata={"reviewer": "ana"})
+    cfgenai.logs.feedback(log_id, feedback=1, score=80, metadata={"reviewer": "ana"})
     patch = _api_requests(gateway_env)[-1]
     assert patch.method == "PATCH"
     assert patch.json == {"feedback": 1, "score": 80, "metadata": {"reviewer": "ana"}}
     stored = gateway_env.log_entry(log_id)
     assert (stored["feedback"], stored["score"]) == (1, 80)
-    entry = cfgenai.get_log(log_id)
+    entry = cfgenai.logs.get_log(log_id)
     assert (entry.feedback, entry.score, entry.metadata) == (1, 80.0, {"reviewer": "ana"})
 
 
@@ -84,9 +86,9 @@ def test_async_twins(gateway_env: GatewayEmulator, build: Build) -> None:
     response, _ = CALLS["async"](build())
     log_id = str(gateway_info(response).log_id)
 
-    async def run() -> cfgenai.LogEntry:
-        await cfgenai.afeedback(log_id, feedback=-1)
-        return await cfgenai.aget_log(log_id)
+    async def run() -> cfgenai.logs.LogEntry:
+        await cfgenai.logs.afeedback(log_id, feedback=-1)
+        return await cfgenai.logs.aget_log(log_id)
 
     entry = asyncio.run(run())
     assert entry.feedback == -1 and entry.score is None
@@ -98,7 +100,7 @@ def test_without_an_api_token_nothing_is_sent(
 ) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
     with pytest.raises(ConfigError) as caught:
-        cfgenai.get_log("0190a8f2-0000-7000-8000-000000000000")
+        cfgenai.logs.get_log("0190a8f2-0000-7000-8000-000000000000")
     (problem,) = caught.value.problems
     assert problem.startswith("CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs")
     assert "CF_AIG_TOKEN" in problem  # it says the gateway token is not the one
@@ -122,7 +124,7 @@ def test_bad_feedback_is_refused_before_sending(
     gateway_env: GatewayEmulator, arguments: dict[str, object], problem: str
 ) -> None:
     with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
-        cfgenai.feedback("0190a8f2-0000-7000-8000-000000000000", **arguments)  # type: ignore[arg-type]
+        cfgenai.logs.feedback("0190a8f2-0000-7000-8000-000000000000", **arguments)  # type: ignore[arg-type]
     assert _api_requests(gateway_env) == []
 
 
@@ -131,7 +133,7 @@ def test_a_log_id_that_would_change_the_path_is_refused(
     gateway_env: GatewayEmulator, log_id: str
 ) -> None:
     with pytest.raises(ConfigError, match="log_id: must be a log id"):
-        cfgenai.get_log(log_id)
+        cfgenai.logs.get_log(log_id)
     assert _api_requests(gateway_env) == []
 
 
@@ -140,7 +142,7 @@ def test_a_wrong_api_token_names_the_variable_and_never_shows_it(
 ) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)  # the gateway token: not an API token
     with pytest.raises(CloudflareAPIError) as caught:
-        cfgenai.get_log("0190a8f2-0000-7000-8000-000000000000")
+        cfgenai.logs.get_log("0190a8f2-0000-7000-8000-000000000000")
     error = caught.value
     assert (error.status, error.codes) == (401, (10000,))
     assert "check CLOUDFLARE_API_TOKEN" in str(error)
@@ -149,7 +151,7 @@ def test_a_wrong_api_token_names_the_variable_and_never_shows_it(
 
 def test_an_unknown_log_id_says_what_to_check(gateway_env: GatewayEmulator) -> None:
     with pytest.raises(CloudflareAPIError) as caught:
-        cfgenai.feedback("0190a8f2-0000-7000-8000-000000000000", score=5)
+        cfgenai.logs.feedback("0190a8f2-0000-7000-8000-000000000000", score=5)
     assert caught.value.status == 404
     assert "no log entry 0190a8f2-0000-7000-8000-000000000000 in gateway gw" in str(caught.value)
 
@@ -194,7 +196,7 @@ def test_an_envelope_with_success_false_is_raised(refusing_api: str) -> None:
         api_base_url=refusing_api,
     )
     with pytest.raises(CloudflareAPIError) as caught:
-        cfgenai.get_log("some-log", settings=settings)
+        cfgenai.logs.get_log("some-log", settings=settings)
     assert caught.value.codes == (7003,)
     assert "no: Bearer <sha256:" in str(caught.value)
     assert API_TOKEN not in str(caught.value)

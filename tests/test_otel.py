@@ -179,13 +179,16 @@ def test_the_openai_compat_clients_carry_the_ids_too(
 
     settings = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
     messages = [{"role": "user", "content": "hi"}]
-    model = cfgenai.compat_model("gemini-2.5-flash")
+    model = cfgenai.openai.compat_model("gemini-2.5-flash")
 
     async def ask_async() -> None:
-        async with cfgenai.async_openai_client(**settings) as compat:
+        async with cfgenai.openai.async_openai_client(**settings) as compat:
             await compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
 
-    with cfgenai.openai_client(**settings) as compat, tracer.start_as_current_span("sync") as span:
+    with (
+        cfgenai.openai.openai_client(**settings) as compat,
+        tracer.start_as_current_span("sync") as span,
+    ):
         compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
     request = gateway_env.last_request
     assert (request.path.endswith("/compat/chat/completions"), request.header(TRACE)) == (
@@ -198,6 +201,9 @@ def test_the_openai_compat_clients_carry_the_ids_too(
     assert (gateway_env.last_request.header(TRACE), gateway_env.last_request.header(SPAN)) == (
         _ids(span)
     )
-    with cfgenai.openai_client(**settings, otel=False) as compat, tracer.start_as_current_span("x"):
+    with (
+        cfgenai.openai.openai_client(**settings, otel=False) as compat,
+        tracer.start_as_current_span("x"),
+    ):
         compat.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
     assert gateway_env.last_request.header(TRACE) is None

@@ -15,6 +15,8 @@ import pytest
 from google.genai import _api_client, types
 
 import cfgenai
+import cfgenai.logs
+import cfgenai.openai
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import API_TOKEN, CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
@@ -106,9 +108,9 @@ def test_openai_and_the_logs_api_on_this_machine_bypass_the_proxy(
     gateway: GatewayEmulator, proxy: Proxy
 ) -> None:
     settings = {"base_url": gateway.base_url, "token": TOKEN, "_env_file": None}
-    with cfgenai.openai_client(**settings) as client:
+    with cfgenai.openai.openai_client(**settings) as client:
         client.chat.completions.create(
-            model=cfgenai.compat_model(MODEL), messages=[{"role": "user", "content": "hi"}]
+            model=cfgenai.openai.compat_model(MODEL), messages=[{"role": "user", "content": "hi"}]
         )
     log_id = gateway.logs[-1]["id"]
     account = cfgenai.GatewaySettings(
@@ -118,7 +120,7 @@ def test_openai_and_the_logs_api_on_this_machine_bypass_the_proxy(
         api_base_url=gateway.api_base_url,
         _env_file=None,
     )
-    cfgenai.get_log(log_id, settings=account)
+    cfgenai.logs.get_log(log_id, settings=account)
     assert proxy.lines == []
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import cfgenai
+import cfgenai.openai
 from cfgenai import ConfigError, GatewaySettings
 from cfgenai.testing import GatewayEmulator
 
@@ -116,9 +117,10 @@ def test_vertex_ai_bad_configuration(
 
 
 def test_compat_model_names() -> None:
-    assert cfgenai.compat_model("gemini-2.5-flash") == "google-ai-studio/gemini-2.5-flash"
+    assert cfgenai.openai.compat_model("gemini-2.5-flash") == "google-ai-studio/gemini-2.5-flash"
     assert (
-        cfgenai.compat_model("google-ai-studio/gemini-2.5-pro") == "google-ai-studio/gemini-2.5-pro"
+        cfgenai.openai.compat_model("google-ai-studio/gemini-2.5-pro")
+        == "google-ai-studio/gemini-2.5-pro"
     )
 
 
@@ -130,19 +132,19 @@ def test_openai_client_through_the_gateway(
         monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
     monkeypatch.setenv("CF_AIG_METADATA", '{"team":"search"}')
     messages = [{"role": "user", "content": "What is Cloudflare?"}]
-    with cfgenai.openai_client() as client:
+    with cfgenai.openai.openai_client() as client:
         completion = client.chat.completions.create(
-            model=cfgenai.compat_model(MODEL), messages=messages
+            model=cfgenai.openai.compat_model(MODEL), messages=messages
         )  # type: ignore[arg-type]
         stream = client.chat.completions.create(
-            model=cfgenai.compat_model(MODEL), messages=messages, stream=True
+            model=cfgenai.openai.compat_model(MODEL), messages=messages, stream=True
         )  # type: ignore[arg-type]
         streamed = "".join(c.choices[0].delta.content or "" for c in stream)
 
     async def ask_async() -> str | None:
-        async with cfgenai.async_openai_client() as aclient:
+        async with cfgenai.openai.async_openai_client() as aclient:
             answer = await aclient.chat.completions.create(
-                model=cfgenai.compat_model(MODEL), messages=messages
+                model=cfgenai.openai.compat_model(MODEL), messages=messages
             )  # type: ignore[arg-type]
         return answer.choices[0].message.content
 
@@ -162,7 +164,7 @@ def test_openai_client_refuses_vertex(vertex_env: GatewayEmulator) -> None:
     with pytest.raises(
         ConfigError, match="the OpenAI-compatible client serves Google AI Studio models"
     ):
-        cfgenai.openai_client()
+        cfgenai.openai.openai_client()
 
 
 # -- custom domains and Cloudflare Access -----------------------------------------------------------
@@ -189,9 +191,9 @@ def test_custom_domain_serves_every_route(
     assert build().models.generate_content(model=MODEL, contents="hi").text
     vertex = build(provider="google-vertex-ai", vertex_project="p", vertex_location="europe-west4")
     assert vertex.models.generate_content(model=MODEL, contents="hi").text
-    with cfgenai.openai_client() as client:
+    with cfgenai.openai.openai_client() as client:
         client.chat.completions.create(
-            model=cfgenai.compat_model(MODEL), messages=[{"role": "user", "content": "hi"}]
+            model=cfgenai.openai.compat_model(MODEL), messages=[{"role": "user", "content": "hi"}]
         )
     assert [r.path for r in custom_domain.requests] == [
         f"/google-ai-studio/v1/models/{MODEL}:generateContent",

@@ -20,12 +20,14 @@ import pytest
 from google import genai
 
 import cfgenai
+import cfgenai.openai
 from cfgenai import ConfigError, RedirectError, _compat
+from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
 
-README = Path(__file__).parent.parent / "README.md"
+TESTING_PAGE = Path(__file__).parent.parent / "docs" / "testing.md"
 
 
 def _ask(client: genai.Client, prompt: str = "hi") -> str:
@@ -90,9 +92,9 @@ def test_the_proxy_is_a_genai_client_and_shared_client_is_the_real_one(
     proxy = cfgenai.client
     assert isinstance(proxy, genai.Client)
     assert "not built yet" in repr(proxy)
-    real = cfgenai.shared_client()
+    real = shared_client()
     assert real is not proxy
-    assert real is cfgenai.shared_client()
+    assert real is shared_client()
     assert type(real) is not type(proxy)
     assert proxy.models is real.models
     assert proxy.aio is real.aio
@@ -147,21 +149,21 @@ def test_the_proxy_as_a_context_manager_closes_and_is_replaced(
     gateway_env: GatewayEmulator,
 ) -> None:
     with cfgenai.client as client:
-        first = cfgenai.shared_client()
+        first = shared_client()
         _ask(client)
     assert _ask(cfgenai.client)
-    assert cfgenai.shared_client() is not first
+    assert shared_client() is not first
 
 
 # -- closed clients ----------------------------------------------------------------------------
 
 
 def test_a_closed_shared_client_is_replaced(gateway_env: GatewayEmulator) -> None:
-    first = cfgenai.shared_client()
+    first = shared_client()
     _ask(cfgenai.client)
     cfgenai.client.close()
     assert _ask(cfgenai.client) == f"Echo from {MODEL}: hi"
-    second = cfgenai.shared_client()
+    second = shared_client()
     assert second is not first
 
     async def close_then_ask() -> str:
@@ -171,7 +173,7 @@ def test_a_closed_shared_client_is_replaced(gateway_env: GatewayEmulator) -> Non
         return answer.text or ""
 
     assert asyncio.run(close_then_ask()) == f"Echo from {MODEL}: again"
-    assert cfgenai.shared_client() is not second
+    assert shared_client() is not second
     assert len(gateway_env.requests) == 3
 
 
@@ -398,13 +400,13 @@ def test_the_openai_compat_client_follows_no_redirect_either(
     elsewhere.reset()
     settings = _redirect_settings(redirector, mode)
     messages = [{"role": "user", "content": "hi"}]
-    with cfgenai.openai_client(**settings, retries=0) as compat:
+    with cfgenai.openai.openai_client(**settings, retries=0) as compat:
         with pytest.raises(openai.APIStatusError) as caught:
             compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
         assert caught.value.status_code == 307
 
     async def ask_async() -> None:
-        async with cfgenai.async_openai_client(**settings, retries=0) as compat:
+        async with cfgenai.openai.async_openai_client(**settings, retries=0) as compat:
             await compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
 
     with pytest.raises(openai.APIStatusError):
@@ -412,7 +414,7 @@ def test_the_openai_compat_client_follows_no_redirect_either(
     assert elsewhere.requests == []
 
 
-# -- the README's pytest sample in a user's project -------------------------------------------
+# -- the testing page's pytest sample in a user's project -------------------------------------------
 
 # Real-looking credentials of a developer's "production" gateway, in the shell and in .env.
 _PRODUCTION_TOKEN = "fJ3kQ9zX2mB7vN4pL8wR1tY6uH0cE5aD-prodtoken"
@@ -420,7 +422,7 @@ _PRODUCTION_KEY = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"
 _PRODUCTION_ACCESS_SECRET = "3f1c9a7e5b2d8046a1c3e5f7b9d0a2c4e6f8a0b2c4d6e8f0a1b3c5d7e9f1a3b5"
 _SECRETS = (_PRODUCTION_TOKEN, _PRODUCTION_KEY, _PRODUCTION_ACCESS_SECRET)
 
-# Checks the README's sample cannot make on its own: the emulator saw no production secret.
+# Checks the testing page's sample cannot make on its own: the emulator saw no production secret.
 _NO_SECRET_SEEN = f"""
 import pytest
 
@@ -436,16 +438,16 @@ def _no_production_secret_reaches_the_emulator(request):
 """
 
 
-def _readme_files() -> dict[str, str]:
-    """The README's Python blocks that open with a ``# file.py`` line, by file name."""
-    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", README.read_text(), re.DOTALL)
+def _documented_files() -> dict[str, str]:
+    """The testing page's Python blocks that open with a ``# file.py`` line, by file name."""
+    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", TESTING_PAGE.read_text(), re.DOTALL)
     return {name: f"# {name}\n{body}" for name, body in blocks}
 
 
-def test_the_readmes_pytest_sample_runs_as_printed_in_a_users_project(
+def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = _readme_files()
+    files = _documented_files()
     assert set(files) == {"my_app.py", "test_my_app.py", "docs_app.py", "test_docs_app.py"}
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
@@ -555,17 +557,17 @@ def test_the_fixture_builds_for_every_test_where_a_client_is_tied_to_its_event_l
     from cfgenai import _client
 
     monkeypatch.setattr(_client, "async_clients_per_loop", lambda: False)  # google-genai 2.x
-    first = cfgenai.shared_client()
+    first = shared_client()
     _client.recycle_client()
-    assert cfgenai.shared_client() is not first
+    assert shared_client() is not first
 
 
 def test_a_client_closed_after_its_test_is_not_taken_back(cf_gateway: GatewayEmulator) -> None:
     from cfgenai import _client
 
-    first = cfgenai.shared_client()
+    first = shared_client()
     _client.recycle_client()
-    assert (cfgenai.shared_client() is first) == _compat.async_clients_per_loop()
+    assert (shared_client() is first) == _compat.async_clients_per_loop()
     _client.recycle_client()
     first.close()  # e.g. by a fixture of the user's that held on to it
-    assert cfgenai.shared_client() is not first
+    assert shared_client() is not first
