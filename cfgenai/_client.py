@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import os
@@ -16,12 +17,11 @@ from google.genai import types
 
 from . import _compat, _credentials, _wire
 from ._checks import VERTEX
-from ._compat import async_clients_per_loop
 from ._credentials import AccessToken
 from ._errors import ConfigError
 from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._tls import contexts
-from ._transport import Gateway, LiveGateway, client_args
+from ._transport import Gateway, LiveGateway, LoopPools, client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
 # placeholder, which every transport below removes before the request leaves: the gateway
@@ -61,7 +61,11 @@ def _shared_tls_kwargs(settings: GatewaySettings) -> dict[str, Any]:
         known = _KWARGS[key] = settings, _kwargs(settings, share_tls=True)
     kwargs = dict(known[1])
     options = kwargs["http_options"]
-    kwargs["http_options"] = options.model_copy(update={"headers": dict(options.headers)})
+    update: dict[str, Any] = {"headers": dict(options.headers)}
+    if "transport" in options.async_client_args:  # each client its own pools (a copy is new)
+        transport = copy.copy(options.async_client_args["transport"])
+        update["async_client_args"] = {**options.async_client_args, "transport": transport}
+    kwargs["http_options"] = options.model_copy(update=update)
     return kwargs
 
 
@@ -120,6 +124,8 @@ class _Client(genai.Client):
         super().__init__(**kwargs)
         _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
         self.aio._live_gateway = live  # type: ignore[attr-defined]
+        async_args = kwargs["http_options"].async_client_args or {}
+        self.aio._pools = async_args.get("transport")  # type: ignore[attr-defined]
 
     # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
     # so `build_client().models.generate_content(...)` failed with "client has been closed"
@@ -135,9 +141,13 @@ class _Client(genai.Client):
 
 class _AsyncClient(genai.client.AsyncClient):
     _live_gateway: LiveGateway | str  # set by _Client; a str says why Live is refused
+    _pools: LoopPools | None  # this client's own, where cfgenai keeps a pool per event loop
 
     async def aclose(self) -> None:
-        await super().aclose()
+        if self._pools is None:
+            await super().aclose()
+        else:  # its pools close; it stays usable, as google-genai 3.x's own pools leave it
+            await self._pools.close_pools()
         _closed(_compat.api_client(self))
 
     @property
@@ -262,11 +272,11 @@ def recycle_client() -> None:
     """:func:`reset_client`, except that the next use takes the client back, instead of
     building an equal one, when the environment (and ``.env``) is then exactly what it was
     built from. For the ``cf_gateway`` fixture, whose emulator closes every connection on
-    reset, so that tests share the client's set-up but no connection. Only where one client
-    serves every event loop (``_compat.async_clients_per_loop``)."""
+    reset, so that tests share the client's set-up but no connection (its async side keeps
+    one pool per event loop, so the next test's loop gets its own)."""
     global _spare
     with _shared_lock:
-        if _shared is not None and _shared_source is not None and async_clients_per_loop():
+        if _shared is not None and _shared_source is not None:
             _spare = _shared_source, _shared
         _share(None)
 

@@ -54,18 +54,16 @@ def httpx_module() -> ModuleType:
     return importlib.import_module(http_backend())
 
 
+def has_aiohttp() -> bool:
+    """Whether google-genai sends async requests with aiohttp (unless given a transport)."""
+    from google.genai import _api_client
+
+    return bool(_api_client.has_aiohttp)
+
+
 def uses_truststore(backend: str) -> bool:
     """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
     return backend == "httpx2" and genai_version() >= (3, 0)
-
-
-def async_clients_per_loop() -> bool:
-    """Whether one client's async calls work from any event loop, one after another."""
-    if genai_version() >= (3, 0):
-        return True
-    # google-genai 2.x sends async requests with aiohttp whenever it is importable, and builds
-    # a new session when the loop of the last one is closed.
-    return importlib.util.find_spec("aiohttp") is not None
 
 
 # -- google-genai's private shapes ------------------------------------------------------------

@@ -8,13 +8,16 @@ keeps only the arguments it accepts: ``event_hooks`` for httpx, ``middlewares`` 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import dataclasses
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator, MutableMapping
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -72,6 +75,9 @@ def client_args(
         sync["verify"], async_["ssl"] = contexts()
     if gateway.direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
         sync["trust_env"] = async_["trust_env"] = False
+    if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
+        async_["transport"] = LoopPools(share_tls=share_tls, trust_env=not gateway.direct)
+        async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return sync, async_
 
 
@@ -246,6 +252,7 @@ class AiohttpMiddleware(_Hook):
         # google-genai sends a resumable upload's chunks through the same session, but
         # without the per-request arguments that bring this middleware: it joins the session.
         _compat.session_middleware(request.session, self)
+        await close_at_shutdown(request.session)
         self.outgoing.gateway.check(str(request.original_url))  # yarl drops a '#' part
         moved = self.outgoing.prepare(str(request.url), request.headers)
         if moved is not None:
@@ -273,6 +280,103 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
     if status < 400:
         raise redirect_error(status, str(request.url), answer.headers.get("location"), answer)
     raise error_for(answer)
+
+
+# -- one connection pool per event loop ---------------------------------------------------------
+# Pooled connections belong to the loop that opened them. google-genai 2.x keeps one async
+# httpx client, so a second `asyncio.run()` (or a loop in another thread) reuses the first
+# loop's connections and fails with "Event loop is closed"; its aiohttp session fails the same
+# way for loops that run at once. google-genai 3.x keeps one pool per loop itself, but leaves
+# an ended loop's connections to the garbage collector. Where google-genai sends with httpx
+# (2.x always, then; 3.x without aiohttp), cfgenai hands it LoopPools; an aiohttp session
+# (3.x) is closed by the middleware as its loop shuts down.
+
+
+class LoopPools:
+    """An httpx async transport that sends each request on its running loop's own pool.
+
+    It holds no credential and no connection worth keeping in a copy: a copy or a pickle is
+    a new, empty one. In JSON it is its name, as cfgenai's hooks are.
+    """
+
+    __pydantic_serializer__ = _Hook.__pydantic_serializer__
+
+    def __init__(self, *, share_tls: bool, trust_env: bool) -> None:
+        self.share_tls, self.trust_env = share_tls, trust_env
+        self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _new, (self.share_tls, self.trust_env)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LoopPools:
+        return _new(self.share_tls, self.trust_env)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._pools.get(loop) or await self._open(loop)
+        # The pool's client picks the transport as it would for itself: a proxy, or direct.
+        return await client._transport_for_url(request.url).handle_async_request(request)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
+        verify = contexts()[0] if self.share_tls else True
+        client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
+        await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
+        with self._lock:
+            for ended in [other for other in self._pools if other.is_closed()]:
+                del self._pools[ended]
+            self._pools[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """httpx's close: does nothing. httpx calls it when any client holding the transport
+        closes: clients built from one ``client_kwargs()`` share it, and google-genai 2.0
+        closes a client it discarded while building. Each pool closes as its loop shuts down,
+        or with :meth:`close_pools`."""
+
+    async def close_pools(self) -> None:
+        """Closes every pool: this loop's now, those of other running loops on their loop;
+        a loop that ended closed its own as it shut down."""
+        with self._lock:
+            pools, self._pools = self._pools, {}
+        current = asyncio.get_running_loop()
+        for loop, client in pools.items():
+            if loop is current:
+                await client.aclose()
+            elif not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                    asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+
+    async def __aenter__(self) -> LoopPools:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+def _new(share_tls: bool, trust_env: bool) -> LoopPools:
+    return LoopPools(share_tls=share_tls, trust_env=trust_env)
+
+
+# Async generators started on a loop, by what they close: asyncio.run() finalises a loop's
+# async generators before it closes the loop, and so closes each resource on its own loop.
+_CLOSERS: weakref.WeakKeyDictionary[Any, AsyncGenerator[None]] = weakref.WeakKeyDictionary()
+
+
+async def close_at_shutdown(resource: Any) -> None:
+    """Close ``resource`` (an httpx client or an aiohttp session, bound to the running loop)
+    while that loop shuts down, so that no connection outlives its loop. Once per resource."""
+    if resource not in _CLOSERS:
+        closer = _CLOSERS[resource] = _closer(weakref.ref(resource))
+        await anext(closer)  # its first step registers it with the running loop
+
+
+async def _closer(resource: weakref.ref[Any]) -> AsyncGenerator[None]:
+    try:
+        yield
+    finally:
+        if (alive := resource()) is not None:
+            await (getattr(alive, "aclose", None) or alive.close)()
 
 
 # -- the Live API's WebSocket ------------------------------------------------------------------

@@ -28,6 +28,13 @@ API_TOKEN = "canary-cf-api-token-2c8e5a1f9b3d7e04"  # a Cloudflare API token, fo
 CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN, API_TOKEN)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
+# google-genai 3.x sends async requests with aiohttp when it is installed; on 2.x cfgenai hands it
+# an httpx transport with one pool per event loop (_transport.LoopPools), which its aiohttp
+# session cannot be.
+ASYNC_OVER_AIOHTTP = _compat.genai_version() >= (3, 0) and _compat.has_aiohttp()
+needs_aiohttp_async = pytest.mark.skipif(
+    not ASYNC_OVER_AIOHTTP, reason="google-genai 2.x: cfgenai sends async requests with httpx"
+)
 # A log id as the gateway gives it now: a lowercase UUIDv7.
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 

@@ -15,7 +15,6 @@ from google import genai
 from google.genai import types
 
 import cfgenai
-from cfgenai import _compat
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN
@@ -136,12 +135,6 @@ def test_each_call_gives_fresh_options(gateway_env: GatewayEmulator) -> None:
     assert _options(first).headers is not _options(second).headers
 
 
-# The first loop's connections are left for the second loop's client to drop, unclosed.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.skipif(
-    not _compat.async_clients_per_loop(),
-    reason="google-genai 2.x over httpx keeps one async pool: install cfgenai[aiohttp]",
-)
 def test_one_client_serves_one_event_loop_after_another(gateway_env: GatewayEmulator) -> None:
     # ADK's sync Runner.run starts a new event loop for each run.
     client = genai.Client(**cfgenai.client_kwargs())

@@ -21,7 +21,16 @@ from google.genai import errors, types
 
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build, sdk_http
+from .conftest import (
+    CANARIES,
+    GOOGLE_KEY,
+    MODEL,
+    STORED_KEY,
+    TOKEN,
+    Build,
+    needs_aiohttp_async,
+    sdk_http,
+)
 from .recorder import Recorder
 
 SEED_BODY = '{"contents": [{"role":"user", "parts": [{"text":"What is Cloudflare?"}]}]}'
@@ -295,6 +304,7 @@ def test_connection_dropped_mid_stream_raises_after_the_chunks_sent(
     assert received == ["Echo", " from"]
 
 
+@needs_aiohttp_async
 def test_connection_dropped_mid_stream_raises_with_aiohttp(
     gateway_env: GatewayEmulator, build: Build
 ) -> None:

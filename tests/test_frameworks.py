@@ -48,6 +48,16 @@ def mode(
     return str(request.param)
 
 
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def async_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Async requests over aiohttp where google-genai would use it, and over httpx, as
+    without aiohttp installed (the clients are built after this, on first use)."""
+    from google.genai import _api_client
+
+    if request.param == "httpx":
+        monkeypatch.setattr(_api_client, "has_aiohttp", False)
+
+
 def _assert_received(gateway: GatewayEmulator, mode: str, kind: str) -> None:
     calls = [r for r in gateway.requests if ":generateContent" in r.path or "stream" in r.path]
     assert calls, "the gateway received no generateContent call"
@@ -60,7 +70,11 @@ def _assert_received(gateway: GatewayEmulator, mode: str, kind: str) -> None:
 
 
 def _run(kind: str, sync: Callable[[], Any], coroutine: Callable[[], Any]) -> Any:
-    return sync() if kind == "sync" else asyncio.run(coroutine())
+    """Twice, as an app asks again: the async kinds on a new event loop each time (a second
+    ``asyncio.run()``, a Celery task), as ADK's sync runner does on its own."""
+    for _ in range(2):
+        answer = sync() if kind == "sync" else asyncio.run(coroutine())
+    return answer
 
 
 @pytest.mark.parametrize("kind", KINDS)

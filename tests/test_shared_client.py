@@ -21,7 +21,7 @@ from google import genai
 
 import cfgenai
 import cfgenai.openai
-from cfgenai import ConfigError, RedirectError, _compat
+from cfgenai import ConfigError, RedirectError
 from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
@@ -476,8 +476,8 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
 _ONE_CLIENT_PER_ENVIRONMENT = """
 import asyncio
 import pytest
-from cfgenai import client, shared_client
-from cfgenai._compat import async_clients_per_loop
+from cfgenai import client
+from cfgenai._client import shared_client
 
 seen = []
 loop = asyncio.new_event_loop()  # one loop for several tests, as a session-scoped loop is
@@ -531,10 +531,8 @@ def test_a_closed_client(cf_gateway):
 
 def test_which_tests_shared_a_client():
     *same, warned, warned_again, key, byok, after_close = seen
-    # Not where one client's async calls are tied to one event loop (google-genai 2.x, httpx).
-    shared = async_clients_per_loop()
-    assert all((c is same[0]) == shared for c in same[1:])
-    assert (warned is warned_again) == shared and warned is not same[0]
+    assert all(c is same[0] for c in same[1:])
+    assert warned is warned_again and warned is not same[0]
     assert key is not warned and byok is not key and byok is not same[0]
     assert after_close is not byok
 """
@@ -551,23 +549,12 @@ def test_tests_in_the_same_environment_share_the_client_but_no_connection(
     result.assert_outcomes(passed=11)
 
 
-def test_the_fixture_builds_for_every_test_where_a_client_is_tied_to_its_event_loop(
-    cf_gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from cfgenai import _client
-
-    monkeypatch.setattr(_client, "async_clients_per_loop", lambda: False)  # google-genai 2.x
-    first = shared_client()
-    _client.recycle_client()
-    assert shared_client() is not first
-
-
 def test_a_client_closed_after_its_test_is_not_taken_back(cf_gateway: GatewayEmulator) -> None:
     from cfgenai import _client
 
     first = shared_client()
     _client.recycle_client()
-    assert (shared_client() is first) == _compat.async_clients_per_loop()
+    assert shared_client() is first
     _client.recycle_client()
     first.close()  # e.g. by a fixture of the user's that held on to it
     assert shared_client() is not first

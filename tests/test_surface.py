@@ -22,7 +22,7 @@ from google.genai import _api_client, types
 
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import ASYNC_OVER_AIOHTTP, GOOGLE_KEY, MODEL, TOKEN, Build
 from .recorder import Recorder
 
 # -- the calls ------------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def test_a_hostile_model_name_sends_nothing_anywhere(
     async def call(api: Api) -> Any:
         return await _done(api.models.generate_content(model=model, contents="hi"))
 
-    if transport == "async-aiohttp" and "\n" in model:
+    if transport == "async-aiohttp" and "\n" in model and ASYNC_OVER_AIOHTTP:
         # aiohttp's URL parser drops a newline before any middleware sees the request: it
         # goes to .../models/ab, under the gateway's prefix, where the gateway answers.
         _run(client, transport, call)
