@@ -100,13 +100,20 @@ def _per_request(call: Callable[[], None], count: int) -> float:
     return (time.perf_counter() - start) / count
 
 
-def _async_per_request(client: Any, count: int, in_flight: int) -> float:
+def _async_per_request(
+    client: Any, count: int, in_flight: int, errors: list[BaseException] | None = None
+) -> float:
     async def run() -> float:
         gate = asyncio.Semaphore(in_flight)
 
         async def one() -> None:
             async with gate:
-                await client.aio.models.generate_content(model=MODEL, contents="hi")
+                try:
+                    await client.aio.models.generate_content(model=MODEL, contents="hi")
+                except Exception as error:
+                    if errors is None:
+                        raise
+                    errors.append(error)
 
         _ = client.aio  # the shared client, closed by the last run, is rebuilt out of the timing
         start = time.perf_counter()
@@ -330,9 +337,10 @@ def _time(call: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
-    """Per-request time through ``cfgenai.client`` (the shared client's proxy, configured from
-    the environment) vs a bare client, same emulator."""
+@contextlib.contextmanager
+def _shared_and_bare() -> Iterator[tuple[GatewayEmulator, Any]]:
+    """An emulator, ``cfgenai.client`` configured for it from the environment, and a bare
+    client with the same effect on the wire."""
     with (
         GatewayEmulator(token=TOKEN) as emulator,
         _environment(
@@ -342,7 +350,13 @@ def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
             CF_AIG_ENV_FILE="",
         ),
     ):
-        bare = _bare_client(emulator.base_url + "/google-ai-studio")
+        yield emulator, _bare_client(emulator.base_url + "/google-ai-studio")
+
+
+def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
+    """Per-request time through ``cfgenai.client`` (the shared client's proxy, configured from
+    the environment) vs a bare client, same emulator."""
+    with _shared_and_bare() as (emulator, bare):
         return _compare(
             "per request, cfgenai.client vs bare client",
             cfgenai.client,
@@ -352,6 +366,84 @@ def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
             emulator.reset,
             1.03,
         )
+
+
+def _threads(client: Any, count: int, threads: int, errors: list[BaseException]) -> float:
+    """Seconds per request for ``count`` sync requests sent by ``threads`` threads at once."""
+    start_line = threading.Barrier(threads + 1)
+
+    def work() -> None:
+        start_line.wait()
+        for _ in range(count // threads):
+            try:
+                client.models.generate_content(model=MODEL, contents="hi")
+            except Exception as error:  # counted, and shown beside the figure
+                errors.append(error)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    start_line.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return (time.perf_counter() - start) / (count // threads * threads)
+
+
+def concurrency(count: int, trials: int) -> tuple[list[tuple[str, Paired, float]], int, int]:
+    """``cfgenai.client`` vs a bare client, per request (the inverse of throughput): 500 async
+    requests in flight on one event loop, and 64 threads sending sync requests at once; then
+    the errors of either kind, and the connections 500 in flight opened."""
+    errors: list[BaseException] = []
+    with _shared_and_bare() as (emulator, bare):
+
+        def many(client: Any) -> Callable[[], float]:
+            return lambda: _async_per_request(client, count, 500, errors)
+
+        def threaded(client: Any) -> Callable[[], float]:
+            return lambda: _threads(client, count, 64, errors)
+
+        rows = [
+            (
+                "per request, 500 async in flight, cfgenai.client vs bare",
+                _paired(many(cfgenai.client), many(bare), trials, emulator.reset),
+                1.0,
+            ),
+            (
+                "per request, 64 threads at once, cfgenai.client vs bare",
+                _paired(threaded(cfgenai.client), threaded(bare), trials, emulator.reset),
+                1.0,
+            ),
+        ]
+        emulator.reset()
+        _async_per_request(cfgenai.client, count, 500, errors)
+        return rows, len(errors), emulator.connections
+
+
+def loops(count: int, trials: int) -> tuple[Paired, int]:
+    """One client on 10 event loops in sequence (each a new ``asyncio.run()``, as ADK's sync
+    runner and Celery tasks make), per request, vs a bare client on one loop; and the errors."""
+    errors: list[BaseException] = []
+
+    def on_loops(client: Any, loops: int) -> Callable[[], float]:
+        async def some(n: int) -> None:
+            for _ in range(n):
+                try:
+                    await client.aio.models.generate_content(model=MODEL, contents="hi")
+                except Exception as error:
+                    errors.append(error)
+
+        def run() -> float:
+            start = time.perf_counter()
+            for _ in range(loops):
+                asyncio.run(some(count // loops))
+            return (time.perf_counter() - start) / (count // loops * loops)
+
+        return run
+
+    with _shared_and_bare() as (emulator, bare):
+        figure = _paired(on_loops(cfgenai.client, 10), on_loops(bare, 1), trials, emulator.reset)
+    return figure, len(errors)
 
 
 def proxy_access(trials: int) -> Paired:
@@ -408,19 +500,41 @@ def cold_start(trials: int) -> list[tuple[str, Paired, float | None]]:
     rows: list[tuple[str, Paired, float | None]] = [
         ("import cfgenai vs from google import genai", imports, 0.5)
     ]
+    # What cfgenai cannot do without: its two libraries besides google-genai, imported.
+    libraries = "import pydantic_settings, dotenv\n"
     with GatewayEmulator(token=TOKEN) as emulator:
-        ours, bare = _ours_code(emulator.base_url), _bare_code(emulator.base_url)
+        root = emulator.base_url
+        ours, bare, floor = _ours_code(root), _bare_code(root), _floor_code(root, libraries)
         http = _paired(_fresh(ours), _fresh(bare), trials)
-        rows.append(("fresh process: import, build, one request", http, 0.92))
-        floor = _paired(_fresh(_floor_code(emulator.base_url)), _fresh(bare), trials)
-        rows.append(("  floor: google-genai loading no CA store", floor, None))
-        settings = "import pydantic_settings\n"
-        floor = _paired(_fresh(_floor_code(emulator.base_url, settings)), _fresh(bare), trials)
-        rows.append(("  floor + import pydantic_settings", floor, None))
+        rows.append(("fresh process: import, build, one request", http, 1.0))
+        rows.append(
+            (
+                "  vs the floor + pydantic_settings, dotenv",
+                _paired(_fresh(ours), _fresh(floor), trials),
+                1.03,
+            )
+        )
+        rows.append(
+            (
+                "  floor: google-genai loading no CA store",
+                _paired(_fresh(_floor_code(root)), _fresh(bare), trials),
+                None,
+            )
+        )
+        rows.append(
+            (
+                "  floor + import pydantic_settings, dotenv",
+                _paired(_fresh(floor), _fresh(bare), trials),
+                None,
+            )
+        )
         with TlsProxy(emulator.port) as proxy:
             root, ca = proxy.base_url, {"SSL_CERT_FILE": proxy.ca_file}
-            https = _paired(_fresh(_ours_code(root), **ca), _fresh(_bare_code(root), **ca), trials)
-        rows.append(("  the same over https, CA from SSL_CERT_FILE", https, None))
+            bare = _fresh(_bare_code(root), **ca)
+            https = _paired(_fresh(_ours_code(root), **ca), bare, trials)
+            with_libraries = _paired(_fresh(libraries + _bare_code(root), **ca), bare, trials)
+        rows.append(("the same over https, CA from SSL_CERT_FILE", https, 1.0))
+        rows.append(("  bare + import pydantic_settings, dotenv", with_libraries, None))
         litellm = _litellm_code(emulator.base_url)
         if litellm is not None:
             through = _paired(_fresh(ours), _fresh(litellm), trials)
@@ -866,6 +980,16 @@ def main() -> None:
     )
     for row in cold_start(2 if quick else 12):
         _row(*row)
+    rows, errors, connections = concurrency(1000 if quick else 4000, 2 if quick else 5)
+    for row in rows:
+        _row(*row)
+    label = "  errors, connections for 500 in flight"
+    verdict = "PASS" if errors == 0 and connections <= 100 else "FAIL"
+    print(f"{label:<48} {errors:>4}, {connections:>3} {'':>32} {'0, <=100':>8}  {verdict}")
+    on_loops, errors = loops(long, 3 if quick else 5)
+    _row("per request, one client on 10 loops vs bare on 1", on_loops, None)
+    label = "  errors on those loops"
+    print(f"{label:<48} {errors:>10} {'':>32} {'==0':>8}  {'PASS' if errors == 0 else 'FAIL'}")
     tests = fixture_cost(200, 2 if quick else 5)
     _row("per test, cf_gateway + client vs no mock", tests, 1.5)
     _row("RSS per additional client vs bare", rss_per_client(20, 2 if quick else 4), None, "KB")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import inspect
 import logging
 import re
@@ -111,6 +112,9 @@ class Gateway:
 
     def place(self, url: str) -> str | None:
         """``url`` put back on the gateway, or None when it is there already."""
+        return _place(self, url)
+
+    def _place(self, url: str) -> str | None:
         self.check(url)
         target = urlsplit(url)
         if url.startswith(self.prefix + "/"):  # as google-genai builds it from the base URL
@@ -126,6 +130,9 @@ class Gateway:
         query = f"?{target.query}" if target.query else ""
         return f"{self.prefix}{target.path}{query}"
 
+
+# Clients send to a few URLs over and over: each is judged once (a refusal is not kept).
+_place = functools.lru_cache(maxsize=1024)(Gateway._place)
 
 _UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
 _METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
@@ -253,8 +260,8 @@ class AiohttpMiddleware(_Hook):
         # without the per-request arguments that bring this middleware: it joins the session.
         _compat.session_middleware(request.session, self)
         await close_at_shutdown(request.session)
-        self.outgoing.gateway.check(str(request.original_url))  # yarl drops a '#' part
-        moved = self.outgoing.prepare(str(request.url), request.headers)
+        # The original URL: yarl's request.url is the same without a '#' part, refused too.
+        moved = self.outgoing.prepare(str(request.original_url), request.headers)
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
