@@ -38,9 +38,9 @@ def trace_headers() -> dict[str, str]:
 def add_trace_headers(headers: MutableMapping[str, str]) -> None:
     """Set the current span's ids on ``headers``, unless the request names its own
     (``request_options(otel_trace_id=...)`` wins)."""
-    if TRACE_HEADER in headers or SPAN_HEADER in headers:
-        return
-    headers.update(trace_headers())
+    ids = trace_headers()  # first: without a span, the headers are not even looked at
+    if ids and TRACE_HEADER not in headers and SPAN_HEADER not in headers:
+        headers.update(ids)
 
 
 def _trace_api() -> Any:

@@ -207,7 +207,8 @@ class Outgoing(_Hook):
         for name, value in self.gateway.credentials:
             if name not in headers:
                 headers[name] = value
-        headers.update(rotated(self.rotating))
+        if self.rotating:
+            headers.update(rotated(self.rotating))
         if self.otel:
             _otel.add_trace_headers(headers)
         return moved
