@@ -26,6 +26,7 @@ from ._settings import (
     SECRET_FIELDS,
     GatewaySettings,
     all_variables,
+    found_secrets,
     from_reading,
     secret_variables,
     variables,
@@ -228,7 +229,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
     reading = read(secrets=secret_variables())
-    return _masked(_diagnose(reading, ping), _secrets(reading))
+    return _masked(_diagnose(reading, ping), found_secrets(reading))
 
 
 def _diagnose(reading: Reading, ping: bool) -> Diagnosis:
@@ -281,11 +282,6 @@ def _sources(reading: Reading) -> list[Setting]:
         shown = "(not set)" if value is None else printable(value)
         rows.append(Setting(name, variables()[name][0], shown, source))
     return rows
-
-
-def _secrets(reading: Reading) -> list[str]:
-    """Every secret value the reading found, wherever it came from."""
-    return [found.value for name in SECRET_FIELDS if (found := reading.find(variables()[name]))]
 
 
 def _masked(diagnosis: Diagnosis, secrets: list[str]) -> Diagnosis:

@@ -61,6 +61,11 @@ def has_aiohttp() -> bool:
     return bool(_api_client.has_aiohttp)
 
 
+def transport_for(client: Any, url: Any) -> Any:
+    """The transport an httpx (or httpx2) client sends ``url`` with: its proxy's, or its own."""
+    return client._transport_for_url(url)
+
+
 def uses_truststore(backend: str) -> bool:
     """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
     return backend == "httpx2" and genai_version() >= (3, 0)

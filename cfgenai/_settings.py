@@ -316,8 +316,7 @@ class GatewaySettings(BaseSettings):
             _READING.reset(context)
         found = [*reading.problems, *_argument_problems(values), *found]
         if found:
-            secrets = [hit.value for f in SECRET_FIELDS if (hit := reading.find(variables()[f]))]
-            found = [mask(line, [*secrets, *given]) for line in found]
+            found = [mask(line, [*found_secrets(reading), *given]) for line in found]
             raise ConfigError(_mention_env_file(found, reading.env_file))
         self._files = {
             name: reading.files[hit.name]
@@ -433,6 +432,11 @@ def _label(loc: tuple[int | str, ...]) -> str:
     key = str(loc[-1] if loc[0] == "options" and len(loc) > 1 else loc[0])
     by_key = {k: name for name, names in variables().items() for k in (name, *names)}
     return variable(by_key[key]) if key in by_key else key
+
+
+def found_secrets(reading: Reading) -> list[str]:
+    """Every secret value ``reading`` found, wherever it came from (to mask it in messages)."""
+    return [hit.value for name in SECRET_FIELDS if (hit := reading.find(variables()[name]))]
 
 
 def _given_secrets(values: Mapping[str, Any]) -> list[str]:

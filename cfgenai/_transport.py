@@ -324,7 +324,7 @@ class LoopPools:
         loop = asyncio.get_running_loop()
         client = self._pools.get(loop) or await self._open(loop)
         # The pool's client picks the transport as it would for itself: a proxy, or direct.
-        return await client._transport_for_url(request.url).handle_async_request(request)
+        return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
         verify = contexts()[0] if self.share_tls else True

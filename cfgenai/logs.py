@@ -19,7 +19,7 @@ from ._checks import is_loopback_url
 from ._compat import httpx_module
 from ._errors import ConfigError
 from ._options import validate_options
-from ._secrets import fingerprint
+from ._secrets import mask
 from ._settings import GatewaySettings, resolve
 from ._tls import contexts
 
@@ -190,7 +190,7 @@ class _Call:
         codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
         reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
         # The API may echo what it was sent: never let the token through.
-        reason = reason.replace(self.secret, fingerprint(self.secret))[:500]
+        reason = mask(reason, [self.secret])[:500]
         if not envelope:
             reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
         raise CloudflareAPIError(response.status_code, codes, reason, self._hint(response, codes))

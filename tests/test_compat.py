@@ -26,6 +26,14 @@ def test_a_client_keeps_its_sender_and_its_async_side_in_its_instance_dictionary
     assert _compat.api_client(client.aio) is sender, "`aio` no longer shares the sender"
 
 
+def test_an_httpx_client_names_the_transport_for_a_url() -> None:
+    module = _compat.httpx_module()
+    mounted = module.AsyncHTTPTransport()
+    client = module.AsyncClient(mounts={"http://proxied.example": mounted})
+    assert _compat.transport_for(client, module.URL("http://proxied.example/x")) is mounted
+    assert _compat.transport_for(client, module.URL("http://127.0.0.1/x")) is client._transport
+
+
 def test_a_proxy_sharing_the_dictionary_runs_as_the_client() -> None:
     client = _client()
 
