@@ -148,7 +148,9 @@ class _AsyncClient(genai.client.AsyncClient):
             await super().aclose()
         else:  # its pools close; it stays usable, as google-genai 3.x's own pools leave it
             await self._pools.close_pools()
-        _closed(_compat.api_client(self))
+        if _closed(_compat.api_client(self)):
+            # `cfgenai.client` no longer leads to it: its sync pool would wait for the collector.
+            _compat.api_client(self).close()
 
     @property
     def live(self) -> genai.live.AsyncLive:
@@ -304,15 +306,18 @@ def _share(new: genai.Client | None) -> None:
     _compat.share_state(client, new)
 
 
-def _closed(api_client: object) -> None:
+def _closed(api_client: object) -> bool:
     # Called when a client (or its `aio`) is closed: if it is the shared one (or the spare),
-    # the next use builds a new one.
+    # the next use builds a new one. Says whether it was let go.
     global _spare
     with _shared_lock:
-        if _shared is not None and _compat.api_client(_shared) is api_client:
+        shared = _shared is not None and _compat.api_client(_shared) is api_client
+        spare = _spare is not None and _compat.api_client(_spare[1]) is api_client
+        if shared:
             _share(None)
-        if _spare is not None and _compat.api_client(_spare[1]) is api_client:
+        if spare:
             _spare = None
+        return shared or spare
 
 
 def _after_fork_in_child() -> None:
