@@ -267,11 +267,11 @@ class GatewaySettings(BaseSettings):
     def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         # Field errors stop pydantic before an "after" validator could run, so the
         # combination checks read the raw input: every problem is reported at once.
-        found: list[str] = []
+        found = _unknown_names(data) if isinstance(data, Mapping) else []
         try:
             settings = handler(data)
         except ValidationError as exc:
-            found = problems(exc, _label)
+            found += problems(exc, _label)
         if isinstance(data, Mapping):
             found += _combination_problems(data)
         if found:
@@ -314,7 +314,7 @@ class GatewaySettings(BaseSettings):
             found = _root_override_problems(self.base_url, values)
         finally:
             _READING.reset(context)
-        found = [*reading.problems, *_argument_problems(values), *found]
+        found = [*reading.problems, *found]
         if found:
             found = [mask(line, [*found_secrets(reading), *given]) for line in found]
             raise ConfigError(_mention_env_file(found, reading.env_file))
@@ -349,7 +349,6 @@ class GatewaySettings(BaseSettings):
             found = problems(exc, _label)
         else:
             found = _root_override_problems(settings.base_url, changes)
-        found = _argument_problems(changes) + found
         if found:
             raise ConfigError(mask(line, secrets) for line in found)
         settings._files = {k: v for k, v in self._files.items() if k not in changes}
@@ -454,12 +453,12 @@ def _nest_options(values: Mapping[str, Any], options: Any = None) -> dict[str, A
     return nested
 
 
-def _argument_problems(values: Mapping[str, Any]) -> list[str]:
+def _unknown_names(data: Mapping[str, Any]) -> list[str]:
     """Keyword arguments that are no setting: pydantic would silently drop them."""
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
     found = []
     for line in unknown_names(
-        values, known, "setting of cfgenai", "`cfgenai env` lists the settings"
+        data, known, "setting of cfgenai", "`cfgenai env` lists the settings"
     ):
         if line.startswith("api_key:"):
             line = (
