@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -101,14 +100,7 @@ def ask(
         raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
     waiting = Waiting(None if as_json else err, f"waiting for {settings.model}")
     with build_client(settings) as client, waiting:
-        if as_json:
-            response = client.models.generate_content(model=settings.model, contents=prompt)
-            answer = response.model_dump(
-                mode="json", exclude_none=True, exclude={"sdk_http_response"}
-            )
-            info = dataclasses.asdict(gateway_info(response))
-            out.write(json.dumps({"response": answer, "gateway": info}, indent=2) + "\n")
-        elif stream:
+        if stream and not as_json:
             written = False
             try:
                 for chunk in client.models.generate_content_stream(
@@ -124,9 +116,16 @@ def ask(
                     out.flush()
                 raise
             out.write("\n")
+            return
+        response = client.models.generate_content(model=settings.model, contents=prompt)
+        waiting.stop()
+        if as_json:
+            answer = response.model_dump(
+                mode="json", exclude_none=True, exclude={"sdk_http_response"}
+            )
+            info = dataclasses.asdict(gateway_info(response))
+            out.write(json.dumps({"response": answer, "gateway": info}, indent=2) + "\n")
         else:
-            response = client.models.generate_content(model=settings.model, contents=prompt)
-            waiting.stop()
             out.write((response.text or "") + "\n")
 
 
@@ -145,33 +144,27 @@ class Waiting:
         interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._err = err if err is not None and _is_terminal(err) else None
+        # Only a terminal that draws: not a pipe, a file, a CI log or TERM=dumb.
+        terminal = err is not None and err.isatty() and os.environ.get("TERM") != "dumb"
+        self._err = err if terminal else None
         self._label = label
         self._interval = interval
         self._clock = clock
         self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._spin, daemon=True)
 
     def __enter__(self) -> Waiting:
         if self._err is not None:
-            self._thread = threading.Thread(target=self._spin, daemon=True)
             self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
         self._stopped.set()
-        self._thread.join()
-        self._thread = None
+        if self._thread.ident is not None:  # started
+            self._thread.join()
 
     def _spin(self) -> None:
         assert self._err is not None
@@ -184,11 +177,6 @@ class Waiting:
                 break
         self._err.write("\r\033[K")  # erase the line
         self._err.flush()
-
-
-def _is_terminal(stream: IO[str]) -> bool:
-    """A terminal that draws (not a pipe, a file, a CI log or TERM=dumb)."""
-    return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
 # -- doctor ----------------------------------------------------------------------------------
@@ -266,27 +254,23 @@ def _sources(reading: Reading) -> list[Setting]:
     """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
     does a value holding credentials (``https://user:pw@...``); a secret inside another value
     is masked with the rest of the diagnosis (:func:`_masked`)."""
-    found_values: dict[str, tuple[str | None, str]] = {}
+    rows = []
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables()[name]
         found = reading.find(names)
         if found is None:
-            found_values[name] = default_text(field_info(name)), "default"
+            value, source = default_text(field_info(name)), "default"
         else:
             alias = "" if found.name == names[0] else f", alias {found.name}"
-            found_values[name] = found.value, found.source + alias
-    rows = []
-    for name, (value, source) in found_values.items():
+            value, source = found.value, found.source + alias
         if value is not None and (name in SECRET_FIELDS or "@" in value):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
-        rows.append(Setting(name, variables()[name][0], shown, source))
+        rows.append(Setting(name, names[0], shown, source))
     return rows
 
 
 def _masked(diagnosis: Diagnosis, secrets: list[str]) -> Diagnosis:
-    """The diagnosis with every secret, whole or inside another value, as its fingerprint."""
-
     def hide(value: Any) -> Any:
         if isinstance(value, str):
             return mask(value, secrets)
@@ -437,7 +421,11 @@ def _ms(started: float) -> float:
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
     """The diagnosis for people: the settings that are set or have a problem (all of them
     with ``show_all``), then the URL, mode, worst-case wait, problems, warnings and ping."""
-    paint = _painter(out)
+    colored = out.isatty() and "NO_COLOR" not in os.environ
+
+    def paint(text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if colored else text
+
     rows = [
         s
         for s in diagnosis.settings
@@ -467,22 +455,17 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     ):
         if items:
             out.write(f"\n{paint(title, color)}:\n" + "".join(f"  - {item}\n" for item in items))
-    if diagnosis.ping is not None:
-        ping = diagnosis.ping
-        if ping["ok"]:
-            headers = (
-                ", ".join(f"{k}={v}" for k, v in ping["headers"].items()) or "no cf-aig-* headers"
-            )
-            out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
-            out.write(f"      {ping['note']}\n")
-        else:
-            out.write(
-                f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
-            )
-    verdict = (
-        paint("all good", "32") if diagnosis.exit_code == EXIT_OK else paint("not ready", "31")
-    )
-    out.write(f"\n{verdict}\n")
+    ping = diagnosis.ping
+    if ping is not None and ping["ok"]:
+        headers = ", ".join(f"{k}={v}" for k, v in ping["headers"].items()) or "no cf-aig-* headers"
+        out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
+        out.write(f"      {ping['note']}\n")
+    elif ping is not None:
+        out.write(
+            f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
+        )
+    ready = diagnosis.exit_code == EXIT_OK
+    out.write(f"\n{paint('all good', '32') if ready else paint('not ready', '31')}\n")
 
 
 def print_log_entry(entry: Any, out: IO[str], *, as_json: bool) -> None:
@@ -496,20 +479,8 @@ def print_log_entry(entry: Any, out: IO[str], *, as_json: bool) -> None:
         out.write(json.dumps(shown, indent=2) + "\n")
         return
     for name, value in shown.items():
-        text = (
-            "(none)"
-            if value in (None, {})
-            else json.dumps(value)
-            if isinstance(value, dict)
-            else value
-        )
-        out.write(f"{name:<12}{printable(str(text))}\n")
-
-
-def _painter(out: IO[str]) -> Any:
-    color = out.isatty() and "NO_COLOR" not in os.environ
-
-    def paint(text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if color else text
-
-    return paint
+        if value in (None, {}):
+            value = "(none)"
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        out.write(f"{name:<12}{printable(str(value))}\n")

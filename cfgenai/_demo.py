@@ -19,10 +19,9 @@ _SHOWN_HEADERS = ("cf-aig-authorization", "x-goog-api-key", "content-type")
 
 
 def run_demo(*, model: str, prompt: str) -> None:
-    emulator = GatewayEmulator(
+    with GatewayEmulator(
         token=_TOKEN, google_keys=[_GOOGLE_KEY], stored_keys={"default": _STORED_KEY}
-    )
-    with emulator:
+    ) as emulator:
         print(f"Gateway emulator listening on {emulator.url} (CF_AIG_BASE_URL={emulator.base_url})")
         for mode, title in _MODES.items():
             print(f"\n== {title} ==")

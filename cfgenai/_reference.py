@@ -6,6 +6,8 @@ documentation, so it cannot drift from the code.
 
 from __future__ import annotations
 
+import textwrap
+
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
@@ -113,11 +115,7 @@ def markdown_tables() -> str:
     return "\n".join(rows) + "\n"
 
 
-def _comment(text: str, width: int = 96) -> list[str]:
-    words, lines, line = text.replace("`", "").split(), [], "#"
-    for word in words:
-        if len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = "#"
-        line += " " + word
-    return [*lines, line]
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines of at most 96 characters (94 and the "# ")."""
+    lines = textwrap.wrap(text.replace("`", ""), 94, break_on_hyphens=False)
+    return [f"# {line}" for line in lines]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from google.genai import errors
+
+T = TypeVar("T")
 
 NO_WHOLESALE_CODE = 2044
 _NO_WHOLESALE_HINT = (
@@ -332,14 +334,9 @@ def parse_dlp(header: str | None) -> DlpInfo | None:
         return None
     if not isinstance(value, dict):
         return None
-    findings = value.get("findings")
     return DlpInfo(
         action=_text(value.get("action")),
-        findings=tuple(
-            _finding(f)
-            for f in (findings if isinstance(findings, list) else [])
-            if isinstance(f, dict)
-        ),
+        findings=tuple(_finding(f) for f in _items(value.get("findings"), dict)),
     )
 
 
@@ -349,8 +346,8 @@ def _finding(finding: dict[str, Any]) -> DlpFinding:
     return DlpFinding(
         check=_text(finding.get("check")),
         profile_id=_text(profile.get("profile_id")),
-        entry_ids=_texts(profile.get("entry_ids")),
-        policy_ids=_texts(finding.get("policy_ids")),
+        entry_ids=_items(profile.get("entry_ids"), str),
+        policy_ids=_items(finding.get("policy_ids"), str),
     )
 
 
@@ -358,8 +355,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _texts(value: Any) -> tuple[str, ...]:
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+def _items(value: Any, kind: type[T]) -> tuple[T, ...]:
+    return tuple(v for v in value if isinstance(v, kind)) if isinstance(value, list) else ()
 
 
 def _headers_of(response: Any) -> Mapping[str, Any]:

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from ._checks import is_loopback
@@ -30,6 +30,14 @@ DEFAULT_PORT = 6787
 TESTING_EXTRA = "the testing extra: pip install 'cfgenai[testing]'"
 
 
+class _Refused(Exception):
+    """A command's own refusal (bad usage, a missing extra): its message and exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -38,21 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         service = "Cloudflare's API" if args.run in (_log, _feedback) else "the gateway"
-        code, message = failure(exc, service)
-        if getattr(args, "json", False):
-            problems = list(exc.problems) if isinstance(exc, ConfigError) else None
-            _print_json_error(code, message, problems)
+        code, message = (exc.code, str(exc)) if isinstance(exc, _Refused) else failure(exc, service)
+        if getattr(args, "json", False):  # on stdout, where the answer would be
+            error: dict[str, object] = {"ok": False, "exit_code": code, "error": message}
+            if isinstance(exc, ConfigError):
+                error["problems"] = list(exc.problems)
+            print(json.dumps(error, indent=2))
         else:
             print(f"cfgenai: {message}", file=sys.stderr)
         return code
-
-
-def _print_json_error(code: int, message: str, problems: list[str] | None = None) -> None:
-    """An error in a --json mode: a JSON object on stdout, where the answer would be."""
-    error: dict[str, object] = {"ok": False, "exit_code": code, "error": message}
-    if problems is not None:
-        error["problems"] = problems
-    print(json.dumps(error, indent=2))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
         "both auth modes against a local gateway emulator (needs cfgenai[testing])",
         "Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key "
         "mode and in byok mode through build_client(), and print what the gateway received "
-        "(secrets masked) and answered. No credentials, no network. Needs " + TESTING_EXTRA + ".",
+        f"(secrets masked) and answered. No credentials, no network. Needs {TESTING_EXTRA}.",
     )
     demo.add_argument(
         "--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"
@@ -173,9 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         "from the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it "
         "requires, GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset), "
         "CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options "
-        "override each. One line is logged per request, secrets masked. Needs "
-        + TESTING_EXTRA
-        + ".",
+        f"override each. One line is logged per request, secrets masked. Needs {TESTING_EXTRA}.",
     )
     gateway.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -245,7 +245,7 @@ def _score(text: str) -> float:
         score = -1.0
     if not 0 <= score <= 100:
         raise argparse.ArgumentTypeError(f"{text!r} is not a score: use a number from 0 to 100")
-    return score
+    return int(score) if score.is_integer() else score
 
 
 def _positive(text: str) -> int:
@@ -260,11 +260,7 @@ def _ask(args: argparse.Namespace) -> int:
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
-        if args.json:
-            _print_json_error(EXIT_USAGE, "the prompt is empty")
-        else:
-            print("cfgenai: the prompt is empty", file=sys.stderr)
-        return EXIT_USAGE
+        raise _Refused(EXIT_USAGE, "the prompt is empty")
     ask(
         prompt,
         model=args.model,
@@ -300,12 +296,10 @@ def _feedback(args: argparse.Namespace) -> int:
 
     given = 1 if args.good else -1 if args.bad else None
     if given is None and args.score is None:
-        print("cfgenai: give --good, --bad or --score N (or both)", file=sys.stderr)
-        return EXIT_USAGE
-    score = int(args.score) if args.score is not None and args.score.is_integer() else args.score
-    feedback(args.log_id, feedback=given, score=score)
+        raise _Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
+    feedback(args.log_id, feedback=given, score=args.score)
     parts = [{1: "good", -1: "bad"}[given]] if given is not None else []
-    parts += [f"score {score:g}"] if score is not None else []
+    parts += [f"score {args.score:g}"] if args.score is not None else []
     print(f"feedback recorded for {args.log_id}: {', '.join(parts)}")
     return EXIT_OK
 
@@ -321,14 +315,9 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         from ._demo import run_demo
     except ImportError as exc:
-        return _without_testing_extra("demo", exc)
+        raise _Refused(EXIT_ERROR, f"cfgenai demo needs {TESTING_EXTRA} ({exc})") from exc
     run_demo(model=args.model, prompt=args.prompt)
     return EXIT_OK
-
-
-def _without_testing_extra(command: str, exc: ImportError) -> int:
-    print(f"cfgenai: cfgenai {command} needs {TESTING_EXTRA} ({exc})", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -336,23 +325,22 @@ def _gateway(args: argparse.Namespace) -> int:
         from .testing import GatewayEmulator
         from .testing._emulator import DEFAULT_STORED_KEY
     except ImportError as exc:
-        return _without_testing_extra("gateway", exc)
+        raise _Refused(EXIT_ERROR, f"cfgenai gateway needs {TESTING_EXTRA} ({exc})") from exc
 
     if not args.allow_remote and not is_loopback(args.host):
-        print(
-            f"cfgenai: refusing to listen on {args.host}, which is not a loopback address; "
+        raise _Refused(
+            EXIT_USAGE,
+            f"refusing to listen on {args.host}, which is not a loopback address; "
             "pass --allow-remote if you mean it",
-            file=sys.stderr,
         )
-        return EXIT_USAGE
     env = _configured()
-    keys = args.google_keys or [k for k in (env("google_api_key"), env("gemini_api_key")) if k]
+    keys = args.google_keys or [env[k] for k in ("google_api_key", "gemini_api_key") if env.get(k)]
     emulator = GatewayEmulator(
-        token=args.token if args.token is not None else env("token"),
+        token=args.token if args.token is not None else env.get("token"),
         google_keys=keys or None,
         stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
-        account_id=args.account_id or env("account_id"),
-        gateway_id=args.gateway_id or env("gateway_id"),
+        account_id=args.account_id or env.get("account_id"),
+        gateway_id=args.gateway_id or env.get("gateway_id"),
         cache_ttl=args.cache_ttl,
         log=lambda line: print(line, flush=True),
         host=args.host,
@@ -392,12 +380,11 @@ def _gateway(args: argparse.Namespace) -> int:
         why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}.get(
             exc.errno, "is not available"
         )
-        print(
-            f"cfgenai: port {args.port} on {args.host} {why}; choose another with --port, "
+        raise _Refused(
+            EXIT_USAGE,
+            f"port {args.port} on {args.host} {why}; choose another with --port, "
             "or --port 0 to pick a free one",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        ) from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
 
@@ -416,17 +403,13 @@ def _client_url(base_url: str, host: str) -> str:
     )
 
 
-def _configured() -> Callable[[str], str | None]:
-    """A setting's raw value as a client reads it (environment over .env, aliases too)."""
+def _configured() -> dict[str, str]:
+    """Each setting's raw value as a client reads it (environment over .env, aliases too)."""
     from ._settings import secret_variables, variables
     from ._sources import read
 
     reading = read(secrets=secret_variables())
     if reading.problems:
         raise ConfigError(reading.problems)
-
-    def value(field: str) -> str | None:
-        found = reading.find(variables()[field])
-        return found.value if found is not None else None
-
-    return value
+    found = {name: reading.find(names) for name, names in variables().items()}
+    return {name: f.value for name, f in found.items() if f is not None}

@@ -69,11 +69,8 @@ class CloudflareAPIError(Exception):
     def __init__(self, status: int, codes: tuple[int, ...], reason: str, hint: str) -> None:
         self.status, self.codes, self.hint = status, codes, hint
         shown = f" ({', '.join(map(str, codes))})" if codes else ""
-        super().__init__(
-            f"Cloudflare's API answered {status}{shown}: {reason}; {hint}"
-            if reason
-            else f"Cloudflare's API answered {status}{shown}: {hint}"
-        )
+        reason = f"{reason}; " if reason else ""
+        super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
 
 
 # -- the four calls ------------------------------------------------------------------------------
@@ -166,16 +163,14 @@ class _Call:
             "timeout": settings.timeout,
             "follow_redirects": False,
             "trust_env": not is_loopback_url(url),  # no proxy sees what goes to this machine
+            "verify": contexts()[0] if url.startswith("https:") else True,
         }
-        if url.startswith("https:"):
-            self.client_args["verify"] = contexts()[0]
         self.request_args: dict[str, Any] = {
             "method": method,
             "url": url,
             "headers": {"authorization": f"Bearer {self.secret}"},
+            "json": body,
         }
-        if body is not None:
-            self.request_args["json"] = body
 
     def result(self, response: Any) -> Any:
         """The envelope's ``result``, or the refusal as a ``CloudflareAPIError``."""
@@ -193,10 +188,10 @@ class _Call:
         reason = mask(reason, [self.secret])[:500]
         if not envelope:
             reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
-        raise CloudflareAPIError(response.status_code, codes, reason, self._hint(response, codes))
-
-    def _hint(self, response: Any, codes: tuple[int, ...]) -> str:
         status = response.status_code
+        raise CloudflareAPIError(status, codes, reason, self._hint(status, codes))
+
+    def _hint(self, status: int, codes: tuple[int, ...]) -> str:
         if status in (401, 403) or 10000 in codes:
             return (
                 "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway "

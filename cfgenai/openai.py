@@ -5,6 +5,7 @@ Needs the ``openai`` extra: ``pip install 'cfgenai[openai]'``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _wire
@@ -28,16 +29,8 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     import_openai()
     import openai
 
-    settings = resolve(settings, overrides)
-    # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
-    hooks = {"request": [_trace_headers]} if settings.otel else {}
-    arguments = _arguments(settings)
-    client = openai.DefaultHttpxClient(
-        follow_redirects=False,
-        event_hooks=hooks,
-        trust_env=not is_loopback_url(arguments["base_url"]),
-    )
-    return openai.OpenAI(**arguments, http_client=client)
+    arguments = _arguments(resolve(settings, overrides), openai.DefaultHttpxClient, _trace_headers)
+    return openai.OpenAI(**arguments)
 
 
 def async_openai_client(
@@ -48,14 +41,8 @@ def async_openai_client(
     import openai
 
     settings = resolve(settings, overrides)
-    hooks = {"request": [_trace_headers_async]} if settings.otel else {}
-    arguments = _arguments(settings)
-    client = openai.DefaultAsyncHttpxClient(
-        follow_redirects=False,
-        event_hooks=hooks,
-        trust_env=not is_loopback_url(arguments["base_url"]),
-    )
-    return openai.AsyncOpenAI(**arguments, http_client=client)
+    arguments = _arguments(settings, openai.DefaultAsyncHttpxClient, _trace_headers_async)
+    return openai.AsyncOpenAI(**arguments)
 
 
 def import_openai() -> None:
@@ -76,7 +63,10 @@ async def _trace_headers_async(request: Any) -> None:
     add_trace_headers(request.headers)
 
 
-def _arguments(settings: GatewaySettings) -> dict[str, Any]:
+def _arguments(
+    settings: GatewaySettings, http_client: Callable[..., Any], hook: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """The client's arguments, its httpx client (sync or async) built last."""
     if settings.provider == VERTEX:
         from ._errors import ConfigError
 
@@ -93,4 +83,10 @@ def _arguments(settings: GatewaySettings) -> dict[str, Any]:
         "default_headers": route.headers,
         "timeout": settings.timeout,
         "max_retries": settings.retries,
+        # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
+        "http_client": http_client(
+            follow_redirects=False,
+            event_hooks={"request": [hook]} if settings.otel else {},
+            trust_env=not is_loopback_url(route.url),
+        ),
     }
