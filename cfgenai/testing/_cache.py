@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 from ._answers import Answer
 
-DEFAULT_BUDGET = 32 * 2**20
-
 
 class AnswerCache:
-    def __init__(self, clock: Callable[[], float], budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, clock: Callable[[], float], budget: int) -> None:
         self._clock = clock
         self._budget = budget
         self._lock = threading.Lock()

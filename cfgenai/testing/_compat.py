@@ -56,9 +56,7 @@ def completion_chunks(model: str, chunks: list[str]) -> list[dict[str, Any]]:
             "choices": [
                 {
                     "index": 0,
-                    "delta": {"role": "assistant", "content": text}
-                    if i == 0
-                    else {"content": text},
+                    "delta": {**({"role": "assistant"} if i == 0 else {}), "content": text},
                     "finish_reason": "stop" if i == len(chunks) - 1 else None,
                 }
             ],

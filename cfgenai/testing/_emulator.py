@@ -12,7 +12,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal, Self
 
 from starlette.types import Message, Receive, Scope, Send
@@ -24,7 +23,7 @@ from ._gateway import Gateway
 from ._journal import Journal, RecordedRequest, printable
 from ._logs import LogStore
 from ._protocol import MAX_HEAD, Limits
-from ._render import log_line, render
+from ._render import log_line, render, send_json
 from ._script import Refusal, Reply, Script
 from ._server import Server
 
@@ -100,9 +99,10 @@ class GatewayEmulator:
     Malformed requests get a 4xx in the gateway's error shape with an ``internalCode`` of 9
     followed by the status (9400, 9408, 9413, 9431): Cloudflare documents no codes for these.
 
-    Option headers are checked with the client's rules; a bad one gets a 400 with the
-    gateway's error body and code 2005 (the emulator's choice: the real code for this case
-    is not documented). Use it as a context manager, or call :meth:`start`/:meth:`stop`.
+    Option headers are checked with Cloudflare's documented rules, written down apart from the
+    client's; a bad one gets a 400 with the gateway's error body and code 2005 (the emulator's
+    choice: the real code for this case is not documented). Use it as a context manager, or
+    call :meth:`start`/:meth:`stop`.
     """
 
     token: str | None = None
@@ -135,16 +135,9 @@ class GatewayEmulator:
     def __post_init__(self) -> None:
         if self.google_keys is not None and not callable(self.google_keys):
             self.google_keys = frozenset(self.google_keys)
+        positive = ("journal_size", "body_limit", "header_timeout", "body_timeout", "idle_timeout")
         problems = [
-            f"{name} must be a positive number"
-            for name in (
-                "journal_size",
-                "body_limit",
-                "header_timeout",
-                "body_timeout",
-                "idle_timeout",
-            )
-            if not getattr(self, name) > 0
+            f"{name} must be a positive number" for name in positive if not getattr(self, name) > 0
         ]
         if self.journal_bytes < 0:
             problems.append("journal_bytes must be 0 or more")
@@ -159,12 +152,11 @@ class GatewayEmulator:
         self._script = Script()
         self._logs = LogStore(self.journal_size)
         self._gateway = Gateway(self, self._journal, self._script, self._logs)
-        limits = Limits(self.header_timeout, self.body_timeout)
         self._server = Server(
             self._app,
             self.host,
             self.port,
-            limits=limits,
+            limits=Limits(self.header_timeout, self.body_timeout),
             idle_timeout=self.idle_timeout,
             on_connection=self._journal.connected,
         )
@@ -197,12 +189,7 @@ class GatewayEmulator:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- what clients need ----------------------------------------------------------------
@@ -306,7 +293,7 @@ class GatewayEmulator:
         (default: Google's error body), after ``delay`` seconds, with ``Retry-After`` if given.
         ``route`` limits this to requests whose path contains it (``":streamGenerateContent"``,
         a model name...)."""
-        body = body if body is not None else _google.error(status)
+        body = body if body is not None else _google.error(status).body
         fault = Fault(route, times, status, body, retry_after=retry_after, delay=delay)
         self._script.add_fault(fault)
 
@@ -372,10 +359,8 @@ class GatewayEmulator:
         }
         header = json.dumps({"findings": [finding], "action": action}, separators=(",", ":"))
         if action == "BLOCK":
-            code = 2029 if check == "REQUEST" else 2030
-            self._script.add_refusal(
-                Fault(route, times), Refusal(code, None, {"cf-aig-dlp": header})
-            )
+            refusal = Refusal(2029 if check == "REQUEST" else 2030, headers={"cf-aig-dlp": header})
+            self._script.add_refusal(Fault(route, times), refusal)
         else:
             self._script.add_flag(Fault(route, times), header)
 
@@ -412,21 +397,16 @@ class GatewayEmulator:
         except asyncio.CancelledError:
             # The server is stopping with this request in flight: answer if nothing was sent.
             if not started:
-                await _send_answer(send, gateway_error(9503))
+                await send_json(send, gateway_error(9503))
             raise
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         # A resumable upload's chunks (up to 8 MiB each) go to a temporary file as they come.
-        chunk = "upload" in headers.get("x-goog-upload-command", "")
+        chunk = b"upload" in dict(scope["headers"]).get(b"x-goog-upload-command", b"")
         body = await self._read_body(scope, receive, spool=chunk)
-        recorded = RecordedRequest(
-            method=scope["method"],
-            path=scope["path"],
-            query=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            **({"body": b""} if isinstance(body, Answer) else body),
+        recorded = RecordedRequest.from_scope(
+            scope, **({"body": b""} if isinstance(body, Answer) else body)
         )
         if isinstance(body, Answer):  # refused unread: close, or the rest would be parsed
             answer = body
@@ -440,7 +420,7 @@ class GatewayEmulator:
         if self.log is not None:
             self.log(log_line(recorded, answer, time.perf_counter() - started))
         if isinstance(body, Answer):
-            await _send_answer(send, answer)
+            await send_json(send, answer)
         else:
             await render(answer)(scope, receive, send)
 
@@ -515,15 +495,3 @@ class _Gone(Exception):
 # Percent-decoded paths may hold anything; none of the gateway's routes has these.
 _UNSAFE_PATH = re.compile(r"[^\x20-\x7e]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-async def _send_answer(send: Send, answer: Answer) -> None:
-    """``answer`` as JSON, closing the connection after it."""
-    body = json.dumps(answer.body).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

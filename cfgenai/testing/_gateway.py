@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from . import _compat
 from ._answers import RESPONSE_REFUSALS, Answer, gateway_error, policy_refusal
@@ -35,30 +35,18 @@ _DOMAIN_PATH = re.compile(
 
 
 class GatewaySettings(GoogleSettings, Protocol):
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def access_token(self) -> str | None: ...
-    @property
-    def account_id(self) -> str | None: ...
-    @property
-    def gateway_id(self) -> str | None: ...
-    @property
-    def cache_ttl(self) -> int | None: ...
-    @property
-    def cache_bytes(self) -> int: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
-    @property
-    def unified_billing(self) -> bool: ...
-    @property
-    def unified_billing_limit(self) -> tuple[int, float] | None: ...
-    @property
-    def guardrails(self) -> bool: ...
-    @property
-    def policies(self) -> Sequence[Callable[[RecordedRequest], bool]] | None: ...
-    @property
-    def upload_urls(self) -> str: ...
+    token: str | None
+    access_token: str | None
+    account_id: str | None
+    gateway_id: str | None
+    cache_ttl: int | None
+    cache_bytes: int
+    unified_billing: bool
+    unified_billing_limit: tuple[int, float] | None
+    guardrails: bool
+    policies: Sequence[Callable[[RecordedRequest], bool]] | None
+    upload_urls: Literal["google", "gateway"]
+
     @property
     def url(self) -> str: ...
 
@@ -106,23 +94,18 @@ class Gateway:
         if match is None:
             return gateway_error(7000)
         route = match.groupdict()
-        if (
-            settings.account_id and route.get("account", settings.account_id) != settings.account_id
-        ) or (
-            settings.gateway_id and route.get("gateway", settings.gateway_id) != settings.gateway_id
-        ):
+        ids = {"account": settings.account_id, "gateway": settings.gateway_id}
+        if any(want and route.get(name, want) != want for name, want in ids.items()):
             return gateway_error(2001)
         key = provider_key(request, route["provider"])
         if settings.token:
-            access = (
+            authorized = request.header("cf-aig-authorization") == f"Bearer {settings.token}" or (
                 settings.access_token and request.header("cf-access-token") == settings.access_token
             )
             # The token may stand in for the provider key (Cloudflare's own SDK examples).
             if key == settings.token:
                 key = None
-            elif (
-                request.header("cf-aig-authorization") != f"Bearer {settings.token}" and not access
-            ):
+            elif not authorized:
                 return gateway_error(2009)
         return route, key
 
@@ -139,15 +122,8 @@ class Gateway:
                 "cf-aig-event-id": request.header("cf-aig-event-id") or request_id,
             }
         )
-        self.logs.add(
-            request_id,
-            request,
-            answer,
-            model=answer.headers.get("cf-aig-model") or request.model,
-            provider=PROVIDER if provider == "compat" else provider,
-            seconds=seconds,
-            billing=answer.billing,
-        )
+        provider = PROVIDER if provider == "compat" else provider
+        self.logs.add(request_id, request, answer, provider=provider, seconds=seconds)
         return answer
 
     async def _authorized(
@@ -235,10 +211,8 @@ class Gateway:
         policies = self._settings.policies
         if policies is not None and not any(allows(request) for allows in policies):
             return policy_refusal("policy")
-        if paid.billing == "unified" and not (
-            self.unified_limit is None or self.unified_limit.allow()
-        ):
-            limit = self.unified_limit
+        limit = self.unified_limit
+        if paid.billing == "unified" and limit is not None and not limit.allow():
             return gateway_error(
                 2003,
                 f"Unified Billing allows {limit.requests} requests per {limit.seconds:g} s per gateway",

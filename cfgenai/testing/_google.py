@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from ._answers import Answer
+
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-embedding-001")
 
 _ERRORS = {
@@ -22,10 +24,12 @@ _ERRORS = {
 }
 
 
-def error(status: int, message: str | None = None) -> dict[str, Any]:
-    """Google's error body for ``status``."""
+def error(status: int, message: str | None = None) -> Answer:
+    """Google's error answer for ``status``."""
     name, default = _ERRORS.get(status, ("UNKNOWN", "Error."))
-    return {"error": {"code": status, "message": message or default, "status": name}}
+    return Answer(
+        status, {"error": {"code": status, "message": message or default, "status": name}}
+    )
 
 
 def prompt_text(body: Any) -> str:
@@ -49,45 +53,37 @@ def candidate(model: str, text: str, *, final: bool) -> dict[str, Any]:
     return answer
 
 
-def stream(model: str, chunks: list[str]) -> list[dict[str, Any]]:
-    return [candidate(model, c, final=i == len(chunks) - 1) for i, c in enumerate(chunks)]
-
-
 def count_tokens(body: Any) -> dict[str, Any]:
     contents = body.get("contents") or body.get("generateContentRequest", {}).get("contents", [])
     words = sum(len(p.get("text", "").split()) for c in contents for p in c.get("parts", []))
     return {"totalTokens": words}
 
 
-def embedding(text: str) -> dict[str, Any]:
-    """A small embedding that depends only on ``text``, so equal texts embed equally."""
+def embedding(content: Any) -> dict[str, Any]:
+    """A small embedding that depends only on the content's text, so equal texts embed equally."""
+    text = " ".join(p.get("text", "") for p in content.get("parts", []))
     digest = hashlib.sha256(text.encode()).digest()
     return {"values": [round(b / 255 - 0.5, 4) for b in digest[:8]]}
 
 
-def _text_of(content: Any) -> str:
-    return " ".join(p.get("text", "") for p in content.get("parts", []))
-
-
 def embed(body: Any) -> dict[str, Any]:
-    return {"embedding": embedding(_text_of(body["content"]))}
+    return {"embedding": embedding(body["content"])}
 
 
 def batch_embed(body: Any) -> dict[str, Any]:
-    return {"embeddings": [embedding(_text_of(r["content"])) for r in body["requests"]]}
+    return {"embeddings": [embedding(r["content"]) for r in body["requests"]]}
 
 
 def model_info(name: str) -> dict[str, Any]:
     embedder = "embedding" in name
+    action = "embedContent" if embedder else "generateContent"
     return {
         "name": f"models/{name}",
         "version": "001",
         "displayName": name,
         "inputTokenLimit": 1048576,
         "outputTokenLimit": 0 if embedder else 65536,
-        "supportedGenerationMethods": ["embedContent", "countTokens"]
-        if embedder
-        else ["generateContent", "countTokens"],
+        "supportedGenerationMethods": [action, "countTokens"],
     }
 
 
@@ -101,7 +97,7 @@ def responses(reply: Any, model: str) -> list[dict[str, Any]]:
     ``types.GenerateContentResponse``, or a list of those."""
     items = reply if isinstance(reply, list) else [reply]
     if all(isinstance(item, str) for item in items):
-        return stream(model, items)
+        return [candidate(model, c, final=i == len(items) - 1) for i, c in enumerate(items)]
     return [_response_json(item) for item in items]
 
 
@@ -132,18 +128,11 @@ def merged(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     for index, candidate in enumerate(whole.get("candidates", [])):
         parts: list[dict[str, Any]] = []
         for chunk in chunks:
-            found = chunk.get("candidates", [])
-            for part in (
-                found[index].get("content", {}).get("parts", []) if index < len(found) else []
-            ):
-                if (
-                    parts
-                    and "text" in part
-                    and set(parts[-1]) == {"text"}
-                    and set(part) == {"text"}
-                ):
-                    parts[-1] = {"text": parts[-1]["text"] + part["text"]}
-                else:
-                    parts.append(dict(part))
+            for found in chunk.get("candidates", [])[index : index + 1]:
+                for part in found.get("content", {}).get("parts", []):
+                    if parts and set(parts[-1]) == set(part) == {"text"}:
+                        parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+                    else:
+                        parts.append(dict(part))
         candidate.setdefault("content", {"role": "model"})["parts"] = parts
     return whole

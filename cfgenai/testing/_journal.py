@@ -9,7 +9,7 @@ import re
 import shutil
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 from urllib.parse import parse_qsl
@@ -50,6 +50,13 @@ class RecordedRequest:
     def __post_init__(self) -> None:
         if self.body_size is None:
             object.__setattr__(self, "body_size", len(self.body))
+
+    @classmethod
+    def from_scope(cls, scope: Mapping[str, Any], **body: Any) -> RecordedRequest:
+        """The request an ASGI ``scope`` describes (a WebSocket's as ``GET``), with ``body``."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope["query_string"].decode("latin-1")
+        return cls(scope.get("method", "GET"), scope["path"], query, headers, **body)
 
     @property
     def params(self) -> dict[str, str]:
@@ -152,23 +159,20 @@ class _Ledger:
         while len(self._entries) > self._size or (
             self._heads > self._budget and len(self._entries) > 1
         ):
-            self._forget_oldest()
+            oldest = self._entries.popleft()
+            self._kept -= len(oldest.body)
+            self._heads -= weight(oldest)
+            self._first_full = max(self._first_full - 1, 0)
         while self._kept > self._budget:
             oldest = self._entries[self._first_full]
             self._entries[self._first_full] = oldest.digested() if oldest.body else oldest
             self._kept -= len(oldest.body)
             self._first_full += 1
 
-    def _forget_oldest(self) -> None:
-        oldest = self._entries.popleft()
-        self._kept -= len(oldest.body)
-        self._heads -= weight(oldest)
-        self._first_full = max(self._first_full - 1, 0)
-
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[RecordedRequest]:
         return iter(self._entries)
 
     def last(self) -> RecordedRequest | None:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Receive, Scope, Send
 
 from . import _google
-from ._answers import Answer, gateway_error
+from ._answers import Answer, Fault, gateway_error
 from ._journal import Journal, RecordedRequest
 from ._provider import LIVE, Google
-from ._render import Dropped
+from ._render import Dropped, send_json
 from ._rules import read_options
 from ._script import Script
 
@@ -38,15 +38,16 @@ class LiveEndpoint:
         self._gateway, self._google, self._journal, self._script = gateway, google, journal, script
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        handshake = RecordedRequest(
-            "GET", scope["path"], scope["query_string"].decode("latin-1"), headers, b""
-        )
+        handshake = RecordedRequest.from_scope(scope, body=b"")
         self._journal.received(handshake)
         await receive()  # websocket.connect
         refusal = self._refusal(handshake)
         if isinstance(refusal, Answer):
-            await _deny(scope, send, refusal)
+            # The gateway's HTTP answer, where the server can send one.
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await send_json(send, refusal, websocket=True)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
             return
         await send({"type": "websocket.accept"})
         session = _Session(self, handshake, refusal, send)
@@ -68,7 +69,7 @@ class LiveEndpoint:
             return admitted
         route, key = admitted
         if route["provider"] != LIVE or route["rest"]:
-            return Answer(404, _google.error(404, "the Live API is at {root}/google"))
+            return _google.error(404, "the Live API is at {root}/google")
         refused = self._script.take_refusal(handshake.path)
         if refused is not None:
             return refused.answer()
@@ -106,11 +107,11 @@ class _Session:
             self._model = setup["model"].removeprefix("models/")
             recorded = replace(recorded, label=self._model)
             self._endpoint._journal.received(recorded)
-            upstream = replace(
-                recorded, method="GET", path=UPSTREAM, query="", headers=self._upstream_headers()
-            )
+            kept = {k: v for k, v in self._handshake.headers.items() if not k.startswith("cf-")}
+            headers = {**kept, "x-goog-api-key": self._key} if self._key else kept
+            upstream = replace(recorded, method="GET", path=UPSTREAM, query="", headers=headers)
             self._endpoint._journal.sent_upstream(upstream)
-            if not self._accepted():
+            if not self._endpoint._google.accepts(self._key):
                 await self._close(1007, "API key not valid. Please pass a valid API key.")
                 return False
             await self._message({"setupComplete": {}})
@@ -125,13 +126,6 @@ class _Session:
             return True
         await self._answer(recorded)
         return True
-
-    def _upstream_headers(self) -> dict[str, str]:
-        kept = {k: v for k, v in self._handshake.headers.items() if not k.startswith("cf-")}
-        return {**kept, "x-goog-api-key": self._key} if self._key else kept
-
-    def _accepted(self) -> bool:
-        return self._endpoint._google.accepts(self._key)
 
     async def _answer(self, recorded: RecordedRequest) -> None:
         endpoint = self._endpoint
@@ -170,7 +164,7 @@ class _Session:
             done["usageMetadata"] = usage
         await self._message(done, fault)
 
-    async def _message(self, message: dict[str, Any], fault: Any = None) -> None:
+    async def _message(self, message: dict[str, Any], fault: Fault | None = None) -> None:
         if fault is not None:
             if fault.drop_after is not None and self._sent >= fault.drop_after:
                 raise Dropped  # the connection goes, mid-turn
@@ -207,16 +201,3 @@ def _field(message: Any, name: str) -> Any:
         return None
     snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
     return message.get(name, message.get(snake))
-
-
-async def _deny(scope: Scope, send: Send, answer: Answer) -> None:
-    """Refuse the handshake with the gateway's HTTP answer, where the server can send one."""
-    if "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    body = json.dumps(answer.body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send(
-        {"type": "websocket.http.response.start", "status": answer.status, "headers": headers}
-    )
-    await send({"type": "websocket.http.response.body", "body": body})

@@ -55,16 +55,14 @@ class LogStore:
         request: RecordedRequest,
         answer: Answer,
         *,
-        model: str | None,
         provider: str,
         seconds: float,
-        billing: str | None,
     ) -> None:
         tokens_in, tokens_out = _tokens(answer)
         cached = answer.headers.get("cf-aig-cache-status") == "HIT"
         custom = _json_header(request, "cf-aig-custom-cost")
-        price_in = custom.get("per_token_in", PRICE_IN) if custom else PRICE_IN
-        price_out = custom.get("per_token_out", PRICE_OUT) if custom else PRICE_OUT
+        price_in = custom.get("per_token_in", PRICE_IN)
+        price_out = custom.get("per_token_out", PRICE_OUT)
         cost = 0.0 if cached else round(tokens_in * price_in + tokens_out * price_out, 12)
         metadata = request.header("cf-aig-metadata")
         entry = {
@@ -73,7 +71,7 @@ class LogStore:
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "duration": round(seconds * 1000),
-            "model": model or "",
+            "model": answer.headers.get("cf-aig-model") or request.model or "",
             "provider": provider,
             "path": request.path,
             "success": answer.status < 400,
@@ -86,7 +84,7 @@ class LogStore:
             "metadata": metadata,
             "step": 0,
             # Not in Cloudflare's entry; the emulator's record of who paid the provider.
-            "billing": billing,
+            "billing": answer.billing,
             "feedback": None,
             "score": None,
         }
@@ -134,15 +132,12 @@ class LogStore:
                 return Answer(200, envelope(dict(entry)))
             if request.method != "PATCH":
                 return api_error(405, 9405, "Method not allowed")
-            problem = _feedback_problem(request)
-            if problem:
-                return api_error(400, 9400, problem)
-            patch = request.json
-            for name in ("feedback", "score"):
-                if name in patch:
-                    entry[name] = patch[name]
+            patch = _feedback(request)
+            if isinstance(patch, str):
+                return api_error(400, 9400, patch)
             if "metadata" in patch:
-                entry["metadata"] = json.dumps(patch["metadata"], separators=(",", ":"))
+                patch["metadata"] = json.dumps(patch["metadata"], separators=(",", ":"))
+            entry.update(patch)
         return Answer(200, envelope({}))
 
 
@@ -151,18 +146,12 @@ def envelope(result: Any) -> dict[str, Any]:
 
 
 def api_error(status: int, code: int, message: str) -> Answer:
-    return Answer(
-        status,
-        {
-            "success": False,
-            "errors": [{"code": code, "message": message}],
-            "messages": [],
-            "result": None,
-        },
-    )
+    errors = [{"code": code, "message": message}]
+    return Answer(status, {**envelope(None), "success": False, "errors": errors})
 
 
-def _feedback_problem(request: RecordedRequest) -> str | None:
+def _feedback(request: RecordedRequest) -> dict[str, Any] | str:
+    """A ``PATCH``'s feedback, score and metadata, or what is wrong with them."""
     try:
         patch = request.json
     except (ValueError, RecursionError):
@@ -178,7 +167,7 @@ def _feedback_problem(request: RecordedRequest) -> str | None:
     metadata = patch.get("metadata", {})
     if not isinstance(metadata, dict) or len(metadata) > METADATA_ENTRIES:
         return f"metadata must be an object of at most {METADATA_ENTRIES} entries"
-    return None
+    return patch
 
 
 def _tokens(answer: Answer) -> tuple[int, int]:

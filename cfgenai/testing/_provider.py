@@ -21,14 +21,12 @@ _BAD_REQUEST = (ValueError, KeyError, TypeError, AttributeError, IndexError, Rec
 
 
 class GoogleSettings(Protocol):
-    @property
-    def google_keys(self) -> Iterable[str] | Callable[[str], bool] | None: ...
-    @property
-    def stored_keys(self) -> Mapping[str, str]: ...
+    google_keys: Iterable[str] | Callable[[str], bool] | None
+    stored_keys: Mapping[str, str]
+    batch_polls: int
+
     @property
     def clock(self) -> Callable[[], float]: ...
-    @property
-    def batch_polls(self) -> int: ...
 
 
 def provider_key(request: RecordedRequest, provider: str) -> str | None:
@@ -55,21 +53,20 @@ class Google:
         key = provider_key(request, provider)
         # An upload session's chunks are authorised by the session's id, as at Google.
         if key is None and "upload_id" not in request.params:
-            return Answer(403, _google.error(403))
+            return _google.error(403)
         if key is not None and not self.accepts(key):
-            return Answer(400, _google.error(400))
+            return _google.error(400)
         fault = self._script.take_fault(request.path)
         if fault is not None:
             await asyncio.sleep(fault.delay)
             if fault.status is not None:
-                retry_after = (
-                    {} if fault.retry_after is None else {"retry-after": f"{fault.retry_after:g}"}
-                )
-                return Answer(fault.status, fault.body, headers=retry_after)
+                after = fault.retry_after
+                headers = {} if after is None else {"retry-after": f"{after:g}"}
+                return Answer(fault.status, fault.body, headers=headers)
         try:
             answer = self._gemini(request, upload_url)
         except _BAD_REQUEST:
-            answer = Answer(400, _google.error(400, "Invalid JSON payload received."))
+            answer = _google.error(400, "Invalid JSON payload received.")
         answer.fault = fault
         return answer
 
@@ -97,10 +94,10 @@ class Google:
                 return Answer(200, _google.list_models())
             if name in _google.MODELS:
                 return Answer(200, _google.model_info(name))
-            return Answer(404, _google.error(404, f"models/{name} is not found."))
+            return _google.error(404, f"models/{name} is not found.")
         call = MODEL_CALL.search(request.path)
         if call is None or request.method != "POST":
-            return not_served(request.method, request.path)
+            return not_served(request)
         model, action = call["model"], call["action"]
         if action in ("generateContent", "streamGenerateContent"):
             missing = self._missing(request.json)
@@ -116,14 +113,14 @@ class Google:
             return Answer(200, _google.embed(request.json))
         if action == "batchEmbedContents":
             return Answer(200, _google.batch_embed(request.json))
-        return Answer(404, _google.error(404, f"Method {action} is not found for models/{model}."))
+        return _google.error(404, f"Method {action} is not found for models/{model}.")
 
     def _missing(self, body: Any) -> Answer | None:
         """Google's 404 for a cached content or file search store the request names but the
         emulator does not hold."""
         cache = body.get("cachedContent")
         if cache and self.resources.cache(cache) is None:
-            return Answer(404, _google.error(404, f"CachedContent not found (or expired): {cache}"))
+            return _google.error(404, f"CachedContent not found (or expired): {cache}")
         stores = [
             name
             for tool in body.get("tools", [])
@@ -131,7 +128,7 @@ class Google:
         ]
         unknown = self.resources.stores(stores)
         if unknown:
-            return Answer(404, _google.error(404, f"FileSearchStore {unknown[0]} was not found."))
+            return _google.error(404, f"FileSearchStore {unknown[0]} was not found.")
         return None
 
     def responses(self, request: RecordedRequest, model: str) -> list[dict[str, Any]]:

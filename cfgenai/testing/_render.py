@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Send
 
 from .._secrets import mask_header
 from ._answers import Answer, Fault
@@ -56,6 +57,18 @@ def render(answer: Answer) -> Response:
             iterate_in_threadpool(answer.body.blocks()), answer.status, headers
         )
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+async def send_json(send: Send, answer: Answer, *, websocket: bool = False) -> None:
+    """``answer`` as JSON through a bare ASGI ``send``: an HTTP response closing its connection,
+    or with ``websocket`` the refusal of a WebSocket handshake."""
+    body = json.dumps(answer.body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    kind = "websocket.http.response" if websocket else "http.response"
+    if not websocket:
+        headers.append((b"connection", b"close"))
+    await send({"type": f"{kind}.start", "status": answer.status, "headers": headers})
+    await send({"type": f"{kind}.body", "body": body})
 
 
 async def _events(events: list[bytes], fault: Fault) -> AsyncIterator[bytes]:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import IO, Any
 
 from . import _google
@@ -45,9 +46,10 @@ _ACTIVE = {"x-goog-upload-status": "active", "x-goog-upload-chunk-granularity": 
 _FINAL = {"x-goog-upload-status": "final"}
 
 
-def now() -> str:
-    """The time now as Google writes it."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def now(later: float = 0) -> str:
+    """The time now (or ``later`` seconds from now) as Google writes it."""
+    moment = datetime.fromtimestamp(time.time() + later, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _new_id() -> str:
@@ -118,9 +120,8 @@ class Resources:
         self, request: RecordedRequest, upload_url: Callable[[str, str], str]
     ) -> Answer | None:
         """Google's answer for a resource route, or None when the path is not one."""
-        path, method = request.path, request.method
         routes: list[tuple[re.Pattern[str], Callable[..., Answer]]] = [
-            (UPLOAD, self._upload),
+            (UPLOAD, partial(self._upload, upload_url=upload_url)),
             (FILES, self._file),
             (CACHES, self._cache),
             (BATCHES, self._batch),
@@ -129,11 +130,9 @@ class Resources:
             (STORES, self._store),
         ]
         for pattern, handler in routes:
-            match = pattern.fullmatch(path)
+            match = pattern.fullmatch(request.path)
             if match is not None:
-                if handler == self._upload:
-                    return self._upload(request, match, upload_url)
-                return handler(request, method, match)
+                return handler(request, match)
         return None
 
     # -- files and resumable uploads ----------------------------------------------------
@@ -195,7 +194,7 @@ class Resources:
             "sizeBytes": str(size),
             "createTime": stamp,
             "updateTime": stamp,
-            "expirationTime": _later(48 * 3600),
+            "expirationTime": now(48 * 3600),
             "sha256Hash": base64.b64encode(digest.hexdigest().encode()).decode(),
             "uri": f"{GOOGLE_HOST}/v1beta/files/{file_id}",
             "state": "ACTIVE",
@@ -215,35 +214,33 @@ class Resources:
             stored = self._files.get(name.removeprefix("files/"))
         return None if stored is None else b"".join(Download(stored.data).blocks())
 
-    def _file(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _file(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         file_id = match["id"]
         if file_id is None:
-            if method != "GET":
-                return _not_served(request)
             with self._lock:
                 files = [s.resource for s in self._files.values()]
             return _page(request, "files", files)
         with self._lock:
             stored = self._files.get(file_id)
         if stored is None:
-            return Answer(404, _google.error(404, f"File files/{file_id} was not found."))
-        if method == "GET" and match["download"]:
+            return _google.error(404, f"File files/{file_id} was not found.")
+        if request.method == "GET" and match["download"]:
             headers = {"content-type": stored.resource["mimeType"]}
             return Answer(200, Download(stored.data), headers=headers)
-        if method == "GET":
+        if request.method == "GET":
             return Answer(200, stored.resource)
-        if method == "DELETE":
+        if request.method == "DELETE":
             with self._lock:
                 self._files.pop(file_id, None)
             stored.data.close()
             return Answer(200, {})
-        return _not_served(request)
+        return not_served(request)
 
     # -- cached contents ------------------------------------------------------------------
 
-    def _cache(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _cache(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         scope, cache_id = match["scope"] or "", match["id"]
-        if cache_id is None and method == "POST":
+        if cache_id is None and request.method == "POST":
             body = request.json
             cache_id = _new_id()
             resource = {
@@ -259,24 +256,20 @@ class Resources:
         if cache_id is None:
             with self._lock:
                 live = [c for c, _ in self._caches.values()]
-            return (
-                _page(request, "cachedContents", live) if method == "GET" else _not_served(request)
-            )
+            return _page(request, "cachedContents", live)
         found = self.cache(f"{scope}cachedContents/{cache_id}")
         if found is None:
-            return Answer(
-                404, _google.error(404, f"CachedContent not found (or expired): {cache_id}")
-            )
-        if method == "GET":
+            return _google.error(404, f"CachedContent not found (or expired): {cache_id}")
+        if request.method == "GET":
             return Answer(200, found)
-        if method == "PATCH":
+        if request.method == "PATCH":
             updated = {**found, "updateTime": now()}
             return Answer(200, self._keep_cache(cache_id, updated, request.json))
-        if method == "DELETE":
+        if request.method == "DELETE":
             with self._lock:
                 self._caches.pop(cache_id, None)
             return Answer(200, {})
-        return _not_served(request)
+        return not_served(request)
 
     def _keep_cache(
         self, cache_id: str, resource: dict[str, Any], body: dict[str, Any]
@@ -288,7 +281,7 @@ class Resources:
         if seconds is None and "expireTime" not in resource:
             seconds = 3600.0  # Google's default
         if seconds is not None:
-            resource["expireTime"] = _later(seconds)
+            resource["expireTime"] = now(seconds)
         with self._lock:
             old = self._caches.get(cache_id)
             deadline = self._clock() + seconds if seconds is not None else (old[1] if old else None)
@@ -307,14 +300,14 @@ class Resources:
 
     # -- batches ------------------------------------------------------------------------------
 
-    def _create_batch(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _create_batch(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         body = request.json.get("batch", {})
         model = match["model"]
         source = body.get("inputConfig", {})
         if "fileName" in source:
             content = self.file_bytes(source["fileName"])
             if content is None:
-                return Answer(404, _google.error(404, f"File {source['fileName']} was not found."))
+                return _google.error(404, f"File {source['fileName']} was not found.")
             lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
         else:
             lines = source.get("requests", {}).get("requests", [])
@@ -335,8 +328,7 @@ class Resources:
         def answers() -> dict[str, Any]:
             responses = [
                 {
-                    **({"key": line["key"]} if "key" in line else {}),
-                    **({"metadata": line["metadata"]} if "metadata" in line else {}),
+                    **{name: line[name] for name in ("key", "metadata") if name in line},
                     "response": self._generate(request, model, line.get("request", {})),
                 }
                 for line in lines
@@ -355,29 +347,27 @@ class Resources:
             self._batches[batch_id] = Batch(resource, answers, self._batch_polls)
         return Answer(200, resource)
 
-    def _batch(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _batch(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         batch_id = match["id"]
         if batch_id is None:
-            if method != "GET":
-                return _not_served(request)
             with self._lock:
                 batches = [b.resource for b in self._batches.values()]
             return _page(request, "operations", batches)
         with self._lock:
             batch = self._batches.get(batch_id)
         if batch is None:
-            return Answer(404, _google.error(404, f"Batch batches/{batch_id} was not found."))
+            return _google.error(404, f"Batch batches/{batch_id} was not found.")
         meta = batch.resource["metadata"]
-        if match["cancel"] and method == "POST":
+        if match["cancel"] and request.method == "POST":
             if meta["state"] in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
                 meta.update(state="BATCH_STATE_CANCELLED", endTime=now(), updateTime=now())
             return Answer(200, {})
-        if method == "DELETE":
+        if request.method == "DELETE":
             with self._lock:
                 self._batches.pop(batch_id, None)
             return Answer(200, {})
-        if method != "GET":
-            return _not_served(request)
+        if request.method != "GET":
+            return not_served(request)
         if meta["state"] == "BATCH_STATE_PENDING":
             if batch.polls_left <= 0:
                 meta.update(
@@ -391,9 +381,9 @@ class Resources:
 
     # -- file search stores and operations ---------------------------------------------
 
-    def _store(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _store(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         store_id = match["id"]
-        if store_id is None and method == "POST":
+        if store_id is None and request.method == "POST":
             body = request.json if request.body else {}
             store_id = _new_id()
             store = {
@@ -409,32 +399,26 @@ class Resources:
         if store_id is None:
             with self._lock:
                 stores = list(self._stores.values())
-            return (
-                _page(request, "fileSearchStores", stores)
-                if method == "GET"
-                else _not_served(request)
-            )
+            return _page(request, "fileSearchStores", stores)
         with self._lock:
             found = self._stores.get(store_id)
         if found is None:
-            return Answer(
-                404,
-                _google.error(404, f"FileSearchStore fileSearchStores/{store_id} was not found."),
-            )
-        if match["import"] and method == "POST":
+            message = f"FileSearchStore fileSearchStores/{store_id} was not found."
+            return _google.error(404, message)
+        if match["import"] and request.method == "POST":
             name = request.json.get("fileName", "")
             with self._lock:
                 stored = self._files.get(name.removeprefix("files/"))
             if stored is None:
-                return Answer(404, _google.error(404, f"File {name} was not found."))
+                return _google.error(404, f"File {name} was not found.")
             return Answer(200, self._document_operation(found["name"], stored.resource))
-        if method == "GET":
+        if request.method == "GET":
             return Answer(200, found)
-        if method == "DELETE":
+        if request.method == "DELETE":
             with self._lock:
                 self._stores.pop(store_id, None)
             return Answer(200, {})
-        return _not_served(request)
+        return not_served(request)
 
     def _document_operation(self, store: str, file: dict[str, Any]) -> dict[str, Any]:
         """A store takes in ``file`` as a document: its operation, done when first read."""
@@ -456,11 +440,11 @@ class Resources:
                 found["activeDocumentsCount"] = str(int(found.get("activeDocumentsCount", 0)) + 1)
         return operation
 
-    def _operation(self, request: RecordedRequest, method: str, match: re.Match[str]) -> Answer:
+    def _operation(self, request: RecordedRequest, match: re.Match[str]) -> Answer:
         with self._lock:
             operation = self._operations.get(match["name"])
-        if operation is None or method != "GET":
-            return Answer(404, _google.error(404, f"Operation {match['name']} was not found."))
+        if operation is None or request.method != "GET":
+            return _google.error(404, f"Operation {match['name']} was not found.")
         return Answer(200, operation)
 
     def stores(self, names: list[str]) -> list[str]:
@@ -482,7 +466,10 @@ class Download:
             yield block
 
 
-def _page(request: RecordedRequest, key: str, items: list[dict[str, Any]], **_: Any) -> Answer:
+def _page(request: RecordedRequest, key: str, items: list[dict[str, Any]]) -> Answer:
+    """A page of a listing, which only ``GET`` reads."""
+    if request.method != "GET":
+        return not_served(request)
     size = int(request.params.get("pageSize") or PAGE_SIZE)
     start = int(request.params.get("pageToken") or 0)
     body: dict[str, Any] = {key: items[start : start + size]}
@@ -492,28 +479,20 @@ def _page(request: RecordedRequest, key: str, items: list[dict[str, Any]], **_: 
 
 
 def _seconds(ttl: Any) -> float | None:
-    if isinstance(ttl, str) and ttl.endswith("s"):
-        try:
-            return float(ttl[:-1])
-        except ValueError:
-            return None
-    return None
+    """A duration as Google writes it (``"3600s"``), or None."""
+    try:
+        return float(ttl[:-1]) if isinstance(ttl, str) and ttl.endswith("s") else None
+    except ValueError:
+        return None
 
 
 def _upload_failed(why: str) -> Answer:
-    return Answer(400, _google.error(400, f"Failed to process the upload: {why}."), headers=_FINAL)
+    answer = _google.error(400, f"Failed to process the upload: {why}.")
+    answer.headers.update(_FINAL)
+    return answer
 
 
-def _later(seconds: float) -> str:
-    moment = datetime.fromtimestamp(time.time() + seconds, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _not_served(request: RecordedRequest) -> Answer:
-    return not_served(request.method, request.path)
-
-
-def not_served(method: str, path: str) -> Answer:
+def not_served(request: RecordedRequest) -> Answer:
     """404 for a route the emulator does not serve, saying so (not Google's own 404)."""
-    message = f"the cfgenai gateway emulator does not serve {method} {path}"
-    return Answer(404, _google.error(404, message))
+    message = f"the cfgenai gateway emulator does not serve {request.method} {request.path}"
+    return _google.error(404, message)

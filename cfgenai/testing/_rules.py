@@ -20,7 +20,6 @@ METADATA_ENTRIES = 5
 COST_KEYS = frozenset(
     {"per_token_in", "per_token_out", "per_cache_read_token", "per_cache_write_token"}
 )
-_HEX = {32: re.compile(r"[0-9a-f]{32}"), 16: re.compile(r"[0-9a-f]{16}")}
 
 
 class Refused(ValueError):
@@ -94,7 +93,7 @@ def _backoff(text: str) -> str:
 
 def _hex(size: int) -> Callable[[str], str]:
     def parse(text: str) -> str:
-        if not _HEX[size].fullmatch(text) or not text.strip("0"):
+        if not re.fullmatch(f"[0-9a-f]{{{size}}}", text) or not text.strip("0"):
             raise Refused(f"must be {size} lowercase hexadecimal characters, not all zeros")
         return text
 
@@ -133,9 +132,6 @@ class Options:
         return self.values.get(header)
 
 
-NO_OPTIONS = Options({})
-
-
 def read_options(headers: Mapping[str, str]) -> Options | str:
     """The request's options, or why one of them is refused."""
     values, refused = {}, []
@@ -147,4 +143,4 @@ def read_options(headers: Mapping[str, str]) -> Options | str:
             values[header] = parse(text.strip())
         except Refused as exc:
             refused.append(f"{header}: {exc}")
-    return "; ".join(refused) if refused else Options(values) if values else NO_OPTIONS
+    return "; ".join(refused) if refused else Options(values)

@@ -14,9 +14,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A scripted answer: a text or a whole Gemini response (a GenerateContentResponse's JSON as a
-# dict, or a google-genai types.GenerateContentResponse); a list of them for the chunks of a
-# stream; or a function of the request giving any of these.
+# A scripted answer, as GatewayEmulator.reply describes it.
 Answerable = str | Mapping[str, Any] | Any
 Reply = Answerable | list[Answerable] | Callable[["RecordedRequest"], Any]
 
@@ -43,7 +41,7 @@ class Refusal:
 class Script:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._faults: list[Fault] = []
+        self._faults: list[tuple[Fault, Fault]] = []
         self._refusals: list[tuple[Fault, Refusal]] = []
         self._flags: list[tuple[Fault, str]] = []
         self._replies: list[Reply] = []
@@ -56,7 +54,7 @@ class Script:
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
-            self._faults.append(fault)
+            self._faults.append((fault, fault))
 
     def add_refusal(self, fault: Fault, refusal: Refusal) -> None:
         with self._lock:
@@ -83,12 +81,12 @@ class Script:
 
     def take_refusal(self, path: str) -> Refusal | None:
         with self._lock:
-            return _take_paired(self._refusals, path)
+            return _take(self._refusals, path)
 
     def take_flag(self, path: str) -> str | None:
         """The ``cf-aig-dlp`` header to add to the next answer for ``path``."""
         with self._lock:
-            return _take_paired(self._flags, path)
+            return _take(self._flags, path)
 
     def clear(self) -> None:
         with self._lock:
@@ -98,23 +96,14 @@ class Script:
             self._replies.clear()
 
 
-def _take_paired(entries: list[tuple[Fault, T]], path: str) -> T | None:
-    """The value of the first entry whose fault applies to ``path``, counted down (lock held)."""
+def _take(entries: list[tuple[Fault, T]], path: str) -> T | None:
+    """The value of the first entry whose fault applies to ``path``, counted down and removed
+    once used up (lock held)."""
     for entry in entries:
         fault, value = entry
-        if _take([fault], path) is not None:
-            if fault.remaining <= 0:
-                entries.remove(entry)
-            return value
-    return None
-
-
-def _take(faults: list[Fault], path: str) -> Fault | None:
-    """The first fault for ``path``, counted down and removed once used up (lock held)."""
-    for fault in faults:
         if fault.route is None or fault.route in path:
             fault.remaining -= 1
             if fault.remaining <= 0:
-                faults.remove(fault)
-            return fault
+                entries.remove(entry)
+            return value
     return None

@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +30,12 @@ class _Server(uvicorn.Server):
 class _OncePerSecond:
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
-        self._hidden: dict[str, int] = {}
+        self._hidden: Counter[str] = Counter()
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         message, now = str(context.get("message", "")), time.monotonic()
         if now - self._last.get(message, -1.0) < 1.0:
-            self._hidden[message] = self._hidden.get(message, 0) + 1
+            self._hidden[message] += 1
             return
         self._last[message] = now
         hidden = self._hidden.pop(message, 0)
@@ -97,7 +98,6 @@ class Server:
         return _Server(config), sock
 
     def start(self) -> None:
-        """Serve from a background thread; returns once the port accepts connections."""
         server, sock = self._bind()
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="cfgenai-emulator", daemon=True
@@ -110,7 +110,6 @@ class Server:
         self._server = server
 
     def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Serve in this thread until Ctrl-C or SIGTERM."""
         server, sock = self._bind()
         self._server = server
         # uvicorn shuts down gracefully on these, then raises the signal again: answer that
