@@ -21,6 +21,7 @@ CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
 VERTEX = "google-vertex-ai"
 COMPAT = "compat"
+KEY_HEADER = "x-goog-api-key"  # google-genai's header for a Gemini API key
 
 DEFAULT_TIMEOUT = 120.0
 MAX_TIMEOUT = 24 * 3600.0
@@ -36,9 +37,6 @@ _API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
 # google-genai passes these prefixes through on the Gemini API (its t_model).
 _MODEL = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEGMENT = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
-# W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
-_TRACE_ID = re.compile(r"(?!0{32})[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"(?!0{16})[0-9a-f]{16}")
 _PLACEHOLDER_IN_URL = re.compile(r"[{}<>]")
 # Values people leave in templates. A real token or key is never one of these.
 _PLACEHOLDER = re.compile(
@@ -53,25 +51,20 @@ _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 # -- parsers ------------------------------------------------------------------------------------
 
 
-def string(value: Any) -> str | None:
-    """``value`` stripped, or None; anything but text is refused."""
+def optional_string(value: Any) -> str | None:
+    """``value`` stripped, or None when it is None or blank; anything but text is refused."""
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if value is None or isinstance(value, str):
-        return value.strip() if value is not None else None
+        return (value or "").strip() or None
     raise ValueError(f"must be a string, not {type(value).__name__}")
 
 
-def optional_string(value: Any) -> str | None:
-    """Like :func:`string`, with a blank value meaning unset."""
-    return string(value) or None
-
-
 def required_string(value: Any) -> str:
-    text = string(value)
-    if text is None:
+    """``value`` stripped (blank: ``""``); None and anything but text are refused."""
+    if value is None:
         raise ValueError("must be a string, not None")
-    return text
+    return optional_string(value) or ""
 
 
 def optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -245,22 +238,45 @@ def base_url(raw: Any) -> str | None:
     value = optional_string(raw)
     if value is None:
         return None
-    problems = base_url_problems(value)
-    if problems:
-        raise ValueError("; ".join(problems))
-    return value.rstrip("/")
+    problems = _url_problems(
+        value,
+        "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY",
+        "put the gateway token in CF_AIG_TOKEN",
+    )
+    parts = urlsplit(value)
+    segments = parts.path.split("/")
+    placeholder = bool(_PLACEHOLDER_IN_URL.search(value))
+    if placeholder:
+        problems.append(
+            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
+            "id in its place"
+        )
+    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
+    if provider is not None:
+        segments = segments[: segments.index(provider)]
+        problems.append(
+            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
+            "provider and the model path)"
+        )
+    if parts.hostname == CLOUDFLARE_HOST and not placeholder:
+        fault = _cloudflare_path_fault([s for s in segments if s])
+        if fault:
+            problems.append(
+                f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
+                f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
+                "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
+            )
+    return _url(value, problems)
 
 
 def api_base_url(raw: Any) -> str:
     value = required_string(raw)
-    problems = url_problems(
+    problems = _url_problems(
         value,
         "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4",
         "put the API token in CLOUDFLARE_API_TOKEN",
     )
-    if problems:
-        raise ValueError("; ".join(problems))
-    return value.rstrip("/")
+    return _url(value, problems)
 
 
 def timeout(value: Any) -> float:
@@ -341,8 +357,7 @@ def metadata(value: Any) -> dict[str, Any]:
 
 def custom_cost(value: Any) -> dict[str, Any]:
     costs = json_object(value, 'a JSON object such as {"per_token_in":0.000001}')
-    unknown = sorted(set(costs) - set(COST_FIELDS))
-    if unknown or not costs:
+    if not costs or not set(costs) <= set(COST_FIELDS):
         raise ValueError(f"takes only the fields {', '.join(COST_FIELDS)}")
     for key, cost in costs.items():
         if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
@@ -351,7 +366,8 @@ def custom_cost(value: Any) -> dict[str, Any]:
 
 
 def trace_id(size: int) -> Callable[[Any], str]:
-    regex = _TRACE_ID if size == 32 else _SPAN_ID
+    # W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
+    regex = re.compile(f"(?!0{{{size}}})[0-9a-f]{{{size}}}")
 
     def check(value: Any) -> str:
         text = value.strip().lower() if isinstance(value, str) else None
@@ -369,61 +385,20 @@ HeaderText = Annotated[str | None, BeforeValidator(optional(header_text))]
 # -- URLs ------------------------------------------------------------------------------------------
 
 
-def base_url_problems(url: str) -> list[str]:
-    """Why ``url`` cannot be a gateway root, each with its fix."""
-    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
-    unusable = unusable_url(url, example)
-    if unusable:
-        return [unusable]
-    problems = url_problems(url, example, "put the gateway token in CF_AIG_TOKEN")
-    parts = urlsplit(url)
-    segments = parts.path.split("/")
-    placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
-    if placeholder:
-        problems.append(
-            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
-            "id in its place"
-        )
-    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
-    if provider is not None:
-        segments = segments[: segments.index(provider)]
-        problems.append(
-            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
-            "provider and the model path)"
-        )
-    if parts.hostname == CLOUDFLARE_HOST and not placeholder:
-        fault = _cloudflare_path_fault([s for s in segments if s])
-        if fault:
-            problems.append(
-                f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
-                f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
-                "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
-            )
-    return problems
-
-
-def unusable_url(url: str, example: str) -> str | None:
-    """Why ``url`` is no absolute http(s) URL at all, or None."""
+def _url_problems(url: str, example: str, credentials: str) -> list[str]:
+    """Why ``url`` cannot be the root of an HTTP API cfgenai sends credentials to; raises at
+    once when it is no absolute http(s) URL at all."""
     if HEADER_UNSAFE.search(url) or " " in url:
-        return "must not contain spaces, line breaks or non-ASCII characters"
+        raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)
     try:
         host, _ = parts.hostname, parts.port
     except ValueError:
-        return "has an invalid port"
+        raise ValueError("has an invalid port") from None
     if parts.scheme not in ("http", "https") or not host:
-        return f"must be an absolute URL such as {example}"
-    return None
-
-
-def url_problems(url: str, example: str, credentials: str) -> list[str]:
-    """Why ``url`` cannot be the root of an HTTP API cfgenai sends credentials to."""
-    unusable = unusable_url(url, example)
-    if unusable:
-        return [unusable]
-    parts = urlsplit(url)
+        raise ValueError(f"must be an absolute URL such as {example}")
     problems = []
-    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not is_loopback(host):
         problems.append("must use https:// (plain http is only allowed for loopback hosts)")
     if "@" in parts.netloc:
         problems.append(f"must not contain credentials; {credentials}")
@@ -432,6 +407,12 @@ def url_problems(url: str, example: str, credentials: str) -> list[str]:
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
     return problems
+
+
+def _url(value: str, problems: list[str]) -> str:
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value.rstrip("/")
 
 
 def _cloudflare_path_fault(segments: list[str]) -> str | None:

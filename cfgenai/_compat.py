@@ -20,7 +20,6 @@ from __future__ import annotations
 import copyreg
 import functools
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -43,9 +42,7 @@ def http_backend() -> str:
     # google-genai's own choice, where it has one (2.34 and later), so that cfgenai never
     # disagrees with it; it reads GOOGLE_GENAI_HTTP_CLIENT and what is installed.
     choose = getattr(_api_client, "_get_http_client_backend", None)
-    if choose is None:
-        return "httpx"
-    return str(choose())
+    return "httpx" if choose is None else str(choose())
 
 
 def httpx_module() -> ModuleType:

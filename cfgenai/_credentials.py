@@ -93,7 +93,7 @@ class SharedRefresh(google.auth.credentials.Credentials):
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
-        self._signature = _signature(path)
+        self._signature = _rotation.signature(path) if path is not None else None
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -108,8 +108,8 @@ class SharedRefresh(google.auth.credentials.Credentials):
         with self._lock:
             if self.token and not self.expired:
                 return  # refreshed while this caller waited
-            if self._path is not None and _signature(self._path) != self._signature:
-                self._inner, self._signature = _load(self._path), _signature(self._path)
+            if self._path and (now := _rotation.signature(self._path)) != self._signature:
+                self._inner, self._signature = _load(self._path), now  # the file was rotated
             try:
                 self._inner.refresh(request)  # type: ignore[no-untyped-call]
             except google.auth.exceptions.GoogleAuthError as exc:
@@ -118,9 +118,8 @@ class SharedRefresh(google.auth.credentials.Credentials):
 
     def describe(self) -> str:
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
-        inner = self._inner
-        email = getattr(inner, "service_account_email", None)
-        module = type(inner).__module__
+        email = getattr(self._inner, "service_account_email", None)
+        module = type(self._inner).__module__
         kind = next((k for m, k in _KINDS.items() if module.endswith(m)), "credentials")
         who = email if isinstance(email, str) and "@" in email else "user"
         where = f" from {self._path}" if self._path else ""
@@ -157,15 +156,14 @@ def shared(source: Any) -> SharedRefresh:
     ``google.auth`` credentials object; raises ``ConfigError`` naming the fix."""
     with _load_lock:
         if isinstance(source, google.auth.credentials.Credentials):
-            known = _GIVEN.get(source)
-            if known is None:
-                known = _GIVEN[source] = SharedRefresh(_scoped(source))
-            return known
-        key = source, _signature(Path(source)) if source != "adc" else _adc_environment()
+            if source not in _GIVEN:
+                scope = google.auth.credentials.with_scopes_if_required
+                _GIVEN[source] = SharedRefresh(scope(source, list(SCOPES)))  # type: ignore[no-untyped-call]
+            return _GIVEN[source]
+        path = None if source == "adc" else Path(source)
+        key = source, _adc_environment() if path is None else _rotation.signature(path)
         if key not in _LOADED:
-            path = None if source == "adc" else Path(source)
-            inner = _adc() if path is None else _load(path)
-            _LOADED[key] = SharedRefresh(inner, path)
+            _LOADED[key] = SharedRefresh(_adc() if path is None else _load(path), path)
         return _LOADED[key]
 
 
@@ -203,7 +201,7 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
     module, _, method = loader.partition(":")
     try:
         make = getattr(importlib.import_module(module).Credentials, method)
-        loaded: google.auth.credentials.Credentials = _scoped(make(info, scopes=list(SCOPES)))
+        loaded: google.auth.credentials.Credentials = make(info, scopes=list(SCOPES))
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -230,23 +228,9 @@ def _adc() -> google.auth.credentials.Credentials:
     return credentials
 
 
-def _scoped(credentials: Any) -> Any:
-    if getattr(credentials, "requires_scopes", False):
-        return credentials.with_scopes(list(SCOPES))
-    return credentials
-
-
 def _adc_environment() -> tuple[str | None, ...]:
     names = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
     return tuple(os.environ.get(n) for n in names)
-
-
-def _signature(path: Path | None) -> tuple[int, int, int] | None:
-    try:
-        stat = os.stat(path) if path is not None else None
-    except OSError:
-        return None
-    return None if stat is None else (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _refresh_failure(credentials: Any, exc: Exception) -> str:

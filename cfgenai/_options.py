@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack, get_args
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from google.genai import types
 
 MetadataValue = str | int | float | bool
+Backoff = Literal["constant", "linear", "exponential"]
 # Options that make sense for one request only, never as a client-wide default.
 PER_REQUEST_ONLY = ("cache_key", "otel_trace_id", "otel_parent_span_id")
 
@@ -102,15 +103,8 @@ class GatewayOptions(BaseModel):
         env="CF_AIG_RETRY_DELAY_MS",
     )
     backoff: Annotated[
-        Literal["constant", "linear", "exponential"] | None,
-        _check(
-            check.choice(
-                "constant",
-                "linear",
-                "exponential",
-                message="must be constant, linear or exponential",
-            )
-        ),
+        Backoff | None,
+        _check(check.choice(*get_args(Backoff), message="must be constant, linear or exponential")),
     ] = _option("cf-aig-backoff", "Gateway-side backoff: `constant`, `linear` or `exponential`.")
     custom_cost: Annotated[dict[str, int | float] | None, _check(check.custom_cost)] = _option(
         "cf-aig-custom-cost",
@@ -164,7 +158,7 @@ class RequestOptions(TypedDict, total=False):
     request_timeout_ms: int
     max_attempts: int
     retry_delay_ms: int
-    backoff: Literal["constant", "linear", "exponential"]
+    backoff: Backoff
     custom_cost: dict[str, int | float]
     byok_alias: str
     zdr: bool

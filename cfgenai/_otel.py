@@ -13,35 +13,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import MutableMapping
-from typing import Any
 
 TRACE_HEADER = "cf-aig-otel-trace-id"
 SPAN_HEADER = "cf-aig-otel-parent-span-id"
 
 
-def trace_headers() -> dict[str, str]:
-    """The two headers for the span current now, or ``{}`` when OpenTelemetry is not
-    installed or no span is recording."""
-    trace = _trace_api()
+def add_trace_headers(headers: MutableMapping[str, str]) -> None:
+    """Set the ids of the span current now on ``headers``, unless OpenTelemetry is not loaded,
+    no span is recording, or the request names its own (``request_options(otel_trace_id=...)``
+    wins)."""
+    trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
-        return {}
+        return
     span = trace.get_current_span()
     context = span.get_span_context()
     if not (context.is_valid and span.is_recording()):
-        return {}
-    return {
-        TRACE_HEADER: trace.format_trace_id(context.trace_id),
-        SPAN_HEADER: trace.format_span_id(context.span_id),
-    }
-
-
-def add_trace_headers(headers: MutableMapping[str, str]) -> None:
-    """Set the current span's ids on ``headers``, unless the request names its own
-    (``request_options(otel_trace_id=...)`` wins)."""
-    ids = trace_headers()  # first: without a span, the headers are not even looked at
-    if ids and TRACE_HEADER not in headers and SPAN_HEADER not in headers:
-        headers.update(ids)
-
-
-def _trace_api() -> Any:
-    return sys.modules.get("opentelemetry.trace")
+        return  # before the headers are searched: most requests have no span
+    if TRACE_HEADER not in headers and SPAN_HEADER not in headers:
+        headers[TRACE_HEADER] = trace.format_trace_id(context.trace_id)
+        headers[SPAN_HEADER] = trace.format_span_id(context.span_id)

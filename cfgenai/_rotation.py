@@ -36,21 +36,21 @@ def current(path: Path, first: str) -> str:
         if seen is not None and now - seen[0] < CHECK_EVERY:
             return seen[2]
         value = seen[2] if seen is not None else first
-        signature = _signature(path)
-        if signature is not None and (seen is None or signature != seen[1]):
+        sig = signature(path)
+        if sig is not None and (seen is None or sig != seen[1]):
             value = _read(path, "", []) or value
-        _seen[path] = now, signature or (0, 0, 0), value
+        _seen[path] = now, sig or (0, 0, 0), value
         return value
 
 
 def read(path: Path, variable: str, problems: list[str]) -> str | None:
     """The secret a file holds (one trailing newline stripped, nothing else), or None with
     the problem added: it names the variable and the path, never the content."""
-    signature = _signature(path)
+    sig = signature(path)
     value = _read(path, variable, problems)
-    if value is not None and signature is not None:  # so that no request reads it again
+    if value is not None and sig is not None:  # so that no request reads it again
         with _lock:
-            _seen[path] = time.monotonic(), signature, value
+            _seen[path] = time.monotonic(), sig, value
     return value
 
 
@@ -85,7 +85,8 @@ def _read(path: Path, variable: str, problems: list[str]) -> str | None:
     return None
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells a changed file (its inode, modification time and size), or None."""
     try:
         stat = os.stat(path)
     except OSError:

@@ -60,13 +60,12 @@ class Reading:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
         known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
-        lines = []
-        for source, values in self.layers:
-            for name in sorted(n for n in values if n.startswith(PREFIX) and n not in known):
-                lines.append(
-                    f"{printable(name)} ({source}): not a cfgenai variable, so it is ignored; "
-                    + _hint(name, known)
-                )
+        lines = [
+            f"{printable(name)} ({source}): not a cfgenai variable, so it is ignored; "
+            + _hint(name, known)
+            for source, values in self.layers
+            for name in sorted(n for n in values if n.startswith(PREFIX) and n not in known)
+        ]
         for names in aliases.values():
             set_to = {n: v for n in names for _, vs in reversed(self.layers) if (v := vs.get(n))}
             if len(set(set_to.values())) > 1:
@@ -94,7 +93,13 @@ def read(
     environment = {k.upper(): v.strip() for k, v in os.environ.items() if v.strip()}
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
-        path = _env_file_from_environment(problems)
+        path = _named_env_file()
+        if path is not None and ENV_FILE in os.environ and not path.is_file():
+            problems.append(
+                f"{ENV_FILE}: names a file that does not exist or is not a file; "
+                "point it at your .env file, or set it empty to read no file"
+            )
+            path = None
     else:
         path = Path(env_file) if env_file is not None else None
     dotenv = _read_env_file(path, problems) if path is not None else {}
@@ -134,8 +139,7 @@ def _secret_files(
                 f"holding the value of {name}"
             )
             continue
-        value = _rotation.read(Path(named), f"{name}_FILE", problems)
-        if value is not None:
+        if (value := _rotation.read(Path(named), f"{name}_FILE", problems)) is not None:
             found[name] = Path(named), value
     folder = environment.get(SECRETS_DIR)
     if folder is None:
@@ -147,24 +151,15 @@ def _secret_files(
         if name in found or name in environment:
             continue
         path = next((p for n in (name, name.lower()) if (p := Path(folder, n)).exists()), None)
-        value = _rotation.read(path, SECRETS_DIR, problems) if path is not None else None
-        if path is not None and value is not None:
+        if path is not None and (value := _rotation.read(path, SECRETS_DIR, problems)) is not None:
             found[name] = path, value
     return found
 
 
-def _env_file_from_environment(problems: list[str]) -> Path | None:
-    name = os.environ.get(ENV_FILE)
-    if name is not None and not name.strip():
-        return None
-    path = Path(name.strip()) if name is not None else Path(".env")
-    if name is not None and not path.is_file():
-        problems.append(
-            f"{ENV_FILE}: names a file that does not exist or is not a file; "
-            "point it at your .env file, or set it empty to read no file"
-        )
-        return None
-    return path
+def _named_env_file() -> Path | None:
+    """The file ``CF_AIG_ENV_FILE`` names, ``.env`` when it is unset, None when it is empty."""
+    name = os.environ.get(ENV_FILE, ".env").strip()
+    return Path(name) if name else None
 
 
 def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
@@ -189,11 +184,10 @@ def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
 
 def describe_env_file() -> str:
     """Which ``.env`` file is looked for, and whether it was found (for ``cfgenai doctor``)."""
-    name = os.environ.get(ENV_FILE)
-    if name is not None and not name.strip():
+    path = _named_env_file()
+    if path is None:
         return f"none ({ENV_FILE} is empty)"
-    path = Path(name.strip() if name is not None else ".env").absolute()
-    return f"{printable(str(path))} ({'found' if path.is_file() else 'not found'})"
+    return f"{printable(str(path.absolute()))} ({'found' if path.is_file() else 'not found'})"
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
@@ -201,9 +195,7 @@ def _hint(name: str, known: Iterable[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(name.removeprefix(PREFIX), tails, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {tails[close[0]]}?"
-    return "`cfgenai env` lists the variables"
+    return f"did you mean {tails[close[0]]}?" if close else "`cfgenai env` lists the variables"
 
 
 class ReadingSource(PydanticBaseSettingsSource):

@@ -56,9 +56,7 @@ class TrustOnFirstUse(ssl.SSLContext):
     up (or, with ``system``, as httpx2's default context on Linux), whose CA store loads
     when it first wraps a connection (or is asked about it), not when it is made."""
 
-    _load_args: tuple[str | None, str | None] | None  # None once loaded
-    _certifi: bool
-    _system: bool
+    _load_args: tuple[str | None, str | None, bool, bool] | None  # None once loaded
     _lock: threading.Lock
 
     def __new__(
@@ -71,9 +69,7 @@ class TrustOnFirstUse(ssl.SSLContext):
             keylog = os.environ.get("SSLKEYLOGFILE")
             if keylog and not sys.flags.ignore_environment:
                 context.keylog_filename = keylog
-        context._certifi = certifi
-        context._system = system
-        context._load_args = (cafile, capath)
+        context._load_args = (cafile, capath, certifi, system)
         context._lock = threading.Lock()
         return context
 
@@ -86,12 +82,12 @@ class TrustOnFirstUse(ssl.SSLContext):
         with self._lock:
             if self._load_args is None:
                 return
-            cafile, capath = self._load_args
-            if self._certifi:
+            cafile, capath, from_certifi, system = self._load_args
+            if from_certifi:
                 import certifi
 
                 cafile = certifi.where()
-            elif self._system:
+            elif system:
                 cafile, capath = _system_paths()
             if cafile or capath:
                 self.load_verify_locations(cafile, capath)

@@ -26,14 +26,13 @@ from urllib.parse import urlencode, urlsplit
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel, _rotation
-from ._checks import is_loopback_url
+from ._checks import KEY_HEADER, is_loopback_url
 from ._secrets import fingerprint, printable
 from ._tls import contexts
 
 if TYPE_CHECKING:
     import aiohttp
 
-KEY_HEADER = "x-goog-api-key"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -102,21 +101,16 @@ class Gateway:
         """On this machine: reached without a proxy."""
         return is_loopback_url(self.prefix)
 
-    def check(self, url: str) -> None:
-        """Refuse a path a server may resolve elsewhere: a model name with an encoded dot or
-        slash, '..', a control character, a '?' (the query then holds the method) or '#'."""
-        target = urlsplit(url)
-        query, fragment = target.query, target.fragment
-        if _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(query) or fragment:
-            raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
-
+    # Clients send to a few URLs over and over: each is judged once (a refusal is not kept).
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 (bounded: 1024 entries)
     def place(self, url: str) -> str | None:
         """``url`` put back on the gateway, or None when it is there already."""
-        return _place(self, url)
-
-    def _place(self, url: str) -> str | None:
-        self.check(url)
         target = urlsplit(url)
+        # A path a server may resolve elsewhere: a model name with an encoded dot or slash,
+        # '..', a control character, a '?' (the query then holds the method) or '#'.
+        unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
+        if unsafe or target.fragment:
+            raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
         if url.startswith(self.prefix + "/"):  # as google-genai builds it from the base URL
             return None
         root = urlsplit(self.prefix)
@@ -131,9 +125,6 @@ class Gateway:
         return f"{self.prefix}{target.path}{query}"
 
 
-# Clients send to a few URLs over and over: each is judged once (a refusal is not kept).
-_place = functools.lru_cache(maxsize=1024)(Gateway._place)
-
 _UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
 _METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
 _UNSAFE = (
@@ -142,12 +133,8 @@ _UNSAFE = (
 )
 
 
-def _origin(parts: Any) -> tuple[str, str, int | None]:
-    return (
-        parts.scheme,
-        (parts.hostname or "").lower(),
-        parts.port or _DEFAULT_PORTS.get(parts.scheme),
-    )
+def _origin(parts: Any) -> tuple[str, str | None, int | None]:
+    return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
 
 
 # A header whose secret came from a file, read again when the file is rotated: (header, its
@@ -166,12 +153,7 @@ def rotated(rotating: tuple[Rotating, ...]) -> dict[str, str]:
 def _off_gateway(url: str, why: str) -> Exception:
     from ._responses import OffGatewayError
 
-    error: Exception = OffGatewayError(url, why)
-    return error
-
-
-def _json_name(hook: _Hook) -> str:
-    return f"cfgenai:{type(hook).__name__}"
+    return OffGatewayError(url, why)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +164,7 @@ class _Hook:
     __pydantic_serializer__: ClassVar[SchemaSerializer] = SchemaSerializer(
         core_schema.any_schema(
             serialization=core_schema.plain_serializer_function_ser_schema(
-                _json_name, when_used="json"
+                lambda hook: f"cfgenai:{type(hook).__name__}", when_used="json"
             )
         )
     )
@@ -309,16 +291,13 @@ class LoopPools:
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
-    def __init__(self, *, share_tls: bool, trust_env: bool) -> None:
+    def __init__(self, share_tls: bool, trust_env: bool) -> None:
         self.share_tls, self.trust_env = share_tls, trust_env
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _new, (self.share_tls, self.trust_env)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> LoopPools:
-        return _new(self.share_tls, self.trust_env)
+    def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
+        return LoopPools, (self.share_tls, self.trust_env)
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -360,10 +339,6 @@ class LoopPools:
 
     async def __aexit__(self, *exc_info: object) -> None:
         pass
-
-
-def _new(share_tls: bool, trust_env: bool) -> LoopPools:
-    return LoopPools(share_tls=share_tls, trust_env=trust_env)
 
 
 # Async generators started on a loop, by what they close: asyncio.run() finalises a loop's
@@ -445,8 +420,7 @@ class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            hide = self._hide
-            self.logger.log(level, hide(msg), *map(hide, args), **kwargs)
+            self.logger.log(level, self._hide(msg), *map(self._hide, args), **kwargs)
 
     def _hide(self, value: object) -> object:
         text = str(value)

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._checks import COMPAT, VERTEX
+from ._checks import COMPAT, KEY_HEADER, VERTEX
 from ._settings import GatewaySettings
 
 if TYPE_CHECKING:
     from ._transport import Rotating
-
-KEY_HEADER = "x-goog-api-key"
 
 
 @dataclass(frozen=True)
@@ -57,12 +55,6 @@ def rotating(settings: GatewaySettings, key_header: str | None = None) -> tuple[
     )
 
 
-def gateway_headers(settings: GatewaySettings) -> dict[str, str]:
-    """What every request carries for the gateway itself: the client-wide gateway options, the
-    Access client id, and :func:`credentials`. Holds secrets: never log it."""
-    return {**public_headers(settings), **credentials(settings)}
-
-
 def public_headers(settings: GatewaySettings) -> dict[str, str]:
     """The gateway options and the Access client id: no secret."""
     headers = settings.options.headers()
@@ -73,12 +65,11 @@ def public_headers(settings: GatewaySettings) -> dict[str, str]:
 
 def credentials(settings: GatewaySettings) -> dict[str, str]:
     """The gateway token and the Cloudflare Access secrets, as headers."""
-    found = {}
-    for name, (header, form) in _SECRET_HEADERS.items():
-        value = getattr(settings, name)
-        if value is not None:
-            found[header] = form.format(value.get_secret_value())
-    return found
+    return {
+        header: form.format(value.get_secret_value())
+        for name, (header, form) in _SECRET_HEADERS.items()
+        if (value := getattr(settings, name)) is not None
+    }
 
 
 def genai(settings: GatewaySettings) -> Route:
@@ -126,15 +117,17 @@ def live_refusal(settings: GatewaySettings) -> str | None:
 
 
 def openai(settings: GatewaySettings) -> Route:
-    """The OpenAI-compatible route. Key mode sends the Google key as OpenAI's bearer token; in
-    byok mode the gateway token takes its place, which the gateway recognises as its own and
-    replaces with the stored key."""
+    """The OpenAI-compatible route, whose headers hold the gateway's credentials (never log
+    them). Key mode sends the Google key as OpenAI's bearer token; in byok mode the gateway
+    token takes its place, which the gateway recognises as its own and replaces with the
+    stored key."""
     if settings.resolved_mode == "key":
         credential = settings.provider_key
     else:
         credential = settings.token or settings.access_token
     key = credential.get_secret_value() if credential is not None else ""
-    return Route(f"{settings.gateway_root}/{COMPAT}", gateway_headers(settings), key)
+    headers = {**public_headers(settings), **credentials(settings)}
+    return Route(f"{settings.gateway_root}/{COMPAT}", headers, key)
 
 
 def provider_url(settings: GatewaySettings) -> str:
