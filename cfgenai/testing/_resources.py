@@ -42,6 +42,7 @@ OPERATIONS = re.compile(
 )
 PAGE_SIZE = 10
 _OCTETS = "application/octet-stream"
+# Copied into each answer: the gateway adds its own headers to an answer's.
 _ACTIVE = {"x-goog-upload-status": "active", "x-goog-upload-chunk-granularity": str(8 * 2**20)}
 _FINAL = {"x-goog-upload-status": "final"}
 
@@ -165,7 +166,7 @@ class Resources:
             return _upload_failed(f"the offset is {offset}, not {session.received}")
         session.received += request.copy_body(session.data)
         if command == "upload":
-            return Answer(200, "", headers=_ACTIVE)
+            return Answer(200, "", headers=dict(_ACTIVE))
         with self._lock:
             del self._uploads[upload_id or ""]
         if session.received != session.size:
@@ -173,8 +174,8 @@ class Resources:
             return _upload_failed(f"{session.received} bytes came, {session.size} were declared")
         file = self._store_file(session.data, session.mime_type, session.display_name)
         if session.target == "files":
-            return Answer(200, {"file": file}, headers=_FINAL)
-        return Answer(200, self._document_operation(session.target, file), headers=_FINAL)
+            return Answer(200, {"file": file}, headers=dict(_FINAL))
+        return Answer(200, self._document_operation(session.target, file), headers=dict(_FINAL))
 
     def _store_file(
         self, data: IO[bytes], mime_type: str, display_name: str | None, *, generated: bool = False
