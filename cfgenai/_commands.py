@@ -63,10 +63,8 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
         return EXIT_GATEWAY, exc.message or str(exc)
     if isinstance(exc, errors.APIError):
         return EXIT_UPSTREAM, f"Google answered {exc.code} {exc.status}: {exc.message}"
-    package = type(exc).__module__.split(".")[0]
-    if package in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp") or isinstance(
-        exc, OSError
-    ):
+    network = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in network:
         return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc}"
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
@@ -315,26 +313,24 @@ def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
 def _mode_reason(settings: GatewaySettings) -> str:
     if settings.mode != "auto":
         return f"CF_AIG_MODE={settings.mode}"
+    vertex = settings.provider == VERTEX
+    # The variable that holds the provider key (settings.provider_key), when one is set.
+    holder = (
+        "CF_AIG_VERTEX_ACCESS_TOKEN"
+        if vertex
+        else "GOOGLE_API_KEY"
+        if settings.google_api_key
+        else "GEMINI_API_KEY"
+    )
     if settings.key_is_token:
-        holder = (
-            "CF_AIG_VERTEX_ACCESS_TOKEN"
-            if settings.provider == VERTEX
-            else "GOOGLE_API_KEY"
-            if settings.google_api_key
-            else "GEMINI_API_KEY"
-        )
         return (
             f"auto: {holder} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
             "example, so no provider key is sent and the gateway adds its stored key"
         )
-    if settings.provider == VERTEX:
-        if settings.vertex_access_token:
-            return "auto: CF_AIG_VERTEX_ACCESS_TOKEN is set"
+    if settings.provider_key:
+        return f"auto: {holder} is set"
+    if vertex:
         return "auto: no Vertex AI access token is set, so the gateway adds its stored credentials"
-    if settings.google_api_key:
-        return "auto: GOOGLE_API_KEY is set"
-    if settings.gemini_api_key:
-        return "auto: GEMINI_API_KEY is set"
     return "auto: no Google key is set, so the gateway adds its stored key"
 
 

@@ -25,26 +25,23 @@ def run_demo(*, model: str, prompt: str) -> None:
         print(f"Gateway emulator listening on {emulator.url} (CF_AIG_BASE_URL={emulator.base_url})")
         for mode, title in _MODES.items():
             print(f"\n== {title} ==")
-            client = build_client(
+            with build_client(
                 base_url=emulator.base_url,
                 token=_TOKEN,
                 google_api_key=_GOOGLE_KEY if mode == "key" else None,
                 gemini_api_key=None,
                 mode=mode,
                 _env_file=None,
-            )
-            response = client.models.generate_content(model=model, contents=prompt)
-            _show("generate_content", emulator.last_request, response.text or "")
-            chunks = [
-                c.text or ""
-                for c in client.models.generate_content_stream(model=model, contents=prompt)
-            ]
+            ) as client:
+                response = client.models.generate_content(model=model, contents=prompt)
+                _show("generate_content", emulator.last_request, response.text or "")
+                stream = client.models.generate_content_stream(model=model, contents=prompt)
+                chunks = [c.text or "" for c in stream]
             _show(
                 f"generate_content_stream ({len(chunks)} chunks)",
                 emulator.last_request,
                 "".join(chunks),
             )
-            client.close()
         print(
             "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
             "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`."

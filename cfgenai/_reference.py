@@ -79,11 +79,10 @@ def env_template() -> str:
                 lines.append(
                     f"# Or from a file: {names[0]}_FILE=/run/secrets/..., or CF_AIG_SECRETS_DIR."
                 )
-            default = default_text(info)
             if name in _ESSENTIAL:
                 lines.append(f"{names[0]}=")
             elif name not in PER_REQUEST_ONLY:
-                lines.append(f"# {names[0]}={default or ''}")
+                lines.append(f"# {names[0]}={default_text(info) or ''}")
     for variable, description, default in SOURCES:
         lines += ["", *_comment(description), f"# {variable}={default or ''}"]
     return "\n".join(lines) + "\n"

@@ -47,11 +47,10 @@ def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
     """
     module = _framework("llama_index.llms.google_genai", "llama-index")
     options = _gemini_api(client_kwargs())
-    http_options = options["http_options"].model_dump(exclude_none=True)
     llm: GoogleGenAI = module.GoogleGenAI(
         model=model,
         api_key=options["api_key"],
-        http_options=http_options,
+        http_options=options["http_options"].model_dump(exclude_none=True),
         debug_config=options["debug_config"],
         **kwargs,
     )
