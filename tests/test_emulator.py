@@ -577,6 +577,36 @@ def test_a_cached_content_expires_on_the_emulators_clock(build: Build) -> None:
             client.caches.get(name=cache.name)
 
 
+def test_an_upload_answer_carries_only_its_own_gateway_headers() -> None:
+    # The gateway adds cf-aig-* headers to each answer; one upload's must not reach the next.
+    http = sdk_http()
+    with GatewayEmulator() as gateway:
+        root = f"{gateway.base_url}/google-ai-studio"
+
+        def upload() -> Any:
+            start = http.post(
+                f"{root}/upload/v1beta/files",
+                headers={
+                    "x-goog-upload-protocol": "resumable",
+                    "x-goog-upload-command": "start",
+                    "x-goog-upload-header-content-length": "2",
+                },
+                json={"file": {}},
+            )
+            google = http.URL(start.headers["x-goog-upload-url"])  # Google's, as a proxy passes it
+            return http.post(
+                f"{root}{google.raw_path.decode()}",
+                headers={"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"},
+                content=b"hi",
+            )
+
+        gateway.dlp_next(route="/upload/", times=2)  # the start and the chunk of one upload
+        assert "cf-aig-dlp" in upload().headers
+        second = upload()
+        assert second.headers["x-goog-upload-status"] == "final"
+        assert "cf-aig-dlp" not in second.headers
+
+
 def test_an_upload_url_on_another_host_is_refused_naming_it(build: Build) -> None:
     from cfgenai import OffGatewayError  # noqa: F401 - the public name
 

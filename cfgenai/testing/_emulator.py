@@ -184,7 +184,10 @@ class GatewayEmulator:
         self._server.serve_forever(on_ready=ready)
 
     def stop(self) -> None:
+        """Stop serving; the files uploaded to it go (their temporary files are closed), what
+        it recorded stays for the test to read."""
         self._server.stop()
+        self._gateway.resources.clear()
 
     def __enter__(self) -> Self:
         return self.start()

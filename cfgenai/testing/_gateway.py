@@ -19,7 +19,7 @@ from ._journal import MODEL_CALL, Journal, RecordedRequest
 from ._live import LiveEndpoint
 from ._logs import LogStore, uuid7
 from ._provider import PROVIDER, VERTEX, Google, GoogleSettings, provider_key
-from ._resources import GOOGLE_HOST
+from ._resources import GOOGLE_HOST, Resources
 from ._rules import Options, read_options
 from ._script import Script
 
@@ -65,8 +65,12 @@ class Gateway:
         limit = settings.unified_billing_limit
         self.unified_limit = None if limit is None else RateLimit(*limit, lambda: settings.clock())
 
+    @property
+    def resources(self) -> Resources:
+        return self._google.resources
+
     def clear(self) -> None:
-        self._google.resources.clear()
+        self.resources.clear()
         self.cache.clear()
         self.logs.clear()
         if self.unified_limit is not None:
