@@ -174,8 +174,9 @@ def test_a_closed_shared_client_is_replaced(gateway_env: GatewayEmulator) -> Non
 
     assert asyncio.run(close_then_ask()) == f"Echo from {MODEL}: again"
     assert shared_client() is not second
-    # Let go when its async side closed, so its sync pool (one idle connection) closed too.
-    assert second._api_client._httpx_client.is_closed
+    # Let go when its async side closed, so its sync side (one idle connection) closed too.
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        _ask(second)
     assert len(gateway_env.requests) == 3
 
 
