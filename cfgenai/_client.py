@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import inspect
 import os
@@ -15,13 +14,13 @@ import google.auth.credentials
 from google import genai
 from google.genai import types
 
-from . import _compat, _credentials, _wire
+from . import _compat, _credentials, _plan, _websocket
 from ._checks import VERTEX
 from ._credentials import AccessToken
 from ._errors import ConfigError
+from ._rotation import Secret
 from ._settings import RETRY_STATUSES, GatewaySettings, resolve
-from ._tls import contexts
-from ._transport import Gateway, LiveGateway, LoopPools, client_args
+from ._transport import LoopPools, client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
 # placeholder, which every transport below removes before the request leaves: the gateway
@@ -42,31 +41,8 @@ def build_client(
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
     settings = resolve(settings, overrides)
-    live = _wire.live_refusal(settings) or _live_gateway(_wire.live(settings))
-    return _Client(live=live, **_shared_tls_kwargs(settings))
-
-
-# Settings are frozen, and the environment's stay one object while it is unchanged: what
-# build_client() hands google-genai is worked out once for each (and each set of TLS
-# contexts), then copied for every client, since google-genai sets fields on its options.
-_KWARGS: dict[tuple[int, object], tuple[GatewaySettings, dict[str, Any]]] = {}
-
-
-def _shared_tls_kwargs(settings: GatewaySettings) -> dict[str, Any]:
-    key = id(settings), contexts()
-    known = _KWARGS.get(key)
-    if known is None or known[0] is not settings:
-        if len(_KWARGS) >= 16:
-            _KWARGS.clear()
-        known = _KWARGS[key] = settings, _kwargs(settings, share_tls=True)
-    kwargs = dict(known[1])
-    options = kwargs["http_options"]
-    update: dict[str, Any] = {"headers": dict(options.headers)}
-    if "transport" in options.async_client_args:  # each client its own pools (a copy is new)
-        transport = copy.copy(options.async_client_args["transport"])
-        update["async_client_args"] = {**options.async_client_args, "transport": transport}
-    kwargs["http_options"] = options.model_copy(update=update)
-    return kwargs
+    plan = _plan.plan(settings)
+    return _Client(live=plan.live, **_kwargs(settings, plan, share_tls=True))
 
 
 def client_kwargs(
@@ -75,7 +51,8 @@ def client_kwargs(
     """Keyword arguments for ``genai.Client`` that send every request through the gateway.
 
     ``genai.Client(**client_kwargs())`` behaves on the wire as :func:`build_client` does, for
-    frameworks that build their own clients (e.g. ADK's ``Gemini(client_kwargs=...)``). Its
+    frameworks that build their own clients (e.g. ADK's ``Gemini(client_kwargs=...)``), except
+    that its Live API is refused: only a client from :func:`build_client` routes Live. Its
     ``http_options`` copy, deep-copy and pickle, and ``to_json_dict()`` works on them (a JSON
     copy names the hooks but cannot run them). In key mode ``api_key`` holds the Google key:
     do not log the dict. Reads the same variables as :func:`build_client`; raises
@@ -83,11 +60,12 @@ def client_kwargs(
     """
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    return _kwargs(resolve(settings, overrides), share_tls=False)
+    settings = resolve(settings, overrides)
+    return _kwargs(settings, _plan.plan(settings), share_tls=False)
 
 
-def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
-    route = _wire.genai(settings)
+def _kwargs(settings: GatewaySettings, plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
+    route = plan.genai
     if route.drop and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
@@ -96,7 +74,9 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
                 "Google key off them); upgrade it: pip install 'aiohttp>=3.12'"
             ]
         )
-    options = http_options(settings, route, share_tls=share_tls)
+    # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
+    _websocket.install(settings.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
+    options = http_options(settings, route, share_tls=share_tls and settings.provider != VERTEX)
     # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
     debug = genai.client.DebugConfig(client_mode=None)
     if settings.provider == VERTEX:
@@ -107,23 +87,23 @@ def _kwargs(settings: GatewaySettings, *, share_tls: bool) -> dict[str, Any]:
             "vertexai": True,
             "project": settings.vertex_project,
             "location": settings.vertex_location,
-            "credentials": _vertex_credentials(settings),
+            "credentials": _vertex_credentials(settings, plan),
             "http_options": options,
             "debug_config": debug,
         }
     return {
         "vertexai": False,
-        "api_key": route.key or _BYOK_PLACEHOLDER,
+        "api_key": route.key.first if route.key else _BYOK_PLACEHOLDER,
         "http_options": options,
         "debug_config": debug,
     }
 
 
 class _Client(genai.Client):
-    def __init__(self, *, live: LiveGateway | str, **kwargs: Any) -> None:
+    def __init__(self, *, live: _plan.Route | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
-        self.aio._live_gateway = live  # type: ignore[attr-defined]
+        self.aio._live_route = live  # type: ignore[attr-defined]
         async_args = kwargs["http_options"].async_client_args or {}
         self.aio._pools = async_args.get("transport")  # type: ignore[attr-defined]
 
@@ -140,7 +120,7 @@ class _Client(genai.Client):
 
 
 class _AsyncClient(genai.client.AsyncClient):
-    _live_gateway: LiveGateway | str  # set by _Client; a str says why Live is refused
+    _live_route: _plan.Route | str  # set by _Client; a str says why Live is refused
     _pools: LoopPools | None  # this client's own, where cfgenai keeps a pool per event loop
 
     async def aclose(self) -> None:
@@ -154,70 +134,72 @@ class _AsyncClient(genai.client.AsyncClient):
 
     @property
     def live(self) -> genai.live.AsyncLive:
-        """The Live API, on the gateway's ``{root}/google`` route (see ``_wire.live``)."""
+        """The Live API, on the gateway's ``{root}/google`` route (see ``_plan``)."""
         live = _Live(_compat.api_client(self))
-        live.gateway = self._live_gateway
+        live.route = self._live_route
         return live
 
 
 class _Live(genai.live.AsyncLive):
-    gateway: LiveGateway | str
+    route: _plan.Route | str
 
     @contextlib.asynccontextmanager
     async def connect(
         self, *, model: str, config: types.LiveConnectConfigOrDict | None = None
     ) -> AsyncIterator[genai.live.AsyncSession]:
-        if isinstance(self.gateway, str):
-            raise ConfigError([self.gateway])
-        with self.gateway.chosen():
-            async with super().connect(model=model, config=config) as session:
-                yield session
+        if isinstance(self.route, str):
+            raise ConfigError([self.route])
+        entered = False
+        try:
+            with _websocket.live_route(self.route):
+                async with super().connect(model=model, config=config) as session:
+                    entered = True
+                    yield session
+        except Exception as exc:
+            # A refused handshake raises the gateway's error (a GatewayError for its own
+            # refusals) instead of websockets' InvalidStatus.
+            response = getattr(exc, "response", None)
+            if entered or not hasattr(response, "status_code"):
+                raise
+            from ._responses import handshake_error
+
+            raise handshake_error(response, self.route.url) from None
 
 
 def http_options(
-    settings: GatewaySettings, route: _wire.Route, *, share_tls: bool = True
+    settings: GatewaySettings, route: _plan.Route, *, share_tls: bool = True
 ) -> types.HttpOptions:
     """Fresh ``HttpOptions`` for ``settings`` and their ``route`` (google-genai mutates the
-    ones it is given).
-
-    ``share_tls`` hands cfgenai's shared TLS contexts over (same trust store as google-genai's
-    own, loaded once); without them the options copy, pickle and serialise.
-    """
+    ones it is given). ``share_tls`` hands over the process's TLS contexts (see
+    :func:`_transport.tls_contexts`); without them the options copy, pickle and serialise."""
     options = types.HttpOptions(
         base_url=route.url,
         api_version=settings.api_version,
-        headers=route.headers,
+        headers=dict(route.headers),
         timeout=round(settings.timeout * 1000),
         retry_options=types.HttpRetryOptions(
             attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
         ),
     )
-    gateway = Gateway(route.url, tuple(route.credentials.items()))
     options.client_args, options.async_client_args = client_args(
-        gateway,
-        drop=route.drop,
-        rotating=route.rotating,
-        share_tls=share_tls and settings.provider != VERTEX,
-        otel=settings.otel,
+        route, otel=settings.otel, share_tls=share_tls
     )
     return options
 
 
-def _live_gateway(route: _wire.Route) -> LiveGateway:
-    return LiveGateway(route.url, route.key, route.rotating, tuple(route.credentials.items()))
-
-
-def _vertex_credentials(settings: GatewaySettings) -> google.auth.credentials.Credentials:
+def _vertex_credentials(
+    settings: GatewaySettings, plan: _plan.Plan
+) -> google.auth.credentials.Credentials:
     """What google-genai gets as credentials for Vertex AI: in byok mode a placeholder token,
     which every transport removes; else the access token, or the credentials whose token
     cfgenai refreshes (see ``_credentials``)."""
-    if settings.resolved_mode == "byok":
-        return AccessToken(_BYOK_PLACEHOLDER)
+    if plan.mode == "byok":
+        return AccessToken(Secret(_BYOK_PLACEHOLDER))
     if settings.vertex_credentials is not None:
         return _credentials.shared(settings.vertex_credentials)
-    assert settings.vertex_access_token is not None
-    path = settings._files.get("vertex_access_token")
-    return AccessToken(settings.vertex_access_token.get_secret_value(), path)
+    secret = settings.secret("vertex_access_token")
+    assert secret is not None
+    return AccessToken(secret)
 
 
 @functools.cache
@@ -233,53 +215,22 @@ def _aiohttp_has_middlewares() -> bool:
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
 _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
-# What the shared client was built from, and the last one let go by recycle_client() with it.
-_shared_source: tuple[GatewaySettings, frozenset[tuple[str, str]]] | None = None
-_spare: tuple[tuple[GatewaySettings, frozenset[tuple[str, str]]], genai.Client] | None = None
 
 
 def shared_client() -> genai.Client:
     """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
     use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
-    global _shared_source, _spare
     with _shared_lock:
         if _shared is None:
-            settings = resolve(None, {})  # its warnings are given on every build
-            source = settings, _environment()
-            if _spare is not None and _spare[0][0] is settings and _spare[0][1] == source[1]:
-                _share(_spare[1])
-            else:
-                _share(build_client(settings))
-            _shared_source, _spare = source, None
+            _share(build_client())
         assert _shared is not None
         return _shared
-
-
-def _environment() -> frozenset[tuple[str, str]]:
-    # Everything google-genai and its HTTP libraries read too (proxies, trust store...), but
-    # the variable pytest changes for every test.
-    return frozenset(item for item in os.environ.items() if item[0] != "PYTEST_CURRENT_TEST")
 
 
 def reset_client() -> None:
     """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
     it) builds a new one from the environment as it is then."""
-    global _spare
     with _shared_lock:
-        _share(None)
-        _spare = None
-
-
-def recycle_client() -> None:
-    """:func:`reset_client`, except that the next use takes the client back, instead of
-    building an equal one, when the environment (and ``.env``) is then exactly what it was
-    built from. For the ``cf_gateway`` fixture, whose emulator closes every connection on
-    reset, so that tests share the client's set-up but no connection (its async side keeps
-    one pool per event loop, so the next test's loop gets its own)."""
-    global _spare
-    with _shared_lock:
-        if _shared is not None and _shared_source is not None:
-            _spare = _shared_source, _shared
         _share(None)
 
 
@@ -307,26 +258,22 @@ def _share(new: genai.Client | None) -> None:
 
 
 def _closed(api_client: object) -> bool:
-    # Called when a client (or its `aio`) is closed: if it is the shared one (or the spare),
-    # the next use builds a new one. Says whether it was let go.
-    global _spare
+    # Called when a client (or its `aio`) is closed: if it is the shared one, the next use
+    # builds a new one. Says whether it was let go.
     with _shared_lock:
         shared = _shared is not None and _compat.api_client(_shared) is api_client
-        spare = _spare is not None and _compat.api_client(_spare[1]) is api_client
         if shared:
             _share(None)
-        if spare:
-            _spare = None
-        return shared or spare
+        return shared
 
 
 def _after_fork_in_child() -> None:
     # The parent's client holds pooled keep-alive sockets that the parent goes on using: a
     # child must never read or write them. Keep it, unused and uncollected, and start afresh.
-    global _shared_lock, _spare
-    _inherited.extend(c for c in (_shared, _spare and _spare[1]) if c is not None)
+    global _shared_lock
+    if _shared is not None:
+        _inherited.append(_shared)
     _shared_lock = threading.Lock()
-    _spare = None
     _share(None)
 
 

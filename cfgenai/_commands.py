@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from . import _wire
+from . import _plan
 from ._checks import VERTEX
 from ._errors import ConfigError
 from ._options import OPTION_HEADERS
@@ -233,9 +233,10 @@ def _diagnose(reading: Reading, ping: bool) -> Diagnosis:
         diagnosis.problems = unknown
         diagnosis.exit_code = EXIT_CONFIG
     diagnosis.warnings = [w for w in warned if w not in unknown] + _risks(settings)
-    diagnosis.url = _wire.model_url(settings, settings.model)
-    diagnosis.mode = f"{settings.resolved_mode} ({_mode_reason(settings)})"
-    diagnosis.billing = billing_paths(settings)
+    plan = _plan.plan(settings)
+    diagnosis.url = _plan.model_url(settings, settings.model)
+    diagnosis.mode = f"{plan.mode} ({plan.why})"
+    diagnosis.billing = plan.pays
     try:
         diagnosis.credentials = _credentials_source(settings)
     except ConfigError as exc:
@@ -307,50 +308,6 @@ def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
         f"at worst {total:g} s before an answer starts or an error: {settings.timeout:g} s "
         f"(CF_AIG_TIMEOUT) x {attempts} attempt{'s' if attempts > 1 else ''} (CF_AIG_RETRIES="
         f"{settings.retries}) + up to {backoff:g} s of backoff"
-    )
-
-
-def _mode_reason(settings: GatewaySettings) -> str:
-    if settings.mode != "auto":
-        return f"CF_AIG_MODE={settings.mode}"
-    vertex = settings.provider == VERTEX
-    # The variable that holds the provider key (settings.provider_key), when one is set.
-    holder = (
-        "CF_AIG_VERTEX_ACCESS_TOKEN"
-        if vertex
-        else "GOOGLE_API_KEY"
-        if settings.google_api_key
-        else "GEMINI_API_KEY"
-    )
-    if settings.key_is_token:
-        return (
-            f"auto: {holder} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
-            "example, so no provider key is sent and the gateway adds its stored key"
-        )
-    if settings.provider_key:
-        return f"auto: {holder} is set"
-    if vertex:
-        return "auto: no Vertex AI access token is set, so the gateway adds its stored credentials"
-    return "auto: no Google key is set, so the gateway adds its stored key"
-
-
-def billing_paths(settings: GatewaySettings) -> str:
-    """Who can pay the provider for a request with these settings, in the gateway's order."""
-    if settings.resolved_mode == "key":
-        return (
-            "your own credential in the request only (Google bills you); the gateway never "
-            "adds a stored key or uses Unified Billing for it"
-        )
-    alias = settings.options.byok_alias or "default"
-    stored = f"the key stored in the gateway under the alias '{alias}'"
-    if settings.options.no_wholesale:
-        return (
-            f"{stored} only (CF_AIG_NO_WHOLESALE=true); without it the gateway answers 400, "
-            "never paying from Unified Billing credits"
-        )
-    return (
-        f"{stored}, else Unified Billing (Cloudflare pays from your credits) when the account "
-        "has it; set CF_AIG_NO_WHOLESALE=true if you stored a key and never want credits used"
     )
 
 

@@ -25,6 +25,7 @@ import google.auth.exceptions
 
 from . import _rotation
 from ._errors import ConfigError
+from ._rotation import Secret
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
@@ -58,13 +59,13 @@ class AccessToken(google.auth.credentials.Credentials):
     """One access token, never refreshed (``CF_AIG_VERTEX_ACCESS_TOKEN``, read again when it
     came from a file that was rotated; or byok mode's placeholder, which never leaves)."""
 
-    def __init__(self, token: str, path: Path | None = None) -> None:
+    def __init__(self, secret: Secret) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self._first, self._path = token, path
+        self._secret = secret
 
     @property
     def token(self) -> str:
-        return self._first if self._path is None else _rotation.current(self._path, self._first)
+        return self._secret.value()
 
     @token.setter
     def token(self, value: Any) -> None:

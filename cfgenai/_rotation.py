@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._secrets import printable
@@ -23,6 +24,21 @@ CHECK_EVERY = 1.0  # seconds between two looks at one file
 _lock = threading.Lock()
 # path -> (when it was last looked at, its signature then, the secret)
 _seen: dict[Path, tuple[float, tuple[int, int, int], str]] = {}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential as the settings read it, and the file it came from, if any: its
+    :meth:`value` is what the file holds now. Its repr shows no secret."""
+
+    first: str
+    path: Path | None = None
+
+    def value(self) -> str:
+        return self.first if self.path is None else current(self.path, self.first)
+
+    def __repr__(self) -> str:
+        return f"Secret(from {self.path})" if self.path else "Secret(...)"
 
 
 def current(path: Path, first: str) -> str:

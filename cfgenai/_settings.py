@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import _checks as check
+from . import _rotation
 from ._checks import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -374,10 +374,46 @@ class GatewaySettings(BaseSettings):
 
     @property
     def resolved_mode(self) -> Literal["key", "byok"]:
-        if self.mode == "auto":
-            credentials = self.provider == VERTEX and self.vertex_credentials is not None
-            return "key" if credentials or (self.provider_key and not self.key_is_token) else "byok"
-        return self.mode
+        return self.mode_decision[0]
+
+    @property
+    def mode_decision(self) -> tuple[Literal["key", "byok"], str]:
+        """The mode requests go in, and why: the one place it is decided."""
+        if self.mode != "auto":
+            return self.mode, f"CF_AIG_MODE={self.mode}"
+        vertex = self.provider == VERTEX
+        if vertex and self.vertex_credentials is not None:
+            return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
+        holder = (
+            "CF_AIG_VERTEX_ACCESS_TOKEN"
+            if vertex
+            else "GOOGLE_API_KEY"
+            if self.google_api_key
+            else "GEMINI_API_KEY"
+        )
+        if self.key_is_token:
+            return "byok", (
+                f"auto: {holder} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
+                "example, so no provider key is sent and the gateway adds its stored key"
+            )
+        if self.provider_key:
+            return "key", f"auto: {holder} is set"
+        if vertex:
+            return "byok", (
+                "auto: no Vertex AI access token or credentials are set, so the gateway adds "
+                "its stored credentials"
+            )
+        return "byok", "auto: no Google key is set, so the gateway adds its stored key"
+
+    def secret(self, name: str) -> _rotation.Secret | None:
+        """The credential field ``name`` (or ``api_key``, the Google key in use) as sent: a
+        :class:`Secret` that re-reads its file."""
+        if name == "api_key":
+            name = "google_api_key" if self.google_api_key else "gemini_api_key"
+        value = getattr(self, name)
+        if value is None:
+            return None
+        return _rotation.Secret(value.get_secret_value(), self._files.get(name))
 
     @property
     def gateway_root(self) -> str:
@@ -572,35 +608,10 @@ def _text(value: Any) -> str:
 
 
 def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
-    """``settings`` with ``overrides`` applied; by default the environment's, remembered while
-    it stays the same (its warnings are given again on every call)."""
-    if settings is None and not overrides:
-        settings, messages = from_environment()
-        for message in messages:
-            warnings.warn(message, UserWarning, stacklevel=3)
-        return settings
+    """``settings`` with ``overrides`` applied; by default read from the environment."""
     if settings is None:
         return GatewaySettings(**overrides)
     return settings._replace(**overrides) if overrides else settings
-
-
-# Earlier reads: what was read (the variables cfgenai reads, the .env file's values) -> result.
-_READS: dict[tuple[object, ...], tuple[GatewaySettings, list[str]]] = {}
-
-
-def from_environment() -> tuple[GatewaySettings, list[str]]:
-    """``GatewaySettings()`` and the warnings it gives, remembered for as long as what it
-    reads stays the same (settings are frozen, so one object serves every client built from
-    them). The ``.env`` file is read once either way."""
-    reading = read(relevant=all_variables(), secrets=secret_variables())
-    key = (*reading.key, os.getcwd())
-    known = _READS.get(key)
-    if known is None:
-        known = from_reading(reading)
-        if len(_READS) >= 16:
-            _READS.clear()
-        _READS[key] = known
-    return known[0], list(known[1])
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:

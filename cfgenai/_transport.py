@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import functools
-import inspect
-import logging
+import os
 import re
+import ssl
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterator, MutableMapping
-from pathlib import Path
+from collections.abc import AsyncGenerator, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic_core import SchemaSerializer, core_schema
 
-from . import _compat, _otel, _rotation
-from ._checks import KEY_HEADER, is_loopback_url
-from ._secrets import fingerprint, printable
-from ._tls import contexts
+from . import _compat, _otel
+from ._checks import is_loopback_url
+from ._plan import Route
+from ._secrets import printable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -37,92 +35,89 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def client_args(
-    gateway: Gateway,
-    *,
-    drop: tuple[str, ...],
-    rotating: tuple[Rotating, ...] = (),
-    share_tls: bool = True,
-    otel: bool = False,
+    route: Route, *, otel: bool = False, share_tls: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``.
-
-    Every request is kept on ``gateway`` (see :class:`Gateway`); the headers named in
-    ``drop`` are removed (the provider credentials google-genai insists on adding where
-    none may travel); ``otel`` adds the ids of the OpenTelemetry span current at sending
-    (``_otel``); the ``rotating`` headers carry the secret their file holds now
-    (``_rotation``). Every transport turns the gateway's own error bodies into
+    """``(client_args, async_client_args)`` for google-genai's ``HttpOptions``, adapting
+    ``route`` (see :class:`Outgoing`); ``otel`` adds the ids of the OpenTelemetry span current
+    at sending (``_otel``); ``share_tls`` hands over :func:`tls_contexts`. Every transport turns the gateway's own error bodies into
     :class:`GatewayError`, and follows no redirect: a 3xx raises :class:`RedirectError`
-    (google-genai would resend every credential to it). ``share_tls`` hands over the shared
-    TLS contexts (Vertex AI keeps google-genai's own, which may carry an mTLS client
-    certificate); without them the dicts copy, pickle and serialise. A gateway on this
-    machine is reached directly, whatever the proxy variables say: a proxy would see the
-    credentials sent in clear text to a plain-http emulator.
+    (google-genai would resend every credential to it). A gateway on this machine is reached
+    directly, whatever the proxy variables say: a proxy would see the credentials sent in
+    clear text to a plain-http emulator.
     """
     _compat.pickle_transport_errors_without_requests()
-    outgoing = Outgoing(gateway, drop, otel, rotating)
+    outgoing = Outgoing(route, otel)
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the response hooks
-    # and the middleware see each 3xx before it could be followed, and raise. Each key of the
-    # async dict costs google-genai two signature inspections per client built.
+    # and the middleware see each 3xx before it could be followed, and raise.
     async_: dict[str, Any] = {
         "event_hooks": {
-            "request": [OutgoingAsync(gateway, drop, otel, rotating)],
+            "request": [OutgoingAsync(route, otel)],
             "response": [GatewayErrorsAsync()],
         },
         "middlewares": (AiohttpMiddleware(outgoing),),
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
-        sync["verify"], async_["ssl"] = contexts()
-    if gateway.direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
+        sync["verify"], async_["ssl"] = tls_contexts()
+    direct = is_loopback_url(route.url)
+    if direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
         sync["trust_env"] = async_["trust_env"] = False
     if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
-        async_["transport"] = LoopPools(share_tls=share_tls, trust_env=not gateway.direct)
+        async_["transport"] = LoopPools(trust_env=not direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return sync, async_
 
 
-@dataclasses.dataclass(frozen=True)
-class Gateway:
-    """Where requests may go: under ``prefix`` (``{root}/{provider}``) and nowhere else.
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """``(for httpx, for aiohttp and websockets)``: the contexts google-genai would make for
+    each client (up to three CA-store loads, most of what building one costs), made once per
+    process and trust-store setting: certifi's bundle, the system store for httpx2 in
+    google-genai 3.x, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` honoured as google-genai does."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
+    return _tls_contexts(_compat.http_backend(), cafile, capath or None)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_contexts(
+    backend: str, cafile: str | None, capath: str | None
+) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    import certifi
+
+    bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
+    if not _compat.uses_truststore(backend) or cafile:
+        return bundle, bundle  # the same CA file (and folder): one context
+    if capath:
+        return ssl.create_default_context(capath=capath), bundle
+    return _compat.httpx_module().create_ssl_context(), bundle
+
+
+def placed(prefix: str, url: str) -> str | None:
+    """``url`` put back under ``prefix`` (``{root}/{provider}``), or None when it is there.
 
     google-genai takes some URLs from answers (the resumable upload's ``x-goog-upload-url``,
     which the gateway passes on from Google) and may rebuild others on the base URL's host
-    without its path. A URL on Google's hosts (``*.googleapis.com``), or an upload or
-    download path on the gateway's host outside the prefix, is put back under the prefix;
-    a URL anywhere else raises :class:`OffGatewayError` before anything is sent. Requests
-    google-genai builds without the client's headers (upload chunks) get ``credentials``.
+    without its path. A URL on Google's hosts (``*.googleapis.com``), or an upload or download
+    path on the gateway's host outside the prefix, is put back under the prefix; a URL
+    anywhere else raises :class:`OffGatewayError` before anything is sent.
     """
-
-    prefix: str
-    credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
-
-    @property
-    def direct(self) -> bool:
-        """On this machine: reached without a proxy."""
-        return is_loopback_url(self.prefix)
-
-    # Clients send to a few URLs over and over: each is judged once (a refusal is not kept).
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 (bounded: 1024 entries)
-    def place(self, url: str) -> str | None:
-        """``url`` put back on the gateway, or None when it is there already."""
-        target = urlsplit(url)
-        # A path a server may resolve elsewhere: a model name with an encoded dot or slash,
-        # '..', a control character, a '?' (the query then holds the method) or '#'.
-        unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
-        if unsafe or target.fragment:
-            raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
-        if url.startswith(self.prefix + "/"):  # as google-genai builds it from the base URL
+    target = urlsplit(url)
+    # A path a server may resolve elsewhere: a model name with an encoded dot or slash,
+    # '..', a control character, a '?' (the query then holds the method) or '#'.
+    unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
+    if unsafe or target.fragment:
+        raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
+    if url.startswith(prefix + "/"):  # as google-genai builds it from the base URL
+        return None
+    root = urlsplit(prefix)
+    if _origin(target) == _origin(root):
+        if target.path.startswith(root.path + "/"):
             return None
-        root = urlsplit(self.prefix)
-        if _origin(target) == _origin(root):
-            if target.path.startswith(root.path + "/"):
-                return None
-            if not target.path.startswith(("/upload/", "/download/")):
-                raise _off_gateway(url, f"its path is outside {root.path}")
-        elif not (target.hostname or "").endswith(".googleapis.com"):
-            raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
-        query = f"?{target.query}" if target.query else ""
-        return f"{self.prefix}{target.path}{query}"
+        if not target.path.startswith(("/upload/", "/download/")):
+            raise _off_gateway(url, f"its path is outside {root.path}")
+    elif not (target.hostname or "").endswith(".googleapis.com"):
+        raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
+    query = f"?{target.query}" if target.query else ""
+    return f"{prefix}{target.path}{query}"
 
 
 _UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
@@ -135,19 +130,6 @@ _UNSAFE = (
 
 def _origin(parts: Any) -> tuple[str, str | None, int | None]:
     return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
-
-
-# A header whose secret came from a file, read again when the file is rotated: (header, its
-# value with {} for the secret, the file, the secret as the settings read it).
-Rotating = tuple[str, str, Path, str]
-
-
-def rotated(rotating: tuple[Rotating, ...]) -> dict[str, str]:
-    """Each rotating header with the secret its file holds now."""
-    return {
-        header: form.format(_rotation.current(path, first))
-        for header, form, path, first in rotating
-    }
 
 
 def _off_gateway(url: str, why: str) -> Exception:
@@ -172,25 +154,23 @@ class _Hook:
 
 @dataclasses.dataclass(frozen=True)
 class Outgoing(_Hook):
-    """httpx request hook: the request kept on the gateway, with the credentials it needs,
-    no placeholder key, and the current OpenTelemetry span's ids."""
+    """httpx request hook: the request kept under the route's URL (:func:`placed`), with the
+    route's credentials as their files hold them now, without the headers it drops, and with
+    the current OpenTelemetry span's ids."""
 
-    gateway: Gateway
-    drop: tuple[str, ...] = ()
+    route: Route
     otel: bool = False
-    rotating: tuple[Rotating, ...] = dataclasses.field(default=(), repr=False)
 
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
-        moved = self.gateway.place(url)
-        for name in self.drop:
+        moved = placed(self.route.url, url)
+        for name in self.route.drop:
             if name in headers:
                 del headers[name]  # every value of it
-        for name, value in self.gateway.credentials:
-            if name not in headers:
-                headers[name] = value
-        if self.rotating:
-            headers.update(rotated(self.rotating))
+        for name, form, secret in self.route.credentials:
+            # A credential google-genai put there (its key) is replaced by the file's current one.
+            if name not in headers or secret.path is not None:
+                headers[name] = form.format(secret.value())
         if self.otel:
             _otel.add_trace_headers(headers)
         return moved
@@ -248,7 +228,7 @@ class AiohttpMiddleware(_Hook):
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
-        if request.proxy is not None and self.outgoing.gateway.direct:
+        if request.proxy is not None and is_loopback_url(self.outgoing.route.url):
             request.update_proxy(None, None, None)
         response = await handler(request)
         if response.status >= 300:
@@ -291,13 +271,13 @@ class LoopPools:
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
-    def __init__(self, share_tls: bool, trust_env: bool) -> None:
-        self.share_tls, self.trust_env = share_tls, trust_env
+    def __init__(self, trust_env: bool) -> None:
+        self.trust_env = trust_env
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
-        return LoopPools, (self.share_tls, self.trust_env)
+        return LoopPools, (self.trust_env,)
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -306,8 +286,7 @@ class LoopPools:
         return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
-        verify = contexts()[0] if self.share_tls else True
-        client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
+        client = _compat.httpx_module().AsyncClient(trust_env=self.trust_env)
         await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
         with self._lock:
             for ended in [other for other in self._pools if other.is_closed()]:
@@ -360,90 +339,3 @@ async def _closer(resource: weakref.ref[Any]) -> AsyncGenerator[None]:
     finally:
         if (alive := resource()) is not None:
             await (getattr(alive, "aclose", None) or alive.close)()
-
-
-# -- the Live API's WebSocket ------------------------------------------------------------------
-
-_LIVE: contextvars.ContextVar[LiveGateway | None] = contextvars.ContextVar(
-    "cfgenai_live", default=None
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class LiveGateway:
-    """Where a Live session connects: ``url`` (``{root}/google``), the Google ``key`` as its
-    ``api_key`` query parameter in key mode, never in a header; in byok mode no key at all."""
-
-    url: str
-    key: str | None = dataclasses.field(default=None, repr=False)
-    rotating: tuple[Rotating, ...] = dataclasses.field(default=(), repr=False)
-    credentials: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
-
-    @contextlib.contextmanager
-    def chosen(self) -> Iterator[None]:
-        """google-genai's WebSocket connections from this context go to this gateway."""
-        _compat.route_live_connections(_live_connect)
-        token = _LIVE.set(self)
-        try:
-            yield
-        finally:
-            _LIVE.reset(token)
-
-
-def _live_connect(connect: Callable[..., Any], uri: str, headers: Any, **kwargs: Any) -> Any:
-    """google-genai's ``ws_connect(uri, additional_headers=..., **kwargs)``, sent where
-    :class:`LiveGateway` says while one is chosen."""
-    gateway = _LIVE.get()
-    if gateway is None:
-        return connect(uri, additional_headers=headers, **kwargs)
-    url, now = gateway.url, rotated(gateway.rotating)
-    key = now.pop("api_key", gateway.key)
-    if key is not None:
-        url += "?" + urlencode({"api_key": key})
-    headers = {k: v for k, v in (headers or {}).items() if k.lower() != KEY_HEADER}
-    headers = {**dict(gateway.credentials), **headers, **now}
-    if url.startswith("ws:"):
-        kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
-    if is_loopback_url(url) and "proxy" in inspect.signature(connect).parameters:
-        kwargs["proxy"] = None  # websockets 15 and later follow the proxy variables
-    if key is not None:  # websockets logs the request line at DEBUG level
-        kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), key)
-    return _Handshake(connect(url, additional_headers=headers, **kwargs), gateway.url)
-
-
-class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that writes the secret as its fingerprint, in the message and its arguments."""
-
-    def __init__(self, logger: logging.Logger, secret: str) -> None:
-        super().__init__(logger, {})
-        self._secret, self._shown = secret, fingerprint(secret)
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(level):
-            self.logger.log(level, self._hide(msg), *map(self._hide, args), **kwargs)
-
-    def _hide(self, value: object) -> object:
-        text = str(value)
-        return text.replace(self._secret, self._shown) if self._secret in text else value
-
-
-class _Handshake:
-    """websockets' ``connect``, whose refused handshake raises the gateway's error (a
-    :class:`GatewayError` for its own refusals) instead of websockets' ``InvalidStatus``."""
-
-    def __init__(self, connecting: Any, url: str) -> None:
-        self._connecting, self._url = connecting, url
-
-    async def __aenter__(self) -> Any:
-        try:
-            return await self._connecting.__aenter__()
-        except Exception as exc:
-            response = getattr(exc, "response", None)
-            if response is None or not hasattr(response, "status_code"):
-                raise
-            from ._responses import handshake_error
-
-            raise handshake_error(response, self._url) from None
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._connecting.__aexit__(*exc_info)

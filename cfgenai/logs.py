@@ -21,7 +21,6 @@ from ._errors import ConfigError
 from ._options import validate_options
 from ._secrets import mask
 from ._settings import GatewaySettings, resolve
-from ._tls import contexts
 
 __all__ = ["CloudflareAPIError", "LogEntry", "afeedback", "aget_log", "feedback", "get_log"]
 
@@ -163,7 +162,6 @@ class _Call:
             "timeout": settings.timeout,
             "follow_redirects": False,
             "trust_env": not is_loopback_url(url),  # no proxy sees what goes to this machine
-            "verify": contexts()[0] if url.startswith("https:") else True,
         }
         self.request_args: dict[str, Any] = {
             "method": method,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _wire
+from . import _plan
 from ._checks import PROVIDER, VERTEX, is_loopback_url
 from ._otel import add_trace_headers
 from ._settings import GatewaySettings, resolve
@@ -76,11 +76,11 @@ def _arguments(
                 f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
             ]
         )
-    route = _wire.openai(settings)
+    route = _plan.plan(settings).openai
     return {
-        "api_key": route.key,
+        "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
-        "default_headers": route.headers,
+        "default_headers": {**route.headers, **route.credential_headers()},
         "timeout": settings.timeout,
         "max_retries": settings.retries,
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).

@@ -55,11 +55,10 @@ def cf_gateway(
     earlier reaches the emulator. A test opts into a mode or option by setting variables
     after this fixture, e.g. ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
 
-    When a test's environment is exactly the previous test's, it gets that test's client
-    back instead of an equal new one (building one costs more than a request); the reset
-    emulator has closed its connections, so no two tests share a connection.
+    Each test gets a new shared client, built from its own environment; the reset emulator
+    has closed its connections, so no two tests share a connection.
     """
-    from cfgenai import _client
+    import cfgenai
 
     for name in list(os.environ):
         if name.upper().startswith(_ISOLATED):
@@ -70,6 +69,6 @@ def cf_gateway(
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    _client.recycle_client()
+    cfgenai.reset_client()
     yield cf_gateway_session
-    _client.recycle_client()
+    cfgenai.reset_client()

@@ -14,7 +14,7 @@ import cfgenai
 import cfgenai.logs
 import cfgenai.openai
 import cfgenai.types
-from cfgenai import ConfigError, GatewaySettings, _client, _wire
+from cfgenai import ConfigError, GatewaySettings, _client, _plan
 from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
@@ -132,8 +132,8 @@ def test_build_client_reports_bad_overrides_with_the_rest(monkeypatch: pytest.Mo
 def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
     settings = GatewaySettings()
     first, second = (
-        _client.http_options(settings, _wire.genai(settings)),
-        _client.http_options(settings, _wire.genai(settings)),
+        _client.http_options(settings, _plan.plan(settings).genai),
+        _client.http_options(settings, _plan.plan(settings).genai),
     )
     assert first is not second
     assert first.headers is not second.headers
@@ -142,7 +142,7 @@ def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
 
 def test_default_base_url_is_cloudflares() -> None:
     settings = GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
-    options = _client.http_options(settings, _wire.genai(settings))
+    options = _client.http_options(settings, _plan.plan(settings).genai)
     assert (
         options.base_url
         == f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/my-gw/google-ai-studio"

@@ -214,15 +214,10 @@ def test_aclose_client_without_configuration_builds_nothing() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("parent", ["in use", "parked by cf_gateway"])
 def test_a_forked_child_and_its_parent_each_get_only_their_own_answers(
-    gateway_env: GatewayEmulator, parent: str
+    gateway_env: GatewayEmulator,
 ) -> None:
-    from cfgenai import _client
-
     _ask(cfgenai.client, "warm-up")  # the parent now holds a pooled keep-alive connection
-    if parent == "parked by cf_gateway":  # as between two tests: the parent takes it back
-        _client.recycle_client()
     go_read, go_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -476,7 +471,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
 
 # -- the fixture takes a client back, never a connection --------------------------------------
 
-_ONE_CLIENT_PER_ENVIRONMENT = """
+_ONE_CLIENT_PER_TEST = """
 import asyncio
 import pytest
 from cfgenai import client
@@ -532,32 +527,17 @@ def test_a_closed_client(cf_gateway):
     seen.append(shared_client())
 
 
-def test_which_tests_shared_a_client():
-    *same, warned, warned_again, key, byok, after_close = seen
-    assert all(c is same[0] for c in same[1:])
-    assert warned is warned_again and warned is not same[0]
-    assert key is not warned and byok is not key and byok is not same[0]
-    assert after_close is not byok
+def test_no_two_tests_shared_a_client():
+    assert len({id(c) for c in seen}) == len(seen) == 10
 """
 
 
 @pytest.mark.parametrize("aiohttp", ["with aiohttp", "without aiohttp"])
-def test_tests_in_the_same_environment_share_the_client_but_no_connection(
+def test_each_test_gets_its_own_client_and_connection(
     pytester: pytest.Pytester, aiohttp: str
 ) -> None:
-    pytester.makepyfile(test_app=_ONE_CLIENT_PER_ENVIRONMENT)
+    pytester.makepyfile(test_app=_ONE_CLIENT_PER_TEST)
     if aiohttp == "without aiohttp":  # google-genai then sends async requests with httpx
         pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=11)
-
-
-def test_a_client_closed_after_its_test_is_not_taken_back(cf_gateway: GatewayEmulator) -> None:
-    from cfgenai import _client
-
-    first = shared_client()
-    _client.recycle_client()
-    assert shared_client() is first
-    _client.recycle_client()
-    first.close()  # e.g. by a fixture of the user's that held on to it
-    assert shared_client() is not first

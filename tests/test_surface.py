@@ -400,9 +400,9 @@ GOOGLE = "https://generativelanguage.googleapis.com"
 def test_a_url_google_genai_chose_is_put_back_on_the_gateway(
     prefix: str, url: str, sent_to: str | None
 ) -> None:
-    from cfgenai._transport import Gateway
+    from cfgenai._transport import placed
 
-    assert Gateway(prefix).place(url) == sent_to
+    assert placed(prefix, url) == sent_to
 
 
 @pytest.mark.parametrize(
@@ -419,10 +419,10 @@ def test_a_url_google_genai_chose_is_put_back_on_the_gateway(
 )
 def test_a_url_anywhere_else_is_refused_naming_its_origin(url: str, named: str) -> None:
     from cfgenai import OffGatewayError
-    from cfgenai._transport import Gateway
+    from cfgenai._transport import placed
 
     with pytest.raises(OffGatewayError) as caught:
-        Gateway("https://gw.example/v1/a/g/google-ai-studio").place(url)
+        placed("https://gw.example/v1/a/g/google-ai-studio", url)
     assert caught.value.code == 421 and f"to {named}:" in str(caught.value)
 
 

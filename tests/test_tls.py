@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from google import genai
 from google.genai import types
 
-from cfgenai import _tls
+from cfgenai import _compat, _transport
 
 from .conftest import MODEL, TOKEN, Build, sdk_http
 
@@ -179,28 +179,14 @@ def _verifies_as(ours: ssl.SSLContext, theirs: ssl.SSLContext) -> None:
     assert ours.cert_store_stats() == theirs.cert_store_stats()
 
 
-@pytest.mark.parametrize("keylog", [None, "keys.log"])
-def test_a_context_is_set_up_as_python_sets_one_up_and_loads_its_ca_store_when_used(
-    keylog: str | None, monkeypatch: pytest.MonkeyPatch, tls_server: tuple[str, Path]
-) -> None:
-    _, cert_file = tls_server
-    if keylog:
-        monkeypatch.setenv("SSLKEYLOGFILE", keylog)
-    else:
-        monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
-    bundle = _tls.TrustOnFirstUse(None, None, certifi=True)
-    own = _tls.TrustOnFirstUse(str(cert_file), None)
-    assert bundle._load_args is not None  # nothing read yet
-    _verifies_as(bundle, ssl.create_default_context(cafile=certifi.where()))
-    assert bundle._load_args is None
-    _verifies_as(own, ssl.create_default_context(cafile=str(cert_file)))
-
-
-def test_httpx2s_system_trust_store_is_the_one_httpx2_would_load() -> None:
-    ours = _tls.TrustOnFirstUse(None, None, system=True)
-    if platform.system() in ("Windows", "Darwin"):
-        pytest.skip("truststore asks the OS there; the context is httpx2's own")
-    _verifies_as(ours, httpx2.create_ssl_context(trust_env=False))
+def test_the_shared_contexts_verify_as_google_genais_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for_httpx, for_the_rest = _transport.tls_contexts()
+    _verifies_as(for_the_rest, ssl.create_default_context(cafile=certifi.where()))
+    if _compat.uses_truststore(_compat.http_backend()) and platform.system() == "Linux":
+        _verifies_as(for_httpx, httpx2.create_ssl_context())
+    assert _transport.tls_contexts() == (for_httpx, for_the_rest)  # made once
 
 
 def test_one_ca_file_is_one_context_for_every_transport(
@@ -213,5 +199,5 @@ def test_one_ca_file_is_one_context_for_every_transport(
         if backend and importlib.util.find_spec(backend) is None:
             continue  # google-genai refuses a backend that is not installed
         monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", backend)
-        for_httpx, for_the_rest = _tls.contexts()
+        for_httpx, for_the_rest = _transport.tls_contexts()
         assert for_httpx is for_the_rest

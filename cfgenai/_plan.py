@@ -1,0 +1,181 @@
+"""Settings resolved once into what goes on the wire: the :class:`Plan`.
+
+Each route (google-genai's, the Live API's, the OpenAI-compatible one) is one :class:`Route`:
+its URL, the public headers every request carries, the credentials the sender adds as each
+request leaves (secrets that re-read a rotated file), the headers that must not travel and the
+provider key the SDK is handed. Every sender (httpx hooks, the aiohttp middleware, the
+WebSocket guard, the OpenAI helper, the doctor) adapts a route; none reads settings again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ._checks import COMPAT, KEY_HEADER, VERTEX
+from ._rotation import Secret
+from ._settings import GatewaySettings
+
+# A credential header: its name, its value with {} for the secret, the secret.
+Credential = tuple[str, str, Secret]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a route's requests go and what they carry (see the module's docstring).
+
+    ``key``: the provider key google-genai must be handed to send it (``None``: no provider
+    key travels). ``drop``: credential headers google-genai adds that must not travel.
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    credentials: tuple[Credential, ...] = ()
+    drop: tuple[str, ...] = ()
+    key: Secret | None = None
+
+    def credential_headers(self) -> dict[str, str]:
+        """The credentials as headers, with what their files hold now."""
+        return {name: form.format(secret.value()) for name, form, secret in self.credentials}
+
+    def secrets(self) -> list[str]:
+        """Every secret value this route may send (to keep them out of logs and errors)."""
+        found = [secret.value() for _, _, secret in self.credentials]
+        return found + ([self.key.value()] if self.key else [])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Settings resolved once: the mode and why, who pays, and each route; ``live`` is a
+    sentence saying why Live is refused where no documented route exists."""
+
+    mode: Literal["key", "byok"]
+    why: str
+    pays: str
+    genai: Route
+    live: Route | str
+    openai: Route
+
+
+# The header each gateway secret travels in, and its form.
+_GATEWAY_SECRETS = {
+    "token": ("cf-aig-authorization", "Bearer {}"),
+    "access_token": ("cf-access-token", "{}"),
+    "access_client_secret": ("CF-Access-Client-Secret", "{}"),
+}
+
+
+def plan(settings: GatewaySettings) -> Plan:
+    """What ``settings`` send, route by route."""
+    mode, why = settings.mode_decision
+    headers = settings.options.headers()
+    if settings.access_client_id:
+        headers["CF-Access-Client-Id"] = settings.access_client_id
+    gateway = tuple(
+        (header, form, secret)
+        for name, (header, form) in _GATEWAY_SECRETS.items()
+        if (secret := settings.secret(name)) is not None
+    )
+    key = settings.secret("vertex_access_token" if settings.provider == VERTEX else "api_key")
+    if mode == "byok":
+        key = None
+    return Plan(
+        mode=mode,
+        why=why,
+        pays=_pays(settings, mode),
+        genai=_genai(settings, mode, headers, gateway, key),
+        live=_live(settings, headers, gateway, key),
+        openai=_openai(settings, mode, headers, gateway, key),
+    )
+
+
+def _genai(
+    settings: GatewaySettings,
+    mode: str,
+    headers: dict[str, str],
+    gateway: tuple[Credential, ...],
+    key: Secret | None,
+) -> Route:
+    # google-genai builds the same paths as against Google under `{root}/{provider}`. In key
+    # mode it sends the Gemini API key as x-goog-api-key; on Vertex AI the access token of the
+    # credentials it is given (Authorization), never a Google API key. The credentials are
+    # added again to requests google-genai builds without the client's headers (upload chunks).
+    url = provider_url(settings)
+    if settings.provider == VERTEX:
+        drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
+        return Route(url, headers, gateway, drop)
+    if key is None:
+        return Route(url, headers, gateway, (KEY_HEADER,))
+    return Route(url, headers, (*gateway, (KEY_HEADER, "{}", key)), key=key)
+
+
+def _live(
+    settings: GatewaySettings,
+    headers: dict[str, str],
+    gateway: tuple[Credential, ...],
+    key: Secret | None,
+) -> Route | str:
+    # Cloudflare documents the Live API for Google AI Studio at `{root}/google` (ws for a
+    # plain-http loopback root, else wss): cf-aig-authorization on the handshake, the Google
+    # key as the `api_key` query parameter in key mode, none in byok mode. It documents no
+    # Vertex AI route (providers/google-vertex-ai and the realtime WebSockets pages).
+    if settings.provider == VERTEX:
+        return (
+            f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents the Live API through AI Gateway for "
+            "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
+            "no connection (and sends no credential). Use a google-ai-studio client for Live"
+        )
+    root = settings.gateway_root
+    scheme = "ws" if root.lower().startswith("http:") else "wss"
+    return Route(f"{scheme}:{root.split(':', 1)[1]}/google", headers, gateway, key=key)
+
+
+def _openai(
+    settings: GatewaySettings,
+    mode: str,
+    headers: dict[str, str],
+    gateway: tuple[Credential, ...],
+    key: Secret | None,
+) -> Route:
+    # Key mode sends the Google key as OpenAI's bearer token; in byok mode the gateway token
+    # takes its place, which the gateway recognises as its own and replaces with the stored key.
+    bearer = key if mode == "key" else settings.secret("token") or settings.secret("access_token")
+    return Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer)
+
+
+def _pays(settings: GatewaySettings, mode: str) -> str:
+    """Who can pay the provider for a request, in the gateway's order."""
+    if mode == "key":
+        return (
+            "your own credential in the request only (Google bills you); the gateway never "
+            "adds a stored key or uses Unified Billing for it"
+        )
+    alias = settings.options.byok_alias or "default"
+    stored = f"the key stored in the gateway under the alias '{alias}'"
+    if settings.options.no_wholesale:
+        return (
+            f"{stored} only (CF_AIG_NO_WHOLESALE=true); without it the gateway answers 400, "
+            "never paying from Unified Billing credits"
+        )
+    return (
+        f"{stored}, else Unified Billing (Cloudflare pays from your credits) when the account "
+        "has it; set CF_AIG_NO_WHOLESALE=true if you stored a key and never want credits used"
+    )
+
+
+def provider_url(settings: GatewaySettings) -> str:
+    """The base URL google-genai gets: the gateway root plus the provider's segment."""
+    return f"{settings.gateway_root}/{settings.provider}"
+
+
+def model_url(settings: GatewaySettings, model: str, method: str = "generateContent") -> str:
+    """The URL a call to ``model`` goes to."""
+    if settings.provider == VERTEX:
+        model = (
+            f"projects/{settings.vertex_project}/locations/{settings.vertex_location}/"
+            f"publishers/google/models/{model}"
+        )
+    elif "/" not in model:  # google-genai's prefixes
+        model = f"models/{model}"
+    return f"{provider_url(settings)}/{settings.api_version}/{model}:{method}"

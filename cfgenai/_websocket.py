@@ -1,0 +1,179 @@
+"""The one guard every WebSocket that google-genai opens passes.
+
+google-genai opens WebSockets from several modules (``live``, ``live_music``, the Live
+Interactions transport), each importing websockets' ``connect`` under its own name, and a
+later release may add more. So the guard sits on websockets' ``connect`` itself, wrapped once
+per process; its state lives on that class, so a second import of cfgenai (a notebook's
+autoreload, a test runner dropping ``cfgenai`` from ``sys.modules``) shares it.
+
+- While cfgenai's own Live API connects (:func:`live_route`), the connection goes where
+  Cloudflare documents it (``{root}/google``) with that route's credentials.
+- Any other connection to a gateway a cfgenai client was built for, or carrying a credential
+  such a client holds, is refused with :class:`ConfigError` before anything is sent: no DNS
+  lookup, no TCP connection. Cloudflare documents no other WebSocket route for Google (not
+  Live Music, not Live Interactions, not Vertex AI Live; see docs/routes.md).
+- A WebSocket that google-genai does not open is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import inspect
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ._checks import KEY_HEADER, is_loopback_url
+from ._errors import ConfigError
+from ._plan import Route
+from ._secrets import mask, printable
+
+_STATE = "_cfgenai_guard"
+_LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
+# What the routes Cloudflare does not document are, for the refusal's message.
+_KNOWN = {
+    "BidiGenerateMusic": "the Live Music API",
+    "/interactions/live": "Live Interactions",
+    "BidiGenerateContent": "the Live API on this provider",
+}
+
+
+@dataclass
+class _Guard:
+    """What the guard knows, shared by every import of cfgenai in the process."""
+
+    live: contextvars.ContextVar[Route | None]
+    gateways: set[str] = field(default_factory=set)  # "host:port/root path", scheme-free
+    credentials: set[str] = field(default_factory=set)  # sha256 of each credential
+
+
+def install(gateway_root: str, secrets: Iterable[str]) -> None:
+    """Put the guard on websockets' ``connect`` (once per process) and make it know a client's
+    gateway and the credentials it holds."""
+    guard = _guard()
+    guard.gateways.add(_where(gateway_root))
+    guard.credentials.update(_digest(s) for s in secrets if s)
+
+
+@contextlib.contextmanager
+def live_route(route: Route) -> Iterator[None]:
+    """The WebSocket google-genai's Live API opens in this context goes on ``route``."""
+    live = _guard().live
+    token = live.set(route)
+    try:
+        yield
+    finally:
+        live.reset(token)
+
+
+def _guard() -> _Guard:
+    from websockets.asyncio.client import connect
+
+    guard: _Guard | None = connect.__dict__.get(_STATE)
+    if guard is None:
+        guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
+        original = connect.__init__
+
+        def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
+                uri = _checked(
+                    guard, uri, kwargs, "proxy" in inspect.signature(original).parameters
+                )
+            original(self, uri, *args, **kwargs)
+
+        connect.__init__ = __init__  # type: ignore[method-assign]
+        setattr(connect, _STATE, guard)
+    return guard
+
+
+def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
+    """The URI to open, with ``kwargs`` changed in place; raises to refuse it."""
+    route = guard.live.get()
+    if route is not None:
+        guard.live.set(None)  # one connection per Live session
+        return _on_live_route(route, uri, kwargs, has_proxy)
+    if _where(uri) in guard.gateways or any(
+        _where(uri).startswith(g + "/") for g in guard.gateways
+    ):
+        raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
+    if any(_digest(v) in guard.credentials for v in _values(uri, kwargs)):
+        raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
+    return uri
+
+
+def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
+    if not urlsplit(uri).path.endswith(_LIVE_METHOD):
+        raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
+    url = route.url
+    if route.key is not None:
+        url += "?" + urlencode({"api_key": route.key.value()})
+    headers = dict(kwargs.get("additional_headers") or {})
+    headers = {k: v for k, v in headers.items() if k.lower() != KEY_HEADER}
+    kwargs["additional_headers"] = {**headers, **route.credential_headers()}
+    if url.startswith("ws:"):
+        kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
+    if has_proxy and is_loopback_url(url):
+        kwargs["proxy"] = None  # websockets 15 and later follow the proxy variables
+    # websockets logs the request line and every header at DEBUG level.
+    kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), route.secrets())
+    return url
+
+
+def _refusal(uri: str, why: str) -> ConfigError:
+    parts = urlsplit(uri)
+    shown = printable(f"{parts.scheme}://{parts.netloc}{parts.path}")  # never the query
+    name = next((n for key, n in _KNOWN.items() if key in parts.path), "this WebSocket route")
+    return ConfigError(
+        [
+            f"{name} ({shown}): refused, because {why}; cfgenai opened no connection and sent "
+            "no credential. Cloudflare documents the Live API alone ({root}/google, a "
+            "google-ai-studio client's client.aio.live); see cfgenai's docs/routes.md"
+        ]
+    )
+
+
+def _where(url: str) -> str:
+    """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() in ("https", "wss")
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError:
+        port = 0
+    return f"{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+
+
+def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
+    """Each header and query value a connection would send, and a Bearer credential alone."""
+    headers = kwargs.get("additional_headers") or kwargs.get("extra_headers") or {}
+    items = headers.items() if hasattr(headers, "items") else headers
+    for value in [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]:
+        yield value
+        yield value.partition(" ")[2]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that writes each secret as its fingerprint, in the message and its arguments."""
+
+    def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = secrets
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            self.logger.log(level, self._hide(msg), *map(self._hide, args), **kwargs)
+
+    def _hide(self, value: object) -> object:
+        text = str(value)
+        hidden = mask(text, self._secrets)
+        return value if hidden == text else hidden
