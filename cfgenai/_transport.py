@@ -63,7 +63,7 @@ def client_args(
     if direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
         sync["trust_env"] = async_["trust_env"] = False
     if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
-        async_["transport"] = LoopPools(trust_env=not direct)
+        async_["transport"] = LoopPools(share_tls, trust_env=not direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return sync, async_
 
@@ -271,13 +271,13 @@ class LoopPools:
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
-    def __init__(self, trust_env: bool) -> None:
-        self.trust_env = trust_env
+    def __init__(self, share_tls: bool, trust_env: bool) -> None:
+        self.share_tls, self.trust_env = share_tls, trust_env
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
-        return LoopPools, (self.trust_env,)
+        return LoopPools, (self.share_tls, self.trust_env)
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -286,7 +286,8 @@ class LoopPools:
         return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
-        client = _compat.httpx_module().AsyncClient(trust_env=self.trust_env)
+        verify = tls_contexts()[0] if self.share_tls else True
+        client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
         await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
         with self._lock:
             for ended in [other for other in self._pools if other.is_closed()]:

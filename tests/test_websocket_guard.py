@@ -22,7 +22,11 @@ from cfgenai.testing import GatewayEmulator
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
 
 # google-genai warns that Live Music and Live Interactions are experimental.
-pytestmark = pytest.mark.filterwarnings("ignore:.*[Ee]xperimental")
+# google-genai 2.x warns that the Interactions API does not take cfgenai's retry options.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*[Ee]xperimental"),
+    pytest.mark.filterwarnings("ignore:Granular retry options are not supported"),
+]
 TEXT = types.LiveConnectConfig(response_modalities=["TEXT"])
 MODES = pytest.mark.parametrize("mode", ["key", "byok"])
 # A gateway that is not on this machine: reaching it would need a DNS lookup.
