@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from google import genai
 
     from ._client import aclose_client, build_client, client_kwargs, reset_client
-    from ._responses import GatewayError, GatewayInfo, OffGatewayError, RedirectError, gateway_info
+    from ._google_errors import GatewayError, OffGatewayError, RedirectError
+    from ._responses import GatewayInfo, gateway_info
 
     client: genai.Client
     """The shared ``genai.Client``, built from the environment on first use, shared by every
@@ -51,10 +52,8 @@ _LAZY = {
     **dict.fromkeys(
         ("client", "build_client", "client_kwargs", "reset_client", "aclose_client"), "_client"
     ),
-    **dict.fromkeys(
-        ("GatewayError", "GatewayInfo", "OffGatewayError", "RedirectError", "gateway_info"),
-        "_responses",
-    ),
+    **dict.fromkeys(("GatewayError", "OffGatewayError", "RedirectError"), "_google_errors"),
+    **dict.fromkeys(("GatewayInfo", "gateway_info"), "_responses"),
 }
 
 

@@ -151,7 +151,7 @@ def rotated(rotating: tuple[Rotating, ...]) -> dict[str, str]:
 
 
 def _off_gateway(url: str, why: str) -> Exception:
-    from ._responses import OffGatewayError
+    from ._google_errors import OffGatewayError
 
     return OffGatewayError(url, why)
 

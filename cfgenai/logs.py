@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ._checks import is_loopback_url
 from ._compat import httpx_module
-from ._errors import ConfigError
+from ._errors import CloudflareAPIError, ConfigError
 from ._options import validate_options
 from ._secrets import mask
 from ._settings import GatewaySettings, resolve
@@ -58,19 +58,6 @@ class LogEntry:
     feedback: int | None = None
     score: float | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-class CloudflareAPIError(Exception):
-    """Cloudflare's REST API refused a logs or feedback request.
-
-    ``status`` is the HTTP status, ``codes`` Cloudflare's error codes, ``hint`` what to fix.
-    """
-
-    def __init__(self, status: int, codes: tuple[int, ...], reason: str, hint: str) -> None:
-        self.status, self.codes, self.hint = status, codes, hint
-        shown = f" ({', '.join(map(str, codes))})" if codes else ""
-        reason = f"{reason}; " if reason else ""
-        super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
 
 
 # -- the four calls ------------------------------------------------------------------------------
