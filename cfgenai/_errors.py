@@ -5,8 +5,7 @@ errors are in :mod:`cfgenai._google_errors`, since google-genai takes a second t
 ``import cfgenai`` must not pay it::
 
     ValueError
-    └── ConfigError            [cfgenai] the configuration is wrong: every problem, each naming
-                               the variable to fix
+    └── ConfigError            [cfgenai] every configuration problem, each naming what to fix
     Exception
     └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
     google.genai.errors.APIError
@@ -31,28 +30,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-# The module users import each public exception from: its __module__, where pickle looks.
-_PUBLIC = {
-    "ConfigError": "cfgenai",
-    "CloudflareAPIError": "cfgenai.logs",
-    "GatewayError": "cfgenai",
-    "OffGatewayError": "cfgenai",
-    "RedirectError": "cfgenai",
-}
+_PUBLIC = {"CloudflareAPIError": "cfgenai.logs"} | dict.fromkeys(
+    ("ConfigError", "GatewayError", "OffGatewayError", "RedirectError"), "cfgenai"
+)
 
 
 def publish(namespace: MutableMapping[str, Any]) -> None:
-    """Set ``__module__`` of the public exceptions a module (``namespace``) defines."""
+    """Give each public exception a module (``namespace``) defines the module users import it
+    from, as its ``__module__``: where pickle and the API reference look for it."""
     for name in _PUBLIC.keys() & namespace.keys():
         namespace[name].__module__ = _PUBLIC[name]
 
 
 class ConfigError(ValueError):
-    """Every problem found in the configuration, each naming the variable to fix.
-
-    ``problems`` holds one line per problem; ``str()`` lists them all. No message
-    ever contains a secret value.
-    """
+    """Every problem found in the configuration, each naming the variable to fix and never
+    its value: ``problems`` holds one line per problem; ``str()`` lists them all."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
@@ -62,10 +54,8 @@ class ConfigError(ValueError):
 
 
 class CloudflareAPIError(Exception):
-    """Cloudflare's REST API refused a logs or feedback request.
-
-    ``status`` is the HTTP status, ``codes`` Cloudflare's error codes, ``hint`` what to fix.
-    """
+    """Cloudflare's REST API refused a logs or feedback request: ``status`` is the HTTP
+    status, ``codes`` Cloudflare's error codes, ``hint`` what to fix."""
 
     def __init__(self, status: int, codes: tuple[int, ...], reason: str, hint: str) -> None:
         self.status, self.codes, self.hint = status, codes, hint

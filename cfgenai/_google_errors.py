@@ -44,16 +44,9 @@ class GatewayError(_Picklable):
     """
 
     def __init__(
-        self,
-        code: int,
-        response_json: Any,
-        response: Any,
-        *,
-        gateway_code: int | None,
-        reason: str,
-        hint: str,
+        self, code: int, body: Any, response: Any, gateway_code: int | None, reason: str, hint: str
     ) -> None:
-        super().__init__(code, response_json, response)
+        super().__init__(code, body, response)
         self.gateway_code, self.hint = gateway_code, hint
         code_text = "" if gateway_code is None else f" with code {gateway_code}"
         self.message = f"Cloudflare AI Gateway refused the request{code_text} ({reason}): {hint}"
@@ -61,11 +54,11 @@ class GatewayError(_Picklable):
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
-    pass
+    """The gateway's refusal with a 4xx status."""
 
 
 class GatewayServerError(GatewayError, errors.ServerError):
-    pass
+    """The gateway's refusal with a 5xx status."""
 
 
 class RedirectError(_Picklable):

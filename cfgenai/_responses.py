@@ -132,12 +132,8 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
 
 def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
     """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
-    return RedirectError(
-        status,
-        origin(url),
-        origin(urljoin(url, location)) if location else "nowhere (no Location)",
-        response,
-    )
+    target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
+    return RedirectError(status, origin(url), target, response)
 
 
 def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:
@@ -154,12 +150,10 @@ def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | Non
         parsed = {"success": False, "error": {"message": "Rate limited"}}
     code, reason = _gateway_code_and_reason(parsed)
     kind = GatewayServerError if status >= 500 else GatewayClientError
-    return kind(
-        status, parsed, response, gateway_code=code, reason=reason, hint=_hint(status, code, reason)
-    )
+    return kind(status, parsed, response, code, reason, _gateway_hint(status, code, reason))
 
 
-def _hint(status: int, code: int | None, reason: str) -> str:
+def _gateway_hint(status: int, code: int | None, reason: str) -> str:
     lowered = reason.lower()
     if status == 429:
         return next((h for k, h in _RATE_LIMIT_HINTS.items() if k in lowered), _ANY_429)
@@ -256,8 +250,8 @@ def parse_dlp(header: str | None) -> DlpInfo | None:
     if not isinstance(value, dict):
         return None
     return DlpInfo(
-        action=_text(value.get("action")),
-        findings=tuple(_finding(f) for f in _items(value.get("findings"), dict)),
+        action=_str_or_none(value.get("action")),
+        findings=tuple(_finding(f) for f in _list_of(value.get("findings"), dict)),
     )
 
 
@@ -265,18 +259,18 @@ def _finding(finding: dict[str, Any]) -> DlpFinding:
     profile = finding.get("profile")
     profile = profile if isinstance(profile, dict) else {}
     return DlpFinding(
-        check=_text(finding.get("check")),
-        profile_id=_text(profile.get("profile_id")),
-        entry_ids=_items(profile.get("entry_ids"), str),
-        policy_ids=_items(finding.get("policy_ids"), str),
+        check=_str_or_none(finding.get("check")),
+        profile_id=_str_or_none(profile.get("profile_id")),
+        entry_ids=_list_of(profile.get("entry_ids"), str),
+        policy_ids=_list_of(finding.get("policy_ids"), str),
     )
 
 
-def _text(value: Any) -> str | None:
+def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _items(value: Any, kind: type[T]) -> tuple[T, ...]:
+def _list_of(value: Any, kind: type[T]) -> tuple[T, ...]:
     return tuple(v for v in value if isinstance(v, kind)) if isinstance(value, list) else ()
 
 
