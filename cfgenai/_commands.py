@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from . import _plan
 from ._checks import VERTEX
-from ._errors import ConfigError
+from ._errors import CloudflareAPIError, ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
 from ._secrets import fingerprint, mask, printable
@@ -51,13 +51,11 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     ``service``."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
-    from .logs import CloudflareAPIError
-
     if isinstance(exc, CloudflareAPIError):
         return EXIT_GATEWAY, str(exc)
     from google.genai import errors
 
-    from ._responses import GatewayError
+    from ._google_errors import GatewayError
 
     if isinstance(exc, GatewayError):
         return EXIT_GATEWAY, exc.message or str(exc)

@@ -25,6 +25,7 @@ import google.auth.exceptions
 
 from . import _rotation
 from ._errors import ConfigError
+from ._google_errors import TokenRefreshError
 from ._rotation import Secret
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -45,14 +46,6 @@ _TYPES = {
         "google.auth.external_account_authorized_user:from_info",
     ),
 }
-
-
-class TokenRefreshError(google.auth.exceptions.RefreshError):
-    """Google's token endpoint could not give an access token for Vertex AI. Its message names
-    the endpoint's host and google-auth's reason, never a key, a refresh token or a token."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)  # type: ignore[no-untyped-call]
 
 
 class AccessToken(google.auth.credentials.Credentials):

@@ -1,28 +1,67 @@
-"""The one exception a configuration problem raises, and the one way pydantic's errors become it."""
+"""Every exception cfgenai raises, and the one way pydantic's errors become a ``ConfigError``.
+
+Public ones are imported from the module in brackets; those on google-genai's and google-auth's
+errors are in :mod:`cfgenai._google_errors`, since google-genai takes a second to import and
+``import cfgenai`` must not pay it::
+
+    ValueError
+    └── ConfigError            [cfgenai] every configuration problem, each naming what to fix
+    Exception
+    └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
+    google.genai.errors.APIError
+    ├── GatewayError           [cfgenai] the gateway itself refused; Google never saw the request
+    │   ├── GatewayClientError     a 4xx, also google-genai's ClientError
+    │   └── GatewayServerError     a 5xx, also google-genai's ServerError
+    ├── GoogleClientError      Google's 4xx passed on: google-genai's ClientError
+    ├── GoogleServerError      Google's 5xx passed on: google-genai's ServerError
+    ├── RedirectError          [cfgenai] the gateway's URL redirected; cfgenai never follows
+    └── OffGatewayError        [cfgenai] a request would have left the gateway; nothing was sent
+    google.auth.exceptions.RefreshError
+    └── TokenRefreshError      Google's token endpoint gave no access token for Vertex AI
+
+Each keeps no credential in its message, attributes or pickled bytes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+_PUBLIC = {"CloudflareAPIError": "cfgenai.logs"} | dict.fromkeys(
+    ("ConfigError", "GatewayError", "OffGatewayError", "RedirectError"), "cfgenai"
+)
+
+
+def publish(namespace: MutableMapping[str, Any]) -> None:
+    """Give each public exception a module (``namespace``) defines the module users import it
+    from, as its ``__module__``: where pickle and the API reference look for it."""
+    for name in _PUBLIC.keys() & namespace.keys():
+        namespace[name].__module__ = _PUBLIC[name]
+
 
 class ConfigError(ValueError):
-    """Every problem found in the configuration, each naming the variable to fix.
-
-    ``problems`` holds one line per problem; ``str()`` lists them all. No message
-    ever contains a secret value.
-    """
-
-    __module__ = "cfgenai"
+    """Every problem found in the configuration, each naming the variable to fix and never
+    its value: ``problems`` holds one line per problem; ``str()`` lists them all."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
         count = len(self.problems)
         heading = f"cfgenai configuration has {count} problem{'s' if count != 1 else ''}:"
         super().__init__("\n".join([heading, *(f"  - {p}" for p in self.problems)]))
+
+
+class CloudflareAPIError(Exception):
+    """Cloudflare's REST API refused a logs or feedback request: ``status`` is the HTTP
+    status, ``codes`` Cloudflare's error codes, ``hint`` what to fix."""
+
+    def __init__(self, status: int, codes: tuple[int, ...], reason: str, hint: str) -> None:
+        self.status, self.codes, self.hint = status, codes, hint
+        shown = f" ({', '.join(map(str, codes))})" if codes else ""
+        reason = f"{reason}; " if reason else ""
+        super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
 
 
 def problems(exc: ValidationError, label: Callable[[tuple[int | str, ...]], str]) -> list[str]:
@@ -54,3 +93,6 @@ def unknown_names(
         close = difflib.get_close_matches(name, known, n=1)
         lines.append(f"{name}: not a {what}; {f'did you mean {close[0]}?' if close else otherwise}")
     return lines
+
+
+publish(globals())

@@ -1,4 +1,4 @@
-"""What the gateway answered: its response headers, and its own refusals as exceptions."""
+"""What the gateway answered: its response headers, and the exception for an error answer."""
 
 from __future__ import annotations
 
@@ -6,9 +6,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from google.genai import errors
+
+from ._google_errors import (
+    GatewayClientError,
+    GatewayError,
+    GatewayServerError,
+    GoogleClientError,
+    GoogleServerError,
+    RedirectError,
+    origin,
+)
 
 T = TypeVar("T")
 
@@ -95,102 +105,6 @@ def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> A
     return Answered(status, kept, bytes(body), str(method), str(url))
 
 
-class _Picklable(errors.APIError):
-    """Pickled as it is, class and all (google-genai's own errors come back as a plain
-    ``APIError``, or not at all, in some releases)."""
-
-    def __reduce__(self) -> Any:
-        return _rebuild, (type(self), self.__dict__.copy(), str(self))
-
-
-def _rebuild(cls: type[errors.APIError], state: dict[str, Any], text: str) -> errors.APIError:
-    error = cls.__new__(cls)
-    error.__dict__.update(state)
-    Exception.__init__(error, text)
-    return error
-
-
-class GoogleClientError(_Picklable, errors.ClientError):
-    """Google's 4xx, passed on by the gateway: google-genai's ``ClientError``, holding the
-    answer as :class:`Answered`."""
-
-
-class GoogleServerError(_Picklable, errors.ServerError):
-    """Google's 5xx, passed on by the gateway: google-genai's ``ServerError``."""
-
-
-class GatewayError(_Picklable):
-    """Cloudflare AI Gateway itself refused the request; Google never saw it.
-
-    Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
-    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check.
-    """
-
-    gateway_code: int | None
-    hint: str
-
-    def __init__(self, code: int, response_json: Any, response: Any = None) -> None:
-        super().__init__(code, response_json, response)
-        self.gateway_code, reason = _gateway_code_and_reason(response_json)
-        self.hint = _hint(code, self.gateway_code, reason)
-        code_text = "" if self.gateway_code is None else f" with code {self.gateway_code}"
-        self.message = (
-            f"Cloudflare AI Gateway refused the request{code_text} ({reason}): {self.hint}"
-        )
-        Exception.__init__(self, f"{self.code} {self.message}")
-
-
-def _hint(status: int, code: int | None, reason: str) -> str:
-    lowered = reason.lower()
-    if status == 429:
-        return next((h for k, h in _RATE_LIMIT_HINTS.items() if k in lowered), _ANY_429)
-    if status == 403 and "policy" in lowered:
-        return _POLICY_HINT
-    if status == 400 and "wholesale" in lowered:  # whatever code the real gateway gives it
-        return _NO_WHOLESALE_HINT
-    return _HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
-
-
-class GatewayClientError(GatewayError, errors.ClientError):
-    pass
-
-
-class GatewayServerError(GatewayError, errors.ServerError):
-    pass
-
-
-class RedirectError(_Picklable):
-    """The gateway's URL answered with a redirect, which cfgenai never follows.
-
-    Following it would resend the gateway token and the Google key to wherever it points.
-    A google-genai ``APIError`` whose ``code`` is the 3xx status.
-    """
-
-    def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
-        message = (
-            f"{origin} answered with a redirect to {target}; cfgenai does not follow "
-            "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
-            "gateway's own URL)"
-        )
-        super().__init__(code, {"error": {"message": message}}, response)
-        Exception.__init__(self, f"{code} {message}")
-
-
-class OffGatewayError(_Picklable):
-    """A request was about to leave for somewhere other than the configured gateway (a URL
-    google-genai took from an answer, or a path outside the gateway's prefix): nothing was
-    sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
-
-    def __init__(self, url: str, why: str) -> None:
-        message = (
-            f"cfgenai refused to send a request to {_origin(url)}: {why}; nothing was sent "
-            "there, so no credential left the gateway's route: check CF_AIG_BASE_URL, and the "
-            "URLs and model names your code passes"
-        )
-        super().__init__(421, {"error": {"message": message, "status": "MISDIRECTED"}})
-        Exception.__init__(self, f"421 {message}")
-
-
 def error_for(answer: Answered) -> errors.APIError:
     """The exception for an error answer: the gateway's own refusal as a
     :class:`GatewayError`, else Google's, as google-genai would raise it."""
@@ -218,19 +132,8 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
 
 def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
     """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
-    return RedirectError(
-        status,
-        _origin(url),
-        _origin(urljoin(url, location)) if location else "nowhere (no Location)",
-        response,
-    )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    host = f"[{host}]" if ":" in host else host  # IPv6
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
+    return RedirectError(status, origin(url), target, response)
 
 
 def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:
@@ -245,8 +148,20 @@ def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | Non
         if status != 429 or _is_google_body(parsed):
             return None
         parsed = {"success": False, "error": {"message": "Rate limited"}}
+    code, reason = _gateway_code_and_reason(parsed)
     kind = GatewayServerError if status >= 500 else GatewayClientError
-    return kind(status, parsed, response)
+    return kind(status, parsed, response, code, reason, _gateway_hint(status, code, reason))
+
+
+def _gateway_hint(status: int, code: int | None, reason: str) -> str:
+    lowered = reason.lower()
+    if status == 429:
+        return next((h for k, h in _RATE_LIMIT_HINTS.items() if k in lowered), _ANY_429)
+    if status == 403 and "policy" in lowered:
+        return _POLICY_HINT
+    if status == 400 and "wholesale" in lowered:  # whatever code the real gateway gives it
+        return _NO_WHOLESALE_HINT
+    return _HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
 
 
 def _is_gateway_body(body: Any) -> bool:
@@ -335,8 +250,8 @@ def parse_dlp(header: str | None) -> DlpInfo | None:
     if not isinstance(value, dict):
         return None
     return DlpInfo(
-        action=_text(value.get("action")),
-        findings=tuple(_finding(f) for f in _items(value.get("findings"), dict)),
+        action=_str_or_none(value.get("action")),
+        findings=tuple(_finding(f) for f in _list_of(value.get("findings"), dict)),
     )
 
 
@@ -344,18 +259,18 @@ def _finding(finding: dict[str, Any]) -> DlpFinding:
     profile = finding.get("profile")
     profile = profile if isinstance(profile, dict) else {}
     return DlpFinding(
-        check=_text(finding.get("check")),
-        profile_id=_text(profile.get("profile_id")),
-        entry_ids=_items(profile.get("entry_ids"), str),
-        policy_ids=_items(finding.get("policy_ids"), str),
+        check=_str_or_none(finding.get("check")),
+        profile_id=_str_or_none(profile.get("profile_id")),
+        entry_ids=_list_of(profile.get("entry_ids"), str),
+        policy_ids=_list_of(finding.get("policy_ids"), str),
     )
 
 
-def _text(value: Any) -> str | None:
+def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _items(value: Any, kind: type[T]) -> tuple[T, ...]:
+def _list_of(value: Any, kind: type[T]) -> tuple[T, ...]:
     return tuple(v for v in value if isinstance(v, kind)) if isinstance(value, list) else ()
 
 
@@ -375,6 +290,5 @@ def _headers_of(response: Any) -> Mapping[str, Any]:
     )
 
 
-for _public in (GatewayError, GatewayInfo, OffGatewayError, RedirectError, gateway_info):
-    _public.__module__ = "cfgenai"
+GatewayInfo.__module__ = gateway_info.__module__ = "cfgenai"
 DlpInfo.__module__ = DlpFinding.__module__ = "cfgenai.types"

@@ -133,7 +133,7 @@ def _origin(parts: Any) -> tuple[str, str | None, int | None]:
 
 
 def _off_gateway(url: str, why: str) -> Exception:
-    from ._responses import OffGatewayError
+    from ._google_errors import OffGatewayError
 
     return OffGatewayError(url, why)
 

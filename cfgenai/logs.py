@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ._checks import is_loopback_url
 from ._compat import httpx_module
-from ._errors import ConfigError
+from ._errors import CloudflareAPIError, ConfigError
 from ._options import validate_options
 from ._secrets import mask
 from ._settings import GatewaySettings, resolve
@@ -59,19 +59,6 @@ class LogEntry:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-class CloudflareAPIError(Exception):
-    """Cloudflare's REST API refused a logs or feedback request.
-
-    ``status`` is the HTTP status, ``codes`` Cloudflare's error codes, ``hint`` what to fix.
-    """
-
-    def __init__(self, status: int, codes: tuple[int, ...], reason: str, hint: str) -> None:
-        self.status, self.codes, self.hint = status, codes, hint
-        shown = f" ({', '.join(map(str, codes))})" if codes else ""
-        reason = f"{reason}; " if reason else ""
-        super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
-
-
 # -- the four calls ------------------------------------------------------------------------------
 
 
@@ -82,9 +69,9 @@ def get_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry
     (``CF_AIG_ACCOUNT_ID``/``CF_AIG_GATEWAY_ID`` or ``CF_AIG_BASE_URL``). Raises
     ``ConfigError`` for a missing token or a bad id, ``CloudflareAPIError`` for a refusal.
     """
-    call = _Call(settings, log_id, "GET", None)
+    call = _LogsRequest(settings, log_id, "GET", None)
     with httpx_module().Client(**call.client_args) as client:
-        return _entry(call.result(client.request(**call.request_args)))
+        return _log_entry(call.result(client.request(**call.request_args)))
 
 
 def feedback(
@@ -98,16 +85,16 @@ def feedback(
     """Rate the request logged as ``log_id``: ``feedback`` 1 (good) or -1 (bad), ``score``
     from 0 to 100, ``metadata`` (at most 5 string, number or boolean values). Needs a token
     with AI Gateway Edit permission; otherwise as :func:`get_log`."""
-    call = _Call(settings, log_id, "PATCH", _patch(feedback, score, metadata))
+    call = _LogsRequest(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata))
     with httpx_module().Client(**call.client_args) as client:
         call.result(client.request(**call.request_args))
 
 
 async def aget_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
     """:func:`get_log`, without blocking the event loop."""
-    call = _Call(settings, log_id, "GET", None)
+    call = _LogsRequest(settings, log_id, "GET", None)
     async with httpx_module().AsyncClient(**call.client_args) as client:
-        return _entry(call.result(await client.request(**call.request_args)))
+        return _log_entry(call.result(await client.request(**call.request_args)))
 
 
 async def afeedback(
@@ -119,7 +106,7 @@ async def afeedback(
     settings: GatewaySettings | None = None,
 ) -> None:
     """:func:`feedback`, without blocking the event loop."""
-    call = _Call(settings, log_id, "PATCH", _patch(feedback, score, metadata))
+    call = _LogsRequest(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata))
     async with httpx_module().AsyncClient(**call.client_args) as client:
         call.result(await client.request(**call.request_args))
 
@@ -127,7 +114,7 @@ async def afeedback(
 # -- how ---------------------------------------------------------------------------------------
 
 
-class _Call:
+class _LogsRequest:
     """One request to the logs API, checked before anything is sent."""
 
     def __init__(
@@ -217,7 +204,7 @@ def _account_and_gateway(settings: GatewaySettings) -> tuple[str | None, str]:
     return settings.account_id, settings.gateway_id
 
 
-def _patch(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     problems = []
     body: dict[str, Any] = {}
     if feedback is not None:
@@ -240,7 +227,7 @@ def _patch(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dic
     return body
 
 
-def _entry(result: Any) -> LogEntry:
+def _log_entry(result: Any) -> LogEntry:
     entry = result if isinstance(result, dict) else {}
     return LogEntry(
         id=str(entry.get("id", "")),
@@ -263,9 +250,8 @@ def _entry(result: Any) -> LogEntry:
 
 def _typed(entry: Mapping[str, Any], name: str, kind: type) -> Any:
     value = entry.get(name)
-    if kind is int and isinstance(value, bool):
-        return None
-    return value if isinstance(value, kind) else None
+    is_bool_for_int = kind is int and isinstance(value, bool)
+    return value if isinstance(value, kind) and not is_bool_for_int else None
 
 
 def _number(value: Any) -> float | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,28 +49,6 @@ def test_public_names() -> None:
         assert getattr(importlib.import_module(thing.__module__), thing.__name__) is thing
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = cfgenai.nope  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(
-    ("name", "instead"),
-    [
-        ("shared_client", "cfgenai.client"),
-        ("GatewayOptions", "GatewaySettings or request_options()"),
-        ("get_log", "cfgenai.logs.get_log"),
-        ("afeedback", "cfgenai.logs.afeedback"),
-        ("CloudflareAPIError", "cfgenai.logs.CloudflareAPIError"),
-        ("openai_client", "cfgenai.openai.openai_client"),
-        ("compat_model", "cfgenai.openai.compat_model"),
-        ("RequestOptions", "cfgenai.types.RequestOptions"),
-        ("DlpInfo", "cfgenai.types.DlpInfo"),
-    ],
-)
-def test_old_names_still_work_and_say_where_to_go(name: str, instead: str) -> None:
-    with pytest.warns(
-        DeprecationWarning, match=rf"cfgenai\.{name} is deprecated.*0\.3\.0.*{re.escape(instead)}"
-    ):
-        old = getattr(cfgenai, name)
-    assert old is getattr(importlib.import_module(f"cfgenai.{cfgenai._MOVED[name][0]}"), name)
 
 
 def test_import_builds_nothing_reads_nothing_and_needs_no_configuration(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from google.genai import _api_client
 
 from cfgenai import ConfigError
-from cfgenai._credentials import TokenRefreshError
+from cfgenai._google_errors import TokenRefreshError
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import CANARIES, MODEL, TOKEN, Build

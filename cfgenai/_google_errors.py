@@ -1,0 +1,112 @@
+"""cfgenai's exceptions that are google-genai's ``APIError`` (or google-auth's
+``RefreshError``); :mod:`cfgenai._errors` draws them among the others."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import google.auth.exceptions
+from google.genai import errors
+
+from ._errors import publish
+
+
+class _Picklable(errors.APIError):
+    """Pickled as it is, class and all (google-genai's own errors come back as a plain
+    ``APIError``, or not at all, in some releases)."""
+
+    def __reduce__(self) -> Any:
+        return _rebuild, (type(self), self.__dict__.copy(), str(self))
+
+
+def _rebuild(cls: type[errors.APIError], state: dict[str, Any], text: str) -> errors.APIError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, text)
+    return error
+
+
+class GoogleClientError(_Picklable, errors.ClientError):
+    """Google's 4xx, passed on by the gateway: google-genai's ``ClientError``, holding the
+    answer as :class:`cfgenai._responses.Answered`."""
+
+
+class GoogleServerError(_Picklable, errors.ServerError):
+    """Google's 5xx, passed on by the gateway: google-genai's ``ServerError``."""
+
+
+class GatewayError(_Picklable):
+    """Cloudflare AI Gateway itself refused the request; Google never saw it.
+
+    Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
+    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check.
+    """
+
+    def __init__(
+        self, code: int, body: Any, response: Any, gateway_code: int | None, reason: str, hint: str
+    ) -> None:
+        super().__init__(code, body, response)
+        self.gateway_code, self.hint = gateway_code, hint
+        code_text = "" if gateway_code is None else f" with code {gateway_code}"
+        self.message = f"Cloudflare AI Gateway refused the request{code_text} ({reason}): {hint}"
+        Exception.__init__(self, f"{self.code} {self.message}")
+
+
+class GatewayClientError(GatewayError, errors.ClientError):
+    """The gateway's refusal with a 4xx status."""
+
+
+class GatewayServerError(GatewayError, errors.ServerError):
+    """The gateway's refusal with a 5xx status."""
+
+
+class RedirectError(_Picklable):
+    """The gateway's URL answered with a redirect, which cfgenai never follows.
+
+    Following it would resend the gateway token and the Google key to wherever it points.
+    A google-genai ``APIError`` whose ``code`` is the 3xx status.
+    """
+
+    def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
+        message = (
+            f"{origin} answered with a redirect to {target}; cfgenai does not follow "
+            "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
+            "gateway's own URL)"
+        )
+        super().__init__(code, {"error": {"message": message}}, response)
+        Exception.__init__(self, f"{code} {message}")
+
+
+class OffGatewayError(_Picklable):
+    """A request was about to leave for somewhere other than the configured gateway (a URL
+    google-genai took from an answer, or a path outside the gateway's prefix): nothing was
+    sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
+
+    def __init__(self, url: str, why: str) -> None:
+        message = (
+            f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent "
+            "there, so no credential left the gateway's route: check CF_AIG_BASE_URL, and the "
+            "URLs and model names your code passes"
+        )
+        super().__init__(421, {"error": {"message": message, "status": "MISDIRECTED"}})
+        Exception.__init__(self, f"421 {message}")
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what an error may name, never a path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host  # IPv6
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+class TokenRefreshError(google.auth.exceptions.RefreshError):
+    """Google's token endpoint could not give an access token for Vertex AI. Its message names
+    the endpoint's host and google-auth's reason, never a key, a refresh token or a token."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)  # type: ignore[no-untyped-call]
+
+
+publish(globals())
