@@ -21,7 +21,6 @@ import copyreg
 import functools
 import importlib
 import sys
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -94,23 +93,6 @@ def session_middleware(session: Any, middleware: object) -> None:
     its own (one a user handed google-genai) is left as it is."""
     if session is not None and not session._middlewares:
         session._middlewares = (middleware,)
-
-
-def route_live_connections(dispatch: Callable[..., Any]) -> None:
-    """Send google-genai's Live connections through ``dispatch(connect, uri, headers, **kwargs)``
-    (``connect`` is websockets' own). google-genai opens them with the ``ws_connect`` it
-    imported into ``google.genai.live``; that name is replaced once, by a function that calls
-    ``dispatch``, which leaves every connection it was not asked to route as it was."""
-    live = importlib.import_module("google.genai.live")
-    connect = live.ws_connect
-    if getattr(connect, "__cfgenai__", False):
-        return
-
-    def ws_connect(uri: str, *, additional_headers: Any = None, **kwargs: Any) -> Any:
-        return dispatch(connect, uri, additional_headers, **kwargs)
-
-    ws_connect.__cfgenai__ = True  # type: ignore[attr-defined]
-    live.ws_connect = ws_connect  # type: ignore[attr-defined]
 
 
 @functools.cache
