@@ -9,9 +9,11 @@ WebSocket guard, the OpenAI helper, the doctor) adapts a route; none reads setti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from ._checks import COMPAT, KEY_HEADER, VERTEX
 from ._rotation import Secret
@@ -48,7 +50,8 @@ class Route:
 @dataclass(frozen=True)
 class Plan:
     """Settings resolved once: the mode and why, who pays, and each route; ``live`` is a
-    sentence saying why Live is refused where no documented route exists."""
+    sentence saying why Live is refused where no documented route exists, ``logs`` (Cloudflare's
+    logs API for this gateway, under ``/logs``) the problems that keep it from being called."""
 
     mode: Literal["key", "byok"]
     why: str
@@ -56,6 +59,7 @@ class Plan:
     genai: Route
     live: Route | str
     openai: Route
+    logs: Route | tuple[str, ...]
 
 
 # The header each gateway secret travels in, and its form.
@@ -87,6 +91,7 @@ def plan(settings: GatewaySettings) -> Plan:
         genai=_genai(settings, mode, headers, gateway, key),
         live=_live(settings, headers, gateway, key),
         openai=_openai(settings, mode, headers, gateway, key),
+        logs=_logs(settings),
     )
 
 
@@ -142,6 +147,35 @@ def _openai(
     # takes its place, which the gateway recognises as its own and replaces with the stored key.
     bearer = key if mode == "key" else settings.secret("token") or settings.secret("access_token")
     return Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer)
+
+
+def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
+    # Cloudflare's REST API, with an API token (never the gateway's own credentials).
+    account, gateway = settings.account_id, settings.gateway_id
+    if settings.base_url:
+        root = _GATEWAY_ROOT.fullmatch(urlsplit(settings.base_url).path)
+        account, gateway = (root["account"], root["gateway"]) if root else (None, gateway)
+    problems = []
+    token = settings.secret("api_token")
+    if token is None:
+        problems.append(
+            "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs a Cloudflare API "
+            "token with AI Gateway Read permission (Edit to give feedback): create one in the "
+            "Cloudflare dashboard under My Profile > API Tokens. The gateway token "
+            "(CF_AIG_TOKEN) is never sent there"
+        )
+    if account is None:
+        problems.append(
+            "CF_AIG_ACCOUNT_ID: not set; the logs API needs the account and gateway ids, "
+            "which CF_AIG_BASE_URL does not name: set CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
+        )
+    if problems or token is None:
+        return tuple(problems)
+    url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs"
+    return Route(url, {}, (("authorization", "Bearer {}", token),))
+
+
+_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
 def _pays(settings: GatewaySettings, mode: str) -> str:

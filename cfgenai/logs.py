@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from . import _plan
 from ._checks import is_loopback_url
 from ._compat import httpx_module
 from ._errors import CloudflareAPIError, ConfigError
@@ -25,13 +25,6 @@ from ._settings import GatewaySettings, resolve
 __all__ = ["CloudflareAPIError", "LogEntry", "afeedback", "aget_log", "feedback", "get_log"]
 
 _LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
-_NOT_SET_MESSAGE = (
-    "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs a Cloudflare API token "
-    "with AI Gateway Read permission (Edit to give feedback): create one in the Cloudflare "
-    "dashboard under My Profile > API Tokens. The gateway token (CF_AIG_TOKEN) is never sent "
-    "there"
-)
 
 
 @dataclass(frozen=True)
@@ -125,26 +118,20 @@ class _LogsRequest:
         body: dict[str, Any] | None,
     ) -> None:
         settings = resolve(settings, {})
-        problems = []
+        route = _plan.plan(settings).logs
+        problems = [] if isinstance(route, _plan.Route) else list(route)
         if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
-            problems.append(
+            problems.insert(
+                0,
                 "log_id: must be a log id as the gateway gives it (gateway_info(response)."
-                "log_id): letters, digits, '-' and '_'"
+                "log_id): letters, digits, '-' and '_'",
             )
-        if settings.api_token is None:
-            problems.append(_NOT_SET_MESSAGE)
-        account, gateway = _account_and_gateway(settings)
-        if account is None:
-            problems.append(
-                "CF_AIG_ACCOUNT_ID: not set; the logs API needs the account and gateway ids, "
-                "which CF_AIG_BASE_URL does not name: set CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
-            )
-        if problems:
+        if problems or not isinstance(route, _plan.Route):
             raise ConfigError(problems)
-        assert settings.api_token is not None
-        self.secret = settings.api_token.get_secret_value()
-        self.log_id, self.account, self.gateway = log_id, account, gateway
-        url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{log_id}"
+        self.secrets, self.log_id = route.secrets(), log_id
+        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
+        _, self.account, _, _, self.gateway, _ = route.url.rsplit("/", 5)
+        url = f"{route.url}/{log_id}"
         self.client_args: dict[str, Any] = {
             "timeout": settings.timeout,
             "follow_redirects": False,
@@ -153,7 +140,7 @@ class _LogsRequest:
         self.request_args: dict[str, Any] = {
             "method": method,
             "url": url,
-            "headers": {"authorization": f"Bearer {self.secret}"},
+            "headers": route.credential_headers(),
             "json": body,
         }
 
@@ -170,7 +157,7 @@ class _LogsRequest:
         codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
         reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
         # The API may echo what it was sent: never let the token through.
-        reason = mask(reason, [self.secret])[:500]
+        reason = mask(reason, self.secrets)[:500]
         if not envelope:
             reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
         status = response.status_code
@@ -194,14 +181,6 @@ class _LogsRequest:
         if status == 400:
             return "the API refused the request as invalid; see the reason above"
         return "retry later; Cloudflare's status page tells of outages"
-
-
-def _account_and_gateway(settings: GatewaySettings) -> tuple[str | None, str]:
-    if settings.base_url:
-        root = _GATEWAY_ROOT.fullmatch(urlsplit(settings.base_url).path)
-        if root is not None:
-            return root["account"], root["gateway"]
-    return settings.account_id, settings.gateway_id
 
 
 def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
