@@ -89,8 +89,9 @@ class GatewayEmulator:
 
     Beyond model calls it serves Google's resources, held in memory: files (resumable
     uploads, streamed to temporary files; get, list, delete, download), cached contents,
-    batches (inline and file-based), file search stores and their operations, and the Live
-    API over WebSocket at ``{root}/google``. A route it does not serve answers 404 saying so.
+    batches (inline and file-based), file search stores and their operations, interactions
+    (created whole or streamed, read, deleted), and the Live API over WebSocket at
+    ``{root}/google``. A route it does not serve answers 404 saying so.
 
     Every request that passes authentication gets a request id (a UUIDv7, also its log id
     and, unless it named one, its event id) and a log entry (:attr:`logs`), which the logs API
@@ -271,7 +272,7 @@ class GatewayEmulator:
 
     def reply(self, *answers: Reply, chunk_delay: float = 0.0) -> None:
         """Answer generation calls (``generate_content``, streams, chats, batches' requests,
-        Live turns) with these, in order; the last one then stays.
+        Live turns, interactions) with these, in order; the last one then stays.
 
         Each is a text; any Gemini answer, as the JSON of a ``GenerateContentResponse`` (a
         dict) or a google-genai ``types.GenerateContentResponse``: function calls, JSON for a

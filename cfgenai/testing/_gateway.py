@@ -71,6 +71,7 @@ class Gateway:
 
     def clear(self) -> None:
         self.resources.clear()
+        self._google.interactions.clear()
         self.cache.clear()
         self.logs.clear()
         if self.unified_limit is not None:

@@ -21,7 +21,7 @@ MODEL_CALL = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>\w+)$")
 MODEL_PATH = re.compile(r"/(?P<version>v\d+\w*)/models(?:/(?P<model>[^/:]+))?")
 RESOURCE = re.compile(
     r"(?:projects/[^/]+/locations/[^/]+/)?(?:files|cachedContents|batches|fileSearchStores"
-    r"|batchPredictionJobs)/[^/:?]+(?:/(?:upload/)?operations/[^/:?]+)?"
+    r"|batchPredictionJobs|interactions)/[^/:?]+(?:/(?:upload/)?operations/[^/:?]+)?"
 )
 # Query parameters that carry credentials (Google accepts its key as ?key=).
 SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
@@ -73,16 +73,20 @@ class RecordedRequest:
 
     @property
     def model(self) -> str | None:
-        """The model a Gemini, compat or Live request is for."""
+        """The model a Gemini, compat, Live or Interactions API request is for."""
         if self.label is not None:
             return self.label
         match = MODEL_CALL.search(self.path) or MODEL_PATH.search(self.path)
         if match and match["model"]:
             return match["model"]
         try:
-            return _compat.model_of(self.json)
+            body = self.json
         except (ValueError, RecursionError):
             return None
+        if self.path.endswith("/interactions") and isinstance(body, dict):
+            model = body.get("model")
+            return model if isinstance(model, str) else None
+        return _compat.model_of(body)
 
     @property
     def resource(self) -> str | None:

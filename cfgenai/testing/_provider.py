@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from . import _google
 from ._answers import Answer
 from ._billing import UNIFIED_BILLING_KEY
+from ._interactions import Interactions
 from ._journal import MODEL_CALL, MODEL_PATH, RecordedRequest
 from ._resources import Resources, not_served
 from ._script import Script
@@ -45,6 +46,7 @@ class Google:
         self._settings = settings
         self._script = script
         self.resources = Resources(self._generate, settings.clock, settings.batch_polls)
+        self.interactions = Interactions(self._interact)
 
     async def answer(
         self, request: RecordedRequest, provider: str, upload_url: Callable[[str, str], str]
@@ -84,7 +86,7 @@ class Google:
         )
 
     def _gemini(self, request: RecordedRequest, upload_url: Callable[[str, str], str]) -> Answer:
-        resource = self.resources.answer(request, upload_url)
+        resource = self.resources.answer(request, upload_url) or self.interactions.answer(request)
         if resource is not None:
             return resource
         listing = MODEL_PATH.fullmatch(request.path)
@@ -143,15 +145,19 @@ class Google:
         self._count_cached(request, answer)
         return answer
 
-    def _reply(self, request: RecordedRequest, model: str) -> Any:
+    def _reply(self, request: RecordedRequest, model: str, prompt: str | None = None) -> Any:
         scripted = self._script.next_reply()
         if callable(scripted):
             scripted = scripted(request)
         if scripted is None:
-            prompt = _google.prompt_text(request.json)
+            prompt = _google.prompt_text(request.json) if prompt is None else prompt
             words = f"Echo from {model}: {prompt}".split(" ")
             scripted = [w if i == 0 else f" {w}" for i, w in enumerate(words)]
         return scripted
+
+    def _interact(self, request: RecordedRequest, model: str, prompt: str) -> list[dict[str, Any]]:
+        """An interaction's answer, as the chunks of a ``generateContent`` stream."""
+        return _google.responses(self._reply(request, model, prompt), model)
 
     def _count_cached(self, request: RecordedRequest, answer: dict[str, Any]) -> None:
         cache = self.resources.cache(request.json.get("cachedContent") or "-")
