@@ -23,8 +23,9 @@ import hashlib
 import inspect
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -34,6 +35,7 @@ from ._plan import Route
 from ._secrets import mask, printable
 
 _STATE = "_cfgenai_guard"
+_installing = threading.Lock()
 _LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
 # What the routes Cloudflare does not document are, for the refusal's message.
 _KNOWN = {
@@ -48,16 +50,17 @@ class _Guard:
     """What the guard knows, shared by every import of cfgenai in the process."""
 
     live: contextvars.ContextVar[Route | None]
-    gateways: set[str] = field(default_factory=set)  # "host:port/root path", scheme-free
-    credentials: set[str] = field(default_factory=set)  # sha256 of each credential
+    # Replaced whole, never changed in place: a thread may be reading them.
+    gateways: frozenset[str] = frozenset()  # "host:port/root path", scheme-free
+    credentials: frozenset[str] = frozenset()  # sha256 of each credential
 
 
 def install(gateway_root: str, secrets: Iterable[str]) -> None:
     """Put the guard on websockets' ``connect`` (once per process) and make it know a client's
     gateway and the credentials it holds."""
     guard = _guard()
-    guard.gateways.add(_where(gateway_root))
-    guard.credentials.update(_digest(s) for s in secrets if s)
+    guard.gateways |= {_where(gateway_root)}
+    guard.credentials |= {_digest(s) for s in secrets if s}
 
 
 @contextlib.contextmanager
@@ -74,21 +77,23 @@ def live_route(route: Route) -> Iterator[None]:
 def _guard() -> _Guard:
     from websockets.asyncio.client import connect
 
-    guard: _Guard | None = connect.__dict__.get(_STATE)
-    if guard is None:
-        guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
-        original = connect.__init__
+    with _installing:
+        return connect.__dict__.get(_STATE) or _install(connect)
 
-        def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
-                uri = _checked(
-                    guard, uri, kwargs, "proxy" in inspect.signature(original).parameters
-                )
-            original(self, uri, *args, **kwargs)
 
-        connect.__init__ = __init__  # type: ignore[method-assign]
-        setattr(connect, _STATE, guard)
+def _install(connect: Any) -> _Guard:
+    guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
+    original = connect.__init__
+    has_proxy = "proxy" in inspect.signature(original).parameters
+
+    def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
+            uri = _checked(guard, uri, kwargs, has_proxy)
+        original(self, uri, *args, **kwargs)
+
+    connect.__init__ = __init__
+    setattr(connect, _STATE, guard)
     return guard
 
 
@@ -98,9 +103,8 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
     if route is not None:
         guard.live.set(None)  # one connection per Live session
         return _on_live_route(route, uri, kwargs, has_proxy)
-    if _where(uri) in guard.gateways or any(
-        _where(uri).startswith(g + "/") for g in guard.gateways
-    ):
+    where = _where(uri)
+    if any(where == g or where.startswith(g + "/") for g in guard.gateways):
         raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
     if any(_digest(v) in guard.credentials for v in _values(uri, kwargs)):
         raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
