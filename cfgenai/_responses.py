@@ -120,9 +120,12 @@ def error_for(answer: Answered) -> errors.APIError:
 
 
 def handshake_error(response: Any, url: str) -> errors.APIError:
-    """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
+    """The exception for a refused WebSocket handshake (websockets' response to ``url``),
+    a redirect included."""
     body = bytes(response.body or b"")
     answer = answered(response.status_code, response.headers, body, "GET", url)
+    if answer.status_code < 400:
+        return redirect_error(answer.status_code, url, answer.headers.get("location"), answer)
     error = error_for(answer)
     if not isinstance(error, GatewayError):
         message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"

@@ -88,27 +88,36 @@ def _install(connect: Any) -> _Guard:
 
     def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
         caller = sys._getframe(1).f_globals.get("__name__", "")
+        routed = False
         if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
-            uri = _checked(guard, uri, kwargs, has_proxy)
+            uri, routed = _checked(guard, uri, kwargs, has_proxy)
         original(self, uri, *args, **kwargs)
+        if routed:  # a redirect is raised, never followed: it would carry the credentials
+            self.process_redirect = _never
 
     connect.__init__ = __init__
     setattr(connect, _STATE, guard)
     return guard
 
 
-def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
-    """The URI to open, with ``kwargs`` changed in place; raises to refuse it."""
+def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
+    """The URI to open, and whether cfgenai routed it, with ``kwargs`` changed in place;
+    raises to refuse it."""
     route = guard.live.get()
     if route is not None:
         guard.live.set(None)  # one connection per Live session
-        return _on_live_route(route, uri, kwargs, has_proxy)
+        return _on_live_route(route, uri, kwargs, has_proxy), True
     where = _where(uri)
     if any(where == g or where.startswith(g + "/") for g in guard.gateways):
         raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
     if any(_digest(v) in guard.credentials for v in _values(uri, kwargs)):
         raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
-    return uri
+    return uri, False
+
+
+def _never(exc: Exception) -> Exception:
+    """websockets' ``process_redirect`` that follows nothing: the handshake's answer is raised."""
+    return exc
 
 
 def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:

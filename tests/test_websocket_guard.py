@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import socket
 import sys
 import types as pytypes
@@ -208,3 +209,63 @@ def test_live_after_cfgenai_is_imported_again_goes_on_the_documented_route(
         assert handshake.params == ({"api_key": GOOGLE_KEY} if mode == "key" else {})
     for client in (first, second):
         client.close()
+
+
+@MODES
+def test_a_redirect_on_the_live_handshake_is_raised_and_never_followed(
+    build: Build, mode: str
+) -> None:
+    from cfgenai import RedirectError
+
+    async def scenario() -> tuple[RedirectError | None, list[bytes]]:
+        stolen: list[bytes] = []
+
+        async def thief(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            stolen.append(await reader.read(65536))
+            writer.close()
+
+        async def redirecting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            location = f"ws://127.0.0.2:{other_port}/steal"
+            writer.write(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n".encode())
+            await writer.drain()
+            writer.close()
+
+        other = await asyncio.start_server(thief, "127.0.0.2", 0)
+        other_port = other.sockets[0].getsockname()[1]
+        gateway = await asyncio.start_server(redirecting, "127.0.0.1", 0)
+        port = gateway.sockets[0].getsockname()[1]
+        client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", **_credentials(mode))
+        caught = None
+        try:
+            async with client.aio.live.connect(model=MODEL, config=TEXT):
+                pass
+        except RedirectError as exc:
+            caught = exc
+        for server in (gateway, other):
+            server.close()
+            await server.wait_closed()
+        return caught, stolen
+
+    caught, stolen = asyncio.run(scenario())
+    assert caught is not None and caught.code == 302
+    assert "127.0.0.2" in str(caught) and "does not follow" in str(caught)
+    assert not any(canary in str(caught) for canary in CANARIES)
+    assert stolen == []
+
+
+@MODES
+def test_live_debug_logs_show_no_credential(
+    build: Build, gateway: GatewayEmulator, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    client = build(base_url=gateway.base_url, **_credentials(mode))
+
+    async def talk() -> None:
+        async with client.aio.live.connect(model=MODEL, config=TEXT):
+            pass
+
+    with caplog.at_level(logging.DEBUG, logger="websockets"):
+        asyncio.run(talk())
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "cf-aig-authorization" in logged.lower()  # websockets did log the handshake
+    assert not any(canary in logged for canary in CANARIES)
