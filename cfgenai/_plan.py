@@ -84,13 +84,16 @@ def plan(settings: GatewaySettings) -> Plan:
     key = settings.secret("vertex_access_token" if settings.provider == VERTEX else "api_key")
     if mode == "byok":
         key = None
+    # OpenAI-compatible: the Google key is OpenAI's bearer token; in byok mode the gateway
+    # token takes its place, which the gateway recognises as its own and swaps for the stored key.
+    bearer = key or settings.secret("token") or settings.secret("access_token")
     return Plan(
         mode=mode,
         why=why,
         pays=_pays(settings, mode),
         genai=_genai(settings, mode, headers, gateway, key),
         live=_live(settings, headers, gateway, key),
-        openai=_openai(settings, mode, headers, gateway, key),
+        openai=Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer),
         logs=_logs(settings),
     )
 
@@ -134,19 +137,6 @@ def _live(
     root = settings.gateway_root
     scheme = "ws" if root.lower().startswith("http:") else "wss"
     return Route(f"{scheme}:{root.split(':', 1)[1]}/google", headers, gateway, key=key)
-
-
-def _openai(
-    settings: GatewaySettings,
-    mode: str,
-    headers: dict[str, str],
-    gateway: tuple[Credential, ...],
-    key: Secret | None,
-) -> Route:
-    # Key mode sends the Google key as OpenAI's bearer token; in byok mode the gateway token
-    # takes its place, which the gateway recognises as its own and replaces with the stored key.
-    bearer = key if mode == "key" else settings.secret("token") or settings.secret("access_token")
-    return Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer)
 
 
 def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
