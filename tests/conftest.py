@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +16,7 @@ from google import genai
 from google.genai import _api_client
 
 import cfgenai
-from cfgenai import GatewaySettings, _compat
+from cfgenai import GatewaySettings, _compat, _tls
 from cfgenai.testing import GatewayEmulator
 
 # Canary secrets: recognisable, so any output that contains one is a leak.
@@ -114,6 +115,39 @@ def _collect_garbage() -> Iterator[None]:
     yield
     gc.collect()
     gc.freeze()
+
+
+def _ca_store_on_first_use(
+    purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
+    *,
+    cafile: str | None = None,
+    capath: str | None = None,
+    cadata: str | bytes | None = None,
+) -> ssl.SSLContext:
+    """``ssl.create_default_context`` for google-genai, whose CA store loads at first use."""
+    if purpose is not ssl.Purpose.SERVER_AUTH or cadata is not None or not (cafile or capath):
+        return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
+    return _tls.TrustOnFirstUse(cafile, capath)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lazy_genai_ca_stores() -> Iterator[None]:
+    """google-genai's own TLS contexts load their CA store when they first wrap a connection.
+
+    A client google-genai builds without cfgenai's shared contexts (a bare client, Vertex AI,
+    ``client_kwargs()``) makes up to three contexts, each reading the whole CA bundle: about
+    50 ms per context, over a minute of the suite, for clients that only ever talk plain
+    http to an emulator. The contexts are cfgenai's ``TrustOnFirstUse``, set up as
+    ``ssl.create_default_context(cafile=, capath=)`` sets one up (tests/test_tls.py checks
+    that), so a TLS connection verifies exactly as before. Only google-genai's module sees
+    the change: the tests that compare with Python's own contexts call the real ``ssl``.
+    """
+    lazy = ModuleType("ssl")
+    lazy.__dict__.update(vars(ssl))
+    lazy.create_default_context = _ca_store_on_first_use  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_api_client, "ssl", lazy)
+        yield
 
 
 @pytest.fixture(autouse=True)
