@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import os
@@ -16,7 +17,7 @@ from google import genai
 from google.genai import _api_client
 
 import cfgenai
-from cfgenai import GatewaySettings, _compat, _tls
+from cfgenai import GatewaySettings, _compat
 from cfgenai.testing import GatewayEmulator
 
 # Canary secrets: recognisable, so any output that contains one is a leak.
@@ -117,36 +118,40 @@ def _collect_garbage() -> Iterator[None]:
     gc.freeze()
 
 
-def _ca_store_on_first_use(
+@functools.lru_cache(maxsize=8)
+def _shared_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def _one_context_per_ca_store(
     purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
     *,
     cafile: str | None = None,
     capath: str | None = None,
     cadata: str | bytes | None = None,
 ) -> ssl.SSLContext:
-    """``ssl.create_default_context`` for google-genai, whose CA store loads at first use."""
-    if purpose is not ssl.Purpose.SERVER_AUTH or cadata is not None or not (cafile or capath):
+    """``ssl.create_default_context`` for google-genai: one context per CA store per worker."""
+    if purpose is not ssl.Purpose.SERVER_AUTH or cadata is not None:
         return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-    return _tls.TrustOnFirstUse(cafile, capath)
+    return _shared_context(cafile, capath)
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _lazy_genai_ca_stores() -> Iterator[None]:
-    """google-genai's own TLS contexts load their CA store when they first wrap a connection.
+def _genai_ca_stores_read_once() -> Iterator[None]:
+    """google-genai's own TLS contexts read each CA store once per test worker.
 
     A client google-genai builds without cfgenai's shared contexts (a bare client, Vertex AI,
     ``client_kwargs()``) makes up to three contexts, each reading the whole CA bundle: about
-    50 ms per context, over a minute of the suite, for clients that only ever talk plain
-    http to an emulator. The contexts are cfgenai's ``TrustOnFirstUse``, set up as
-    ``ssl.create_default_context(cafile=, capath=)`` sets one up (tests/test_tls.py checks
-    that), so a TLS connection verifies exactly as before. Only google-genai's module sees
-    the change: the tests that compare with Python's own contexts call the real ``ssl``.
+    50 ms per context, over a minute of the suite. Here it gets one context per CA store,
+    made by the real ``ssl.create_default_context``, so a TLS connection verifies exactly as
+    before. Only google-genai's module sees the change; no test of the suite loads a client
+    certificate into a context (mTLS), which would change a shared one.
     """
-    lazy = ModuleType("ssl")
-    lazy.__dict__.update(vars(ssl))
-    lazy.create_default_context = _ca_store_on_first_use  # type: ignore[attr-defined]
+    shared = ModuleType("ssl")
+    shared.__dict__.update(vars(ssl))
+    shared.create_default_context = _one_context_per_ca_store  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_api_client, "ssl", lazy)
+        patch.setattr(_api_client, "ssl", shared)
         yield
 
 
