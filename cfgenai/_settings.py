@@ -1,4 +1,4 @@
-"""GatewaySettings: every knob, read from arguments > environment > ``.env`` > defaults."""
+"""GatewaySettings: every knob, read from arguments > environment > secret files > ``.env`` > defaults."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     AliasChoices,
-    BeforeValidator,
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
@@ -37,14 +36,16 @@ from ._checks import (
     Flag,
     GatewayId,
     GoogleCredentials,
+    Mode,
     Model,
     PathSegment,
+    Provider,
     Retries,
     Secret,
     Timeout,
 )
 from ._errors import ConfigError, problems, unknown_names
-from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._options import OPTION_FIXES, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
 from ._sources import Kept, Reading, names, read
 
@@ -55,7 +56,19 @@ DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
-# What the source in use reads from: set around each read (see settings_customise_sources).
+# What a field must be, whatever pydantic found wrong with its value (see _checks).
+FIXES = {
+    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
+    "Cloudflare) or auto (key when a Google key is set, else byok)",
+    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+    "api_version": "must be a Gemini API version such as v1 or v1beta",
+    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
+    "timeout": f"must be a number of seconds greater than 0 and at most {check.MAX_TIMEOUT:g} "
+    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
+    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    **OPTION_FIXES,
+}
+# The Reading whose sources settings_customise_sources hands pydantic-settings, set around each read.
 _READING: contextvars.ContextVar[Reading] = contextvars.ContextVar("cfgenai_reading")
 
 
@@ -78,6 +91,7 @@ class GatewaySettings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         hide_input_in_errors=True,
+        str_strip_whitespace=True,
         frozen=True,
         defer_build=True,
     )
@@ -108,18 +122,7 @@ class GatewaySettings(BaseSettings):
         validation_alias=_env("GEMINI_API_KEY"),
         description="Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset.",
     )
-    mode: Annotated[
-        Literal["auto", "key", "byok"],
-        BeforeValidator(
-            check.choice(
-                "auto",
-                "key",
-                "byok",
-                message="must be key (send your Google key), byok (the gateway adds a key "
-                "stored in Cloudflare) or auto (key when a Google key is set, else byok)",
-            )
-        ),
-    ] = Field(
+    mode: Mode = Field(
         "auto",
         validation_alias=_env("CF_AIG_MODE"),
         description="`key` sends your Google key; `byok` sends none, so the gateway adds the key "
@@ -155,16 +158,7 @@ class GatewaySettings(BaseSettings):
         description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
         "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
     )
-    provider: Annotated[
-        Literal["google-ai-studio", "google-vertex-ai"],
-        BeforeValidator(
-            check.choice(
-                PROVIDER,
-                VERTEX,
-                message=f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
-            )
-        ),
-    ] = Field(
+    provider: Provider = Field(
         "google-ai-studio",
         validation_alias=_env("CF_AIG_PROVIDER"),
         description="`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI).",
@@ -270,7 +264,7 @@ class GatewaySettings(BaseSettings):
         try:
             settings = handler(data)
         except ValidationError as exc:
-            found = problems(exc, _label)
+            found = problems(exc, _label, FIXES)
         if isinstance(data, Mapping):
             found += _combination_problems(data)
         if found:
@@ -299,7 +293,7 @@ class GatewaySettings(BaseSettings):
         try:
             super().__init__(**arguments)
         except ValidationError as exc:
-            found += problems(exc, _label)
+            found += problems(exc, _label, FIXES)
         else:
             found += _root_override_problems(self.base_url, values)
         finally:
@@ -428,9 +422,7 @@ def variable(field: str) -> str:
     return " (or ".join(names) + ")" * (len(names) - 1)
 
 
-def _label(loc: tuple[int | str, ...]) -> str:
-    # ("options", "cache_ttl") is CF_AIG_CACHE_TTL; a field is its variable.
-    key = str(loc[-1] if loc[0] == "options" and len(loc) > 1 else loc[0])
+def _label(key: str) -> str:
     return variable(key) if key in variables() else key
 
 
