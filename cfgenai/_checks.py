@@ -12,10 +12,10 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
@@ -33,9 +33,6 @@ COST_FIELDS = ("per_token_in", "per_token_out", "per_cache_read_token", "per_cac
 HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
 ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
-_API_VERSION = re.compile(r"v[0-9]+(?:(?:alpha|beta)[0-9]*)?")
-# google-genai passes these prefixes through on the Gemini API (its t_model).
-_MODEL = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEGMENT = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
 _PLACEHOLDER_IN_URL = re.compile(r"[{}<>]")
 # Values people leave in templates. A real token or key is never one of these.
@@ -104,28 +101,6 @@ def whole(low: int, high: int | None, unit: str, zero: str = "") -> Callable[[An
         ):
             raise ValueError(f"must be {either}a whole number {bounds} ({unit})")
         return int(count)
-
-    return check
-
-
-def choice(*allowed: str, message: str) -> Callable[[Any], str]:
-    """A check for one of ``allowed`` (any case)."""
-
-    def check(value: Any) -> str:
-        value = value.strip().lower() if isinstance(value, str) else value
-        if value not in allowed:
-            raise ValueError(message)
-        return str(value)
-
-    return check
-
-
-def pattern(regex: re.Pattern[str], message: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        text = required_string(value)
-        if not regex.fullmatch(text):
-            raise ValueError(message)
-        return text
 
     return check
 
@@ -279,25 +254,6 @@ def api_base_url(raw: Any) -> str:
     return _url(value, problems)
 
 
-def timeout(value: Any) -> float:
-    seconds = number(value, float)
-    if seconds is None or not 0 < seconds <= MAX_TIMEOUT:
-        raise ValueError(
-            f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
-            f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}"
-        )
-    return float(seconds)
-
-
-def retries(value: Any) -> int:
-    count = number(value, int)
-    if count is None or not 0 <= count <= 10:
-        raise ValueError(
-            f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}"
-        )
-    return int(count)
-
-
 def google_credentials(value: Any) -> Any:
     """``adc``, the path of a credentials JSON file, or a ``google.auth`` credentials object
     (checked further when loaded, see ``_credentials``)."""
@@ -321,17 +277,27 @@ BearerSecret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, b
 PathSegment = Annotated[str | None, BeforeValidator(path_segment)]
 BaseUrl = Annotated[str | None, BeforeValidator(base_url)]
 ApiBaseUrl = Annotated[str, BeforeValidator(api_base_url)]
-ApiVersion = Annotated[
-    str, BeforeValidator(pattern(_API_VERSION, "must be a Gemini API version such as v1 or v1beta"))
-]
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
+        raise ValueError("not a number")
+    return value
+
+
+# pydantic's own constraints; what each field must be, whatever pydantic found wrong, is in
+# the settings' FIXES.
+_NO_BOOL = BeforeValidator(_no_bool)
+LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
+# google-genai passes these prefixes through on the Gemini API (its t_model).
 Model = Annotated[
-    str,
-    BeforeValidator(
-        pattern(_MODEL, "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash")
-    ),
+    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ]
-Timeout = Annotated[float, BeforeValidator(timeout)]
-Retries = Annotated[int, BeforeValidator(retries)]
+Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
+Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
+Mode = Annotated[Literal["auto", "key", "byok"], LOWER]
+Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], LOWER]
 Flag = Annotated[bool, BeforeValidator(flag)]
 GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
 

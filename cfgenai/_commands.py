@@ -27,7 +27,6 @@ from ._settings import (
     all_variables,
     found_secrets,
     from_reading,
-    secret_variables,
     variables,
 )
 from ._sources import Reading, describe_env_file, read
@@ -212,7 +211,7 @@ class Diagnosis:
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
-    reading = read(secrets=secret_variables())
+    reading = read(GatewaySettings)
     return _masked(_diagnose(reading, ping), found_secrets(reading))
 
 

@@ -24,7 +24,7 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -64,17 +64,22 @@ class CloudflareAPIError(Exception):
         super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
 
 
-def problems(exc: ValidationError, label: Callable[[tuple[int | str, ...]], str]) -> list[str]:
-    """One line per problem pydantic found, each starting with what ``label`` calls the value
-    at its location (a variable, an option); a check's own message is kept as it is."""
+def problems(
+    exc: ValidationError, label: Callable[[str], str], fixes: Mapping[str, str]
+) -> list[str]:
+    """One line per problem pydantic found, each starting with what ``label`` calls the field
+    (or the gateway option) at its location: what ``fixes`` says that field must be, else the
+    message of its check."""
     lines: list[str] = []
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, ConfigError):
             lines += cause.problems
             continue
-        message = str(cause) if cause is not None else error["msg"]
-        lines.append(f"{label(error['loc'])}: {message}" if error["loc"] else message)
+        loc = error["loc"]
+        key = str(loc[1] if loc[:1] == ("options",) and len(loc) > 1 else loc[0]) if loc else ""
+        message = fixes.get(key) or (str(cause) if cause is not None else error["msg"])
+        lines.append(f"{label(key)}: {message}" if key else message)
     return lines
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -19,6 +19,8 @@ MetadataValue = str | int | float | bool
 Backoff = Literal["constant", "linear", "exponential"]
 # Options that make sense for one request only, never as a client-wide default.
 PER_REQUEST_ONLY = ("cache_key", "otel_trace_id", "otel_parent_span_id")
+# What an option must be, whatever pydantic found wrong with its value.
+OPTION_FIXES = {"backoff": "must be constant, linear or exponential"}
 
 
 def _option(header: str, description: str, *, env: str | None = None) -> Any:
@@ -102,10 +104,9 @@ class GatewayOptions(BaseModel):
         "Gateway-side delay between attempts, 0 to 5000 milliseconds.",
         env="CF_AIG_RETRY_DELAY_MS",
     )
-    backoff: Annotated[
-        Backoff | None,
-        _check(check.choice(*get_args(Backoff), message="must be constant, linear or exponential")),
-    ] = _option("cf-aig-backoff", "Gateway-side backoff: `constant`, `linear` or `exponential`.")
+    backoff: Annotated[Backoff | None, check.LOWER] = _option(
+        "cf-aig-backoff", "Gateway-side backoff: `constant`, `linear` or `exponential`."
+    )
     custom_cost: Annotated[dict[str, int | float] | None, _check(check.custom_cost)] = _option(
         "cf-aig-custom-cost",
         "JSON object of costs per token, at least 0: `per_token_in`, `per_token_out`, "
@@ -188,7 +189,7 @@ def validate_options(options: dict[str, Any]) -> GatewayOptions:
             {k: v for k, v in options.items() if k in OPTION_HEADERS}
         )
     except ValidationError as exc:
-        raise ConfigError(unknown + problems(exc, lambda loc: str(loc[0]))) from None
+        raise ConfigError(unknown + problems(exc, str, OPTION_FIXES)) from None
     if unknown:
         raise ConfigError(unknown)
     return validated

@@ -1,4 +1,4 @@
-"""GatewaySettings: every knob, read from arguments > environment > ``.env`` > defaults."""
+"""GatewaySettings: every knob, read from arguments > environment > secret files > ``.env`` > defaults."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from types import EllipsisType
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    BeforeValidator,
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
@@ -39,16 +36,18 @@ from ._checks import (
     Flag,
     GatewayId,
     GoogleCredentials,
+    Mode,
     Model,
     PathSegment,
+    Provider,
     Retries,
     Secret,
     Timeout,
 )
 from ._errors import ConfigError, problems, unknown_names
-from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._options import OPTION_FIXES, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import Reading, ReadingSource, read
+from ._sources import Kept, Reading, names, read
 
 CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
 DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
@@ -57,7 +56,19 @@ DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
-# What the source in use reads from: set around each read (see settings_customise_sources).
+# What a field must be, whatever pydantic found wrong with its value (see _checks).
+FIXES = {
+    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
+    "Cloudflare) or auto (key when a Google key is set, else byok)",
+    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+    "api_version": "must be a Gemini API version such as v1 or v1beta",
+    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
+    "timeout": f"must be a number of seconds greater than 0 and at most {check.MAX_TIMEOUT:g} "
+    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
+    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    **OPTION_FIXES,
+}
+# The Reading whose sources settings_customise_sources hands pydantic-settings, set around each read.
 _READING: contextvars.ContextVar[Reading] = contextvars.ContextVar("cfgenai_reading")
 
 
@@ -80,6 +91,7 @@ class GatewaySettings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         hide_input_in_errors=True,
+        str_strip_whitespace=True,
         frozen=True,
         defer_build=True,
     )
@@ -110,18 +122,7 @@ class GatewaySettings(BaseSettings):
         validation_alias=_env("GEMINI_API_KEY"),
         description="Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset.",
     )
-    mode: Annotated[
-        Literal["auto", "key", "byok"],
-        BeforeValidator(
-            check.choice(
-                "auto",
-                "key",
-                "byok",
-                message="must be key (send your Google key), byok (the gateway adds a key "
-                "stored in Cloudflare) or auto (key when a Google key is set, else byok)",
-            )
-        ),
-    ] = Field(
+    mode: Mode = Field(
         "auto",
         validation_alias=_env("CF_AIG_MODE"),
         description="`key` sends your Google key; `byok` sends none, so the gateway adds the key "
@@ -157,16 +158,7 @@ class GatewaySettings(BaseSettings):
         description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
         "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
     )
-    provider: Annotated[
-        Literal["google-ai-studio", "google-vertex-ai"],
-        BeforeValidator(
-            check.choice(
-                PROVIDER,
-                VERTEX,
-                message=f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
-            )
-        ),
-    ] = Field(
+    provider: Provider = Field(
         "google-ai-studio",
         validation_alias=_env("CF_AIG_PROVIDER"),
         description="`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI).",
@@ -266,12 +258,13 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         # Field errors stop pydantic before an "after" validator could run, so the
-        # combination checks read the raw input: every problem is reported at once.
-        found = _unknown_names(data) if isinstance(data, Mapping) else []
+        # combination checks read the input: every problem is reported at once.
+        data = _by_field(data) if isinstance(data, Mapping) else data
+        found = []
         try:
             settings = handler(data)
         except ValidationError as exc:
-            found += problems(exc, _label)
+            found = problems(exc, _label, FIXES)
         if isinstance(data, Mapping):
             found += _combination_problems(data)
         if found:
@@ -289,70 +282,50 @@ class GatewaySettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then what one :class:`Reading` found (environment, then ``.env``)."""
-        nested = ("options", tuple(OPTION_HEADERS))
-        return init_settings, ReadingSource(settings_cls, _READING.get(), variables(), nested)
+        """Arguments, then the environment, secret files and ``.env`` of one :class:`Reading`."""
+        return init_settings, *_READING.get().sources
 
     def __init__(self, **values: Any) -> None:
-        for message in self._read(values):
-            warnings.warn(message, UserWarning, stacklevel=2)
-
-    def _read(self, values: dict[str, Any], reading: Reading | None = None) -> list[str]:
-        """Reads and validates; returns the warnings to give, raises ``ConfigError``."""
-        env_file: Path | str | EllipsisType | None = values.pop("_env_file", ...)
-        if reading is None:
-            reading = read(env_file, secrets=secret_variables())
-        given = _given_secrets(values)
-        arguments = _nest_options(values)
-        found: list[str] = []
+        given: Reading | None = values.pop("_reading", None)
+        reading = given or read(GatewaySettings, values.pop("_env_file", ...))
+        arguments, found = _arguments(values)
         context = _READING.set(reading)
         try:
             super().__init__(**arguments)
         except ValidationError as exc:
-            found = problems(exc, _label)
+            found += problems(exc, _label, FIXES)
         else:
-            found = _root_override_problems(self.base_url, values)
+            found += _root_override_problems(self.base_url, values)
         finally:
             _READING.reset(context)
         found = [*reading.problems, *found]
         if found:
-            found = [mask(line, [*found_secrets(reading), *given]) for line in found]
+            found = [
+                mask(line, [*found_secrets(reading), *_given_secrets(values)]) for line in found
+            ]
             raise ConfigError(_mention_env_file(found, reading.env_file))
-        self._files = {
-            name: reading.files[hit.name]
-            for name in SECRET_FIELDS
-            if name not in values
-            and (hit := reading.find(variables()[name])) is not None
-            and hit.name in reading.files
+        files = {
+            name: reading.find(variables()[name]) for name in SECRET_FIELDS if name not in values
         }
-        aliases = {n: names for n, names in variables().items() if n not in values}
-        return [*reading.warnings(aliases, all_variables()), *self._key_warnings()]
+        self._files = {name: hit.path for name, hit in files.items() if hit and hit.path}
+        if given is None:
+            for message in self._warnings(reading, values):
+                warnings.warn(message, UserWarning, stacklevel=2)
 
-    def _key_warnings(self) -> list[str]:
+    def _warnings(self, reading: Reading, arguments: Mapping[str, Any]) -> list[str]:
+        """What to warn of, read by ``reading`` with these keyword ``arguments``."""
+        aliases = {n: names for n, names in variables().items() if n not in arguments}
+        found = reading.warnings(aliases, all_variables())
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
-            return [
+            found.append(
                 "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
                 "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean."
-            ]
-        return []
+            )
+        return found
 
     def _replace(self, **changes: Any) -> Self:
         """These settings with ``changes`` (by field or option name), read from nowhere else."""
-        secrets = [*_given_secrets(dict(self)), *_given_secrets(changes)]
-        options = self.options.model_dump(exclude_none=True)
-        data = {**dict(self), **_nest_options(changes, options)}
-        # BaseModel.__init__ validates only; BaseSettings.__init__ would read the sources.
-        settings = self.__class__.__new__(self.__class__)
-        try:
-            BaseModel.__init__(settings, **data)
-        except ValidationError as exc:
-            found = problems(exc, _label)
-        else:
-            found = _root_override_problems(settings.base_url, changes)
-        if found:
-            raise ConfigError(mask(line, secrets) for line in found)
-        settings._files = {k: v for k, v in self._files.items() if k not in changes}
-        return settings
+        return type(self)(_reading=Reading((Kept(self, self._files),)), **changes)
 
     # -- what the settings resolve to ---------------------------------------------------
 
@@ -434,21 +407,8 @@ SECRET_FIELDS = tuple(
 @functools.cache
 def variables() -> dict[str, tuple[str, ...]]:
     """Each setting's and gateway option's environment variables, the first one winning."""
-    fields = {
-        **GatewaySettings.model_fields,
-        **GatewayOptions.model_fields,
-    }
-    return {
-        name: tuple(str(n) for n in info.validation_alias.choices)
-        for name, info in fields.items()
-        if isinstance(info.validation_alias, AliasChoices)
-    }
-
-
-@functools.cache
-def secret_variables() -> tuple[str, ...]:
-    """The variables of the credentials: each may also come from a file."""
-    return tuple(n for field in SECRET_FIELDS for n in variables()[field])
+    fields = {**GatewaySettings.model_fields, **GatewayOptions.model_fields}
+    return {name: names(info) for name, info in fields.items() if names(info)}
 
 
 @functools.cache
@@ -462,16 +422,14 @@ def variable(field: str) -> str:
     return " (or ".join(names) + ")" * (len(names) - 1)
 
 
-def _label(loc: tuple[int | str, ...]) -> str:
-    # ("options", "cache_ttl") is CF_AIG_CACHE_TTL; a field or its alias is its variable.
-    key = str(loc[-1] if loc[0] == "options" and len(loc) > 1 else loc[0])
-    by_key = {k: name for name, names in variables().items() for k in (name, *names)}
-    return variable(by_key[key]) if key in by_key else key
+def _label(key: str) -> str:
+    return variable(key) if key in variables() else key
 
 
 def found_secrets(reading: Reading) -> list[str]:
     """Every secret value ``reading`` found, wherever it came from (to mask it in messages)."""
-    return [hit.value for name in SECRET_FIELDS if (hit := reading.find(variables()[name]))]
+    found = {name: reading.find(variables()[name]) for name in SECRET_FIELDS}
+    return _given_secrets({name: hit.value for name, hit in found.items() if hit})
 
 
 def _given_secrets(values: Mapping[str, Any]) -> list[str]:
@@ -480,30 +438,28 @@ def _given_secrets(values: Mapping[str, Any]) -> list[str]:
     return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in given if v]
 
 
-def _nest_options(values: Mapping[str, Any], options: Any = None) -> dict[str, Any]:
-    """Keyword arguments with the gateway options' ones gathered under ``options``."""
+def _by_field(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` by field name, each from the first of its keys present as pydantic takes it
+    (an alias before the name: pydantic-settings gives arguments under their alias)."""
+    keys = {name: [*variables().get(name, ()), name] for name in GatewaySettings.model_fields}
+    found = {name: next((k for k in ks if k in data), None) for name, ks in keys.items()}
+    return {name: data[key] for name, key in found.items() if key is not None}
+
+
+def _arguments(values: Mapping[str, Any], options: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """Keyword arguments with the gateway options' ones gathered under ``options``, and a
+    problem for each that is no setting: pydantic would silently drop it."""
     nested = {k: v for k, v in values.items() if k not in OPTION_HEADERS}
     given = {k: v for k, v in values.items() if k in OPTION_HEADERS}
     if given or options is not None:
         nested["options"] = {**(options or {}), **given}
-    return nested
-
-
-def _unknown_names(data: Mapping[str, Any]) -> list[str]:
-    """Keyword arguments that are no setting: pydantic would silently drop them."""
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
-    found = []
-    for line in unknown_names(
-        data, known, "setting of cfgenai", "`cfgenai env` lists the settings"
-    ):
-        if line.startswith("api_key:"):
-            line = (
-                "api_key: not a setting of cfgenai; the Google key is google_api_key "
-                "(GOOGLE_API_KEY) or gemini_api_key (GEMINI_API_KEY); on Vertex AI, "
-                "vertex_access_token"
-            )
-        found.append(line)
-    return found
+    found = unknown_names(values, known, "setting of cfgenai", "`cfgenai env` lists the settings")
+    hint = (
+        "api_key: not a setting of cfgenai; the Google key is google_api_key (GOOGLE_API_KEY) "
+        "or gemini_api_key (GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+    )
+    return nested, [hint if line.startswith("api_key:") else line for line in found]
 
 
 def _root_override_problems(base_url: str | None, overrides: Mapping[str, Any]) -> list[str]:
@@ -615,9 +571,9 @@ def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> G
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:
-    """``GatewaySettings()`` from what ``reading`` found, and the warnings it gives."""
-    settings = GatewaySettings.__new__(GatewaySettings)
-    return settings, settings._read({}, reading)
+    """``GatewaySettings()`` from what ``reading`` found, and the warnings it would give."""
+    settings = GatewaySettings(_reading=reading)
+    return settings, settings._warnings(reading, {})
 
 
 GatewaySettings.__module__ = "cfgenai"  # after pydantic resolved its annotations here

@@ -1,24 +1,29 @@
-"""Where settings come from: the process environment, secret files, then the ``.env`` file.
+"""Where settings come from, as pydantic-settings sources: the environment, then secret files
+(``{NAME}_FILE``, then the ``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file.
 
-:func:`read` takes one look at them (the ``.env`` file is opened once) and gives a
-:class:`Reading`: every later step (the settings' values through the pydantic-settings source
-below, the warnings, ``cfgenai doctor``'s sources, ``cfgenai gateway``'s defaults) works from it,
-so one variable's precedence is decided in one place, :meth:`Reading.find`: the environment,
-then a secret's ``{NAME}_FILE``, then the ``CF_AIG_SECRETS_DIR`` folder, then ``.env``.
+:func:`read` makes each source once (the ``.env`` file is opened once) into a :class:`Reading`:
+the settings take their values from its sources, and ``cfgenai doctor`` asks it where each one
+came from. A source gives a field the first of its variables that it holds, so an alias in the
+environment beats the main name in the ``.env`` file.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
+from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_settings import PydanticBaseSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+)
 
 from . import _rotation
 from ._secrets import printable
@@ -29,31 +34,159 @@ PREFIX = "CF_AIG_"
 ENCODING = "utf-8-sig"  # UTF-8, tolerating the byte-order mark some Windows editors write
 
 
+def names(field: FieldInfo) -> tuple[str, ...]:
+    """A field's variables, the first one winning."""
+    alias = field.validation_alias
+    return tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else ()
+
+
+class Variables(PydanticBaseSettingsSource):
+    """A source of variables (``values``, names in capitals): it gives each field the value of
+    the first of the field's variables it holds; the fields of a nested model (the gateway
+    options) are gathered into a dict for it."""
+
+    values: Mapping[str, Any] = {}
+    paths: Mapping[str, Path] = {}  # a variable -> the file holding it
+    label = ""
+
+    def where(self, name: str) -> str:
+        """Where the variable ``name`` was found, for messages and ``cfgenai doctor``."""
+        return self.label
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ gives every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        def first(fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
+            found = {
+                k: next((n for n in names(f) if n in self.values), "") for k, f in fields.items()
+            }
+            return {k: self.values[n] for k, n in found.items() if n}
+
+        data = first(self.settings_cls.model_fields)
+        for name, model in _nested(self.settings_cls).items():
+            if found := first(model.model_fields):
+                data[name] = found
+        return data
+
+
+def _nested(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields that hold a model (the gateway options), and its class."""
+    fields = settings_cls.model_fields.items()
+    return {
+        k: m for k, f in fields if isinstance(m := f.annotation, type) and issubclass(m, BaseModel)
+    }
+
+
+def _cleaned(variables: Mapping[str, str | None]) -> dict[str, str]:
+    """Names in capitals, values stripped, blank ones left out."""
+    return {k.upper(): v.strip() for k, v in variables.items() if v and v.strip()}
+
+
+class Environment(Variables, EnvSettingsSource):
+    """The process environment, through pydantic-settings' own source."""
+
+    label = "environment"
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, case_sensitive=False)
+        self.values = _cleaned(self.env_vars)
+
+
+class DotEnv(Variables, DotEnvSettingsSource):
+    """The ``.env`` file ``path`` (None: none), through pydantic-settings' own source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(
+            settings_cls, env_file=path, env_file_encoding=ENCODING, case_sensitive=False
+        )
+        self.label, self.values = f".env file {path}", _cleaned(self.env_vars)
+
+
+class Kept(Variables):
+    """The values of ``settings`` already made, and the files they read (``files``, by field)."""
+
+    label = "settings"
+
+    def __init__(self, settings: BaseSettings, files: Mapping[str, Path]) -> None:
+        super().__init__(type(settings))
+        values, fields = dict(settings), dict(self.settings_cls.model_fields)
+        for name, model in _nested(self.settings_cls).items():
+            values |= dict(values.pop(name))
+            fields |= model.model_fields
+        first = {k: names(f)[0] for k, f in fields.items() if names(f)}
+        self.values = {first[k]: v for k, v in values.items() if k in first and v is not None}
+        self.paths = {first[k]: path for k, path in files.items()}
+
+
+class SecretFiles(Variables):
+    """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
+    named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
+    Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
+    convention); so is a file that holds no secret (see :func:`_rotation.read`)."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], environment: Mapping[str, str], problems: list[str]
+    ) -> None:
+        super().__init__(settings_cls)
+        secrets = [
+            n for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
+            for n in names(f)
+        ]  # fmt: skip
+        chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
+        for name in secrets:
+            if (named := environment.get(f"{name}_FILE")) is None:
+                continue
+            if name in environment:
+                problems.append(
+                    f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
+                    f"holding the value of {name}"
+                )
+            else:
+                chosen[name] = Path(named), f"{name}_FILE"
+        folder = environment.get(SECRETS_DIR)
+        if folder is not None and not Path(folder).is_dir():
+            problems.append(
+                f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it"
+            )
+        elif folder is not None:
+            for name in secrets:
+                files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
+                path = next(files, None)
+                if path is not None and name not in chosen and name not in environment:
+                    chosen[name] = path, SECRETS_DIR
+        self.paths, self.values = {}, {}
+        for name, (path, variable) in chosen.items():
+            if (value := _rotation.read(path, variable, problems)) is not None:
+                self.paths[name], self.values[name] = path, value
+
+    def where(self, name: str) -> str:
+        return f"file {self.paths[name]}"
+
+
 @dataclass(frozen=True)
 class Found:
-    value: str
+    value: Any  # text, but for the values of settings already made (Kept)
     name: str  # the variable that held it
-    source: str  # "environment", or ".env file PATH"
+    source: str  # "environment", "file PATH" or ".env file PATH"
+    path: Path | None = None  # the file holding a secret
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What one look at the environment and the ``.env`` file found: each layer's variables
-    (names in capitals, values stripped, blank ones left out), highest precedence first."""
+    """One look at the environment, the secret files and the ``.env`` file."""
 
-    layers: tuple[tuple[str, Mapping[str, str]], ...]
-    env_file: Path | None = None  # the file looked for (None: none)
+    sources: tuple[Variables, ...]  # highest precedence first
     problems: tuple[str, ...] = ()  # with the files themselves
-    key: tuple[object, ...] = field(default=(), compare=False)
-    files: Mapping[str, Path] = field(default_factory=dict)  # a secret's variable -> its file
+    env_file: Path | None = None  # the .env file looked for (None: none)
 
     def find(self, names: Sequence[str]) -> Found | None:
-        """The value of the first of ``names`` set, layer by layer: an alias in the
-        environment beats the main name in the ``.env`` file."""
-        for source, values in self.layers:
+        """The value of the first of ``names`` set, source by source."""
+        for source in self.sources:
             for name in names:
-                if name in values:
-                    return Found(values[name], name, source)
+                if name in source.values:
+                    value, path = source.values[name], source.paths.get(name)
+                    return Found(value, name, source.where(name), path)
         return None
 
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
@@ -61,13 +194,13 @@ class Reading:
         (``aliases``: setting -> its names, the first winning) set to different values."""
         known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
         lines = [
-            f"{printable(name)} ({source}): not a cfgenai variable, so it is ignored; "
-            + _hint(name, known)
-            for source, values in self.layers
-            for name in sorted(n for n in values if n.startswith(PREFIX) and n not in known)
+            f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
+            "ignored; " + _hint(name, known)
+            for source in self.sources
+            for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known)
         ]
         for names in aliases.values():
-            set_to = {n: v for n in names for _, vs in reversed(self.layers) if (v := vs.get(n))}
+            set_to = {n: v for n in names for s in reversed(self.sources) if (v := s.values.get(n))}
             if len(set(set_to.values())) > 1:
                 used = self.find(names)
                 assert used is not None
@@ -80,17 +213,11 @@ class Reading:
 
 
 def read(
-    env_file: Path | str | EllipsisType | None = ...,
-    *,
-    relevant: Iterable[str] = (),
-    secrets: Iterable[str] = (),
+    settings_cls: type[BaseSettings], env_file: Path | str | EllipsisType | None = ...
 ) -> Reading:
-    """The environment, the files holding ``secrets`` (variable names), then the ``.env``
-    file: ``env_file``, by default the one ``CF_AIG_ENV_FILE`` names (``.env`` when unset,
-    none when empty). A ``.env`` file that is not UTF-8 is a problem and is not read. ``key``
-    identifies what was read for the variables ``relevant`` (and every ``CF_AIG_*`` one):
-    equal keys, equal settings."""
-    environment = {k.upper(): v.strip() for k, v in os.environ.items() if v.strip()}
+    """The sources of ``settings_cls``: the environment, the secret files, then the ``.env``
+    file ``env_file``, by default the one ``CF_AIG_ENV_FILE`` names (``.env`` when unset, none
+    when empty). A ``.env`` file that is not UTF-8 is a problem and is not read."""
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
         path = _named_env_file()
@@ -102,84 +229,24 @@ def read(
             path = None
     else:
         path = Path(env_file) if env_file is not None else None
-    dotenv = _read_env_file(path, problems) if path is not None else {}
-    files = _secret_files(environment, list(secrets), problems)
-    secret_layers = tuple((f"file {p}", {name: value}) for name, (p, value) in files.items())
-    relevant = {*relevant, ENV_FILE, SECRETS_DIR}
-    chosen = tuple((k, v) for k, v in environment.items() if k in relevant or k.startswith(PREFIX))
-    return Reading(
-        layers=(("environment", environment), *secret_layers, (f".env file {path}", dotenv)),
-        env_file=path,
-        problems=tuple(problems),
-        key=(
-            chosen,
-            tuple(dotenv.items()),
-            tuple(files.items()),
-            str(path and path.absolute()),
-            tuple(problems),
-        ),
-        files={name: p for name, (p, _) in files.items()},
-    )
-
-
-def _secret_files(
-    environment: Mapping[str, str], secrets: list[str], problems: list[str]
-) -> dict[str, tuple[Path, str]]:
-    """Each secret variable held in a file: its ``{NAME}_FILE``, else a file named after it
-    (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and Kubernetes mount
-    them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's convention)."""
-    found: dict[str, tuple[Path, str]] = {}
-    for name in secrets:
-        named = environment.get(f"{name}_FILE")
-        if named is None:
-            continue
-        if name in environment:
-            problems.append(
-                f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
-                f"holding the value of {name}"
-            )
-            continue
-        if (value := _rotation.read(Path(named), f"{name}_FILE", problems)) is not None:
-            found[name] = Path(named), value
-    folder = environment.get(SECRETS_DIR)
-    if folder is None:
-        return found
-    if not Path(folder).is_dir():
-        problems.append(f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it")
-        return found
-    for name in secrets:
-        if name in found or name in environment:
-            continue
-        path = next((p for n in (name, name.lower()) if (p := Path(folder, n)).exists()), None)
-        if path is not None and (value := _rotation.read(path, SECRETS_DIR, problems)) is not None:
-            found[name] = path, value
-    return found
+    try:
+        dotenv = DotEnv(settings_cls, path)
+    except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
+        line = exc.object[: exc.start].count(b"\n") + 1
+        problems.append(
+            f"the .env file {Path(str(path)).absolute()}: the byte at position {exc.start} (line "
+            f"{line}) is not UTF-8; save the file as UTF-8"
+        )
+        dotenv = DotEnv(settings_cls, None)
+    environment = Environment(settings_cls)
+    files = SecretFiles(settings_cls, environment.values, problems)
+    return Reading((environment, files, dotenv), tuple(problems), path)
 
 
 def _named_env_file() -> Path | None:
     """The file ``CF_AIG_ENV_FILE`` names, ``.env`` when it is unset, None when it is empty."""
     name = os.environ.get(ENV_FILE, ".env").strip()
     return Path(name) if name else None
-
-
-def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return {}
-    try:
-        text = data.decode(ENCODING)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problems.append(
-            f"the .env file {path.absolute()}: the byte at position {exc.start} (line "
-            f"{line}) is not UTF-8; save the file as UTF-8"
-        )
-        return {}
-    from dotenv import dotenv_values
-
-    values = dotenv_values(stream=io.StringIO(text))
-    return {k.upper(): v.strip() for k, v in values.items() if v and v.strip()}
 
 
 def describe_env_file() -> str:
@@ -196,32 +263,3 @@ def _hint(name: str, known: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name.removeprefix(PREFIX), tails, n=1, cutoff=0.6)
     return f"did you mean {tails[close[0]]}?" if close else "`cfgenai env` lists the variables"
-
-
-class ReadingSource(PydanticBaseSettingsSource):
-    """pydantic-settings' source for one :class:`Reading`: each field's value under the first
-    of its variables that is set (``variables``: field -> names); the fields of ``nested``
-    (a field holding a model, e.g. the gateway options) are gathered into a dict for it."""
-
-    def __init__(
-        self,
-        settings_cls: Any,
-        reading: Reading,
-        variables: Mapping[str, Sequence[str]],
-        nested: tuple[str, Sequence[str]],
-    ) -> None:
-        super().__init__(settings_cls)
-        self._reading, self._variables, self._nested = reading, variables, nested
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        found = self._reading.find(self._variables.get(field_name, ()))
-        return (found and found.value), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        holder, inner = self._nested
-        for name, names in self._variables.items():
-            found = self._reading.find(names)
-            if found is not None:
-                (values.setdefault(holder, {}) if name in inner else values)[name] = found.value
-        return values

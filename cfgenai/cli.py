@@ -404,10 +404,10 @@ def _client_url(base_url: str, host: str) -> str:
 
 def _configured() -> dict[str, str]:
     """Each setting's raw value as a client reads it (environment over .env, aliases too)."""
-    from ._settings import secret_variables, variables
+    from ._settings import GatewaySettings, variables
     from ._sources import read
 
-    reading = read(secrets=secret_variables())
+    reading = read(GatewaySettings)
     if reading.problems:
         raise ConfigError(reading.problems)
     found = {name: reading.find(names) for name, names in variables().items()}
