@@ -1,4 +1,5 @@
-"""What ``cfgenai ask`` and ``cfgenai doctor`` do; ``cli.py`` only parses their arguments."""
+"""What the commands in ``cli.py`` share: the exit codes and the failure each stands for, the
+waiting indicator of ``cfgenai ask``, and the diagnosis ``cfgenai doctor`` prints."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -66,70 +66,13 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
 
-# -- ask ------------------------------------------------------------------------------------
-
-
-def ask(
-    prompt: str,
-    *,
-    model: str | None,
-    stream: bool,
-    as_json: bool,
-    out: IO[str],
-    err: IO[str] | None = None,
-) -> None:
-    """Send one prompt through the configured gateway and write the answer to ``out``.
-
-    While nothing has arrived, a small indicator turns on ``err`` if it is a terminal (never
-    with ``as_json``). A stream cut midway ends the partial line before the error is raised.
-    """
-    from ._client import build_client
-    from ._responses import gateway_info
-
-    try:
-        settings = GatewaySettings(**({"model": model} if model is not None else {}))
-    except ConfigError as exc:
-        if model is None:
-            raise
-        # The flag, not the variable it overrides, holds the bad model name.
-        raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
-    waiting = Waiting(None if as_json else err, f"waiting for {settings.model}")
-    with build_client(settings) as client, waiting:
-        if stream and not as_json:
-            written = False
-            try:
-                for chunk in client.models.generate_content_stream(
-                    model=settings.model, contents=prompt
-                ):
-                    waiting.stop()
-                    out.write(chunk.text or "")
-                    out.flush()
-                    written = written or bool(chunk.text)
-            except BaseException:
-                if written:  # end the partial answer's line, so the error starts on its own
-                    out.write("\n")
-                    out.flush()
-                raise
-            out.write("\n")
-            return
-        response = client.models.generate_content(model=settings.model, contents=prompt)
-        waiting.stop()
-        if as_json:
-            answer = response.model_dump(
-                mode="json", exclude_none=True, exclude={"sdk_http_response"}
-            )
-            info = dataclasses.asdict(gateway_info(response))
-            out.write(json.dumps({"response": answer, "gateway": info}, indent=2) + "\n")
-        else:
-            out.write((response.text or "") + "\n")
+# -- the waiting indicator of `cfgenai ask` -------------------------------------------------
 
 
 class Waiting:
-    """A spinner and the seconds waited, on ``err`` only when it is a terminal.
-
-    It runs from ``with`` until ``stop()`` (the first bytes of the answer) or the end of the
-    block, and erases itself, so nothing of it remains in what a terminal shows.
-    """
+    """A spinner and the seconds waited, on ``err`` only when it is a terminal that draws (not
+    a pipe, a file, a CI log or TERM=dumb). It turns from ``with`` until ``stop()`` (the first
+    bytes of the answer) or the end of the block, then erases itself."""
 
     def __init__(
         self,
@@ -139,17 +82,14 @@ class Waiting:
         interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # Only a terminal that draws: not a pipe, a file, a CI log or TERM=dumb.
-        terminal = err is not None and err.isatty() and os.environ.get("TERM") != "dumb"
-        self._err = err if terminal else None
-        self._label = label
-        self._interval = interval
-        self._clock = clock
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread: threading.Thread | None = None
+        if err is not None and err.isatty() and os.environ.get("TERM") != "dumb":
+            spin = (err, label, interval, clock)
+            self._thread = threading.Thread(target=self._spin, args=spin, daemon=True)
 
     def __enter__(self) -> Waiting:
-        if self._err is not None:
+        if self._thread is not None:
             self._thread.start()
         return self
 
@@ -158,20 +98,18 @@ class Waiting:
 
     def stop(self) -> None:
         self._stopped.set()
-        if self._thread.ident is not None:  # started
+        if self._thread is not None and self._thread.ident is not None:  # started
             self._thread.join()
 
-    def _spin(self) -> None:
-        assert self._err is not None
-        started = self._clock()
+    def _spin(self, err: IO[str], label: str, interval: float, clock: Callable[[], float]) -> None:
+        started = clock()
         for frame in itertools.cycle("|/-\\"):
-            seconds = int(self._clock() - started)
-            self._err.write(f"\r{frame} {self._label} {seconds} s")
-            self._err.flush()
-            if self._stopped.wait(self._interval):
+            err.write(f"\r{frame} {label} {int(clock() - started)} s")
+            err.flush()
+            if self._stopped.wait(interval):
                 break
-        self._err.write("\r\033[K")  # erase the line
-        self._err.flush()
+        err.write("\r\033[K")  # erase the line
+        err.flush()
 
 
 # -- doctor ----------------------------------------------------------------------------------
@@ -212,44 +150,42 @@ def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
     reading = read(GatewaySettings)
-    return _masked(_diagnose(reading, ping), found_secrets(reading))
+    diagnosis: Diagnosis = _hidden(_diagnose(reading, ping), found_secrets(reading))
+    return diagnosis
 
 
 def _diagnose(reading: Reading, ping: bool) -> Diagnosis:
-    diagnosis = Diagnosis(settings=_sources(reading), env_file=describe_env_file())
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
     unknown = reading.warnings({}, all_variables())
+    found = Diagnosis(_sources(reading), list(unknown), env_file=describe_env_file())
+    found.exit_code = EXIT_CONFIG if unknown else EXIT_OK
     try:
         settings, warned = from_reading(reading)
     except ConfigError as exc:
-        diagnosis.problems = [*exc.problems, *unknown]
-        diagnosis.exit_code = EXIT_CONFIG
-        return diagnosis
-    if unknown:
-        diagnosis.problems = unknown
-        diagnosis.exit_code = EXIT_CONFIG
-    diagnosis.warnings = [w for w in warned if w not in unknown] + _risks(settings)
+        found.problems[:0] = exc.problems
+        found.exit_code = EXIT_CONFIG
+        return found
     plan = _plan.plan(settings)
-    diagnosis.url = _plan.model_url(settings, settings.model)
-    diagnosis.mode = f"{plan.mode} ({plan.why})"
-    diagnosis.billing = plan.pays
+    found.warnings = [w for w in warned if w not in unknown] + _risks(settings, plan)
+    found.url = _plan.model_url(settings, settings.model)
+    found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
     try:
-        diagnosis.credentials = _credentials_source(settings)
+        found.credentials = _credentials(settings, plan)
     except ConfigError as exc:
-        diagnosis.problems += exc.problems
-        diagnosis.exit_code = EXIT_CONFIG
-        return diagnosis
-    diagnosis.worst_case_wait_s, diagnosis.wait = _worst_case_wait(settings)
+        found.problems += exc.problems
+        found.exit_code = EXIT_CONFIG
+        return found
+    found.worst_case_wait_s, found.wait = _worst_case_wait(settings)
     if ping and not unknown:
-        diagnosis.ping, diagnosis.exit_code = _ping(settings)
-    return diagnosis
+        found.ping, found.exit_code = _ping(settings)
+    return found
 
 
 def _sources(reading: Reading) -> list[Setting]:
     """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
     does a value holding credentials (``https://user:pw@...``); a secret inside another value
-    is masked with the rest of the diagnosis (:func:`_masked`)."""
+    is masked with the rest of the diagnosis (:func:`_hidden`)."""
     rows = []
     for name in [*core_fields(), *OPTION_HEADERS]:
         names = variables()[name]
@@ -266,25 +202,25 @@ def _sources(reading: Reading) -> list[Setting]:
     return rows
 
 
-def _masked(diagnosis: Diagnosis, secrets: list[str]) -> Diagnosis:
-    def hide(value: Any) -> Any:
-        if isinstance(value, str):
-            return mask(value, secrets)
-        if isinstance(value, list):
-            return [hide(v) for v in value]
-        if isinstance(value, dict):
-            return {k: hide(v) for k, v in value.items()}
-        if isinstance(value, Setting):
-            return dataclasses.replace(value, value=hide(value.value))
-        return value
+def _hidden(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every secret in its text as a fingerprint."""
+    if isinstance(value, str):
+        return mask(value, secrets)
+    if isinstance(value, list):
+        return [_hidden(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _hidden(v, secrets) for k, v in value.items()}
+    if isinstance(value, Diagnosis | Setting):
+        fields = dataclasses.fields(value)
+        return dataclasses.replace(
+            value, **{f.name: _hidden(getattr(value, f.name), secrets) for f in fields}
+        )
+    return value
 
-    fields = dataclasses.fields(diagnosis)
-    return Diagnosis(**{f.name: hide(getattr(diagnosis, f.name)) for f in fields})
 
-
-def _credentials_source(settings: GatewaySettings) -> str | None:
+def _credentials(settings: GatewaySettings, plan: _plan.Plan) -> str | None:
     """Which Google credentials Vertex AI requests carry (never a secret), or None."""
-    if settings.provider != VERTEX or settings.resolved_mode == "byok":
+    if settings.provider != VERTEX or plan.mode == "byok":
         return None
     if settings.vertex_credentials is None:
         return "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
@@ -308,14 +244,16 @@ def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
     )
 
 
-def _risks(settings: GatewaySettings) -> list[str]:
+def _risks(settings: GatewaySettings, plan: _plan.Plan) -> list[str]:
     risks = []
-    if settings.resolved_mode == "key" and settings.token is None:
+    if plan.mode == "key" and settings.token is None:
         risks.append(
             "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; "
             "an authenticated gateway answers 401 (code 2009)"
         )
-    if settings.api_key is not None and (settings.mode == "byok" or settings.provider == VERTEX):
+    # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
+    unsent = (plan.mode == "byok" and not settings.key_is_token) or settings.provider == VERTEX
+    if settings.api_key is not None and unsent:
         risks.append("a Google API key is set but not sent (byok mode or Vertex AI)")
     access = settings.access_token or settings.access_client_id
     if access and (settings.base_url is None or "gateway.ai.cloudflare.com" in settings.base_url):
@@ -339,23 +277,6 @@ def _risks(settings: GatewaySettings) -> list[str]:
     return risks
 
 
-def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
-    """The cheapest real request, counting the tokens of one word; never retried."""
-    from ._client import build_client
-
-    started = time.perf_counter()
-    try:
-        with build_client(settings, retries=0) as client:
-            response = client.models.count_tokens(model=settings.model, contents="ping")
-    except Exception as exc:  # every failure is reported, with its exit code
-        code, message = failure(exc)
-        return {"ok": False, "error": message, "latency_ms": _ms(started)}, code
-    headers = response.sdk_http_response.headers if response.sdk_http_response else {}
-    gateway = {k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("cf-aig-")}
-    ping = {"ok": True, "status": 200, "latency_ms": _ms(started), "headers": gateway}
-    return {**ping, "note": LIVE_NOTE}, EXIT_OK
-
-
 # A ping proves HTTP calls; whether the gateway keeps Google Live sessions open is unconfirmed.
 LIVE_NOTE = (
     "an HTTP call; Live (WebSocket) sessions are not checked, and working Live sessions "
@@ -364,7 +285,25 @@ LIVE_NOTE = (
 )
 
 
-def _ms(started: float) -> float:
+def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
+    """The cheapest real request, counting the tokens of one word; never retried."""
+    from ._client import build_client
+
+    started = time.perf_counter()
+    try:
+        with build_client(settings, retries=0) as client:
+            response = client.models.count_tokens(model=settings.model, contents="ping")
+        http = response.sdk_http_response
+        headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
+    except Exception as exc:  # every failure is reported, with its exit code
+        code, message = failure(exc)
+        return {"ok": False, "error": message, "latency_ms": _since(started)}, code
+    gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
+    ping = {"ok": True, "status": 200, "latency_ms": _since(started), "headers": gateway}
+    return {**ping, "note": LIVE_NOTE}, EXIT_OK
+
+
+def _since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
@@ -376,21 +315,20 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     def paint(text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if colored else text
 
+    problems = diagnosis.problems
     rows = [
-        s
+        (s.variable, s.value, s.source)
         for s in diagnosis.settings
         if show_all
         or s.source != "default"
-        or any(re.match(rf"{s.variable}\b", p) for p in diagnosis.problems)
+        or any(re.match(rf"{s.variable}\b", p) for p in problems)
     ]
     if rows:
-        width = max(len(s.variable) for s in rows)
-        vwidth = min(40, max(len(s.value) for s in rows))
-        out.write(f"{'variable':<{width}}  {'value':<{vwidth}}  source\n")
-        for s in rows:
-            out.write(f"{s.variable:<{width}}  {s.value:<{vwidth}}  {s.source}\n")
-    hidden = len(diagnosis.settings) - len(rows)
-    if hidden:
+        width = max(len(variable) for variable, _, _ in rows)
+        vwidth = min(40, max(len(value) for _, value, _ in rows))
+        for variable, value, source in [("variable", "value", "source"), *rows]:
+            out.write(f"{variable:<{width}}  {value:<{vwidth}}  {source}\n")
+    if hidden := len(diagnosis.settings) - len(rows):
         out.write(f"({'no variable is set; ' if not rows else ''}{hidden} more at their defaults: ")
         out.write("cfgenai doctor --all shows them)\n")
     out.write(f"\n.env  {diagnosis.env_file}\n")
@@ -400,7 +338,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
         if diagnosis.credentials:
             out.write(f"creds {diagnosis.credentials}\n")
     for title, items, color in (
-        ("problems", diagnosis.problems, "31"),
+        ("problems", problems, "31"),
         ("warnings", diagnosis.warnings, "33"),
     ):
         if items:
@@ -416,21 +354,3 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
         )
     ready = diagnosis.exit_code == EXIT_OK
     out.write(f"\n{paint('all good', '32') if ready else paint('not ready', '31')}\n")
-
-
-def print_log_entry(entry: Any, out: IO[str], *, as_json: bool) -> None:
-    """A log entry (``cfgenai log``): aligned lines for people, or JSON."""
-    shown = {
-        k: v.isoformat() if isinstance(v, datetime) else v
-        for k, v in dataclasses.asdict(entry).items()
-        if k != "raw"
-    }
-    if as_json:
-        out.write(json.dumps(shown, indent=2) + "\n")
-        return
-    for name, value in shown.items():
-        if value in (None, {}):
-            value = "(none)"
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        out.write(f"{name:<12}{printable(str(value))}\n")

@@ -15,20 +15,19 @@ _MODES = {
     "key": "key mode: your Google key travels in x-goog-api-key",
     "byok": "byok mode: no provider key on the wire, the gateway adds the one it stores",
 }
-_SHOWN_HEADERS = ("cf-aig-authorization", "x-goog-api-key", "content-type")
 
 
 def run_demo(*, model: str, prompt: str) -> None:
-    with GatewayEmulator(
-        token=_TOKEN, google_keys=[_GOOGLE_KEY], stored_keys={"default": _STORED_KEY}
-    ) as emulator:
+    stored = {"default": _STORED_KEY}
+    with GatewayEmulator(token=_TOKEN, google_keys=[_GOOGLE_KEY], stored_keys=stored) as emulator:
         print(f"Gateway emulator listening on {emulator.url} (CF_AIG_BASE_URL={emulator.base_url})")
         for mode, title in _MODES.items():
             print(f"\n== {title} ==")
+            key = _GOOGLE_KEY if mode == "key" else None
             with build_client(
                 base_url=emulator.base_url,
                 token=_TOKEN,
-                google_api_key=_GOOGLE_KEY if mode == "key" else None,
+                google_api_key=key,
                 gemini_api_key=None,
                 mode=mode,
                 _env_file=None,
@@ -37,11 +36,11 @@ def run_demo(*, model: str, prompt: str) -> None:
                 _show("generate_content", emulator.last_request, response.text or "")
                 stream = client.models.generate_content_stream(model=model, contents=prompt)
                 chunks = [c.text or "" for c in stream]
-            _show(
-                f"generate_content_stream ({len(chunks)} chunks)",
-                emulator.last_request,
-                "".join(chunks),
-            )
+                _show(
+                    f"generate_content_stream ({len(chunks)} chunks)",
+                    emulator.last_request,
+                    "".join(chunks),
+                )
         print(
             "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
             "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`."
@@ -51,9 +50,7 @@ def run_demo(*, model: str, prompt: str) -> None:
 def _show(call: str, request: RecordedRequest, answer: str) -> None:
     query = f"?{request.query}" if request.query else ""
     print(f"{call}\n  gateway received: {request.method} {request.path}{query}")
-    for name in _SHOWN_HEADERS:
+    for name in ("cf-aig-authorization", "x-goog-api-key", "content-type"):
         value = request.header(name)
-        shown = mask_header(name, value) if value is not None else "(absent)"
-        print(f"    {name}: {shown}")
-    print(f"    body: {request.body.decode()}")
-    print(f"  gateway answered: {answer}")
+        print(f"    {name}: {mask_header(name, value) if value is not None else '(absent)'}")
+    print(f"    body: {request.body.decode()}\n  gateway answered: {answer}")

@@ -1,34 +1,45 @@
 """The ``cfgenai`` command line: ``ask``, ``doctor``, ``log``, ``feedback``, ``env``, ``demo``
 and ``gateway``.
 
-Parsing only; google-genai is imported when a command needs it, so ``--help`` stays fast.
+Each command is a function of its parsed arguments that returns the exit code; its docstring is
+its help (the summary line, then the description) and ``@_command`` declares its arguments.
+google-genai is imported when a command needs it, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import errno
 import ipaddress
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from . import __version__
 from ._checks import is_loopback
-from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure
+from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, Waiting, failure
 from ._errors import ConfigError
-from ._secrets import fingerprint
+from ._secrets import fingerprint, printable
 
 # The standalone emulator's port: not 8787 (`wrangler dev`) or 8788 (`wrangler pages dev`), nor
 # 3000, 4200, 5000, 5173, 8000, 8080 or 8888 (Node, Angular, Flask, Vite, Django and uvicorn,
 # Java and proxies, Jupyter), and not in /etc/services.
 DEFAULT_PORT = 6787
 
-
 # The extra that `demo` and `gateway` need, named in their help and in the error without it.
 TESTING_EXTRA = "the testing extra: pip install 'cfgenai[testing]'"
+
+Command = Callable[[argparse.Namespace], int]
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+
+# The commands in the order `cfgenai --help` lists them, each with its arguments: an argument,
+# or a list of arguments of which at most one may be given.
+_COMMANDS: list[tuple[Command, tuple[Argument | list[Argument], ...]]] = []
 
 
 class _Refused(Exception):
@@ -46,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
-        service = "Cloudflare's API" if args.run in (_log, _feedback) else "the gateway"
+        service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
         code, message = (exc.code, str(exc)) if isinstance(exc, _Refused) else failure(exc, service)
         if getattr(args, "json", False):  # on stdout, where the answer would be
             error: dict[str, object] = {"ok": False, "exit_code": code, "error": message}
@@ -72,169 +83,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    for run, arguments in _COMMANDS:
+        summary, description = (run.__doc__ or "").split("\n\n")
+        name, description = run.__name__.lstrip("_"), " ".join(description.split())
         sub = commands.add_parser(name, help=summary, description=description, **shared)
-        sub.set_defaults(run=globals()[f"_{name}"])
-        return sub
-
-    ask = command(
-        "ask",
-        "send one prompt through the configured gateway",
-        "Send PROMPT through the gateway that the environment configures and stream the answer "
-        "to stdout as it arrives. Errors go to stderr; the exit code says whose they are.",
-    )
-    ask.add_argument("prompt", help="the prompt; - reads it from stdin")
-    ask.add_argument("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)")
-    ask.add_argument(
-        "--no-stream", action="store_true", help="print the answer once it is complete"
-    )
-    ask.add_argument(
-        "--json",
-        action="store_true",
-        help="print the whole response and the gateway's response info as JSON (not streamed); "
-        "errors too, with the same exit codes",
-    )
-
-    doctor = command(
-        "doctor",
-        "check the configuration, for people and CI steps",
-        "Print the settings that are set or have a problem (--all: every setting) with their "
-        "values (secrets as short fingerprints that two people can compare) and where they came "
-        "from, the final URL, the mode and why, the longest a request can wait (timeout x "
-        "attempts + backoff), every problem with its fix, and warnings for risky setups. Exits 0 "
-        "only when all is well.",
-    )
-    doctor.add_argument(
-        "--ping",
-        action="store_true",
-        help="also make the cheapest real request (count the tokens of one word) and report it",
-    )
-    doctor.add_argument(
-        "--all", action="store_true", help="list every setting, those at their defaults too"
-    )
-    doctor.add_argument(
-        "--json", action="store_true", help="print the diagnosis (every setting) as JSON"
-    )
-
-    log = command(
-        "log",
-        "print the gateway's log entry of a request: cost, tokens, status, feedback",
-        "Print the log entry LOG_ID (from `cfgenai ask --json` or gateway_info(response).log_id) "
-        "from Cloudflare's REST API: model, status, tokens, cost, metadata. Needs "
-        "CLOUDFLARE_API_TOKEN, a Cloudflare API token with AI Gateway Read permission (not the "
-        "gateway token).",
-    )
-    log.add_argument("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
-    log.add_argument("--json", action="store_true", help="print the entry as JSON")
-
-    rate = command(
-        "feedback",
-        "rate a logged request: good or bad, and a score",
-        "Give the request logged as LOG_ID a thumbs-up (--good) or down (--bad) and/or a score "
-        "from 0 to 100, through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN with AI "
-        "Gateway Edit permission.",
-    )
-    rate.add_argument("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
-    rate.add_argument("--score", type=_score, help="a score from 0 to 100")
-    verdict = rate.add_mutually_exclusive_group()
-    verdict.add_argument("--good", action="store_true", help="feedback 1 (thumbs up)")
-    verdict.add_argument("--bad", action="store_true", help="feedback -1 (thumbs down)")
-
-    env = command(
-        "env",
-        "print an annotated .env template of every variable",
-        "Print a .env template generated from the settings model, every variable explained.",
-    )
-    env.add_argument(
-        "--format",
-        choices=["dotenv", "markdown"],
-        default="dotenv",
-        help="dotenv (default) or the documentation's markdown tables",
-    )
-
-    demo = command(
-        "demo",
-        "both auth modes against a local gateway emulator (needs cfgenai[testing])",
-        "Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key "
-        "mode and in byok mode through build_client(), and print what the gateway received "
-        f"(secrets masked) and answered. No credentials, no network. Needs {TESTING_EXTRA}.",
-    )
-    demo.add_argument(
-        "--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"
-    )
-    demo.add_argument(
-        "--prompt", default="What is Cloudflare?", help="prompt (default: %(default)s)"
-    )
-
-    gateway = command(
-        "gateway",
-        "serve the gateway emulator to any HTTP client (needs cfgenai[testing])",
-        "Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. It takes its settings "
-        "from the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it "
-        "requires, GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset), "
-        "CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options "
-        f"override each. One line is logged per request, secrets masked. Needs {TESTING_EXTRA}.",
-    )
-    gateway.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    gateway.add_argument(
-        "--port",
-        type=_port,
-        default=DEFAULT_PORT,
-        help="port; 0 picks a free one (default: %(default)s)",
-    )
-    gateway.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow a --host that is not a loopback address (the emulator has no real security)",
-    )
-    gateway.add_argument(
-        "--token", help="gateway token to require (default: CF_AIG_TOKEN; unset: none)"
-    )
-    gateway.add_argument(
-        "--google-key",
-        action="append",
-        dest="google_keys",
-        metavar="KEY",
-        help="a Google key to accept, repeatable (default: GOOGLE_API_KEY, GEMINI_API_KEY; unset: any)",
-    )
-    gateway.add_argument(
-        "--stored-key",
-        help="the BYOK key the gateway adds when a request has none (default: a built-in one)",
-    )
-    gateway.add_argument(
-        "--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID; unset: any)"
-    )
-    gateway.add_argument(
-        "--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID; unset: any)"
-    )
-    gateway.add_argument(
-        "--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"
-    )
-    gateway.add_argument(
-        "--journal-size",
-        type=_positive,
-        default=10_000,
-        help="requests remembered, oldest forgotten first (default: %(default)s)",
-    )
-    gateway.add_argument(
-        "--body-limit",
-        type=_positive,
-        default=32 * 2**20,
-        help="largest request body in bytes; larger ones get 413 (default: %(default)s)",
-    )
+        sub.set_defaults(run=run)
+        for argument in arguments:
+            if isinstance(argument, list):
+                group = sub.add_mutually_exclusive_group()
+                for names, options in argument:
+                    group.add_argument(*names, **options)
+            else:
+                sub.add_argument(*argument[0], **argument[1])
     return parser
 
 
-def _port(text: str) -> int:
-    port = int(text) if text.isdigit() else -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a port: use 1-65535, or 0 for a free one"
-        )
-    return port
+def _command(*arguments: Argument | list[Argument]) -> Callable[[Command], Command]:
+    def declare(run: Command) -> Command:
+        _COMMANDS.append((run, arguments))
+        return run
+
+    return declare
+
+
+def _arg(*names: str, **options: Any) -> Argument:
+    return names, options
+
+
+def _flag(name: str, help: str) -> Argument:
+    return (name,), {"action": "store_true", "help": help}
+
+
+def _whole(numbers: range, what: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``numbers``, else "'TEXT' is not {what}"."""
+
+    def whole(text: str) -> int:
+        if text.isdigit() and int(text) in numbers:
+            return int(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+
+    return whole
+
+
+_positive = _whole(range(1, sys.maxsize), "a positive whole number")
 
 
 def _score(text: str) -> float:
@@ -247,31 +138,80 @@ def _score(text: str) -> float:
     return int(score) if score.is_integer() else score
 
 
-def _positive(text: str) -> int:
-    number = int(text) if text.isdigit() else 0
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return number
-
-
+@_command(
+    _arg("prompt", help="the prompt; - reads it from stdin"),
+    _arg("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)"),
+    _flag("--no-stream", "print the answer once it is complete"),
+    _flag(
+        "--json",
+        "print the whole response and the gateway's response info as JSON (not streamed); "
+        "errors too, with the same exit codes",
+    ),
+)
 def _ask(args: argparse.Namespace) -> int:
-    from ._commands import ask
+    """send one prompt through the configured gateway
+
+    Send PROMPT through the gateway that the environment configures and stream the answer to
+    stdout as it arrives. Errors go to stderr; the exit code says whose they are."""
+    # While nothing has arrived, a small indicator turns on stderr if it is a terminal (never
+    # with --json); a stream cut midway ends the partial line before the error is raised.
+    from ._client import build_client
+    from ._responses import gateway_info
+    from ._settings import GatewaySettings
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise _Refused(EXIT_USAGE, "the prompt is empty")
-    ask(
-        prompt,
-        model=args.model,
-        stream=not args.no_stream,
-        as_json=args.json,
-        out=sys.stdout,
-        err=sys.stderr,
-    )
+    try:
+        settings = GatewaySettings(**({"model": args.model} if args.model is not None else {}))
+    except ConfigError as exc:
+        if args.model is None:
+            raise
+        # The flag, not the variable it overrides, holds the bad model name.
+        raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
+    model = settings.model
+    waiting = Waiting(None if args.json else sys.stderr, f"waiting for {model}")
+    with build_client(settings) as client, waiting:
+        if args.json or args.no_stream:
+            response = client.models.generate_content(model=model, contents=prompt)
+            waiting.stop()
+            if args.json:
+                answer = response.model_dump(
+                    mode="json", exclude_none=True, exclude={"sdk_http_response"}
+                )
+                info = dataclasses.asdict(gateway_info(response))
+                print(json.dumps({"response": answer, "gateway": info}, indent=2))
+            else:
+                print(response.text or "")
+            return EXIT_OK
+        written = False
+        try:
+            for chunk in client.models.generate_content_stream(model=model, contents=prompt):
+                waiting.stop()
+                print(chunk.text or "", end="", flush=True)
+                written = written or bool(chunk.text)
+        except BaseException:
+            if written:  # end the partial answer's line, so the error starts on its own
+                print(flush=True)
+            raise
+        print()
     return EXIT_OK
 
 
+@_command(
+    _flag(
+        "--ping", "also make the cheapest real request (count the tokens of one word) and report it"
+    ),
+    _flag("--all", "list every setting, those at their defaults too"),
+    _flag("--json", "print the diagnosis (every setting) as JSON"),
+)
 def _doctor(args: argparse.Namespace) -> int:
+    """check the configuration, for people and CI steps
+
+    Print the settings that are set or have a problem (--all: every setting) with their values
+    (secrets as short fingerprints that two people can compare) and where they came from, the
+    final URL, the mode and why, the longest a request can wait (timeout x attempts + backoff),
+    every problem with its fix, and warnings for risky setups. Exits 0 only when all is well."""
     from ._commands import diagnose, print_diagnosis
 
     diagnosis = diagnose(ping=args.ping)
@@ -282,15 +222,44 @@ def _doctor(args: argparse.Namespace) -> int:
     return diagnosis.exit_code
 
 
+_LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
+
+
+@_command(_LOG_ID, _flag("--json", "print the entry as JSON"))
 def _log(args: argparse.Namespace) -> int:
-    from ._commands import print_log_entry
+    """print the gateway's log entry of a request: cost, tokens, status, feedback
+
+    Print the log entry LOG_ID (from `cfgenai ask --json` or gateway_info(response).log_id) from
+    Cloudflare's REST API: model, status, tokens, cost, metadata. Needs CLOUDFLARE_API_TOKEN, a
+    Cloudflare API token with AI Gateway Read permission (not the gateway token)."""
     from .logs import get_log
 
-    print_log_entry(get_log(args.log_id), sys.stdout, as_json=args.json)
+    entry = dataclasses.asdict(get_log(args.log_id))
+    entry.pop("raw")
+    shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in entry.items()}
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return EXIT_OK
+    for name, value in shown.items():  # aligned lines for people
+        if value in (None, {}):
+            value = "(none)"
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        print(f"{name:<12}{printable(str(value))}")
     return EXIT_OK
 
 
+@_command(
+    _LOG_ID,
+    _arg("--score", type=_score, help="a score from 0 to 100"),
+    [_flag("--good", "feedback 1 (thumbs up)"), _flag("--bad", "feedback -1 (thumbs down)")],
+)
 def _feedback(args: argparse.Namespace) -> int:
+    """rate a logged request: good or bad, and a score
+
+    Give the request logged as LOG_ID a thumbs-up (--good) or down (--bad) and/or a score from 0
+    to 100, through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN with AI Gateway Edit
+    permission."""
     from .logs import feedback
 
     given = 1 if args.good else -1 if args.bad else None
@@ -303,14 +272,35 @@ def _feedback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_command(
+    _arg(
+        "--format",
+        choices=["dotenv", "markdown"],
+        default="dotenv",
+        help="dotenv (default) or the documentation's markdown tables",
+    )
+)
 def _env(args: argparse.Namespace) -> int:
+    """print an annotated .env template of every variable
+
+    Print a .env template generated from the settings model, every variable explained."""
     from ._reference import env_template, markdown_tables
 
     sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
     return EXIT_OK
 
 
+@_command(
+    _arg("--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"),
+    _arg("--prompt", default="What is Cloudflare?", help="prompt (default: %(default)s)"),
+)
 def _demo(args: argparse.Namespace) -> int:
+    """both auth modes against a local gateway emulator (needs cfgenai[testing])
+
+    Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key mode and
+    in byok mode through build_client(), and print what the gateway received (secrets masked) and
+    answered. No credentials, no network. Needs the testing extra: pip install
+    'cfgenai[testing]'."""
     try:
         from ._demo import run_demo
     except ImportError as exc:
@@ -319,13 +309,64 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_command(
+    _arg("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"),
+    _arg(
+        "--port",
+        type=_whole(range(65536), "a port: use 1-65535, or 0 for a free one"),
+        default=DEFAULT_PORT,
+        help="port; 0 picks a free one (default: %(default)s)",
+    ),
+    _flag(
+        "--allow-remote",
+        "allow a --host that is not a loopback address (the emulator has no real security)",
+    ),
+    _arg("--token", help="gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
+    _arg(
+        "--google-key",
+        action="append",
+        dest="google_keys",
+        metavar="KEY",
+        help="a Google key to accept, repeatable (default: GOOGLE_API_KEY, GEMINI_API_KEY; unset: any)",
+    ),
+    _arg(
+        "--stored-key",
+        help="the BYOK key the gateway adds when a request has none (default: a built-in one)",
+    ),
+    _arg(
+        "--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID; unset: any)"
+    ),
+    _arg(
+        "--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID; unset: any)"
+    ),
+    _arg("--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"),
+    _arg(
+        "--journal-size",
+        type=_positive,
+        default=10_000,
+        help="requests remembered, oldest forgotten first (default: %(default)s)",
+    ),
+    _arg(
+        "--body-limit",
+        type=_positive,
+        default=32 * 2**20,
+        help="largest request body in bytes; larger ones get 413 (default: %(default)s)",
+    ),
+)
 def _gateway(args: argparse.Namespace) -> int:
+    """serve the gateway emulator to any HTTP client (needs cfgenai[testing])
+
+    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. It takes its settings from
+    the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it requires,
+    GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset),
+    CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options override
+    each. One line is logged per request, secrets masked. Needs the testing extra: pip install
+    'cfgenai[testing]'."""
     try:
         from .testing import GatewayEmulator
         from .testing._emulator import DEFAULT_STORED_KEY
     except ImportError as exc:
         raise _Refused(EXIT_ERROR, f"cfgenai gateway needs {TESTING_EXTRA} ({exc})") from exc
-
     if not args.allow_remote and not is_loopback(args.host):
         raise _Refused(
             EXIT_USAGE,
@@ -350,15 +391,12 @@ def _gateway(args: argparse.Namespace) -> int:
     )
 
     def ready() -> None:
-        token = (
-            f"requires token {fingerprint(emulator.token)}"
-            if emulator.token
-            else "open: no token required"
-        )
-        print(f"# cfgenai gateway emulator on {emulator.url} ({token}); Ctrl-C stops it")
+        token = emulator.token and fingerprint(emulator.token)
+        access = f"requires token {token}" if token else "open: no token required"
+        print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
         print(f"export CF_AIG_BASE_URL={shlex.quote(_client_url(emulator.base_url, args.host))}")
-        if emulator.token:  # never printed: the client reads the same variable, or is told
-            hint = f"set it to the token the emulator requires, {fingerprint(emulator.token)}"
+        if token:  # never printed: the client reads the same variable, or is told
+            hint = f"set it to the token the emulator requires, {token}"
             print(f'export CF_AIG_TOKEN="${{CF_AIG_TOKEN:?{hint}}}"')
         else:  # the client needs one for byok; an open gateway takes any
             print("export CF_AIG_TOKEN=open-gateway-any-token-works")
@@ -371,18 +409,16 @@ def _gateway(args: argparse.Namespace) -> int:
             "machine: from another one, put a TLS proxy in front",
             file=sys.stderr,
         )
+    why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
     try:
         emulator.serve_forever(on_ready=ready)
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        if exc.errno not in (*why, errno.EADDRNOTAVAIL):
             raise
-        why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}.get(
-            exc.errno, "is not available"
-        )
         raise _Refused(
             EXIT_USAGE,
-            f"port {args.port} on {args.host} {why}; choose another with --port, "
-            "or --port 0 to pick a free one",
+            f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}; "
+            "choose another with --port, or --port 0 to pick a free one",
         ) from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
@@ -391,15 +427,11 @@ def _gateway(args: argparse.Namespace) -> int:
 def _client_url(base_url: str, host: str) -> str:
     """Where a client on this machine reaches an emulator listening on ``host``: a wildcard
     address (0.0.0.0, ::) is no address to connect to."""
-    try:
-        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return base_url
-    if not wildcard:
-        return base_url
-    return base_url.replace(
-        host if ":" not in host else f"[{host}]", "[::1]" if ":" in host else "127.0.0.1", 1
-    )
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host.strip("[]")).is_unspecified:
+            wildcard, loopback = (f"[{host}]", "[::1]") if ":" in host else (host, "127.0.0.1")
+            return base_url.replace(wildcard, loopback, 1)
+    return base_url
 
 
 def _configured() -> dict[str, str]:

@@ -650,6 +650,7 @@ def test_doctor_says_a_google_key_equal_to_the_token_is_byok(
         "byok (auto: GOOGLE_API_KEY holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's "
         "BYOK example, so no provider key is sent and the gateway adds its stored key)"
     )
+    assert json.loads(out)["warnings"] == []  # the mode explains the unsent key: no warning
 
 
 def test_doctor_warns_about_the_global_vertex_location(
