@@ -106,20 +106,27 @@ def placed(prefix: str, url: str) -> str | None:
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
     if unsafe or target.fragment:
         raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
-    if url.startswith(prefix + "/"):  # as google-genai builds it from the base URL
-        return None
     root = urlsplit(prefix)
-    if _origin(target) == _origin(root):
-        if target.path.startswith(root.path + "/"):
-            return None
+    moved = None
+    if _origin(target) != _origin(root):
+        if not (target.hostname or "").endswith(".googleapis.com"):
+            raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
+        moved = target.path
+    elif not target.path.startswith(root.path + "/"):
         if not target.path.startswith(("/upload/", "/download/")):
             raise _off_gateway(url, f"its path is outside {root.path}")
-    elif not (target.hostname or "").endswith(".googleapis.com"):
-        raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
+        moved = target.path
+    # google-genai puts the API version first; a path without one had a '..' or an encoded dot
+    # segment resolved on the way (aiohttp's URL parser does so before any middleware looks).
+    if not _API_PATH.match(moved or target.path[len(root.path) :]):
+        raise _off_gateway(url, f"the path under {root.path} does not start with an API version")
+    if moved is None:
+        return None
     query = f"?{target.query}" if target.query else ""
-    return f"{prefix}{target.path}{query}"
+    return f"{prefix}{moved}{query}"
 
 
+_API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
 _UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
 _METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
 _UNSAFE = (

@@ -20,9 +20,10 @@ import pytest
 from google import genai
 from google.genai import _api_client, types
 
+from cfgenai import OffGatewayError
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ASYNC_OVER_AIOHTTP, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
 from .recorder import Recorder
 
 # -- the calls ------------------------------------------------------------------------------------
@@ -474,3 +475,29 @@ def test_a_hostile_model_name_sends_nothing_anywhere(
     for canary in (TOKEN, GOOGLE_KEY):
         assert canary not in str(caught.value) + repr(caught.value)
     assert set(resolved) <= {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("mode", ["key", "byok"])
+def test_a_resource_name_with_encoded_dot_segments_sends_nothing_on_any_transport(
+    gateway: GatewayEmulator,
+    build: Build,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+    mode: str,
+) -> None:
+    # aiohttp's URL parser decodes %2e and resolves the dot segments before any middleware
+    # looks: .../v1/cachedContents/%2e%2e/%2e%2e/cachedContents/abc would go out as
+    # .../google-ai-studio/cachedContents/abc, a path no longer under an API version.
+    if transport == "async-httpx":
+        monkeypatch.setattr(_api_client, "has_aiohttp", False)
+    key = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
+    client = build(base_url=gateway.base_url, token=TOKEN, mode=mode, **key)
+
+    async def call(api: Api) -> Any:
+        return await _done(api.caches.get(name="cachedContents/%2e%2e/%2e%2e/cachedContents/abc"))
+
+    with pytest.raises(OffGatewayError) as caught:
+        _run(client, transport, call)
+    assert gateway.requests == []
+    assert not any(canary in str(caught.value) + repr(caught.value) for canary in CANARIES)
