@@ -376,9 +376,11 @@ def _url_problems(url: str, example: str, credentials: str) -> list[str]:
 
 
 def _url(value: str, problems: list[str]) -> str:
+    """``value`` with its scheme and host in lowercase, as every sender compares them."""
     if problems:
         raise ValueError("; ".join(problems))
-    return value.rstrip("/")
+    parts = urlsplit(value)
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
 
 
 def _cloudflare_path_fault(segments: list[str]) -> str | None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ._checks import COMPAT, KEY_HEADER, VERTEX
 from ._rotation import Secret
@@ -134,9 +134,11 @@ def _live(
             "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
             "no connection (and sends no credential). Use a google-ai-studio client for Live"
         )
-    root = settings.gateway_root
-    scheme = "ws" if root.lower().startswith("http:") else "wss"
-    return Route(f"{scheme}:{root.split(':', 1)[1]}/google", headers, gateway, key=key)
+    root = urlsplit(settings.gateway_root)
+    url = urlunsplit(
+        ("ws" if root.scheme == "http" else "wss", root.netloc, f"{root.path}/google", "", "")
+    )
+    return Route(url, headers, gateway, key=key)
 
 
 def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:

@@ -269,3 +269,20 @@ def test_live_debug_logs_show_no_credential(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "cf-aig-authorization" in logged.lower()  # websockets did log the handshake
     assert not any(canary in logged for canary in CANARIES)
+
+
+@MODES
+def test_a_base_url_in_capitals_is_normalised_once_and_live_works_on_it(
+    build: Build, gateway: GatewayEmulator, mode: str
+) -> None:
+    shouted = gateway.base_url.replace("http://127.0.0.1", "HTTP://127.0.0.1")
+    settings = cfgenai.GatewaySettings(base_url=shouted, **_credentials(mode))
+    assert settings.base_url == gateway.base_url
+    client = build(settings)
+
+    async def talk() -> None:
+        async with client.aio.live.connect(model=MODEL, config=TEXT):
+            pass
+
+    asyncio.run(talk())
+    assert gateway.requests[0].path == "/v1/acc/gw/google"
