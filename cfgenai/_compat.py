@@ -57,6 +57,13 @@ def has_aiohttp() -> bool:
     return bool(_api_client.has_aiohttp)
 
 
+def aiohttp_response_error() -> type[BaseException]:
+    """aiohttp's ``ClientResponseError`` (imported where aiohttp already runs)."""
+    import aiohttp
+
+    return aiohttp.ClientResponseError
+
+
 def transport_for(client: Any, url: Any) -> Any:
     """The transport an httpx (or httpx2) client sends ``url`` with: its proxy's, or its own."""
     return client._transport_for_url(url)
@@ -105,6 +112,8 @@ def pickle_transport_errors_without_requests() -> None:
     errors: list[tuple[Any, str, str | None]]
     errors = [(sys.modules.get(n), "RequestError", None) for n in ("httpx", "httpx2")]
     errors.append((sys.modules.get("aiohttp"), "ClientConnectorError", "ClientConnectionError"))
+    # Its request_info (headers in a multidict proxy) does not pickle: its message then.
+    errors.append((sys.modules.get("aiohttp"), "ClientResponseError", "ClientError"))
     for module, name, rebuilt_as in errors:
         if module is None:
             continue

@@ -26,7 +26,7 @@ from pydantic_core import SchemaSerializer, core_schema
 from . import _compat, _otel
 from ._checks import is_loopback_url
 from ._plan import Route
-from ._secrets import printable
+from ._secrets import mask_headers, printable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -237,12 +237,34 @@ class AiohttpMiddleware(_Hook):
             request.headers["Host"] = request.url.host_port_subcomponent or ""
         if request.proxy is not None and is_loopback_url(self.outgoing.route.url):
             request.update_proxy(None, None, None)
-        response = await handler(request)
+        unreadable: Exception | None = None
+        try:
+            response = await handler(request)
+        except _compat.aiohttp_response_error() as exc:  # an answer aiohttp could not parse
+            unreadable = _without_credentials(exc)
+        if unreadable is not None:  # raised here, where it has no __context__ to carry them
+            raise unreadable
         if response.status >= 300:
             body = await response.read() if response.status >= 400 else b""
             response.release()
             _raise(response.status, response.headers, body, request)
         return response
+
+
+def _without_credentials(error: Any) -> Exception:
+    """aiohttp's ``ClientResponseError`` (a header too large, a bad status line...) with its
+    request's credential headers fingerprinted: its repr shows them, and error reporters and
+    asyncio's "exception was never retrieved" log print it."""
+    import aiohttp
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    info = error.request_info
+    headers = CIMultiDictProxy(CIMultiDict(mask_headers(info.headers)))
+    request_info = aiohttp.RequestInfo(info.url, info.method, headers, info.real_url)
+    scrubbed: Exception = type(error)(
+        request_info, (), status=error.status, message=error.message, headers=error.headers
+    )
+    return scrubbed
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
