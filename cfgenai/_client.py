@@ -15,7 +15,6 @@ from google import genai
 from google.genai import types
 
 from . import _compat, _credentials, _plan, _websocket
-from ._checks import VERTEX
 from ._credentials import AccessToken
 from ._errors import ConfigError
 from ._rotation import Secret
@@ -40,9 +39,8 @@ def build_client(
     """
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    settings = resolve(settings, overrides)
-    plan = _plan.plan(settings)
-    return _Client(live=plan.live, **_kwargs(settings, plan, share_tls=True))
+    plan = _plan.plan(resolve(settings, overrides))
+    return _Client(live=plan.live, **_kwargs(plan, share_tls=True))
 
 
 def client_kwargs(
@@ -60,11 +58,10 @@ def client_kwargs(
     """
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    settings = resolve(settings, overrides)
-    return _kwargs(settings, _plan.plan(settings), share_tls=False)
+    return _kwargs(_plan.plan(resolve(settings, overrides)), share_tls=False)
 
 
-def _kwargs(settings: GatewaySettings, plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
+def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
     route = plan.genai
     if route.drop and not _aiohttp_has_middlewares():
         raise ConfigError(
@@ -75,19 +72,19 @@ def _kwargs(settings: GatewaySettings, plan: _plan.Plan, *, share_tls: bool) -> 
             ]
         )
     # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
-    _websocket.install(settings.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
-    options = http_options(settings, route, share_tls=share_tls and settings.provider != VERTEX)
+    _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
+    options = http_options(plan, share_tls=share_tls and plan.vertex is None)
     # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
     debug = genai.client.DebugConfig(client_mode=None)
-    if settings.provider == VERTEX:
+    if plan.vertex is not None:
         # With its project, location and credentials google-genai builds every path as against
         # Google (under the gateway's base URL) and sends the credentials' access token; in
         # byok mode that is a placeholder, which every transport removes.
         return {
             "vertexai": True,
-            "project": settings.vertex_project,
-            "location": settings.vertex_location,
-            "credentials": _vertex_credentials(settings, plan),
+            "project": plan.vertex.project,
+            "location": plan.vertex.location,
+            "credentials": _vertex_credentials(plan.vertex),
             "http_options": options,
             "debug_config": debug,
         }
@@ -166,40 +163,32 @@ class _Live(genai.live.AsyncLive):
             raise handshake_error(response, self.route.url) from None
 
 
-def http_options(
-    settings: GatewaySettings, route: _plan.Route, *, share_tls: bool = True
-) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for ``settings`` and their ``route`` (google-genai mutates the
+def http_options(plan: _plan.Plan, *, share_tls: bool = True) -> types.HttpOptions:
+    """Fresh ``HttpOptions`` for google-genai's route of ``plan`` (google-genai mutates the
     ones it is given). ``share_tls`` hands over the process's TLS contexts (see
     :func:`_transport.tls_contexts`); without them the options copy, pickle and serialise."""
     options = types.HttpOptions(
-        base_url=route.url,
-        api_version=settings.api_version,
-        headers=dict(route.headers),
-        timeout=round(settings.timeout * 1000),
+        base_url=plan.genai.url,
+        api_version=plan.api_version,
+        headers=dict(plan.genai.headers),
+        timeout=round(plan.timeout * 1000),
         retry_options=types.HttpRetryOptions(
-            attempts=settings.retries + 1, http_status_codes=list(RETRY_STATUSES)
+            attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
         ),
     )
     options.client_args, options.async_client_args = client_args(
-        route, otel=settings.otel, share_tls=share_tls
+        plan.genai, otel=plan.otel, share_tls=share_tls
     )
     return options
 
 
-def _vertex_credentials(
-    settings: GatewaySettings, plan: _plan.Plan
-) -> google.auth.credentials.Credentials:
-    """What google-genai gets as credentials for Vertex AI: in byok mode a placeholder token,
-    which every transport removes; else the access token, or the credentials whose token
-    cfgenai refreshes (see ``_credentials``)."""
-    if plan.mode == "byok":
-        return AccessToken(Secret(_BYOK_PLACEHOLDER))
-    if settings.vertex_credentials is not None:
-        return _credentials.shared(settings.vertex_credentials)
-    secret = settings.secret("vertex_access_token")
-    assert secret is not None
-    return AccessToken(secret)
+def _vertex_credentials(vertex: _plan.Vertex) -> google.auth.credentials.Credentials:
+    """What google-genai gets as credentials for Vertex AI: the credentials whose token cfgenai
+    refreshes (see ``_credentials``), the access token, or in byok mode a placeholder token,
+    which every transport removes."""
+    if vertex.credentials is not None:
+        return _credentials.shared(vertex.credentials)
+    return AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
 
 
 @functools.cache

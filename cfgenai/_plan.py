@@ -1,6 +1,8 @@
 """Settings resolved once into what goes on the wire: the :class:`Plan`.
 
-Each route (google-genai's, the Live API's, the OpenAI-compatible one) is one :class:`Route`:
+:func:`plan` reads the settings once, and nothing after it reads them again. Each route
+(google-genai's, the Live API's, the OpenAI-compatible one, Cloudflare's logs API) is one
+:class:`Route`:
 its URL, the public headers every request carries, the credentials the sender adds as each
 request leaves (secrets that re-read a rotated file), the headers that must not travel and the
 provider key the SDK is handed. Every sender (httpx hooks, the aiohttp middleware, the
@@ -11,13 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ._checks import COMPAT, KEY_HEADER, VERTEX
 from ._rotation import Secret
-from ._settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from ._settings import GatewaySettings
+
+Mode = Literal["key", "byok"]
 
 # A credential header: its name, its value with {} for the secret, the secret.
 Credential = tuple[str, str, Secret]
@@ -48,18 +54,37 @@ class Route:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Settings resolved once: the mode and why, who pays, and each route; ``live`` is a
-    sentence saying why Live is refused where no documented route exists, ``logs`` (Cloudflare's
-    logs API for this gateway, under ``/logs``) the problems that keep it from being called."""
+class Vertex:
+    """Vertex AI's project and location, and what its requests authenticate with: Google
+    ``credentials`` (a google.auth object, ``"adc"`` or a file's path) whose token cfgenai
+    refreshes, or a static ``token``; neither in byok mode."""
 
-    mode: Literal["key", "byok"]
+    project: str
+    location: str
+    credentials: Any = field(default=None, repr=False)
+    token: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Settings resolved once: the mode and why, who pays, each route, and what the client
+    is built with. ``live`` is a sentence saying why Live is refused where no documented
+    route exists; ``logs`` (Cloudflare's logs API for this gateway, under ``/logs``) the
+    problems that keep it from being called."""
+
+    mode: Mode
     why: str
     pays: str
     genai: Route
     live: Route | str
     openai: Route
     logs: Route | tuple[str, ...]
+    gateway_root: str
+    api_version: str
+    timeout: float
+    retries: int
+    otel: bool
+    vertex: Vertex | None = None
 
 
 # The header each gateway secret travels in, and its form.
@@ -72,21 +97,21 @@ _GATEWAY_SECRETS = {
 
 def plan(settings: GatewaySettings) -> Plan:
     """What ``settings`` send, route by route."""
-    mode, why = settings.mode_decision
+    mode, why = decide_mode(settings)
     headers = settings.options.headers()
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
     gateway = tuple(
         (header, form, secret)
         for name, (header, form) in _GATEWAY_SECRETS.items()
-        if (secret := settings.secret(name)) is not None
+        if (secret := _secret(settings, name)) is not None
     )
-    key = settings.secret("vertex_access_token" if settings.provider == VERTEX else "api_key")
-    if mode == "byok":
-        key = None
+    vertex = settings.provider == VERTEX
+    key_field = "vertex_access_token" if vertex else _google_key_field(settings)
+    key = _secret(settings, key_field) if mode == "key" else None
     # OpenAI-compatible: the Google key is OpenAI's bearer token; in byok mode the gateway
     # token takes its place, which the gateway recognises as its own and swaps for the stored key.
-    bearer = key or settings.secret("token") or settings.secret("access_token")
+    bearer = key or _secret(settings, "token") or _secret(settings, "access_token")
     return Plan(
         mode=mode,
         why=why,
@@ -95,7 +120,57 @@ def plan(settings: GatewaySettings) -> Plan:
         live=_live(settings, headers, gateway, key),
         openai=Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer),
         logs=_logs(settings),
+        gateway_root=settings.gateway_root,
+        api_version=settings.api_version,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        otel=settings.otel,
+        vertex=Vertex(
+            str(settings.vertex_project),
+            str(settings.vertex_location),
+            settings.vertex_credentials if mode == "key" else None,
+            key,
+        )
+        if vertex
+        else None,
     )
+
+
+def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
+    """The mode requests go in, and why: the one place it is decided."""
+    if settings.mode != "auto":
+        return settings.mode, f"CF_AIG_MODE={settings.mode}"
+    vertex = settings.provider == VERTEX
+    if vertex and settings.vertex_credentials is not None:
+        return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
+    holder = "vertex_access_token" if vertex else _google_key_field(settings)
+    key = getattr(settings, holder)
+    variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else holder.upper()
+    if key is not None and key == settings.token:
+        return "byok", (
+            f"auto: {variable} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
+            "example, so no provider key is sent and the gateway adds its stored key"
+        )
+    if key is not None:
+        return "key", f"auto: {variable} is set"
+    if vertex:
+        return "byok", (
+            "auto: no Vertex AI access token or credentials are set, so the gateway adds "
+            "its stored credentials"
+        )
+    return "byok", "auto: no Google key is set, so the gateway adds its stored key"
+
+
+def _google_key_field(settings: GatewaySettings) -> str:
+    """GOOGLE_API_KEY's field when it is set, else GEMINI_API_KEY's (google-genai's order)."""
+    return "google_api_key" if settings.google_api_key else "gemini_api_key"
+
+
+def _secret(settings: GatewaySettings, name: str) -> Secret | None:
+    value = getattr(settings, name)
+    if value is None:
+        return None
+    return Secret(value.get_secret_value(), settings.secret_files.get(name))
 
 
 def _genai(
@@ -148,7 +223,7 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
         root = _GATEWAY_ROOT.fullmatch(urlsplit(settings.base_url).path)
         account, gateway = (root["account"], root["gateway"]) if root else (None, gateway)
     problems = []
-    token = settings.secret("api_token")
+    token = _secret(settings, "api_token")
     if token is None:
         problems.append(
             "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs a Cloudflare API "

@@ -7,6 +7,7 @@ import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -22,7 +23,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import _checks as check
-from . import _rotation
 from ._checks import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -347,46 +347,15 @@ class GatewaySettings(BaseSettings):
 
     @property
     def resolved_mode(self) -> Literal["key", "byok"]:
-        return self.mode_decision[0]
+        """The mode requests go in (see :func:`cfgenai._plan.decide_mode`)."""
+        from ._plan import decide_mode
+
+        return decide_mode(self)[0]
 
     @property
-    def mode_decision(self) -> tuple[Literal["key", "byok"], str]:
-        """The mode requests go in, and why: the one place it is decided."""
-        if self.mode != "auto":
-            return self.mode, f"CF_AIG_MODE={self.mode}"
-        vertex = self.provider == VERTEX
-        if vertex and self.vertex_credentials is not None:
-            return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
-        holder = (
-            "CF_AIG_VERTEX_ACCESS_TOKEN"
-            if vertex
-            else "GOOGLE_API_KEY"
-            if self.google_api_key
-            else "GEMINI_API_KEY"
-        )
-        if self.key_is_token:
-            return "byok", (
-                f"auto: {holder} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
-                "example, so no provider key is sent and the gateway adds its stored key"
-            )
-        if self.provider_key:
-            return "key", f"auto: {holder} is set"
-        if vertex:
-            return "byok", (
-                "auto: no Vertex AI access token or credentials are set, so the gateway adds "
-                "its stored credentials"
-            )
-        return "byok", "auto: no Google key is set, so the gateway adds its stored key"
-
-    def secret(self, name: str) -> _rotation.Secret | None:
-        """The credential field ``name`` (or ``api_key``, the Google key in use) as sent: a
-        :class:`Secret` that re-reads its file."""
-        if name == "api_key":
-            name = "google_api_key" if self.google_api_key else "gemini_api_key"
-        value = getattr(self, name)
-        if value is None:
-            return None
-        return _rotation.Secret(value.get_secret_value(), self._files.get(name))
+    def secret_files(self) -> Mapping[str, Path]:
+        """The files the credentials were read from, by field: a rotated file is read again."""
+        return MappingProxyType(self._files)
 
     @property
     def gateway_root(self) -> str:

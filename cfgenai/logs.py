@@ -117,8 +117,8 @@ class _LogsRequest:
         method: str,
         body: dict[str, Any] | None,
     ) -> None:
-        settings = resolve(settings, {})
-        route = _plan.plan(settings).logs
+        plan = _plan.plan(resolve(settings, {}))
+        route = plan.logs
         problems = [] if isinstance(route, _plan.Route) else list(route)
         if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
             problems.insert(
@@ -133,7 +133,7 @@ class _LogsRequest:
         _, self.account, _, _, self.gateway, _ = route.url.rsplit("/", 5)
         url = f"{route.url}/{log_id}"
         self.client_args: dict[str, Any] = {
-            "timeout": settings.timeout,
+            "timeout": plan.timeout,
             "follow_redirects": False,
             "trust_env": not is_loopback_url(url),  # no proxy sees what goes to this machine
         }

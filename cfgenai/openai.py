@@ -67,7 +67,8 @@ def _arguments(
     settings: GatewaySettings, http_client: Callable[..., Any], hook: Callable[[Any], Any]
 ) -> dict[str, Any]:
     """The client's arguments, its httpx client (sync or async) built last."""
-    if settings.provider == VERTEX:
+    plan = _plan.plan(settings)
+    if plan.vertex is not None:
         from ._errors import ConfigError
 
         raise ConfigError(
@@ -76,17 +77,17 @@ def _arguments(
                 f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
             ]
         )
-    route = _plan.plan(settings).openai
+    route = plan.openai
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
         "default_headers": {**route.headers, **route.credential_headers()},
-        "timeout": settings.timeout,
-        "max_retries": settings.retries,
+        "timeout": plan.timeout,
+        "max_retries": plan.retries,
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
         "http_client": http_client(
             follow_redirects=False,
-            event_hooks={"request": [hook]} if settings.otel else {},
+            event_hooks={"request": [hook]} if plan.otel else {},
             trust_env=not is_loopback_url(route.url),
         ),
     }

@@ -109,8 +109,8 @@ def test_build_client_reports_bad_overrides_with_the_rest(monkeypatch: pytest.Mo
 def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
     settings = GatewaySettings()
     first, second = (
-        _client.http_options(settings, _plan.plan(settings).genai),
-        _client.http_options(settings, _plan.plan(settings).genai),
+        _client.http_options(_plan.plan(settings)),
+        _client.http_options(_plan.plan(settings)),
     )
     assert first is not second
     assert first.headers is not second.headers
@@ -119,7 +119,7 @@ def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
 
 def test_default_base_url_is_cloudflares() -> None:
     settings = GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
-    options = _client.http_options(settings, _plan.plan(settings).genai)
+    options = _client.http_options(_plan.plan(settings))
     assert (
         options.base_url
         == f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/my-gw/google-ai-studio"
