@@ -493,6 +493,30 @@ def test_reply_scripts_function_calls_json_candidates_and_safety(
     assert blocked.candidates[0].finish_reason == types.FinishReason.SAFETY and blocked.text is None
 
 
+def test_a_scripted_reply_is_served_as_given_and_left_unchanged(
+    gateway: GatewayEmulator, build: Build
+) -> None:
+    # A call with cached content adds its cached tokens to the answer: to a copy only.
+    text = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Paris"}]}}]}
+    given = json.loads(json.dumps(text))
+    client = build(base_url=gateway.base_url, token=TOKEN)
+    cache = client.caches.create(model=MODEL, config={"contents": ["long"], "ttl": "60s"})
+    for reply in (text, [text], lambda request: text):
+        gateway.reply(reply)
+        cached = client.models.generate_content(
+            model=MODEL, contents="hi", config={"cached_content": cache.name}
+        )
+        assert cached.usage_metadata.cached_content_token_count == 1
+        plain = client.models.generate_content(model=MODEL, contents="hi")
+        assert plain.text == "Paris" and plain.usage_metadata is None
+        streamed = client.models.generate_content_stream(
+            model=MODEL, contents="hi", config={"cached_content": cache.name}
+        )
+        assert [c.usage_metadata.cached_content_token_count for c in streamed] == [1]
+        assert client.models.generate_content(model=MODEL, contents="hi").usage_metadata is None
+        assert text == given
+
+
 def test_reply_as_a_function_of_the_request_and_as_stream_chunks(
     gateway_env: GatewayEmulator, build: Build
 ) -> None:

@@ -5,10 +5,12 @@ errors and logs now that it travels in a URL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import pytest
+import websockets
 from google.genai import errors, types
 
 from cfgenai import GatewayError
@@ -159,3 +161,81 @@ def test_a_live_connection_that_fails_shows_no_key(build: Build) -> None:
         asyncio.run(connect())
     for canary in CANARIES:
         assert canary not in str(caught.value) + repr(caught.value)
+
+
+# A message (a list: in fragments) and whether it goes as text; each is malformed, as setup
+# and after a good one.
+MALFORMED: dict[str, tuple[str | bytes | list[bytes], bool]] = {
+    "not JSON": ("{", True),
+    "invalid UTF-8 in a binary frame": (b'{"realtimeInput": {"text": "\xff"}}', False),
+    "invalid UTF-8 in a text frame": (b'{"realtimeInput": {"text": "\xff"}}', True),
+    "invalid UTF-8 across fragments": ([b'{"realtimeInput": {"text": "\xe2\x82', b'"}}'], True),
+    "not an object": ("[1, 2]", True),
+    "clientContent not an object": ('{"clientContent": "hi"}', True),
+    "turns not a list": ('{"clientContent": {"turns": "hi", "turnComplete": true}}', True),
+    "a turn not an object": ('{"clientContent": {"turns": ["hi"], "turnComplete": true}}', True),
+    "parts not a list": ('{"clientContent": {"turns": [{"parts": "hi"}]}}', True),
+    "a part not an object": ('{"clientContent": {"turns": [{"parts": ["hi"]}]}}', True),
+    "a text not a string": ('{"client_content": {"turns": [{"parts": [{"text": 5}]}]}}', True),
+    "turnComplete not a boolean": ('{"clientContent": {"turnComplete": "yes"}}', True),
+    "realtimeInput not an object": ('{"realtimeInput": ["hi"]}', True),
+    "realtime text not a string": ('{"realtimeInput": {"text": {"a": 1}}}', True),
+    "functionResponses not a list": ('{"toolResponse": {"functionResponses": 5}}', True),
+    "a function response not an object": ('{"toolResponse": {"functionResponses": [5]}}', True),
+}
+
+
+def _uvicorn_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(("frame", "text"), MALFORMED.values(), ids=list(MALFORMED))
+@pytest.mark.parametrize("first", [False, True], ids=["after-setup", "as-setup"])
+def test_a_malformed_live_frame_closes_with_1007_and_a_reason(
+    gateway: GatewayEmulator,
+    caplog: pytest.LogCaptureFixture,
+    frame: str | bytes | list[bytes],
+    text: bool,
+    first: bool,
+) -> None:
+    url = gateway.base_url.replace("http://", "ws://") + f"/google?api_key={GOOGLE_KEY}"
+    server_log = logging.getLogger("uvicorn")  # it does not propagate to the root logger
+    server_log.addHandler(caplog.handler)
+
+    async def talk() -> Any:
+        headers = {"cf-aig-authorization": f"Bearer {TOKEN}"}
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            if not first:
+                await ws.send(json.dumps({"setup": {"model": f"models/{MODEL}"}}))
+                assert "setupComplete" in str(await ws.recv())
+            await ws.send(frame, text=text)
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            return closed.value.rcvd
+
+    try:
+        received = asyncio.run(talk())
+    finally:
+        server_log.removeHandler(caplog.handler)
+    assert received is not None, "closed with no close frame"
+    assert received.code == 1007 and received.reason
+    assert _uvicorn_errors(caplog) == []
+
+
+def test_a_turn_ended_before_anything_was_said_is_answered(gateway: GatewayEmulator) -> None:
+    url = gateway.base_url.replace("http://", "ws://") + f"/google?api_key={GOOGLE_KEY}"
+
+    async def talk() -> str:
+        headers = {"cf-aig-authorization": f"Bearer {TOKEN}"}
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"setup": {"model": f"models/{MODEL}"}}))
+            await ws.recv()
+            await ws.send(json.dumps({"clientContent": {"turnComplete": True}}))
+            texts = []
+            while not (message := json.loads(await asyncio.wait_for(ws.recv(), 10)))[
+                "serverContent"
+            ].get("turnComplete"):
+                texts += [p["text"] for p in message["serverContent"]["modelTurn"]["parts"]]
+            return "".join(texts)
+
+    assert asyncio.run(talk()) == f"Echo from {MODEL}: "

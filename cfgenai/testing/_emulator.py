@@ -59,7 +59,14 @@ class GatewayEmulator:
       forgotten first; ``journal_bytes``: the bodies kept in full across them, older ones kept
       as ``body_sha256`` and ``body_size`` only, and as much again for the rest of them
       (headers): beyond it the oldest requests are forgotten, however few.
+    - ``log_bytes``: the log entries (:attr:`logs`) kept, by their rough weight in memory
+      (about 1.2 KB each, more with long paths or metadata), oldest dropped first; at most
+      ``journal_size`` of them.
     - ``cache_bytes``: the answers the gateway's cache keeps, oldest (and expired) first out.
+    - ``upload_sessions``: the resumable uploads that may be unfinished at once (each holds
+      a temporary file open); a start beyond them gets Google's 429 ``RESOURCE_EXHAUSTED``,
+      and the uploads under way go on. ``upload_ttl``: seconds (on ``clock``) an unfinished
+      upload may wait for its next chunk before it is forgotten and its file closed.
     - ``body_limit``: larger request bodies get 413, before they are read.
     - ``header_timeout``/``body_timeout``: seconds a client has to send a request's headers
       (counted from connecting, or from its first byte on a kept-alive connection) and then
@@ -120,7 +127,10 @@ class GatewayEmulator:
     allow_remote: bool = False
     journal_size: int = 10_000
     journal_bytes: int = 16 * 2**20
+    log_bytes: int = 16 * 2**20
     cache_bytes: int = 32 * 2**20
+    upload_sessions: int = 64
+    upload_ttl: float = 600.0
     body_limit: int = 32 * 2**20
     header_timeout: float = 10.0
     body_timeout: float = 10.0
@@ -136,12 +146,22 @@ class GatewayEmulator:
     def __post_init__(self) -> None:
         if self.google_keys is not None and not callable(self.google_keys):
             self.google_keys = frozenset(self.google_keys)
-        positive = ("journal_size", "body_limit", "header_timeout", "body_timeout", "idle_timeout")
+        positive = (
+            "journal_size",
+            "body_limit",
+            "header_timeout",
+            "body_timeout",
+            "idle_timeout",
+            "upload_ttl",
+        )
         problems = [
             f"{name} must be a positive number" for name in positive if not getattr(self, name) > 0
         ]
-        if self.journal_bytes < 0:
-            problems.append("journal_bytes must be 0 or more")
+        problems += [
+            f"{name} must be 0 or more"
+            for name in ("journal_bytes", "log_bytes", "upload_sessions")
+            if getattr(self, name) < 0
+        ]
         if not self.allow_remote and not _loopback(self.host):
             problems.append(
                 f"the emulator will not listen on {printable(self.host)}, which is not a loopback "
@@ -151,7 +171,7 @@ class GatewayEmulator:
             raise ConfigError(problems)
         self._journal = Journal(self.journal_size, self.journal_bytes)
         self._script = Script()
-        self._logs = LogStore(self.journal_size)
+        self._logs = LogStore(self.journal_size, self.log_bytes)
         self._gateway = Gateway(self, self._journal, self._script, self._logs)
         self._server = Server(
             self._app,

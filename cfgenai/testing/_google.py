@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any
@@ -102,8 +103,8 @@ def responses(reply: Any, model: str) -> list[dict[str, Any]]:
 
 
 def _response_json(item: Any) -> dict[str, Any]:
-    if isinstance(item, dict):
-        return item
+    if isinstance(item, dict):  # a copy: the answer is worked on, the test's dict stays as given
+        return copy.deepcopy(item)
     if hasattr(item, "model_dump"):  # a google-genai type, as Google would send it
         dumped: dict[str, Any] = item.model_dump(mode="json", by_alias=True, exclude_none=True)
         dumped.pop("sdkHttpResponse", None)

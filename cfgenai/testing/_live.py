@@ -16,7 +16,7 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import _google
 from ._answers import Answer, Fault, gateway_error
@@ -56,8 +56,7 @@ class LiveEndpoint:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                text = message.get("text") or (message.get("bytes") or b"").decode()
-                if not await session.handle(text):
+                if not await session.handle(message):
                     return
         except Dropped:
             return
@@ -91,8 +90,14 @@ class _Session:
         self._contents: list[dict[str, Any]] = []
         self._sent = 0
 
-    async def handle(self, text: str) -> bool:
-        """Answer one client frame; False once the session is over."""
+    async def handle(self, message: Message) -> bool:
+        """Answer one client message; False once the session is over (a malformed one closes
+        it with 1007 and says why, as Google does)."""
+        try:
+            text = message.get("text") or (message.get("bytes") or b"").decode()
+        except UnicodeDecodeError:
+            await self._close(1007, "the message is not UTF-8 text")
+            return False
         try:
             frame = json.loads(text) if text.strip() else {}
         except (ValueError, RecursionError):
@@ -117,7 +122,11 @@ class _Session:
             await self._message({"setupComplete": {}})
             return True
         self._endpoint._journal.received(recorded)
-        turn = _turn(frame)
+        try:
+            turn = _turn(frame)
+        except Malformed as why:
+            await self._close(1007, str(why))
+            return False
         if turn is None:
             return True
         if turn:
@@ -134,11 +143,13 @@ class _Session:
             await self._close(1011, f"upstream error {fault.status}")
             raise Dropped
         assert self._model is not None
+        # A turn ended before anything was said is answered as an empty prompt.
+        contents = self._contents or [{"role": "user", "parts": []}]
         call = replace(
             recorded,
             method="POST",
             path=f"/v1beta/models/{self._model}:generateContent",
-            body=json.dumps({"contents": self._contents}).encode(),
+            body=json.dumps({"contents": contents}).encode(),
         )
         chunks = endpoint._google.responses(call, self._model)
         self._sent = 0
@@ -179,19 +190,66 @@ class _Session:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
+class Malformed(ValueError):
+    """A client message that is not what the protocol says: the reason the session closes."""
+
+
 def _turn(frame: Any) -> dict[str, Any] | None:
     """The user's part of the conversation in ``frame``: a content ({} for a turn that adds
-    none), or None for a frame that ends no turn (audio, activity signals...)."""
-    if (content := _field(frame, "clientContent")) is not None:
-        turns = _field(content, "turns") or []
-        parts = [part for turn in turns for part in turn.get("parts", [])]
+    none), or None for a frame that ends no turn (audio, activity signals...); ``Malformed``
+    for a frame whose fields have the wrong types."""
+    if not isinstance(frame, dict):
+        raise Malformed("a message must be a JSON object")
+    if (content := _object(frame, "clientContent")) is not None:
+        if not isinstance(_field(content, "turnComplete"), bool | None):
+            raise Malformed("clientContent.turnComplete must be a boolean")
+        parts = [
+            _part(part, "clientContent.turns[].parts[]")
+            for turn in _objects(content, "turns", "clientContent.turns[]")
+            for part in _list(turn, "parts", "clientContent.turns[].parts")
+        ]
         return {"role": "user", "parts": parts} if parts else {}
-    if (text := _field(_field(frame, "realtimeInput"), "text")) is not None:
+    if (realtime := _object(frame, "realtimeInput")) is not None:
+        text = _field(realtime, "text")
+        if text is None:
+            return None
+        if not isinstance(text, str):
+            raise Malformed("realtimeInput.text must be a string")
         return {"role": "user", "parts": [{"text": text}]}
-    if (tool := _field(frame, "toolResponse")) is not None:
-        responses = _field(tool, "functionResponses") or []
+    if (tool := _object(frame, "toolResponse")) is not None:
+        responses = _objects(tool, "functionResponses", "toolResponse.functionResponses[]")
         return {"role": "user", "parts": [{"functionResponse": r} for r in responses]}
     return None
+
+
+def _object(message: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = _field(message, name)
+    if value is not None and not isinstance(value, dict):
+        raise Malformed(f"{name} must be an object")
+    return value
+
+
+def _list(message: dict[str, Any], name: str, where: str) -> list[Any]:
+    value = _field(message, name)
+    if value is not None and not isinstance(value, list):
+        raise Malformed(f"{where} must be a list")
+    return value or []
+
+
+def _objects(message: dict[str, Any], name: str, where: str) -> list[dict[str, Any]]:
+    """The list ``message[name]``, each item an object."""
+    items = _list(message, name, where.removesuffix("[]"))
+    if not all(isinstance(item, dict) for item in items):
+        raise Malformed(f"each of {where} must be an object")
+    return items
+
+
+def _part(part: Any, where: str) -> dict[str, Any]:
+    if not isinstance(part, dict):
+        raise Malformed(f"each of {where} must be an object")
+    if not isinstance(part.get("text", ""), str):
+        raise Malformed(f"{where}.text must be a string")
+    return part
 
 
 def _field(message: Any, name: str) -> Any:

@@ -41,13 +41,23 @@ def uuid7(now: float | None = None) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class LogStore:
-    """The newest ``size`` log entries by id, and the feedback given to them."""
+def weight(entry: dict[str, Any]) -> int:
+    """Roughly the memory a log entry takes: its dictionary (about 700 bytes with its numbers),
+    and each of its strings (about 50 bytes of its own)."""
+    return 700 + sum(len(v) + 50 for v in entry.values() if isinstance(v, str))
 
-    def __init__(self, size: int) -> None:
+
+class LogStore:
+    """The newest log entries by id, at most ``size`` of them and ``budget`` bytes by their
+    :func:`weight` (the oldest dropped first, the newest kept however large), and the
+    feedback given to them."""
+
+    def __init__(self, size: int, budget: int) -> None:
         self._lock = threading.Lock()
-        self._size = size
-        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._size, self._budget = size, budget
+        # id -> (entry, its weight), oldest first
+        self._entries: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
+        self._kept = 0
 
     def add(
         self,
@@ -89,23 +99,34 @@ class LogStore:
             "score": None,
         }
         with self._lock:
-            self._entries[log_id] = entry
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            self._keep(log_id, entry)
+
+    def _keep(self, log_id: str, entry: dict[str, Any]) -> None:
+        """Keep (or re-weigh) ``entry``, then drop the oldest until the rest fit (lock held)."""
+        old = self._entries.get(log_id)
+        size = weight(entry)
+        self._kept += size - (old[1] if old else 0)
+        self._entries[log_id] = entry, size
+        while len(self._entries) > self._size or (
+            self._kept > self._budget and len(self._entries) > 1
+        ):
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._kept -= dropped
 
     def get(self, log_id: str) -> dict[str, Any] | None:
         with self._lock:
-            entry = self._entries.get(log_id)
-            return dict(entry) if entry is not None else None
+            found = self._entries.get(log_id)
+            return dict(found[0]) if found is not None else None
 
     @property
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(e) for e in self._entries.values()]
+            return [dict(entry) for entry, _ in self._entries.values()]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._kept = 0
 
     # -- the REST API ---------------------------------------------------------------------
 
@@ -125,9 +146,10 @@ class LogStore:
             return api_error(404, 9404, "Gateway not found")
         log_id = route["log_id"]
         with self._lock:
-            entry = self._entries.get(log_id)
-            if entry is None:
+            found = self._entries.get(log_id)
+            if found is None:
                 return api_error(404, 9404, "Log not found")
+            entry = found[0]
             if request.method == "GET":
                 return Answer(200, envelope(dict(entry)))
             if request.method != "PATCH":
@@ -138,6 +160,7 @@ class LogStore:
             if "metadata" in patch:
                 patch["metadata"] = json.dumps(patch["metadata"], separators=(",", ":"))
             entry.update(patch)
+            self._keep(log_id, entry)
         return Answer(200, envelope({}))
 
 

@@ -1,5 +1,6 @@
 """Each connection's guard: deadlines for a request's headers and body, and a JSON answer in
-the gateway's shape to what uvicorn would otherwise answer in plain text.
+the gateway's shape to what uvicorn would otherwise answer in plain text; on a WebSocket, a
+close with a reason for a text message that is not UTF-8.
 
 uvicorn's only connection timeout is ``timeout_keep_alive``, between requests: a client that
 connects and says nothing, or trickles a request's headers or body, is never dropped (uvicorn
@@ -10,6 +11,7 @@ reset them, and they end once a request has arrived, so long answers are never c
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import CloseCode, Frame
 
 from ._answers import gateway_error
 
@@ -145,6 +149,40 @@ def guarded_protocol(
                 future.cancel()
 
     return Guarded, close_all
+
+
+class CheckedWebSocket(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, closing a text message that is not UTF-8 with 1007 and
+    a reason: uvicorn (0.35 to 0.54 at least) logs a traceback for it and closes with none."""
+
+    _text: codecs.IncrementalDecoder | None = None  # the text message being received
+
+    def handle_text(self, event: Frame) -> None:
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        if self._utf8(event):
+            super().handle_text(event)
+
+    def handle_bytes(self, event: Frame) -> None:
+        self._text = None
+        super().handle_bytes(event)
+
+    def handle_cont(self, event: Frame) -> None:
+        if self._utf8(event):
+            super().handle_cont(event)
+
+    def _utf8(self, event: Frame) -> bool:
+        """Whether a text message's frame continues it as UTF-8; if not, the connection is
+        closed (and the app told so), as uvicorn closes on a frame it cannot parse."""
+        if self._text is None:
+            return True
+        try:
+            self._text.decode(event.data, final=event.fin)
+        except UnicodeDecodeError as exc:
+            self._text = None
+            self.conn.fail(CloseCode.INVALID_DATA, f"the message is not UTF-8: {exc.reason}")
+            self.handle_parser_exception()
+            return False
+        return True
 
 
 def is_shutdown_noise(record: Any) -> bool:

@@ -25,6 +25,8 @@ class GoogleSettings(Protocol):
     google_keys: Iterable[str] | Callable[[str], bool] | None
     stored_keys: Mapping[str, str]
     batch_polls: int
+    upload_sessions: int
+    upload_ttl: float
 
     @property
     def clock(self) -> Callable[[], float]: ...
@@ -45,7 +47,12 @@ class Google:
     def __init__(self, settings: GoogleSettings, script: Script) -> None:
         self._settings = settings
         self._script = script
-        self.resources = Resources(self._generate, settings.clock, settings.batch_polls)
+        self.resources = Resources(
+            self._generate,
+            settings.clock,
+            settings.batch_polls,
+            uploads=(settings.upload_sessions, settings.upload_ttl),
+        )
         self.interactions = Interactions(self._interact)
 
     async def answer(

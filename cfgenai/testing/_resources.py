@@ -59,12 +59,14 @@ def _new_id() -> str:
 
 @dataclass
 class Upload:
-    """A resumable upload in progress: into ``target`` (``"files"`` or a store's name)."""
+    """A resumable upload in progress: into ``target`` (``"files"`` or a store's name),
+    forgotten at ``expires`` (on the emulator's clock) unless a chunk comes first."""
 
     target: str
     size: int
     mime_type: str
     display_name: str | None
+    expires: float
     data: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile())  # noqa: SIM115
     received: int = 0
 
@@ -92,10 +94,13 @@ class Resources:
         generate: Callable[[RecordedRequest, str, dict[str, Any]], dict[str, Any]],
         clock: Callable[[], float],
         batch_polls: int,
+        *,
+        uploads: tuple[int, float],
     ) -> None:
         self._generate = generate  # (request, model, GenerateContentRequest) -> response
         self._clock = clock
         self._batch_polls = batch_polls
+        self._upload_sessions, self._upload_ttl = uploads  # at once, and seconds idle
         self._lock = threading.Lock()
         self._uploads: dict[str, Upload] = {}
         self._files: dict[str, Stored] = {}
@@ -144,17 +149,26 @@ class Resources:
         """A resumable upload: its start (which says where the chunks go), then its chunks."""
         command = (request.header("x-goog-upload-command") or "").replace(" ", "")
         upload_id = request.params.get("upload_id")
+        self._expire_uploads()
         if command == "start" and upload_id is None:
             body = request.json if request.body else {}
-            upload = Upload(
-                target=f"fileSearchStores/{match['id']}" if match["id"] else "files",
-                size=int(request.header("x-goog-upload-header-content-length") or 0),
-                mime_type=request.header("x-goog-upload-header-content-type") or _OCTETS,
-                display_name=body.get("file", body).get("displayName"),
-            )
-            new_id = _new_id()
             with self._lock:
-                self._uploads[new_id] = upload
+                if len(self._uploads) >= self._upload_sessions:
+                    return _google.error(
+                        429,
+                        f"Resource has been exhausted: {len(self._uploads)} uploads are "
+                        "unfinished, as many as the emulator holds at once: finish them, wait "
+                        f"{self._upload_ttl:g} s for idle ones to expire, or raise "
+                        "GatewayEmulator(upload_sessions=...)",
+                    )
+                new_id = _new_id()
+                self._uploads[new_id] = Upload(
+                    target=f"fileSearchStores/{match['id']}" if match["id"] else "files",
+                    size=int(request.header("x-goog-upload-header-content-length") or 0),
+                    mime_type=request.header("x-goog-upload-header-content-type") or _OCTETS,
+                    display_name=body.get("file", body).get("displayName"),
+                    expires=self._clock() + self._upload_ttl,
+                )
             url = upload_url(request.path, f"upload_id={new_id}&upload_protocol=resumable")
             return Answer(200, "", headers={**_ACTIVE, "x-goog-upload-url": url})
         with self._lock:
@@ -165,6 +179,7 @@ class Resources:
         if offset != str(session.received):
             return _upload_failed(f"the offset is {offset}, not {session.received}")
         session.received += request.copy_body(session.data)
+        session.expires = self._clock() + self._upload_ttl
         if command == "upload":
             return Answer(200, "", headers=dict(_ACTIVE))
         with self._lock:
@@ -176,6 +191,15 @@ class Resources:
         if session.target == "files":
             return Answer(200, {"file": file}, headers=dict(_FINAL))
         return Answer(200, self._document_operation(session.target, file), headers=dict(_FINAL))
+
+    def _expire_uploads(self) -> None:
+        """Forget the unfinished uploads that waited too long for a chunk, closing their files."""
+        now = self._clock()
+        with self._lock:
+            expired = [i for i, upload in self._uploads.items() if upload.expires <= now]
+            files = [self._uploads.pop(i).data for i in expired]
+        for data in files:
+            data.close()
 
     def _store_file(
         self, data: IO[bytes], mime_type: str, display_name: str | None, *, generated: bool = False

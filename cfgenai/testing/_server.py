@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from ._protocol import MAX_HEAD, Limits, guarded_protocol
+from ._protocol import MAX_HEAD, CheckedWebSocket, Limits, guarded_protocol
 
 
 class _Server(uvicorn.Server):
@@ -88,7 +88,7 @@ class Server:
             log_level="warning",
             access_log=False,
             http=self._protocol,
-            ws="websockets-sansio",
+            ws=CheckedWebSocket,
             h11_max_incomplete_event_size=MAX_HEAD,
             # Between requests on a kept-alive connection; uvicorn types it int but uses it
             # as a delay, so a test can make it short.
