@@ -5,6 +5,7 @@ keeping its class, message and status."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,11 @@ import cfgenai.openai
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN
+
+# openai sends with httpx2 here, which google-genai 2.x does not: its transport (httpcore2) is
+# imported now, not first inside a pytester run, which would drop it (see conftest).
+_HTTPX = openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0]
+importlib.import_module(_HTTPX.replace("httpx", "httpcore"))
 
 ACCESS_SECRET = "canary-access-secret-5d2b8e1f0a7c"
 SECRETS = (*CANARIES, ACCESS_SECRET)
