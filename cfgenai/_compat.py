@@ -102,18 +102,23 @@ def session_middleware(session: Any, middleware: object) -> None:
         session._middlewares = (middleware,)
 
 
-@functools.cache
 def pickle_transport_errors_without_requests() -> None:
     """Pickle the HTTP libraries' request errors (timeouts, failed connections) as their
     message only: pickled whole, httpx's would carry the request, whose headers hold the
     gateway token and the Google key, into a job queue's result backend, and aiohttp's
     failed connection (holding the TLS context) would not pickle at all. Registered once for
-    each error class (``copyreg``); nothing else about them changes."""
+    each error class (``copyreg``) of each library imported by then (google-genai and openai
+    may use different ones); nothing else about them changes."""
+    _register_transport_errors(*(sys.modules.get(n) for n in ("httpx", "httpx2", "aiohttp")))
+
+
+@functools.cache
+def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
     errors: list[tuple[Any, str, str | None]]
-    errors = [(sys.modules.get(n), "RequestError", None) for n in ("httpx", "httpx2")]
-    errors.append((sys.modules.get("aiohttp"), "ClientConnectorError", "ClientConnectionError"))
+    errors = [(httpx, "RequestError", None), (httpx2, "RequestError", None)]
+    errors.append((aiohttp, "ClientConnectorError", "ClientConnectionError"))
     # Its request_info (headers in a multidict proxy) does not pickle: its message then.
-    errors.append((sys.modules.get("aiohttp"), "ClientResponseError", "ClientError"))
+    errors.append((aiohttp, "ClientResponseError", "ClientError"))
     for module, name, rebuilt_as in errors:
         if module is None:
             continue

@@ -10,6 +10,7 @@ errors are in :mod:`cfgenai._google_errors`, since google-genai takes a second t
     └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
     google.genai.errors.APIError
     ├── GatewayError           [cfgenai] the gateway itself refused; Google never saw the request
+    │   │                          (Cloudflare's own error pages in front of it too)
     │   ├── GatewayClientError     a 4xx, also google-genai's ClientError
     │   └── GatewayServerError     a 5xx, also google-genai's ServerError
     ├── GoogleClientError      Google's 4xx passed on: google-genai's ClientError

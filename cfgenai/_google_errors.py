@@ -40,16 +40,26 @@ class GatewayError(_Picklable):
     """Cloudflare AI Gateway itself refused the request; Google never saw it.
 
     Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
-    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check.
+    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check. Cloudflare's
+    own error pages in front of the gateway (``error code: 1016``, its HTML pages, Cloudflare
+    Access's) are ones too, their ``lead`` saying that Cloudflare answered.
     """
 
     def __init__(
-        self, code: int, body: Any, response: Any, gateway_code: int | None, reason: str, hint: str
+        self,
+        code: int,
+        body: Any,
+        response: Any,
+        gateway_code: int | None,
+        reason: str,
+        hint: str,
+        *,
+        lead: str = "Cloudflare AI Gateway refused the request",
     ) -> None:
         super().__init__(code, body, response)
         self.gateway_code, self.hint = gateway_code, hint
         code_text = "" if gateway_code is None else f" with code {gateway_code}"
-        self.message = f"Cloudflare AI Gateway refused the request{code_text} ({reason}): {hint}"
+        self.message = f"{lead}{code_text} ({reason}): {hint}"
         Exception.__init__(self, f"{self.code} {self.message}")
 
 

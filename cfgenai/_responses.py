@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -77,6 +78,37 @@ _ANY_429 = (
     "rate or spend limit in the gateway's settings"
 )
 
+# Cloudflare's own error pages, in front of the gateway: not JSON, so neither the gateway's nor
+# Google's. A plain-text "error code: NNNN" (Cloudflare's 1xxx errors), an HTML page of its edge,
+# or Cloudflare Access's page when Access guards the URL.
+_CLOUDFLARE_CODE_HINTS = {
+    1016: "Cloudflare could not resolve the origin's DNS name (origin DNS error): "
+    "check CF_AIG_BASE_URL: its host, or the DNS record of the custom domain it names, must "
+    "lead to the gateway (https://gateway.ai.cloudflare.com/v1/{account}/{gateway})",
+    1015: "a rate limiting rule of the zone in front of the gateway was reached (error 1015): "
+    "retry later (CF_AIG_RETRIES retries 429 client-side), or change the rule",
+}
+_CLOUDFLARE_CODE_HINT = (
+    "Cloudflare's edge answered with its own error code, before the gateway: check "
+    "CF_AIG_BASE_URL, and look the code up in Cloudflare's 1xxx error reference"
+)
+_CLOUDFLARE_5XX_HINT = (
+    "Cloudflare's edge could not serve the gateway (its HTML error page, a fault on "
+    "Cloudflare's side): retry later (CF_AIG_RETRIES retries 502, 503 and 504 client-side), "
+    "and see www.cloudflarestatus.com if it lasts"
+)
+_CLOUDFLARE_4XX_HINT = (
+    "Cloudflare's edge refused the request (its HTML error page: a firewall, WAF or rate "
+    "limiting rule of the zone): check CF_AIG_BASE_URL and the zone's Security settings"
+)
+_ACCESS_HINT = (
+    "Cloudflare Access guards this URL and refused the request: set CF_AIG_ACCESS_TOKEN to an "
+    "Access token, or CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET to a service "
+    "token that the Access policy allows"
+)
+_ERROR_CODE_TEXT = re.compile(rb"\s*error code: (\d{1,6})\s*")
+_PAGE_CODE = re.compile(rb'cf-error-code">\s*(\d{1,6})|error code:?\s*(\d{1,6})', re.I)
+
 
 @dataclass(frozen=True)
 class Answered:
@@ -142,11 +174,15 @@ def redirect_error(status: int, url: str, location: str | None, response: Any) -
 def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:
     """The exception for a gateway refusal, or ``None`` when the body is not the gateway's:
     its error shapes (an ``error`` list, newer top-level fields, Policies' ``error`` object),
-    and a 429 that is not Google's (a rate-limit rule's, whose body is not documented)."""
+    a 429 that is not Google's (a rate-limit rule's, whose body is not documented), and
+    Cloudflare's own error pages in front of it (see :func:`_cloudflare_page`)."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
         parsed = None
+        page = _cloudflare_page(body)
+        if page is not None:
+            return _cloudflare_error(status, response, *page)
     if not _is_gateway_body(parsed):
         if status != 429 or _is_google_body(parsed):
             return None
@@ -154,6 +190,38 @@ def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | Non
     code, reason = _gateway_code_and_reason(parsed)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     return kind(status, parsed, response, code, reason, _gateway_hint(status, code, reason))
+
+
+def _cloudflare_page(body: bytes) -> tuple[int | None, bool] | None:
+    """``(its error code, whether it is Cloudflare Access's)`` for one of Cloudflare's own
+    error pages, else ``None``: told by the body alone, since every answer through the gateway,
+    Google's included, carries Cloudflare's response headers (``cf-ray``, ``server``)."""
+    if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
+        return int(plain[1]), False
+    lowered = body[: 256 * 1024].lower()
+    if b"<html" not in lowered and b"<!doctype html" not in lowered:
+        return None
+    if b"cloudflareaccess.com" in lowered or b"cloudflare access" in lowered:
+        return None, True
+    if b"cloudflare" not in lowered:
+        return None
+    found = _PAGE_CODE.search(lowered)
+    code = int(found[1] or found[2]) if found else None
+    return (code if code is not None and code >= 1000 else None), False
+
+
+def _cloudflare_error(status: int, response: Any, code: int | None, access: bool) -> GatewayError:
+    if access:
+        hint = _ACCESS_HINT
+    elif code is not None:
+        hint = _CLOUDFLARE_CODE_HINTS.get(code, _CLOUDFLARE_CODE_HINT)
+    else:
+        hint = _CLOUDFLARE_5XX_HINT if status >= 500 else _CLOUDFLARE_4XX_HINT
+    reason = "Cloudflare Access's page" if access else "its own error page"
+    reason += ", not Google's"
+    kind = GatewayServerError if status >= 500 else GatewayClientError
+    body = {"error": {"message": reason}}
+    return kind(status, body, response, code, reason, hint, lead="Cloudflare answered")
 
 
 def _gateway_hint(status: int, code: int | None, reason: str) -> str:

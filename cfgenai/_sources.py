@@ -9,6 +9,7 @@ environment beats the main name in the ``.env`` file.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,9 +79,27 @@ def _nested(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
     }
 
 
-def _cleaned(variables: Mapping[str, str | None]) -> dict[str, str]:
-    """Names in capitals, values stripped, blank ones left out."""
-    return {k.upper(): v.strip() for k, v in variables.items() if v and v.strip()}
+def _cleaned(variables: Mapping[str, str | None], settings_cls: type[BaseModel]) -> dict[str, str]:
+    """The variables ``settings_cls`` reads (and any ``CF_AIG_*``, to warn about): names in
+    capitals, values stripped, blank ones left out. Nothing else of the environment (an app's
+    own secrets) is copied: error reporters record the locals that would hold it. A plain loop
+    (not a comprehension, a function call in Python 3.11) calls nothing while it holds them."""
+    wanted = _variables(settings_cls)
+    kept = {}
+    for name, value in variables.items():
+        upper = name.upper()
+        if value and value.strip() and (upper in wanted or upper.startswith(PREFIX)):
+            kept[upper] = value.strip()
+    return kept
+
+
+@functools.cache
+def _variables(settings_cls: type[BaseModel]) -> frozenset[str]:
+    fields = [*settings_cls.model_fields.values()]
+    for model in _nested(settings_cls).values():
+        fields += model.model_fields.values()
+    found = {n for f in fields for n in names(f)}
+    return frozenset({*found, *(f"{n}_FILE" for n in found)})
 
 
 class Environment(Variables, EnvSettingsSource):
@@ -90,7 +109,7 @@ class Environment(Variables, EnvSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls, case_sensitive=False)
-        self.values = _cleaned(self.env_vars)
+        self.values = _cleaned(self.env_vars, settings_cls)
 
 
 class DotEnv(Variables, DotEnvSettingsSource):
@@ -100,7 +119,7 @@ class DotEnv(Variables, DotEnvSettingsSource):
         super().__init__(
             settings_cls, env_file=path, env_file_encoding=ENCODING, case_sensitive=False
         )
-        self.label, self.values = f".env file {path}", _cleaned(self.env_vars)
+        self.label, self.values = f".env file {path}", _cleaned(self.env_vars, settings_cls)
 
 
 class Kept(Variables):

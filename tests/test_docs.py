@@ -278,6 +278,11 @@ def test_the_errors_page_gives_every_hint() -> None:
         _responses._POLICY_HINT,
         _responses._ANY_429,
         *_responses._RATE_LIMIT_HINTS.values(),
+        *_responses._CLOUDFLARE_CODE_HINTS.values(),
+        _responses._CLOUDFLARE_CODE_HINT,
+        _responses._CLOUDFLARE_5XX_HINT,
+        _responses._CLOUDFLARE_4XX_HINT,
+        _responses._ACCESS_HINT,
     ):
         assert f"| {hint} |" in page
 
