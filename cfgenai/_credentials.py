@@ -27,6 +27,7 @@ from . import _rotation
 from ._errors import ConfigError
 from ._google_errors import TokenRefreshError
 from ._rotation import Secret
+from ._secrets import printable
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
@@ -88,6 +89,7 @@ class SharedRefresh(google.auth.credentials.Credentials):
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
         self._signature = _rotation.signature(path) if path is not None else None
+        self._logged: _rotation.Signature | None = None  # the last rotated file that failed
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -103,12 +105,24 @@ class SharedRefresh(google.auth.credentials.Credentials):
             if self.token and not self.expired:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
-                self._inner, self._signature = _load(self._path), now  # the file was rotated
+                self._reload(self._path, now)
             try:
                 self._inner.refresh(request)  # type: ignore[no-untyped-call]
             except google.auth.exceptions.GoogleAuthError as exc:
                 raise TokenRefreshError(_refresh_failure(self._inner, exc)) from None
             self.token, self.expiry = self._inner.token, self._inner.expiry
+
+    def _reload(self, path: Path, signature: _rotation.Signature | None) -> None:
+        """Load the rotated file again; one that cannot be loaded (being written, broken)
+        leaves the credentials loaded before in use, and is logged once per change."""
+        try:
+            self._inner, self._signature = _load(path), signature
+        except ConfigError as exc:
+            if self._logged != signature:
+                self._logged = signature
+                _rotation.log.warning(
+                    "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
+                )
 
     def describe(self) -> str:
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
@@ -162,18 +176,17 @@ def shared(source: Any) -> SharedRefresh:
 
 
 def _load(path: Path) -> google.auth.credentials.Credentials:
-    where = f"{VARIABLE}: {path}"
+    where = f"{VARIABLE}: {printable(str(path))}"
+    try:  # a regular file, read up to 64 KiB without blocking, as secret files are
+        _, data = _rotation.load(path, "point it at a credentials JSON file, or set it to adc")
+    except _rotation.Unusable as exc:
+        raise ConfigError([f"{where} {exc}"]) from None
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        info = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ConfigError(
-            [f"{where} does not exist; point it at a credentials JSON file, or set it to adc"]
+            [f"{where} cannot be used: it is not JSON; download the key again"]
         ) from None
-    except IsADirectoryError:
-        raise ConfigError([f"{where} is a folder; point it at a credentials JSON file"]) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "it is not JSON"
-        raise ConfigError([f"{where} cannot be used: {why}; download the key again"]) from None
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in _TYPES:
         known = ", ".join(f"{t} ({what})" for t, (what, _) in _TYPES.items())

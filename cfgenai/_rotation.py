@@ -1,29 +1,56 @@
 """Secrets that live in files, as Docker and Kubernetes mount them: read, and read again when
 rotated.
 
-:func:`read` reads a secret file for the settings and remembers what it read; a running
-client asks :func:`current` for the secret on each request, and the file is looked at (one
-``stat``) at most once a second, and read again only when it changed (Kubernetes swaps a
-mounted secret atomically, so a changed file is whole). A changed file that no longer holds a
-secret (empty, several lines...) leaves the last good one in use.
+:func:`read` reads a secret file for the settings; a running client asks :func:`current` for
+the secret on each request. The file is looked at (one ``stat``) at most once every
+``CHECK_EVERY`` seconds. A changed file is used once two looks in a row (so at least that far
+apart) found the same file (inode, modification time, size) holding the same bytes, and its
+secret passes the check the settings made at start: a file being rewritten in place is never
+sent half-written. Until then, and while the file holds nothing usable, the last good secret
+stays in use; an unusable file is logged once per change on the ``cfgenai`` logger, naming the
+file and what is wrong, never the content.
+
+:func:`load` opens a file without blocking and reads at most 64 KiB and one byte of it, and only
+of a regular file: a device (``/dev/zero``) or a FIFO never ends.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._checks import secret
 from ._secrets import printable
 
-MAX_SECRET_FILE = 64 * 1024
+MAX_FILE = 64 * 1024
 CHECK_EVERY = 1.0  # seconds between two looks at one file
+clock: Callable[[], float] = time.monotonic  # what CHECK_EVERY is measured with (tests set theirs)
+FIX = "point it at the file holding the secret"
 
-_lock = threading.Lock()
-# path -> (when it was last looked at, its signature then, the secret)
-_seen: dict[Path, tuple[float, tuple[int, int, int], str]] = {}
+Signature = tuple[int, int, int]  # a file's inode, modification time (ns) and size
+# A variable's check, as the settings make it: the value they keep (None: blank), or a
+# ValueError whose message says what is wrong, never the value.
+Check = Callable[[str], str | None]
+# What one look at a changed file found: its signature and bytes, or why it is unusable.
+Look = tuple[Signature | None, bytes | str]
+
+log = logging.getLogger("cfgenai")
+_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO would wait for a writer
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+class Unusable(ValueError):
+    """Why a file holds nothing usable, and the fix: the end of a sentence naming the file."""
 
 
 @dataclass(frozen=True)
@@ -41,70 +68,195 @@ class Secret:
         return f"Secret(from {self.path})" if self.path else "Secret(...)"
 
 
+@dataclass(eq=False)
+class _Watch:
+    """One secret file, as the running clients see it."""
+
+    value: str  # the last good secret, the one sent
+    signature: Signature | None  # of the file that held it
+    checks: dict[str, Check] = field(default_factory=dict)  # what named the file -> its check
+    looked: float = float("-inf")  # when the file was last looked at
+    seen: Look | None = None  # what the last look found, when the file had changed
+    logged: Look | None = None  # the last unusable file logged
+
+
+_lock = threading.Lock()
+_watched: dict[Path, _Watch] = {}
+
+
 def current(path: Path, first: str) -> str:
-    """The secret in ``path`` now; ``first`` is the one the settings read."""
-    now = time.monotonic()
-    seen = _seen.get(path)
-    if seen is not None and now - seen[0] < CHECK_EVERY:
-        return seen[2]
+    """The secret in use for ``path`` now; ``first`` is the one the settings read."""
+    now = clock()
+    watch = _watched.get(path)
+    if watch is not None and now - watch.looked < CHECK_EVERY:
+        return watch.value
     with _lock:
-        seen = _seen.get(path)
-        if seen is not None and now - seen[0] < CHECK_EVERY:
-            return seen[2]
-        value = seen[2] if seen is not None else first
-        sig = signature(path)
-        if sig is not None and (seen is None or sig != seen[1]):
-            value = _read(path, "", []) or value
-        _seen[path] = now, sig or (0, 0, 0), value
-        return value
+        watch = _watched.get(path)
+        if watch is None:  # a Secret the settings did not read: first, until the file is whole
+            watch = _watched[path] = _Watch(first, None)
+        if now - watch.looked >= CHECK_EVERY:
+            _look(path, watch, now)
+        return watch.value
 
 
-def read(path: Path, variable: str, problems: list[str]) -> str | None:
+def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
     """The secret a file holds (one trailing newline stripped, nothing else), or None with
-    the problem added: it names the variable and the path, never the content."""
-    sig = signature(path)
-    value = _read(path, variable, problems)
-    if value is not None and sig is not None:  # so that no request reads it again
-        with _lock:
-            _seen[path] = time.monotonic(), sig, value
+    the problem added: it names ``variable`` and the path, never the content. ``check`` is
+    what the settings will make of the secret, made again of every rotated value.
+
+    A file already watched is not taken as it is: this read counts as one look at it."""
+    try:
+        sig, data = load(path, FIX)
+        value = _secret(data)
+    except Unusable as exc:
+        problems.append(f"{variable}: {printable(str(path))} {exc}")
+        return None
+    with _lock:
+        watch = _watched.get(path)
+        if watch is not None:
+            watch.checks[variable] = check
+            if sig != watch.signature:
+                watch.looked = clock()
+                _consider(path, watch, (sig, data))
+            return value
+        try:
+            good = _usable(data, [check])
+        except Unusable:
+            return value  # the settings refuse it, saying why
+        _watched[path] = _Watch(good, sig, {variable: check}, clock())
     return value
 
 
-def _read(path: Path, variable: str, problems: list[str]) -> str | None:
-    where = f"{variable}: {printable(str(path))}"
+def load(path: Path, fix: str) -> tuple[Signature, bytes]:
+    """The signature and bytes of the regular file ``path``, opened without blocking and read
+    up to 64 KiB; raises :class:`Unusable` ending with ``fix`` when it is no such file."""
     try:
-        if path.stat().st_size > MAX_SECRET_FILE:
-            problems.append(f"{where} is larger than 64 KiB, so it holds no secret")
-            return None
-        data = path.read_bytes()
+        fd = os.open(path, _FLAGS)
     except FileNotFoundError:
-        problems.append(f"{where} does not exist; point it at the file holding the secret")
-        return None
-    except IsADirectoryError:
-        problems.append(f"{where} is a folder; point it at the file holding the secret")
-        return None
+        raise Unusable(f"does not exist; {fix}") from None
+    except OSError as exc:  # a socket (ENXIO), or a folder on Windows
+        raise Unusable(_special(path, fix) or _unreadable(exc)) from None
+    try:
+        info = os.fstat(fd)  # of the file opened: a path swapped meanwhile changes nothing
+        if not stat.S_ISREG(info.st_mode):
+            raise Unusable(_kind(info.st_mode, fix))
+        chunks: list[bytes] = []
+        size = info.st_size
+        if size <= MAX_FILE:
+            size = 0
+            while size <= MAX_FILE and (chunk := os.read(fd, MAX_FILE + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+        if size > MAX_FILE:
+            raise Unusable(f"is larger than 64 KiB; {fix}")
+        return (info.st_ino, info.st_mtime_ns, info.st_size), b"".join(chunks)
     except OSError as exc:
-        problems.append(f"{where} cannot be read ({exc.strerror or type(exc).__name__})")
+        raise Unusable(_unreadable(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def signature(path: Path) -> Signature | None:
+    """What tells a changed file (its inode, modification time and size), or None."""
+    try:
+        info = os.stat(path)
+    except OSError:
         return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _look(path: Path, watch: _Watch, now: float) -> None:
+    watch.looked = now
+    if watch.signature is not None and signature(path) == watch.signature:
+        watch.seen = None  # unchanged: one stat, nothing read
+        return
+    try:
+        found: Look = load(path, FIX)
+    except Unusable as exc:
+        found = None, str(exc)
+    _consider(path, watch, found)
+
+
+def _consider(path: Path, watch: _Watch, found: Look) -> None:
+    """Take what a look at the changed file found if the look before found the same."""
+    before, watch.seen = watch.seen, found
+    if found != before:
+        return  # it may be being written: look again
+    sig, data = found
+    try:
+        if isinstance(data, str):
+            raise Unusable(data)
+        value = _usable(data, watch.checks.values())
+    except Unusable as exc:
+        if watch.logged != found:
+            watch.logged = found
+            names = ", ".join(watch.checks) or "secret file"
+            log.warning(
+                "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
+                "usable one",
+                names,
+                printable(str(path)),
+                exc,
+            )
+        return
+    watch.value, watch.signature, watch.seen = value, sig, None
+
+
+def _secret(data: bytes) -> str:
+    """The secret in a file's bytes: one trailing newline stripped, nothing else."""
     data = data.removesuffix(b"\n").removesuffix(b"\r")
     try:
         value = data.decode("utf-8")
     except UnicodeDecodeError:
-        problems.append(f"{where} is not UTF-8 text; save the secret as UTF-8")
-        return None
+        raise Unusable("is not UTF-8 text; save the secret as UTF-8") from None
     if not value:
-        problems.append(f"{where} is empty; put the secret in it")
-    elif "\0" in value or "\n" in value or "\r" in value:
-        problems.append(f"{where} holds a NUL or more than one line; put the secret alone in it")
-    else:
-        return value
-    return None
+        raise Unusable("is empty; put the secret in it")
+    if "\0" in value or "\n" in value or "\r" in value:
+        raise Unusable("holds a NUL or more than one line; put the secret alone in it")
+    return value
 
 
-def signature(path: Path) -> tuple[int, int, int] | None:
-    """What tells a changed file (its inode, modification time and size), or None."""
+def _any_secret(value: str) -> str | None:
+    return secret(value, bearer=False)
+
+
+def _usable(data: bytes, checks: Iterable[Check]) -> str:
+    """The secret in ``data`` as the settings would keep it, or :class:`Unusable`."""
+    value: str | None = _secret(data)
+    for check in list(checks) or [_any_secret]:
+        try:
+            value = check(value) if value is not None else None
+        except ValueError as exc:
+            raise Unusable(str(exc)) from None
+    if value is None:
+        raise Unusable("holds only spaces; put the secret in it")
+    return value
+
+
+def _special(path: Path, fix: str) -> str | None:
     try:
-        stat = os.stat(path)
+        mode = os.stat(path).st_mode
     except OSError:
         return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    return None if stat.S_ISREG(mode) else _kind(mode, fix)
+
+
+def _kind(mode: int, fix: str) -> str:
+    if stat.S_ISDIR(mode):
+        return f"is a folder; {fix}"
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a special file"
+    )
+    return f"is {kind}, not a regular file; {fix}"
+
+
+def _unreadable(exc: OSError) -> str:
+    return f"cannot be read ({exc.strerror or type(exc).__name__})"

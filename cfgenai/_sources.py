@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, SecretStr
+from pydantic import AliasChoices, BaseModel, SecretStr, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -142,18 +142,19 @@ class SecretFiles(Variables):
     """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
     Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
-    convention); so is a file that holds no secret (see :func:`_rotation.read`)."""
+    convention); so is a file that is not a regular one or holds no secret (see
+    :func:`_rotation.read`)."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], environment: Mapping[str, str], problems: list[str]
     ) -> None:
         super().__init__(settings_cls)
-        secrets = [
-            n for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
+        fields = {
+            n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
             for n in names(f)
-        ]  # fmt: skip
+        }  # fmt: skip
         chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
-        for name in secrets:
+        for name in fields:
             if (named := environment.get(f"{name}_FILE")) is None:
                 continue
             if name in environment:
@@ -169,18 +170,41 @@ class SecretFiles(Variables):
                 f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it"
             )
         elif folder is not None:
-            for name in secrets:
+            for name in fields:
                 files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
                 path = next(files, None)
                 if path is not None and name not in chosen and name not in environment:
                     chosen[name] = path, SECRETS_DIR
         self.paths, self.values = {}, {}
         for name, (path, variable) in chosen.items():
-            if (value := _rotation.read(path, variable, problems)) is not None:
+            check = _check(fields[name])
+            if (value := _rotation.read(path, variable, problems, check)) is not None:
                 self.paths[name], self.values[name] = path, value
 
     def where(self, name: str) -> str:
         return f"file {self.paths[name]}"
+
+
+def _check(field: FieldInfo) -> _rotation.Check:
+    """The check the settings make of ``field``'s value (its type's validators), made again of
+    each value a rotated file holds."""
+
+    def check(value: str) -> str | None:
+        try:
+            checked = _adapter(field).validate_python(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            cause = error.get("ctx", {}).get("error")
+            raise ValueError(str(cause) if cause is not None else error["msg"]) from None
+        return checked.get_secret_value() if isinstance(checked, SecretStr) else checked
+
+    return check
+
+
+@functools.cache
+def _adapter(field: FieldInfo) -> TypeAdapter[Any]:
+    annotated: Any = Annotated[field.annotation, *field.metadata]  # built at run time
+    return TypeAdapter(annotated)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ and event loops ask; and every bad input, refusal and description without a secr
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,9 +215,36 @@ def test_a_rotated_credentials_file_is_loaded_again_at_the_next_refresh(
     assert tokens.grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"]
 
 
+def test_a_rotated_credentials_file_that_cannot_be_loaded_leaves_the_last_ones_in_use(
+    vertex: GatewayEmulator,
+    tokens: TokenServer,
+    build: Build,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tokens.service_account_file(tmp_path)
+    tokens.expires_in = 200  # expired at once for google-auth: every request refreshes
+    client = build(base_url=vertex.base_url, token=TOKEN, vertex_credentials=str(path), **VERTEX)
+    client.models.generate_content(model=MODEL, contents="hi")
+    caplog.set_level(logging.WARNING, logger="cfgenai")
+    path.write_text('{"type": "service_account", "private_')  # caught being rewritten
+    for _ in range(3):
+        client.models.generate_content(model=MODEL, contents="hi")
+    assert tokens.grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer"] * 4
+    assert [r.getMessage() for r in caplog.records if r.name == "cfgenai"] == [
+        f"CF_AIG_VERTEX_CREDENTIALS: {path} cannot be used: it is not JSON; download the key "
+        "again; cfgenai keeps the credentials it loaded before"
+    ]
+    tokens.authorized_user_file(tmp_path).replace(path)  # whole again: loaded
+    client.models.generate_content(model=MODEL, contents="hi")
+    assert tokens.grants[-1] == "refresh_token"
+
+
 BAD = [
     ("missing.json", "does not exist; point it at a credentials JSON file, or set it to adc"),
     ("folder", "is a folder; point it at a credentials JSON file"),
+    ("large.json", "is larger than 64 KiB; point it at a credentials JSON file, or set it to adc"),
+    ("nested.json", "cannot be used: it is not JSON; download the key again"),
     ("not-json.json", "cannot be used: it is not JSON; download the key again"),
     ("unknown-type.json", "holds credentials of type 'api_key', which cfgenai cannot load"),
 ]
@@ -227,6 +255,8 @@ def test_a_bad_credentials_file_is_a_config_error_naming_it(
     vertex: GatewayEmulator, build: Build, tmp_path: Path, name: str, problem: str
 ) -> None:
     (tmp_path / "folder").mkdir()
+    (tmp_path / "large.json").write_text(f'{{"key": "{PRIVATE_KEY_ID * 3000}"}}')
+    (tmp_path / "nested.json").write_text("[" * 60000)  # nested too deeply for json
     (tmp_path / "not-json.json").write_text(f"{PRIVATE_KEY_ID} is not JSON")
     (tmp_path / "unknown-type.json").write_text(f'{{"type": "api_key", "key": "{REFRESH_TOKEN}"}}')
     path = tmp_path / name

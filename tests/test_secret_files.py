@@ -1,21 +1,16 @@
 """Secrets as deployments hold them: in files named by {NAME}_FILE or mounted in the
-CF_AIG_SECRETS_DIR folder, checked like any value, shown by doctor as their file, and picked up
-when rotated under a running app."""
+CF_AIG_SECRETS_DIR folder, checked like any value and shown by doctor as their file (rotated
+under a running app: test_rotation; files that are not regular files: test_special_files)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import cfgenai
-from cfgenai import ConfigError, GatewaySettings, _rotation
-from cfgenai.testing import GatewayEmulator
+from cfgenai import ConfigError, GatewaySettings
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import CANARIES, TOKEN
 
 SECRET_VARIABLES = [
     ("CF_AIG_TOKEN", "token"),
@@ -99,7 +94,7 @@ BAD_FILES = {
     "missing": "does not exist; point it at the file holding the secret",
     "folder": "is a folder; point it at the file holding the secret",
     "empty": "is empty; put the secret in it",
-    "large": "is larger than 64 KiB, so it holds no secret",
+    "large": "is larger than 64 KiB; point it at the file holding the secret",
     "not-utf8": "is not UTF-8 text; save the secret as UTF-8",
     "nul": "holds a NUL or more than one line; put the secret alone in it",
     "two-lines": "holds a NUL or more than one line; put the secret alone in it",
@@ -167,126 +162,3 @@ def test_doctor_shows_a_secret_as_its_file(
     row = next(line for line in out.splitlines() if line.startswith("CF_AIG_TOKEN "))
     assert row.split()[1].startswith("<sha256:") and row.endswith(f"file {tmp_path / 'token'}")
     assert TOKEN not in out
-
-
-# -- rotation -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def open_gateway() -> Any:
-    """A gateway that takes any token: the tests read which one came."""
-    with GatewayEmulator() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def gateway(open_gateway: GatewayEmulator) -> GatewayEmulator:
-    open_gateway.reset()
-    return open_gateway
-
-
-@pytest.fixture
-def quick_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files looked at every 50 ms instead of every second, so the tests need not wait."""
-    monkeypatch.setattr(_rotation, "CHECK_EVERY", 0.05)
-
-
-def _rotate(path: Path, value: str) -> None:
-    """As Kubernetes does: the new file written beside, then swapped in."""
-    fresh = path.with_name(path.name + ".new")
-    fresh.write_text(value + "\n")
-    os.replace(fresh, path)
-
-
-def _wait_for_rotation() -> None:
-    import time
-
-    time.sleep(0.06)
-
-
-@pytest.mark.usefixtures("quick_rotation")
-@pytest.mark.parametrize("which", ["shared client", "build_client"])
-@pytest.mark.parametrize("call", ["sync", "async"])
-def test_a_rotated_token_file_is_used_by_the_next_request_without_a_restart(
-    gateway: GatewayEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    build: Build,
-    which: str,
-    call: str,
-) -> None:
-    token_file, key_file = tmp_path / "token", tmp_path / "key"
-    token_file.write_text("old-gateway-token-1\n")
-    key_file.write_text(GOOGLE_KEY + "\n")
-    _environment(
-        monkeypatch,
-        {
-            "CF_AIG_BASE_URL": gateway.base_url,
-            "CF_AIG_TOKEN_FILE": str(token_file),
-            "GOOGLE_API_KEY_FILE": str(key_file),
-            "CF_AIG_ENV_FILE": "",
-        },
-    )
-    client: Any = cfgenai.client if which == "shared client" else build()
-
-    def rotate() -> None:
-        _rotate(token_file, "new-gateway-token-2")
-        _rotate(key_file, "new-google-key-2")
-        _wait_for_rotation()
-
-    if call == "sync":
-        client.models.generate_content(model=MODEL, contents="hi")
-        rotate()
-        client.models.generate_content(model=MODEL, contents="hi")
-    else:
-
-        async def ask() -> None:
-            async with client.aio as aio:
-                await aio.models.generate_content(model=MODEL, contents="hi")
-                rotate()
-                await aio.models.generate_content(model=MODEL, contents="hi")
-
-        asyncio.run(ask())
-    first, second = gateway.requests
-    assert first.header("cf-aig-authorization") == "Bearer old-gateway-token-1"
-    assert first.header("x-goog-api-key") == GOOGLE_KEY
-    assert second.header("cf-aig-authorization") == "Bearer new-gateway-token-2"
-    assert second.header("x-goog-api-key") == "new-google-key-2"
-
-
-@pytest.mark.usefixtures("quick_rotation")
-def test_a_file_rotated_to_something_unusable_keeps_the_last_good_secret(
-    gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, build: Build
-) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("good-gateway-token-1\n")
-    monkeypatch.setenv("CF_AIG_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("CF_AIG_TOKEN_FILE", str(token_file))
-    client = build()
-    _rotate(token_file, "")
-    _wait_for_rotation()
-    client.models.generate_content(model=MODEL, contents="hi")
-    assert gateway.last_request.header("cf-aig-authorization") == "Bearer good-gateway-token-1"
-
-
-def test_a_file_secret_is_not_read_per_request(
-    gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, build: Build
-) -> None:
-    import sys
-
-    token_file = tmp_path / "token"
-    token_file.write_text("file-gateway-token-1\n")
-    monkeypatch.setenv("CF_AIG_BASE_URL", gateway.base_url)
-    monkeypatch.setenv("CF_AIG_TOKEN_FILE", str(token_file))
-    client = build()
-    client.models.generate_content(model=MODEL, contents="hi")
-    opened: list[str] = []
-
-    def count(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open" and str(args[0]) == str(token_file):
-            opened.append(event)
-
-    sys.addaudithook(count)
-    for _ in range(50):
-        client.models.generate_content(model=MODEL, contents="hi")
-    assert opened == []
