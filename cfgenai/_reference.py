@@ -26,7 +26,7 @@ SOURCES = (
         "A folder of files named after the secret variables (CF_AIG_TOKEN or cf_aig_token...), "
         "each holding one secret, as Docker and Kubernetes mount them; set in the process "
         "environment only. Each secret can also come from the file its `{NAME}_FILE` variable "
-        "names. One trailing newline is stripped; a rotated file is picked up within a second.",
+        "names. One trailing newline is stripped; a rotated file is picked up within two seconds, once it is whole.",
         None,
     ),
 )

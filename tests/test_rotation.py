@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import cfgenai
-from cfgenai import _rotation
+from cfgenai import _plan, _rotation
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
@@ -318,8 +318,9 @@ def test_a_vertex_access_token_file_rotated_to_a_placeholder_keeps_the_last_good
         vertex_project="proj",
         vertex_location="us-central1",
     )
-    secret = settings.secret("vertex_access_token")
-    assert secret is not None
+    vertex = _plan.plan(settings).vertex
+    assert vertex is not None and vertex.token is not None
+    secret = vertex.token
     _rotate(path, "<vertex-access-token>")
     for _ in range(3):
         clock.tick()
