@@ -127,5 +127,6 @@ def test_faults_reach_interactions(gateway: GatewayEmulator, build: Build) -> No
     gateway.fail_next(429, times=5, route="/interactions")
     with pytest.raises(Exception):  # noqa: PT011, B017
         client.interactions.create(model=MODEL, input="hi")
-    statuses = [entry["status_code"] for entry in gateway.logs]
+    # A stream an earlier test on this worker left open may log its 200 after the reset.
+    statuses = [entry["status_code"] for entry in gateway.logs if entry["status_code"] != 200]
     assert set(statuses) == {404, 429} and statuses == sorted(statuses)
