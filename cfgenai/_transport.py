@@ -58,23 +58,32 @@ def client_args(
         "middlewares": (AiohttpMiddleware(outgoing),),
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
-        sync["verify"], async_["ssl"] = tls_contexts()
+        sync["verify"], async_["ssl"] = tls_contexts(route.url)
     direct = is_loopback_url(route.url)
     if direct:  # httpx; the aiohttp middleware drops the proxy it chose per request
         sync["trust_env"] = async_["trust_env"] = False
     if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
-        async_["transport"] = LoopPools(share_tls, trust_env=not direct)
+        async_["transport"] = LoopPools(route.url if share_tls else None, trust_env=not direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return sync, async_
 
 
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """``(for httpx, for aiohttp and websockets)``: the contexts google-genai would make for
-    each client (up to three CA-store loads, most of what building one costs), made once per
-    process and trust-store setting: certifi's bundle, the system store for httpx2 in
-    google-genai 3.x, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` honoured as google-genai does."""
+def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """``(for httpx, for aiohttp and websockets)`` for a gateway at ``url``: the contexts
+    google-genai would make for each client (up to three CA-store loads, most of what
+    building one costs), made once per process and trust-store setting: certifi's bundle, the
+    system store for httpx2 in google-genai 3.x, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``
+    honoured as google-genai does. A plain-http gateway (on this machine) gets a context with
+    no CA at all: its client never makes a TLS connection, and one would fail to verify."""
+    if url.startswith("http:"):
+        return _no_ca(), _no_ca()
     cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
     return _tls_contexts(_compat.http_backend(), cafile, capath or None)
+
+
+@functools.cache
+def _no_ca() -> ssl.SSLContext:
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates, and trusts none
 
 
 @functools.lru_cache(maxsize=8)
@@ -300,13 +309,14 @@ class LoopPools:
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
-    def __init__(self, share_tls: bool, trust_env: bool) -> None:
-        self.share_tls, self.trust_env = share_tls, trust_env
+    def __init__(self, tls_for: str | None, trust_env: bool) -> None:
+        # tls_for: the gateway's URL, for tls_contexts(); None: httpx's own default.
+        self.tls_for, self.trust_env = tls_for, trust_env
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
-        return LoopPools, (self.share_tls, self.trust_env)
+        return LoopPools, (self.tls_for, self.trust_env)
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -315,7 +325,7 @@ class LoopPools:
         return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
-        verify = tls_contexts()[0] if self.share_tls else True
+        verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
         client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
         await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
         with self._lock:

@@ -182,11 +182,20 @@ def _verifies_as(ours: ssl.SSLContext, theirs: ssl.SSLContext) -> None:
 def test_the_shared_contexts_verify_as_google_genais_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    for_httpx, for_the_rest = _transport.tls_contexts()
+    for_httpx, for_the_rest = _transport.tls_contexts("https://gw.example/v1/a/g")
     _verifies_as(for_the_rest, ssl.create_default_context(cafile=certifi.where()))
     if _compat.uses_truststore(_compat.http_backend()) and platform.system() == "Linux":
         _verifies_as(for_httpx, httpx2.create_ssl_context())
-    assert _transport.tls_contexts() == (for_httpx, for_the_rest)  # made once
+    assert _transport.tls_contexts("https://gw.example/v1/a/g") == (
+        for_httpx,
+        for_the_rest,
+    )  # made once
+
+
+def test_a_plain_http_gateway_gets_a_context_that_loads_and_trusts_no_ca() -> None:
+    for context in _transport.tls_contexts("http://127.0.0.1:8787/v1/a/g"):
+        assert context.cert_store_stats()["x509_ca"] == 0
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_one_ca_file_is_one_context_for_every_transport(
@@ -199,5 +208,5 @@ def test_one_ca_file_is_one_context_for_every_transport(
         if backend and importlib.util.find_spec(backend) is None:
             continue  # google-genai refuses a backend that is not installed
         monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", backend)
-        for_httpx, for_the_rest = _transport.tls_contexts()
+        for_httpx, for_the_rest = _transport.tls_contexts("https://gw.example/v1/a/g")
         assert for_httpx is for_the_rest
