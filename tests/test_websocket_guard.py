@@ -17,7 +17,7 @@ from google import genai
 from google.genai import types
 
 import cfgenai
-from cfgenai import ConfigError
+from cfgenai import ConfigError, _client
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
@@ -122,6 +122,11 @@ def test_vertex_ai_live_is_refused_before_anything_is_sent(
     assert no_network == []
 
 
+def _sent_key(mode: str) -> str:
+    """What google-genai puts in x-goog-api-key: the Google key, or byok mode's placeholder."""
+    return GOOGLE_KEY if mode == "key" else _client._BYOK_PLACEHOLDER
+
+
 def _future_module(name: str) -> Any:
     """A google-genai module a later release might add: websockets' connect under its own name."""
     module = pytypes.ModuleType(name)
@@ -139,12 +144,11 @@ def _future_module(name: str) -> Any:
 def test_a_websocket_a_later_google_genai_opens_on_the_gateway_is_refused(
     build: Build, no_network: list[Any], mode: str
 ) -> None:
-    client = build(base_url=REMOTE_ROOT, **_credentials(mode))
+    build(base_url=REMOTE_ROOT, **_credentials(mode))
     module = _future_module("google.genai._future_socket")
-    options = client._api_client._http_options
-    uri = f"{options.base_url.replace('https', 'wss')}/ws/SomeNewService"
+    uri = f"{REMOTE_ROOT.replace('https', 'wss')}/google-ai-studio/ws/SomeNewService"
     with pytest.raises(ConfigError) as caught:
-        asyncio.run(module.talk(uri, {"x-goog-api-key": client._api_client.api_key}))
+        asyncio.run(module.talk(uri, {"x-goog-api-key": _sent_key(mode)}))
     _refused(caught, "this WebSocket route")
     assert no_network == []
 
@@ -153,11 +157,11 @@ def test_a_websocket_a_later_google_genai_opens_on_the_gateway_is_refused(
 def test_a_websocket_elsewhere_carrying_a_clients_credential_is_refused(
     build: Build, no_network: list[Any], mode: str
 ) -> None:
-    client = build(base_url=REMOTE_ROOT, **_credentials(mode))
+    build(base_url=REMOTE_ROOT, **_credentials(mode))
     module = _future_module("google.genai._future_socket")
-    key = client._api_client.api_key  # the Google key, or byok mode's placeholder
+    headers = {"x-goog-api-key": _sent_key(mode)}
     with pytest.raises(ConfigError) as caught:
-        asyncio.run(module.talk("wss://elsewhere.example.invalid/ws", {"x-goog-api-key": key}))
+        asyncio.run(module.talk("wss://elsewhere.example.invalid/ws", headers))
     assert "not the configured gateway" in _refused(caught, "this WebSocket route")
     assert no_network == []
 
