@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -173,13 +174,19 @@ class Resources:
             return Answer(200, "", headers={**_ACTIVE, "x-goog-upload-url": url})
         with self._lock:
             session = self._uploads.get(upload_id or "")
+            if session is not None:  # never expired while a chunk is written into its file
+                session.expires = math.inf
         if session is None or command not in ("upload", "upload,finalize"):
+            if session is not None:
+                session.expires = self._clock() + self._upload_ttl
             return _upload_failed("no such upload session, or no upload command")
-        offset = request.header("x-goog-upload-offset")
-        if offset != str(session.received):
-            return _upload_failed(f"the offset is {offset}, not {session.received}")
-        session.received += request.copy_body(session.data)
-        session.expires = self._clock() + self._upload_ttl
+        try:
+            offset = request.header("x-goog-upload-offset")
+            if offset != str(session.received):
+                return _upload_failed(f"the offset is {offset}, not {session.received}")
+            session.received += request.copy_body(session.data)
+        finally:
+            session.expires = self._clock() + self._upload_ttl
         if command == "upload":
             return Answer(200, "", headers=dict(_ACTIVE))
         with self._lock:
