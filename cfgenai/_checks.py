@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
@@ -64,9 +64,9 @@ def required_string(value: Any) -> str:
     return optional_string(value) or ""
 
 
-def optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``check``, letting None (unset) through."""
-    return lambda value: None if value is None else check(value)
+def optional(check: Callable[[Any], Any]) -> BeforeValidator:
+    """``check`` as a validator letting None (unset) through."""
+    return BeforeValidator(lambda value: None if value is None else check(value))
 
 
 def flag(value: Any) -> bool:
@@ -76,33 +76,6 @@ def flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
     return value
-
-
-def number(value: Any, kind: type[float] | type[int]) -> Any:
-    """``value`` as a ``kind``, or None when it is not one (text is parsed, bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        parsed = kind(value.strip() if isinstance(value, str) else value)
-    except (ValueError, OverflowError):
-        return None
-    return parsed if kind is float or parsed == value or isinstance(value, str) else None
-
-
-def whole(low: int, high: int | None, unit: str, zero: str = "") -> Callable[[Any], int]:
-    """A check for a whole number from ``low`` to ``high``, or 0 when ``zero`` says what 0 means."""
-    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-    either = f"0 ({zero}) or " if zero else ""
-
-    def check(value: Any) -> int:
-        count = number(value, int) if not isinstance(value, float) else None
-        if count is None or not (
-            low <= count <= (count if high is None else high) or (zero and count == 0)
-        ):
-            raise ValueError(f"must be {either}a whole number {bounds} ({unit})")
-        return int(count)
-
-    return check
 
 
 def header_text(value: Any) -> str:
@@ -277,29 +250,8 @@ BearerSecret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, b
 PathSegment = Annotated[str | None, BeforeValidator(path_segment)]
 BaseUrl = Annotated[str | None, BeforeValidator(base_url)]
 ApiBaseUrl = Annotated[str, BeforeValidator(api_base_url)]
-
-
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
-        raise ValueError("not a number")
-    return value
-
-
-# pydantic's own constraints; what each field must be, whatever pydantic found wrong, is in
-# the settings' FIXES.
-_NO_BOOL = BeforeValidator(_no_bool)
-LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
-ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
-# google-genai passes these prefixes through on the Gemini API (its t_model).
-Model = Annotated[
-    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-]
-Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
-Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
-Mode = Annotated[Literal["auto", "key", "byok"], LOWER]
-Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], LOWER]
-Flag = Annotated[bool, BeforeValidator(flag)]
 GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
+Flag = Annotated[bool, BeforeValidator(flag)]
 
 
 # -- the gateway options' values ----------------------------------------------------------------
@@ -331,7 +283,7 @@ def custom_cost(value: Any) -> dict[str, Any]:
     return costs
 
 
-def trace_id(size: int) -> Callable[[Any], str]:
+def trace_id(size: int) -> BeforeValidator:
     # W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
     regex = re.compile(f"(?!0{{{size}}})[0-9a-f]{{{size}}}")
 
@@ -341,11 +293,70 @@ def trace_id(size: int) -> Callable[[Any], str]:
             raise ValueError(f"must be {size} hexadecimal characters, not all zeros")
         return text
 
-    return check
+    return optional(check)
 
 
-OptionalFlag = Annotated[bool | None, BeforeValidator(optional(flag))]
-HeaderText = Annotated[str | None, BeforeValidator(optional(header_text))]
+def _not_under_a_minute(ttl: int | None) -> int | None:
+    if ttl is not None and 0 < ttl < 60:
+        raise ValueError("under a minute")  # FIXES says what it must be
+    return ttl
+
+
+OptionalFlag = Annotated[bool | None, optional(flag)]
+HeaderText = Annotated[str | None, optional(header_text)]
+Metadata = Annotated[dict[str, str | int | float | bool] | None, optional(metadata)]
+CustomCost = Annotated[dict[str, int | float] | None, optional(custom_cost)]
+TraceId = Annotated[str | None, trace_id(32)]
+SpanId = Annotated[str | None, trace_id(16)]
+Backoff = Literal["constant", "linear", "exponential"]
+
+
+# -- pydantic's own constraints, and what each field must be whatever pydantic found wrong ------
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
+        raise ValueError("not a number")
+    return value
+
+
+_NO_BOOL = BeforeValidator(_no_bool)
+_LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
+# google-genai passes these prefixes through on the Gemini API (its t_model).
+Model = Annotated[
+    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+]
+Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
+Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
+Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
+Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
+# 0 is how Cloudflare's own examples turn caching off for a request.
+CacheTtl = Annotated[
+    int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), AfterValidator(_not_under_a_minute)
+]
+Milliseconds = Annotated[int | None, _NO_BOOL, Field(ge=1)]
+Attempts = Annotated[int | None, _NO_BOOL, Field(ge=1, le=5)]
+RetryDelay = Annotated[int | None, _NO_BOOL, Field(ge=0, le=5000)]
+BackoffName = Annotated[Backoff | None, _LOWER]
+FIXES = {
+    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
+    "Cloudflare) or auto (key when a Google key is set, else byok)",
+    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+    "api_version": "must be a Gemini API version such as v1 or v1beta",
+    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
+    "timeout": f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
+    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
+    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
+    "(seconds; the gateway caches for 1 minute to 1 month)",
+    "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
+    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
+    "5 times in all)",
+    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
+    "at most 5 seconds)",
+    "backoff": "must be constant, linear or exponential",
+}
 
 
 # -- URLs ------------------------------------------------------------------------------------------
