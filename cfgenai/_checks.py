@@ -186,45 +186,13 @@ def base_url(raw: Any) -> str | None:
     value = optional_string(raw)
     if value is None:
         return None
-    problems = _url_problems(
-        value,
-        "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY",
-        "put the gateway token in CF_AIG_TOKEN",
-    )
-    parts = urlsplit(value)
-    segments = parts.path.split("/")
-    placeholder = bool(_PLACEHOLDER_IN_URL.search(value))
-    if placeholder:
-        problems.append(
-            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
-            "id in its place"
-        )
-    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
-    if provider is not None:
-        segments = segments[: segments.index(provider)]
-        problems.append(
-            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
-            "provider and the model path)"
-        )
-    if parts.hostname == CLOUDFLARE_HOST and not placeholder:
-        fault = _cloudflare_path_fault([s for s in segments if s])
-        if fault:
-            problems.append(
-                f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
-                f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
-                "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
-            )
-    return _url(value, problems)
+    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
+    return _root_url(value, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
 
 
 def api_base_url(raw: Any) -> str:
-    value = required_string(raw)
-    problems = _url_problems(
-        value,
-        "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4",
-        "put the API token in CLOUDFLARE_API_TOKEN",
-    )
-    return _url(value, problems)
+    example = "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4"
+    return _root_url(required_string(raw), example, "the API token in CLOUDFLARE_API_TOKEN")
 
 
 def google_credentials(value: Any) -> Any:
@@ -362,9 +330,12 @@ FIXES = {
 # -- URLs ------------------------------------------------------------------------------------------
 
 
-def _url_problems(url: str, example: str, credentials: str) -> list[str]:
-    """Why ``url`` cannot be the root of an HTTP API cfgenai sends credentials to; raises at
-    once when it is no absolute http(s) URL at all."""
+def _root_url(
+    url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
+) -> str:
+    """``url`` as the root of an HTTP API cfgenai sends credentials to, its scheme and host in
+    lowercase as every sender compares them; else a ``ValueError`` with every reason (``more``
+    adds the API's own)."""
     if HEADER_UNSAFE.search(url) or " " in url:
         raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)
@@ -378,20 +349,39 @@ def _url_problems(url: str, example: str, credentials: str) -> list[str]:
     if parts.scheme == "http" and not is_loopback(host):
         problems.append("must use https:// (plain http is only allowed for loopback hosts)")
     if "@" in parts.netloc:
-        problems.append(f"must not contain credentials; {credentials}")
+        problems.append(f"must not contain credentials; put {credentials}")
     if "?" in url or "#" in url:
         problems.append("must not have a query (?) or fragment (#)")
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
-    return problems
-
-
-def _url(value: str, problems: list[str]) -> str:
-    """``value`` with its scheme and host in lowercase, as every sender compares them."""
-    if problems:
+    if problems := problems + more(url):
         raise ValueError("; ".join(problems))
-    parts = urlsplit(value)
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
+
+
+def _gateway_root_problems(url: str) -> list[str]:
+    segments, problems = urlsplit(url).path.split("/"), []
+    placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
+    if placeholder:
+        problems.append(
+            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
+            "id in its place"
+        )
+    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
+    if provider is not None:
+        segments = segments[: segments.index(provider)]
+        problems.append(
+            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
+            "provider and the model path)"
+        )
+    fault = _cloudflare_path_fault([s for s in segments if s])
+    if urlsplit(url).hostname == CLOUDFLARE_HOST and not placeholder and fault:
+        problems.append(
+            f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
+            f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
+            "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
+        )
+    return problems
 
 
 def _cloudflare_path_fault(segments: list[str]) -> str | None:
@@ -416,9 +406,7 @@ def is_loopback_url(url: str) -> bool:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False

@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from . import _rotation
+from . import _errors, _rotation
 from ._secrets import printable
 
 ENV_FILE = "CF_AIG_ENV_FILE"
@@ -148,9 +148,7 @@ def _check(field: FieldInfo) -> _rotation.Check:
         try:
             checked = _adapter(field).validate_python(value)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            cause = error.get("ctx", {}).get("error")
-            raise ValueError(str(cause) if cause is not None else error["msg"]) from None
+            raise ValueError(_errors.problems(exc, str, {})[0]) from None
         return checked.get_secret_value() if isinstance(checked, SecretStr) else checked
 
     return check
@@ -270,8 +268,5 @@ def describe_env_file() -> str:
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
-    tails = {k.removeprefix(PREFIX): k for k in known if k.startswith(PREFIX)}
-    import difflib
-
-    close = difflib.get_close_matches(name.removeprefix(PREFIX), tails, n=1, cutoff=0.6)
-    return f"did you mean {tails[close[0]]}?" if close else "`cfgenai env` lists the variables"
+    close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
+    return f"did you mean {close}?" if close else "`cfgenai env` lists the variables"
