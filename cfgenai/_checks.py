@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
@@ -64,9 +64,9 @@ def required_string(value: Any) -> str:
     return optional_string(value) or ""
 
 
-def optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``check``, letting None (unset) through."""
-    return lambda value: None if value is None else check(value)
+def optional(check: Callable[[Any], Any]) -> BeforeValidator:
+    """``check`` as a validator letting None (unset) through."""
+    return BeforeValidator(lambda value: None if value is None else check(value))
 
 
 def flag(value: Any) -> bool:
@@ -76,33 +76,6 @@ def flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
     return value
-
-
-def number(value: Any, kind: type[float] | type[int]) -> Any:
-    """``value`` as a ``kind``, or None when it is not one (text is parsed, bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        parsed = kind(value.strip() if isinstance(value, str) else value)
-    except (ValueError, OverflowError):
-        return None
-    return parsed if kind is float or parsed == value or isinstance(value, str) else None
-
-
-def whole(low: int, high: int | None, unit: str, zero: str = "") -> Callable[[Any], int]:
-    """A check for a whole number from ``low`` to ``high``, or 0 when ``zero`` says what 0 means."""
-    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-    either = f"0 ({zero}) or " if zero else ""
-
-    def check(value: Any) -> int:
-        count = number(value, int) if not isinstance(value, float) else None
-        if count is None or not (
-            low <= count <= (count if high is None else high) or (zero and count == 0)
-        ):
-            raise ValueError(f"must be {either}a whole number {bounds} ({unit})")
-        return int(count)
-
-    return check
 
 
 def header_text(value: Any) -> str:
@@ -213,45 +186,13 @@ def base_url(raw: Any) -> str | None:
     value = optional_string(raw)
     if value is None:
         return None
-    problems = _url_problems(
-        value,
-        "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY",
-        "put the gateway token in CF_AIG_TOKEN",
-    )
-    parts = urlsplit(value)
-    segments = parts.path.split("/")
-    placeholder = bool(_PLACEHOLDER_IN_URL.search(value))
-    if placeholder:
-        problems.append(
-            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
-            "id in its place"
-        )
-    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
-    if provider is not None:
-        segments = segments[: segments.index(provider)]
-        problems.append(
-            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
-            "provider and the model path)"
-        )
-    if parts.hostname == CLOUDFLARE_HOST and not placeholder:
-        fault = _cloudflare_path_fault([s for s in segments if s])
-        if fault:
-            problems.append(
-                f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
-                f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
-                "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
-            )
-    return _url(value, problems)
+    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
+    return _root_url(value, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
 
 
 def api_base_url(raw: Any) -> str:
-    value = required_string(raw)
-    problems = _url_problems(
-        value,
-        "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4",
-        "put the API token in CLOUDFLARE_API_TOKEN",
-    )
-    return _url(value, problems)
+    example = "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4"
+    return _root_url(required_string(raw), example, "the API token in CLOUDFLARE_API_TOKEN")
 
 
 def google_credentials(value: Any) -> Any:
@@ -277,29 +218,8 @@ BearerSecret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, b
 PathSegment = Annotated[str | None, BeforeValidator(path_segment)]
 BaseUrl = Annotated[str | None, BeforeValidator(base_url)]
 ApiBaseUrl = Annotated[str, BeforeValidator(api_base_url)]
-
-
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
-        raise ValueError("not a number")
-    return value
-
-
-# pydantic's own constraints; what each field must be, whatever pydantic found wrong, is in
-# the settings' FIXES.
-_NO_BOOL = BeforeValidator(_no_bool)
-LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
-ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
-# google-genai passes these prefixes through on the Gemini API (its t_model).
-Model = Annotated[
-    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-]
-Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
-Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
-Mode = Annotated[Literal["auto", "key", "byok"], LOWER]
-Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], LOWER]
-Flag = Annotated[bool, BeforeValidator(flag)]
 GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
+Flag = Annotated[bool, BeforeValidator(flag)]
 
 
 # -- the gateway options' values ----------------------------------------------------------------
@@ -331,7 +251,7 @@ def custom_cost(value: Any) -> dict[str, Any]:
     return costs
 
 
-def trace_id(size: int) -> Callable[[Any], str]:
+def trace_id(size: int) -> BeforeValidator:
     # W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
     regex = re.compile(f"(?!0{{{size}}})[0-9a-f]{{{size}}}")
 
@@ -341,19 +261,81 @@ def trace_id(size: int) -> Callable[[Any], str]:
             raise ValueError(f"must be {size} hexadecimal characters, not all zeros")
         return text
 
-    return check
+    return optional(check)
 
 
-OptionalFlag = Annotated[bool | None, BeforeValidator(optional(flag))]
-HeaderText = Annotated[str | None, BeforeValidator(optional(header_text))]
+def _not_under_a_minute(ttl: int | None) -> int | None:
+    if ttl is not None and 0 < ttl < 60:
+        raise ValueError("under a minute")  # FIXES says what it must be
+    return ttl
+
+
+OptionalFlag = Annotated[bool | None, optional(flag)]
+HeaderText = Annotated[str | None, optional(header_text)]
+Metadata = Annotated[dict[str, str | int | float | bool] | None, optional(metadata)]
+CustomCost = Annotated[dict[str, int | float] | None, optional(custom_cost)]
+TraceId = Annotated[str | None, trace_id(32)]
+SpanId = Annotated[str | None, trace_id(16)]
+Backoff = Literal["constant", "linear", "exponential"]
+
+
+# -- pydantic's own constraints, and what each field must be whatever pydantic found wrong ------
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
+        raise ValueError("not a number")
+    return value
+
+
+_NO_BOOL = BeforeValidator(_no_bool)
+_LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
+# google-genai passes these prefixes through on the Gemini API (its t_model).
+Model = Annotated[
+    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+]
+Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
+Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
+Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
+Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
+# 0 is how Cloudflare's own examples turn caching off for a request.
+CacheTtl = Annotated[
+    int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), AfterValidator(_not_under_a_minute)
+]
+Milliseconds = Annotated[int | None, _NO_BOOL, Field(ge=1)]
+Attempts = Annotated[int | None, _NO_BOOL, Field(ge=1, le=5)]
+RetryDelay = Annotated[int | None, _NO_BOOL, Field(ge=0, le=5000)]
+BackoffName = Annotated[Backoff | None, _LOWER]
+FIXES = {
+    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
+    "Cloudflare) or auto (key when a Google key is set, else byok)",
+    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+    "api_version": "must be a Gemini API version such as v1 or v1beta",
+    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
+    "timeout": f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
+    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
+    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
+    "(seconds; the gateway caches for 1 minute to 1 month)",
+    "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
+    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
+    "5 times in all)",
+    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
+    "at most 5 seconds)",
+    "backoff": "must be constant, linear or exponential",
+}
 
 
 # -- URLs ------------------------------------------------------------------------------------------
 
 
-def _url_problems(url: str, example: str, credentials: str) -> list[str]:
-    """Why ``url`` cannot be the root of an HTTP API cfgenai sends credentials to; raises at
-    once when it is no absolute http(s) URL at all."""
+def _root_url(
+    url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
+) -> str:
+    """``url`` as the root of an HTTP API cfgenai sends credentials to, its scheme and host in
+    lowercase as every sender compares them; else a ``ValueError`` with every reason (``more``
+    adds the API's own)."""
     if HEADER_UNSAFE.search(url) or " " in url:
         raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)
@@ -367,20 +349,39 @@ def _url_problems(url: str, example: str, credentials: str) -> list[str]:
     if parts.scheme == "http" and not is_loopback(host):
         problems.append("must use https:// (plain http is only allowed for loopback hosts)")
     if "@" in parts.netloc:
-        problems.append(f"must not contain credentials; {credentials}")
+        problems.append(f"must not contain credentials; put {credentials}")
     if "?" in url or "#" in url:
         problems.append("must not have a query (?) or fragment (#)")
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
-    return problems
-
-
-def _url(value: str, problems: list[str]) -> str:
-    """``value`` with its scheme and host in lowercase, as every sender compares them."""
-    if problems:
+    if problems := problems + more(url):
         raise ValueError("; ".join(problems))
-    parts = urlsplit(value)
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
+
+
+def _gateway_root_problems(url: str) -> list[str]:
+    segments, problems = urlsplit(url).path.split("/"), []
+    placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
+    if placeholder:
+        problems.append(
+            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
+            "id in its place"
+        )
+    provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
+    if provider is not None:
+        segments = segments[: segments.index(provider)]
+        problems.append(
+            f"must be the gateway root: cut it before /{provider} (cfgenai appends the "
+            "provider and the model path)"
+        )
+    fault = _cloudflare_path_fault([s for s in segments if s])
+    if urlsplit(url).hostname == CLOUDFLARE_HOST and not placeholder and fault:
+        problems.append(
+            f"a {CLOUDFLARE_HOST} URL must be https://{CLOUDFLARE_HOST}/v1/ACCOUNT_ID/"
+            f"GATEWAY_ID, but {fault}; fix it, or unset CF_AIG_BASE_URL and set "
+            "CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID"
+        )
+    return problems
 
 
 def _cloudflare_path_fault(segments: list[str]) -> str | None:
@@ -405,9 +406,7 @@ def is_loopback_url(url: str) -> bool:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False

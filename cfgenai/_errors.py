@@ -89,16 +89,20 @@ def unknown_names(
 ) -> list[str]:
     """A line for each of ``given`` that is not ``known``: the closest known name, else
     ``otherwise``."""
-    unknown = [name for name in given if name not in known]
-    if not unknown:
-        return []
+    lines = []
+    for name in (n for n in given if n not in known):
+        close = closest(name, known)
+        lines.append(f"{name}: not a {what}; " + (f"did you mean {close}?" if close else otherwise))
+    return lines
+
+
+def closest(name: str, known: Iterable[str], prefix: str = "") -> str | None:
+    """The one of ``known`` closest to ``name``, compared without ``prefix``; None if none is."""
     import difflib  # only for a mistake
 
-    lines = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, known, n=1)
-        lines.append(f"{name}: not a {what}; {f'did you mean {close[0]}?' if close else otherwise}")
-    return lines
+    tails = {k.removeprefix(prefix): k for k in known}
+    close = difflib.get_close_matches(name.removeprefix(prefix), tails, n=1)
+    return tails[close[0]] if close else None
 
 
 publish(globals())

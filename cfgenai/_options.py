@@ -3,146 +3,96 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import _checks as check
-from ._checks import MAX_CACHE_TTL, HeaderText, OptionalFlag, optional
+from ._checks import FIXES, Backoff, HeaderText, OptionalFlag
 from ._errors import ConfigError, problems, unknown_names
+from ._sources import ENV_NAMES
 
 if TYPE_CHECKING:
     from google.genai import types
 
 MetadataValue = str | int | float | bool
-Backoff = Literal["constant", "linear", "exponential"]
-# Options that make sense for one request only, never as a client-wide default.
-PER_REQUEST_ONLY = ("cache_key", "otel_trace_id", "otel_parent_span_id")
-# What an option must be, whatever pydantic found wrong with its value.
-OPTION_FIXES = {"backoff": "must be constant, linear or exponential"}
-
-
-def _option(header: str, description: str, *, env: str | None = None) -> Any:
-    env = env or "CF_AIG_" + header.removeprefix("cf-aig-").replace("-", "_").upper()
-    return Field(
-        None,
-        validation_alias=AliasChoices(env),
-        description=description,
-        json_schema_extra={"header": header},
-    )
-
-
-def _check(rule: Callable[[Any], Any]) -> BeforeValidator:
-    return BeforeValidator(optional(rule))
+_ONE_TRACE = (
+    "a client-wide trace id would put every request in one trace (cfgenai sends the current "
+    "OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
+)
+# Options that make sense for one request only, never as a client-wide default, and why.
+PER_REQUEST_ONLY = {
+    "cache_key": "a client-wide cache key would give every request the same cached answer",
+    "otel_trace_id": _ONE_TRACE,
+    "otel_parent_span_id": _ONE_TRACE,
+}
 
 
 class GatewayOptions(BaseModel):
     """Cloudflare AI Gateway's request options; each one set becomes one ``cf-aig-*`` header."""
 
-    # Built when first used: importing cfgenai builds nothing.
+    # Each option's variable is CF_AIG_ and its name in capitals; its docstring describes it.
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         populate_by_name=True,
         hide_input_in_errors=True,
-        defer_build=True,
+        defer_build=True,  # importing cfgenai builds nothing
+        alias_generator=ENV_NAMES,
     )
 
-    # 0 is how Cloudflare's own examples turn caching off for a request.
-    cache_ttl: Annotated[
-        int | None,
-        _check(
-            check.whole(
-                60,
-                MAX_CACHE_TTL,
-                "seconds; the gateway caches for 1 minute to 1 month",
-                "do not cache",
-            )
-        ),
-    ] = _option(
-        "cf-aig-cache-ttl",
-        "Cache answers for this many seconds, 60 to 2592000 (one month); 0 turns the "
-        "gateway's cache off for these requests.",
-    )
-    skip_cache: OptionalFlag = _option("cf-aig-skip-cache", "`true` bypasses the gateway's cache.")
-    cache_key: HeaderText = _option(
-        "cf-aig-cache-key",
-        "Cache key replacing the gateway's own. Per request only: a client-wide key would give "
-        "every request the same answer.",
-    )
-    metadata: Annotated[dict[str, MetadataValue] | None, _check(check.metadata)] = _option(
-        "cf-aig-metadata",
-        "JSON object of at most 5 string, number or boolean values for the logs, e.g. "
-        '`{"team":"search"}`; keys starting with `cf.` are reserved.',
-    )
-    collect_log: OptionalFlag = _option(
-        "cf-aig-collect-log", "`true` or `false`: override the gateway's logging setting."
-    )
-    collect_log_payload: OptionalFlag = _option(
-        "cf-aig-collect-log-payload", "`false` keeps the log entry but drops the bodies."
-    )
-    event_id: HeaderText = _option(
-        "cf-aig-event-id", "Event id for tracing, echoed back in `cf-aig-event-id`."
-    )
-    request_timeout_ms: Annotated[int | None, _check(check.whole(1, None, "milliseconds"))] = (
-        _option(
-            "cf-aig-request-timeout",
-            "Gateway-side timeout until the first response byte, in milliseconds.",
-            env="CF_AIG_REQUEST_TIMEOUT_MS",
-        )
-    )
-    max_attempts: Annotated[
-        int | None,
-        _check(check.whole(1, 5, "attempts; the gateway retries at most 5 times in all")),
-    ] = _option("cf-aig-max-attempts", "Gateway-side attempts upstream, 1 to 5.")
-    retry_delay_ms: Annotated[
-        int | None,
-        _check(check.whole(0, 5000, "milliseconds; the gateway waits at most 5 seconds")),
-    ] = _option(
-        "cf-aig-retry-delay",
-        "Gateway-side delay between attempts, 0 to 5000 milliseconds.",
-        env="CF_AIG_RETRY_DELAY_MS",
-    )
-    backoff: Annotated[Backoff | None, check.LOWER] = _option(
-        "cf-aig-backoff", "Gateway-side backoff: `constant`, `linear` or `exponential`."
-    )
-    custom_cost: Annotated[dict[str, int | float] | None, _check(check.custom_cost)] = _option(
-        "cf-aig-custom-cost",
-        "JSON object of costs per token, at least 0: `per_token_in`, `per_token_out`, "
-        "`per_cache_read_token`, `per_cache_write_token`.",
-    )
-    byok_alias: HeaderText = _option(
-        "cf-aig-byok-alias", "Alias of the stored key the gateway adds in byok mode."
-    )
-    zdr: OptionalFlag = _option(
-        "cf-aig-zdr", "`true` or `false`: zero data retention (Unified Billing)."
-    )
-    no_wholesale: OptionalFlag = _option(
-        "cf-aig-no-wholesale",
-        "`true`: use your provider credentials only (the key in the request, else a stored "
-        "key), never Unified Billing; without them the gateway answers 400 instead of paying "
-        "from your credits.",
-    )
-    otel_trace_id: Annotated[str | None, _check(check.trace_id(32))] = _option(
-        "cf-aig-otel-trace-id",
-        "OpenTelemetry trace id (32 hex characters) the gateway's span joins. Per request "
-        "only; by default the current span's (CF_AIG_OTEL).",
-    )
-    otel_parent_span_id: Annotated[str | None, _check(check.trace_id(16))] = _option(
-        "cf-aig-otel-parent-span-id",
-        "Parent span id (16 hex characters) for the gateway's span. Per request only; by "
-        "default the current span's (CF_AIG_OTEL).",
-    )
+    cache_ttl: check.CacheTtl = None
+    """Cache answers for this many seconds, 60 to 2592000 (one month); 0 turns the gateway's cache
+    off for these requests."""
+    skip_cache: OptionalFlag = None
+    """`true` bypasses the gateway's cache."""
+    cache_key: HeaderText = None
+    """Cache key replacing the gateway's own. Per request only: a client-wide key would give every
+    request the same answer."""
+    metadata: check.Metadata = None
+    """JSON object of at most 5 string, number or boolean values for the logs, e.g.
+    `{"team":"search"}`; keys starting with `cf.` are reserved."""
+    collect_log: OptionalFlag = None
+    """`true` or `false`: override the gateway's logging setting."""
+    collect_log_payload: OptionalFlag = None
+    """`false` keeps the log entry but drops the bodies."""
+    event_id: HeaderText = None
+    """Event id for tracing, echoed back in `cf-aig-event-id`."""
+    request_timeout_ms: check.Milliseconds = None
+    """Gateway-side timeout until the first response byte, in milliseconds."""
+    max_attempts: check.Attempts = None
+    """Gateway-side attempts upstream, 1 to 5."""
+    retry_delay_ms: check.RetryDelay = None
+    """Gateway-side delay between attempts, 0 to 5000 milliseconds."""
+    backoff: check.BackoffName = None
+    """Gateway-side backoff: `constant`, `linear` or `exponential`."""
+    custom_cost: check.CustomCost = None
+    """JSON object of costs per token, at least 0: `per_token_in`, `per_token_out`,
+    `per_cache_read_token`, `per_cache_write_token`."""
+    byok_alias: HeaderText = None
+    """Alias of the stored key the gateway adds in byok mode."""
+    zdr: OptionalFlag = None
+    """`true` or `false`: zero data retention (Unified Billing)."""
+    no_wholesale: OptionalFlag = None
+    """`true`: use your provider credentials only (the key in the request, else a stored key),
+    never Unified Billing; without them the gateway answers 400 instead of paying from your
+    credits."""
+    otel_trace_id: check.TraceId = None
+    """OpenTelemetry trace id (32 hex characters) the gateway's span joins. Per request only; by
+    default the current span's (CF_AIG_OTEL)."""
+    otel_parent_span_id: check.SpanId = None
+    """Parent span id (16 hex characters) for the gateway's span. Per request only; by default the
+    current span's (CF_AIG_OTEL)."""
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""
         return {OPTION_HEADERS[name]: _render(value) for name, value in self if value is not None}
 
 
-OPTION_HEADERS: dict[str, str] = {
-    name: str(info.json_schema_extra["header"])  # type: ignore[index]
-    for name, info in GatewayOptions.model_fields.items()
+# Each option's header is its name in kebab case; the `_ms` ones drop the unit.
+OPTION_HEADERS = {
+    name: "cf-aig-" + name.removesuffix("_ms").replace("_", "-")
+    for name in GatewayOptions.model_fields
 }
 
 
@@ -181,17 +131,15 @@ def request_options(**options: Unpack[RequestOptions]) -> types.HttpOptions:
 
 def validate_options(options: dict[str, Any]) -> GatewayOptions:
     """``options`` (by option name) checked, every problem in one ``ConfigError``."""
-    unknown = unknown_names(
+    found = unknown_names(
         options, OPTION_HEADERS, "gateway option", f"the options are {', '.join(OPTION_HEADERS)}"
     )
     try:
-        validated = GatewayOptions.model_validate(
-            {k: v for k, v in options.items() if k in OPTION_HEADERS}
-        )
+        validated = GatewayOptions(**{k: v for k, v in options.items() if k in OPTION_HEADERS})
     except ValidationError as exc:
-        raise ConfigError(unknown + problems(exc, str, OPTION_FIXES)) from None
-    if unknown:
-        raise ConfigError(unknown)
+        found += problems(exc, str, FIXES)
+    if found:
+        raise ConfigError(found)
     return validated
 
 

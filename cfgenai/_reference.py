@@ -6,30 +6,34 @@ documentation, so it cannot drift from the code.
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import itertools
 import textwrap
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._settings import SECRET_FIELDS, GatewaySettings, variables
 
 # Not fields: they choose where the fields are read from.
-SOURCES = (
-    (
-        "CF_AIG_ENV_FILE",
+SOURCES = {
+    "CF_AIG_ENV_FILE": (
         "The .env file to read, set in the process environment only; empty reads none.",
         ".env",
     ),
-    (
-        "CF_AIG_SECRETS_DIR",
+    "CF_AIG_SECRETS_DIR": (
         "A folder of files named after the secret variables (CF_AIG_TOKEN or cf_aig_token...), "
         "each holding one secret, as Docker and Kubernetes mount them; set in the process "
         "environment only. Each secret can also come from the file its `{NAME}_FILE` variable "
-        "names. One trailing newline is stripped; a rotated file is picked up within two seconds, once it is whole.",
+        "names. One trailing newline is stripped; a rotated file is picked up within two "
+        "seconds, once it is whole.",
         None,
     ),
-)
+}
 # Written as NAME= in the template, uncommented: what a real gateway needs first.
 _ESSENTIAL = ("account_id", "token")
 
@@ -51,6 +55,25 @@ def core_fields() -> list[str]:
     return [name for name in GatewaySettings.model_fields if name != "options"]
 
 
+@functools.cache
+def _docstrings() -> dict[str, str]:
+    """Each setting's and gateway option's docstring, on one line. Read from the source when
+    asked: pydantic's ``use_attribute_docstrings`` would read it at every import (15 ms)."""
+    found = {}
+    for module in (_settings, _options):
+        classes = ast.parse(inspect.getsource(module)).body
+        for node in (c for c in classes if isinstance(c, ast.ClassDef)):
+            for field, doc in itertools.pairwise(node.body):
+                if isinstance(field, ast.AnnAssign) and isinstance(doc, ast.Expr):
+                    text = doc.value.value if isinstance(doc.value, ast.Constant) else ""
+                    found[ast.unparse(field.target)] = " ".join(str(text).split())
+    return found
+
+
+def _meaning(name: str) -> str:
+    return _docstrings()[name]
+
+
 def env_template() -> str:
     """An annotated ``.env`` with every variable (``cfgenai env``)."""
     lines = [
@@ -58,32 +81,24 @@ def env_template() -> str:
         "# or set these in your CI/CD secret store.",
         "# Precedence: arguments > process environment > this file > defaults.",
     ]
-    sections = (
-        ("", core_fields()),
-        (
-            "Gateway options: client-wide defaults; "
-            "cfgenai.request_options(...) overrides them per request.",
-            list(OPTION_HEADERS),
-        ),
-    )
-    for title, fields in sections:
-        if title:
-            lines += ["", f"# --- {title}"]
-        for name in fields:
-            info = field_info(name)
-            names = variables()[name]
-            lines += ["", *_comment(str(info.description))]
-            if len(names) > 1:
-                lines.append(f"# Also read as {', '.join(names[1:])}.")
-            if name in SECRET_FIELDS:
-                lines.append(
-                    f"# Or from a file: {names[0]}_FILE=/run/secrets/..., or CF_AIG_SECRETS_DIR."
-                )
-            if name in _ESSENTIAL:
-                lines.append(f"{names[0]}=")
-            elif name not in PER_REQUEST_ONLY:
-                lines.append(f"# {names[0]}={default_text(info) or ''}")
-    for variable, description, default in SOURCES:
+    for name in [*core_fields(), *OPTION_HEADERS]:
+        if name == next(iter(OPTION_HEADERS)):
+            lines += [
+                "",
+                "# --- Gateway options: client-wide defaults; cfgenai.request_options(...) "
+                "overrides them per request.",
+            ]
+        first, *aliases = variables()[name]
+        lines += ["", *_comment(_meaning(name))]
+        if aliases:
+            lines.append(f"# Also read as {', '.join(aliases)}.")
+        if name in SECRET_FIELDS:
+            lines.append(f"# Or from a file: {first}_FILE=/run/secrets/..., or CF_AIG_SECRETS_DIR.")
+        if name in _ESSENTIAL:
+            lines.append(f"{first}=")
+        elif name not in PER_REQUEST_ONLY:
+            lines.append(f"# {first}={default_text(field_info(name)) or ''}")
+    for variable, (description, default) in SOURCES.items():
         lines += ["", *_comment(description), f"# {variable}={default or ''}"]
     return "\n".join(lines) + "\n"
 
@@ -92,26 +107,27 @@ def markdown_tables() -> str:
     """The configuration page's two tables: the settings, then the gateway options."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
     for name in core_fields():
-        info = field_info(name)
         first, *aliases = variables()[name]
         label = f"`{first}`" + (f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else "")
-        default = default_text(info)
-        meaning = str(info.description)
+        meaning = _meaning(name)
         if name in SECRET_FIELDS:
             meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
-        rows.append(f"| {label} | {meaning} | {f'`{default}`' if default else 'unset'} |")
-    for variable, description, default in SOURCES:
-        rows.append(f"| `{variable}` | {description} | {f'`{default}`' if default else 'unset'} |")
+        rows.append(f"| {label} | {meaning} | {_code(default_text(field_info(name)))} |")
+    for variable, (description, default) in SOURCES.items():
+        rows.append(f"| `{variable}` | {description} | {_code(default)} |")
     rows += [
         "",
         "| option (`request_options(...)`) | variable | header | meaning |",
         "|---|---|---|---|",
     ]
     for name, header in OPTION_HEADERS.items():
-        info = field_info(name)
         variable = "per request only" if name in PER_REQUEST_ONLY else f"`{variables()[name][0]}`"
-        rows.append(f"| `{name}` | {variable} | `{header}` | {info.description} |")
+        rows.append(f"| `{name}` | {variable} | `{header}` | {_meaning(name)} |")
     return "\n".join(rows) + "\n"
+
+
+def _code(default: str | None) -> str:
+    return f"`{default}`" if default else "unset"
 
 
 def _comment(text: str) -> list[str]:

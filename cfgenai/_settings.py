@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import warnings
 from collections.abc import Mapping
@@ -10,23 +9,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Self
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from . import _checks as check
 from ._checks import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
-    PROVIDER,
+    FIXES,
     VERTEX,
     AccountId,
     ApiBaseUrl,
@@ -45,35 +34,18 @@ from ._checks import (
     Timeout,
 )
 from ._errors import ConfigError, problems, unknown_names
-from ._options import OPTION_FIXES, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import Kept, Reading, names, read
+from ._sources import ENV_NAMES, Reading, kept, names, read
 
-CLOUDFLARE_GATEWAY_HOST = "https://gateway.ai.cloudflare.com"
-DEFAULT_API_VERSION = "v1"  # google-genai's own default for the Gemini API
-DEFAULT_MODEL = "gemini-2.5-flash"
-DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
-# What a field must be, whatever pydantic found wrong with its value (see _checks).
-FIXES = {
-    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
-    "Cloudflare) or auto (key when a Google key is set, else byok)",
-    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
-    "api_version": "must be a Gemini API version such as v1 or v1beta",
-    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
-    "timeout": f"must be a number of seconds greater than 0 and at most {check.MAX_TIMEOUT:g} "
-    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
-    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
-    **OPTION_FIXES,
-}
-# The Reading whose sources settings_customise_sources hands pydantic-settings, set around each read.
-_READING: contextvars.ContextVar[Reading] = contextvars.ContextVar("cfgenai_reading")
 
 
-def _env(*names: str) -> Any:
-    return AliasChoices(*names)
+def _named(default: Any, *variables: str) -> Any:
+    """A field read from ``variables``, the first one winning."""
+    return Field(default, validation_alias=AliasChoices(*variables))
 
 
 class GatewaySettings(BaseSettings):
@@ -87,6 +59,8 @@ class GatewaySettings(BaseSettings):
     ``request_options()`` overrides for one request.
     """
 
+    # A field's variable is CF_AIG_ and its name in capitals unless it names its own; its
+    # docstring describes it (`cfgenai env`, docs/configuration.md).
     model_config = SettingsConfigDict(
         extra="ignore",
         populate_by_name=True,
@@ -94,184 +68,79 @@ class GatewaySettings(BaseSettings):
         str_strip_whitespace=True,
         frozen=True,
         defer_build=True,
+        alias_generator=ENV_NAMES,
+        loc_by_alias=False,  # errors name the field, which FIXES and variable() know
     )
 
-    account_id: AccountId = Field(
-        None,
-        validation_alias=_env("CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
-        description="Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set.",
+    account_id: AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
+    """Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set."""
+    gateway_id: GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
+    """AI Gateway id: lowercase letters, digits and hyphens, at most 64."""
+    token: BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
+    """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode."""
+    google_api_key: Secret = _named(None, "GOOGLE_API_KEY")
+    """Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning when both are
+    set and differ (google-genai's order)."""
+    gemini_api_key: Secret = _named(None, "GEMINI_API_KEY")
+    """Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset."""
+    mode: Mode = "auto"
+    """`key` sends your Google key; `byok` sends none, so the gateway adds the key it stores (BYOK
+    or Unified Billing); `auto` is key when a Google key is set, else byok."""
+    base_url: BaseUrl = None
+    """Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: a custom
+    domain or a local emulator, https unless the host is loopback. cfgenai appends
+    `/google-ai-studio`."""
+    api_version: ApiVersion = "v1"
+    """Gemini API version in the request path (google-genai's default)."""
+    timeout: Timeout = DEFAULT_TIMEOUT
+    """Client-side timeout per request, in seconds, at most 86400 (24 hours)."""
+    retries: Retries = DEFAULT_RETRIES
+    """Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed connections and,
+    with httpx, timeouts (aiohttp's timeout is final), with exponential backoff from 1 s; 0
+    disables them. `cfgenai doctor` shows the worst-case wait."""
+    model: Model = "gemini-2.5-flash"
+    """Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's `models/` and
+    `tunedModels/` prefixes are accepted on the Gemini API."""
+    provider: Provider = "google-ai-studio"
+    """`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI)."""
+    vertex_project: PathSegment = None
+    """Google Cloud project for Vertex AI. Required with `google-vertex-ai`."""
+    vertex_location: PathSegment = None
+    """Vertex AI region, e.g. `us-central1`. `global` works for the models Cloudflare routes there
+    (few; doctor warns). Required with `google-vertex-ai`."""
+    vertex_access_token: BearerSecret = None
+    """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`; unset,
+    the gateway uses its stored credentials."""
+    vertex_credentials: GoogleCredentials = Field(None, repr=False)
+    """Google credentials for Vertex AI key mode, whose access token cfgenai sends and refreshes:
+    `adc` (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload
+    identity, the metadata server) or the path of a credentials JSON file (service account,
+    authorized user, external account); `build_client(credentials=...)` takes a google.auth
+    object."""
+    access_token: BearerSecret = None
+    """Cloudflare Access token (JWT) for a custom domain behind Access, sent as
+    `cf-access-token`; it can replace CF_AIG_TOKEN there."""
+    access_client_id: PathSegment = None
+    """Cloudflare Access service token id, sent as `CF-Access-Client-Id`."""
+    access_client_secret: Secret = None
+    """Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`."""
+    otel: Flag = True
+    """`true`: while a recording OpenTelemetry span is current (your app uses `opentelemetry-api`,
+    extra `otel`), requests carry its trace and span ids so the gateway's span joins your trace;
+    `false` sends none. cfgenai never imports OpenTelemetry itself."""
+    api_token: BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
+    """Cloudflare API token with AI Gateway Read (and Edit, for feedback) permission, for the logs
+    and feedback API (`cfgenai.logs.get_log`, `cfgenai.logs.feedback`); never sent to the gateway
+    itself."""
+    api_base_url: ApiBaseUrl = _named(
+        "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_BASE_URL"
     )
-    gateway_id: GatewayId = Field(
-        "default",
-        validation_alias=_env("CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID"),
-        description="AI Gateway id: lowercase letters, digits and hyphens, at most 64.",
-    )
-    token: BearerSecret = Field(
-        None,
-        validation_alias=_env("CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN"),
-        description="AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode.",
-    )
-    google_api_key: Secret = Field(
-        None,
-        validation_alias=_env("GOOGLE_API_KEY"),
-        description="Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning "
-        "when both are set and differ (google-genai's order).",
-    )
-    gemini_api_key: Secret = Field(
-        None,
-        validation_alias=_env("GEMINI_API_KEY"),
-        description="Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset.",
-    )
-    mode: Mode = Field(
-        "auto",
-        validation_alias=_env("CF_AIG_MODE"),
-        description="`key` sends your Google key; `byok` sends none, so the gateway adds the key "
-        "it stores (BYOK or Unified Billing); `auto` is key when a Google key is set, else byok.",
-    )
-    base_url: BaseUrl = Field(
-        None,
-        validation_alias=_env("CF_AIG_BASE_URL"),
-        description="Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: "
-        "a custom domain or a local emulator, https unless the host is loopback. cfgenai appends "
-        "`/google-ai-studio`.",
-    )
-    api_version: ApiVersion = Field(
-        DEFAULT_API_VERSION,
-        validation_alias=_env("CF_AIG_API_VERSION"),
-        description="Gemini API version in the request path (google-genai's default).",
-    )
-    timeout: Timeout = Field(
-        DEFAULT_TIMEOUT,
-        validation_alias=_env("CF_AIG_TIMEOUT"),
-        description="Client-side timeout per request, in seconds, at most 86400 (24 hours).",
-    )
-    retries: Retries = Field(
-        DEFAULT_RETRIES,
-        validation_alias=_env("CF_AIG_RETRIES"),
-        description="Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed "
-        "connections and, with httpx, timeouts (aiohttp's timeout is final), with exponential "
-        "backoff from 1 s; 0 disables them. `cfgenai doctor` shows the worst-case wait.",
-    )
-    model: Model = Field(
-        DEFAULT_MODEL,
-        validation_alias=_env("CF_AIG_MODEL"),
-        description="Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's "
-        "`models/` and `tunedModels/` prefixes are accepted on the Gemini API.",
-    )
-    provider: Provider = Field(
-        "google-ai-studio",
-        validation_alias=_env("CF_AIG_PROVIDER"),
-        description="`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI).",
-    )
-    vertex_project: PathSegment = Field(
-        None,
-        validation_alias=_env("CF_AIG_VERTEX_PROJECT"),
-        description="Google Cloud project for Vertex AI. Required with `google-vertex-ai`.",
-    )
-    vertex_location: PathSegment = Field(
-        None,
-        validation_alias=_env("CF_AIG_VERTEX_LOCATION"),
-        description="Vertex AI region, e.g. `us-central1`. `global` works for the models "
-        "Cloudflare routes there (few; doctor warns). Required with `google-vertex-ai`.",
-    )
-    vertex_access_token: BearerSecret = Field(
-        None,
-        validation_alias=_env("CF_AIG_VERTEX_ACCESS_TOKEN"),
-        description="Google access token for Vertex AI key mode, sent as "
-        "`Authorization: Bearer <token>`; unset, the gateway uses its stored credentials.",
-    )
-    vertex_credentials: GoogleCredentials = Field(
-        None,
-        validation_alias=_env("CF_AIG_VERTEX_CREDENTIALS"),
-        description="Google credentials for Vertex AI key mode, whose access token cfgenai "
-        "sends and refreshes: `adc` (Application Default Credentials: "
-        "GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload identity, the metadata server) or "
-        "the path of a credentials JSON file (service account, authorized user, external "
-        "account); `build_client(credentials=...)` takes a google.auth object.",
-        repr=False,
-    )
-    access_token: BearerSecret = Field(
-        None,
-        validation_alias=_env("CF_AIG_ACCESS_TOKEN"),
-        description="Cloudflare Access token (JWT) for a custom domain behind Access, sent as "
-        "`cf-access-token`; it can replace CF_AIG_TOKEN there.",
-    )
-    access_client_id: PathSegment = Field(
-        None,
-        validation_alias=_env("CF_AIG_ACCESS_CLIENT_ID"),
-        description="Cloudflare Access service token id, sent as `CF-Access-Client-Id`.",
-    )
-    access_client_secret: Secret = Field(
-        None,
-        validation_alias=_env("CF_AIG_ACCESS_CLIENT_SECRET"),
-        description="Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`.",
-    )
-    otel: Flag = Field(
-        True,
-        validation_alias=_env("CF_AIG_OTEL"),
-        description="`true`: while a recording OpenTelemetry span is current (your app uses "
-        "`opentelemetry-api`, extra `otel`), requests carry its trace and span ids so the "
-        "gateway's span joins your trace; `false` sends none. cfgenai never imports "
-        "OpenTelemetry itself.",
-    )
-    api_token: BearerSecret = Field(
-        None,
-        validation_alias=_env("CLOUDFLARE_API_TOKEN"),
-        description="Cloudflare API token with AI Gateway Read (and Edit, for feedback) "
-        "permission, for the logs and feedback API (`cfgenai.logs.get_log`, `cfgenai.logs.feedback`); "
-        "never sent to the gateway itself.",
-    )
-    api_base_url: ApiBaseUrl = Field(
-        DEFAULT_API_BASE_URL,
-        validation_alias=_env("CLOUDFLARE_API_BASE_URL"),
-        description="Root of Cloudflare's REST API, for logs and feedback; https unless the "
-        "host is loopback (a local emulator).",
-    )
-    options: GatewayOptions = Field(
-        default_factory=GatewayOptions,
-        description="The gateway options every request carries (CF_AIG_CACHE_TTL...).",
-    )
+    """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback (a
+    local emulator)."""
+    options: GatewayOptions = Field(default_factory=GatewayOptions, validation_alias="options")
+    """The gateway options every request carries (CF_AIG_CACHE_TTL...)."""
     # The secrets read from files, by field: a rotated file is picked up (see _rotation).
     _files: dict[str, Path] = PrivateAttr(default_factory=dict)
-
-    @field_validator("options", mode="after")
-    @classmethod
-    def _no_client_wide_request_ids(cls, options: GatewayOptions) -> GatewayOptions:
-        lines = []
-        for name in PER_REQUEST_ONLY:
-            if getattr(options, name) is not None:
-                why = (
-                    "a client-wide cache key would give every request the same cached answer"
-                    if name == "cache_key"
-                    else "a client-wide trace id would put every request in one trace (cfgenai "
-                    "sends the current OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
-                )
-                lines.append(
-                    f"{variable(name)}: {why}; unset it and pass "
-                    f"cfgenai.request_options({name}=...) per request"
-                )
-        if lines:
-            raise ConfigError(lines)
-        return options
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _check_everything(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        # Field errors stop pydantic before an "after" validator could run, so the
-        # combination checks read the input: every problem is reported at once.
-        data = _by_field(data) if isinstance(data, Mapping) else data
-        found = []
-        try:
-            settings = handler(data)
-        except ValidationError as exc:
-            found = problems(exc, _label, FIXES)
-        if isinstance(data, Mapping):
-            found += _combination_problems(data)
-        if found:
-            raise ConfigError(found)
-        return settings
-
-    # -- reading --------------------------------------------------------------------------
 
     @classmethod
     def settings_customise_sources(
@@ -282,28 +151,26 @@ class GatewaySettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, secret files and ``.env`` of one :class:`Reading`."""
-        return init_settings, *_READING.get().sources
+        """The arguments alone: ``__init__`` passes what one :class:`Reading` found under them."""
+        return (init_settings,)
 
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
         reading = given or read(GatewaySettings, values.pop("_env_file", ...))
-        arguments, found = _arguments(values)
-        context = _READING.set(reading)
+        data = reading.data(GatewaySettings)
+        arguments, found = _arguments(values, data.pop("options", {}))
+        data |= arguments
         try:
-            super().__init__(**arguments)
+            super().__init__(**data)
         except ValidationError as exc:
-            found += problems(exc, _label, FIXES)
+            found += problems(exc, variable, FIXES)
         else:
             found += _root_override_problems(self.base_url, values)
-        finally:
-            _READING.reset(context)
-        found = [*reading.problems, *found]
+        # Checked on the input, which a field's error does not stop: every problem at once.
+        found = [*reading.problems, *found, *_combination_problems(data)]
         if found:
-            found = [
-                mask(line, [*found_secrets(reading), *_given_secrets(values)]) for line in found
-            ]
-            raise ConfigError(_mention_env_file(found, reading.env_file))
+            secrets = [*found_secrets(reading), *_given_secrets(values)]
+            raise ConfigError(_mention_env_file([mask(p, secrets) for p in found], reading))
         files = {
             name: reading.find(variables()[name]) for name in SECRET_FIELDS if name not in values
         }
@@ -325,7 +192,7 @@ class GatewaySettings(BaseSettings):
 
     def _replace(self, **changes: Any) -> Self:
         """These settings with ``changes`` (by field or option name), read from nowhere else."""
-        return type(self)(_reading=Reading((Kept(self, self._files),)), **changes)
+        return type(self)(_reading=Reading((kept(self, self._files),)), **changes)
 
     # -- what the settings resolve to ---------------------------------------------------
 
@@ -362,7 +229,7 @@ class GatewaySettings(BaseSettings):
         """``CF_AIG_BASE_URL``, or Cloudflare's URL for the account and gateway."""
         if self.base_url:
             return self.base_url
-        return f"{CLOUDFLARE_GATEWAY_HOST}/v1/{self.account_id}/{self.gateway_id}"
+        return f"https://gateway.ai.cloudflare.com/v1/{self.account_id}/{self.gateway_id}"
 
 
 # The credentials: every field whose value is a SecretStr.
@@ -386,13 +253,10 @@ def all_variables() -> frozenset[str]:
 
 
 def variable(field: str) -> str:
-    """The environment variable(s) that set ``field``, as a user would write them."""
-    names = variables()[field]
+    """The environment variable(s) that set ``field``, as a user would write them (anything
+    else as it is)."""
+    names = variables().get(field, (field,))
     return " (or ".join(names) + ")" * (len(names) - 1)
-
-
-def _label(key: str) -> str:
-    return variable(key) if key in variables() else key
 
 
 def found_secrets(reading: Reading) -> list[str]:
@@ -407,21 +271,16 @@ def _given_secrets(values: Mapping[str, Any]) -> list[str]:
     return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in given if v]
 
 
-def _by_field(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` by field name, each from the first of its keys present as pydantic takes it
-    (an alias before the name: pydantic-settings gives arguments under their alias)."""
-    keys = {name: [*variables().get(name, ()), name] for name in GatewaySettings.model_fields}
-    found = {name: next((k for k in ks if k in data), None) for name, ks in keys.items()}
-    return {name: data[key] for name, key in found.items() if key is not None}
-
-
-def _arguments(values: Mapping[str, Any], options: Any = None) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments with the gateway options' ones gathered under ``options``, and a
-    problem for each that is no setting: pydantic would silently drop it."""
+def _arguments(
+    values: Mapping[str, Any], options: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Keyword arguments over the gateway ``options`` found, the options' ones gathered under
+    ``options`` (an explicit ``options=`` replaces them all); and a problem for each that is no
+    setting: pydantic would silently drop it."""
     nested = {k: v for k, v in values.items() if k not in OPTION_HEADERS}
-    given = {k: v for k, v in values.items() if k in OPTION_HEADERS}
-    if given or options is not None:
-        nested["options"] = {**(options or {}), **given}
+    options = {**options, **{k: v for k, v in values.items() if k in OPTION_HEADERS}}
+    if options and "options" not in values:
+        nested["options"] = options
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
     found = unknown_names(values, known, "setting of cfgenai", "`cfgenai env` lists the settings")
     hint = (
@@ -431,31 +290,36 @@ def _arguments(values: Mapping[str, Any], options: Any = None) -> tuple[dict[str
     return nested, [hint if line.startswith("api_key:") else line for line in found]
 
 
-def _root_override_problems(base_url: str | None, overrides: Mapping[str, Any]) -> list[str]:
+def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
+    """Problems, with "not set" ones saying that no ``.env`` file was found."""
+    if reading.env_file is None or reading.env_file.is_file():
+        return found
+    where = f" (no .env file was found at {reading.env_file.absolute()})"
+    return [p + where if NOT_SET in p else p for p in found]
+
+
+def _root_override_problems(base_url: str | None, arguments: Mapping[str, Any]) -> list[str]:
     """Explicit account or gateway ids that ``base_url`` would make meaningless."""
-    if base_url is None:
-        return []
     return [
         f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
         f"so {name} would be ignored; put the gateway in the base URL (base_url=...), or "
         "unset CF_AIG_BASE_URL"
         for name in ("account_id", "gateway_id")
-        if overrides.get(name) is not None
+        if base_url is not None and arguments.get(name) is not None
     ]
 
 
-def _mention_env_file(found: list[str], env_file: Path | None) -> list[str]:
-    """Problems, with "not set" ones saying that no ``.env`` file was found."""
-    if env_file is None or env_file.is_file():
-        return found
-    where = f" (no .env file was found at {env_file.absolute()})"
-    return [p + where if NOT_SET in p else p for p in found]
-
-
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
-    """Problems of fields together, read from the raw input ``data`` (by field name)."""
-    raw = {str(k): _text(v) for k, v in data.items() if k != "options"}
-    found = []
+    """Problems of fields together, read from the input ``data`` (by field name)."""
+    raw = {k: _text(v) for k, v in data.items() if k != "options"}
+    options = data.get("options")
+    options = dict(options) if isinstance(options, Mapping | GatewayOptions) else {}
+    found = [
+        f"{variable(name)}: {why}; unset it and pass cfgenai.request_options({name}=...) per "
+        "request"
+        for name, why in PER_REQUEST_ONLY.items()
+        if _text(options.get(name))
+    ]
     if not raw.get("account_id") and not raw.get("base_url"):
         found.append(
             f"{variable('account_id')}{NOT_SET} set it to your Cloudflare account id "
@@ -488,27 +352,27 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             f"{variable('vertex_credentials')} and {variable('vertex_access_token')}: set one: "
             "credentials, whose token cfgenai refreshes, or a token you refresh yourself"
         )
+    # The provider's credential: the variable to set first, all of them, and the value found.
+    if vertex:
+        first, named = (
+            "CF_AIG_VERTEX_ACCESS_TOKEN",
+            "CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS",
+        )
+        key = raw.get("vertex_access_token") or raw.get("vertex_credentials")
+    else:
+        first, named = "GOOGLE_API_KEY", "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+        key = raw.get("google_api_key") or raw.get("gemini_api_key")
     mode = raw.get("mode", "").lower() or "auto"
-    key_names = (
-        "CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS"
-        if vertex
-        else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-    )
-    key = (
-        raw.get("vertex_access_token") or raw.get("vertex_credentials")
-        if vertex
-        else raw.get("google_api_key") or raw.get("gemini_api_key")
-    )
     if mode == "key" and not key:
         found.append(
-            f"CF_AIG_MODE=key needs the provider's credential: set {key_names}, or use "
+            f"CF_AIG_MODE=key needs the provider's credential: set {named}, or use "
             "CF_AIG_MODE=byok to let the gateway add the credential it stores"
         )
     if mode == "key" and key and key == raw.get("token"):
         found.append(
-            f"CF_AIG_MODE=key, but {key_names.split(' or ')[0]} holds the gateway token (CF_AIG_TOKEN), not "
-            "the provider's credential: set the real one, or use CF_AIG_MODE=byok (the "
-            "gateway then adds the credential it stores)"
+            f"CF_AIG_MODE=key, but {first if vertex else named} holds the gateway token "
+            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "
+            "CF_AIG_MODE=byok (the gateway then adds the credential it stores)"
         )
     cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
     if (mode == "byok" or (mode == "auto" and not key)) and not cloudflare:
@@ -516,7 +380,7 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
         found.append(
             f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
             f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            f"{key_names.split(' (')[0].split(' or ')[0]} to send your own credential"
+            f"{first} to send your own credential"
         )
     return found
 

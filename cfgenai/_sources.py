@@ -1,9 +1,9 @@
-"""Where settings come from, as pydantic-settings sources: the environment, then secret files
-(``{NAME}_FILE``, then the ``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file.
+"""Where settings come from: the environment, then secret files (``{NAME}_FILE``, then the
+``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file.
 
-:func:`read` makes each source once (the ``.env`` file is opened once) into a :class:`Reading`:
-the settings take their values from its sources, and ``cfgenai doctor`` asks it where each one
-came from. A source gives a field the first of its variables that it holds, so an alias in the
+:func:`read` looks at each once (the ``.env`` file is opened once) into a :class:`Reading`: the
+settings take their values from it, and ``cfgenai doctor`` asks it where each came from. A field
+takes the first of its variables held by the first source holding any, so an alias in the
 environment beats the main name in the ``.env`` file.
 """
 
@@ -12,27 +12,31 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, SecretStr, TypeAdapter, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    DotEnvSettingsSource,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
+from dotenv import dotenv_values
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
 )
+from pydantic.fields import FieldInfo
 
-from . import _rotation
+from . import _errors, _rotation
 from ._secrets import printable
 
 ENV_FILE = "CF_AIG_ENV_FILE"
 SECRETS_DIR = "CF_AIG_SECRETS_DIR"
 PREFIX = "CF_AIG_"
 ENCODING = "utf-8-sig"  # UTF-8, tolerating the byte-order mark some Windows editors write
+# A field's variable, unless it names its own: CF_AIG_ and its name in capitals.
+ENV_NAMES = AliasGenerator(validation_alias=lambda name: AliasChoices(PREFIX + name.upper()))
 
 
 def names(field: FieldInfo) -> tuple[str, ...]:
@@ -41,50 +45,29 @@ def names(field: FieldInfo) -> tuple[str, ...]:
     return tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else ()
 
 
-class Variables(PydanticBaseSettingsSource):
-    """A source of variables (``values``, names in capitals): it gives each field the value of
-    the first of the field's variables it holds; the fields of a nested model (the gateway
-    options) are gathered into a dict for it."""
-
-    values: Mapping[str, Any] = {}
-    paths: Mapping[str, Path] = {}  # a variable -> the file holding it
-    label = ""
-
-    def where(self, name: str) -> str:
-        """Where the variable ``name`` was found, for messages and ``cfgenai doctor``."""
-        return self.label
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # __call__ gives every field at once
-
-    def __call__(self) -> dict[str, Any]:
-        def first(fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
-            found = {
-                k: next((n for n in names(f) if n in self.values), "") for k, f in fields.items()
-            }
-            return {k: self.values[n] for k, n in found.items() if n}
-
-        data = first(self.settings_cls.model_fields)
-        for name, model in _nested(self.settings_cls).items():
-            if found := first(model.model_fields):
-                data[name] = found
-        return data
+def _fields(settings_cls: type[BaseModel]) -> dict[str | None, dict[str, FieldInfo]]:
+    """The fields of ``settings_cls`` (under None) and of each model it nests (the gateway
+    options, under the field holding them)."""
+    found: dict[str | None, dict[str, FieldInfo]] = {None: settings_cls.model_fields}
+    for name, info in settings_cls.model_fields.items():
+        if isinstance(model := info.annotation, type) and issubclass(model, BaseModel):
+            found[name] = model.model_fields
+    return found
 
 
-def _nested(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
-    """The fields that hold a model (the gateway options), and its class."""
-    fields = settings_cls.model_fields.items()
-    return {
-        k: m for k, f in fields if isinstance(m := f.annotation, type) and issubclass(m, BaseModel)
+@functools.cache
+def _variables(settings_cls: type[BaseModel]) -> frozenset[str]:
+    found = {
+        n for fields in _fields(settings_cls).values() for f in fields.values() for n in names(f)
     }
+    return frozenset({*found, *(f"{n}_FILE" for n in found)})
 
 
-def _cleaned(variables: Mapping[str, str | None], settings_cls: type[BaseModel]) -> dict[str, str]:
-    """The variables ``settings_cls`` reads (and any ``CF_AIG_*``, to warn about): names in
-    capitals, values stripped, blank ones left out. Nothing else of the environment (an app's
-    own secrets) is copied: error reporters record the locals that would hold it. A plain loop
-    (not a comprehension, a function call in Python 3.11) calls nothing while it holds them."""
-    wanted = _variables(settings_cls)
+def _cleaned(variables: dict[str, str | None], wanted: frozenset[str]) -> dict[str, str]:
+    """The ``wanted`` variables (and any ``CF_AIG_*``, to warn about): names in capitals, values
+    stripped, blank ones left out. Nothing else of the environment (an app's own secrets) is
+    kept: error reporters record the locals that would hold it. A plain loop over a dict (not
+    a comprehension, a function call in Python 3.11) calls nothing while it holds them."""
     kept = {}
     for name, value in variables.items():
         upper = name.upper()
@@ -93,96 +76,68 @@ def _cleaned(variables: Mapping[str, str | None], settings_cls: type[BaseModel])
     return kept
 
 
-@functools.cache
-def _variables(settings_cls: type[BaseModel]) -> frozenset[str]:
-    fields = [*settings_cls.model_fields.values()]
-    for model in _nested(settings_cls).values():
-        fields += model.model_fields.values()
-    found = {n for f in fields for n in names(f)}
-    return frozenset({*found, *(f"{n}_FILE" for n in found)})
+@dataclass(frozen=True)
+class Source:
+    """The variables one place holds (names in capitals), and the file holding each secret."""
+
+    label: str  # "environment", "secret files", ".env file PATH" or "settings"
+    values: Mapping[str, Any]
+    paths: Mapping[str, Path] = field(default_factory=dict)
+
+    def where(self, name: str) -> str:
+        """Where the variable ``name`` was found, for messages and ``cfgenai doctor``."""
+        return f"file {self.paths[name]}" if name in self.paths else self.label
 
 
-class Environment(Variables, EnvSettingsSource):
-    """The process environment, through pydantic-settings' own source."""
-
-    label = "environment"
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls, case_sensitive=False)
-        self.values = _cleaned(self.env_vars, settings_cls)
-
-
-class DotEnv(Variables, DotEnvSettingsSource):
-    """The ``.env`` file ``path`` (None: none), through pydantic-settings' own source."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(
-            settings_cls, env_file=path, env_file_encoding=ENCODING, case_sensitive=False
-        )
-        self.label, self.values = f".env file {path}", _cleaned(self.env_vars, settings_cls)
-
-
-class Kept(Variables):
-    """The values of ``settings`` already made, and the files they read (``files``, by field)."""
-
-    label = "settings"
-
-    def __init__(self, settings: BaseSettings, files: Mapping[str, Path]) -> None:
-        super().__init__(type(settings))
-        values, fields = dict(settings), dict(self.settings_cls.model_fields)
-        for name, model in _nested(self.settings_cls).items():
+def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
+    """The values of ``settings`` already made, as variables, and the files they read
+    (``files``, by field)."""
+    values, infos = dict(settings), dict[str, FieldInfo]()
+    for name, fields in _fields(type(settings)).items():
+        if name is not None:  # the gateway options, flattened
             values |= dict(values.pop(name))
-            fields |= model.model_fields
-        first = {k: names(f)[0] for k, f in fields.items() if names(f)}
-        self.values = {first[k]: v for k, v in values.items() if k in first and v is not None}
-        self.paths = {first[k]: path for k, path in files.items()}
+        infos |= fields
+    first = {k: names(f)[0] for k, f in infos.items() if names(f)}
+    found = {first[k]: v for k, v in values.items() if k in first and v is not None}
+    return Source("settings", found, {first[k]: path for k, path in files.items()})
 
 
-class SecretFiles(Variables):
+def _secret_files(
+    settings_cls: type[BaseModel], environment: Mapping[str, str], problems: list[str]
+) -> Source:
     """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
     Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
     convention); so is a file that is not a regular one or holds no secret (see
     :func:`_rotation.read`)."""
-
-    def __init__(
-        self, settings_cls: type[BaseSettings], environment: Mapping[str, str], problems: list[str]
-    ) -> None:
-        super().__init__(settings_cls)
-        fields = {
-            n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
-            for n in names(f)
-        }  # fmt: skip
-        chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
-        for name in fields:
-            if (named := environment.get(f"{name}_FILE")) is None:
-                continue
-            if name in environment:
-                problems.append(
-                    f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
-                    f"holding the value of {name}"
-                )
-            else:
-                chosen[name] = Path(named), f"{name}_FILE"
-        folder = environment.get(SECRETS_DIR)
-        if folder is not None and not Path(folder).is_dir():
+    fields = {
+        n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
+        for n in names(f)
+    }  # fmt: skip
+    chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
+    for name in fields:
+        if (named := environment.get(f"{name}_FILE")) is None:
+            continue
+        if name in environment:
             problems.append(
-                f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it"
+                f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
+                f"holding the value of {name}"
             )
-        elif folder is not None:
-            for name in fields:
-                files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
-                path = next(files, None)
-                if path is not None and name not in chosen and name not in environment:
-                    chosen[name] = path, SECRETS_DIR
-        self.paths, self.values = {}, {}
-        for name, (path, variable) in chosen.items():
-            check = _check(fields[name])
-            if (value := _rotation.read(path, variable, problems, check)) is not None:
-                self.paths[name], self.values[name] = path, value
-
-    def where(self, name: str) -> str:
-        return f"file {self.paths[name]}"
+        else:
+            chosen[name] = Path(named), f"{name}_FILE"
+    folder = environment.get(SECRETS_DIR)
+    if folder is not None and not Path(folder).is_dir():
+        problems.append(f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it")
+    elif folder is not None:
+        for name in fields.keys() - chosen.keys() - environment.keys():
+            files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
+            if (path := next(files, None)) is not None:
+                chosen[name] = path, SECRETS_DIR
+    paths, values = {}, {}
+    for name, (path, variable) in chosen.items():
+        if (value := _rotation.read(path, variable, problems, _check(fields[name]))) is not None:
+            paths[name], values[name] = path, value
+    return Source("secret files", values, paths)
 
 
 def _check(field: FieldInfo) -> _rotation.Check:
@@ -193,9 +148,7 @@ def _check(field: FieldInfo) -> _rotation.Check:
         try:
             checked = _adapter(field).validate_python(value)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            cause = error.get("ctx", {}).get("error")
-            raise ValueError(str(cause) if cause is not None else error["msg"]) from None
+            raise ValueError(_errors.problems(exc, str, {})[0]) from None
         return checked.get_secret_value() if isinstance(checked, SecretStr) else checked
 
     return check
@@ -209,7 +162,7 @@ def _adapter(field: FieldInfo) -> TypeAdapter[Any]:
 
 @dataclass(frozen=True)
 class Found:
-    value: Any  # text, but for the values of settings already made (Kept)
+    value: Any  # text, but for the values of settings already made (kept)
     name: str  # the variable that held it
     source: str  # "environment", "file PATH" or ".env file PATH"
     path: Path | None = None  # the file holding a secret
@@ -219,7 +172,7 @@ class Found:
 class Reading:
     """One look at the environment, the secret files and the ``.env`` file."""
 
-    sources: tuple[Variables, ...]  # highest precedence first
+    sources: tuple[Source, ...]  # highest precedence first
     problems: tuple[str, ...] = ()  # with the files themselves
     env_file: Path | None = None  # the .env file looked for (None: none)
 
@@ -231,6 +184,18 @@ class Reading:
                     value, path = source.values[name], source.paths.get(name)
                     return Found(value, name, source.where(name), path)
         return None
+
+    def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
+        """The values found for ``settings_cls``, by field; a nested model's in a dict."""
+        data: dict[str, Any] = {}
+        for name, fields in _fields(settings_cls).items():
+            hits = {k: self.find(names(f)) for k, f in fields.items()}
+            found = {k: hit.value for k, hit in hits.items() if hit is not None}
+            if name is None:
+                data |= found
+            elif found:
+                data[name] = found
+        return data
 
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
@@ -256,7 +221,7 @@ class Reading:
 
 
 def read(
-    settings_cls: type[BaseSettings], env_file: Path | str | EllipsisType | None = ...
+    settings_cls: type[BaseModel], env_file: Path | str | EllipsisType | None = ...
 ) -> Reading:
     """The sources of ``settings_cls``: the environment, the secret files, then the ``.env``
     file ``env_file``, by default the one ``CF_AIG_ENV_FILE`` names (``.env`` when unset, none
@@ -272,18 +237,20 @@ def read(
             path = None
     else:
         path = Path(env_file) if env_file is not None else None
-    try:
-        dotenv = DotEnv(settings_cls, path)
+    wanted = _variables(settings_cls)
+    try:  # python-dotenv, as pydantic-settings reads it
+        dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
         line = exc.object[: exc.start].count(b"\n") + 1
         problems.append(
             f"the .env file {Path(str(path)).absolute()}: the byte at position {exc.start} (line "
             f"{line}) is not UTF-8; save the file as UTF-8"
         )
-        dotenv = DotEnv(settings_cls, None)
-    environment = Environment(settings_cls)
-    files = SecretFiles(settings_cls, environment.values, problems)
-    return Reading((environment, files, dotenv), tuple(problems), path)
+        dotenv = {}
+    environment = _cleaned(dict(os.environ), wanted)
+    files = _secret_files(settings_cls, environment, problems)
+    sources = (Source("environment", environment), files, Source(f".env file {path}", dotenv))
+    return Reading(sources, tuple(problems), path)
 
 
 def _named_env_file() -> Path | None:
@@ -301,8 +268,5 @@ def describe_env_file() -> str:
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
-    tails = {k.removeprefix(PREFIX): k for k in known if k.startswith(PREFIX)}
-    import difflib
-
-    close = difflib.get_close_matches(name.removeprefix(PREFIX), tails, n=1, cutoff=0.6)
-    return f"did you mean {tails[close[0]]}?" if close else "`cfgenai env` lists the variables"
+    close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
+    return f"did you mean {close}?" if close else "`cfgenai env` lists the variables"

@@ -47,7 +47,7 @@ def test_every_secret_can_come_from_a_file(
         monkeypatch.setenv("CF_AIG_ACCESS_CLIENT_ID", "client.access")
     settings = GatewaySettings()
     assert getattr(settings, field).get_secret_value() == secret
-    assert settings._files[field] == path
+    assert settings.secret_files[field] == path
 
 
 def test_precedence_environment_file_folder_dotenv(
