@@ -17,14 +17,7 @@ class _Picklable(errors.APIError):
     ``APIError``, or not at all, in some releases)."""
 
     def __reduce__(self) -> Any:
-        return _rebuild, (type(self), self.__dict__.copy(), str(self))
-
-
-def _rebuild(cls: type[errors.APIError], state: dict[str, Any], text: str) -> errors.APIError:
-    error = cls.__new__(cls)
-    error.__dict__.update(state)
-    Exception.__init__(error, text)
-    return error
+        return Exception.__new__, (type(self), str(self)), self.__dict__.copy()
 
 
 class GoogleClientError(_Picklable, errors.ClientError):
