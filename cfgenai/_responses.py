@@ -67,8 +67,8 @@ HINTS: dict[int | str, str] = {
     "error code 1016": "Cloudflare could not resolve the origin's DNS name (origin DNS error): "
     "check CF_AIG_BASE_URL: its host, or the DNS record of the custom domain it names, must "
     "lead to the gateway (https://gateway.ai.cloudflare.com/v1/{account}/{gateway})",
-    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached (error 1015): "
-    "retry later (CF_AIG_RETRIES retries 429 client-side), or change the rule",
+    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached "
+    "(error 1015): retry later (CF_AIG_RETRIES retries 429 client-side), or change the rule",
     "error code": "Cloudflare's edge answered with its own error code, before the gateway: "
     "check CF_AIG_BASE_URL, and look the code up in Cloudflare's 1xxx error reference",
     "5xx page": "Cloudflare's edge could not serve the gateway (its HTML error page, a fault on "
