@@ -13,7 +13,6 @@ the content.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -21,7 +20,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._checks import secret
@@ -40,8 +39,9 @@ Check = Callable[[str], str | None]
 Look = tuple[Signature | None, bytes | str]
 
 log = logging.getLogger("cfgenai")
-_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # a FIFO
-_FLAGS |= getattr(os, "O_BINARY", 0)  # would wait for a writer, a terminal become ours
+# Without blocking: opening a FIFO would wait for a writer.
+_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_FLAGS |= getattr(os, "O_BINARY", 0)
 _SPECIAL = {
     stat.S_ISFIFO: "a FIFO (named pipe)",
     stat.S_ISCHR: "a character device",
@@ -75,8 +75,7 @@ class _Watch:
     """One secret file, as the running clients see it."""
 
     value: str  # the last good secret, the one sent
-    signature: Signature | None  # of the file that held it
-    checks: dict[str, Check] = field(default_factory=dict)  # what named the file -> its check
+    signature: Signature | None = None  # of the file that held it (None: not seen whole yet)
     looked: float = float("-inf")  # when the file was last looked at
     seen: Look | None = None  # what the last look found, when the file had changed
     logged: Look | None = None  # the last unusable file logged
@@ -84,6 +83,7 @@ class _Watch:
 
 _lock = threading.Lock()
 _watched: dict[Path, _Watch] = {}
+_checks: dict[Path, dict[str, Check]] = {}  # each file's variables, and their checks
 
 
 def current(path: Path, first: str) -> str:
@@ -93,40 +93,34 @@ def current(path: Path, first: str) -> str:
     if watch is not None and now - watch.looked < CHECK_EVERY:
         return watch.value
     with _lock:
-        # A Secret the settings did not read: its first value, until the file is seen whole.
-        watch = _watched.setdefault(path, _Watch(first, None))
-        if now - watch.looked >= CHECK_EVERY:
-            watch.looked = now
-            if watch.signature is None or signature(path) != watch.signature:
-                try:
-                    found: Look = load(path, FIX)
-                except Unusable as exc:
-                    found = None, str(exc)
-                _consider(path, watch, found)
-            else:
-                watch.seen = None  # unchanged: one stat, nothing read
+        watch = _watched.setdefault(path, _Watch(first))
+        if now - watch.looked < CHECK_EVERY:
+            return watch.value  # another thread just looked
+        watch.looked = now
+        if watch.signature is not None and signature(path) == watch.signature:
+            watch.seen = None  # unchanged: one stat, nothing read
+            return watch.value
+        try:
+            found: Look = load(path, FIX)
+        except Unusable as exc:
+            found = None, str(exc)
+        before, watch.seen = watch.seen, found
+        if found == before:  # the same twice in a row: not being written
+            _take(path, watch, found)
         return watch.value
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
     """The secret a file holds (one trailing newline stripped), or None with the problem added:
     it names ``variable`` and the path, never the content. ``check`` is what the settings will
-    make of it, made again of each rotated value. A read of a watched file counts as a look."""
+    make of it, made again of each rotated value."""
     try:
-        sig, data = load(path, FIX)
-        value = _secret(data)
+        value = _secret(load(path, FIX)[1])
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
     with _lock:
-        if (watch := _watched.get(path)) is not None:
-            watch.checks[variable] = check
-            if sig != watch.signature:
-                watch.looked = clock()
-                _consider(path, watch, (sig, data))
-            return value
-        with contextlib.suppress(Unusable):  # the settings refuse it, saying why
-            _watched[path] = _Watch(_usable(data, [check]), sig, {variable: check}, clock())
+        _checks.setdefault(path, {})[variable] = check
     return value
 
 
@@ -170,23 +164,21 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _consider(path: Path, watch: _Watch, found: Look) -> None:
-    """Take what a look at the changed file found if the look before found the same."""
-    before, watch.seen = watch.seen, found
-    if found != before:
-        return  # it may be being written: look again
+def _take(path: Path, watch: _Watch, found: Look) -> None:
+    """Use what the changed file holds, unless it is unusable: then log it, once."""
     sig, data = found
+    checks = _checks.get(path, {})
     try:
         if isinstance(data, str):
             raise Unusable(data)
-        watch.value, watch.signature, watch.seen = _usable(data, watch.checks.values()), sig, None
+        watch.value, watch.signature, watch.seen = _usable(data, checks.values()), sig, None
     except Unusable as exc:
         if watch.logged != found:
             watch.logged = found
             log.warning(
                 "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
                 "usable one",
-                ", ".join(watch.checks) or "secret file",
+                ", ".join(checks) or "secret file",
                 printable(str(path)),
                 exc,
             )
