@@ -7,6 +7,7 @@ Read (and Edit, for feedback) permission, never the gateway's own token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -60,7 +61,7 @@ def get_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry
     (``CF_AIG_ACCOUNT_ID``/``CF_AIG_GATEWAY_ID`` or ``CF_AIG_BASE_URL``). Raises
     ``ConfigError`` for a missing token or a bad id, ``CloudflareAPIError`` for a refusal.
     """
-    return _log_entry(_Call(settings, log_id, "GET").send())
+    return _log_entry(_send(settings, log_id, "GET"))
 
 
 def feedback(
@@ -74,12 +75,12 @@ def feedback(
     """Rate the request logged as ``log_id``: ``feedback`` 1 (good) or -1 (bad), ``score``
     from 0 to 100, ``metadata`` (at most 5 string, number or boolean values). Needs a token
     with AI Gateway Edit permission; otherwise as :func:`get_log`."""
-    _Call(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata)).send()
+    _send(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata))
 
 
 async def aget_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
     """:func:`get_log`, without blocking the event loop."""
-    return _log_entry(await _Call(settings, log_id, "GET").asend())
+    return _log_entry(await asyncio.to_thread(_send, settings, log_id, "GET"))
 
 
 async def afeedback(
@@ -91,87 +92,72 @@ async def afeedback(
     settings: GatewaySettings | None = None,
 ) -> None:
     """:func:`feedback`, without blocking the event loop."""
-    await _Call(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata)).asend()
+    await asyncio.to_thread(
+        _send, settings, log_id, "PATCH", _feedback_body(feedback, score, metadata)
+    )
 
 
-class _Call:
-    """One request to the logs API, checked before anything is sent."""
+def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any = None) -> Any:
+    """The ``result`` of one request to the logs API, checked before anything is sent."""
+    plan = _plan.plan(resolve(settings, {}))
+    route = plan.logs
+    problems = [] if isinstance(route, _plan.Route) else list(route)
+    if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
+        problems.insert(
+            0,
+            "log_id: must be a log id as the gateway gives it (gateway_info(response).log_id): "
+            "letters, digits, '-' and '_'",
+        )
+    if problems or not isinstance(route, _plan.Route):
+        raise ConfigError(problems)
+    url = f"{route.url}/{log_id}"
+    # No proxy sees what goes to this machine; a redirect would carry the token elsewhere.
+    direct = is_loopback_url(url)
+    with httpx_module().Client(
+        timeout=plan.timeout, follow_redirects=False, trust_env=not direct
+    ) as client:
+        response = client.request(method, url, headers=route.credential_headers(), json=body)
+    try:
+        envelope = response.json()
+    except ValueError:
+        envelope = None
+    envelope = envelope if isinstance(envelope, dict) else {}
+    if response.status_code < 300 and envelope.get("success") is True:
+        return envelope.get("result")
+    errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
+    codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
+    reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
+    # The API may echo what it was sent: never let the token through.
+    reason = mask(reason, route.secrets())[:500]
+    if not envelope:
+        reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
+    status = response.status_code
+    raise CloudflareAPIError(status, codes, reason, _hint(status, codes, url))
 
-    def __init__(
-        self, settings: GatewaySettings | None, log_id: str, method: str, body: Any = None
-    ) -> None:
-        plan = _plan.plan(resolve(settings, {}))
-        route = plan.logs
-        problems = [] if isinstance(route, _plan.Route) else list(route)
-        if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
-            problems.insert(
-                0,
-                "log_id: must be a log id as the gateway gives it (gateway_info(response)."
-                "log_id): letters, digits, '-' and '_'",
-            )
-        if problems or not isinstance(route, _plan.Route):
-            raise ConfigError(problems)
-        self.secrets, self.log_id = route.secrets(), log_id
-        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
-        _, self.account, _, _, self.gateway, _ = route.url.rsplit("/", 5)
-        url = f"{route.url}/{log_id}"
-        self.client_args: dict[str, Any] = {
-            "timeout": plan.timeout,
-            "follow_redirects": False,
-            "trust_env": not is_loopback_url(url),  # no proxy sees what goes to this machine
-        }
-        headers = route.credential_headers()
-        self.request_args = {"method": method, "url": url, "headers": headers, "json": body}
 
-    def send(self) -> Any:
-        """The envelope's ``result``, or the refusal as a ``CloudflareAPIError``."""
-        with httpx_module().Client(**self.client_args) as client:
-            return self._result(client.request(**self.request_args))
-
-    async def asend(self) -> Any:
-        """:meth:`send`, without blocking the event loop."""
-        async with httpx_module().AsyncClient(**self.client_args) as client:
-            return self._result(await client.request(**self.request_args))
-
-    def _result(self, response: Any) -> Any:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        envelope = body if isinstance(body, dict) else {}
-        if response.status_code < 300 and envelope.get("success") is True:
-            return envelope.get("result")
-        errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
-        codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
-        reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
-        # The API may echo what it was sent: never let the token through.
-        reason = mask(reason, self.secrets)[:500]
-        if not envelope:
-            reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
-        status = response.status_code
-        raise CloudflareAPIError(status, codes, reason, self._hint(status, codes))
-
-    def _hint(self, status: int, codes: tuple[int, ...]) -> str:
-        if status in (401, 403) or 10000 in codes:
-            return (
-                "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway "
-                "Read permission (Edit to give feedback) on this account, not the gateway token"
-            )
-        if status == 404:
-            return (
-                f"no log entry {self.log_id} in gateway {self.gateway} of account "
-                f"{self.account}: check the log id (gateway_info(response).log_id) and "
-                "CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID; a request sent with logging off has no "
-                "entry, and an entry appears shortly after its request"
-            )
-        if 300 <= status < 400:
-            return (
-                "the API answered with a redirect, which cfgenai does not follow: check "
-                "CLOUDFLARE_API_BASE_URL"
-            )
-        if status == 400:
-            return "the API refused the request as invalid; see the reason above"
-        return "retry later; Cloudflare's status page tells of outages"
+def _hint(status: int, codes: tuple[int, ...], url: str) -> str:
+    # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{log id}
+    _, account, _, _, gateway, _, log_id = url.rsplit("/", 6)
+    if status in (401, 403) or 10000 in codes:
+        return (
+            "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway "
+            "Read permission (Edit to give feedback) on this account, not the gateway token"
+        )
+    if status == 404:
+        return (
+            f"no log entry {log_id} in gateway {gateway} of account {account}: check the log "
+            "id (gateway_info(response).log_id) and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID; a "
+            "request sent with logging off has no entry, and an entry appears shortly after "
+            "its request"
+        )
+    if 300 <= status < 400:
+        return (
+            "the API answered with a redirect, which cfgenai does not follow: check "
+            "CLOUDFLARE_API_BASE_URL"
+        )
+    if status == 400:
+        return "the API refused the request as invalid; see the reason above"
+    return "retry later; Cloudflare's status page tells of outages"
 
 
 def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
