@@ -37,7 +37,9 @@ def build_client(
     ``google.auth`` credentials for Vertex AI, whose token cfgenai sends and refreshes.
     Raises ``ConfigError``.
     """
-    plan = _planned(settings, credentials, overrides)
+    if credentials is not None:
+        overrides["vertex_credentials"] = credentials
+    plan = _plan.plan(resolve(settings, overrides))
     return _Client(live=plan.live, **_kwargs(plan, share_tls=True))
 
 
@@ -45,22 +47,15 @@ def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
     """Keyword arguments for ``genai.Client`` that send every request through the gateway,
-    for frameworks that build their own clients (e.g. ADK's ``Gemini(client_kwargs=...)``).
+    for frameworks that build their own clients (ADK's ``Gemini(client_kwargs=...)``).
 
-    Takes what :func:`build_client` takes. Such a client behaves on the wire as
-    :func:`build_client`'s, except that its Live API is refused. Its ``http_options`` copy,
-    pickle and serialise (a JSON copy names the hooks but cannot run them). In key mode
-    ``api_key`` holds the Google key: do not log the dict. Raises ``ConfigError``.
+    Takes what :func:`build_client` takes; such a client acts as one from it, but refuses
+    Live. Its ``http_options`` copy, pickle and serialise. In key mode ``api_key`` holds the
+    Google key: do not log the dict. Raises ``ConfigError``.
     """
-    return _kwargs(_planned(settings, credentials, overrides), share_tls=False)
-
-
-def _planned(
-    settings: GatewaySettings | None, credentials: Any, overrides: dict[str, Any]
-) -> _plan.Plan:
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    return _plan.plan(resolve(settings, overrides))
+    return _kwargs(_plan.plan(resolve(settings, overrides)), share_tls=False)
 
 
 def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
@@ -104,9 +99,8 @@ class _Client(genai.Client):
         async_args = kwargs["http_options"].async_client_args or {}
         self.aio._pools = async_args.get("transport")  # type: ignore[attr-defined]
 
-    # genai.Client.__del__ closes the transport its `models`, `aio`... share, so
-    # `build_client().models.generate_content(...)` failed once the unreferenced Client was
-    # collected mid-call. The transports close themselves when collected: nothing leaks.
+    # genai.Client.__del__ closes the transport its `models` shares: `build_client().models.
+    # generate_content()` failed mid-call. The transports close themselves when collected.
     def __del__(self) -> None:
         pass
 
@@ -125,7 +119,7 @@ class _AsyncClient(genai.client.AsyncClient):
         else:  # its pools close; it stays usable, as google-genai 3.x's own pools leave it
             await self._pools.close_pools()
         if _closed(_compat.api_client(self)):
-            # `cfgenai.client` no longer leads to it: its sync pool would wait for the collector.
+            # Nothing leads to it now: its sync pool would wait for the collector.
             _compat.api_client(self).close()
 
     @property
@@ -152,8 +146,7 @@ class _Live(genai.live.AsyncLive):
                     entered = True
                     yield session
         except Exception as exc:
-            # A refused handshake raises the gateway's error (a GatewayError for its own
-            # refusals) instead of websockets' InvalidStatus.
+            # A refused handshake raises the gateway's error, not websockets' InvalidStatus.
             response = getattr(exc, "response", None)
             if entered or not hasattr(response, "status_code"):
                 raise
@@ -163,8 +156,8 @@ class _Live(genai.live.AsyncLive):
 
 
 def http_options(plan: _plan.Plan, *, share_tls: bool = True) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for ``plan``'s google-genai route (google-genai mutates the ones
-    it is given); ``share_tls`` hands over the process's TLS contexts, which do not pickle."""
+    """Fresh ``HttpOptions`` for ``plan`` (google-genai mutates the ones it is given);
+    ``share_tls`` hands over the process's TLS contexts, which do not pickle."""
     options = types.HttpOptions(
         base_url=plan.genai.url,
         api_version=plan.api_version,
@@ -196,8 +189,8 @@ _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and unco
 
 
 def shared_client() -> genai.Client:
-    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
-    use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
+    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment when
+    none is current (first use, :func:`reset_client`, closed, forked)."""
     with _shared_lock:
         if _shared is None:
             _share(build_client())
@@ -206,8 +199,8 @@ def shared_client() -> genai.Client:
 
 
 def reset_client() -> None:
-    """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
-    it) builds a new one from the environment as it is then."""
+    """Forget the shared client: the next use of ``cfgenai.client`` builds a new one from the
+    environment as it is then."""
     with _shared_lock:
         _share(None)
 
@@ -225,8 +218,7 @@ async def aclose_client() -> None:
 
 def _share(new: genai.Client | None) -> None:
     # The proxy shares the client's instance dictionary, where genai.Client keeps all of its
-    # state: every attribute runs the client's own code, and rebinding the dictionary moves
-    # every reference to `client` at once. An empty one sends the next use to __getattr__.
+    # state: every attribute runs the client's own code, and an empty one builds on next use.
     global _shared
     _shared = new
     _compat.share_state(client, new)
@@ -242,8 +234,7 @@ def _closed(api_client: object) -> bool:
 
 
 def _after_fork_in_child() -> None:
-    # The parent goes on using its client's pooled sockets: a child must never touch them.
-    # Keep it, unused and uncollected, and start afresh.
+    # The parent goes on using its client's pooled sockets: keep it, unused and uncollected.
     global _shared_lock
     if _shared is not None:
         _inherited.append(_shared)
@@ -252,18 +243,14 @@ def _after_fork_in_child() -> None:
 
 
 class SharedClient(_Client):
-    """``cfgenai.client``: stands for the shared ``genai.Client``, whichever is current.
-
-    A ``genai.Client`` for ``isinstance`` and type checkers, made without running
-    ``genai.Client.__init__``: nothing is read or built until it is used.
-    """
+    """``cfgenai.client``: a ``genai.Client`` that stands for the shared one, whichever is
+    current; nothing is read or built until it is used."""
 
     def __init__(self) -> None:
         pass
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only when the attribute is missing (not built yet, or a name the client
-        # lacks too). Probes for special names (copy, display, frameworks) build nothing.
+        # Not built yet (or a name the client lacks). Probes for special names build nothing.
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return getattr(shared_client(), name)

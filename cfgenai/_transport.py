@@ -21,6 +21,7 @@ from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
 from ._checks import is_loopback_url
+from ._google_errors import OffGatewayError
 from ._plan import Route
 from ._secrets import mask_headers, printable
 
@@ -38,8 +39,7 @@ def client_args(
     ``otel`` adds the current span's ids; ``share_tls`` hands over :func:`tls_contexts`."""
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(route, otel)
-    # No follow_redirects=False (httpx) or allow_redirects=False (aiohttp): the hooks see each
-    # 3xx before it could be followed, and raise (google-genai would resend every credential).
+    # The response hooks see each 3xx before it could be followed, and raise.
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     async_: dict[str, Any] = {
         "event_hooks": {
@@ -50,8 +50,7 @@ def client_args(
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
-    # A gateway on this machine is reached directly: a proxy would see the credentials sent in
-    # clear text to a plain-http emulator. The aiohttp middleware drops its proxy per request.
+    # A proxy would see the credentials a plain-http emulator gets in clear text.
     direct = is_loopback_url(route.url)
     if direct:
         sync["trust_env"] = async_["trust_env"] = False
@@ -63,9 +62,8 @@ def client_args(
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """``(for httpx, for aiohttp and websockets)``: the contexts google-genai would make for a
-    gateway at ``url`` (certifi's bundle, or the system store for httpx2 in google-genai 3.x),
-    made once per process and setting; reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``. A
-    plain-http gateway's clients make no TLS connection: their context trusts no CA."""
+    gateway at ``url``, made once per process; reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``.
+    A plain-http gateway's clients make no TLS connection: their context trusts no CA."""
     if url.startswith("http:"):
         return _no_ca(), _no_ca()
     cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
@@ -92,32 +90,27 @@ def _tls_contexts(
 
 
 def placed(prefix: SplitResult, url: str) -> str | None:
-    """``url`` put back under ``prefix`` (``{root}/{provider}``), or None when it is there.
-
-    google-genai takes some URLs from answers (the resumable upload's ``x-goog-upload-url``)
-    and may rebuild others without the base URL's path: one on Google's hosts, or an upload or
-    download path on the gateway's host, is put back under the prefix; anything else raises
-    :class:`OffGatewayError` before it is sent.
-    """
+    """``url`` put back under ``prefix`` (``{root}/{provider}``), or None when it is there:
+    google-genai takes some URLs from answers (an upload's ``x-goog-upload-url``), on Google's
+    hosts or outside the prefix. Any other URL raises :class:`OffGatewayError`."""
     target = urlsplit(url)
-    # A path a server may resolve elsewhere: a model name with an encoded dot or slash,
-    # '..', a control character, a '?' (the query then holds the method) or '#'.
+    # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
     if unsafe or target.fragment:
-        raise _off_gateway(url, f"the path {printable(target.path)} holds {_UNSAFE}")
+        raise OffGatewayError(url, f"the path {printable(target.path)} holds {_UNSAFE}")
     moved = None
     if _origin(target) != _origin(prefix):
         if not (target.hostname or "").endswith(".googleapis.com"):
-            raise _off_gateway(url, f"{target.hostname} is not the gateway's host")
+            raise OffGatewayError(url, f"{target.hostname} is not the gateway's host")
         moved = target.path
     elif not target.path.startswith(prefix.path + "/"):
         if not target.path.startswith(("/upload/", "/download/")):
-            raise _off_gateway(url, f"its path is outside {prefix.path}")
+            raise OffGatewayError(url, f"its path is outside {prefix.path}")
         moved = target.path
-    # google-genai puts the API version first; a path without one had a '..' or an encoded dot
-    # segment resolved on the way (aiohttp's URL parser does so before any middleware looks).
+    # No API version first: a dot segment was resolved on the way (aiohttp's parser does so).
     if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
-        raise _off_gateway(url, f"the path under {prefix.path} does not start with an API version")
+        why = f"the path under {prefix.path} does not start with an API version"
+        raise OffGatewayError(url, why)
     if moved is None:
         return None
     query = f"?{target.query}" if target.query else ""
@@ -137,17 +130,10 @@ def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
     return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
 
 
-def _off_gateway(url: str, why: str) -> Exception:
-    from ._google_errors import OffGatewayError
-
-    return OffGatewayError(url, why)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Hook:
-    # Hooks are values, not functions: frameworks copy, deep-copy, pickle and JSON-serialise
-    # the HttpOptions they are given (llama-index calls to_json_dict()). In JSON a hook is
-    # its name; a JSON copy cannot carry code, and httpx refuses the name before sending.
+    # Hooks are values: frameworks copy, pickle and JSON-serialise the HttpOptions they get
+    # (llama-index). In JSON a hook is its name, which httpx refuses before sending.
     __pydantic_serializer__: ClassVar[SchemaSerializer] = SchemaSerializer(
         core_schema.any_schema(
             serialization=core_schema.plain_serializer_function_ser_schema(
@@ -160,8 +146,7 @@ class _Hook:
 @dataclasses.dataclass(frozen=True)
 class Outgoing(_Hook):
     """httpx request hook: the request kept under the route's URL (:func:`placed`), with the
-    route's credentials as their files hold them now, without the headers it drops, and with
-    the current OpenTelemetry span's ids."""
+    route's credentials as their files hold them now, without the headers it drops."""
 
     route: Route
     otel: bool = False
@@ -230,8 +215,7 @@ class AiohttpMiddleware(_Hook):
     ) -> aiohttp.ClientResponse:
         import aiohttp
 
-        # google-genai sends a resumable upload's chunks through the same session, but
-        # without the per-request arguments that bring this middleware: it joins the session.
+        # google-genai sends an upload's chunks without the per-request middlewares.
         _compat.session_middleware(request.session, self)
         await close_at_shutdown(request.session)
         # The original URL: yarl's request.url is the same without a '#' part, refused too.
@@ -269,8 +253,8 @@ def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
-    """Raise for a 3xx or an error answer: the gateway's own refusal as a GatewayError, else
-    google-genai's error, keeping the answer but not the request and its credentials."""
+    """Raise the gateway's error (or google-genai's) for a 3xx or an error answer, without the
+    request and its credentials."""
     from ._responses import answered, error_for, redirect_error  # on the first error only
 
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
@@ -281,17 +265,12 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx async transport that sends each request on its running loop's own pool.
-
-    Pooled connections belong to the loop that opened them, and google-genai 2.x keeps one
-    async httpx client for every loop. A copy or a pickle is a new, empty one; in JSON it is
-    its name, as cfgenai's hooks are.
-    """
+    """An httpx async transport that sends on the running loop's own pool (connections belong
+    to their loop; google-genai 2.x shares one). A copy or pickle is a new, empty one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
     def __init__(self, tls_for: str | None, trust_env: bool) -> None:
-        # tls_for: the gateway's URL, for tls_contexts(); None: httpx's own default.
         self.tls_for, self.trust_env = tls_for, trust_env
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
@@ -302,7 +281,6 @@ class LoopPools:
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
         client = self._pools.get(loop) or await self._open(loop)
-        # The pool's client picks the transport as it would for itself: a proxy, or direct.
         return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
@@ -316,12 +294,10 @@ class LoopPools:
         return client
 
     async def aclose(self) -> None:
-        """Does nothing: httpx calls it when any client holding the transport closes (clients
-        built from one ``client_kwargs()`` share it). See :meth:`close_pools`."""
+        """Nothing: clients built from one ``client_kwargs()`` share it (:meth:`close_pools`)."""
 
     async def close_pools(self) -> None:
-        """Closes every pool: this loop's now, other running loops' on their loop (an ended
-        loop closed its own as it shut down)."""
+        """Closes every pool: this loop's now, other running loops' on their loop."""
         with self._lock:
             pools, self._pools = self._pools, {}
         current = asyncio.get_running_loop()
@@ -339,14 +315,12 @@ class LoopPools:
         pass
 
 
-# Async generators started on a loop, by what they close: asyncio.run() finalises a loop's
-# async generators before it closes the loop, and so closes each resource on its own loop.
+# asyncio.run() finalises a loop's async generators before it closes the loop.
 _CLOSERS: weakref.WeakKeyDictionary[Any, AsyncGenerator[None]] = weakref.WeakKeyDictionary()
 
 
 async def close_at_shutdown(resource: Any) -> None:
-    """Close ``resource`` (an httpx client or an aiohttp session) as its loop shuts down, so
-    that no connection outlives its loop. Once per resource."""
+    """Close ``resource`` (an httpx client or an aiohttp session) as its loop shuts down."""
     if resource not in _CLOSERS:
         closer = _CLOSERS[resource] = _closer(weakref.ref(resource))
         await anext(closer)  # its first step registers it with the running loop
