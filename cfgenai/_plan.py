@@ -1,7 +1,5 @@
-"""Settings resolved once into what goes on the wire: the :class:`Plan`, one :class:`Route`
-for each of google-genai's, the Live API's, the OpenAI-compatible one and Cloudflare's logs
-API. Every sender (httpx hooks, aiohttp middleware, WebSocket guard, OpenAI helper, doctor)
-adapts a route; none reads the settings again."""
+"""Settings resolved once into what goes on the wire: a :class:`Plan`, one :class:`Route`
+for each route, which every sender adapts; none reads the settings again."""
 
 from __future__ import annotations
 
@@ -47,9 +45,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Vertex:
-    """Vertex AI's project and location, and what its requests authenticate with: Google
-    ``credentials`` (a google.auth object, ``"adc"`` or a file's path) whose token cfgenai
-    refreshes, or a static ``token``; neither in byok mode."""
+    """Vertex AI's project and location, and Google ``credentials`` (a google.auth object,
+    ``"adc"`` or a file's path) or a static ``token``; neither in byok mode."""
 
     project: str
     location: str
@@ -59,9 +56,8 @@ class Vertex:
 
 @dataclass(frozen=True)
 class Plan:
-    """Settings resolved once: the mode and why, who pays, each route, and what the client is
-    built with. ``live`` is a sentence saying why Live is refused where no documented route
-    exists; ``logs`` the problems that keep Cloudflare's logs API from being called."""
+    """The mode and why, who pays, each route, and what the client is built with. ``live``
+    and ``logs`` may instead say why that route cannot be used."""
 
     mode: Mode
     why: str

@@ -1,11 +1,8 @@
-"""The one guard every WebSocket that google-genai opens passes (see docs/routes.md).
+"""The one guard every WebSocket that google-genai opens passes (see docs/routes.md): Live
+on its route, anything else towards a gateway or with a client's credential refused.
 
-It sits on websockets' ``connect`` itself, wrapped once per process whatever name a
-google-genai module imported it under, and keeps its state on that class, so a second import
-of cfgenai shares it. cfgenai's Live API goes on its route (:func:`live_route`); any other
-connection to a gateway a cfgenai client was built for, or carrying such a client's
-credential, is refused with :class:`ConfigError` before anything is sent; WebSockets that
-google-genai does not open are left alone.
+It wraps websockets' ``connect`` once per process, whatever name a google-genai module
+imported it under, and keeps its state on that class: a second import of cfgenai shares it.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from ._secrets import fingerprint, mask, printable
 _STATE = "_cfgenai_guard"
 _installing = threading.Lock()
 _LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
-# What the routes Cloudflare does not document are, for the refusal's message.
+# The routes Cloudflare does not document, named for the refusal's message.
 _KNOWN = {
     "BidiGenerateMusic": "the Live Music API",
     "/interactions/live": "Live Interactions",
@@ -83,7 +80,7 @@ def _install(connect: Any) -> _Guard:
             uri, routed = _checked(guard, uri, kwargs, has_proxy)
         original(self, uri, *args, **kwargs)
         if routed:  # a redirect is raised, never followed: it would carry the credentials
-            self.process_redirect = _never
+            self.process_redirect = lambda exc: exc
 
     connect.__init__ = __init__
     setattr(connect, _STATE, guard)
@@ -91,8 +88,7 @@ def _install(connect: Any) -> _Guard:
 
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
-    """The URI to open and whether cfgenai routed it (``kwargs`` changed in place); raises to
-    refuse it."""
+    """The URI to open and whether cfgenai routed it (``kwargs`` changed); raises to refuse."""
     route = guard.live.get()
     if route is not None:
         guard.live.set(None)  # one connection per Live session
@@ -103,11 +99,6 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
     if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
         raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
     return uri, False
-
-
-def _never(exc: Exception) -> Exception:
-    """websockets' ``process_redirect`` that follows nothing: the handshake's answer is raised."""
-    return exc
 
 
 def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
