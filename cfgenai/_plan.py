@@ -101,10 +101,9 @@ def plan(settings: GatewaySettings) -> Plan:
     root, url, vertex = settings.gateway_root, provider_url(settings), None
     live: Route | str
     key = _secret(settings, _key_field(settings)) if mode == "key" else None
-    # google-genai builds the same paths as against Google under `{root}/{provider}`, and adds
-    # the key to every request but upload chunks: the credentials are added again.
+    # google-genai builds the paths it would build for Google under `{root}/{provider}`. On
+    # Vertex AI it sends the token as Authorization (in byok mode a placeholder), never a key.
     if settings.provider == VERTEX:
-        # It sends the Vertex AI token as Authorization (in byok mode a placeholder), never a key.
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
         genai, live = Route(url, headers, gateway, drop), _VERTEX_LIVE
         vertex = Vertex(
@@ -113,12 +112,11 @@ def plan(settings: GatewaySettings) -> Plan:
             settings.vertex_credentials if mode == "key" else None,
             key,
         )
-    else:
+    else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key)
-        # Cloudflare documents the Live API at `{root}/google` (ws for a plain-http loopback
-        # root), cf-aig-authorization on the handshake, the key as the `api_key` query
-        # parameter in key mode; no Vertex AI route (the realtime WebSockets pages).
+        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
+        # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
         live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, key=key)
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
