@@ -1,5 +1,5 @@
-"""Settings resolved once into what goes on the wire: a :class:`Plan`, one :class:`Route`
-for each route, which every sender adapts; none reads the settings again."""
+"""Settings resolved once into a :class:`Plan` of what goes on the wire, which every sender
+adapts; none reads the settings again."""
 
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ Credential = tuple[str, str, Secret]
 
 @dataclass(frozen=True)
 class Route:
-    """A route's URL, the public headers its requests carry, the credentials added as each
-    leaves (re-reading rotated files), the headers google-genai adds that must not travel,
-    and the provider key google-genai is handed (``None``: none travels)."""
+    """A route's URL, public headers, credentials (each rotated file re-read), the headers
+    that must not travel, and the provider key google-genai is handed (``None``: none)."""
 
     url: str
     headers: Mapping[str, str]
@@ -38,7 +37,7 @@ class Route:
         return {name: form.format(secret.value()) for name, form, secret in self.credentials}
 
     def secrets(self) -> list[str]:
-        """Every secret value this route may send (to keep them out of logs and errors)."""
+        """Every secret value this route may send."""
         found = [secret.value() for _, _, secret in self.credentials]
         return found + ([self.key.value()] if self.key else [])
 
@@ -56,8 +55,8 @@ class Vertex:
 
 @dataclass(frozen=True)
 class Plan:
-    """The mode and why, who pays, each route, and what the client is built with. ``live``
-    and ``logs`` may instead say why that route cannot be used."""
+    """The mode and why, who pays, each route (``live`` and ``logs`` may say why not), and
+    what the client is built with."""
 
     mode: Mode
     why: str
@@ -81,9 +80,8 @@ _GATEWAY_SECRETS = {
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
 _VERTEX_LIVE = (
-    f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents the Live API through AI Gateway for "
-    "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
-    "no connection (and sends no credential). Use a google-ai-studio client for Live"
+    f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
+    "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
 )
 
 
@@ -101,11 +99,9 @@ def plan(settings: GatewaySettings) -> Plan:
     root, url, vertex = settings.gateway_root, provider_url(settings), None
     live: Route | str
     key = _secret(settings, _key_field(settings)) if mode == "key" else None
-    # google-genai builds the paths it would build for Google under `{root}/{provider}`. On
-    # Vertex AI it sends the token as Authorization (in byok mode a placeholder), never a key.
-    if settings.provider == VERTEX:
+    if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
-        genai, live = Route(url, headers, gateway, drop), _VERTEX_LIVE
+        genai, live = Route(url, headers, gateway, drop, key), _VERTEX_LIVE
         vertex = Vertex(
             str(settings.vertex_project),
             str(settings.vertex_location),
@@ -149,23 +145,16 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
     key = getattr(settings, holder)
     variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else holder.upper()
     if key is not None and key == settings.token:
-        return "byok", (
-            f"auto: {variable} holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's BYOK "
-            "example, so no provider key is sent and the gateway adds its stored key"
-        )
+        return "byok", f"auto: {variable} is the gateway token, so the gateway adds its stored key"
     if key is not None:
         return "key", f"auto: {variable} is set"
-    if vertex:
-        return "byok", (
-            "auto: no Vertex AI access token or credentials are set, so the gateway adds "
-            "its stored credentials"
-        )
-    return "byok", "auto: no Google key is set, so the gateway adds its stored key"
+    unset = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+    return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
 
 
 def _key_field(settings: GatewaySettings) -> str:
-    """The field of the provider key: GOOGLE_API_KEY's when it is set, else GEMINI_API_KEY's
-    (google-genai's order); on Vertex AI, the access token's."""
+    """The provider key's field: GOOGLE_API_KEY's if set, else GEMINI_API_KEY's (google-genai's
+    order); on Vertex AI, the access token's."""
     if settings.provider == VERTEX:
         return "vertex_access_token"
     return "google_api_key" if settings.google_api_key else "gemini_api_key"
@@ -189,9 +178,8 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
     if token is None:
         problems.append(
             "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs a Cloudflare API "
-            "token with AI Gateway Read permission (Edit to give feedback): create one in the "
-            "Cloudflare dashboard under My Profile > API Tokens. The gateway token "
-            "(CF_AIG_TOKEN) is never sent there"
+            "token with AI Gateway Read (Edit for feedback) permission, made in the dashboard "
+            "under My Profile > API Tokens (CF_AIG_TOKEN is never sent there)"
         )
     if account is None:
         problems.append(
@@ -210,21 +198,12 @@ _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 def _pays(settings: GatewaySettings, mode: str) -> str:
     """Who can pay the provider for a request, in the gateway's order."""
     if mode == "key":
-        return (
-            "your own credential in the request only (Google bills you); the gateway never "
-            "adds a stored key or uses Unified Billing for it"
-        )
+        return "your own credential in the request only: Google bills you, never a stored key"
     alias = settings.options.byok_alias or "default"
     stored = f"the key stored in the gateway under the alias '{alias}'"
     if settings.options.no_wholesale:
-        return (
-            f"{stored} only (CF_AIG_NO_WHOLESALE=true); without it the gateway answers 400, "
-            "never paying from Unified Billing credits"
-        )
-    return (
-        f"{stored}, else Unified Billing (Cloudflare pays from your credits) when the account "
-        "has it; set CF_AIG_NO_WHOLESALE=true if you stored a key and never want credits used"
-    )
+        return f"{stored} only (CF_AIG_NO_WHOLESALE=true): without it the gateway answers 400"
+    return f"{stored}, else Unified Billing (set CF_AIG_NO_WHOLESALE=true to never use credits)"
 
 
 def provider_url(settings: GatewaySettings) -> str:

@@ -259,7 +259,9 @@ def test_doctor_ping_reports_the_gateways_answer(
     assert report["ok"] is True
     assert report["ping"]["ok"] is True
     assert report["ping"]["headers"]["cf-aig-provider"] == "google-ai-studio"
-    assert report["mode"] == "byok (auto: no Google key is set, so the gateway adds its stored key)"
+    assert report["mode"] == (
+        "byok (auto: GOOGLE_API_KEY (or GEMINI_API_KEY) is not set, so the gateway adds its stored key)"
+    )
     assert cf_gateway.last_request.path.endswith(f"/models/{MODEL}:countTokens")
     text = run(capsys, "doctor", "--ping")[1]
     assert "\nping  ok: 200 in " in text
@@ -647,8 +649,7 @@ def test_doctor_says_a_google_key_equal_to_the_token_is_byok(
     code, out, _ = run(capsys, "doctor", "--json")
     assert code == 0
     assert json.loads(out)["mode"] == (
-        "byok (auto: GOOGLE_API_KEY holds the gateway token (CF_AIG_TOKEN), as in Cloudflare's "
-        "BYOK example, so no provider key is sent and the gateway adds its stored key)"
+        "byok (auto: GOOGLE_API_KEY is the gateway token, so the gateway adds its stored key)"
     )
     assert json.loads(out)["warnings"] == []  # the mode explains the unsent key: no warning
 
