@@ -20,7 +20,7 @@ import cfgenai
 from cfgenai import ConfigError, _client
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, VERTEX_TOKEN, Build
 
 # google-genai warns that Live Music and Live Interactions are experimental.
 # google-genai 2.x warns that the Interactions API does not take cfgenai's retry options.
@@ -160,6 +160,25 @@ def test_a_websocket_elsewhere_carrying_a_clients_credential_is_refused(
     build(base_url=REMOTE_ROOT, **_credentials(mode))
     module = _future_module("google.genai._future_socket")
     headers = {"x-goog-api-key": _sent_key(mode)}
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(module.talk("wss://elsewhere.example.invalid/ws", headers))
+    assert "not the configured gateway" in _refused(caught, "this WebSocket route")
+    assert no_network == []
+
+
+def test_a_websocket_elsewhere_carrying_the_vertex_ai_access_token_is_refused(
+    build: Build, no_network: list[Any]
+) -> None:
+    build(
+        base_url=REMOTE_ROOT,
+        token=TOKEN,
+        provider="google-vertex-ai",
+        vertex_project="p",
+        vertex_location="us-central1",
+        vertex_access_token=VERTEX_TOKEN,
+    )
+    module = _future_module("google.genai._future_socket")
+    headers = {"Authorization": f"Bearer {VERTEX_TOKEN}"}
     with pytest.raises(ConfigError) as caught:
         asyncio.run(module.talk("wss://elsewhere.example.invalid/ws", headers))
     assert "not the configured gateway" in _refused(caught, "this WebSocket route")
