@@ -1,12 +1,11 @@
-"""Building google-genai clients that reach Gemini through Cloudflare AI Gateway, and the
-shared ``cfgenai.client``."""
+"""google-genai clients that reach Gemini through Cloudflare AI Gateway, and the shared
+``cfgenai.client``."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,8 +21,8 @@ from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._transport import LoopPools, client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
-# placeholder, which every transport removes before the request leaves: the gateway adds the
-# stored key only when no provider key header is present at all.
+# placeholder, which every transport removes: the gateway adds its stored key only when the
+# request carries no provider key at all.
 _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 
 
@@ -60,28 +59,41 @@ def client_kwargs(
 
 def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
     route, vertex = plan.genai, plan.vertex
-    if route.drop and not _aiohttp_has_middlewares():
+    aiohttp = sys.modules.get("aiohttp")  # google-genai imports it when it is installed
+    if route.drop and aiohttp and not hasattr(aiohttp, "ClientMiddlewareType"):  # before 3.12
         raise ConfigError(
             [
-                "this configuration needs aiohttp 3.12 or newer when aiohttp is installed "
-                "(google-genai then sends async requests with it, and cfgenai must keep the "
-                "Google key off them); upgrade it: pip install 'aiohttp>=3.12'"
+                "this configuration needs aiohttp 3.12 or newer, whose middlewares let cfgenai "
+                "keep the Google key off async requests: pip install 'aiohttp>=3.12'"
             ]
         )
     # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
+    # google-genai mutates the HttpOptions it is given: fresh ones for each client.
+    sync_args, async_args = client_args(
+        route, otel=plan.otel, share_tls=share_tls and vertex is None
+    )
     kwargs: dict[str, Any] = {
         "vertexai": vertex is not None,
-        "http_options": http_options(plan, share_tls=share_tls and vertex is None),
+        "http_options": types.HttpOptions(
+            base_url=route.url,
+            api_version=plan.api_version,
+            headers=dict(route.headers),
+            timeout=round(plan.timeout * 1000),
+            retry_options=types.HttpRetryOptions(
+                attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
+            ),
+            client_args=sync_args,
+            async_client_args=async_args,
+        ),
         # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
         "debug_config": genai.client.DebugConfig(client_mode=None),
     }
     if vertex is None:
         kwargs["api_key"] = route.key.first if route.key else _BYOK_PLACEHOLDER
     else:
-        # With these google-genai builds every path as against Google, under the gateway, and
-        # sends the credentials' token: the one cfgenai refreshes, the access token, or in
-        # byok mode a placeholder that every transport removes.
+        # google-genai then builds every path as for Google, under the gateway, and sends the
+        # credentials' token: one cfgenai refreshes, the access token, or byok's placeholder.
         kwargs["project"], kwargs["location"] = vertex.project, vertex.location
         kwargs["credentials"] = (
             _credentials.shared(vertex.credentials)
@@ -96,8 +108,7 @@ class _Client(genai.Client):
         super().__init__(**kwargs)
         _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
         self.aio._live_route = live  # type: ignore[attr-defined]
-        async_args = kwargs["http_options"].async_client_args or {}
-        self.aio._pools = async_args.get("transport")  # type: ignore[attr-defined]
+        self.aio._pools = kwargs["http_options"].async_client_args.get("transport")  # type: ignore[attr-defined]
 
     # genai.Client.__del__ closes the transport its `models` shares: `build_client().models.
     # generate_content()` failed mid-call. The transports close themselves when collected.
@@ -155,33 +166,6 @@ class _Live(genai.live.AsyncLive):
             raise handshake_error(response, self.route.url) from None
 
 
-def http_options(plan: _plan.Plan, *, share_tls: bool = True) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for ``plan`` (google-genai mutates the ones it is given);
-    ``share_tls`` hands over the process's TLS contexts, which do not pickle."""
-    options = types.HttpOptions(
-        base_url=plan.genai.url,
-        api_version=plan.api_version,
-        headers=dict(plan.genai.headers),
-        timeout=round(plan.timeout * 1000),
-        retry_options=types.HttpRetryOptions(
-            attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
-        ),
-    )
-    options.client_args, options.async_client_args = client_args(
-        plan.genai, otel=plan.otel, share_tls=share_tls
-    )
-    return options
-
-
-@functools.cache
-def _aiohttp_has_middlewares() -> bool:
-    try:
-        import aiohttp
-    except ImportError:
-        return True  # google-genai will use httpx, which the event hooks cover
-    return "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
-
-
 # The shared client behind `cfgenai.client`; everything that changes it holds the lock.
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
@@ -199,8 +183,7 @@ def shared_client() -> genai.Client:
 
 
 def reset_client() -> None:
-    """Forget the shared client: the next use of ``cfgenai.client`` builds a new one from the
-    environment as it is then."""
+    """Forget the shared client: the next use of ``cfgenai.client`` builds a new one."""
     with _shared_lock:
         _share(None)
 
@@ -243,7 +226,7 @@ def _after_fork_in_child() -> None:
 
 
 class SharedClient(_Client):
-    """``cfgenai.client``: a ``genai.Client`` that stands for the shared one, whichever is
+    """``cfgenai.client``: a ``genai.Client`` standing for the shared one, whichever is
     current; nothing is read or built until it is used."""
 
     def __init__(self) -> None:

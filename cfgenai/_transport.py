@@ -1,6 +1,5 @@
-"""What cfgenai does to each request as it leaves and to each answer as it arrives, on every
-transport google-genai uses: httpx (or httpx2) event hooks, an aiohttp middleware, and one
-httpx pool per event loop (see docs/behaviour.md)."""
+"""What cfgenai does to each request as it leaves and each answer as it arrives, on every
+transport google-genai uses (see docs/behaviour.md)."""
 
 from __future__ import annotations
 
@@ -34,12 +33,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def client_args(
     route: Route, *, otel: bool = False, share_tls: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(client_args, async_client_args)`` for google-genai's ``HttpOptions`` that send on
-    ``route`` (see :class:`Outgoing`) and raise the gateway's errors and every redirect;
-    ``otel`` adds the current span's ids; ``share_tls`` hands over :func:`tls_contexts`."""
+    """``(client_args, async_client_args)`` for ``HttpOptions``: httpx hooks, an aiohttp
+    middleware and, where needed, :class:`LoopPools`; ``share_tls`` adds :func:`tls_contexts`."""
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(route, otel)
-    # The response hooks see each 3xx before it could be followed, and raise.
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
     async_: dict[str, Any] = {
         "event_hooks": {
@@ -61,9 +58,8 @@ def client_args(
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """``(for httpx, for aiohttp and websockets)``: the contexts google-genai would make for a
-    gateway at ``url``, made once per process; reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``.
-    A plain-http gateway's clients make no TLS connection: their context trusts no CA."""
+    """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
+    (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
     if url.startswith("http:"):
         return _no_ca(), _no_ca()
     cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
@@ -90,9 +86,8 @@ def _tls_contexts(
 
 
 def placed(prefix: SplitResult, url: str) -> str | None:
-    """``url`` put back under ``prefix`` (``{root}/{provider}``), or None when it is there:
-    google-genai takes some URLs from answers (an upload's ``x-goog-upload-url``), on Google's
-    hosts or outside the prefix. Any other URL raises :class:`OffGatewayError`."""
+    """``url`` (an upload's, say, on Google's host) put back under ``prefix``, or None if it is
+    there; raises :class:`OffGatewayError` for any other URL."""
     target = urlsplit(url)
     # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
@@ -120,10 +115,7 @@ def placed(prefix: SplitResult, url: str) -> str | None:
 _API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
 _UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
 _METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
-_UNSAFE = (
-    "an encoded dot or slash, a '..' segment or a control character (from a model or resource "
-    "name: name it plainly, e.g. gemini-2.5-flash)"
-)
+_UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
 
 
 def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
@@ -145,14 +137,14 @@ class _Hook:
 
 @dataclasses.dataclass(frozen=True)
 class Outgoing(_Hook):
-    """httpx request hook: the request kept under the route's URL (:func:`placed`), with the
-    route's credentials as their files hold them now, without the headers it drops."""
+    """httpx request hook: the request under the route's URL (:func:`placed`), with its
+    credentials as their files hold them now, without the headers it drops."""
 
     route: Route
     otel: bool = False
 
     @functools.cached_property
-    def _prefix(self) -> SplitResult:  # parsed once, not for each request
+    def _prefix(self) -> SplitResult:
         return urlsplit(self.route.url)
 
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
@@ -176,7 +168,6 @@ class Outgoing(_Hook):
             request.headers["Host"] = request.url.netloc.decode("ascii")
 
 
-@dataclasses.dataclass(frozen=True)
 class OutgoingAsync(Outgoing):
     """httpx async request hook: the same."""
 
@@ -184,9 +175,8 @@ class OutgoingAsync(Outgoing):
         super().__call__(request)
 
 
-@dataclasses.dataclass(frozen=True)
 class GatewayErrors(_Hook):
-    """httpx response hook: raises on redirects and on error answers (see :func:`_raise`)."""
+    """httpx response hook: raises on redirects (before one is followed) and error answers."""
 
     def __call__(self, response: Any) -> None:
         if response.status_code >= 300:
@@ -194,7 +184,6 @@ class GatewayErrors(_Hook):
             _raise(response.status_code, response.headers, body, response.request)
 
 
-@dataclasses.dataclass(frozen=True)
 class GatewayErrorsAsync(GatewayErrors):
     """httpx async response hook: the same."""
 
@@ -253,8 +242,7 @@ def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
-    """Raise the gateway's error (or google-genai's) for a 3xx or an error answer, without the
-    request and its credentials."""
+    """Raise the error for a 3xx or an error answer, without the request and its credentials."""
     from ._responses import answered, error_for, redirect_error  # on the first error only
 
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
@@ -265,8 +253,8 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx async transport that sends on the running loop's own pool (connections belong
-    to their loop; google-genai 2.x shares one). A copy or pickle is a new, empty one."""
+    """An httpx async transport sending on the running loop's own pool (google-genai 2.x would
+    share one across loops); a copy or pickle is a new, empty one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
@@ -287,9 +275,8 @@ class LoopPools:
         verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
         client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
         await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
-        with self._lock:
-            for ended in [other for other in self._pools if other.is_closed()]:
-                del self._pools[ended]
+        with self._lock:  # and forget the pools of loops that ended
+            self._pools = {lp: c for lp, c in self._pools.items() if not lp.is_closed()}
             self._pools[loop] = client
         return client
 
@@ -320,7 +307,7 @@ _CLOSERS: weakref.WeakKeyDictionary[Any, AsyncGenerator[None]] = weakref.WeakKey
 
 
 async def close_at_shutdown(resource: Any) -> None:
-    """Close ``resource`` (an httpx client or an aiohttp session) as its loop shuts down."""
+    """Close ``resource`` (an httpx client or aiohttp session) as its loop shuts down."""
     if resource not in _CLOSERS:
         closer = _CLOSERS[resource] = _closer(weakref.ref(resource))
         await anext(closer)  # its first step registers it with the running loop

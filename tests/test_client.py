@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,11 @@ import cfgenai
 import cfgenai.logs
 import cfgenai.openai
 import cfgenai.types
-from cfgenai import ConfigError, GatewaySettings, _client, _plan
+from cfgenai import ConfigError, GatewaySettings
 from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ACCOUNT_ID, MODEL, TOKEN
+from .conftest import ACCOUNT_ID, GOOGLE_KEY, MODEL, TOKEN
 
 
 def test_public_names() -> None:
@@ -106,12 +107,27 @@ def test_build_client_reports_bad_overrides_with_the_rest(monkeypatch: pytest.Mo
     ]
 
 
+@pytest.mark.parametrize(("mode", "refused"), [("byok", True), ("key", False)])
+def test_an_aiohttp_without_middlewares_is_refused_where_a_header_must_be_dropped(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, mode: str, refused: bool
+) -> None:
+    aiohttp = pytest.importorskip("aiohttp")
+    old = types.ModuleType("aiohttp")  # as aiohttp was before 3.12: no client middlewares
+    vars(old).update({k: v for k, v in vars(aiohttp).items() if k != "ClientMiddlewareType"})
+    monkeypatch.setitem(sys.modules, "aiohttp", old)
+    monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("CF_AIG_MODE", mode)
+    if not refused:
+        cfgenai.client_kwargs()
+        return
+    with pytest.raises(ConfigError) as caught:
+        cfgenai.client_kwargs()
+    assert caught.value.problems[0].endswith("pip install 'aiohttp>=3.12'")
+
+
 def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
     settings = GatewaySettings()
-    first, second = (
-        _client.http_options(_plan.plan(settings)),
-        _client.http_options(_plan.plan(settings)),
-    )
+    first, second = (cfgenai.client_kwargs(settings)["http_options"] for _ in range(2))
     assert first is not second
     assert first.headers is not second.headers
     assert first.base_url == f"{settings.gateway_root}/google-ai-studio"
@@ -119,7 +135,7 @@ def test_clients_share_no_mutable_options(gateway_env: GatewayEmulator) -> None:
 
 def test_default_base_url_is_cloudflares() -> None:
     settings = GatewaySettings(account_id=ACCOUNT_ID, gateway_id="my-gw", token=TOKEN)
-    options = _client.http_options(_plan.plan(settings))
+    options = cfgenai.client_kwargs(settings)["http_options"]
     assert (
         options.base_url
         == f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/my-gw/google-ai-studio"
