@@ -1,6 +1,6 @@
 """What differs between the google-genai releases cfgenai supports (2.0 through 3.x), and the
-few private shapes of google-genai, httpx and aiohttp that cfgenai relies on, each behind one
-function here (``tests/test_compat.py`` fails loudly on a release that changes one)."""
+private shapes of google-genai, httpx and aiohttp it relies on, each behind one function
+(``tests/test_compat.py`` fails loudly on a release that changes one)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def genai_version() -> tuple[int, int]:
 
 
 def http_backend() -> str:
-    """``"httpx"`` or ``"httpx2"``: what google-genai sends with under the current environment
-    (its own choice from 2.34 on, from ``GOOGLE_GENAI_HTTP_CLIENT`` and what is installed)."""
+    """``"httpx"`` or ``"httpx2"``: what google-genai sends with (from 2.34 on, its choice from
+    ``GOOGLE_GENAI_HTTP_CLIENT`` and what is installed)."""
     from google.genai import _api_client
 
     choose = getattr(_api_client, "_get_http_client_backend", None)
@@ -48,12 +48,12 @@ def uses_truststore(backend: str) -> bool:
 
 
 def transport_for(client: Any, url: Any) -> Any:
-    """The transport an httpx (or httpx2) client sends ``url`` with: its proxy's, or its own."""
+    """The transport an httpx client sends ``url`` with: its proxy's, or its own."""
     return client._transport_for_url(url)
 
 
-# A genai.Client keeps all of its state in its instance dictionary: the API client that does
-# the sending in `_api_client` and the `aio` side in `_aio`, which shares that API client.
+# A genai.Client keeps all of its state in its instance dictionary: its sender in `_api_client`
+# and its `aio` side, which shares that sender, in `_aio`.
 
 
 def api_client(client: Any) -> Any:
@@ -67,21 +67,20 @@ def set_aio_class(client: Any, cls: type) -> None:
 
 
 def share_state(proxy: object, client: object | None) -> None:
-    """Make ``proxy`` run exactly as ``client`` (or, with ``None``, have no state at all)."""
+    """Make ``proxy`` run exactly as ``client`` (with ``None``: have no state at all)."""
     object.__setattr__(proxy, "__dict__", {} if client is None else vars(client))
 
 
 def session_middleware(session: Any, middleware: object) -> None:
     """Make ``middleware`` the aiohttp ``session``'s own, for requests sent without
-    per-request middlewares, unless the session has middlewares of its own."""
+    per-request middlewares, unless it has its own."""
     if session is not None and not session._middlewares:
         session._middlewares = (middleware,)
 
 
 def pickle_transport_errors_without_requests() -> None:
-    """Pickle the request errors of each HTTP library imported by now as their message only:
-    httpx's would carry the request, whose headers hold the credentials, into a job queue's
-    results, and aiohttp's failed connection (holding the TLS context) does not pickle."""
+    """Pickle the request errors of each HTTP library imported by now as their message: httpx's
+    carry the request and its credentials, aiohttp's hold what does not pickle."""
     _register_transport_errors(*(sys.modules.get(n) for n in ("httpx", "httpx2", "aiohttp")))
 
 
@@ -89,9 +88,7 @@ def pickle_transport_errors_without_requests() -> None:
 def _register_transport_errors(*modules: Any) -> None:
     httpx, httpx2, aiohttp = modules
     errors = [(m.RequestError, None) for m in (httpx, httpx2) if m is not None]
-    if aiohttp is not None:
-        # Rebuilt as their base: a failed connection takes a connection key, not a message,
-        # and a response error's request_info does not pickle.
+    if aiohttp is not None:  # rebuilt as their base, which takes a message
         errors.append((aiohttp.ClientConnectorError, aiohttp.ClientConnectionError))
         errors.append((aiohttp.ClientResponseError, aiohttp.ClientError))
     for root, base in errors:
