@@ -244,9 +244,8 @@ def test_doctor_warns_about_risky_setups(
     assert json.loads(out)["warnings"] == [
         "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using GOOGLE_API_KEY (as "
         "google-genai does). Unset the one you do not mean.",
-        "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; an "
-        "authenticated gateway answers 401 (code 2009)",
-        "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway",
+        "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)",
+        "CF_AIG_BASE_URL uses plain http: fine for a local emulator, not for a real gateway",
     ]
 
 
