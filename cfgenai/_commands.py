@@ -15,19 +15,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from . import _plan
+from . import _plan, _settings
 from ._errors import CloudflareAPIError, ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
 from ._secrets import fingerprint, mask, printable
-from ._settings import (
-    SECRET_FIELDS,
-    GatewaySettings,
-    all_variables,
-    found_secrets,
-    from_reading,
-    variables,
-)
 from ._sources import Reading, describe_env_file, read
 
 # Exit codes, documented in `cfgenai --help` and docs/cli.md.
@@ -88,14 +80,13 @@ class Waiting:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Stop and erase the spinner (before the answer is printed)."""
+    def stop(self, *exc_info: object) -> None:
+        """Stop and erase the spinner (before the answer is printed, and at the block's end)."""
         self._stopped.set()
         if self._thread is not None and self._thread.ident is not None:  # started
             self._thread.join()
+
+    __exit__ = stop
 
     def _spin(self, err: IO[str], label: str, interval: float, clock: Callable[[], float]) -> None:
         started = clock()
@@ -147,19 +138,29 @@ class Diagnosis:
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
-    reading = read(GatewaySettings)
+    reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
-    unknown = reading.warnings({}, all_variables())
+    unknown = reading.warnings({}, _settings.all_variables())
     found = Diagnosis(_sources(reading), env_file=describe_env_file())
     try:
-        settings, warned = from_reading(reading)
+        settings, warned = _settings.from_reading(reading)
         plan = _plan.plan(settings)
         found.warnings = [w for w in warned if w not in unknown] + list(_risks(settings, plan))
         found.url = _plan.model_url(settings, settings.model)
         found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
-        found.worst_case_wait_s, found.wait = _worst_case_wait(plan)
-        found.credentials = _credentials(plan)
+        backoff = sum(
+            min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
+            for i in range(plan.retries)
+        )
+        found.worst_case_wait_s = total = plan.timeout * (plan.retries + 1) + backoff
+        found.wait = (
+            f"at worst {total:g} s before an answer starts or an error: {plan.timeout:g} s "
+            f"(CF_AIG_TIMEOUT) x {plan.retries + 1} attempt{'s' if plan.retries else ''} "
+            f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff"
+        )
+        if plan.vertex is not None and plan.mode == "key":  # which credentials, never a secret
+            found.credentials = _vertex_credentials(plan.vertex.credentials)
     except ConfigError as exc:
         found.problems += exc.problems
     found.problems += unknown
@@ -167,7 +168,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
         found.exit_code = EXIT_CONFIG
     elif ping:
         found.ping, found.exit_code = _ping(settings)
-    return Diagnosis(**_hidden(dataclasses.asdict(found), found_secrets(reading)))
+    return Diagnosis(**_hidden(dataclasses.asdict(found), _settings.found_secrets(reading)))
 
 
 def _sources(reading: Reading) -> list[dict[str, str]]:
@@ -175,13 +176,13 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
     does a value holding credentials (``https://user:pw@...``)."""
     rows = []
     for name in [*core_fields(), *OPTION_HEADERS]:
-        names = variables()[name]
+        names = _settings.variables()[name]
         found = reading.find(names)
         value = default_text(field_info(name)) if found is None else found.value
         source = "default" if found is None else found.source
         if found is not None and found.name != names[0]:
             source += f", alias {found.name}"
-        if value is not None and (name in SECRET_FIELDS or "@" in value):
+        if value is not None and (name in _settings.SECRET_FIELDS or "@" in value):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
         rows.append({"name": name, "variable": names[0], "value": shown, "source": source})
@@ -199,32 +200,16 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def _credentials(plan: _plan.Plan) -> str | None:
-    """Which Google credentials Vertex AI requests carry (never a secret), or None."""
-    if plan.vertex is None or plan.mode == "byok":
-        return None
-    if plan.vertex.credentials is None:
+def _vertex_credentials(credentials: Any) -> str:
+    """What Vertex AI requests authenticate with: ``credentials``, else a static token."""
+    if credentials is None:
         return "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
     from ._credentials import shared
 
-    return shared(plan.vertex.credentials).describe()
+    return shared(credentials).describe()
 
 
-def _worst_case_wait(plan: _plan.Plan) -> tuple[float, str]:
-    """Seconds before an answer starts or an error is raised when every attempt times out."""
-    backoff = sum(
-        min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
-        for i in range(plan.retries)
-    )
-    total = plan.timeout * (plan.retries + 1) + backoff
-    return total, (
-        f"at worst {total:g} s before an answer starts or an error: {plan.timeout:g} s "
-        f"(CF_AIG_TIMEOUT) x {plan.retries + 1} attempt{'s' if plan.retries else ''} "
-        f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff"
-    )
-
-
-def _risks(settings: GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
+def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
     base_url = settings.base_url or ""
     if plan.mode == "key" and settings.token is None:
@@ -250,7 +235,7 @@ def _risks(settings: GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
         yield "CF_AIG_BASE_URL is set, so CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID are not used"
 
 
-def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
+def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
     """The cheapest real request, counting the tokens of one word (never retried), and its
     exit code."""
     from ._client import build_client

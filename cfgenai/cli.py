@@ -127,9 +127,8 @@ _positive = _number(int, 1, sys.maxsize, "a positive whole number")
 def _ask(args: argparse.Namespace) -> int:
     """send one prompt through the configured gateway
 
-    Send PROMPT through the gateway the environment configures and stream the answer to stdout.
-    On a terminal, stderr counts the seconds until it starts. Errors go to stderr (with --json,
-    to stdout as JSON); the exit code says whose they are."""
+    Stream the answer to PROMPT, sent through the gateway the environment configures. Errors go
+    to stderr (with --json, to stdout); the exit code says whose they are."""
     from ._client import build_client
     from ._responses import gateway_info
     from ._settings import GatewaySettings
@@ -145,31 +144,31 @@ def _ask(args: argparse.Namespace) -> int:
         # The flag, not the variable it overrides, holds the bad model name.
         raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
     model = settings.model
-    waiting = Waiting(None if args.json else sys.stderr, f"waiting for {model}")
-    with build_client(settings) as client, waiting:
+    with (
+        build_client(settings) as client,
+        Waiting(None if args.json else sys.stderr, f"waiting for {model}") as waiting,
+    ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
-            waiting.stop()
-            if not args.json:
-                print(response.text or "")
-                return EXIT_OK
-            answer = response.model_dump(
-                mode="json", exclude_none=True, exclude={"sdk_http_response"}
-            )
-            info = dataclasses.asdict(gateway_info(response))
-            print(json.dumps({"response": answer, "gateway": info}, indent=2))
+        else:
+            written = False
+            try:
+                for chunk in client.models.generate_content_stream(model=model, contents=prompt):
+                    waiting.stop()
+                    print(chunk.text or "", end="", flush=True)
+                    written = written or bool(chunk.text)
+            except BaseException:
+                if written:  # end the partial answer's line, so the error starts on its own
+                    print(flush=True)
+                raise
+            print()
             return EXIT_OK
-        written = False
-        try:
-            for chunk in client.models.generate_content_stream(model=model, contents=prompt):
-                waiting.stop()
-                print(chunk.text or "", end="", flush=True)
-                written = written or bool(chunk.text)
-        except BaseException:
-            if written:  # end the partial answer's line, so the error starts on its own
-                print(flush=True)
-            raise
-        print()
+    if args.json:
+        answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
+        info = dataclasses.asdict(gateway_info(response))
+        print(json.dumps({"response": answer, "gateway": info}, indent=2))
+    else:
+        print(response.text or "")
     return EXIT_OK
 
 
@@ -181,10 +180,8 @@ def _ask(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration, for people and CI steps
 
-    Print the settings that are set or have a problem (--all: every setting), their values
-    (secrets as fingerprints two people can compare) and sources, the URL, the mode and why,
-    who pays, the longest a request can wait, every problem with its fix, and warnings for
-    risky setups. Exits 0 only when all is well."""
+    Print the settings (secrets as fingerprints) and where they came from, the URL, the mode and
+    why, who pays, the longest wait, each problem with its fix, and risks. Exits 0 if all is well."""
     from ._commands import diagnose, print_diagnosis
 
     diagnosis = diagnose(ping=args.ping)
@@ -202,9 +199,8 @@ _LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the
 def _log(args: argparse.Namespace) -> int:
     """print the gateway's log entry of a request: cost, tokens, status, feedback
 
-    Print the log entry LOG_ID (from `cfgenai ask --json` or gateway_info(response).log_id)
-    from Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN, a Cloudflare API token with
-    AI Gateway Read permission (not the gateway token)."""
+    Print the log entry LOG_ID (from `cfgenai ask --json`) from Cloudflare's REST API. Needs
+    CLOUDFLARE_API_TOKEN, an API token with AI Gateway Read permission (not the gateway's)."""
     from .logs import get_log
 
     entry = dataclasses.asdict(get_log(args.log_id))
@@ -230,8 +226,8 @@ def _log(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     """rate a logged request: good or bad, and a score
 
-    Rate the request logged as LOG_ID through Cloudflare's REST API. Needs
-    CLOUDFLARE_API_TOKEN with AI Gateway Edit permission."""
+    Rate the request logged as LOG_ID through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN
+    with AI Gateway Edit permission."""
     from .logs import feedback
 
     given = 1 if args.good else -1 if args.bad else None
@@ -248,8 +244,7 @@ def _feedback(args: argparse.Namespace) -> int:
 def _env(args: argparse.Namespace) -> int:
     """print an annotated .env template of every variable
 
-    Print a .env template generated from the settings model (markdown: the documentation's
-    tables)."""
+    Print a .env template generated from the settings (or the docs' markdown tables)."""
     from ._reference import env_template, markdown_tables
 
     sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
@@ -263,10 +258,9 @@ def _env(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """both auth modes against a local gateway emulator (needs cfgenai[testing])
 
-    Start the gateway emulator on 127.0.0.1, send a request and a streaming one in key mode and
-    in byok mode through build_client(), and print what the gateway received (secrets masked)
-    and answered. No credentials, no network. Needs the testing extra: pip install
-    'cfgenai[testing]'."""
+    Send a request and a streaming one in key mode and in byok mode to the emulator, and print
+    what it received (secrets masked) and answered. No credentials, no network. Needs the
+    testing extra: pip install 'cfgenai[testing]'."""
     try:
         from ._demo import run_demo
     except ImportError as exc:
@@ -285,37 +279,21 @@ def _demo(args: argparse.Namespace) -> int:
     ),
     _flag("--allow-remote", "allow a --host that is not a loopback address"),
     _arg("--token", help="the gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
-    _arg(
-        "--google-key",
-        action="append",
-        dest="google_keys",
-        help="a Google key to accept (repeatable)",
-    ),
+    _arg("--google-key", action="append", dest="google_keys", help="a key to accept (repeatable)"),
     _arg("--stored-key", help="the BYOK key added to requests without one (default: built in)"),
     _arg("--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID)"),
     _arg("--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID)"),
     _arg("--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"),
-    _arg(
-        "--journal-size",
-        type=_positive,
-        default=10_000,
-        help="requests remembered (default: %(default)s)",
-    ),
-    _arg(
-        "--body-limit",
-        type=_positive,
-        default=32 * 2**20,
-        help="in bytes; larger get 413 (default: %(default)s)",
-    ),
+    _arg("--journal-size", type=_positive, default=10_000, help="requests kept (%(default)s)"),
+    _arg("--body-limit", type=_positive, default=2**25, help="bytes; more get 413 (%(default)s)"),
 )
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs cfgenai[testing])
 
-    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM, logging one line per
-    request (secrets masked). It reads the variables a client reads: CF_AIG_TOKEN is the token
-    it requires, GOOGLE_API_KEY or GEMINI_API_KEY the key it accepts, CF_AIG_ACCOUNT_ID and
-    CF_AIG_GATEWAY_ID the ids it routes (when unset: no token, any key, any id); the options
-    override them. Needs the testing extra: pip install 'cfgenai[testing]'."""
+    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM, one line logged per
+    request. It reads the variables a client reads (CF_AIG_TOKEN, GOOGLE_API_KEY or
+    GEMINI_API_KEY, CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID; unset: any is accepted), and the
+    options override them. Needs the testing extra: pip install 'cfgenai[testing]'."""
     try:
         from .testing import GatewayEmulator
         from .testing._emulator import DEFAULT_STORED_KEY
@@ -327,21 +305,11 @@ def _gateway(args: argparse.Namespace) -> int:
             f"refusing to listen on {args.host}, which is not a loopback address; "
             "pass --allow-remote if you mean it",
         )
-    env = _configured()
-    keys = args.google_keys or [env[k] for k in ("google_api_key", "gemini_api_key") if k in env]
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_EMULATORS}
     emulator = GatewayEmulator(
-        token=args.token if args.token is not None else env.get("token"),
-        google_keys=keys or None,
+        **(_configured() | given),
         stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
-        account_id=args.account_id or env.get("account_id"),
-        gateway_id=args.gateway_id or env.get("gateway_id"),
-        cache_ttl=args.cache_ttl,
         log=lambda line: print(line, flush=True),
-        host=args.host,
-        port=args.port,
-        allow_remote=args.allow_remote,
-        journal_size=args.journal_size,
-        body_limit=args.body_limit,
     )
 
     def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
@@ -356,8 +324,8 @@ def _gateway(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(
             f"cfgenai: warning: listening on {args.host}, reachable from the network, with no "
-            "real security; cfgenai's clients send credentials over plain http only to this "
-            "machine: from another one, put a TLS proxy in front",
+            "real security; cfgenai's clients use plain http only to this machine: from "
+            "another one, put a TLS proxy in front",
             file=sys.stderr,
         )
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
@@ -375,6 +343,9 @@ def _gateway(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_NOT_EMULATORS = ("command", "run", "stored_key")  # the parsed arguments GatewayEmulator lacks
+
+
 def _client_url(base_url: str, host: str) -> str:
     """Where a client on this machine reaches an emulator listening on ``host``: a wildcard
     address (0.0.0.0, ::) is no address to connect to."""
@@ -385,13 +356,15 @@ def _client_url(base_url: str, host: str) -> str:
     return base_url
 
 
-def _configured() -> dict[str, str]:
-    """Each setting's raw value as a client reads it (environment over .env, aliases too)."""
+def _configured() -> dict[str, Any]:
+    """The emulator's token, keys and ids, from the variables a client reads."""
     from ._settings import GatewaySettings, variables
     from ._sources import read
 
     reading = read(GatewaySettings)
     if reading.problems:
         raise ConfigError(reading.problems)
-    found = {name: reading.find(names) for name, names in variables().items()}
-    return {name: f.value for name, f in found.items() if f is not None and f.value}
+    names = ("token", "account_id", "gateway_id", "google_api_key", "gemini_api_key")
+    found = {n: f.value for n in names if (f := reading.find(variables()[n])) and f.value}
+    keys = [found.pop(k) for k in ("google_api_key", "gemini_api_key") if k in found]
+    return {**found, "google_keys": keys or None}
