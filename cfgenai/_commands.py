@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -29,11 +29,9 @@ EXIT_CODES = f"""exit codes:
   {EXIT_ERROR}  unexpected error
   {EXIT_USAGE}  wrong command-line usage
   {EXIT_CONFIG}  configuration problem (each one is listed with its fix)
-  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown), or
-     Cloudflare's API refused a log or feedback request
+  {EXIT_GATEWAY}  Cloudflare AI Gateway, or Cloudflare's API, refused the request (its code is shown)
   {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
-  {EXIT_NETWORK}  the gateway (or Cloudflare's API) could not be reached, or did not answer in
-     time"""
+  {EXIT_NETWORK}  the gateway, or Cloudflare's API, could not be reached or did not answer in time"""
 
 
 def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]:
@@ -57,43 +55,39 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
 
+@dataclass
 class Waiting:
     """A spinner and the seconds waited, on ``err`` only where it draws (a terminal, not
     TERM=dumb), from ``with`` until ``stop()`` or the block's end; then it erases itself."""
 
-    def __init__(
-        self,
-        err: IO[str] | None,
-        label: str,
-        *,
-        interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-        if err is not None and err.isatty() and os.environ.get("TERM") != "dumb":
-            spin = (err, label, interval, clock)
-            self._thread = threading.Thread(target=self._spin, args=spin, daemon=True)
+    err: IO[str] | None
+    label: str
+    _: KW_ONLY
+    interval: float = 0.1
+    clock: Callable[[], float] = time.monotonic
+    _stopped: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def __enter__(self) -> Waiting:
-        if self._thread is not None:
+        if self.err is not None and self.err.isatty() and os.environ.get("TERM") != "dumb":
+            self._thread = threading.Thread(target=self._spin, args=(self.err,), daemon=True)
             self._thread.start()
         return self
 
     def stop(self, *exc_info: object) -> None:
         """Stop and erase the spinner (before the answer is printed, and at the block's end)."""
         self._stopped.set()
-        if self._thread is not None and self._thread.ident is not None:  # started
+        if self._thread is not None:
             self._thread.join()
 
     __exit__ = stop
 
-    def _spin(self, err: IO[str], label: str, interval: float, clock: Callable[[], float]) -> None:
-        started = clock()
+    def _spin(self, err: IO[str]) -> None:
+        started = self.clock()
         for frame in itertools.cycle("|/-\\"):
-            err.write(f"\r{frame} {label} {int(clock() - started)} s")
+            err.write(f"\r{frame} {self.label} {int(self.clock() - started)} s")
             err.flush()
-            if self._stopped.wait(interval):
+            if self._stopped.wait(self.interval):
                 break
         err.write("\r\033[K")  # erase the line
         err.flush()
