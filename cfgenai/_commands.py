@@ -154,7 +154,11 @@ def diagnose(*, ping: bool) -> Diagnosis:
             f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff"
         )
         if plan.vertex is not None and plan.mode == "key":  # which credentials, never a secret
-            found.credentials = _vertex_credentials(plan.vertex.credentials)
+            found.credentials = "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
+            if plan.vertex.credentials is not None:
+                from ._credentials import shared  # google-auth, needed only here
+
+                found.credentials = shared(plan.vertex.credentials).describe()
     except ConfigError as exc:
         found.problems += exc.problems
     found.problems += unknown
@@ -192,15 +196,6 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
         return {k: _hidden(v, secrets) for k, v in value.items()}
     return value
-
-
-def _vertex_credentials(credentials: Any) -> str:
-    """What Vertex AI requests authenticate with: ``credentials``, else a static token."""
-    if credentials is None:
-        return "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
-    from ._credentials import shared
-
-    return shared(credentials).describe()
 
 
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:

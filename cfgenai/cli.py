@@ -305,19 +305,33 @@ def _gateway(args: argparse.Namespace) -> int:
             f"refusing to listen on {args.host}, which is not a loopback address; "
             "pass --allow-remote if you mean it",
         )
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_EMULATORS}
+    from ._settings import GatewaySettings, variables
+    from ._sources import read
+
+    reading = read(GatewaySettings)  # what a client reads: the options override it
+    if reading.problems:
+        raise ConfigError(reading.problems)
+    names = ("token", "account_id", "gateway_id", "google_api_key", "gemini_api_key")
+    env = {n: f.value for n in names if (f := reading.find(variables()[n])) and f.value}
+    keys = [env.pop(k) for k in ("google_api_key", "gemini_api_key") if k in env]
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
+    given["stored_keys"] = {"default": given.pop("stored_key", None) or DEFAULT_STORED_KEY}
     emulator = GatewayEmulator(
-        **(_configured() | given),
-        stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
+        **{**env, "google_keys": keys or None, **given},
         log=lambda line: print(line, flush=True),
     )
 
     def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
+        base_url = emulator.base_url
+        with contextlib.suppress(ValueError):  # a wildcard address is none to connect to
+            if ipaddress.ip_address(args.host.strip("[]")).is_unspecified:
+                loopback = "[::1]" if ":" in args.host else "127.0.0.1"
+                base_url = base_url.replace(emulator.url, f"http://{loopback}:{emulator.port}")
         token = emulator.token and fingerprint(emulator.token)
         access = f"requires token {token}" if token else "open: no token required"
         required = f'"${{CF_AIG_TOKEN:?set it to the token the emulator requires, {token}}}"'
         print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
-        print(f"export CF_AIG_BASE_URL={shlex.quote(_client_url(emulator.base_url, args.host))}")
+        print(f"export CF_AIG_BASE_URL={shlex.quote(base_url)}")
         print(f"export CF_AIG_TOKEN={required if token else emulator.env()['CF_AIG_TOKEN']}")
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
@@ -341,30 +355,3 @@ def _gateway(args: argparse.Namespace) -> int:
         ) from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
-
-
-_NOT_EMULATORS = ("command", "run", "stored_key")  # the parsed arguments GatewayEmulator lacks
-
-
-def _client_url(base_url: str, host: str) -> str:
-    """Where a client on this machine reaches an emulator listening on ``host``: a wildcard
-    address (0.0.0.0, ::) is no address to connect to."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host.strip("[]")).is_unspecified:
-            wildcard, loopback = (f"[{host}]", "[::1]") if ":" in host else (host, "127.0.0.1")
-            return base_url.replace(wildcard, loopback, 1)
-    return base_url
-
-
-def _configured() -> dict[str, Any]:
-    """The emulator's token, keys and ids, from the variables a client reads."""
-    from ._settings import GatewaySettings, variables
-    from ._sources import read
-
-    reading = read(GatewaySettings)
-    if reading.problems:
-        raise ConfigError(reading.problems)
-    names = ("token", "account_id", "gateway_id", "google_api_key", "gemini_api_key")
-    found = {n: f.value for n in names if (f := reading.find(variables()[n])) and f.value}
-    keys = [found.pop(k) for k in ("google_api_key", "gemini_api_key") if k in found]
-    return {**found, "google_keys": keys or None}
