@@ -233,18 +233,16 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
     try:
         with build_client(settings, retries=0) as client:
             response = client.models.count_tokens(model=settings.model, contents="ping")
-        http = response.sdk_http_response
     except Exception as exc:  # every failure is reported, with its exit code
         code, message = failure(exc)
-        return {"ok": False, "error": message, "latency_ms": _since(started)}, code
-    headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
-    gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
-    ping = {"ok": True, "status": 200, "latency_ms": _since(started), "headers": gateway}
-    return {**ping, "note": LIVE_NOTE}, EXIT_OK
-
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+        ping: dict[str, Any] = {"ok": False, "error": message}
+    else:
+        code, http = EXIT_OK, response.sdk_http_response
+        headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
+        gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
+        ping = {"ok": True, "status": 200, "headers": gateway, "note": LIVE_NOTE}
+    ping["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return ping, code
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
