@@ -36,10 +36,11 @@ def build_client(
     ``google.auth`` credentials for Vertex AI, whose token cfgenai sends and refreshes.
     Raises ``ConfigError``.
     """
-    if credentials is not None:
-        overrides["vertex_credentials"] = credentials
-    plan = _plan.plan(resolve(settings, overrides))
-    return _Client(live=plan.live, **_kwargs(plan, share_tls=True))
+    kwargs, live = _arguments(settings, credentials, overrides, share_tls=True)
+    client = _Client(**kwargs)
+    aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too
+    aio._live_route, aio._pools = live, kwargs["http_options"].async_client_args.get("transport")
+    return client
 
 
 def client_kwargs(
@@ -52,12 +53,21 @@ def client_kwargs(
     Live. Its ``http_options`` copy, pickle and serialise. In key mode ``api_key`` holds the
     Google key: do not log the dict. Raises ``ConfigError``.
     """
+    return _arguments(settings, credentials, overrides, share_tls=False)[0]
+
+
+def _arguments(
+    settings: GatewaySettings | None,
+    credentials: Any,
+    overrides: dict[str, Any],
+    *,
+    share_tls: bool,
+) -> tuple[dict[str, Any], _plan.Route | str]:
+    """``genai.Client``'s keyword arguments, and the Live route (a str: why there is none)."""
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    return _kwargs(_plan.plan(resolve(settings, overrides)), share_tls=False)
-
-
-def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
+    resolved = resolve(settings, overrides)
+    plan = _plan.plan(resolved)
     route, vertex = plan.genai, plan.vertex
     aiohttp = sys.modules.get("aiohttp")  # google-genai imports it when it is installed
     if route.drop and aiohttp and not hasattr(aiohttp, "ClientMiddlewareType"):  # before 3.12
@@ -100,16 +110,10 @@ def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
             if vertex.credentials is not None
             else AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
         )
-    return kwargs
+    return kwargs, plan.live
 
 
 class _Client(genai.Client):
-    def __init__(self, *, live: _plan.Route | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        _compat.set_aio_class(self, _AsyncClient)  # so that closing it is noticed too
-        self.aio._live_route = live  # type: ignore[attr-defined]
-        self.aio._pools = kwargs["http_options"].async_client_args.get("transport")  # type: ignore[attr-defined]
-
     # genai.Client.__del__ closes the transport its `models` shares: `build_client().models.
     # generate_content()` failed mid-call. The transports close themselves when collected.
     def __del__(self) -> None:
@@ -121,7 +125,7 @@ class _Client(genai.Client):
 
 
 class _AsyncClient(genai.client.AsyncClient):
-    _live_route: _plan.Route | str  # set by _Client; a str says why Live is refused
+    _live_route: _plan.Route | str  # set by build_client; a str says why Live is refused
     _pools: LoopPools | None  # this client's own, where cfgenai keeps a pool per event loop
 
     async def aclose(self) -> None:

@@ -61,9 +61,11 @@ def api_client(client: Any) -> Any:
     return vars(client).get("_api_client")
 
 
-def set_aio_class(client: Any, cls: type) -> None:
-    """Make ``client.aio`` an instance of ``cls`` (a subclass of its own class)."""
-    vars(client)["_aio"].__class__ = cls
+def set_aio_class(client: Any, cls: type) -> Any:
+    """Make ``client.aio`` an instance of ``cls`` (a subclass of its own class); returns it."""
+    aio = vars(client)["_aio"]
+    aio.__class__ = cls
+    return aio
 
 
 def share_state(proxy: object, client: object | None) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from ._checks import COMPAT, KEY_HEADER, VERTEX
+from ._checks import COMPAT, KEY_HEADER, VERTEX, is_loopback_url
 from ._rotation import Secret
 
 if TYPE_CHECKING:
@@ -24,13 +24,15 @@ Credential = tuple[str, str, Secret]
 @dataclass(frozen=True)
 class Route:
     """A route's URL, public headers, credentials (each rotated file re-read), the headers
-    that must not travel, and the provider key google-genai is handed (``None``: none)."""
+    that must not travel, the provider key google-genai is handed (``None``: none), and
+    whether its host is this machine (``direct``: no proxy may see what is sent there)."""
 
     url: str
     headers: Mapping[str, str]
     credentials: tuple[Credential, ...] = ()
     drop: tuple[str, ...] = ()
     key: Secret | None = None
+    direct: bool = False
 
     def credential_headers(self) -> dict[str, str]:
         """The credentials as headers, with what their files hold now."""
@@ -88,20 +90,23 @@ _VERTEX_LIVE = (
 def plan(settings: GatewaySettings) -> Plan:
     """What ``settings`` send, route by route."""
     mode, why = decide_mode(settings)
-    headers = settings.options.headers()
-    if settings.access_client_id:
-        headers["CF-Access-Client-Id"] = settings.access_client_id
+    key = _secret(settings, _key_field(settings)) if mode == "key" else None
+    found = {name: _secret(settings, name) for name in _GATEWAY_SECRETS}
     gateway = tuple(
         (header, form, secret)
         for name, (header, form) in _GATEWAY_SECRETS.items()
-        if (secret := _secret(settings, name)) is not None
+        if (secret := found[name]) is not None
     )
-    root, url, vertex = settings.gateway_root, provider_url(settings), None
-    live: Route | str
-    key = _secret(settings, _key_field(settings)) if mode == "key" else None
+    pays, logs, url = _pays(settings, mode), _logs(settings), provider_url(settings)
+    headers = settings.options.headers()
+    if settings.access_client_id:
+        headers["CF-Access-Client-Id"] = settings.access_client_id
+    root, vertex = settings.gateway_root, None
+    live: Route | str = _VERTEX_LIVE
+    direct = is_loopback_url(root)
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
-        genai, live = Route(url, headers, gateway, drop, key), _VERTEX_LIVE
+        genai = Route(url, headers, gateway, drop, key, direct)
         vertex = Vertex(
             str(settings.vertex_project),
             str(settings.vertex_location),
@@ -110,21 +115,24 @@ def plan(settings: GatewaySettings) -> Plan:
         )
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
-        genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key)
+        genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
         # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
         # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
-        live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, key=key)
+        live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, (), key, direct)
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
-    bearer = key or _secret(settings, "token") or _secret(settings, "access_token")
+    bearer = key or found["token"] or found["access_token"]
+    openai = Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct)
+    if isinstance(logs, Route):
+        logs = replace(logs, direct=is_loopback_url(logs.url))
     return Plan(
         mode=mode,
         why=why,
-        pays=_pays(settings, mode),
+        pays=pays,
         genai=genai,
         live=live,
-        openai=Route(f"{root}/{COMPAT}", headers, gateway, key=bearer),
-        logs=_logs(settings),
+        openai=openai,
+        logs=logs,
         gateway_root=root,
         api_version=settings.api_version,
         timeout=settings.timeout,

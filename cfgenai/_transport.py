@@ -19,7 +19,6 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
-from ._checks import is_loopback_url
 from ._google_errors import OffGatewayError
 from ._plan import Route
 from ._secrets import mask_headers, printable
@@ -47,12 +46,10 @@ def client_args(
     }
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
-    # A proxy would see the credentials a plain-http emulator gets in clear text.
-    direct = is_loopback_url(route.url)
-    if direct:
+    if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
         sync["trust_env"] = async_["trust_env"] = False
     if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
-        async_["transport"] = LoopPools(route.url if share_tls else None, trust_env=not direct)
+        async_["transport"] = LoopPools(route.url if share_tls else None, not route.direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return sync, async_
 
@@ -212,7 +209,7 @@ class AiohttpMiddleware(_Hook):
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
-        if request.proxy is not None and is_loopback_url(self.outgoing.route.url):
+        if request.proxy is not None and self.outgoing.route.direct:
             request.update_proxy(None, None, None)
         unreadable: Exception | None = None
         try:

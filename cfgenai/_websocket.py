@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from ._checks import KEY_HEADER, is_loopback_url
+from ._checks import KEY_HEADER
 from ._errors import ConfigError
 from ._plan import Route
 from ._secrets import fingerprint, mask, printable
@@ -112,7 +112,7 @@ def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bo
     kwargs["additional_headers"] = {**headers, **route.credential_headers()}
     if url.startswith("ws:"):
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
-    if has_proxy and is_loopback_url(url):
+    if has_proxy and route.direct:
         kwargs["proxy"] = None  # websockets 15 and later follow the proxy variables
     # websockets logs the request line and every header at DEBUG level.
     kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), route.secrets())
