@@ -36,7 +36,7 @@ def build_client(
     ``google.auth`` credentials for Vertex AI, whose token cfgenai sends and refreshes.
     Raises ``ConfigError``.
     """
-    kwargs, live = _arguments(settings, credentials, overrides, share_tls=True)
+    kwargs, live = _arguments(settings, overrides, credentials, share_tls=True)
     client = _Client(**kwargs)
     aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too
     aio._live_route, aio._pools = live, kwargs["http_options"].async_client_args.get("transport")
@@ -53,30 +53,21 @@ def client_kwargs(
     Live. Its ``http_options`` copy, pickle and serialise. In key mode ``api_key`` holds the
     Google key: do not log the dict. Raises ``ConfigError``.
     """
-    return _arguments(settings, credentials, overrides, share_tls=False)[0]
+    return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 
 def _arguments(
-    settings: GatewaySettings | None,
-    credentials: Any,
-    overrides: dict[str, Any],
-    *,
-    share_tls: bool,
+    settings: GatewaySettings | None, overrides: dict[str, Any], credentials: Any, share_tls: bool
 ) -> tuple[dict[str, Any], _plan.Route | str]:
     """``genai.Client``'s keyword arguments, and the Live route (a str: why there is none)."""
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
-    resolved = resolve(settings, overrides)
-    plan = _plan.plan(resolved)
+    plan = _plan.plan(resolve(settings, overrides))
     route, vertex = plan.genai, plan.vertex
     aiohttp = sys.modules.get("aiohttp")  # google-genai imports it when it is installed
     if route.drop and aiohttp and not hasattr(aiohttp, "ClientMiddlewareType"):  # before 3.12
-        raise ConfigError(
-            [
-                "this configuration needs aiohttp 3.12 or newer, whose middlewares let cfgenai "
-                "keep the Google key off async requests: pip install 'aiohttp>=3.12'"
-            ]
-        )
+        needs = "aiohttp 3.12 or newer, whose middlewares keep the Google key off async requests"
+        raise ConfigError([f"this configuration needs {needs}: pip install 'aiohttp>=3.12'"])
     # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
     # google-genai mutates the HttpOptions it is given: fresh ones for each client.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -92,12 +92,8 @@ def plan(settings: GatewaySettings) -> Plan:
     mode, why = decide_mode(settings)
     key = _secret(settings, _key_field(settings)) if mode == "key" else None
     found = {name: _secret(settings, name) for name in _GATEWAY_SECRETS}
-    gateway = tuple(
-        (header, form, secret)
-        for name, (header, form) in _GATEWAY_SECRETS.items()
-        if (secret := found[name]) is not None
-    )
-    pays, logs, url = _pays(settings, mode), _logs(settings), provider_url(settings)
+    gateway = tuple((*_GATEWAY_SECRETS[n], s) for n, s in found.items() if s is not None)
+    pays, url, logs = _pays(settings, mode), provider_url(settings), _logs(settings)
     headers = settings.options.headers()
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
@@ -107,11 +103,9 @@ def plan(settings: GatewaySettings) -> Plan:
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
         genai = Route(url, headers, gateway, drop, key, direct)
+        credentials = settings.vertex_credentials if mode == "key" else None
         vertex = Vertex(
-            str(settings.vertex_project),
-            str(settings.vertex_location),
-            settings.vertex_credentials if mode == "key" else None,
-            key,
+            str(settings.vertex_project), str(settings.vertex_location), credentials, key
         )
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
@@ -122,16 +116,13 @@ def plan(settings: GatewaySettings) -> Plan:
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
     bearer = key or found["token"] or found["access_token"]
-    openai = Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct)
-    if isinstance(logs, Route):
-        logs = replace(logs, direct=is_loopback_url(logs.url))
     return Plan(
         mode=mode,
         why=why,
         pays=pays,
         genai=genai,
         live=live,
-        openai=openai,
+        openai=Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct),
         logs=logs,
         gateway_root=root,
         api_version=settings.api_version,
@@ -152,17 +143,16 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
     holder = _key_field(settings)
     key = getattr(settings, holder)
     variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else holder.upper()
-    if key is not None and key == settings.token:
+    if key is None:
+        unset = variable if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+        return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
+    if key == settings.token:
         return "byok", f"auto: {variable} is the gateway token, so the gateway adds its stored key"
-    if key is not None:
-        return "key", f"auto: {variable} is set"
-    unset = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-    return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
+    return "key", f"auto: {variable} is set"
 
 
 def _key_field(settings: GatewaySettings) -> str:
-    """The provider key's field: GOOGLE_API_KEY's if set, else GEMINI_API_KEY's (google-genai's
-    order); on Vertex AI, the access token's."""
+    # GOOGLE_API_KEY before GEMINI_API_KEY, as google-genai reads them.
     if settings.provider == VERTEX:
         return "vertex_access_token"
     return "google_api_key" if settings.google_api_key else "gemini_api_key"
@@ -197,14 +187,14 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
     if problems or token is None:
         return tuple(problems)
     url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs"
-    return Route(url, {}, (("authorization", "Bearer {}", token),))
+    return Route(url, {}, (("authorization", "Bearer {}", token),), direct=is_loopback_url(url))
 
 
 _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
 def _pays(settings: GatewaySettings, mode: str) -> str:
-    """Who can pay the provider for a request, in the gateway's order."""
+    # Who can pay the provider for a request, in the gateway's order.
     if mode == "key":
         return "your own credential in the request only: Google bills you, never a stored key"
     alias = settings.options.byok_alias or "default"
@@ -219,13 +209,11 @@ def provider_url(settings: GatewaySettings) -> str:
     return f"{settings.gateway_root}/{settings.provider}"
 
 
-def model_url(settings: GatewaySettings, model: str, method: str = "generateContent") -> str:
-    """The URL a call to ``model`` goes to."""
+def model_url(settings: GatewaySettings, model: str) -> str:
+    """The URL a ``generateContent`` call to ``model`` goes to."""
     if settings.provider == VERTEX:
-        model = (
-            f"projects/{settings.vertex_project}/locations/{settings.vertex_location}/"
-            f"publishers/google/models/{model}"
-        )
+        location = f"projects/{settings.vertex_project}/locations/{settings.vertex_location}"
+        model = f"{location}/publishers/google/models/{model}"
     elif "/" not in model:  # google-genai's prefixes
         model = f"models/{model}"
-    return f"{provider_url(settings)}/{settings.api_version}/{model}:{method}"
+    return f"{provider_url(settings)}/{settings.api_version}/{model}:generateContent"

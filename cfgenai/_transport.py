@@ -26,8 +26,6 @@ from ._secrets import mask_headers, printable
 if TYPE_CHECKING:
     import aiohttp
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
 
 def client_args(
     route: Route, *, otel: bool = False, share_tls: bool = False
@@ -37,13 +35,8 @@ def client_args(
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(route, otel)
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
-    async_: dict[str, Any] = {
-        "event_hooks": {
-            "request": [OutgoingAsync(route, otel)],
-            "response": [GatewayErrorsAsync()],
-        },
-        "middlewares": (AiohttpMiddleware(outgoing),),
-    }
+    hooks = {"request": [OutgoingAsync(route, otel)], "response": [GatewayErrorsAsync()]}
+    async_: dict[str, Any] = {"event_hooks": hooks, "middlewares": (AiohttpMiddleware(outgoing),)}
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
@@ -58,14 +51,9 @@ def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
     (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
     if url.startswith("http:"):
-        return _no_ca(), _no_ca()
+        return _tls_contexts("", None, None)
     cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
     return _tls_contexts(_compat.http_backend(), cafile, capath or None)
-
-
-@functools.cache
-def _no_ca() -> ssl.SSLContext:
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates, and trusts none
 
 
 @functools.lru_cache(maxsize=8)
@@ -74,6 +62,9 @@ def _tls_contexts(
 ) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     import certifi
 
+    if not backend:  # plain http: a context that verifies certificates, and trusts none
+        no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return no_ca, no_ca
     bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
     if not _compat.uses_truststore(backend) or cafile:
         return bundle, bundle  # the same CA file (and folder): one context
@@ -116,7 +107,7 @@ _UNSAFE = "an encoded dot or slash, '..' or a control character: name the model 
 
 
 def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
-    return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,12 +282,6 @@ class LoopPools:
             elif not loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # it closed meanwhile
                     asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-
-    async def __aenter__(self) -> LoopPools:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        pass
 
 
 # asyncio.run() finalises a loop's async generators before it closes the loop.

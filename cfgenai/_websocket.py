@@ -90,18 +90,14 @@ def _install(connect: Any) -> _Guard:
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
     """The URI to open and whether cfgenai routed it (``kwargs`` changed); raises to refuse."""
     route = guard.live.get()
-    if route is not None:
-        guard.live.set(None)  # one connection per Live session
-        return _on_live_route(route, uri, kwargs, has_proxy), True
-    where = _where(uri)
-    if any(where == g or where.startswith(g + "/") for g in guard.gateways):
-        raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
-    if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
-        raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
-    return uri, False
-
-
-def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
+    if route is None:
+        where = _where(uri)
+        if any(where == g or where.startswith(g + "/") for g in guard.gateways):
+            raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
+        if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
+            raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
+        return uri, False
+    guard.live.set(None)  # one connection per Live session
     if not urlsplit(uri).path.endswith(_LIVE_METHOD):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
     url = route.url
@@ -116,7 +112,7 @@ def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bo
         kwargs["proxy"] = None  # websockets 15 and later follow the proxy variables
     # websockets logs the request line and every header at DEBUG level.
     kwargs["logger"] = _Masked(logging.getLogger("websockets.client"), route.secrets())
-    return url
+    return url, True
 
 
 def _refusal(uri: str, why: str) -> ConfigError:
@@ -136,10 +132,10 @@ def _where(url: str) -> str:
     """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
     parts = urlsplit(url)
     try:
-        port = parts.port or (443 if parts.scheme.lower() in ("https", "wss") else 80)
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     except ValueError:
         port = 0
-    return f"{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
+    return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
 
 
 def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
