@@ -353,7 +353,7 @@ def test_vertex_ai_live_is_refused_before_any_connection(
         **token,
     )
     with pytest.raises(
-        ConfigError, match="CF_AIG_PROVIDER=google-vertex-ai: Cloudflare documents Live for"
+        ConfigError, match=r"CF_AIG_PROVIDER=google-vertex-ai: .* Google AI Studio only"
     ):
         asyncio.run(_live_turn(client.aio))
     assert gateway.requests == [] and resolved == []
