@@ -12,8 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
 
-# The developer's own credentials and settings, cfgenai's and google-genai's (GOOGLE_GENAI_*,
-# GOOGLE_CLOUD_*, GOOGLE_APPLICATION_CREDENTIALS...), never reach a test that uses the gateway.
+# The developer's own credentials and settings, google-genai's too, never reach such a test.
 _ISOLATED = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
 _LOOPBACK = "127.0.0.1,localhost,::1"
 
@@ -43,12 +42,9 @@ def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEm
 def cf_gateway(
     cf_gateway_session: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[GatewayEmulator]:
-    """The emulator, reset, with the test's environment pointing ``cfgenai.client`` and
-    ``build_client()`` at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or
-    ``GEMINI_*`` variable, no ``.env``, no proxy for loopback, and a shared client built anew
-    on its next use. Set variables after it to choose a mode or option, e.g.
-    ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
-    """
+    """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
+    at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
+    ``.env``, no proxy for loopback, the shared client built anew. Set variables after it."""
     import cfgenai
 
     for name in list(os.environ):
