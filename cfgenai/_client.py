@@ -71,9 +71,6 @@ def _arguments(
     # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
     # google-genai mutates the HttpOptions it is given: fresh ones for each client.
-    sync_args, async_args = client_args(
-        route, otel=plan.otel, share_tls=share_tls and vertex is None
-    )
     kwargs: dict[str, Any] = {
         "vertexai": vertex is not None,
         "http_options": types.HttpOptions(
@@ -84,8 +81,7 @@ def _arguments(
             retry_options=types.HttpRetryOptions(
                 attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
             ),
-            client_args=sync_args,
-            async_client_args=async_args,
+            **client_args(route, plan.otel, share_tls=share_tls and vertex is None),
         ),
         # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
         "debug_config": genai.client.DebugConfig(client_mode=None),
@@ -96,11 +92,10 @@ def _arguments(
         # google-genai then builds every path as for Google, under the gateway, and sends the
         # credentials' token: one cfgenai refreshes, the access token, or byok's placeholder.
         kwargs["project"], kwargs["location"] = vertex.project, vertex.location
-        kwargs["credentials"] = (
-            _credentials.shared(vertex.credentials)
-            if vertex.credentials is not None
-            else AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
-        )
+        if vertex.credentials is None:
+            kwargs["credentials"] = AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
+        else:
+            kwargs["credentials"] = _credentials.shared(vertex.credentials)
     return kwargs, plan.live
 
 

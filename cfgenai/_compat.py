@@ -22,8 +22,7 @@ def genai_version() -> tuple[int, int]:
 
 
 def http_backend() -> str:
-    """``"httpx"`` or ``"httpx2"``: what google-genai sends with (from 2.34 on, its choice from
-    ``GOOGLE_GENAI_HTTP_CLIENT`` and what is installed)."""
+    """``"httpx"`` or ``"httpx2"``: what google-genai sends with (its choice from 2.34 on)."""
     from google.genai import _api_client
 
     choose = getattr(_api_client, "_get_http_client_backend", None)
@@ -54,8 +53,6 @@ def transport_for(client: Any, url: Any) -> Any:
 
 # A genai.Client keeps all of its state in its instance dictionary: its sender in `_api_client`
 # and its `aio` side, which shares that sender, in `_aio`.
-
-
 def api_client(client: Any) -> Any:
     """The object that sends ``client``'s requests (``None`` for a proxy with no state)."""
     return vars(client).get("_api_client")
@@ -74,8 +71,7 @@ def share_state(proxy: object, client: object | None) -> None:
 
 
 def session_middleware(session: Any, middleware: object) -> None:
-    """Make ``middleware`` the aiohttp ``session``'s own, for requests sent without
-    per-request middlewares, unless it has its own."""
+    """Make ``middleware`` the aiohttp ``session``'s own, unless it has middlewares already."""
     if session is not None and not session._middlewares:
         session._middlewares = (middleware,)
 
@@ -101,7 +97,5 @@ def _register_transport_errors(*modules: Any) -> None:
             copyreg.pickle(cls, functools.partial(_message_only, base))
 
 
-def _message_only(
-    base: type[BaseException] | None, error: BaseException
-) -> tuple[type[BaseException], tuple[str]]:
+def _message_only(base: type | None, error: BaseException) -> tuple[type, tuple[str]]:
     return base or type(error), (str(error),)

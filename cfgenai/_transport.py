@@ -27,10 +27,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 
-def client_args(
-    route: Route, *, otel: bool = False, share_tls: bool = False
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(client_args, async_client_args)`` for ``HttpOptions``: httpx hooks, an aiohttp
+def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
+    """``HttpOptions``' ``client_args`` and ``async_client_args``: httpx hooks, an aiohttp
     middleware and, where needed, :class:`LoopPools`; ``share_tls`` adds :func:`tls_contexts`."""
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(route, otel)
@@ -44,7 +42,7 @@ def client_args(
     if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
         async_["transport"] = LoopPools(route.url if share_tls else None, not route.direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
-    return sync, async_
+    return {"client_args": sync, "async_client_args": async_}
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
