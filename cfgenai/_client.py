@@ -1,5 +1,4 @@
-"""google-genai clients that reach Gemini through Cloudflare AI Gateway, and the shared
-``cfgenai.client``."""
+"""google-genai clients that reach Gemini through the gateway, and the shared ``cfgenai.client``."""
 
 from __future__ import annotations
 
@@ -20,9 +19,8 @@ from ._rotation import Secret
 from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._transport import LoopPools, client_args
 
-# google-genai refuses a Gemini API client without an API key. In byok mode it gets this
-# placeholder, which every transport removes: the gateway adds its stored key only when the
-# request carries no provider key at all.
+# google-genai insists on an API key: in byok mode it gets this one, which every transport
+# removes (the gateway adds its stored key only to a request carrying no provider key).
 _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 
 
@@ -31,11 +29,9 @@ def build_client(
 ) -> genai.Client:
     """A new ``genai.Client`` that sends every request through the gateway.
 
-    ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides``
-    are settings fields, e.g. ``build_client(gateway_id="prod")``; ``credentials`` are
-    ``google.auth`` credentials for Vertex AI, whose token cfgenai sends and refreshes.
-    Raises ``ConfigError``.
-    """
+    ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are
+    settings fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for
+    Vertex AI, whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
     kwargs, live = _arguments(settings, overrides, credentials, share_tls=True)
     client = _Client(**kwargs)
     aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too
@@ -46,13 +42,12 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments for ``genai.Client`` that send every request through the gateway,
-    for frameworks that build their own clients (ADK's ``Gemini(client_kwargs=...)``).
+    """Keyword arguments for a ``genai.Client`` that sends every request through the gateway,
+    for frameworks that build their own (ADK's ``Gemini(client_kwargs=...)``).
 
-    Takes what :func:`build_client` takes; such a client acts as one from it, but refuses
-    Live. Its ``http_options`` copy, pickle and serialise. In key mode ``api_key`` holds the
-    Google key: do not log the dict. Raises ``ConfigError``.
-    """
+    Takes what :func:`build_client` takes; such a client acts as one from it but refuses Live.
+    Its ``http_options`` copy, pickle and serialise; in key mode ``api_key`` holds the Google
+    key: do not log the dict. Raises ``ConfigError``."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 

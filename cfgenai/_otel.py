@@ -1,8 +1,5 @@
-"""The ``cf-aig-otel-*`` headers that let the gateway's span join the caller's trace.
-
-Each transport's hook adds them as a request leaves, for the span current then. cfgenai never
-imports OpenTelemetry: no span can be current until the app has imported it.
-"""
+"""The ``cf-aig-otel-*`` headers that let the gateway's span join the caller's trace, added as
+a request leaves. cfgenai never imports OpenTelemetry: no span is current before the app does."""
 
 from __future__ import annotations
 

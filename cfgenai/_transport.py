@@ -1,5 +1,4 @@
-"""What cfgenai does to each request as it leaves and each answer as it arrives, on every
-transport google-genai uses (see docs/behaviour.md)."""
+"""What cfgenai does to each request and answer on every transport google-genai uses."""
 
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
 
 
 def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
-    """``HttpOptions``' ``client_args`` and ``async_client_args``: httpx hooks, an aiohttp
-    middleware and, where needed, :class:`LoopPools`; ``share_tls`` adds :func:`tls_contexts`."""
+    """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
     _compat.pickle_transport_errors_without_requests()
     outgoing = Outgoing(route, otel)
     sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
@@ -55,9 +53,7 @@ def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 
 @functools.lru_cache(maxsize=8)
-def _tls_contexts(
-    backend: str, cafile: str | None, capath: str | None
-) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple[Any, Any]:
     import certifi
 
     if not backend:  # plain http: a context that verifies certificates, and trusts none
@@ -72,8 +68,8 @@ def _tls_contexts(
 
 
 def placed(prefix: SplitResult, url: str) -> str | None:
-    """``url`` (an upload's, say, on Google's host) put back under ``prefix``, or None if it is
-    there; raises :class:`OffGatewayError` for any other URL."""
+    """``url`` (an upload's on Google's host, say) moved under ``prefix``, or None if it is there;
+    raises :class:`OffGatewayError` for any other URL."""
     target = urlsplit(url)
     # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
@@ -123,8 +119,7 @@ class _Hook:
 
 @dataclasses.dataclass(frozen=True)
 class Outgoing(_Hook):
-    """httpx request hook: the request under the route's URL (:func:`placed`), with its
-    credentials as their files hold them now, without the headers it drops."""
+    """httpx request hook: the request :func:`placed`, with the route's current credentials."""
 
     route: Route
     otel: bool = False
@@ -215,7 +210,6 @@ class AiohttpMiddleware(_Hook):
 
 
 def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
-    """``error`` with its request's credential headers fingerprinted: its repr shows them."""
     import aiohttp
     from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -228,7 +222,7 @@ def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
-    """Raise the error for a 3xx or an error answer, without the request and its credentials."""
+    # The request is left out: its headers hold the credentials.
     from ._responses import answered, error_for, redirect_error  # on the first error only
 
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
@@ -239,8 +233,8 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx async transport sending on the running loop's own pool (google-genai 2.x would
-    share one across loops); a copy or pickle is a new, empty one."""
+    """An httpx async transport with a pool per event loop (google-genai 2.x would share one);
+    a copy or pickle is a new, empty one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 

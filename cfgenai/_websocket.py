@@ -1,9 +1,6 @@
-"""The one guard every WebSocket that google-genai opens passes (see docs/routes.md): Live
-on its route, anything else towards a gateway or with a client's credential refused.
-
-It wraps websockets' ``connect`` once per process, whatever name a google-genai module
-imported it under, and keeps its state on that class: a second import of cfgenai shares it.
-"""
+"""The one guard every WebSocket google-genai opens passes (see docs/routes.md). It wraps
+websockets' ``connect`` once per process, whatever name a module imported it under, and keeps
+its state on that class, which a second import of cfgenai shares."""
 
 from __future__ import annotations
 
@@ -43,8 +40,7 @@ class _Guard:
 
 
 def install(gateway_root: str, secrets: Iterable[str]) -> None:
-    """Guard websockets' ``connect`` (once per process), knowing a client's gateway and the
-    credentials it holds."""
+    """Guard websockets' ``connect`` (once per process), knowing a gateway and its credentials."""
     guard = _guard()
     guard.gateways |= {_where(gateway_root)}
     guard.credentials |= {fingerprint(s) for s in secrets if s}
