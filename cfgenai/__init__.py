@@ -1,9 +1,8 @@
 """google-genai through Cloudflare AI Gateway, configured from the environment.
 
 ``from cfgenai import client`` gives the shared ``genai.Client``, built on first use; importing
-cfgenai builds nothing, reads no ``.env`` and does not import google-genai. See also
-:mod:`cfgenai.logs`, :mod:`cfgenai.openai`, :mod:`cfgenai.types` and :mod:`cfgenai.testing`.
-"""
+cfgenai builds nothing and reads nothing. See also :mod:`cfgenai.logs`, :mod:`cfgenai.openai`,
+:mod:`cfgenai.types` and :mod:`cfgenai.testing`."""
 
 from __future__ import annotations
 
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
     from ._responses import GatewayInfo, gateway_info
 
     client: genai.Client
-    """The shared ``genai.Client``, built from the environment on first use, shared by every
-    later use, and replaced after :func:`reset_client`, after it is closed and in a forked child."""
+    """The shared ``genai.Client``, built from the environment on first use; built anew after
+    :func:`reset_client`, after it is closed and in a forked child."""
 
 __version__ = "0.1.0"
 __all__ = [

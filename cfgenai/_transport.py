@@ -248,17 +248,14 @@ class LoopPools:
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
-        client = self._pools.get(loop) or await self._open(loop)
+        if (client := self._pools.get(loop)) is None:
+            verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
+            client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
+            await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
+            with self._lock:  # and forget the pools of loops that ended
+                self._pools = {lp: c for lp, c in self._pools.items() if not lp.is_closed()}
+                self._pools[loop] = client
         return await _compat.transport_for(client, request.url).handle_async_request(request)
-
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> Any:
-        verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
-        client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
-        await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
-        with self._lock:  # and forget the pools of loops that ended
-            self._pools = {lp: c for lp, c in self._pools.items() if not lp.is_closed()}
-            self._pools[loop] = client
-        return client
 
     async def aclose(self) -> None:
         """Nothing: clients built from one ``client_kwargs()`` share it (:meth:`close_pools`)."""

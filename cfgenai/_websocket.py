@@ -144,7 +144,7 @@ def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that writes each secret as its fingerprint, in the message and its arguments."""
+    """A logger that writes each secret as its fingerprint."""
 
     def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
         super().__init__(logger, {})
@@ -152,9 +152,5 @@ class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            self.logger.log(level, self._hide(msg), *map(self._hide, args), **kwargs)
-
-    def _hide(self, value: object) -> object:
-        text = str(value)
-        hidden = mask(text, self._secrets)
-        return value if hidden == text else hidden
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, mask(text, self._secrets), **kwargs)
