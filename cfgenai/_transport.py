@@ -86,12 +86,10 @@ def placed(prefix: SplitResult, url: str) -> str | None:
         moved = target.path
     # No API version first: a dot segment was resolved on the way (aiohttp's parser does so).
     if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
-        why = f"the path under {prefix.path} does not start with an API version"
-        raise OffGatewayError(url, why)
+        raise OffGatewayError(url, f"the path under {prefix.path} lacks an API version first")
     if moved is None:
         return None
-    query = f"?{target.query}" if target.query else ""
-    return f"{prefix.geturl()}{moved}{query}"
+    return f"{prefix.geturl()}{moved}" + (f"?{target.query}" if target.query else "")
 
 
 _API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")

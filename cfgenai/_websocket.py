@@ -29,6 +29,10 @@ _KNOWN = {
     "/interactions/live": "Live Interactions",
     "BidiGenerateContent": "the Live API on this provider",
 }
+_ONLY_LIVE = (
+    "cfgenai opened no connection and sent no credential. Cloudflare documents the Live API alone "
+    "({root}/google, a google-ai-studio client's client.aio.live); see cfgenai's docs/routes.md"
+)
 
 
 @dataclass
@@ -115,13 +119,7 @@ def _refusal(uri: str, why: str) -> ConfigError:
     parts = urlsplit(uri)
     shown = printable(f"{parts.scheme}://{parts.netloc}{parts.path}")  # never the query
     name = next((n for key, n in _KNOWN.items() if key in parts.path), "this WebSocket route")
-    return ConfigError(
-        [
-            f"{name} ({shown}): refused, because {why}; cfgenai opened no connection and sent "
-            "no credential. Cloudflare documents the Live API alone ({root}/google, a "
-            "google-ai-studio client's client.aio.live); see cfgenai's docs/routes.md"
-        ]
-    )
+    return ConfigError([f"{name} ({shown}): refused, because {why}; {_ONLY_LIVE}"])
 
 
 def _where(url: str) -> str:
