@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
     """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
     _compat.pickle_transport_errors_without_requests()
-    outgoing = Outgoing(route, otel)
-    sync: dict[str, Any] = {"event_hooks": {"request": [outgoing], "response": [GatewayErrors()]}}
-    hooks = {"request": [OutgoingAsync(route, otel)], "response": [GatewayErrorsAsync()]}
-    async_: dict[str, Any] = {"event_hooks": hooks, "middlewares": (AiohttpMiddleware(outgoing),)}
+    sync: dict[str, Any] = {"event_hooks": {"request": [Outgoing(route, otel)]}}
+    async_: dict[str, Any] = {"event_hooks": {"request": [OutgoingAsync(route, otel)]}}
+    sync["event_hooks"]["response"] = [GatewayErrors()]
+    async_["event_hooks"]["response"] = [GatewayErrorsAsync()]
+    async_["middlewares"] = (AiohttpMiddleware(route, otel),)
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
@@ -172,13 +173,10 @@ class GatewayErrorsAsync(GatewayErrors):
         super().__call__(response)
 
 
-@dataclasses.dataclass(frozen=True)
-class AiohttpMiddleware(_Hook):
+class AiohttpMiddleware(Outgoing):
     """aiohttp client middleware: all of the above."""
 
-    outgoing: Outgoing
-
-    async def __call__(
+    async def __call__(  # type: ignore[override]
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         import aiohttp
@@ -187,11 +185,11 @@ class AiohttpMiddleware(_Hook):
         _compat.session_middleware(request.session, self)
         await close_at_shutdown(request.session)
         # The original URL: yarl's request.url is the same without a '#' part, refused too.
-        moved = self.outgoing.prepare(str(request.original_url), request.headers)
+        moved = self.prepare(str(request.original_url), request.headers)
         if moved is not None:
             request.url = request.original_url = type(request.url)(moved, encoded=True)
             request.headers["Host"] = request.url.host_port_subcomponent or ""
-        if request.proxy is not None and self.outgoing.route.direct:
+        if request.proxy is not None and self.route.direct:
             request.update_proxy(None, None, None)
         unreadable: Exception | None = None
         try:
