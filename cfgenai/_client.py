@@ -227,8 +227,7 @@ class SharedClient(_Client):
         setattr(shared_client(), name, value)
 
     def __repr__(self) -> str:
-        current = _shared
-        built = "not built yet" if current is None else f"now {object.__repr__(current)}"
+        built = "not built yet" if _shared is None else f"now {object.__repr__(_shared)}"
         return f"<cfgenai.client: the shared genai.Client, {built}>"
 
 

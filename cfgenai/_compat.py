@@ -34,11 +34,11 @@ def httpx_module() -> ModuleType:
     return importlib.import_module(http_backend())
 
 
-def has_aiohttp() -> bool:
-    """Whether google-genai sends async requests with aiohttp (unless given a transport)."""
+def async_over_aiohttp() -> bool:
+    """Whether google-genai sends async requests with aiohttp (3.x, if installed) by default."""
     from google.genai import _api_client
 
-    return bool(_api_client.has_aiohttp)
+    return genai_version() >= (3, 0) and bool(_api_client.has_aiohttp)
 
 
 def uses_truststore(backend: str) -> bool:

@@ -17,9 +17,6 @@ if TYPE_CHECKING:
 
 Mode = Literal["key", "byok"]
 
-# A credential header: its name, its value with {} for the secret, the secret.
-Credential = tuple[str, str, Secret]
-
 
 @dataclass(frozen=True)
 class Route:
@@ -29,7 +26,7 @@ class Route:
 
     url: str
     headers: Mapping[str, str]
-    credentials: tuple[Credential, ...] = ()
+    credentials: tuple[tuple[str, str, Secret], ...] = ()  # header, form ({}: secret), secret
     drop: tuple[str, ...] = ()
     key: Secret | None = None
     direct: bool = False

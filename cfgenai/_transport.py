@@ -38,7 +38,7 @@ def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
         sync["trust_env"] = async_["trust_env"] = False
-    if _compat.genai_version() < (3, 0) or not _compat.has_aiohttp():
+    if not _compat.async_over_aiohttp():
         async_["transport"] = LoopPools(route.url if share_tls else None, not route.direct)
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return {"client_args": sync, "async_client_args": async_}

@@ -33,7 +33,7 @@ MODEL = "gemini-2.5-flash"
 # google-genai 3.x sends async requests with aiohttp when it is installed; on 2.x cfgenai hands it
 # an httpx transport with one pool per event loop (_transport.LoopPools), which its aiohttp
 # session cannot be.
-ASYNC_OVER_AIOHTTP = _compat.genai_version() >= (3, 0) and _compat.has_aiohttp()
+ASYNC_OVER_AIOHTTP = _compat.async_over_aiohttp()
 needs_aiohttp_async = pytest.mark.skipif(
     not ASYNC_OVER_AIOHTTP, reason="google-genai 2.x: cfgenai sends async requests with httpx"
 )
