@@ -174,8 +174,7 @@ def reset_client() -> None:
 
 
 async def aclose_client() -> None:
-    """Close the shared client's connections, if it was built, and forget it (for an app's
-    shutdown: it never builds a client)."""
+    """Close the shared client's connections (if built: it builds none) and forget it."""
     with _shared_lock:
         closing = _shared
         _share(None)
@@ -211,8 +210,7 @@ def _after_fork_in_child() -> None:
 
 
 class SharedClient(_Client):
-    """``cfgenai.client``: a ``genai.Client`` standing for the shared one, whichever is
-    current; nothing is read or built until it is used."""
+    """``cfgenai.client``: stands for the current shared ``genai.Client``, built on first use."""
 
     def __init__(self) -> None:
         pass

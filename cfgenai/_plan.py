@@ -20,9 +20,8 @@ Mode = Literal["key", "byok"]
 
 @dataclass(frozen=True)
 class Route:
-    """A route's URL, public headers, credentials (each rotated file re-read), the headers
-    that must not travel, the provider key google-genai is handed (``None``: none), and
-    whether its host is this machine (``direct``: no proxy may see what is sent there)."""
+    """A route's URL, public headers, credentials (rotated files re-read), the headers that must
+    not travel, the key google-genai is handed, and whether its host is this machine (no proxy)."""
 
     url: str
     headers: Mapping[str, str]
@@ -43,8 +42,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Vertex:
-    """Vertex AI's project and location, and Google ``credentials`` (a google.auth object,
-    ``"adc"`` or a file's path) or a static ``token``; neither in byok mode."""
+    """Vertex AI's project, location, and ``credentials`` (google.auth, "adc", a path) or token."""
 
     project: str
     location: str
@@ -54,8 +52,7 @@ class Vertex:
 
 @dataclass(frozen=True)
 class Plan:
-    """The mode and why, who pays, each route (``live`` and ``logs`` may say why not), and
-    what the client is built with."""
+    """The mode and why, who pays, each route (``live``, ``logs``: or why not), client options."""
 
     mode: Mode
     why: str

@@ -30,8 +30,7 @@ def fingerprint(secret: str) -> str:
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret in it (whole or inside a longer value) replaced by its
-    fingerprint. Values under 8 characters are no credential, and would mask ordinary text."""
+    """``text`` with every secret in it (of 8 characters or more) replaced by its fingerprint."""
     for secret in sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True):
         text = text.replace(secret, fingerprint(secret))
     return text

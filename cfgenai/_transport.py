@@ -229,8 +229,7 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx async transport with a pool per event loop (google-genai 2.x would share one);
-    a copy or pickle is a new, empty one."""
+    """An httpx async transport with a pool per event loop; a copy or pickle is a new one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
