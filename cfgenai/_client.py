@@ -130,15 +130,13 @@ class _Live(genai.live.AsyncLive):
     route: _plan.Route | str
 
     @contextlib.asynccontextmanager
-    async def connect(
-        self, *, model: str, config: types.LiveConnectConfigOrDict | None = None
-    ) -> AsyncIterator[genai.live.AsyncSession]:
+    async def connect(self, **kwargs: Any) -> AsyncIterator[genai.live.AsyncSession]:
         if isinstance(self.route, str):
             raise ConfigError([self.route])
         entered = False
         try:
             with _websocket.live_route(self.route):
-                async with super().connect(model=model, config=config) as session:
+                async with super().connect(**kwargs) as session:
                     entered = True
                     yield session
         except Exception as exc:
