@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 from google import genai
@@ -121,32 +119,9 @@ class _AsyncClient(genai.client.AsyncClient):
     @property
     def live(self) -> genai.live.AsyncLive:
         """The Live API, on the gateway's ``{root}/google`` route (see ``_plan``)."""
-        live = _Live(_compat.api_client(self))
+        live = _websocket.RoutedLive(_compat.api_client(self))
         live.route = self._live_route
         return live
-
-
-class _Live(genai.live.AsyncLive):
-    route: _plan.Route | str
-
-    @contextlib.asynccontextmanager
-    async def connect(self, **kwargs: Any) -> AsyncIterator[genai.live.AsyncSession]:
-        if isinstance(self.route, str):
-            raise ConfigError([self.route])
-        entered = False
-        try:
-            with _websocket.live_route(self.route):
-                async with super().connect(**kwargs) as session:
-                    entered = True
-                    yield session
-        except Exception as exc:
-            # A refused handshake raises the gateway's error, not websockets' InvalidStatus.
-            response = getattr(exc, "response", None)
-            if entered or not hasattr(response, "status_code"):
-                raise
-            from ._responses import handshake_error
-
-            raise handshake_error(response, self.route.url) from None
 
 
 # The shared client behind `cfgenai.client`; everything that changes it holds the lock.

@@ -1,6 +1,6 @@
-"""The one guard every WebSocket google-genai opens passes (see docs/routes.md). It wraps
-websockets' ``connect`` once per process, whatever name a module imported it under, and keeps
-its state on that class, which a second import of cfgenai shares."""
+"""The one guard every WebSocket google-genai opens passes, and Live on its route (see
+docs/routes.md). It wraps websockets' ``connect`` once per process, whatever name a module
+imported it under, and keeps its state on that class, which a second import of cfgenai shares."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from google import genai
 
 from ._checks import KEY_HEADER
 from ._errors import ConfigError
@@ -50,15 +52,31 @@ def install(gateway_root: str, secrets: Iterable[str]) -> None:
     guard.credentials |= {fingerprint(s) for s in secrets if s}
 
 
-@contextlib.contextmanager
-def live_route(route: Route) -> Iterator[None]:
-    """The WebSocket google-genai's Live API opens in this context goes on ``route``."""
-    live = _guard().live
-    token = live.set(route)
-    try:
-        yield
-    finally:
-        live.reset(token)
+class RoutedLive(genai.live.AsyncLive):
+    """google-genai's Live API, connecting on ``route`` (a str: why Live is refused)."""
+
+    route: Route | str
+
+    @contextlib.asynccontextmanager
+    async def connect(self, **kwargs: Any) -> AsyncIterator[genai.live.AsyncSession]:
+        if isinstance(self.route, str):
+            raise ConfigError([self.route])
+        live, entered = _guard().live, False
+        token = live.set(self.route)  # for the WebSocket google-genai opens now
+        try:
+            async with super().connect(**kwargs) as session:
+                entered = True
+                yield session
+        except Exception as exc:
+            # A refused handshake raises the gateway's error, not websockets' InvalidStatus.
+            response = getattr(exc, "response", None)
+            if entered or not hasattr(response, "status_code"):
+                raise
+            from ._responses import handshake_error
+
+            raise handshake_error(response, self.route.url) from None
+        finally:
+            live.reset(token)
 
 
 def _guard() -> _Guard:
