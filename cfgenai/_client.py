@@ -82,8 +82,7 @@ def _arguments(
     if vertex is None:
         kwargs["api_key"] = route.key.first if route.key else _BYOK_PLACEHOLDER
     else:
-        # google-genai then builds every path as for Google, under the gateway, and sends the
-        # credentials' token: one cfgenai refreshes, the access token, or byok's placeholder.
+        # google-genai builds Vertex AI paths under the gateway and sends these credentials' token.
         kwargs["project"], kwargs["location"] = vertex.project, vertex.location
         if vertex.credentials is None:
             kwargs["credentials"] = AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
@@ -131,8 +130,7 @@ _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and unco
 
 
 def shared_client() -> genai.Client:
-    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment when
-    none is current (first use, :func:`reset_client`, closed, forked)."""
+    """The ``genai.Client`` behind ``cfgenai.client``, built from the environment if none is."""
     with _shared_lock:
         if _shared is None:
             _share(build_client())
@@ -157,8 +155,7 @@ async def aclose_client() -> None:
 
 
 def _share(new: genai.Client | None) -> None:
-    # The proxy shares the client's instance dictionary, where genai.Client keeps all of its
-    # state: every attribute runs the client's own code, and an empty one builds on next use.
+    # The proxy shares the instance dictionary where genai.Client keeps all of its state.
     global _shared
     _shared = new
     _compat.share_state(client, new)

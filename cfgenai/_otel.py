@@ -13,8 +13,7 @@ SPAN_HEADER = "cf-aig-otel-parent-span-id"
 def add_trace_headers(headers: MutableMapping[str, str]) -> None:
     """Set the current span's ids on ``headers``, unless OpenTelemetry is not loaded, no span
     is recording, or the request names its own (``request_options(otel_trace_id=...)``)."""
-    trace = sys.modules.get("opentelemetry.trace")
-    if trace is None:
+    if (trace := sys.modules.get("opentelemetry.trace")) is None:
         return
     span = trace.get_current_span()
     context = span.get_span_context()
