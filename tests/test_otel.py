@@ -175,7 +175,7 @@ def test_the_openai_compat_clients_carry_the_ids_too(
 ) -> None:
     import asyncio
 
-    import cfgenai
+    import cfgenai.openai
 
     settings = {"google_api_key": GOOGLE_KEY} if mode == "key" else {}
     messages = [{"role": "user", "content": "hi"}]
