@@ -169,9 +169,8 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
     token = _secret(settings, "api_token")
     if token is None:
         problems.append(
-            "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs a Cloudflare API "
-            "token with AI Gateway Read (Edit for feedback) permission, made in the dashboard "
-            "under My Profile > API Tokens (CF_AIG_TOKEN is never sent there)"
+            "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs an API token with AI "
+            "Gateway Read (Edit for feedback), made in My Profile > API Tokens (not CF_AIG_TOKEN)"
         )
     if account is None:
         problems.append(
