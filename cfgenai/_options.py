@@ -35,6 +35,7 @@ class GatewayOptions(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        str_strip_whitespace=True,
         populate_by_name=True,
         hide_input_in_errors=True,
         defer_build=True,  # importing cfgenai builds nothing
@@ -42,13 +43,11 @@ class GatewayOptions(BaseModel):
     )
 
     cache_ttl: check.CacheTtl = None
-    """Cache answers for this many seconds, 60 to 2592000 (one month); 0 turns the gateway's cache
-    off for these requests."""
+    """Seconds the gateway caches answers, 60 to 2592000 (a month); 0 turns its cache off."""
     skip_cache: OptionalFlag = None
     """`true` bypasses the gateway's cache."""
     cache_key: HeaderText = None
-    """Cache key replacing the gateway's own. Per request only: a client-wide key would give every
-    request the same answer."""
+    """Cache key replacing the gateway's own; per request only."""
     metadata: check.Metadata = None
     """JSON object of at most 5 string, number or boolean values for the logs, e.g.
     `{"team":"search"}`; keys starting with `cf.` are reserved."""
@@ -74,15 +73,11 @@ class GatewayOptions(BaseModel):
     zdr: OptionalFlag = None
     """`true` or `false`: zero data retention (Unified Billing)."""
     no_wholesale: OptionalFlag = None
-    """`true`: use your provider credentials only (the key in the request, else a stored key),
-    never Unified Billing; without them the gateway answers 400 instead of paying from your
-    credits."""
+    """`true`: never Unified Billing, only your own provider credentials (sent or stored)."""
     otel_trace_id: check.TraceId = None
-    """OpenTelemetry trace id (32 hex characters) the gateway's span joins. Per request only; by
-    default the current span's (CF_AIG_OTEL)."""
+    """OpenTelemetry trace id (32 hex characters) for the gateway's span; per request only."""
     otel_parent_span_id: check.SpanId = None
-    """Parent span id (16 hex characters) for the gateway's span. Per request only; by default the
-    current span's (CF_AIG_OTEL)."""
+    """Parent span id (16 hex characters) for the gateway's span; per request only."""
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""

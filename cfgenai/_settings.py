@@ -73,70 +73,57 @@ class GatewaySettings(BaseSettings):
     )
 
     account_id: AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
-    """Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set."""
+    """Cloudflare account id, 32 hex characters; not needed when CF_AIG_BASE_URL is set."""
     gateway_id: GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
-    """AI Gateway id: lowercase letters, digits and hyphens, at most 64."""
+    """AI Gateway id: 1 to 64 lowercase letters, digits and hyphens."""
     token: BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
-    """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode."""
+    """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`; byok mode needs it."""
     google_api_key: Secret = _named(None, "GOOGLE_API_KEY")
-    """Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning when both are
-    set and differ (google-genai's order)."""
+    """Google AI Studio key for key mode; wins over GEMINI_API_KEY, as in google-genai."""
     gemini_api_key: Secret = _named(None, "GEMINI_API_KEY")
     """Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset."""
     mode: Mode = "auto"
-    """`key` sends your Google key; `byok` sends none, so the gateway adds the key it stores (BYOK
-    or Unified Billing); `auto` is key when a Google key is set, else byok."""
+    """`key` sends your Google key; `byok` sends none and the gateway adds the key it stores;
+    `auto` is key when a Google key is set, else byok."""
     base_url: BaseUrl = None
-    """Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: a custom
-    domain or a local emulator, https unless the host is loopback. cfgenai appends
-    `/google-ai-studio`."""
+    """Gateway root URL replacing Cloudflare's, such as a custom domain or a local emulator;
+    https unless the host is loopback."""
     api_version: ApiVersion = "v1"
-    """Gemini API version in the request path (google-genai's default)."""
+    """Gemini API version in the request path."""
     timeout: Timeout = DEFAULT_TIMEOUT
-    """Client-side timeout per request, in seconds, at most 86400 (24 hours)."""
+    """Client-side timeout per request, in seconds, at most 86400."""
     retries: Retries = DEFAULT_RETRIES
-    """Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed connections and,
-    with httpx, timeouts (aiohttp's timeout is final), with exponential backoff from 1 s; 0
-    disables them. `cfgenai doctor` shows the worst-case wait."""
+    """Client-side retries of failed connections and 408, 429, 500, 502, 503 and 504 answers;
+    0 disables them."""
     model: Model = "gemini-2.5-flash"
-    """Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's `models/` and
-    `tunedModels/` prefixes are accepted on the Gemini API."""
+    """Model for `cfgenai ask` and `cfgenai doctor --ping`."""
     provider: Provider = "google-ai-studio"
     """`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI)."""
     vertex_project: PathSegment = None
-    """Google Cloud project for Vertex AI. Required with `google-vertex-ai`."""
+    """Google Cloud project; required with `google-vertex-ai`."""
     vertex_location: PathSegment = None
-    """Vertex AI region, e.g. `us-central1`. `global` works for the models Cloudflare routes there
-    (few; doctor warns). Required with `google-vertex-ai`."""
+    """Vertex AI region, e.g. `us-central1`; required with `google-vertex-ai`."""
     vertex_access_token: BearerSecret = None
-    """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`; unset,
-    the gateway uses its stored credentials."""
+    """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`."""
     vertex_credentials: GoogleCredentials = Field(None, repr=False)
-    """Google credentials for Vertex AI key mode, whose access token cfgenai sends and refreshes:
-    `adc` (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload
-    identity, the metadata server) or the path of a credentials JSON file (service account,
-    authorized user, external account); `build_client(credentials=...)` takes a google.auth
-    object."""
+    """Google credentials for Vertex AI key mode, their token refreshed by cfgenai: `adc` or the
+    path of a credentials JSON file."""
     access_token: BearerSecret = None
-    """Cloudflare Access token (JWT) for a custom domain behind Access, sent as
-    `cf-access-token`; it can replace CF_AIG_TOKEN there."""
+    """Cloudflare Access token (JWT) for a domain behind Access, sent as `cf-access-token`."""
     access_client_id: PathSegment = None
     """Cloudflare Access service token id, sent as `CF-Access-Client-Id`."""
     access_client_secret: Secret = None
     """Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`."""
     otel: Flag = True
-    """`true`: while a recording OpenTelemetry span is current (your app uses `opentelemetry-api`,
-    extra `otel`), requests carry its trace and span ids so the gateway's span joins your trace;
-    `false` sends none. cfgenai never imports OpenTelemetry itself."""
+    """`true` sends the current OpenTelemetry span's trace and span ids, so the gateway's span
+    joins your trace; `false` sends none."""
     api_token: BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
-    """Cloudflare API token with AI Gateway Read (and Edit, for feedback) permission, for the logs
-    and feedback API (`cfgenai.logs.get_log`, `cfgenai.logs.feedback`); never sent to the gateway
-    itself."""
+    """Cloudflare API token for the logs and feedback API: AI Gateway Read (and Edit, for
+    feedback)."""
     api_base_url: ApiBaseUrl = _named(
         "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_BASE_URL"
     )
-    """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback (a
-    local emulator)."""
+    """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback."""
     options: GatewayOptions = Field(default_factory=GatewayOptions, validation_alias="options")
     """The gateway options every request carries (CF_AIG_CACHE_TTL...)."""
     # The secrets read from files, by field: a rotated file is picked up (see _rotation).

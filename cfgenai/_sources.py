@@ -15,17 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
-from typing import Annotated, Any
+from typing import Any, cast
 
 from dotenv import dotenv_values
-from pydantic import (
-    AliasChoices,
-    AliasGenerator,
-    BaseModel,
-    SecretStr,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, SecretStr
 from pydantic.fields import FieldInfo
 
 from . import _errors, _rotation
@@ -141,23 +134,11 @@ def _secret_files(
 
 
 def _check(field: FieldInfo) -> _rotation.Check:
-    """The check the settings make of ``field``'s value (its type's validators), made again of
-    each value a rotated file holds."""
-
-    def check(value: str) -> str | None:
-        try:
-            checked = _adapter(field).validate_python(value)
-        except ValidationError as exc:
-            raise ValueError(_errors.problems(exc, str, {})[0]) from None
-        return checked.get_secret_value() if isinstance(checked, SecretStr) else checked
-
-    return check
-
-
-@functools.cache
-def _adapter(field: FieldInfo) -> TypeAdapter[Any]:
-    annotated: Any = Annotated[field.annotation, *field.metadata]  # built at run time
-    return TypeAdapter(annotated)
+    """The check the settings make of ``field``'s value (its type's, a SecretStr's), made again
+    of each value a rotated file holds."""
+    return cast(
+        _rotation.Check, next(m.func for m in field.metadata if isinstance(m, BeforeValidator))
+    )
 
 
 @dataclass(frozen=True)
