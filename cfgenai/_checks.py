@@ -62,6 +62,11 @@ def _unless_none(check: Callable[[Any], Any]) -> BeforeValidator:
     return BeforeValidator(lambda value: None if value is None else check(value))
 
 
+_ACCOUNT_FIX = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
+_GATEWAY_FIX = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
+_SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
+
+
 def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> AfterValidator:
     """A check that a value matches ``rule`` (a character class and a count), else ``fix`` and
     the value's length and kinds of wrong character: quoting the characters would show part of
@@ -286,39 +291,14 @@ def is_loopback(host: str) -> bool:
 
 # -- the settings' values -----------------------------------------------------------------------
 
-AccountId = Annotated[
-    str | None,
-    Strict(),
-    _BLANK_IS_NONE,
-    characters(
-        ACCOUNT_ID,
-        "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard",
-        "letters after f",
-    ),
-]
-GatewayId = Annotated[
-    str,
-    Strict(),
-    characters(
-        GATEWAY_ID, "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
-    ),
-]
+_Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
+AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f")]
+GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX)]
 Secret = Annotated[SecretStr | None, Strict(), _secret(bearer=False)]
 # A token that cfgenai (or the header) already prefixes with the Bearer scheme.
 BearerSecret = Annotated[SecretStr | None, Strict(), _secret(bearer=True)]
-PathSegment = Annotated[
-    str | None,
-    Strict(),
-    _BLANK_IS_NONE,
-    characters(SEGMENT, "may hold only letters, digits, '.', ':', '_' and '-'"),
-    AfterValidator(_not_dots),
-]
-BaseUrl = Annotated[
-    str | None,
-    Strict(),
-    _BLANK_IS_NONE,
-    AfterValidator(lambda url: url and _base_url(url)),
-]
+PathSegment = Annotated[_Text, characters(SEGMENT, _SEGMENT_FIX), AfterValidator(_not_dots)]
+BaseUrl = Annotated[_Text, AfterValidator(lambda url: url and _base_url(url))]
 ApiBaseUrl = Annotated[str, Strict(), AfterValidator(_api_base_url)]
 GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
 # true/1/false/0 in any case, and no other word a header might be refused for.

@@ -1,4 +1,4 @@
-"""GatewaySettings: every knob, read from arguments > environment > secret files > ``.env`` > defaults."""
+"""GatewaySettings: every setting, from arguments > environment > secret files > ``.env`` > defaults."""
 
 from __future__ import annotations
 
@@ -144,9 +144,7 @@ class GatewaySettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
         reading = given or read(GatewaySettings, values.pop("_env_file", ...))
-        data = reading.data(GatewaySettings)
-        arguments, found = _arguments(values, data.pop("options", {}))
-        data |= arguments
+        data, found = _arguments(values, reading.data(GatewaySettings))
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -259,22 +257,23 @@ def _given_secrets(values: Mapping[str, Any]) -> list[str]:
 
 
 def _arguments(
-    values: Mapping[str, Any], options: Mapping[str, Any]
+    values: Mapping[str, Any], environment: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments over the gateway ``options`` found, the options' ones gathered under
-    ``options`` (an explicit ``options=`` replaces them all); and a problem for each that is no
-    setting: pydantic would silently drop it."""
-    nested = {k: v for k, v in values.items() if k not in OPTION_HEADERS}
-    options = {**options, **{k: v for k, v in values.items() if k in OPTION_HEADERS}}
+    """Keyword arguments over the ``environment``'s values (by field), the gateway options
+    gathered under ``options`` (an explicit ``options=`` replaces them all); and a problem for
+    each argument that is no setting: pydantic would silently drop it."""
+    merged = {**environment, **values}
+    data = {k: v for k, v in merged.items() if k not in OPTION_HEADERS}
+    options = {k: v for k, v in merged.items() if k in OPTION_HEADERS}
     if options and "options" not in values:
-        nested["options"] = options
+        data["options"] = options
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
     found = unknown_names(values, known, "setting of cfgenai", "`cfgenai env` lists the settings")
     hint = (
         "api_key: not a setting of cfgenai; the Google key is google_api_key (GOOGLE_API_KEY) "
         "or gemini_api_key (GEMINI_API_KEY); on Vertex AI, vertex_access_token"
     )
-    return nested, [hint if line.startswith("api_key:") else line for line in found]
+    return data, [hint if line.startswith("api_key:") else line for line in found]
 
 
 def _mention_env_file(found: list[str], reading: Reading) -> list[str]:

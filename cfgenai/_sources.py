@@ -38,25 +38,18 @@ def names(field: FieldInfo) -> tuple[str, ...]:
     return tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else ()
 
 
-def _fields(settings_cls: type[BaseModel]) -> dict[str | None, dict[str, FieldInfo]]:
-    """The fields of ``settings_cls`` (under None) and of each model it nests (the gateway
-    options, under the field holding them)."""
-    found: dict[str | None, dict[str, FieldInfo]] = {None: settings_cls.model_fields}
-    for name, info in settings_cls.model_fields.items():
-        if isinstance(model := info.annotation, type) and issubclass(model, BaseModel):
-            found[name] = model.model_fields
-    return found
-
-
 @functools.cache
-def _variables(settings_cls: type[BaseModel]) -> frozenset[str]:
-    found = {
-        n for fields in _fields(settings_cls).values() for f in fields.values() for n in names(f)
-    }
-    return frozenset({*found, *(f"{n}_FILE" for n in found)})
+def _fields(settings_cls: type[BaseModel]) -> dict[str, FieldInfo]:
+    """The fields of ``settings_cls`` and of the model it nests (the gateway options) that are
+    read from variables."""
+    found: dict[str, FieldInfo] = {}
+    for name, info in settings_cls.model_fields.items():
+        nested = isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+        found |= info.annotation.model_fields if nested else {name: info}  # type: ignore[union-attr]
+    return {name: info for name, info in found.items() if names(info)}
 
 
-def _cleaned(variables: dict[str, str | None], wanted: frozenset[str]) -> dict[str, str]:
+def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
     """The ``wanted`` variables (and any ``CF_AIG_*``, to warn about): names in capitals, values
     stripped, blank ones left out. Nothing else of the environment (an app's own secrets) is
     kept: error reporters record the locals that would hold it. A plain loop over a dict (not
@@ -85,12 +78,10 @@ class Source:
 def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
     """The values of ``settings`` already made, as variables, and the files they read
     (``files``, by field)."""
-    values, infos = dict(settings), dict[str, FieldInfo]()
-    for name, fields in _fields(type(settings)).items():
-        if name is not None:  # the gateway options, flattened
-            values |= dict(values.pop(name))
-        infos |= fields
-    first = {k: names(f)[0] for k, f in infos.items() if names(f)}
+    values: dict[str, Any] = {}
+    for name, value in settings:  # the gateway options flattened
+        values |= dict(value) if isinstance(value, BaseModel) else {name: value}
+    first = {name: names(info)[0] for name, info in _fields(type(settings)).items()}
     found = {first[k]: v for k, v in values.items() if k in first and v is not None}
     return Source("settings", found, {first[k]: path for k, path in files.items()})
 
@@ -167,16 +158,9 @@ class Reading:
         return None
 
     def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
-        """The values found for ``settings_cls``, by field; a nested model's in a dict."""
-        data: dict[str, Any] = {}
-        for name, fields in _fields(settings_cls).items():
-            hits = {k: self.find(names(f)) for k, f in fields.items()}
-            found = {k: hit.value for k, hit in hits.items() if hit is not None}
-            if name is None:
-                data |= found
-            elif found:
-                data[name] = found
-        return data
+        """The values found for ``settings_cls`` and the gateway options, by field."""
+        hits = {k: self.find(names(f)) for k, f in _fields(settings_cls).items()}
+        return {k: hit.value for k, hit in hits.items() if hit is not None}
 
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
@@ -218,7 +202,8 @@ def read(
             path = None
     else:
         path = Path(env_file) if env_file is not None else None
-    wanted = _variables(settings_cls)
+    found = {n for f in _fields(settings_cls).values() for n in names(f)}
+    wanted = {*found, *(f"{n}_FILE" for n in found)}
     try:  # python-dotenv, as pydantic-settings reads it
         dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
