@@ -1,12 +1,8 @@
 """google-genai through Cloudflare AI Gateway, configured from the environment.
 
-``from cfgenai import client`` gives a ``genai.Client`` that stands for the shared client,
-built from the environment when it is first used (not when it is imported).
-Importing this package builds nothing, reads no ``.env`` and does not import google-genai.
-
-The top level holds what an application needs; :mod:`cfgenai.logs` (the gateway's logs and
-feedback), :mod:`cfgenai.openai` (OpenAI's client on the gateway), :mod:`cfgenai.types` and
-:mod:`cfgenai.testing` (the emulator) hold the rest.
+``from cfgenai import client`` gives the shared ``genai.Client``, built on first use; importing
+cfgenai builds nothing, reads no ``.env`` and does not import google-genai. See also
+:mod:`cfgenai.logs`, :mod:`cfgenai.openai`, :mod:`cfgenai.types` and :mod:`cfgenai.testing`.
 """
 
 from __future__ import annotations

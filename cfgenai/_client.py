@@ -1,4 +1,5 @@
-"""Building google-genai clients that reach Gemini through Cloudflare AI Gateway."""
+"""Building google-genai clients that reach Gemini through Cloudflare AI Gateway, and the
+shared ``cfgenai.client``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-import google.auth.credentials
 from google import genai
 from google.genai import types
 
@@ -22,8 +22,8 @@ from ._settings import RETRY_STATUSES, GatewaySettings, resolve
 from ._transport import LoopPools, client_args
 
 # google-genai refuses a Gemini API client without an API key. In byok mode it gets this
-# placeholder, which every transport below removes before the request leaves: the gateway
-# adds the stored key only when no provider key header is present at all.
+# placeholder, which every transport removes before the request leaves: the gateway adds the
+# stored key only when no provider key header is present at all.
 _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 
 
@@ -46,15 +46,12 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments for ``genai.Client`` that send every request through the gateway.
+    """Keyword arguments for ``genai.Client`` that send every request through the gateway,
+    for frameworks that build their own clients (ADK's ``Gemini(client_kwargs=...)``).
 
-    ``genai.Client(**client_kwargs())`` behaves on the wire as :func:`build_client` does, for
-    frameworks that build their own clients (e.g. ADK's ``Gemini(client_kwargs=...)``), except
-    that its Live API is refused: only a client from :func:`build_client` routes Live. Its
-    ``http_options`` copy, deep-copy and pickle, and ``to_json_dict()`` works on them (a JSON
-    copy names the hooks but cannot run them). In key mode ``api_key`` holds the Google key:
-    do not log the dict. Reads the same variables as :func:`build_client`; raises
-    ``ConfigError``.
+    Takes what :func:`build_client` takes; such a client acts as one from it, but refuses
+    Live. Its ``http_options`` copy, pickle and serialise. In key mode ``api_key`` holds the
+    Google key: do not log the dict. Raises ``ConfigError``.
     """
     if credentials is not None:
         overrides["vertex_credentials"] = credentials
@@ -62,7 +59,7 @@ def client_kwargs(
 
 
 def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
-    route = plan.genai
+    route, vertex = plan.genai, plan.vertex
     if route.drop and not _aiohttp_has_middlewares():
         raise ConfigError(
             [
@@ -73,27 +70,25 @@ def _kwargs(plan: _plan.Plan, *, share_tls: bool) -> dict[str, Any]:
         )
     # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
-    options = http_options(plan, share_tls=share_tls and plan.vertex is None)
-    # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
-    debug = genai.client.DebugConfig(client_mode=None)
-    if plan.vertex is not None:
-        # With its project, location and credentials google-genai builds every path as against
-        # Google (under the gateway's base URL) and sends the credentials' access token; in
-        # byok mode that is a placeholder, which every transport removes.
-        return {
-            "vertexai": True,
-            "project": plan.vertex.project,
-            "location": plan.vertex.location,
-            "credentials": _vertex_credentials(plan.vertex),
-            "http_options": options,
-            "debug_config": debug,
-        }
-    return {
-        "vertexai": False,
-        "api_key": route.key.first if route.key else _BYOK_PLACEHOLDER,
-        "http_options": options,
-        "debug_config": debug,
+    kwargs: dict[str, Any] = {
+        "vertexai": vertex is not None,
+        "http_options": http_options(plan, share_tls=share_tls and vertex is None),
+        # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
+        "debug_config": genai.client.DebugConfig(client_mode=None),
     }
+    if vertex is None:
+        kwargs["api_key"] = route.key.first if route.key else _BYOK_PLACEHOLDER
+    else:
+        # With these google-genai builds every path as against Google, under the gateway, and
+        # sends the credentials' token: the one cfgenai refreshes, the access token, or in
+        # byok mode a placeholder that every transport removes.
+        kwargs["project"], kwargs["location"] = vertex.project, vertex.location
+        kwargs["credentials"] = (
+            _credentials.shared(vertex.credentials)
+            if vertex.credentials is not None
+            else AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
+        )
+    return kwargs
 
 
 class _Client(genai.Client):
@@ -104,10 +99,8 @@ class _Client(genai.Client):
         async_args = kwargs["http_options"].async_client_args or {}
         self.aio._pools = async_args.get("transport")  # type: ignore[attr-defined]
 
-    # google-genai's Client.__del__ closes the transport that its `models`, `aio`... share,
-    # so `build_client().models.generate_content(...)` failed with "client has been closed"
-    # once the unreferenced Client was collected mid-call. The transports close themselves
-    # when they are collected, so skipping that early close leaks nothing.
+    # genai.Client.__del__ closes the transport its `models` shares: `build_client().models.
+    # generate_content()` failed mid-call. The transports close themselves when collected.
     def __del__(self) -> None:
         pass
 
@@ -126,7 +119,7 @@ class _AsyncClient(genai.client.AsyncClient):
         else:  # its pools close; it stays usable, as google-genai 3.x's own pools leave it
             await self._pools.close_pools()
         if _closed(_compat.api_client(self)):
-            # `cfgenai.client` no longer leads to it: its sync pool would wait for the collector.
+            # Nothing leads to it now: its sync pool would wait for the collector.
             _compat.api_client(self).close()
 
     @property
@@ -153,8 +146,7 @@ class _Live(genai.live.AsyncLive):
                     entered = True
                     yield session
         except Exception as exc:
-            # A refused handshake raises the gateway's error (a GatewayError for its own
-            # refusals) instead of websockets' InvalidStatus.
+            # A refused handshake raises the gateway's error, not websockets' InvalidStatus.
             response = getattr(exc, "response", None)
             if entered or not hasattr(response, "status_code"):
                 raise
@@ -164,9 +156,8 @@ class _Live(genai.live.AsyncLive):
 
 
 def http_options(plan: _plan.Plan, *, share_tls: bool = True) -> types.HttpOptions:
-    """Fresh ``HttpOptions`` for google-genai's route of ``plan`` (google-genai mutates the
-    ones it is given). ``share_tls`` hands over the process's TLS contexts (see
-    :func:`_transport.tls_contexts`); without them the options copy, pickle and serialise."""
+    """Fresh ``HttpOptions`` for ``plan`` (google-genai mutates the ones it is given);
+    ``share_tls`` hands over the process's TLS contexts, which do not pickle."""
     options = types.HttpOptions(
         base_url=plan.genai.url,
         api_version=plan.api_version,
@@ -180,15 +171,6 @@ def http_options(plan: _plan.Plan, *, share_tls: bool = True) -> types.HttpOptio
         plan.genai, otel=plan.otel, share_tls=share_tls
     )
     return options
-
-
-def _vertex_credentials(vertex: _plan.Vertex) -> google.auth.credentials.Credentials:
-    """What google-genai gets as credentials for Vertex AI: the credentials whose token cfgenai
-    refreshes (see ``_credentials``), the access token, or in byok mode a placeholder token,
-    which every transport removes."""
-    if vertex.credentials is not None:
-        return _credentials.shared(vertex.credentials)
-    return AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
 
 
 @functools.cache
@@ -207,8 +189,8 @@ _inherited: list[genai.Client] = []  # a parent's clients, kept unused (and unco
 
 
 def shared_client() -> genai.Client:
-    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment on first
-    use and rebuilt after :func:`reset_client`, after it was closed, and in a forked child."""
+    """The real ``genai.Client`` behind ``cfgenai.client``, built from the environment when
+    none is current (first use, :func:`reset_client`, closed, forked)."""
     with _shared_lock:
         if _shared is None:
             _share(build_client())
@@ -217,17 +199,15 @@ def shared_client() -> genai.Client:
 
 
 def reset_client() -> None:
-    """Forget the shared client: the next use of ``cfgenai.client`` (through any reference to
-    it) builds a new one from the environment as it is then."""
+    """Forget the shared client: the next use of ``cfgenai.client`` builds a new one from the
+    environment as it is then."""
     with _shared_lock:
         _share(None)
 
 
 async def aclose_client() -> None:
-    """Close the shared client's connections, if it was built, and forget it.
-
-    For an app's shutdown: it never builds a client, so it works without configuration too.
-    """
+    """Close the shared client's connections, if it was built, and forget it (for an app's
+    shutdown: it never builds a client)."""
     with _shared_lock:
         closing = _shared
         _share(None)
@@ -237,18 +217,15 @@ async def aclose_client() -> None:
 
 
 def _share(new: genai.Client | None) -> None:
-    # The proxy shares the current client's instance dictionary, where genai.Client keeps all
-    # of its state: every attribute then runs exactly the code it runs on the client itself,
-    # at the same speed, and rebinding the dictionary moves every reference to `client` at
-    # once. An empty one sends the next use to SharedClient.__getattr__, which builds.
+    # The proxy shares the client's instance dictionary, where genai.Client keeps all of its
+    # state: every attribute runs the client's own code, and an empty one builds on next use.
     global _shared
     _shared = new
     _compat.share_state(client, new)
 
 
 def _closed(api_client: object) -> bool:
-    # Called when a client (or its `aio`) is closed: if it is the shared one, the next use
-    # builds a new one. Says whether it was let go.
+    # A client (or its `aio`) was closed: if it is the shared one, let it go (and say so).
     with _shared_lock:
         shared = _shared is not None and _compat.api_client(_shared) is api_client
         if shared:
@@ -257,8 +234,7 @@ def _closed(api_client: object) -> bool:
 
 
 def _after_fork_in_child() -> None:
-    # The parent's client holds pooled keep-alive sockets that the parent goes on using: a
-    # child must never read or write them. Keep it, unused and uncollected, and start afresh.
+    # The parent goes on using its client's pooled sockets: keep it, unused and uncollected.
     global _shared_lock
     if _shared is not None:
         _inherited.append(_shared)
@@ -267,19 +243,14 @@ def _after_fork_in_child() -> None:
 
 
 class SharedClient(_Client):
-    """``cfgenai.client``: stands for the shared ``genai.Client``, whichever is current.
-
-    A ``genai.Client`` for ``isinstance`` and type checkers, made without running
-    ``genai.Client.__init__``: nothing is read or built until it is used.
-    """
+    """``cfgenai.client``: a ``genai.Client`` that stands for the shared one, whichever is
+    current; nothing is read or built until it is used."""
 
     def __init__(self) -> None:
         pass
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when the attribute is missing: before the first use, after a reset, or
-        # for a name that the client does not have either (then getattr raises). Probes for
-        # special names (copy, display and framework hooks) build nothing.
+        # Not built yet (or a name the client lacks). Probes for special names build nothing.
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return getattr(shared_client(), name)

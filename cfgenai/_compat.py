@@ -1,19 +1,6 @@
-"""What differs between the google-genai releases cfgenai supports (2.0 through 3.x).
-
-Everything version-dependent is decided here and nowhere else:
-
-- which library google-genai sends httpx-style requests with: httpx only before 2.34, httpx by
-  default with httpx2 on request (``GOOGLE_GENAI_HTTP_CLIENT``) in late 2.x, httpx2 by default
-  in 3.x;
-- the trust store it gives that library: certifi's bundle, except httpx2 in 3.x, which gets
-  the system store through truststore;
-- whether one async client serves every event loop: 3.x keeps one httpx pool per loop; 2.x
-  keeps one pool, so a client used from a second loop (a second ``asyncio.run``) fails with
-  "Event loop is closed" over httpx; its aiohttp session is rebuilt for each loop.
-
-And the few private shapes of google-genai's that cfgenai relies on, each behind one function
-here; ``tests/test_compat.py`` fails loudly on a release that changes one of them.
-"""
+"""What differs between the google-genai releases cfgenai supports (2.0 through 3.x), and the
+few private shapes of google-genai, httpx and aiohttp that cfgenai relies on, each behind one
+function here (``tests/test_compat.py`` fails loudly on a release that changes one)."""
 
 from __future__ import annotations
 
@@ -35,18 +22,16 @@ def genai_version() -> tuple[int, int]:
 
 
 def http_backend() -> str:
-    """``"httpx"`` or ``"httpx2"``: what google-genai sends with under the current environment."""
+    """``"httpx"`` or ``"httpx2"``: what google-genai sends with under the current environment
+    (its own choice from 2.34 on, from ``GOOGLE_GENAI_HTTP_CLIENT`` and what is installed)."""
     from google.genai import _api_client
 
-    # google-genai's own choice, where it has one (2.34 and later), so that cfgenai never
-    # disagrees with it; it reads GOOGLE_GENAI_HTTP_CLIENT and what is installed.
     choose = getattr(_api_client, "_get_http_client_backend", None)
     return "httpx" if choose is None else str(choose())
 
 
 def httpx_module() -> ModuleType:
-    """The httpx (or httpx2) module google-genai sends with; its exception classes are the
-    ones a transport failure raises."""
+    """The httpx (or httpx2) module google-genai sends with."""
     return importlib.import_module(http_backend())
 
 
@@ -57,11 +42,9 @@ def has_aiohttp() -> bool:
     return bool(_api_client.has_aiohttp)
 
 
-def aiohttp_response_error() -> type[BaseException]:
-    """aiohttp's ``ClientResponseError`` (imported where aiohttp already runs)."""
-    import aiohttp
-
-    return aiohttp.ClientResponseError
+def uses_truststore(backend: str) -> bool:
+    """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
+    return backend == "httpx2" and genai_version() >= (3, 0)
 
 
 def transport_for(client: Any, url: Any) -> Any:
@@ -69,12 +52,6 @@ def transport_for(client: Any, url: Any) -> Any:
     return client._transport_for_url(url)
 
 
-def uses_truststore(backend: str) -> bool:
-    """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
-    return backend == "httpx2" and genai_version() >= (3, 0)
-
-
-# -- google-genai's private shapes ------------------------------------------------------------
 # A genai.Client keeps all of its state in its instance dictionary: the API client that does
 # the sending in `_api_client` and the `aio` side in `_aio`, which shares that API client.
 
@@ -95,43 +72,37 @@ def share_state(proxy: object, client: object | None) -> None:
 
 
 def session_middleware(session: Any, middleware: object) -> None:
-    """Make ``middleware`` the aiohttp ``session``'s own, for the requests sent without
-    per-request middlewares (google-genai's upload chunks). A session with middlewares of
-    its own (one a user handed google-genai) is left as it is."""
+    """Make ``middleware`` the aiohttp ``session``'s own, for requests sent without
+    per-request middlewares, unless the session has middlewares of its own."""
     if session is not None and not session._middlewares:
         session._middlewares = (middleware,)
 
 
 def pickle_transport_errors_without_requests() -> None:
-    """Pickle the HTTP libraries' request errors (timeouts, failed connections) as their
-    message only: pickled whole, httpx's would carry the request, whose headers hold the
-    gateway token and the Google key, into a job queue's result backend, and aiohttp's
-    failed connection (holding the TLS context) would not pickle at all. Registered once for
-    each error class (``copyreg``) of each library imported by then (google-genai and openai
-    may use different ones); nothing else about them changes."""
+    """Pickle the request errors of each HTTP library imported by now as their message only:
+    httpx's would carry the request, whose headers hold the credentials, into a job queue's
+    results, and aiohttp's failed connection (holding the TLS context) does not pickle."""
     _register_transport_errors(*(sys.modules.get(n) for n in ("httpx", "httpx2", "aiohttp")))
 
 
 @functools.cache
-def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
-    errors: list[tuple[Any, str, str | None]]
-    errors = [(httpx, "RequestError", None), (httpx2, "RequestError", None)]
-    errors.append((aiohttp, "ClientConnectorError", "ClientConnectionError"))
-    # Its request_info (headers in a multidict proxy) does not pickle: its message then.
-    errors.append((aiohttp, "ClientResponseError", "ClientError"))
-    for module, name, rebuilt_as in errors:
-        if module is None:
-            continue
-        classes = [getattr(module, name)]
+def _register_transport_errors(*modules: Any) -> None:
+    httpx, httpx2, aiohttp = modules
+    errors = [(m.RequestError, None) for m in (httpx, httpx2) if m is not None]
+    if aiohttp is not None:
+        # Rebuilt as their base: a failed connection takes a connection key, not a message,
+        # and a response error's request_info does not pickle.
+        errors.append((aiohttp.ClientConnectorError, aiohttp.ClientConnectionError))
+        errors.append((aiohttp.ClientResponseError, aiohttp.ClientError))
+    for root, base in errors:
+        classes = [root]
         while classes:
             cls = classes.pop()
             classes += cls.__subclasses__()
-            base = getattr(module, rebuilt_as) if rebuilt_as else None
             copyreg.pickle(cls, functools.partial(_message_only, base))
 
 
 def _message_only(
     base: type[BaseException] | None, error: BaseException
 ) -> tuple[type[BaseException], tuple[str]]:
-    # aiohttp's ClientConnectorError takes a connection key, not a message: its base then.
     return base or type(error), (str(error),)

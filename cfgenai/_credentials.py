@@ -1,11 +1,9 @@
-"""Google credentials for Vertex AI: an access token, Application Default Credentials, a
-credentials file or a ``google.auth`` object, refreshed one at a time however many threads and
-event loops use them.
+"""Google credentials for Vertex AI (an access token, Application Default Credentials, a
+credentials file or a ``google.auth`` object), shared by the clients built from one source.
 
-google-genai asks the credentials it is given for a token before each Vertex AI request (from
-an event loop, in a worker thread) and calls ``refresh`` when the token is missing or about to
-expire (google-auth counts a token as expired a few minutes early). :class:`SharedRefresh` holds
-one lock around that refresh, so a burst of requests refreshes once.
+google-genai asks the credentials for a token before each Vertex AI request, from any thread or
+event loop, and calls ``refresh`` when it is missing or about to expire: one lock around that
+refresh makes a burst of requests refresh once.
 """
 
 from __future__ import annotations
@@ -29,29 +27,41 @@ from ._google_errors import TokenRefreshError
 from ._rotation import Secret
 from ._secrets import printable
 
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
-# The credentials files a path may name: what they are, and google-auth's loader for each.
+FIX = "point it at a credentials JSON file, or set it to adc"
+# The credentials files cfgenai loads: what each holds, and google-auth's loader for it (its
+# generic load_credentials_from_dict warns that it is deprecated).
 _TYPES = {
     "service_account": (
         "a service account key",
-        "google.oauth2.service_account:from_service_account_info",
+        "oauth2.service_account:from_service_account_info",
     ),
     "authorized_user": (
         "user credentials (gcloud auth application-default login)",
-        "google.oauth2.credentials:from_authorized_user_info",
+        "oauth2.credentials:from_authorized_user_info",
     ),
     "external_account": ("workload identity federation", ""),  # its source says which loader
     "external_account_authorized_user": (
         "workforce identity federation",
-        "google.auth.external_account_authorized_user:from_info",
+        "auth.external_account_authorized_user:from_info",
     ),
+}
+# What google-auth's modules hold, for people.
+_KINDS = {
+    "service_account": "service account",
+    "oauth2.credentials": "user credentials",
+    "impersonated_credentials": "impersonated service account",
+    "compute_engine.credentials": "metadata server",
+    "identity_pool": "external account",
+    "aws": "external account",
+    "pluggable": "external account",
 }
 
 
 class AccessToken(google.auth.credentials.Credentials):
-    """One access token, never refreshed (``CF_AIG_VERTEX_ACCESS_TOKEN``, read again when it
-    came from a file that was rotated; or byok mode's placeholder, which never leaves)."""
+    """One access token, never refreshed: ``CF_AIG_VERTEX_ACCESS_TOKEN`` (as its file holds it
+    now), or byok mode's placeholder, which never leaves."""
 
     def __init__(self, secret: Secret) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -96,33 +106,24 @@ class SharedRefresh(google.auth.credentials.Credentials):
     def quota_project_id(self) -> str | None:
         return getattr(self._inner, "quota_project_id", None)
 
-    @quota_project_id.setter
-    def quota_project_id(self, value: Any) -> None:
-        pass
-
     def refresh(self, request: Any) -> None:
         with self._lock:
             if self.token and not self.expired:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
-                self._reload(self._path, now)
+                try:
+                    self._inner, self._signature = _load(self._path), now
+                except ConfigError as exc:  # being written, or broken: the last ones stay
+                    if self._logged != now:
+                        self._logged = now
+                        _rotation.log.warning(
+                            "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
+                        )
             try:
                 self._inner.refresh(request)  # type: ignore[no-untyped-call]
             except google.auth.exceptions.GoogleAuthError as exc:
                 raise TokenRefreshError(_refresh_failure(self._inner, exc)) from None
             self.token, self.expiry = self._inner.token, self._inner.expiry
-
-    def _reload(self, path: Path, signature: _rotation.Signature | None) -> None:
-        """Load the rotated file again; one that cannot be loaded (being written, broken)
-        leaves the credentials loaded before in use, and is logged once per change."""
-        try:
-            self._inner, self._signature = _load(path), signature
-        except ConfigError as exc:
-            if self._logged != signature:
-                self._logged = signature
-                _rotation.log.warning(
-                    "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
-                )
 
     def describe(self) -> str:
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
@@ -130,8 +131,7 @@ class SharedRefresh(google.auth.credentials.Credentials):
         module = type(self._inner).__module__
         kind = next((k for m, k in _KINDS.items() if module.endswith(m)), "credentials")
         who = email if isinstance(email, str) and "@" in email else "user"
-        where = f" from {self._path}" if self._path else ""
-        return f"{kind} ({who}){where}"
+        return f"{kind} ({who})" + (f" from {self._path}" if self._path else "")
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -143,16 +143,6 @@ class SharedRefresh(google.auth.credentials.Credentials):
         return f"SharedRefresh({self.describe()})"
 
 
-# What google-auth's modules hold, for people.
-_KINDS = {
-    "service_account": "service account",
-    "oauth2.credentials": "user credentials",
-    "impersonated_credentials": "impersonated service account",
-    "compute_engine.credentials": "metadata server",
-    "identity_pool": "external account",
-    "aws": "external account",
-    "pluggable": "external account",
-}
 # Loaded credentials, so that every client built from the same source shares one token.
 _LOADED: dict[tuple[str, Any], SharedRefresh] = {}
 _GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
@@ -166,7 +156,8 @@ def shared(source: Any) -> SharedRefresh:
         if isinstance(source, google.auth.credentials.Credentials):
             if source not in _GIVEN:
                 scope = google.auth.credentials.with_scopes_if_required
-                _GIVEN[source] = SharedRefresh(scope(source, list(SCOPES)))  # type: ignore[no-untyped-call]
+                scoped = scope(source, SCOPES)  # type: ignore[no-untyped-call]
+                _GIVEN[source] = SharedRefresh(scoped)
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
         key = source, _adc_environment() if path is None else _rotation.signature(path)
@@ -177,12 +168,10 @@ def shared(source: Any) -> SharedRefresh:
 
 def _load(path: Path) -> google.auth.credentials.Credentials:
     where = f"{VARIABLE}: {printable(str(path))}"
-    try:  # a regular file, read up to 64 KiB without blocking, as secret files are
-        _, data = _rotation.load(path, "point it at a credentials JSON file, or set it to adc")
+    try:  # read as secret files are: a regular file, up to 64 KiB, without blocking
+        info = json.loads(_rotation.load(path, FIX)[1].decode("utf-8"))
     except _rotation.Unusable as exc:
         raise ConfigError([f"{where} {exc}"]) from None
-    try:
-        info = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ConfigError(
             [f"{where} cannot be used: it is not JSON; download the key again"]
@@ -190,25 +179,18 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in _TYPES:
         known = ", ".join(f"{t} ({what})" for t, (what, _) in _TYPES.items())
-        raise ConfigError(
-            [
-                f"{where} holds credentials of type {kind!r}, which cfgenai cannot load; the types are {known}"
-            ]
-        )
+        why = f"holds credentials of type {kind!r}, which cfgenai cannot load"
+        raise ConfigError([f"{where} {why}; the types are {known}"])
     what, loader = _TYPES[kind]
-    if not loader:
+    if not loader:  # external_account: its source says which kind
         source = info.get("credential_source") or {}
-        loader = (
-            "google.auth.aws:from_info"
-            if str(source.get("environment_id", "")).startswith("aws")
-            else "google.auth.pluggable:from_info"
-            if "executable" in source
-            else "google.auth.identity_pool:from_info"
-        )
+        aws = str(source.get("environment_id", "")).startswith("aws")
+        module = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
+        loader = f"auth.{module}:from_info"
     module, _, method = loader.partition(":")
     try:
-        make = getattr(importlib.import_module(module).Credentials, method)
-        loaded: google.auth.credentials.Credentials = make(info, scopes=list(SCOPES))
+        make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
+        loaded: google.auth.credentials.Credentials = make(info, scopes=SCOPES)
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -217,7 +199,7 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
 
 def _adc() -> google.auth.credentials.Credentials:
     try:
-        credentials, _ = google.auth.default(scopes=list(SCOPES))
+        credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
         named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
@@ -243,9 +225,9 @@ def _adc_environment() -> tuple[str | None, ...]:
 def _refresh_failure(credentials: Any, exc: Exception) -> str:
     endpoint = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
     host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
-    # google-auth's own summary comes first; the token endpoint's response body, after it,
+    # google-auth's own summary (its first line): the token endpoint's response body after it
     # is left out.
-    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
     reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
     where = f"the token endpoint {host}" if host else "Google's token service"
     return (

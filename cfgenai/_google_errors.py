@@ -17,19 +17,11 @@ class _Picklable(errors.APIError):
     ``APIError``, or not at all, in some releases)."""
 
     def __reduce__(self) -> Any:
-        return _rebuild, (type(self), self.__dict__.copy(), str(self))
-
-
-def _rebuild(cls: type[errors.APIError], state: dict[str, Any], text: str) -> errors.APIError:
-    error = cls.__new__(cls)
-    error.__dict__.update(state)
-    Exception.__init__(error, text)
-    return error
+        return Exception.__new__, (type(self), str(self)), self.__dict__.copy()
 
 
 class GoogleClientError(_Picklable, errors.ClientError):
-    """Google's 4xx, passed on by the gateway: google-genai's ``ClientError``, holding the
-    answer as :class:`cfgenai._responses.Answered`."""
+    """Google's 4xx, passed on by the gateway: google-genai's ``ClientError``."""
 
 
 class GoogleServerError(_Picklable, errors.ServerError):
@@ -72,11 +64,8 @@ class GatewayServerError(GatewayError, errors.ServerError):
 
 
 class RedirectError(_Picklable):
-    """The gateway's URL answered with a redirect, which cfgenai never follows.
-
-    Following it would resend the gateway token and the Google key to wherever it points.
-    A google-genai ``APIError`` whose ``code`` is the 3xx status.
-    """
+    """The gateway's URL answered with a redirect, which cfgenai never follows (it would resend
+    the credentials there): a google-genai ``APIError`` whose ``code`` is the 3xx status."""
 
     def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
         message = (

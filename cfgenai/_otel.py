@@ -1,12 +1,7 @@
-"""OpenTelemetry trace context for the gateway: ``cf-aig-otel-*`` headers of the current span.
+"""The ``cf-aig-otel-*`` headers that let the gateway's span join the caller's trace.
 
-The gateway's own span joins the caller's trace when a request carries
-``cf-aig-otel-trace-id`` and ``cf-aig-otel-parent-span-id``. Each transport's hook (in
-``_transport``) calls ``add_trace_headers`` as the request is sent, so the span is the one
-current then, not when the client was built. cfgenai never imports OpenTelemetry: a span can
-be current only once the app (or its instrumentation) has imported ``opentelemetry.trace``, so
-the hooks look for it among the loaded modules. With ``CF_AIG_OTEL=false`` they are not
-installed at all.
+Each transport's hook adds them as a request leaves, for the span current then. cfgenai never
+imports OpenTelemetry: no span can be current until the app has imported it.
 """
 
 from __future__ import annotations
@@ -19,9 +14,8 @@ SPAN_HEADER = "cf-aig-otel-parent-span-id"
 
 
 def add_trace_headers(headers: MutableMapping[str, str]) -> None:
-    """Set the ids of the span current now on ``headers``, unless OpenTelemetry is not loaded,
-    no span is recording, or the request names its own (``request_options(otel_trace_id=...)``
-    wins)."""
+    """Set the current span's ids on ``headers``, unless OpenTelemetry is not loaded, no span
+    is recording, or the request names its own (``request_options(otel_trace_id=...)``)."""
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
         return

@@ -1,13 +1,5 @@
-"""Settings resolved once into what goes on the wire: the :class:`Plan`.
-
-:func:`plan` reads the settings once, and nothing after it reads them again. Each route
-(google-genai's, the Live API's, the OpenAI-compatible one, Cloudflare's logs API) is one
-:class:`Route`:
-its URL, the public headers every request carries, the credentials the sender adds as each
-request leaves (secrets that re-read a rotated file), the headers that must not travel and the
-provider key the SDK is handed. Every sender (httpx hooks, the aiohttp middleware, the
-WebSocket guard, the OpenAI helper, the doctor) adapts a route; none reads settings again.
-"""
+"""Settings resolved once into what goes on the wire: a :class:`Plan`, one :class:`Route`
+for each route, which every sender adapts; none reads the settings again."""
 
 from __future__ import annotations
 
@@ -15,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ._checks import COMPAT, KEY_HEADER, VERTEX
 from ._rotation import Secret
@@ -31,11 +23,9 @@ Credential = tuple[str, str, Secret]
 
 @dataclass(frozen=True)
 class Route:
-    """Where a route's requests go and what they carry (see the module's docstring).
-
-    ``key``: the provider key google-genai must be handed to send it (``None``: no provider
-    key travels). ``drop``: credential headers google-genai adds that must not travel.
-    """
+    """A route's URL, the public headers its requests carry, the credentials added as each
+    leaves (re-reading rotated files), the headers google-genai adds that must not travel,
+    and the provider key google-genai is handed (``None``: none travels)."""
 
     url: str
     headers: Mapping[str, str]
@@ -55,9 +45,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Vertex:
-    """Vertex AI's project and location, and what its requests authenticate with: Google
-    ``credentials`` (a google.auth object, ``"adc"`` or a file's path) whose token cfgenai
-    refreshes, or a static ``token``; neither in byok mode."""
+    """Vertex AI's project and location, and Google ``credentials`` (a google.auth object,
+    ``"adc"`` or a file's path) or a static ``token``; neither in byok mode."""
 
     project: str
     location: str
@@ -67,10 +56,8 @@ class Vertex:
 
 @dataclass(frozen=True)
 class Plan:
-    """Settings resolved once: the mode and why, who pays, each route, and what the client
-    is built with. ``live`` is a sentence saying why Live is refused where no documented
-    route exists; ``logs`` (Cloudflare's logs API for this gateway, under ``/logs``) the
-    problems that keep it from being called."""
+    """The mode and why, who pays, each route, and what the client is built with. ``live``
+    and ``logs`` may instead say why that route cannot be used."""
 
     mode: Mode
     why: str
@@ -93,6 +80,11 @@ _GATEWAY_SECRETS = {
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
+_VERTEX_LIVE = (
+    f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents the Live API through AI Gateway for "
+    "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
+    "no connection (and sends no credential). Use a google-ai-studio client for Live"
+)
 
 
 def plan(settings: GatewaySettings) -> Plan:
@@ -106,33 +98,43 @@ def plan(settings: GatewaySettings) -> Plan:
         for name, (header, form) in _GATEWAY_SECRETS.items()
         if (secret := _secret(settings, name)) is not None
     )
-    vertex = settings.provider == VERTEX
-    key_field = "vertex_access_token" if vertex else _google_key_field(settings)
-    key = _secret(settings, key_field) if mode == "key" else None
-    # OpenAI-compatible: the Google key is OpenAI's bearer token; in byok mode the gateway
-    # token takes its place, which the gateway recognises as its own and swaps for the stored key.
-    bearer = key or _secret(settings, "token") or _secret(settings, "access_token")
-    return Plan(
-        mode=mode,
-        why=why,
-        pays=_pays(settings, mode),
-        genai=_genai(settings, mode, headers, gateway, key),
-        live=_live(settings, headers, gateway, key),
-        openai=Route(f"{settings.gateway_root}/{COMPAT}", headers, gateway, key=bearer),
-        logs=_logs(settings),
-        gateway_root=settings.gateway_root,
-        api_version=settings.api_version,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        otel=settings.otel,
-        vertex=Vertex(
+    root, url, vertex = settings.gateway_root, provider_url(settings), None
+    live: Route | str
+    key = _secret(settings, _key_field(settings)) if mode == "key" else None
+    # google-genai builds the paths it would build for Google under `{root}/{provider}`. On
+    # Vertex AI it sends the token as Authorization (in byok mode a placeholder), never a key.
+    if settings.provider == VERTEX:
+        drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
+        genai, live = Route(url, headers, gateway, drop), _VERTEX_LIVE
+        vertex = Vertex(
             str(settings.vertex_project),
             str(settings.vertex_location),
             settings.vertex_credentials if mode == "key" else None,
             key,
         )
-        if vertex
-        else None,
+    else:  # the key is a credential: upload chunks are sent without the client's headers
+        credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
+        genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key)
+        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
+        # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
+        live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, key=key)
+    # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
+    # takes its place, which the gateway recognises as its own and swaps for the stored key.
+    bearer = key or _secret(settings, "token") or _secret(settings, "access_token")
+    return Plan(
+        mode=mode,
+        why=why,
+        pays=_pays(settings, mode),
+        genai=genai,
+        live=live,
+        openai=Route(f"{root}/{COMPAT}", headers, gateway, key=bearer),
+        logs=_logs(settings),
+        gateway_root=root,
+        api_version=settings.api_version,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        otel=settings.otel,
+        vertex=vertex,
     )
 
 
@@ -143,7 +145,7 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
     vertex = settings.provider == VERTEX
     if vertex and settings.vertex_credentials is not None:
         return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
-    holder = "vertex_access_token" if vertex else _google_key_field(settings)
+    holder = _key_field(settings)
     key = getattr(settings, holder)
     variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else holder.upper()
     if key is not None and key == settings.token:
@@ -161,8 +163,11 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
     return "byok", "auto: no Google key is set, so the gateway adds its stored key"
 
 
-def _google_key_field(settings: GatewaySettings) -> str:
-    """GOOGLE_API_KEY's field when it is set, else GEMINI_API_KEY's (google-genai's order)."""
+def _key_field(settings: GatewaySettings) -> str:
+    """The field of the provider key: GOOGLE_API_KEY's when it is set, else GEMINI_API_KEY's
+    (google-genai's order); on Vertex AI, the access token's."""
+    if settings.provider == VERTEX:
+        return "vertex_access_token"
     return "google_api_key" if settings.google_api_key else "gemini_api_key"
 
 
@@ -171,49 +176,6 @@ def _secret(settings: GatewaySettings, name: str) -> Secret | None:
     if value is None:
         return None
     return Secret(value.get_secret_value(), settings.secret_files.get(name))
-
-
-def _genai(
-    settings: GatewaySettings,
-    mode: str,
-    headers: dict[str, str],
-    gateway: tuple[Credential, ...],
-    key: Secret | None,
-) -> Route:
-    # google-genai builds the same paths as against Google under `{root}/{provider}`. In key
-    # mode it sends the Gemini API key as x-goog-api-key; on Vertex AI the access token of the
-    # credentials it is given (Authorization), never a Google API key. The credentials are
-    # added again to requests google-genai builds without the client's headers (upload chunks).
-    url = provider_url(settings)
-    if settings.provider == VERTEX:
-        drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
-        return Route(url, headers, gateway, drop)
-    if key is None:
-        return Route(url, headers, gateway, (KEY_HEADER,))
-    return Route(url, headers, (*gateway, (KEY_HEADER, "{}", key)), key=key)
-
-
-def _live(
-    settings: GatewaySettings,
-    headers: dict[str, str],
-    gateway: tuple[Credential, ...],
-    key: Secret | None,
-) -> Route | str:
-    # Cloudflare documents the Live API for Google AI Studio at `{root}/google` (ws for a
-    # plain-http loopback root, else wss): cf-aig-authorization on the handshake, the Google
-    # key as the `api_key` query parameter in key mode, none in byok mode. It documents no
-    # Vertex AI route (providers/google-vertex-ai and the realtime WebSockets pages).
-    if settings.provider == VERTEX:
-        return (
-            f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents the Live API through AI Gateway for "
-            "Google AI Studio only ({root}/google); no Vertex AI route exists, so cfgenai opens "
-            "no connection (and sends no credential). Use a google-ai-studio client for Live"
-        )
-    root = urlsplit(settings.gateway_root)
-    url = urlunsplit(
-        ("ws" if root.scheme == "http" else "wss", root.netloc, f"{root.path}/google", "", "")
-    )
-    return Route(url, headers, gateway, key=key)
 
 
 def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:

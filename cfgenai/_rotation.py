@@ -1,28 +1,26 @@
-"""Secrets that live in files, as Docker and Kubernetes mount them: read, and read again when
-rotated.
+"""Secrets that live in files, as Docker and Kubernetes mount them: read safely, and read again
+when rotated.
 
-:func:`read` reads a secret file for the settings; a running client asks :func:`current` for
-the secret on each request. The file is looked at (one ``stat``) at most once every
-``CHECK_EVERY`` seconds. A changed file is used once two looks in a row (so at least that far
-apart) found the same file (inode, modification time, size) holding the same bytes, and its
-secret passes the check the settings made at start: a file being rewritten in place is never
-sent half-written. Until then, and while the file holds nothing usable, the last good secret
-stays in use; an unusable file is logged once per change on the ``cfgenai`` logger, naming the
-file and what is wrong, never the content.
-
-:func:`load` opens a file without blocking and reads at most 64 KiB and one byte of it, and only
-of a regular file: a device (``/dev/zero``) or a FIFO never ends.
+:func:`load` reads only a regular file (a device or a FIFO never ends), without blocking, up to
+64 KiB. :func:`read` reads a secret file for the settings; a running client asks :func:`current`
+for its secret on each request, which looks at the file (one ``stat``) at most once every
+``CHECK_EVERY`` seconds. A changed file is used once two looks in a row found it the same
+(inode, modification time, size and bytes) and its secret passes the checks the settings made
+at start, so a file being rewritten is never sent half-written. Until then the last good secret
+stays in use; an unusable file is logged once per change, naming it and what is wrong, never
+the content.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._checks import secret
@@ -41,12 +39,16 @@ Check = Callable[[str], str | None]
 Look = tuple[Signature | None, bytes | str]
 
 log = logging.getLogger("cfgenai")
-_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO would wait for a writer
-    | getattr(os, "O_NOCTTY", 0)
-    | getattr(os, "O_BINARY", 0)
-)
+# Without blocking: opening a FIFO would wait for a writer.
+_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_FLAGS |= getattr(os, "O_BINARY", 0)
+_SPECIAL = {
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+_ANY_SECRET: Check = functools.partial(secret, bearer=False)
 
 
 class Unusable(ValueError):
@@ -73,8 +75,7 @@ class _Watch:
     """One secret file, as the running clients see it."""
 
     value: str  # the last good secret, the one sent
-    signature: Signature | None  # of the file that held it
-    checks: dict[str, Check] = field(default_factory=dict)  # what named the file -> its check
+    signature: Signature | None = None  # of the file that held it (None: not seen whole yet)
     looked: float = float("-inf")  # when the file was last looked at
     seen: Look | None = None  # what the last look found, when the file had changed
     logged: Look | None = None  # the last unusable file logged
@@ -82,6 +83,7 @@ class _Watch:
 
 _lock = threading.Lock()
 _watched: dict[Path, _Watch] = {}
+_checks: dict[Path, dict[str, Check]] = {}  # each file's variables, and their checks
 
 
 def current(path: Path, first: str) -> str:
@@ -91,65 +93,58 @@ def current(path: Path, first: str) -> str:
     if watch is not None and now - watch.looked < CHECK_EVERY:
         return watch.value
     with _lock:
-        watch = _watched.get(path)
-        if watch is None:  # a Secret the settings did not read: first, until the file is whole
-            watch = _watched[path] = _Watch(first, None)
-        if now - watch.looked >= CHECK_EVERY:
-            _look(path, watch, now)
+        watch = _watched.setdefault(path, _Watch(first))
+        if now - watch.looked < CHECK_EVERY:
+            return watch.value  # another thread just looked
+        watch.looked = now
+        if watch.signature is not None and signature(path) == watch.signature:
+            watch.seen = None  # unchanged: one stat, nothing read
+            return watch.value
+        try:
+            found: Look = load(path, FIX)
+        except Unusable as exc:
+            found = None, str(exc)
+        before, watch.seen = watch.seen, found
+        if found == before:  # the same twice in a row: not being written
+            _take(path, watch, found)
         return watch.value
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
-    """The secret a file holds (one trailing newline stripped, nothing else), or None with
-    the problem added: it names ``variable`` and the path, never the content. ``check`` is
-    what the settings will make of the secret, made again of every rotated value.
-
-    A file already watched is not taken as it is: this read counts as one look at it."""
+    """The secret a file holds (one trailing newline stripped), or None with the problem added:
+    it names ``variable`` and the path, never the content. ``check`` is what the settings will
+    make of it, made again of each rotated value."""
     try:
-        sig, data = load(path, FIX)
-        value = _secret(data)
+        value = _secret(load(path, FIX)[1])
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
     with _lock:
-        watch = _watched.get(path)
-        if watch is not None:
-            watch.checks[variable] = check
-            if sig != watch.signature:
-                watch.looked = clock()
-                _consider(path, watch, (sig, data))
-            return value
-        try:
-            good = _usable(data, [check])
-        except Unusable:
-            return value  # the settings refuse it, saying why
-        _watched[path] = _Watch(good, sig, {variable: check}, clock())
+        _checks.setdefault(path, {})[variable] = check
     return value
 
 
 def load(path: Path, fix: str) -> tuple[Signature, bytes]:
-    """The signature and bytes of the regular file ``path``, opened without blocking and read
-    up to 64 KiB; raises :class:`Unusable` ending with ``fix`` when it is no such file."""
+    """The signature and bytes of the regular file ``path``; raises :class:`Unusable` ending
+    with ``fix`` when it is no such file, or larger than 64 KiB."""
     try:
         fd = os.open(path, _FLAGS)
     except FileNotFoundError:
         raise Unusable(f"does not exist; {fix}") from None
     except OSError as exc:  # a socket (ENXIO), or a folder on Windows
-        raise Unusable(_special(path, fix) or _unreadable(exc)) from None
+        mode = getattr(_stat(path), "st_mode", stat.S_IFREG)
+        raise Unusable(_unreadable(exc) if stat.S_ISREG(mode) else _kind(mode, fix)) from None
     try:
         info = os.fstat(fd)  # of the file opened: a path swapped meanwhile changes nothing
         if not stat.S_ISREG(info.st_mode):
             raise Unusable(_kind(info.st_mode, fix))
-        chunks: list[bytes] = []
-        size = info.st_size
-        if size <= MAX_FILE:
-            size = 0
-            while size <= MAX_FILE and (chunk := os.read(fd, MAX_FILE + 1 - size)):
-                chunks.append(chunk)
-                size += len(chunk)
-        if size > MAX_FILE:
+        data = b""
+        if info.st_size <= MAX_FILE:  # read to the end: it may have grown since
+            while len(data) <= MAX_FILE and (chunk := os.read(fd, MAX_FILE + 1 - len(data))):
+                data += chunk
+        if max(info.st_size, len(data)) > MAX_FILE:
             raise Unusable(f"is larger than 64 KiB; {fix}")
-        return (info.st_ino, info.st_mtime_ns, info.st_size), b"".join(chunks)
+        return (info.st_ino, info.st_mtime_ns, info.st_size), data
     except OSError as exc:
         raise Unusable(_unreadable(exc)) from None
     finally:
@@ -158,55 +153,41 @@ def load(path: Path, fix: str) -> tuple[Signature, bytes]:
 
 def signature(path: Path) -> Signature | None:
     """What tells a changed file (its inode, modification time and size), or None."""
+    info = _stat(path)
+    return None if info is None else (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        info = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
-def _look(path: Path, watch: _Watch, now: float) -> None:
-    watch.looked = now
-    if watch.signature is not None and signature(path) == watch.signature:
-        watch.seen = None  # unchanged: one stat, nothing read
-        return
-    try:
-        found: Look = load(path, FIX)
-    except Unusable as exc:
-        found = None, str(exc)
-    _consider(path, watch, found)
-
-
-def _consider(path: Path, watch: _Watch, found: Look) -> None:
-    """Take what a look at the changed file found if the look before found the same."""
-    before, watch.seen = watch.seen, found
-    if found != before:
-        return  # it may be being written: look again
+def _take(path: Path, watch: _Watch, found: Look) -> None:
+    """Use what the changed file holds, unless it is unusable: then log it, once."""
     sig, data = found
+    checks = _checks.get(path, {})
     try:
         if isinstance(data, str):
             raise Unusable(data)
-        value = _usable(data, watch.checks.values())
+        watch.value, watch.signature, watch.seen = _usable(data, checks.values()), sig, None
     except Unusable as exc:
         if watch.logged != found:
             watch.logged = found
-            names = ", ".join(watch.checks) or "secret file"
             log.warning(
                 "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
                 "usable one",
-                names,
+                ", ".join(checks) or "secret file",
                 printable(str(path)),
                 exc,
             )
-        return
-    watch.value, watch.signature, watch.seen = value, sig, None
 
 
 def _secret(data: bytes) -> str:
     """The secret in a file's bytes: one trailing newline stripped, nothing else."""
-    data = data.removesuffix(b"\n").removesuffix(b"\r")
     try:
-        value = data.decode("utf-8")
+        value = data.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
     except UnicodeDecodeError:
         raise Unusable("is not UTF-8 text; save the secret as UTF-8") from None
     if not value:
@@ -216,14 +197,10 @@ def _secret(data: bytes) -> str:
     return value
 
 
-def _any_secret(value: str) -> str | None:
-    return secret(value, bearer=False)
-
-
 def _usable(data: bytes, checks: Iterable[Check]) -> str:
     """The secret in ``data`` as the settings would keep it, or :class:`Unusable`."""
     value: str | None = _secret(data)
-    for check in list(checks) or [_any_secret]:
+    for check in list(checks) or [_ANY_SECRET]:
         try:
             value = check(value) if value is not None else None
         except ValueError as exc:
@@ -233,28 +210,10 @@ def _usable(data: bytes, checks: Iterable[Check]) -> str:
     return value
 
 
-def _special(path: Path, fix: str) -> str | None:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    return None if stat.S_ISREG(mode) else _kind(mode, fix)
-
-
 def _kind(mode: int, fix: str) -> str:
     if stat.S_ISDIR(mode):
         return f"is a folder; {fix}"
-    kind = (
-        "a FIFO (named pipe)"
-        if stat.S_ISFIFO(mode)
-        else "a character device"
-        if stat.S_ISCHR(mode)
-        else "a block device"
-        if stat.S_ISBLK(mode)
-        else "a socket"
-        if stat.S_ISSOCK(mode)
-        else "a special file"
-    )
+    kind = next((kind for test, kind in _SPECIAL.items() if test(mode)), "a special file")
     return f"is {kind}, not a regular file; {fix}"
 
 

@@ -30,9 +30,8 @@ def fingerprint(secret: str) -> str:
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret in it, whole or inside a longer value (a URL, a metadata
-    JSON, an id), replaced by its fingerprint. Values under 8 characters are not looked for:
-    they would mask ordinary text, and are no credential."""
+    """``text`` with every secret in it (whole or inside a longer value) replaced by its
+    fingerprint. Values under 8 characters are no credential, and would mask ordinary text."""
     for secret in sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True):
         text = text.replace(secret, fingerprint(secret))
     return text
@@ -49,4 +48,5 @@ def mask_header(name: str, value: str) -> str:
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with every credential replaced by its fingerprint."""
     return {name: mask_header(name, value) for name, value in headers.items()}

@@ -1,25 +1,14 @@
-"""The one guard every WebSocket that google-genai opens passes.
+"""The one guard every WebSocket that google-genai opens passes (see docs/routes.md): Live
+on its route, anything else towards a gateway or with a client's credential refused.
 
-google-genai opens WebSockets from several modules (``live``, ``live_music``, the Live
-Interactions transport), each importing websockets' ``connect`` under its own name, and a
-later release may add more. So the guard sits on websockets' ``connect`` itself, wrapped once
-per process; its state lives on that class, so a second import of cfgenai (a notebook's
-autoreload, a test runner dropping ``cfgenai`` from ``sys.modules``) shares it.
-
-- While cfgenai's own Live API connects (:func:`live_route`), the connection goes where
-  Cloudflare documents it (``{root}/google``) with that route's credentials.
-- Any other connection to a gateway a cfgenai client was built for, or carrying a credential
-  such a client holds, is refused with :class:`ConfigError` before anything is sent: no DNS
-  lookup, no TCP connection. Cloudflare documents no other WebSocket route for Google (not
-  Live Music, not Live Interactions, not Vertex AI Live; see docs/routes.md).
-- A WebSocket that google-genai does not open is left exactly as it was.
+It wraps websockets' ``connect`` once per process, whatever name a google-genai module
+imported it under, and keeps its state on that class: a second import of cfgenai shares it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import inspect
 import logging
 import sys
@@ -32,12 +21,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from ._checks import KEY_HEADER, is_loopback_url
 from ._errors import ConfigError
 from ._plan import Route
-from ._secrets import mask, printable
+from ._secrets import fingerprint, mask, printable
 
 _STATE = "_cfgenai_guard"
 _installing = threading.Lock()
 _LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
-# What the routes Cloudflare does not document are, for the refusal's message.
+# The routes Cloudflare does not document, named for the refusal's message.
 _KNOWN = {
     "BidiGenerateMusic": "the Live Music API",
     "/interactions/live": "Live Interactions",
@@ -47,20 +36,18 @@ _KNOWN = {
 
 @dataclass
 class _Guard:
-    """What the guard knows, shared by every import of cfgenai in the process."""
-
     live: contextvars.ContextVar[Route | None]
     # Replaced whole, never changed in place: a thread may be reading them.
     gateways: frozenset[str] = frozenset()  # "host:port/root path", scheme-free
-    credentials: frozenset[str] = frozenset()  # sha256 of each credential
+    credentials: frozenset[str] = frozenset()  # the fingerprint of each credential
 
 
 def install(gateway_root: str, secrets: Iterable[str]) -> None:
-    """Put the guard on websockets' ``connect`` (once per process) and make it know a client's
-    gateway and the credentials it holds."""
+    """Guard websockets' ``connect`` (once per process), knowing a client's gateway and the
+    credentials it holds."""
     guard = _guard()
     guard.gateways |= {_where(gateway_root)}
-    guard.credentials |= {_digest(s) for s in secrets if s}
+    guard.credentials |= {fingerprint(s) for s in secrets if s}
 
 
 @contextlib.contextmanager
@@ -93,7 +80,7 @@ def _install(connect: Any) -> _Guard:
             uri, routed = _checked(guard, uri, kwargs, has_proxy)
         original(self, uri, *args, **kwargs)
         if routed:  # a redirect is raised, never followed: it would carry the credentials
-            self.process_redirect = _never
+            self.process_redirect = lambda exc: exc
 
     connect.__init__ = __init__
     setattr(connect, _STATE, guard)
@@ -101,8 +88,7 @@ def _install(connect: Any) -> _Guard:
 
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
-    """The URI to open, and whether cfgenai routed it, with ``kwargs`` changed in place;
-    raises to refuse it."""
+    """The URI to open and whether cfgenai routed it (``kwargs`` changed); raises to refuse."""
     route = guard.live.get()
     if route is not None:
         guard.live.set(None)  # one connection per Live session
@@ -110,14 +96,9 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
     where = _where(uri)
     if any(where == g or where.startswith(g + "/") for g in guard.gateways):
         raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
-    if any(_digest(v) in guard.credentials for v in _values(uri, kwargs)):
+    if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
         raise _refusal(uri, "it is not the configured gateway, and it would carry its credentials")
     return uri, False
-
-
-def _never(exc: Exception) -> Exception:
-    """websockets' ``process_redirect`` that follows nothing: the handshake's answer is raised."""
-    return exc
 
 
 def _on_live_route(route: Route, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> str:
@@ -154,9 +135,8 @@ def _refusal(uri: str, why: str) -> ConfigError:
 def _where(url: str) -> str:
     """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
     parts = urlsplit(url)
-    secure = parts.scheme.lower() in ("https", "wss")
     try:
-        port = parts.port or (443 if secure else 80)
+        port = parts.port or (443 if parts.scheme.lower() in ("https", "wss") else 80)
     except ValueError:
         port = 0
     return f"{(parts.hostname or '').lower()}:{port}{parts.path.rstrip('/')}"
@@ -169,10 +149,6 @@ def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
     for value in [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]:
         yield value
         yield value.partition(" ")[2]
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
 from ._checks import PROVIDER, VERTEX, is_loopback_url
+from ._errors import ConfigError
 from ._otel import add_trace_headers
+from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
 
 if TYPE_CHECKING:
@@ -28,11 +30,10 @@ def compat_model(model: str) -> str:
 
 def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
     """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
-    import_openai()
+    _require_openai()
     import openai
 
-    settings = resolve(settings, overrides)
-    arguments = _arguments(settings, openai.DefaultHttpxClient, _trace_headers, _forget_credentials)
+    arguments = _arguments(resolve(settings, overrides), openai.DefaultHttpxClient, False)
     return openai.OpenAI(**arguments)
 
 
@@ -40,17 +41,14 @@ def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of :func:`openai_client`."""
-    import_openai()
+    _require_openai()
     import openai
 
-    settings = resolve(settings, overrides)
-    arguments = _arguments(
-        settings, openai.DefaultAsyncHttpxClient, _trace_headers_async, _forget_credentials_async
-    )
+    arguments = _arguments(resolve(settings, overrides), openai.DefaultAsyncHttpxClient, True)
     return openai.AsyncOpenAI(**arguments)
 
 
-def import_openai() -> None:
+def _require_openai() -> None:
     try:
         import openai  # noqa: F401
     except ImportError as exc:
@@ -60,37 +58,68 @@ def import_openai() -> None:
         ) from exc
 
 
-def _trace_headers(request: Any) -> None:
-    add_trace_headers(request.headers)  # the OpenTelemetry span current when sending
+def _arguments(
+    settings: GatewaySettings, http_client: Callable[..., Any], asynchronous: bool
+) -> dict[str, Any]:
+    """The client's arguments, its httpx client (sync or async) built last."""
+    plan = _plan.plan(settings)
+    if plan.vertex is not None:
+        raise ConfigError(
+            [
+                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
+                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
+            ]
+        )
+    route = plan.openai
+    _pickle_errors_without_requests()
+    _compat.pickle_transport_errors_without_requests()  # the causes of connection errors
+
+    def outgoing(request: Any) -> None:
+        # The credentials as their files hold them now, and the current span's ids.
+        request.headers.update(route.credential_headers())
+        if route.key is not None:
+            request.headers["Authorization"] = f"Bearer {route.key.value()}"
+        if plan.otel:
+            add_trace_headers(request.headers)
+
+    def answered(response: Any) -> None:
+        # openai's errors keep the request they answer, so once answered its credentials are
+        # masked (openai builds a new request for each attempt).
+        headers = response.request.headers
+        for name in SECRET_HEADERS & headers.keys():
+            headers[name] = mask_header(name, headers[name])
+
+    hooks = [outgoing, answered]
+    if asynchronous:
+        hooks = [_awaitable(hook) for hook in hooks]
+    return {
+        "api_key": route.key.value() if route.key else "",
+        "base_url": route.url,
+        "default_headers": route.headers,
+        "timeout": plan.timeout,
+        "max_retries": plan.retries,
+        # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
+        "http_client": http_client(
+            follow_redirects=False,
+            event_hooks={"request": hooks[:1], "response": hooks[1:]},
+            trust_env=not is_loopback_url(route.url),
+        ),
+    }
 
 
-async def _trace_headers_async(request: Any) -> None:
-    add_trace_headers(request.headers)
+def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
+    async def run(message: Any) -> None:
+        hook(message)
 
-
-# openai's errors keep the request they answer (``error.request``, ``error.response.request``),
-# whose headers held the gateway token and the Google key: once its answer is in, a request's
-# credentials are masked (openai builds a new request for each attempt).
-_MASKED = "[hidden by cfgenai]"
-
-
-def _forget_credentials(names: tuple[str, ...], response: Any) -> None:
-    headers = response.request.headers
-    for name in names:
-        if name in headers:
-            headers[name] = _MASKED
-
-
-async def _forget_credentials_async(names: tuple[str, ...], response: Any) -> None:
-    _forget_credentials(names, response)
+    return run
 
 
 @functools.cache
 def _pickle_errors_without_requests() -> None:
-    """Pickle openai's request errors with their request and response reduced to what names
-    no credential (method, URL; status, headers and body of the answer): pickled whole they
-    would carry the request's headers, and most of them do not unpickle (their constructors
-    take keyword-only arguments). Registered once per error class (``copyreg``), as
+    """Pickle openai's errors with their request and response reduced to what names no
+    credential (method and URL; the answer's status, headers and body): pickled whole they
+    would carry the request's headers, and most would not unpickle (their constructors take
+    keyword-only arguments). Registered once per error class, as
     :func:`cfgenai._compat.pickle_transport_errors_without_requests` does for httpx's."""
     import openai
 
@@ -103,77 +132,18 @@ def _pickle_errors_without_requests() -> None:
 
 def _reduce_error(error: BaseException) -> tuple[Any, ...]:
     state = dict(vars(error))
-    if state.get("request") is not None:
-        state["request"] = _bare_request(state["request"])
-    if state.get("response") is not None:
-        state["response"] = _bare_response(state["response"])
-    return _rebuild_error, (type(error), error.args, state)
-
-
-def _rebuild_error(
-    cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
-) -> BaseException:
-    error = cls.__new__(cls)
-    BaseException.__init__(error, *args)
-    error.__dict__.update(state)
-    return error
-
-
-def _bare_request(request: Any) -> Any:
-    return type(request)(request.method, request.url)
-
-
-def _bare_response(response: Any) -> Any:
-    try:
-        content = response.content
-    except Exception:  # a stream never read
-        content = b""
-    try:
-        request = _bare_request(response.request)
-    except RuntimeError:  # none was set
-        request = None
-    return type(response)(
-        response.status_code, headers=response.headers, content=content, request=request
-    )
-
-
-def _arguments(
-    settings: GatewaySettings,
-    http_client: Callable[..., Any],
-    hook: Callable[[Any], Any],
-    forget: Callable[..., Any],
-) -> dict[str, Any]:
-    """The client's arguments, its httpx client (sync or async) built last; ``hook`` adds
-    the trace headers, ``forget`` masks a request's credentials once it is answered."""
-    plan = _plan.plan(settings)
-    if plan.vertex is not None:
-        from ._errors import ConfigError
-
-        raise ConfigError(
-            [
-                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
-                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
-            ]
+    if (request := state.get("request")) is not None:
+        state["request"] = type(request)(request.method, request.url)
+    if (response := state.get("response")) is not None:
+        try:
+            content = response.content
+        except Exception:  # a stream never read
+            content = b""
+        try:
+            request = type(response.request)(response.request.method, response.request.url)
+        except RuntimeError:  # none was set
+            request = None
+        state["response"] = type(response)(
+            response.status_code, headers=response.headers, content=content, request=request
         )
-    route = plan.openai
-    _pickle_errors_without_requests()
-    _compat.pickle_transport_errors_without_requests()  # the causes of connection errors
-    credentials = ("Authorization", *(name for name, _, _ in route.credentials))
-    hooks: dict[str, list[Callable[..., Any]]] = {
-        "response": [functools.partial(forget, credentials)]
-    }
-    if plan.otel:
-        hooks["request"] = [hook]
-    return {
-        "api_key": route.key.value() if route.key else "",
-        "base_url": route.url,
-        "default_headers": {**route.headers, **route.credential_headers()},
-        "timeout": plan.timeout,
-        "max_retries": plan.retries,
-        # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
-        "http_client": http_client(
-            follow_redirects=False,
-            event_hooks=hooks,
-            trust_env=not is_loopback_url(route.url),
-        ),
-    }
+    return Exception.__new__, (type(error), *error.args), state

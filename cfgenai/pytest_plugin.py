@@ -1,8 +1,5 @@
-"""pytest plugin (registered by the ``pytest11`` entry point): the ``cf_gateway`` fixture.
-
-It imports the emulator only when a test asks for it, so installing cfgenai without the
-``testing`` extra leaves every pytest run untouched.
-"""
+"""pytest plugin (the ``pytest11`` entry point): the ``cf_gateway`` fixture. It imports the
+emulator only when a test asks for it, so without the ``testing`` extra it changes nothing."""
 
 from __future__ import annotations
 
@@ -46,17 +43,11 @@ def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEm
 def cf_gateway(
     cf_gateway_session: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[GatewayEmulator]:
-    """The emulator, reset, and an environment that points ``cfgenai.client`` and
-    ``build_client()`` at it and at nothing else, for the duration of the test.
-
-    Every ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` and ``GEMINI_*`` variable is removed, no
-    ``.env`` is read, loopback bypasses any HTTP proxy, and the shared client is built anew
-    from the test's environment on its next use, so an app module that imported ``client``
-    earlier reaches the emulator. A test opts into a mode or option by setting variables
-    after this fixture, e.g. ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
-
-    Each test gets a new shared client, built from its own environment; the reset emulator
-    has closed its connections, so no two tests share a connection.
+    """The emulator, reset, with the test's environment pointing ``cfgenai.client`` and
+    ``build_client()`` at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or
+    ``GEMINI_*`` variable, no ``.env``, no proxy for loopback, and a shared client built anew
+    on its next use. Set variables after it to choose a mode or option, e.g.
+    ``monkeypatch.setenv("CF_AIG_MODE", "key")``.
     """
     import cfgenai
 

@@ -205,6 +205,26 @@ def test_a_file_secret_is_not_read_per_request(
     assert opened == []
 
 
+def test_the_openai_helper_sends_the_rotated_secret_too(
+    gateway: GatewayEmulator, token_file: Path, clock: Clock
+) -> None:
+    import cfgenai.openai
+
+    def ask() -> tuple[str | None, str | None]:
+        messages: Any = [{"role": "user", "content": "hi"}]
+        compat.chat.completions.create(model=cfgenai.openai.compat_model(MODEL), messages=messages)
+        last = gateway.last_request
+        return last.header("cf-aig-authorization"), last.header("authorization")
+
+    with cfgenai.openai.openai_client() as compat:
+        assert ask() == (f"Bearer {OLD}", f"Bearer {OLD}")  # byok: the token is the bearer
+        _rotate(token_file, NEW)
+        for _ in range(2):
+            clock.tick()
+            ask()
+        assert ask() == (f"Bearer {NEW}", f"Bearer {NEW}")
+
+
 # Values the settings refuse at start, which a rotated file must not smuggle in.
 REFUSED = {
     "non-ASCII": f"{TOKEN}\u00e9",  # every request failed with UnicodeEncodeError

@@ -21,32 +21,25 @@ __all__ = ["langchain_chat", "llama_index_llm"]
 
 
 def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
-    """LangChain's ``ChatGoogleGenerativeAI`` for ``model`` over the gateway (Gemini API).
-
-    ``kwargs`` go to ``ChatGoogleGenerativeAI``. It builds its own client from
-    ``google_api_key`` and ignores a ``client`` argument, so the client cfgenai builds is put
-    in its public ``client`` field afterwards. Reads what ``build_client`` reads.
-    """
-    module = _framework("langchain_google_genai", "langchain")
-    options = _gemini_api(client_kwargs())
+    """LangChain's ``ChatGoogleGenerativeAI`` for ``model`` over the gateway (Gemini API),
+    given ``kwargs``. Reads what ``build_client`` reads."""
+    module, options = _framework("langchain_google_genai", "langchain")
     from google import genai
 
     chat: ChatGoogleGenerativeAI = module.ChatGoogleGenerativeAI(
         model=model, google_api_key=options["api_key"], **kwargs
     )
+    # It builds its own client from google_api_key and ignores a client argument.
     chat.client = genai.Client(**options)
     return chat
 
 
 def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
-    """LlamaIndex's ``GoogleGenAI`` LLM for ``model`` over the gateway (Gemini API).
-
-    ``kwargs`` go to ``GoogleGenAI``. It takes no client and rebuilds ``HttpOptions`` from
-    their JSON form, which cannot carry cfgenai's hooks, so they are handed over as a dict,
-    which it keeps as it is. Reads what ``build_client`` reads.
-    """
-    module = _framework("llama_index.llms.google_genai", "llama-index")
-    options = _gemini_api(client_kwargs())
+    """LlamaIndex's ``GoogleGenAI`` LLM for ``model`` over the gateway (Gemini API), given
+    ``kwargs``. Reads what ``build_client`` reads."""
+    module, options = _framework("llama_index.llms.google_genai", "llama-index")
+    # It takes no client, and rebuilds HttpOptions from their JSON form, which cannot carry
+    # cfgenai's hooks: as a dict, they are kept as they are.
     llm: GoogleGenAI = module.GoogleGenAI(
         model=model,
         api_key=options["api_key"],
@@ -57,7 +50,15 @@ def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
     return llm
 
 
-def _gemini_api(options: dict[str, Any]) -> dict[str, Any]:
+def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
+    """The framework's module, and the Gemini API client's arguments."""
+    try:
+        imported = importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"this helper needs {module.split('.')[0]}: pip install 'cfgenai[{extra}]'"
+        ) from exc
+    options = client_kwargs()
     if options["vertexai"]:
         raise ConfigError(
             [
@@ -65,13 +66,4 @@ def _gemini_api(options: dict[str, Any]) -> dict[str, Any]:
                 "only; for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
             ]
         )
-    return options
-
-
-def _framework(module: str, extra: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"this helper needs {module.split('.')[0]}: pip install 'cfgenai[{extra}]'"
-        ) from exc
+    return imported, options
