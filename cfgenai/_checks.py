@@ -55,13 +55,6 @@ def _no_bool(value: Any) -> Any:
 
 
 _NO_BOOL = BeforeValidator(_no_bool)
-
-
-def _unless_none(check: Callable[[Any], Any]) -> BeforeValidator:
-    """``check`` as a validator letting None (unset) through."""
-    return BeforeValidator(lambda value: None if value is None else check(value))
-
-
 _ACCOUNT_FIX = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
 _GATEWAY_FIX = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
 _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
@@ -321,8 +314,11 @@ Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
 
 OptionalFlag = Flag | None
 HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
-Metadata = Annotated[dict[str, str | int | float | bool] | None, _unless_none(metadata)]
-CustomCost = Annotated[dict[str, int | float] | None, _unless_none(custom_cost)]
+_METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))
+Metadata = Annotated[dict[str, str | int | float | bool] | None, _METADATA]
+CustomCost = Annotated[
+    dict[str, int | float] | None, BeforeValidator(lambda v: None if v is None else custom_cost(v))
+]
 # W3C trace context ids: lowercase hex, not all zeros (OpenTelemetry's invalid ids).
 _NOT_ALL_ZEROS = r"^[0-9a-f]*[1-9a-f][0-9a-f]*$"
 TraceId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=32, max_length=32)]

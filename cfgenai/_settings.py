@@ -12,31 +12,13 @@ from typing import Any, Literal, Self
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from ._checks import (
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
-    FIXES,
-    VERTEX,
-    AccountId,
-    ApiBaseUrl,
-    ApiVersion,
-    BaseUrl,
-    BearerSecret,
-    Flag,
-    GatewayId,
-    GoogleCredentials,
-    Mode,
-    Model,
-    PathSegment,
-    Provider,
-    Retries,
-    Secret,
-    Timeout,
-)
+from . import _checks as check
+from . import _sources
+from ._checks import FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import ENV_NAMES, Reading, kept, names, read
+from ._sources import ENV_NAMES, Reading, kept, read
 
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -72,55 +54,55 @@ class GatewaySettings(BaseSettings):
         loc_by_alias=False,  # errors name the field, which FIXES and variable() know
     )
 
-    account_id: AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
+    account_id: check.AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
     """Cloudflare account id, 32 hex characters; not needed when CF_AIG_BASE_URL is set."""
-    gateway_id: GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
+    gateway_id: check.GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
     """AI Gateway id: 1 to 64 lowercase letters, digits and hyphens."""
-    token: BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
+    token: check.BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
     """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`; byok mode needs it."""
-    google_api_key: Secret = _named(None, "GOOGLE_API_KEY")
+    google_api_key: check.Secret = _named(None, "GOOGLE_API_KEY")
     """Google AI Studio key for key mode; wins over GEMINI_API_KEY, as in google-genai."""
-    gemini_api_key: Secret = _named(None, "GEMINI_API_KEY")
+    gemini_api_key: check.Secret = _named(None, "GEMINI_API_KEY")
     """Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset."""
-    mode: Mode = "auto"
+    mode: check.Mode = "auto"
     """`key` sends your Google key; `byok` sends none and the gateway adds the key it stores;
     `auto` is key when a Google key is set, else byok."""
-    base_url: BaseUrl = None
+    base_url: check.BaseUrl = None
     """Gateway root URL replacing Cloudflare's, such as a custom domain or a local emulator;
     https unless the host is loopback."""
-    api_version: ApiVersion = "v1"
+    api_version: check.ApiVersion = "v1"
     """Gemini API version in the request path."""
-    timeout: Timeout = DEFAULT_TIMEOUT
+    timeout: check.Timeout = check.DEFAULT_TIMEOUT
     """Client-side timeout per request, in seconds, at most 86400."""
-    retries: Retries = DEFAULT_RETRIES
+    retries: check.Retries = check.DEFAULT_RETRIES
     """Client-side retries of failed connections and 408, 429, 500, 502, 503 and 504 answers;
     0 disables them."""
-    model: Model = "gemini-2.5-flash"
+    model: check.Model = "gemini-2.5-flash"
     """Model for `cfgenai ask` and `cfgenai doctor --ping`."""
-    provider: Provider = "google-ai-studio"
+    provider: check.Provider = "google-ai-studio"
     """`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI)."""
-    vertex_project: PathSegment = None
+    vertex_project: check.PathSegment = None
     """Google Cloud project; required with `google-vertex-ai`."""
-    vertex_location: PathSegment = None
+    vertex_location: check.PathSegment = None
     """Vertex AI region, e.g. `us-central1`; required with `google-vertex-ai`."""
-    vertex_access_token: BearerSecret = None
+    vertex_access_token: check.BearerSecret = None
     """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`."""
-    vertex_credentials: GoogleCredentials = Field(None, repr=False)
+    vertex_credentials: check.GoogleCredentials = Field(None, repr=False)
     """Google credentials for Vertex AI key mode, their token refreshed by cfgenai: `adc` or the
     path of a credentials JSON file."""
-    access_token: BearerSecret = None
+    access_token: check.BearerSecret = None
     """Cloudflare Access token (JWT) for a domain behind Access, sent as `cf-access-token`."""
-    access_client_id: PathSegment = None
+    access_client_id: check.PathSegment = None
     """Cloudflare Access service token id, sent as `CF-Access-Client-Id`."""
-    access_client_secret: Secret = None
+    access_client_secret: check.Secret = None
     """Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`."""
-    otel: Flag = True
+    otel: check.Flag = True
     """`true` sends the current OpenTelemetry span's trace and span ids, so the gateway's span
     joins your trace; `false` sends none."""
-    api_token: BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
+    api_token: check.BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
     """Cloudflare API token for the logs and feedback API: AI Gateway Read (and Edit, for
     feedback)."""
-    api_base_url: ApiBaseUrl = _named(
+    api_base_url: check.ApiBaseUrl = _named(
         "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_BASE_URL"
     )
     """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback."""
@@ -225,11 +207,9 @@ SECRET_FIELDS = tuple(
 # -- naming the variables -----------------------------------------------------------------------
 
 
-@functools.cache
 def variables() -> dict[str, tuple[str, ...]]:
     """Each setting's and gateway option's environment variables, the first one winning."""
-    fields = {**GatewaySettings.model_fields, **GatewayOptions.model_fields}
-    return {name: names(info) for name, info in fields.items() if names(info)}
+    return _sources.variables(GatewaySettings)
 
 
 @functools.cache
@@ -312,49 +292,46 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
         )
     vertex = raw.get("provider", "").lower() == VERTEX
-    if vertex:
-        found += [
-            f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
-            for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
-            if not raw.get(name)
-        ]
-        if "/" in raw.get("model", ""):
-            found.append(
-                f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
-                "(the models/ and tunedModels/ prefixes are the Gemini API's)"
-            )
+    found += [
+        f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
+        for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
+        if vertex and not raw.get(name)
+    ]
+    if vertex and "/" in raw.get("model", ""):
+        found.append(
+            f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
+            "(the models/ and tunedModels/ prefixes are the Gemini API's)"
+        )
     if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
         found.append(
             "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
             "service token needs both; set the missing one or unset both"
         )
+    credentials, token = variable("vertex_credentials"), variable("vertex_access_token")
     if raw.get("vertex_credentials") and not vertex:
         found.append(
-            f"{variable('vertex_credentials')}: Google credentials are for Vertex AI "
-            f"(CF_AIG_PROVIDER={VERTEX}); unset it, or set the provider"
+            f"{credentials}: Google credentials are for Vertex AI (CF_AIG_PROVIDER={VERTEX}); "
+            "unset it, or set the provider"
         )
     if raw.get("vertex_credentials") and raw.get("vertex_access_token"):
         found.append(
-            f"{variable('vertex_credentials')} and {variable('vertex_access_token')}: set one: "
-            "credentials, whose token cfgenai refreshes, or a token you refresh yourself"
+            f"{credentials} and {token}: set one: credentials, whose token cfgenai refreshes, "
+            "or a token you refresh yourself"
         )
     # The provider's credential: the variable to set first, all of them, and the value found.
-    if vertex:
-        first, named = (
-            "CF_AIG_VERTEX_ACCESS_TOKEN",
-            "CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS",
-        )
-        key = raw.get("vertex_access_token") or raw.get("vertex_credentials")
-    else:
-        first, named = "GOOGLE_API_KEY", "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-        key = raw.get("google_api_key") or raw.get("gemini_api_key")
+    first, named, key = (
+        (token, f"{token} or {credentials}", raw.get("vertex_access_token"))
+        if vertex
+        else ("GOOGLE_API_KEY", "GOOGLE_API_KEY (or GEMINI_API_KEY)", raw.get("google_api_key"))
+    )
+    key = key or raw.get("vertex_credentials" if vertex else "gemini_api_key")
     mode = raw.get("mode", "").lower() or "auto"
     if mode == "key" and not key:
         found.append(
             f"CF_AIG_MODE=key needs the provider's credential: set {named}, or use "
             "CF_AIG_MODE=byok to let the gateway add the credential it stores"
         )
-    if mode == "key" and key and key == raw.get("token"):
+    elif mode == "key" and key == raw.get("token"):
         found.append(
             f"CF_AIG_MODE=key, but {first if vertex else named} holds the gateway token "
             "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "

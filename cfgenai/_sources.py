@@ -1,10 +1,6 @@
 """Where settings come from: the environment, then secret files (``{NAME}_FILE``, then the
-``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file.
-
-:func:`read` looks at each once (the ``.env`` file is opened once) into a :class:`Reading`: the
-settings take their values from it, and ``cfgenai doctor`` asks it where each came from. A field
-takes the first of its variables held by the first source holding any, so an alias in the
-environment beats the main name in the ``.env`` file.
+``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file, read once into a :class:`Reading` that
+both the settings and ``cfgenai doctor`` (where did each value come from?) take values from.
 """
 
 from __future__ import annotations
@@ -39,21 +35,20 @@ def names(field: FieldInfo) -> tuple[str, ...]:
 
 
 @functools.cache
-def _fields(settings_cls: type[BaseModel]) -> dict[str, FieldInfo]:
-    """The fields of ``settings_cls`` and of the model it nests (the gateway options) that are
-    read from variables."""
+def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """The variables of each field of ``settings_cls`` and of the model it nests (the gateway
+    options), the first one winning."""
     found: dict[str, FieldInfo] = {}
     for name, info in settings_cls.model_fields.items():
         nested = isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
         found |= info.annotation.model_fields if nested else {name: info}  # type: ignore[union-attr]
-    return {name: info for name, info in found.items() if names(info)}
+    return {name: names(info) for name, info in found.items() if names(info)}
 
 
 def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
-    """The ``wanted`` variables (and any ``CF_AIG_*``, to warn about): names in capitals, values
-    stripped, blank ones left out. Nothing else of the environment (an app's own secrets) is
-    kept: error reporters record the locals that would hold it. A plain loop over a dict (not
-    a comprehension, a function call in Python 3.11) calls nothing while it holds them."""
+    """The ``wanted`` variables and any ``CF_AIG_*`` (to warn about), names in capitals, values
+    stripped, blank ones left out. Nothing else (an app's own secrets) is kept, not even in a
+    comprehension (a call in Python 3.11): error reporters record the locals that would hold it."""
     kept = {}
     for name, value in variables.items():
         upper = name.upper()
@@ -81,7 +76,7 @@ def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
     values: dict[str, Any] = {}
     for name, value in settings:  # the gateway options flattened
         values |= dict(value) if isinstance(value, BaseModel) else {name: value}
-    first = {name: names(info)[0] for name, info in _fields(type(settings)).items()}
+    first = {name: found[0] for name, found in variables(type(settings)).items()}
     found = {first[k]: v for k, v in values.items() if k in first and v is not None}
     return Source("settings", found, {first[k]: path for k, path in files.items()})
 
@@ -92,8 +87,7 @@ def _secret_files(
     """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
     Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
-    convention); so is a file that is not a regular one or holds no secret (see
-    :func:`_rotation.read`)."""
+    convention); so is a file holding no secret (see :func:`_rotation.read`)."""
     fields = {
         n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
         for n in names(f)
@@ -119,17 +113,16 @@ def _secret_files(
                 chosen[name] = path, SECRETS_DIR
     paths, values = {}, {}
     for name, (path, variable) in chosen.items():
-        if (value := _rotation.read(path, variable, problems, _check(fields[name]))) is not None:
+        # A rotated file's value gets the check the settings make of the field (its type's).
+        # A rotated file's value gets the check the settings make of the field (its type's).
+        checks = (
+            cast(_rotation.Check, m.func)
+            for m in fields[name].metadata
+            if isinstance(m, BeforeValidator)
+        )
+        if (value := _rotation.read(path, variable, problems, next(checks))) is not None:
             paths[name], values[name] = path, value
     return Source("secret files", values, paths)
-
-
-def _check(field: FieldInfo) -> _rotation.Check:
-    """The check the settings make of ``field``'s value (its type's, a SecretStr's), made again
-    of each value a rotated file holds."""
-    return cast(
-        _rotation.Check, next(m.func for m in field.metadata if isinstance(m, BeforeValidator))
-    )
 
 
 @dataclass(frozen=True)
@@ -151,32 +144,31 @@ class Reading:
     def find(self, names: Sequence[str]) -> Found | None:
         """The value of the first of ``names`` set, source by source."""
         for source in self.sources:
-            for name in names:
-                if name in source.values:
-                    value, path = source.values[name], source.paths.get(name)
-                    return Found(value, name, source.where(name), path)
+            for name in (n for n in names if n in source.values):
+                return Found(source.values[name], name, source.where(name), source.paths.get(name))
         return None
 
     def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
         """The values found for ``settings_cls`` and the gateway options, by field."""
-        hits = {k: self.find(names(f)) for k, f in _fields(settings_cls).items()}
+        hits = {k: self.find(found) for k, found in variables(settings_cls).items()}
         return {k: hit.value for k, hit in hits.items() if hit is not None}
 
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
         known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
-        lines = [
-            f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
-            "ignored; " + _hint(name, known)
-            for source in self.sources
-            for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known)
-        ]
+        lines = []
+        for source in self.sources:
+            for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
+                close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
+                lines.append(
+                    f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
+                    f"ignored; {f'did you mean {close}?' if close else '`cfgenai env` lists the variables'}"
+                )
         for names in aliases.values():
             set_to = {n: v for n in names for s in reversed(self.sources) if (v := s.values.get(n))}
             if len(set(set_to.values())) > 1:
-                used = self.find(names)
-                assert used is not None
+                used = cast(Found, self.find(names))
                 others = " and ".join(n for n in names if n in set_to)
                 lines.append(
                     f"{others} are both set and differ; using {used.name}. Unset the one you "
@@ -202,7 +194,7 @@ def read(
             path = None
     else:
         path = Path(env_file) if env_file is not None else None
-    found = {n for f in _fields(settings_cls).values() for n in names(f)}
+    found = {n for names in variables(settings_cls).values() for n in names}
     wanted = {*found, *(f"{n}_FILE" for n in found)}
     try:  # python-dotenv, as pydantic-settings reads it
         dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
@@ -231,8 +223,3 @@ def describe_env_file() -> str:
     if path is None:
         return f"none ({ENV_FILE} is empty)"
     return f"{printable(str(path.absolute()))} ({'found' if path.is_file() else 'not found'})"
-
-
-def _hint(name: str, known: Iterable[str]) -> str:
-    close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
-    return f"did you mean {close}?" if close else "`cfgenai env` lists the variables"
