@@ -1,9 +1,6 @@
-"""The rules for single values, each written once, as the types the settings and options use.
-
-A field's type carries its check (``account_id: AccountId``). A check raises ``ValueError`` with
-the fix and never repeats the value, which may be a secret pasted into the wrong place; what
-pydantic itself refuses, :data:`FIXES` explains.
-"""
+"""The rules for single values, as the types the settings and options use: a check raises
+``ValueError`` with the fix, never the value (it may be a secret pasted in the wrong place), and
+:data:`FIXES` says what pydantic's own refusals mean."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -90,11 +88,14 @@ def _kind(c: str, letters: str) -> str:
     return "punctuation"
 
 
-def secret(value: str, *, bearer: bool) -> str | None:
+def secret(value: Any, *, bearer: bool) -> Any:
     """A credential sent in a header, stripped (blank: None); ``bearer`` when cfgenai adds the
-    ``Bearer`` scheme."""
-    value = value.strip()
-    if not value:
+    ``Bearer`` scheme. Anything but text is left to pydantic to refuse."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        return value
+    if not (value := value.strip()):
         return None
     if HEADER_UNSAFE.search(value):
         raise ValueError(
@@ -108,17 +109,6 @@ def secret(value: str, *, bearer: bool) -> str | None:
             "is a placeholder, not a credential: set the real value, or unset the variable"
         )
     return value
-
-
-def _secret(*, bearer: bool) -> BeforeValidator:
-    """:func:`secret` as a validator, leaving anything but text to pydantic to refuse."""
-
-    def check(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        return secret(value, bearer=bearer) if isinstance(value, str) else value
-
-    return BeforeValidator(check)
 
 
 def _not_dots(value: str | None) -> str | None:
@@ -287,9 +277,9 @@ def is_loopback(host: str) -> bool:
 _Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
 AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f")]
 GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX)]
-Secret = Annotated[SecretStr | None, Strict(), _secret(bearer=False)]
+Secret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=False))]
 # A token that cfgenai (or the header) already prefixes with the Bearer scheme.
-BearerSecret = Annotated[SecretStr | None, Strict(), _secret(bearer=True)]
+BearerSecret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=True))]
 PathSegment = Annotated[_Text, characters(SEGMENT, _SEGMENT_FIX), AfterValidator(_not_dots)]
 BaseUrl = Annotated[_Text, AfterValidator(lambda url: url and _base_url(url))]
 ApiBaseUrl = Annotated[str, Strict(), AfterValidator(_api_base_url)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsConfigDict
 
 from . import _checks as check
 from ._checks import FIXES, Backoff, HeaderText, OptionalFlag
@@ -28,19 +29,22 @@ PER_REQUEST_ONLY = {
 }
 
 
+# The settings' too: each field's variable is CF_AIG_ and its name in capitals unless it names its
+# own; its docstring describes it (`cfgenai env`, docs/configuration.md); built when first used.
+CONFIG = SettingsConfigDict(
+    frozen=True,
+    str_strip_whitespace=True,
+    populate_by_name=True,
+    hide_input_in_errors=True,
+    defer_build=True,
+    alias_generator=ENV_NAMES,
+)
+
+
 class GatewayOptions(BaseModel):
     """Cloudflare AI Gateway's request options; each one set becomes one ``cf-aig-*`` header."""
 
-    # Each option's variable is CF_AIG_ and its name in capitals; its docstring describes it.
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        defer_build=True,  # importing cfgenai builds nothing
-        alias_generator=ENV_NAMES,
-    )
+    model_config = CONFIG | SettingsConfigDict(extra="forbid")
 
     cache_ttl: check.CacheTtl = None
     """Seconds the gateway caches answers, 60 to 2592000 (a month); 0 turns its cache off."""
@@ -49,8 +53,7 @@ class GatewayOptions(BaseModel):
     cache_key: HeaderText = None
     """Cache key replacing the gateway's own; per request only."""
     metadata: check.Metadata = None
-    """JSON object of at most 5 string, number or boolean values for the logs, e.g.
-    `{"team":"search"}`; keys starting with `cf.` are reserved."""
+    """JSON object of at most 5 text, number or boolean values for the logs; no `cf.` keys."""
     collect_log: OptionalFlag = None
     """`true` or `false`: override the gateway's logging setting."""
     collect_log_payload: OptionalFlag = None

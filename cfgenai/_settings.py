@@ -16,9 +16,9 @@ from . import _checks as check
 from . import _sources
 from ._checks import FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
-from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import ENV_NAMES, Reading, kept, read
+from ._sources import Reading, kept, read
 
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -41,18 +41,8 @@ class GatewaySettings(BaseSettings):
     ``request_options()`` overrides for one request.
     """
 
-    # A field's variable is CF_AIG_ and its name in capitals unless it names its own; its
-    # docstring describes it (`cfgenai env`, docs/configuration.md).
-    model_config = SettingsConfigDict(
-        extra="ignore",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        str_strip_whitespace=True,
-        frozen=True,
-        defer_build=True,
-        alias_generator=ENV_NAMES,
-        loc_by_alias=False,  # errors name the field, which FIXES and variable() know
-    )
+    # Errors name the field, which FIXES and variable() know.
+    model_config = CONFIG | SettingsConfigDict(extra="ignore", loc_by_alias=False)
 
     account_id: check.AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
     """Cloudflare account id, 32 hex characters; not needed when CF_AIG_BASE_URL is set."""
@@ -65,18 +55,15 @@ class GatewaySettings(BaseSettings):
     gemini_api_key: check.Secret = _named(None, "GEMINI_API_KEY")
     """Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset."""
     mode: check.Mode = "auto"
-    """`key` sends your Google key; `byok` sends none and the gateway adds the key it stores;
-    `auto` is key when a Google key is set, else byok."""
+    """`key` sends your Google key, `byok` lets the gateway add its stored one, `auto` picks."""
     base_url: check.BaseUrl = None
-    """Gateway root URL replacing Cloudflare's, such as a custom domain or a local emulator;
-    https unless the host is loopback."""
+    """Gateway root URL replacing Cloudflare's (a custom domain, an emulator); https or loopback."""
     api_version: check.ApiVersion = "v1"
     """Gemini API version in the request path."""
     timeout: check.Timeout = check.DEFAULT_TIMEOUT
     """Client-side timeout per request, in seconds, at most 86400."""
     retries: check.Retries = check.DEFAULT_RETRIES
-    """Client-side retries of failed connections and 408, 429, 500, 502, 503 and 504 answers;
-    0 disables them."""
+    """Client-side retries of failed connections and 408, 429, 500, 502-504 answers; 0 to 10."""
     model: check.Model = "gemini-2.5-flash"
     """Model for `cfgenai ask` and `cfgenai doctor --ping`."""
     provider: check.Provider = "google-ai-studio"
@@ -88,8 +75,7 @@ class GatewaySettings(BaseSettings):
     vertex_access_token: check.BearerSecret = None
     """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`."""
     vertex_credentials: check.GoogleCredentials = Field(None, repr=False)
-    """Google credentials for Vertex AI key mode, their token refreshed by cfgenai: `adc` or the
-    path of a credentials JSON file."""
+    """Google credentials for Vertex AI key mode: `adc` or a credentials JSON file's path."""
     access_token: check.BearerSecret = None
     """Cloudflare Access token (JWT) for a domain behind Access, sent as `cf-access-token`."""
     access_client_id: check.PathSegment = None
@@ -97,11 +83,9 @@ class GatewaySettings(BaseSettings):
     access_client_secret: check.Secret = None
     """Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`."""
     otel: check.Flag = True
-    """`true` sends the current OpenTelemetry span's trace and span ids, so the gateway's span
-    joins your trace; `false` sends none."""
+    """`true` sends the current OpenTelemetry span's ids so the gateway's span joins your trace."""
     api_token: check.BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
-    """Cloudflare API token for the logs and feedback API: AI Gateway Read (and Edit, for
-    feedback)."""
+    """Cloudflare API token for logs (AI Gateway Read) and feedback (AI Gateway Edit)."""
     api_base_url: check.ApiBaseUrl = _named(
         "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_BASE_URL"
     )
