@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,12 +32,9 @@ def _named(default: Any, *variables: str) -> Any:
 class GatewaySettings(BaseSettings):
     """How to reach Gemini through Cloudflare AI Gateway, and the gateway options to send.
 
-    ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
-    ``CF_AIG_ENV_FILE`` (default ``.env``; empty disables it); keyword arguments, by
-    field name, override both, and a gateway option's name sets that option. Any problem
-    raises one :class:`ConfigError` listing all of them. The gateway options
-    (``CF_AIG_CACHE_TTL``...) in ``options`` are client-wide defaults that
-    ``request_options()`` overrides for one request.
+    ``GatewaySettings()`` reads the environment, secret files and the ``.env`` file named by
+    ``CF_AIG_ENV_FILE`` (default ``.env``; empty: none); keyword arguments (by field or gateway
+    option name) override them. Every problem is raised at once in one :class:`ConfigError`.
     """
 
     # Errors name the field, which FIXES and variable() know.
@@ -115,8 +111,14 @@ class GatewaySettings(BaseSettings):
             super().__init__(**data)
         except ValidationError as exc:
             found += problems(exc, variable, FIXES)
-        else:
-            found += _root_override_problems(self.base_url, values)
+        else:  # explicit ids that CF_AIG_BASE_URL would make meaningless
+            found += [
+                f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway "
+                f"root, so {name} would be ignored; put the gateway in the base URL "
+                "(base_url=...), or unset CF_AIG_BASE_URL"
+                for name in ("account_id", "gateway_id")
+                if self.base_url is not None and values.get(name) is not None
+            ]
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
         if found:
@@ -144,8 +146,6 @@ class GatewaySettings(BaseSettings):
     def _replace(self, **changes: Any) -> Self:
         """These settings with ``changes`` (by field or option name), read from nowhere else."""
         return type(self)(_reading=Reading((kept(self, self._files),)), **changes)
-
-    # -- what the settings resolve to ---------------------------------------------------
 
     @property
     def api_key(self) -> SecretStr | None:
@@ -184,11 +184,7 @@ class GatewaySettings(BaseSettings):
 
 
 # The credentials: every field whose value is a SecretStr.
-SECRET_FIELDS = tuple(
-    n for n, f in GatewaySettings.model_fields.items() if f.annotation == SecretStr | None
-)
-
-# -- naming the variables -----------------------------------------------------------------------
+SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sources.is_secret(f))
 
 
 def variables() -> dict[str, tuple[str, ...]]:
@@ -196,7 +192,6 @@ def variables() -> dict[str, tuple[str, ...]]:
     return _sources.variables(GatewaySettings)
 
 
-@functools.cache
 def all_variables() -> frozenset[str]:
     return frozenset(n for names in variables().values() for n in names)
 
@@ -246,17 +241,6 @@ def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
         return found
     where = f" (no .env file was found at {reading.env_file.absolute()})"
     return [p + where if NOT_SET in p else p for p in found]
-
-
-def _root_override_problems(base_url: str | None, arguments: Mapping[str, Any]) -> list[str]:
-    """Explicit account or gateway ids that ``base_url`` would make meaningless."""
-    return [
-        f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
-        f"so {name} would be ignored; put the gateway in the base URL (base_url=...), or "
-        "unset CF_AIG_BASE_URL"
-        for name in ("account_id", "gateway_id")
-        if base_url is not None and arguments.get(name) is not None
-    ]
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:

@@ -34,6 +34,11 @@ def names(field: FieldInfo) -> tuple[str, ...]:
     return tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else ()
 
 
+def is_secret(field: FieldInfo) -> bool:
+    """Whether ``field`` holds a credential."""
+    return field.annotation == SecretStr | None
+
+
 @functools.cache
 def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     """The variables of each field of ``settings_cls`` and of the model it nests (the gateway
@@ -88,10 +93,7 @@ def _secret_files(
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
     Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
     convention); so is a file holding no secret (see :func:`_rotation.read`)."""
-    fields = {
-        n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
-        for n in names(f)
-    }  # fmt: skip
+    fields = {n: f for f in settings_cls.model_fields.values() if is_secret(f) for n in names(f)}
     chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
     for name in fields:
         if (named := environment.get(f"{name}_FILE")) is None:
