@@ -285,16 +285,12 @@ BaseUrl = Annotated[_Text, AfterValidator(lambda url: url and _base_url(url))]
 ApiBaseUrl = Annotated[str, Strict(), AfterValidator(_api_base_url)]
 GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
 # true/1/false/0 in any case, and no other word a header might be refused for.
-Flag = Annotated[
-    bool,
-    Strict(),
-    BeforeValidator(lambda v: _FLAGS.get(v.strip().lower(), v) if isinstance(v, str) else v),
-]
+_FLAG = BeforeValidator(lambda v: _FLAGS.get(v.strip().lower(), v) if isinstance(v, str) else v)
+Flag = Annotated[bool, Strict(), _FLAG]
 ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
 # google-genai passes these prefixes through on the Gemini API (its t_model).
-Model = Annotated[
-    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-]
+_MODEL = r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+Model = Annotated[str, Field(pattern=_MODEL)]
 Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
 Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
 Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from google.genai import types
 
 MetadataValue = str | int | float | bool
+# Booleans as true/false, objects compact; ASCII-only, so safe in a header.
+_JSON = json.JSONEncoder(separators=(",", ":"))
 _ONE_TRACE = (
     "a client-wide trace id would put every request in one trace (cfgenai sends the current "
     "OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
@@ -84,7 +86,11 @@ class GatewayOptions(BaseModel):
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""
-        return {OPTION_HEADERS[name]: _render(value) for name, value in self if value is not None}
+        return {
+            OPTION_HEADERS[name]: value if isinstance(value, str) else _JSON.encode(value)
+            for name, value in self
+            if value is not None
+        }
 
 
 # Each option's header is its name in kebab case; the `_ms` ones drop the unit.
@@ -139,14 +145,6 @@ def validate_options(options: dict[str, Any]) -> GatewayOptions:
     if found:
         raise ConfigError(found)
     return validated
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))  # ASCII-only: safe in a header
-    return str(value)
 
 
 request_options.__module__ = "cfgenai"

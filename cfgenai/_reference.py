@@ -1,8 +1,5 @@
-"""The settings model described for people: the ``.env`` template and the documentation's tables.
-
-Both come from the model's fields, and a test compares them with ``.env.example`` and the
-documentation, so it cannot drift from the code.
-"""
+"""The settings described for people: the ``.env`` template and the documentation's tables,
+both from the fields by one row helper (tests compare them with ``.env.example`` and the docs)."""
 
 from __future__ import annotations
 
@@ -29,14 +26,12 @@ SOURCES = {
         None,
     ),
 }
-# Written as NAME= in the template, uncommented: what a real gateway needs first.
-_ESSENTIAL = ("account_id", "token")
+_ESSENTIAL = ("account_id", "token")  # NAME= in the template: what a real gateway needs first
 
 
 def field_info(name: str) -> FieldInfo:
     """A setting's or gateway option's field."""
-    fields = GatewayOptions.model_fields if name in OPTION_HEADERS else GatewaySettings.model_fields
-    return fields[name]
+    return {**GatewaySettings.model_fields, **GatewayOptions.model_fields}[name]
 
 
 def default_text(info: FieldInfo) -> str | None:
