@@ -45,8 +45,11 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     options), the first one winning."""
     found: dict[str, FieldInfo] = {}
     for name, info in settings_cls.model_fields.items():
-        nested = isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
-        found |= info.annotation.model_fields if nested else {name: info}  # type: ignore[union-attr]
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found |= model.model_fields  # the gateway options, flattened
+        else:
+            found[name] = info
     return {name: names(info) for name, info in found.items() if names(info)}
 
 
@@ -116,7 +119,6 @@ def _secret_files(
     paths, values = {}, {}
     for name, (path, variable) in chosen.items():
         # A rotated file's value gets the check the settings make of the field (its type's).
-        # A rotated file's value gets the check the settings make of the field (its type's).
         checks = (
             cast(_rotation.Check, m.func)
             for m in fields[name].metadata
@@ -146,8 +148,10 @@ class Reading:
     def find(self, names: Sequence[str]) -> Found | None:
         """The value of the first of ``names`` set, source by source."""
         for source in self.sources:
-            for name in (n for n in names if n in source.values):
-                return Found(source.values[name], name, source.where(name), source.paths.get(name))
+            for name in names:
+                if name in source.values:
+                    value, path = source.values[name], source.paths.get(name)
+                    return Found(value, name, source.where(name), path)
         return None
 
     def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
@@ -163,9 +167,10 @@ class Reading:
         for source in self.sources:
             for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
                 close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
+                hint = f"did you mean {close}?" if close else "`cfgenai env` lists the variables"
                 lines.append(
                     f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
-                    f"ignored; {f'did you mean {close}?' if close else '`cfgenai env` lists the variables'}"
+                    f"ignored; {hint}"
                 )
         for names in aliases.values():
             set_to = {n: v for n in names for s in reversed(self.sources) if (v := s.values.get(n))}
