@@ -87,14 +87,19 @@ def problems(
 
 
 def unknown_names(
-    given: Iterable[str], known: Collection[str], what: str, otherwise: str
+    given: Iterable[str],
+    known: Collection[str],
+    what: str,
+    otherwise: str,
+    hints: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """A line for each of ``given`` that is not ``known``: the closest known name, else
-    ``otherwise``."""
+    """A line for each of ``given`` that is not ``known``: its hint in ``hints``, else the
+    closest known name, else ``otherwise``."""
     lines = []
     for name in (n for n in given if n not in known):
         close = closest(name, known)
-        lines.append(f"{name}: not a {what}; " + (f"did you mean {close}?" if close else otherwise))
+        hint = (hints or {}).get(name) or (f"did you mean {close}?" if close else otherwise)
+        lines.append(f"{name}: not a {what}; {hint}")
     return lines
 
 

@@ -22,6 +22,11 @@ from ._sources import Reading, kept, read
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
+# Keyword arguments people guess (google-genai's own name), and where the value goes.
+_HINTS = {
+    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
+    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+}
 
 
 def _named(default: Any, *variables: str) -> Any:
@@ -227,12 +232,9 @@ def _arguments(
     if options and "options" not in values:
         data["options"] = options
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
-    found = unknown_names(values, known, "setting of cfgenai", "`cfgenai env` lists the settings")
-    hint = (
-        "api_key: not a setting of cfgenai; the Google key is google_api_key (GOOGLE_API_KEY) "
-        "or gemini_api_key (GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+    return data, unknown_names(
+        values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
     )
-    return data, [hint if line.startswith("api_key:") else line for line in found]
 
 
 def _mention_env_file(found: list[str], reading: Reading) -> list[str]:

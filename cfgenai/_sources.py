@@ -70,7 +70,7 @@ class Source:
     """The variables one place holds (names in capitals), and the file holding each secret."""
 
     label: str  # "environment", "secret files", ".env file PATH" or "settings"
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = field(repr=False)  # secrets among them
     paths: Mapping[str, Path] = field(default_factory=dict)
 
     def where(self, name: str) -> str:
@@ -131,7 +131,7 @@ def _secret_files(
 
 @dataclass(frozen=True)
 class Found:
-    value: Any  # text, but for the values of settings already made (kept)
+    value: Any = field(repr=False)  # text, but for the values of settings already made (kept)
     name: str  # the variable that held it
     source: str  # "environment", "file PATH" or ".env file PATH"
     path: Path | None = None  # the file holding a secret
