@@ -118,8 +118,7 @@ def _not_dots(value: str | None) -> str | None:
 
 
 def google_credentials(value: Any) -> Any:
-    """``adc``, the path of a credentials JSON file, or a ``google.auth`` credentials object
-    (checked further when loaded, see ``_credentials``)."""
+    """``adc``, a credentials file's path or ``google.auth`` credentials (checked when loaded)."""
     if isinstance(value, str):
         return "adc" if value.strip().lower() == "adc" else value.strip() or None
     if value is None:

@@ -61,8 +61,7 @@ def _docstrings() -> dict[str, str]:
 
 
 def _rows() -> Iterator[tuple[str, str, list[str], str, str | None]]:
-    """Each setting's, source's and gateway option's field name (a source's: its variable),
-    variable, aliases, meaning and default."""
+    """Name, variable, aliases, meaning and default of each setting, source and gateway option."""
     for name in core_fields():
         first, *aliases = variables()[name]
         meaning = _docstrings()[name]

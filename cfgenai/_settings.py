@@ -1,4 +1,4 @@
-"""GatewaySettings: every setting, from arguments > environment > secret files > ``.env`` > defaults."""
+"""GatewaySettings: every setting, from arguments > environment > secret files > .env > defaults."""
 
 from __future__ import annotations
 
@@ -164,8 +164,7 @@ class GatewaySettings(BaseSettings):
 
     @property
     def key_is_token(self) -> bool:
-        """The provider key is the gateway token itself (Cloudflare's JS BYOK example): no
-        provider key at all, so the gateway adds its stored one."""
+        """The provider key is the gateway token (Cloudflare's BYOK example): none is sent."""
         return self.token is not None and self.provider_key == self.token
 
     @property
@@ -202,8 +201,7 @@ def all_variables() -> frozenset[str]:
 
 
 def variable(field: str) -> str:
-    """The environment variable(s) that set ``field``, as a user would write them (anything
-    else as it is)."""
+    """The variable(s) that set ``field``, as a user writes them (anything else as it is)."""
     names = variables().get(field, (field,))
     return " (or ".join(names) + ")" * (len(names) - 1)
 

@@ -41,8 +41,7 @@ def is_secret(field: FieldInfo) -> bool:
 
 @functools.cache
 def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
-    """The variables of each field of ``settings_cls`` and of the model it nests (the gateway
-    options), the first one winning."""
+    """Each field's variables (the nested gateway options' too), the first one winning."""
     found: dict[str, FieldInfo] = {}
     for name, info in settings_cls.model_fields.items():
         model = info.annotation
@@ -79,8 +78,7 @@ class Source:
 
 
 def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
-    """The values of ``settings`` already made, as variables, and the files they read
-    (``files``, by field)."""
+    """The values of ``settings`` as variables, and the files they read (``files``, by field)."""
     values: dict[str, Any] = {}
     for name, value in settings:  # the gateway options flattened
         values |= dict(value) if isinstance(value, BaseModel) else {name: value}
