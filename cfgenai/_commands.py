@@ -115,8 +115,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
     reading = read(_settings.GatewaySettings)
-    # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
-    # most often a typo that leaves a setting at its default.
+    # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
     unknown = reading.warnings({}, _settings.all_variables())
     found = Diagnosis(_sources(reading), env_file=describe_env_file())
     try:
@@ -200,8 +199,7 @@ def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[st
 
 
 def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
-    """The cheapest real request, counting the tokens of one word (never retried), and its
-    exit code."""
+    """The cheapest real request (the tokens of one word, never retried) and its exit code."""
     from ._client import build_client
 
     started = time.perf_counter()
@@ -256,8 +254,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
         out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
         out.write(f"      {ping['note']}\n")
     elif ping:
-        out.write(
-            f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
-        )
+        ms, error = ping["latency_ms"], ping["error"]
+        out.write(f"\nping  {paint('failed', '31')} after {ms} ms: {error}\n")
     verdict = ("all good", "32") if d.exit_code == EXIT_OK else ("not ready", "31")
     out.write(f"\n{paint(*verdict)}\n")

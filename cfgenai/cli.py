@@ -1,6 +1,5 @@
-"""The ``cfgenai`` command line. Each command is a function of its parsed arguments that returns
-the exit code, its docstring its help; ``@_command`` declares its arguments. google-genai is
-imported only by the commands that use it, so ``--help`` stays fast."""
+"""The ``cfgenai`` command line: each command a function of its parsed arguments returning the
+exit code, its docstring its help; google-genai is imported only inside commands (fast --help)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from . import __version__
 from ._checks import is_loopback
 from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure, waiting
 from ._errors import ConfigError
-from ._secrets import fingerprint, mask_header, printable
+from ._secrets import fingerprint, mask_headers, printable
 
 Command = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
@@ -56,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _json(args: argparse.Namespace, data: dict[str, Any]) -> bool:
-    """Print ``data`` as JSON if ``--json`` was given (on stdout, where the answer would be);
-    whether it was."""
+    """Whether ``--json`` was given; if so, ``data`` printed as JSON, where an answer goes."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, default=datetime.isoformat))
     return bool(getattr(args, "json", False))
@@ -137,11 +135,9 @@ def _ask(args: argparse.Namespace) -> int:
         raise _Refused(EXIT_USAGE, "the prompt is empty")
     try:
         settings = GatewaySettings(**({"model": args.model} if args.model is not None else {}))
-    except ConfigError as exc:
-        if args.model is None:
-            raise
-        # The flag, not the variable it overrides, holds the bad model name.
-        raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
+    except ConfigError as exc:  # a bad --model is the flag's, not the variable's it overrides
+        named = "CF_AIG_MODEL:" if args.model is None else "--model:"
+        raise ConfigError(p.replace("CF_AIG_MODEL:", named, 1) for p in exc.problems) from None
     model = settings.model
     with (
         build_client(settings) as client,
@@ -162,10 +158,8 @@ def _ask(args: argparse.Namespace) -> int:
                 raise
             print()
             return EXIT_OK
-    if args.json:
-        answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
-        _json(args, {"response": answer, "gateway": dataclasses.asdict(gateway_info(response))})
-    else:
+    answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
+    if not _json(args, {"response": answer, "gateway": dataclasses.asdict(gateway_info(response))}):
         print(response.text or "")
     return EXIT_OK
 
@@ -193,16 +187,12 @@ def _log(args: argparse.Namespace) -> int:
     """print a request's gateway log entry (needs CLOUDFLARE_API_TOKEN, AI Gateway Read)"""
     from .logs import get_log
 
-    entry = dataclasses.asdict(get_log(args.log_id))
-    del entry["raw"]
+    entry = {k: v for k, v in dataclasses.asdict(get_log(args.log_id)).items() if k != "raw"}
     if _json(args, entry):
         return EXIT_OK
     for name, value in entry.items():  # aligned lines for people
-        if value in (None, {}):
-            value = "(none)"
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        print(f"{name:<12}{printable(str(value))}")
+        shown = json.dumps(value) if isinstance(value, dict) else value
+        print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
     return EXIT_OK
 
 
@@ -215,12 +205,11 @@ def _feedback(args: argparse.Namespace) -> int:
     """rate a logged request (needs CLOUDFLARE_API_TOKEN with AI Gateway Edit permission)"""
     from .logs import feedback
 
-    rating = "good" if args.good else "bad" if args.bad else None
-    if rating is None and args.score is None:
-        raise _Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
-    feedback(args.log_id, feedback={"good": 1, "bad": -1}.get(rating or ""), score=args.score)
-    said = [rating] if rating else []
+    said = ["good"] if args.good else ["bad"] if args.bad else []
     said += [f"score {args.score:g}"] if args.score is not None else []
+    if not said:
+        raise _Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
+    feedback(args.log_id, feedback=1 if args.good else -1 if args.bad else None, score=args.score)
     print(f"feedback recorded for {args.log_id}: {', '.join(said)}")
     return EXIT_OK
 
@@ -244,9 +233,8 @@ def _demo(args: argparse.Namespace) -> int:
     from .testing import GatewayEmulator
 
     stored = {"default": _DEMO_STORED_KEY}
-    gateway = GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY], stored_keys=stored)
     asked = {"model": args.model, "contents": args.prompt}
-    with gateway:
+    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY], stored_keys=stored) as gateway:
         print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
         wire: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
         for mode, key, title in (
@@ -262,10 +250,9 @@ def _demo(args: argparse.Namespace) -> int:
             for (call, answer), request in zip(calls, gateway.requests[-2:], strict=True):
                 query = f"?{request.query}" if request.query else ""
                 print(f"{call}\n  gateway received: {request.method} {request.path}{query}")
+                headers = mask_headers(request.headers)
                 for name in ("cf-aig-authorization", "x-goog-api-key", "content-type"):
-                    value = request.header(name)
-                    shown = "(absent)" if value is None else mask_header(name, value)
-                    print(f"    {name}: {shown}")
+                    print(f"    {name}: {headers.get(name, '(absent)')}")
                 print(f"    body: {request.body.decode()}\n  gateway answered: {answer}")
     print(
         "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
@@ -294,24 +281,25 @@ def _gateway(args: argparse.Namespace) -> int:
     from ._sources import read
     from .testing import GatewayEmulator
 
-    if not args.allow_remote and not is_loopback(args.host):
-        raise _Refused(
-            EXIT_USAGE,
-            f"refusing to listen on {args.host}, which is not a loopback address; "
-            "pass --allow-remote if you mean it",
-        )
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            raise _Refused(
+                EXIT_USAGE,
+                f"refusing to listen on {args.host}, which is not a loopback address; "
+                "pass --allow-remote if you mean it",
+            )
+        warning = f"listening on {args.host}, reachable from the network with no real security"
+        print(f"cfgenai: warning: {warning}: put a TLS proxy in front", file=sys.stderr)
     reading = read(GatewaySettings)  # what a client reads: the options override it
     if reading.problems:
         raise ConfigError(reading.problems)
     found = {k: v for k, v in reading.data(GatewaySettings).items() if v}
     keys = [found[k] for k in ("google_api_key", "gemini_api_key") if k in found] or None
-    env = {k: found.get(k) for k in ("token", "account_id", "gateway_id")}
+    env = {"google_keys": keys} | {k: found.get(k) for k in ("token", "account_id", "gateway_id")}
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
     if "stored_key" in given:
         given["stored_keys"] = {"default": given.pop("stored_key")}
-    emulator = GatewayEmulator(
-        **(env | {"google_keys": keys} | given), log=lambda line: print(line, flush=True)
-    )
+    emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
 
     def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
         base_url = emulator.base_url
@@ -327,12 +315,6 @@ def _gateway(args: argparse.Namespace) -> int:
         print(f"export CF_AIG_TOKEN={required if token else emulator.env()['CF_AIG_TOKEN']}")
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
-    if not is_loopback(args.host):
-        print(
-            f"cfgenai: warning: listening on {args.host}, reachable from the network with no "
-            "real security: put a TLS proxy in front for other machines",
-            file=sys.stderr,
-        )
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
     try:
         emulator.serve_forever(on_ready=ready)
