@@ -186,7 +186,8 @@ def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[st
     # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
     unsent = (plan.mode == "byok" and not settings.key_is_token) or plan.vertex is not None
     if settings.api_key is not None and unsent:
-        yield "a Google API key is set but not sent (byok mode or Vertex AI)"
+        name = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
+        yield f"{name} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
     if access and urlsplit(plan.gateway_root).hostname == "gateway.ai.cloudflare.com":
         yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"

@@ -31,6 +31,10 @@ _DEMO_KEY = "demo-google-key"
 _DEMO_STORED_KEY = "demo-key-stored-in-cloudflare"
 
 
+_ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
+(CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
+
+
 class _Refused(Exception):
     """A command's own refusal (bad usage, say): ``_Refused(exit_code, message)``."""
 
@@ -67,12 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "epilog": EXIT_CODES,
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
-    parser = argparse.ArgumentParser(
-        prog="cfgenai",
-        description="google-genai through Cloudflare AI Gateway, configured from the environment\n"
-        "(CF_AIG_* variables and a .env file; `cfgenai env` lists them).",
-        **shared,
-    )
+    parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for run, arguments in _COMMANDS:

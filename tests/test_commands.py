@@ -249,6 +249,21 @@ def test_doctor_warns_about_risky_setups(
     ]
 
 
+@pytest.mark.parametrize("variable", ["GOOGLE_API_KEY", "GEMINI_API_KEY"])
+def test_doctor_names_a_google_key_that_byok_mode_does_not_send(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_MODE", "byok")
+    monkeypatch.setenv(variable, GOOGLE_KEY)
+    code, out, _ = run(capsys, "doctor", "--json")  # `run` fails the test if a canary is printed
+    assert code == 0
+    assert json.loads(out)["warnings"] == [
+        f"{variable} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
+    ]
+
+
 def test_doctor_ping_reports_the_gateways_answer(
     cf_gateway: GatewayEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
