@@ -25,14 +25,12 @@ Command = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
 # The commands in `--help` order, each with its arguments (a list: at most one of them).
 _COMMANDS: list[tuple[Command, tuple[Argument | list[Argument], ...]]] = []
+_ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
+(CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
 # Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
 _DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
 _DEMO_KEY = "demo-google-key"
 _DEMO_STORED_KEY = "demo-key-stored-in-cloudflare"
-
-
-_ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
-(CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
 
 
 class _Refused(Exception):
@@ -183,7 +181,7 @@ _LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the
 
 @_command(_LOG_ID, _flag("--json", "print the entry as JSON"))
 def _log(args: argparse.Namespace) -> int:
-    """print a request's gateway log entry (needs CLOUDFLARE_API_TOKEN, AI Gateway Read)"""
+    """print a request's gateway log entry (needs CLOUDFLARE_API_TOKEN with AI Gateway Read)"""
     from .logs import get_log
 
     entry = {k: v for k, v in dataclasses.asdict(get_log(args.log_id)).items() if k != "raw"}
@@ -201,7 +199,7 @@ def _log(args: argparse.Namespace) -> int:
     [_flag("--good", "feedback 1 (thumbs up)"), _flag("--bad", "feedback -1 (thumbs down)")],
 )
 def _feedback(args: argparse.Namespace) -> int:
-    """rate a logged request (needs CLOUDFLARE_API_TOKEN with AI Gateway Edit permission)"""
+    """rate a logged request (needs CLOUDFLARE_API_TOKEN with AI Gateway Edit)"""
     from .logs import feedback
 
     said = ["good"] if args.good else ["bad"] if args.bad else []
@@ -235,12 +233,12 @@ def _demo(args: argparse.Namespace) -> int:
     asked = {"model": args.model, "contents": args.prompt}
     with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY], stored_keys=stored) as gateway:
         print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
-        wire: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
+        base: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
         for mode, key, title in (
             ("key", _DEMO_KEY, "your Google key travels in x-goog-api-key"),
             ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
         ):
-            with build_client(**wire, google_api_key=key, gemini_api_key=None, mode=mode) as client:
+            with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
                 one = client.models.generate_content(**asked).text or ""
                 chunks = [c.text or "" for c in client.models.generate_content_stream(**asked)]
             print(f"\n== {mode} mode: {title} ==")
