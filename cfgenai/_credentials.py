@@ -1,9 +1,8 @@
 """Google credentials for Vertex AI (an access token, Application Default Credentials, a
 credentials file or a ``google.auth`` object), shared by the clients built from one source.
 
-google-genai asks the credentials for a token before each Vertex AI request, from any thread or
-event loop, and calls ``refresh`` when it is missing or about to expire: one lock around that
-refresh makes a burst of requests refresh once.
+google-genai refreshes them from any thread or event loop; one lock around the refresh makes a
+burst of requests refresh once.
 """
 
 from __future__ import annotations
@@ -30,18 +29,15 @@ from ._secrets import printable
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
 FIX = "point it at a credentials JSON file, or set it to adc"
-# The credentials files cfgenai loads: what each holds, and google-auth's loader for it (its
-# generic load_credentials_from_dict warns that it is deprecated).
+# The credentials files cfgenai loads: what each holds, and google-auth's loader for its type
+# (the generic load_credentials_from_dict warns that it is deprecated).
 _TYPES = {
     "service_account": (
         "a service account key",
         "oauth2.service_account:from_service_account_info",
     ),
-    "authorized_user": (
-        "user credentials (gcloud auth application-default login)",
-        "oauth2.credentials:from_authorized_user_info",
-    ),
-    "external_account": ("workload identity federation", ""),  # its source says which loader
+    "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
+    "external_account": ("workload identity federation", "auth.{}:from_info"),  # {}: its source's
     "external_account_authorized_user": (
         "workforce identity federation",
         "auth.external_account_authorized_user:from_info",
@@ -98,8 +94,8 @@ class SharedRefresh(google.auth.credentials.Credentials):
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
+        # The file as last loaded, or warned about: a broken one is warned about once.
         self._signature = _rotation.signature(path) if path is not None else None
-        self._logged: _rotation.Signature | None = None  # the last rotated file that failed
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -111,14 +107,13 @@ class SharedRefresh(google.auth.credentials.Credentials):
             if self.token and not self.expired:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
+                self._signature = now
                 try:
-                    self._inner, self._signature = _load(self._path), now
+                    self._inner = _load(self._path)
                 except ConfigError as exc:  # being written, or broken: the last ones stay
-                    if self._logged != now:
-                        self._logged = now
-                        _rotation.log.warning(
-                            "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
-                        )
+                    _rotation.log.warning(
+                        "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
+                    )
             try:
                 self._inner.refresh(request)  # type: ignore[no-untyped-call]
             except google.auth.exceptions.GoogleAuthError as exc:
@@ -127,11 +122,11 @@ class SharedRefresh(google.auth.credentials.Credentials):
 
     def describe(self) -> str:
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
-        email = getattr(self._inner, "service_account_email", None)
         module = type(self._inner).__module__
         kind = next((k for m, k in _KINDS.items() if module.endswith(m)), "credentials")
-        who = email if isinstance(email, str) and "@" in email else "user"
-        return f"{kind} ({who})" + (f" from {self._path}" if self._path else "")
+        email = getattr(self._inner, "service_account_email", None)
+        who = f" ({email})" if isinstance(email, str) and "@" in email else ""
+        return kind + who + (f" from {self._path}" if self._path else "")
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -156,8 +151,7 @@ def shared(source: Any) -> SharedRefresh:
         if isinstance(source, google.auth.credentials.Credentials):
             if source not in _GIVEN:
                 scope = google.auth.credentials.with_scopes_if_required
-                scoped = scope(source, SCOPES)  # type: ignore[no-untyped-call]
-                _GIVEN[source] = SharedRefresh(scoped)
+                _GIVEN[source] = SharedRefresh(scope(source, SCOPES))  # type: ignore[no-untyped-call]
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
         key = source, _adc_environment() if path is None else _rotation.signature(path)
@@ -182,36 +176,37 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
         why = f"holds credentials of type {kind!r}, which cfgenai cannot load"
         raise ConfigError([f"{where} {why}; the types are {known}"])
     what, loader = _TYPES[kind]
-    if not loader:  # external_account: its source says which kind
-        source = info.get("credential_source") or {}
-        aws = str(source.get("environment_id", "")).startswith("aws")
-        module = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
-        loader = f"auth.{module}:from_info"
-    module, _, method = loader.partition(":")
+    source = info.get("credential_source")  # an external account's says which kind it is
+    source = source if isinstance(source, dict) else {}
+    aws = str(source.get("environment_id", "")).startswith("aws")
+    external = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
+    module, _, method = loader.format(external).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
         loaded: google.auth.credentials.Credentials = make(info, scopes=SCOPES)
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ConfigError([f"{where} holds {what} that google-auth refused: {first}"]) from None
+        raise ConfigError(
+            [f"{where} holds {what} that google-auth refused: {_reason(exc)}"]
+        ) from None
 
 
 def _adc() -> google.auth.credentials.Credentials:
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
-        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or "unset"
         gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
         adc_file = gcloud / "application_default_credentials.json"
+        found = "found" if adc_file.is_file() else "missing"
         host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
         raise ConfigError(
             [
-                f"{VARIABLE}=adc: google-auth found no Application Default Credentials; it "
-                f"looked at GOOGLE_APPLICATION_CREDENTIALS ({named or 'unset'}), at gcloud's "
-                f"file {adc_file} ({'found' if adc_file.is_file() else 'missing'}) and at the "
-                f"metadata server {host} (not reachable): run gcloud auth application-default "
-                f"login, set GOOGLE_APPLICATION_CREDENTIALS, or set {VARIABLE} to a key file"
+                f"{VARIABLE}=adc: google-auth found no Application Default Credentials at "
+                f"GOOGLE_APPLICATION_CREDENTIALS ({named}), gcloud's file {adc_file} ({found}) "
+                f"or the metadata server {host} (not reachable): run gcloud auth "
+                f"application-default login, set GOOGLE_APPLICATION_CREDENTIALS, or set {VARIABLE} "
+                "to a key file"
             ]
         ) from None
     return credentials
@@ -222,15 +217,17 @@ def _adc_environment() -> tuple[str | None, ...]:
     return tuple(os.environ.get(n) for n in names)
 
 
+def _reason(exc: Exception) -> str:
+    """google-auth's own summary, its first line: a response body after it is left out."""
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+    return reason.splitlines()[0][:200] if reason else type(exc).__name__
+
+
 def _refresh_failure(credentials: Any, exc: Exception) -> str:
     endpoint = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
     host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
-    # google-auth's own summary (its first line): the token endpoint's response body after it
-    # is left out.
-    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
-    reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
     where = f"the token endpoint {host}" if host else "Google's token service"
     return (
-        f"could not get a Google access token for Vertex AI from {where}: {reason}; check "
+        f"could not get a Google access token for Vertex AI from {where}: {_reason(exc)}; check "
         f"{VARIABLE} (the key may be revoked or the endpoint unreachable)"
     )

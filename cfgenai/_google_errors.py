@@ -28,14 +28,20 @@ class GoogleServerError(_Picklable, errors.ServerError):
     """Google's 5xx, passed on by the gateway: google-genai's ``ServerError``."""
 
 
-class GatewayError(_Picklable):
-    """Cloudflare AI Gateway itself refused the request; Google never saw it.
+class _Refusal(_Picklable):
+    """An ``APIError`` whose str is its code and ``message``, not google-genai's rendering of
+    the body."""
 
-    Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
-    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check. Cloudflare's
-    own error pages in front of the gateway (``error code: 1016``, its HTML pages, Cloudflare
-    Access's) are ones too, their ``lead`` saying that Cloudflare answered.
-    """
+    def __init__(self, code: int, body: Any, response: Any, message: str) -> None:
+        super().__init__(code, body, response)
+        self.message = message
+        Exception.__init__(self, f"{code} {message}")
+
+
+class GatewayError(_Refusal):
+    """Cloudflare AI Gateway, or Cloudflare's own error page in front of it, refused the
+    request; Google never saw it. A google-genai ``ClientError`` or ``ServerError`` by status,
+    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check."""
 
     def __init__(
         self,
@@ -48,11 +54,9 @@ class GatewayError(_Picklable):
         *,
         lead: str = "Cloudflare AI Gateway refused the request",
     ) -> None:
-        super().__init__(code, body, response)
         self.gateway_code, self.hint = gateway_code, hint
-        code_text = "" if gateway_code is None else f" with code {gateway_code}"
-        self.message = f"{lead}{code_text} ({reason}): {hint}"
-        Exception.__init__(self, f"{self.code} {self.message}")
+        with_code = "" if gateway_code is None else f" with code {gateway_code}"
+        super().__init__(code, body, response, f"{lead}{with_code} ({reason}): {hint}")
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
@@ -63,7 +67,7 @@ class GatewayServerError(GatewayError, errors.ServerError):
     """The gateway's refusal with a 5xx status."""
 
 
-class RedirectError(_Picklable):
+class RedirectError(_Refusal):
     """The gateway's URL answered with a redirect, which cfgenai never follows (it would resend
     the credentials there): a google-genai ``APIError`` whose ``code`` is the 3xx status."""
 
@@ -73,23 +77,20 @@ class RedirectError(_Picklable):
             "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
             "gateway's own URL)"
         )
-        super().__init__(code, {"error": {"message": message}}, response)
-        Exception.__init__(self, f"{code} {message}")
+        super().__init__(code, {"error": {"message": message}}, response, message)
 
 
-class OffGatewayError(_Picklable):
-    """A request was about to leave for somewhere other than the configured gateway (a URL
-    google-genai took from an answer, or a path outside the gateway's prefix): nothing was
-    sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
+class OffGatewayError(_Refusal):
+    """A request was about to leave the configured gateway (a URL taken from an answer, a path
+    outside the gateway's prefix); nothing was sent. An ``APIError`` with ``code`` 421."""
 
     def __init__(self, url: str, why: str) -> None:
         message = (
-            f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent "
-            "there, so no credential left the gateway's route: check CF_AIG_BASE_URL, and the "
-            "URLs and model names your code passes"
+            f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent: check "
+            "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
-        super().__init__(421, {"error": {"message": message, "status": "MISDIRECTED"}})
-        Exception.__init__(self, f"421 {message}")
+        body = {"error": {"message": message, "status": "MISDIRECTED"}}
+        super().__init__(421, body, None, message)
 
 
 def origin(url: str) -> str:

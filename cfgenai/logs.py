@@ -112,71 +112,61 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
         raise ConfigError(problems)
     url = f"{route.url}/{log_id}"
     # No proxy sees what goes to this machine; a redirect would carry the token elsewhere.
-    direct = is_loopback_url(url)
     with httpx_module().Client(
-        timeout=plan.timeout, follow_redirects=False, trust_env=not direct
+        timeout=plan.timeout, follow_redirects=False, trust_env=not is_loopback_url(url)
     ) as client:
         response = client.request(method, url, headers=route.credential_headers(), json=body)
-    try:
-        envelope = response.json()
-    except ValueError:
-        envelope = None
+    envelope = _parsed(json.loads, response.text)
     envelope = envelope if isinstance(envelope, dict) else {}
-    if response.status_code < 300 and envelope.get("success") is True:
+    status = response.status_code
+    if status < 300 and envelope.get("success") is True:
         return envelope.get("result")
     errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
     codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
-    reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
+    reason = "; ".join(str(e["message"]) for e in errors if e.get("message"))
     # The API may echo what it was sent: never let the token through.
     reason = mask(reason, route.secrets())[:500]
     if not envelope:
         reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
-    status = response.status_code
-    raise CloudflareAPIError(status, codes, reason, _hint(status, codes, url))
+    raise CloudflareAPIError(status, codes, reason, _hint(status, codes, log_id, route.url))
 
 
-def _hint(status: int, codes: tuple[int, ...], url: str) -> str:
-    # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{log id}
-    _, account, _, _, gateway, _, log_id = url.rsplit("/", 6)
+def _hint(status: int, codes: tuple[int, ...], log_id: str, logs: str) -> str:
     if status in (401, 403) or 10000 in codes:
         return (
-            "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway "
-            "Read permission (Edit to give feedback) on this account, not the gateway token"
+            "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway Read "
+            "permission (Edit to give feedback) on this account, not the gateway token"
         )
     if status == 404:
+        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
+        _, account, _, _, gateway, _ = logs.rsplit("/", 5)
         return (
-            f"no log entry {log_id} in gateway {gateway} of account {account}: check the log "
-            "id (gateway_info(response).log_id) and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID; a "
-            "request sent with logging off has no entry, and an entry appears shortly after "
-            "its request"
+            f"no log entry {log_id} in gateway {gateway} of account {account}: check the log id "
+            "and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID (an entry appears shortly after its request, "
+            "and never with logging off)"
         )
     if 300 <= status < 400:
-        return (
-            "the API answered with a redirect, which cfgenai does not follow: check "
-            "CLOUDFLARE_API_BASE_URL"
-        )
+        return "the API redirected, which cfgenai does not follow: check CLOUDFLARE_API_BASE_URL"
     if status == 400:
         return "the API refused the request as invalid; see the reason above"
     return "retry later; Cloudflare's status page tells of outages"
 
 
 def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    problems = []
+    given = {"feedback": feedback, "score": score, "metadata": metadata}
+    body = {name: value for name, value in given.items() if value is not None}
+    problems = [] if body else ["feedback(): give feedback, score or metadata (or several)"]
     if feedback is not None and (isinstance(feedback, bool) or feedback not in (-1, 1)):
         problems.append("feedback: must be 1 (good) or -1 (bad)")
     if score is not None and (
         isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100
     ):
         problems.append("score: must be a number from 0 to 100")
-    given = {"feedback": feedback, "score": score, "metadata": metadata}
-    body = {name: value for name, value in given.items() if value is not None}
     if metadata is not None:
         try:
             body["metadata"] = validate_options({"metadata": dict(metadata)}).metadata
         except ConfigError as exc:
             problems += exc.problems
-    if not body:
-        problems.append("feedback(): give feedback, score or metadata (or several)")
     if problems:
         raise ConfigError(problems)
     return body
@@ -189,9 +179,7 @@ def _log_entry(result: Any) -> LogEntry:
         value = entry.get(name)
         if isinstance(value, bool) and kind is not bool:
             return None
-        if kind is float and isinstance(value, int):
-            return float(value)
-        return value if isinstance(value, kind) else None
+        return float(value) if kind is float and isinstance(value, int) else _of(kind, value)
 
     # Cloudflare returns the metadata as the JSON text of the request's header.
     metadata = entry.get("metadata")
@@ -205,7 +193,7 @@ def _log_entry(result: Any) -> LogEntry:
         tokens_in=get("tokens_in", int),
         tokens_out=get("tokens_out", int),
         cost=get("cost", float),
-        metadata=metadata if isinstance(metadata, dict) else {},
+        metadata=_of(dict, metadata) or {},
         created_at=_parsed(datetime.fromisoformat, entry.get("created_at")),  # 3.11 reads a Z
         duration_ms=get("duration", int),
         success=get("success", bool),
@@ -213,6 +201,10 @@ def _log_entry(result: Any) -> LogEntry:
         score=get("score", float),
         raw=entry,
     )
+
+
+def _of(kind: type[T], value: Any) -> T | None:
+    return value if isinstance(value, kind) else None
 
 
 def _parsed(parse: Callable[[str], T], value: Any) -> T | None:
