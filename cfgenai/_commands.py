@@ -10,25 +10,16 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from . import _plan
-from ._checks import VERTEX
+from . import _plan, _settings
 from ._errors import CloudflareAPIError, ConfigError
 from ._options import OPTION_HEADERS
 from ._reference import core_fields, default_text, field_info
 from ._secrets import fingerprint, mask, printable
-from ._settings import (
-    SECRET_FIELDS,
-    GatewaySettings,
-    all_variables,
-    found_secrets,
-    from_reading,
-    variables,
-)
 from ._sources import Reading, describe_env_file, read
 
 # Exit codes, documented in `cfgenai --help` and docs/cli.md.
@@ -38,11 +29,9 @@ EXIT_CODES = f"""exit codes:
   {EXIT_ERROR}  unexpected error
   {EXIT_USAGE}  wrong command-line usage
   {EXIT_CONFIG}  configuration problem (each one is listed with its fix)
-  {EXIT_GATEWAY}  Cloudflare AI Gateway refused the request (its error code is shown), or
-     Cloudflare's API refused a log or feedback request
+  {EXIT_GATEWAY}  Cloudflare AI Gateway, or Cloudflare's API, refused the request (its code is shown)
   {EXIT_UPSTREAM}  Google answered with an error, passed on by the gateway
-  {EXIT_NETWORK}  the gateway (or Cloudflare's API) could not be reached, or did not answer in
-     time"""
+  {EXIT_NETWORK}  the gateway, or Cloudflare's API, could not be reached or did not answer in time"""
 
 
 def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]:
@@ -66,47 +55,39 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
 
-# -- the waiting indicator of `cfgenai ask` -------------------------------------------------
-
-
+@dataclass
 class Waiting:
-    """A spinner and the seconds waited, on ``err`` only when it is a terminal that draws (not
-    a pipe, a file, a CI log or TERM=dumb). It turns from ``with`` until ``stop()`` (the first
-    bytes of the answer) or the end of the block, then erases itself."""
+    """A spinner and the seconds waited, on ``err`` only where it draws (a terminal, not
+    TERM=dumb), from ``with`` until ``stop()`` or the block's end; then it erases itself."""
 
-    def __init__(
-        self,
-        err: IO[str] | None,
-        label: str,
-        *,
-        interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-        if err is not None and err.isatty() and os.environ.get("TERM") != "dumb":
-            spin = (err, label, interval, clock)
-            self._thread = threading.Thread(target=self._spin, args=spin, daemon=True)
+    err: IO[str] | None
+    label: str
+    _: KW_ONLY
+    interval: float = 0.1
+    clock: Callable[[], float] = time.monotonic
+    _stopped: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def __enter__(self) -> Waiting:
-        if self._thread is not None:
+        if self.err is not None and self.err.isatty() and os.environ.get("TERM") != "dumb":
+            self._thread = threading.Thread(target=self._spin, args=(self.err,), daemon=True)
             self._thread.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
+    def stop(self, *exc_info: object) -> None:
+        """Stop and erase the spinner (before the answer is printed, and at the block's end)."""
         self._stopped.set()
-        if self._thread is not None and self._thread.ident is not None:  # started
+        if self._thread is not None:
             self._thread.join()
 
-    def _spin(self, err: IO[str], label: str, interval: float, clock: Callable[[], float]) -> None:
-        started = clock()
+    __exit__ = stop
+
+    def _spin(self, err: IO[str]) -> None:
+        started = self.clock()
         for frame in itertools.cycle("|/-\\"):
-            err.write(f"\r{frame} {label} {int(clock() - started)} s")
+            err.write(f"\r{frame} {self.label} {int(self.clock() - started)} s")
             err.flush()
-            if self._stopped.wait(interval):
+            if self._stopped.wait(self.interval):
                 break
         err.write("\r\033[K")  # erase the line
         err.flush()
@@ -118,18 +99,19 @@ class Waiting:
 # (google-genai 3.x): 1 s, doubling, at most 60 s, each plus up to 1 s of jitter.
 BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 2.0, 60.0, 1.0
 
-
-@dataclass
-class Setting:
-    name: str
-    variable: str
-    value: str
-    source: str
+# A ping proves HTTP calls; whether the gateway keeps Google Live sessions open is unconfirmed.
+LIVE_NOTE = (
+    "an HTTP call; Live (WebSocket) sessions are not checked, and working Live sessions "
+    "through the gateway are unconfirmed (an open report says it closes them after the first "
+    "frame)"
+)
 
 
 @dataclass
 class Diagnosis:
-    settings: list[Setting]
+    """What ``cfgenai doctor`` found; each of ``settings`` has a name, variable, value, source."""
+
+    settings: list[dict[str, str]]
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     env_file: str = ""
@@ -143,62 +125,65 @@ class Diagnosis:
     exit_code: int = EXIT_OK
 
     def to_json(self) -> str:
+        """The diagnosis as JSON, with ``ok``."""
         return json.dumps({"ok": self.exit_code == EXIT_OK, **dataclasses.asdict(self)}, indent=2)
 
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
-    reading = read(GatewaySettings)
-    diagnosis: Diagnosis = _hidden(_diagnose(reading, ping), found_secrets(reading))
-    return diagnosis
-
-
-def _diagnose(reading: Reading, ping: bool) -> Diagnosis:
+    reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
     # most often a typo that leaves a setting at its default.
-    unknown = reading.warnings({}, all_variables())
-    found = Diagnosis(_sources(reading), list(unknown), env_file=describe_env_file())
-    found.exit_code = EXIT_CONFIG if unknown else EXIT_OK
+    unknown = reading.warnings({}, _settings.all_variables())
+    found = Diagnosis(_sources(reading), env_file=describe_env_file())
     try:
-        settings, warned = from_reading(reading)
-    except ConfigError as exc:
-        found.problems[:0] = exc.problems
-        found.exit_code = EXIT_CONFIG
-        return found
-    plan = _plan.plan(settings)
-    found.warnings = [w for w in warned if w not in unknown] + _risks(settings, plan)
-    found.url = _plan.model_url(settings, settings.model)
-    found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
-    try:
-        found.credentials = _credentials(settings, plan)
+        settings, warned = _settings.from_reading(reading)
+        plan = _plan.plan(settings)
+        found.warnings = [w for w in warned if w not in unknown] + list(_risks(settings, plan))
+        found.url = _plan.model_url(settings, settings.model)
+        found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
+        backoff = sum(
+            min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
+            for i in range(plan.retries)
+        )
+        found.worst_case_wait_s = total = plan.timeout * (plan.retries + 1) + backoff
+        found.wait = (
+            f"at worst {total:g} s before an answer starts or an error: {plan.timeout:g} s "
+            f"(CF_AIG_TIMEOUT) x {plan.retries + 1} attempt{'s' if plan.retries else ''} "
+            f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff"
+        )
+        if plan.vertex is not None and plan.mode == "key":  # which credentials, never a secret
+            found.credentials = "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
+            if plan.vertex.credentials is not None:
+                from ._credentials import shared  # google-auth, needed only here
+
+                found.credentials = shared(plan.vertex.credentials).describe()
     except ConfigError as exc:
         found.problems += exc.problems
+    found.problems += unknown
+    if found.problems:
         found.exit_code = EXIT_CONFIG
-        return found
-    found.worst_case_wait_s, found.wait = _worst_case_wait(settings)
-    if ping and not unknown:
+    elif ping:
         found.ping, found.exit_code = _ping(settings)
-    return found
+    return Diagnosis(**_hidden(dataclasses.asdict(found), _settings.found_secrets(reading)))
 
 
-def _sources(reading: Reading) -> list[Setting]:
+def _sources(reading: Reading) -> list[dict[str, str]]:
     """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
-    does a value holding credentials (``https://user:pw@...``); a secret inside another value
-    is masked with the rest of the diagnosis (:func:`_hidden`)."""
+    does a value holding credentials (``https://user:pw@...``)."""
     rows = []
     for name in [*core_fields(), *OPTION_HEADERS]:
-        names = variables()[name]
+        names = _settings.variables()[name]
         found = reading.find(names)
-        if found is None:
-            value, source = default_text(field_info(name)), "default"
-        else:
-            alias = "" if found.name == names[0] else f", alias {found.name}"
-            value, source = found.value, found.source + alias
-        if value is not None and (name in SECRET_FIELDS or "@" in value):
+        value = default_text(field_info(name)) if found is None else found.value
+        source = "default" if found is None else found.source
+        if found is not None and found.name != names[0]:
+            source += f", alias {found.name}"
+        if value is not None and (name in _settings.SECRET_FIELDS or "@" in value):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
-        rows.append(Setting(name, names[0], shown, source))
+        rows.append({"name": name, "variable": names[0], "value": shown, "source": source})
     return rows
 
 
@@ -210,147 +195,94 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
         return [_hidden(v, secrets) for v in value]
     if isinstance(value, dict):
         return {k: _hidden(v, secrets) for k, v in value.items()}
-    if isinstance(value, Diagnosis | Setting):
-        fields = dataclasses.fields(value)
-        return dataclasses.replace(
-            value, **{f.name: _hidden(getattr(value, f.name), secrets) for f in fields}
-        )
     return value
 
 
-def _credentials(settings: GatewaySettings, plan: _plan.Plan) -> str | None:
-    """Which Google credentials Vertex AI requests carry (never a secret), or None."""
-    if settings.provider != VERTEX or plan.mode == "byok":
-        return None
-    if settings.vertex_credentials is None:
-        return "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"
-    from ._credentials import shared
-
-    return shared(settings.vertex_credentials).describe()
-
-
-def _worst_case_wait(settings: GatewaySettings) -> tuple[float, str]:
-    """Seconds before an answer starts or an error is raised when every attempt times out."""
-    attempts = settings.retries + 1
-    backoff = sum(
-        min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
-        for i in range(settings.retries)
-    )
-    total = settings.timeout * attempts + backoff
-    return total, (
-        f"at worst {total:g} s before an answer starts or an error: {settings.timeout:g} s "
-        f"(CF_AIG_TIMEOUT) x {attempts} attempt{'s' if attempts > 1 else ''} (CF_AIG_RETRIES="
-        f"{settings.retries}) + up to {backoff:g} s of backoff"
-    )
-
-
-def _risks(settings: GatewaySettings, plan: _plan.Plan) -> list[str]:
-    risks = []
+def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
+    """Warnings for risky but legal setups."""
+    base_url = settings.base_url or ""
     if plan.mode == "key" and settings.token is None:
-        risks.append(
-            "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; "
-            "an authenticated gateway answers 401 (code 2009)"
-        )
+        yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
     # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
-    unsent = (plan.mode == "byok" and not settings.key_is_token) or settings.provider == VERTEX
+    unsent = (plan.mode == "byok" and not settings.key_is_token) or plan.vertex is not None
     if settings.api_key is not None and unsent:
-        risks.append("a Google API key is set but not sent (byok mode or Vertex AI)")
+        yield "a Google API key is set but not sent (byok mode or Vertex AI)"
     access = settings.access_token or settings.access_client_id
-    if access and (settings.base_url is None or "gateway.ai.cloudflare.com" in settings.base_url):
-        risks.append(
+    if access and (not base_url or "gateway.ai.cloudflare.com" in base_url):
+        yield (
             "Cloudflare Access credentials are set, but Access protects custom domains only: "
             "set CF_AIG_BASE_URL to the gateway's custom domain"
         )
-    if settings.provider == VERTEX and settings.vertex_location == "global":
-        risks.append(
+    if plan.vertex is not None and plan.vertex.location == "global":
+        yield (
             "CF_AIG_VERTEX_LOCATION=global: Cloudflare documents limited model support there; "
             "use a region such as us-central1 unless your model is offered only on global"
         )
-    if settings.base_url and urlsplit(settings.base_url).scheme == "http":
-        risks.append(
-            "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway"
-        )
-    if settings.base_url and settings.account_id:
-        risks.append(
-            "CF_AIG_BASE_URL is set, so CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID are not used"
-        )
-    return risks
+    if urlsplit(base_url).scheme == "http":
+        yield "CF_AIG_BASE_URL uses plain http: fine for a local emulator, not for a real gateway"
+    if base_url and settings.account_id:
+        yield "CF_AIG_BASE_URL is set, so CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID are not used"
 
 
-# A ping proves HTTP calls; whether the gateway keeps Google Live sessions open is unconfirmed.
-LIVE_NOTE = (
-    "an HTTP call; Live (WebSocket) sessions are not checked, and working Live sessions "
-    "through the gateway are unconfirmed (an open report says it closes them after the first "
-    "frame)"
-)
-
-
-def _ping(settings: GatewaySettings) -> tuple[dict[str, Any], int]:
-    """The cheapest real request, counting the tokens of one word; never retried."""
+def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
+    """The cheapest real request, counting the tokens of one word (never retried), and its
+    exit code."""
     from ._client import build_client
 
     started = time.perf_counter()
     try:
         with build_client(settings, retries=0) as client:
             response = client.models.count_tokens(model=settings.model, contents="ping")
-        http = response.sdk_http_response
-        headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
     except Exception as exc:  # every failure is reported, with its exit code
         code, message = failure(exc)
-        return {"ok": False, "error": message, "latency_ms": _since(started)}, code
-    gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
-    ping = {"ok": True, "status": 200, "latency_ms": _since(started), "headers": gateway}
-    return {**ping, "note": LIVE_NOTE}, EXIT_OK
-
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+        ping: dict[str, Any] = {"ok": False, "error": message}
+    else:
+        code, http = EXIT_OK, response.sdk_http_response
+        headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
+        gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
+        ping = {"ok": True, "status": 200, "headers": gateway, "note": LIVE_NOTE}
+    ping["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return ping, code
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
-    """The diagnosis for people: the settings that are set or have a problem (all of them
-    with ``show_all``), then the URL, mode, worst-case wait, problems, warnings and ping."""
+    """Write the diagnosis for people: the settings that are set or named by a problem (all of
+    them with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
     colored = out.isatty() and "NO_COLOR" not in os.environ
 
     def paint(text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if colored else text
 
-    problems = diagnosis.problems
+    d = diagnosis
     rows = [
-        (s.variable, s.value, s.source)
-        for s in diagnosis.settings
+        (s["variable"], s["value"], s["source"])
+        for s in d.settings
         if show_all
-        or s.source != "default"
-        or any(re.match(rf"{s.variable}\b", p) for p in problems)
+        or s["source"] != "default"
+        or any(re.match(rf"{s['variable']}\b", p) for p in d.problems)
     ]
     if rows:
-        width = max(len(variable) for variable, _, _ in rows)
-        vwidth = min(40, max(len(value) for _, value, _ in rows))
-        for variable, value, source in [("variable", "value", "source"), *rows]:
-            out.write(f"{variable:<{width}}  {value:<{vwidth}}  {source}\n")
-    if hidden := len(diagnosis.settings) - len(rows):
-        out.write(f"({'no variable is set; ' if not rows else ''}{hidden} more at their defaults: ")
-        out.write("cfgenai doctor --all shows them)\n")
-    out.write(f"\n.env  {diagnosis.env_file}\n")
-    if diagnosis.url:
-        out.write(f"\nURL   {diagnosis.url}\nmode  {diagnosis.mode}\nwait  {diagnosis.wait}\n")
-        out.write(f"pays  {diagnosis.billing}\n")
-        if diagnosis.credentials:
-            out.write(f"creds {diagnosis.credentials}\n")
-    for title, items, color in (
-        ("problems", problems, "31"),
-        ("warnings", diagnosis.warnings, "33"),
-    ):
+        table = [("variable", "value", "source"), *rows]
+        width, vwidth = max(len(r[0]) for r in table), min(40, max(len(r[1]) for r in table))
+        out.writelines(f"{v:<{width}}  {value:<{vwidth}}  {source}\n" for v, value, source in table)
+    if hidden := len(d.settings) - len(rows):
+        unset = "" if rows else "no variable is set; "
+        out.write(f"({unset}{hidden} more at their defaults: cfgenai doctor --all shows them)\n")
+    out.write(f"\n.env  {d.env_file}\n")
+    if d.url:
+        out.write(f"\nURL   {d.url}\nmode  {d.mode}\nwait  {d.wait}\npays  {d.billing}\n")
+    if d.credentials:
+        out.write(f"creds {d.credentials}\n")
+    for title, items, color in (("problems", d.problems, "31"), ("warnings", d.warnings, "33")):
         if items:
             out.write(f"\n{paint(title, color)}:\n" + "".join(f"  - {item}\n" for item in items))
-    ping = diagnosis.ping
-    if ping is not None and ping["ok"]:
+    if (ping := d.ping) and ping["ok"]:
         headers = ", ".join(f"{k}={v}" for k, v in ping["headers"].items()) or "no cf-aig-* headers"
         out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
         out.write(f"      {ping['note']}\n")
-    elif ping is not None:
+    elif ping:
         out.write(
             f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
         )
-    ready = diagnosis.exit_code == EXIT_OK
-    out.write(f"\n{paint('all good', '32') if ready else paint('not ready', '31')}\n")
+    verdict = ("all good", "32") if d.exit_code == EXIT_OK else ("not ready", "31")
+    out.write(f"\n{paint(*verdict)}\n")

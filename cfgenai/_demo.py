@@ -11,19 +11,18 @@ _TOKEN = "demo-gateway-token"  # noqa: S105 - a made-up value for the emulator
 _GOOGLE_KEY = "demo-google-key"
 _STORED_KEY = "demo-key-stored-in-cloudflare"
 
-_MODES = {
-    "key": "key mode: your Google key travels in x-goog-api-key",
-    "byok": "byok mode: no provider key on the wire, the gateway adds the one it stores",
-}
-
 
 def run_demo(*, model: str, prompt: str) -> None:
+    """Print what the emulator receives and answers for a request and a streaming one sent in
+    key mode, then in byok mode."""
     stored = {"default": _STORED_KEY}
     with GatewayEmulator(token=_TOKEN, google_keys=[_GOOGLE_KEY], stored_keys=stored) as emulator:
         print(f"Gateway emulator listening on {emulator.url} (CF_AIG_BASE_URL={emulator.base_url})")
-        for mode, title in _MODES.items():
-            print(f"\n== {title} ==")
-            key = _GOOGLE_KEY if mode == "key" else None
+        for mode, key, title in (
+            ("key", _GOOGLE_KEY, "your Google key travels in x-goog-api-key"),
+            ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
+        ):
+            print(f"\n== {mode} mode: {title} ==")
             with build_client(
                 base_url=emulator.base_url,
                 token=_TOKEN,
@@ -32,15 +31,12 @@ def run_demo(*, model: str, prompt: str) -> None:
                 mode=mode,
                 _env_file=None,
             ) as client:
-                response = client.models.generate_content(model=model, contents=prompt)
-                _show("generate_content", emulator.last_request, response.text or "")
+                answer = client.models.generate_content(model=model, contents=prompt).text
+                _show("generate_content", emulator.last_request, answer or "")
                 stream = client.models.generate_content_stream(model=model, contents=prompt)
                 chunks = [c.text or "" for c in stream]
-                _show(
-                    f"generate_content_stream ({len(chunks)} chunks)",
-                    emulator.last_request,
-                    "".join(chunks),
-                )
+                call = f"generate_content_stream ({len(chunks)} chunks)"
+                _show(call, emulator.last_request, "".join(chunks))
         print(
             "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
             "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`."

@@ -1,10 +1,6 @@
-"""The ``cfgenai`` command line: ``ask``, ``doctor``, ``log``, ``feedback``, ``env``, ``demo``
-and ``gateway``.
-
-Each command is a function of its parsed arguments that returns the exit code; its docstring is
-its help (the summary line, then the description) and ``@_command`` declares its arguments.
-google-genai is imported when a command needs it, so ``--help`` stays fast.
-"""
+"""The ``cfgenai`` command line. Each command is a function of its parsed arguments that returns
+the exit code, its docstring its help; ``@_command`` declares its arguments. google-genai is
+imported only by the commands that use it, so ``--help`` stays fast."""
 
 from __future__ import annotations
 
@@ -12,6 +8,7 @@ import argparse
 import contextlib
 import dataclasses
 import errno
+import inspect
 import ipaddress
 import json
 import shlex
@@ -26,19 +23,13 @@ from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, Waiting, fai
 from ._errors import ConfigError
 from ._secrets import fingerprint, printable
 
-# The standalone emulator's port: not 8787 (`wrangler dev`) or 8788 (`wrangler pages dev`), nor
-# 3000, 4200, 5000, 5173, 8000, 8080 or 8888 (Node, Angular, Flask, Vite, Django and uvicorn,
-# Java and proxies, Jupyter), and not in /etc/services.
+# Not wrangler's 8787 or 8788, nor a usual dev-server port, nor in /etc/services.
 DEFAULT_PORT = 6787
-
-# The extra that `demo` and `gateway` need, named in their help and in the error without it.
 TESTING_EXTRA = "the testing extra: pip install 'cfgenai[testing]'"
 
 Command = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
-
-# The commands in the order `cfgenai --help` lists them, each with its arguments: an argument,
-# or a list of arguments of which at most one may be given.
+# The commands in `--help` order, each with its arguments (a list: at most one of them).
 _COMMANDS: list[tuple[Command, tuple[Argument | list[Argument], ...]]] = []
 
 
@@ -51,6 +42,7 @@ class _Refused(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` (default: ``sys.argv[1:]``) names; returns its exit code."""
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
@@ -70,31 +62,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    # Every parser's help ends with the exit codes, laid out as written.
+    # Descriptions and the exit codes that end every help are printed as written.
     shared: dict[str, Any] = {
         "epilog": EXIT_CODES,
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
     parser = argparse.ArgumentParser(
         prog="cfgenai",
-        description="google-genai through Cloudflare AI Gateway, configured from the environment "
+        description="google-genai through Cloudflare AI Gateway, configured from the environment\n"
         "(CF_AIG_* variables and a .env file; `cfgenai env` lists them).",
         **shared,
     )
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for run, arguments in _COMMANDS:
-        summary, description = (run.__doc__ or "").split("\n\n")
-        name, description = run.__name__.lstrip("_"), " ".join(description.split())
+        summary, description = inspect.cleandoc(run.__doc__ or "").split("\n\n")
+        name = run.__name__.lstrip("_")
         sub = commands.add_parser(name, help=summary, description=description, **shared)
         sub.set_defaults(run=run)
         for argument in arguments:
-            if isinstance(argument, list):
-                group = sub.add_mutually_exclusive_group()
-                for names, options in argument:
-                    group.add_argument(*names, **options)
-            else:
-                sub.add_argument(*argument[0], **argument[1])
+            group = sub.add_mutually_exclusive_group() if isinstance(argument, list) else sub
+            for names, options in argument if isinstance(argument, list) else [argument]:
+                group.add_argument(*names, **options)
     return parser
 
 
@@ -114,47 +103,32 @@ def _flag(name: str, help: str) -> Argument:
     return (name,), {"action": "store_true", "help": help}
 
 
-def _whole(numbers: range, what: str) -> Callable[[str], int]:
-    """An argparse ``type``: a whole number in ``numbers``, else "'TEXT' is not {what}"."""
+def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
+    """An argparse ``type``: ``kind(text)`` from ``low`` to ``high``, else "'TEXT' is not {what}"."""
 
-    def whole(text: str) -> int:
-        if text.isdigit() and int(text) in numbers:
-            return int(text)
+    def parse(text: str) -> float:
+        with contextlib.suppress(ValueError):
+            if low <= (value := kind(text)) <= high:
+                return value
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
 
-    return whole
+    return parse
 
 
-_positive = _whole(range(1, sys.maxsize), "a positive whole number")
-
-
-def _score(text: str) -> float:
-    try:
-        score = float(text)
-    except ValueError:
-        score = -1.0
-    if not 0 <= score <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a score: use a number from 0 to 100")
-    return int(score) if score.is_integer() else score
+_positive = _number(int, 1, sys.maxsize, "a positive whole number")
 
 
 @_command(
     _arg("prompt", help="the prompt; - reads it from stdin"),
     _arg("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)"),
     _flag("--no-stream", "print the answer once it is complete"),
-    _flag(
-        "--json",
-        "print the whole response and the gateway's response info as JSON (not streamed); "
-        "errors too, with the same exit codes",
-    ),
+    _flag("--json", "print the response and the gateway's response info (or the error) as JSON"),
 )
 def _ask(args: argparse.Namespace) -> int:
     """send one prompt through the configured gateway
 
-    Send PROMPT through the gateway that the environment configures and stream the answer to
-    stdout as it arrives. Errors go to stderr; the exit code says whose they are."""
-    # While nothing has arrived, a small indicator turns on stderr if it is a terminal (never
-    # with --json); a stream cut midway ends the partial line before the error is raised.
+    Stream the answer to PROMPT, sent through the gateway the environment configures. Errors go
+    to stderr (with --json, to stdout); the exit code says whose they are."""
     from ._client import build_client
     from ._responses import gateway_info
     from ._settings import GatewaySettings
@@ -170,48 +144,44 @@ def _ask(args: argparse.Namespace) -> int:
         # The flag, not the variable it overrides, holds the bad model name.
         raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
     model = settings.model
-    waiting = Waiting(None if args.json else sys.stderr, f"waiting for {model}")
-    with build_client(settings) as client, waiting:
+    with (
+        build_client(settings) as client,
+        Waiting(None if args.json else sys.stderr, f"waiting for {model}") as waiting,
+    ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
-            waiting.stop()
-            if args.json:
-                answer = response.model_dump(
-                    mode="json", exclude_none=True, exclude={"sdk_http_response"}
-                )
-                info = dataclasses.asdict(gateway_info(response))
-                print(json.dumps({"response": answer, "gateway": info}, indent=2))
-            else:
-                print(response.text or "")
+        else:
+            written = False
+            try:
+                for chunk in client.models.generate_content_stream(model=model, contents=prompt):
+                    waiting.stop()
+                    print(chunk.text or "", end="", flush=True)
+                    written = written or bool(chunk.text)
+            except BaseException:
+                if written:  # end the partial answer's line, so the error starts on its own
+                    print(flush=True)
+                raise
+            print()
             return EXIT_OK
-        written = False
-        try:
-            for chunk in client.models.generate_content_stream(model=model, contents=prompt):
-                waiting.stop()
-                print(chunk.text or "", end="", flush=True)
-                written = written or bool(chunk.text)
-        except BaseException:
-            if written:  # end the partial answer's line, so the error starts on its own
-                print(flush=True)
-            raise
-        print()
+    if args.json:
+        answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
+        info = dataclasses.asdict(gateway_info(response))
+        print(json.dumps({"response": answer, "gateway": info}, indent=2))
+    else:
+        print(response.text or "")
     return EXIT_OK
 
 
 @_command(
-    _flag(
-        "--ping", "also make the cheapest real request (count the tokens of one word) and report it"
-    ),
+    _flag("--ping", "also make the cheapest real request (count the tokens of one word)"),
     _flag("--all", "list every setting, those at their defaults too"),
     _flag("--json", "print the diagnosis (every setting) as JSON"),
 )
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration, for people and CI steps
 
-    Print the settings that are set or have a problem (--all: every setting) with their values
-    (secrets as short fingerprints that two people can compare) and where they came from, the
-    final URL, the mode and why, the longest a request can wait (timeout x attempts + backoff),
-    every problem with its fix, and warnings for risky setups. Exits 0 only when all is well."""
+    Print the settings (secrets as fingerprints) and where they came from, the URL, the mode and
+    why, who pays, the longest wait, each problem with its fix, and risks. Exits 0 if all is well."""
     from ._commands import diagnose, print_diagnosis
 
     diagnosis = diagnose(ping=args.ping)
@@ -229,9 +199,8 @@ _LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the
 def _log(args: argparse.Namespace) -> int:
     """print the gateway's log entry of a request: cost, tokens, status, feedback
 
-    Print the log entry LOG_ID (from `cfgenai ask --json` or gateway_info(response).log_id) from
-    Cloudflare's REST API: model, status, tokens, cost, metadata. Needs CLOUDFLARE_API_TOKEN, a
-    Cloudflare API token with AI Gateway Read permission (not the gateway token)."""
+    Print the log entry LOG_ID (from `cfgenai ask --json`) from Cloudflare's REST API. Needs
+    CLOUDFLARE_API_TOKEN, an API token with AI Gateway Read permission (not the gateway's)."""
     from .logs import get_log
 
     entry = dataclasses.asdict(get_log(args.log_id))
@@ -251,15 +220,14 @@ def _log(args: argparse.Namespace) -> int:
 
 @_command(
     _LOG_ID,
-    _arg("--score", type=_score, help="a score from 0 to 100"),
+    _arg("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100"),
     [_flag("--good", "feedback 1 (thumbs up)"), _flag("--bad", "feedback -1 (thumbs down)")],
 )
 def _feedback(args: argparse.Namespace) -> int:
     """rate a logged request: good or bad, and a score
 
-    Give the request logged as LOG_ID a thumbs-up (--good) or down (--bad) and/or a score from 0
-    to 100, through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN with AI Gateway Edit
-    permission."""
+    Rate the request logged as LOG_ID through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN
+    with AI Gateway Edit permission."""
     from .logs import feedback
 
     given = 1 if args.good else -1 if args.bad else None
@@ -272,18 +240,11 @@ def _feedback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_command(
-    _arg(
-        "--format",
-        choices=["dotenv", "markdown"],
-        default="dotenv",
-        help="dotenv (default) or the documentation's markdown tables",
-    )
-)
+@_command(_arg("--format", choices=["dotenv", "markdown"], default="dotenv", help="%(choices)s"))
 def _env(args: argparse.Namespace) -> int:
     """print an annotated .env template of every variable
 
-    Print a .env template generated from the settings model, every variable explained."""
+    Print a .env template generated from the settings (or the docs' markdown tables)."""
     from ._reference import env_template, markdown_tables
 
     sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
@@ -291,16 +252,15 @@ def _env(args: argparse.Namespace) -> int:
 
 
 @_command(
-    _arg("--model", default="gemini-2.5-flash", help="model name (default: %(default)s)"),
-    _arg("--prompt", default="What is Cloudflare?", help="prompt (default: %(default)s)"),
+    _arg("--model", default="gemini-2.5-flash", help="default: %(default)s"),
+    _arg("--prompt", default="What is Cloudflare?", help="default: %(default)s"),
 )
 def _demo(args: argparse.Namespace) -> int:
     """both auth modes against a local gateway emulator (needs cfgenai[testing])
 
-    Start the gateway emulator on 127.0.0.1, send a normal and a streaming request in key mode and
-    in byok mode through build_client(), and print what the gateway received (secrets masked) and
-    answered. No credentials, no network. Needs the testing extra: pip install
-    'cfgenai[testing]'."""
+    Send a request and a streaming one in key mode and in byok mode to the emulator, and print
+    what it received (secrets masked) and answered. No credentials, no network. Needs the
+    testing extra: pip install 'cfgenai[testing]'."""
     try:
         from ._demo import run_demo
     except ImportError as exc:
@@ -313,55 +273,27 @@ def _demo(args: argparse.Namespace) -> int:
     _arg("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"),
     _arg(
         "--port",
-        type=_whole(range(65536), "a port: use 1-65535, or 0 for a free one"),
+        type=_number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one"),
         default=DEFAULT_PORT,
-        help="port; 0 picks a free one (default: %(default)s)",
+        help="0 picks a free one (default: %(default)s)",
     ),
-    _flag(
-        "--allow-remote",
-        "allow a --host that is not a loopback address (the emulator has no real security)",
-    ),
-    _arg("--token", help="gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
-    _arg(
-        "--google-key",
-        action="append",
-        dest="google_keys",
-        metavar="KEY",
-        help="a Google key to accept, repeatable (default: GOOGLE_API_KEY, GEMINI_API_KEY; unset: any)",
-    ),
-    _arg(
-        "--stored-key",
-        help="the BYOK key the gateway adds when a request has none (default: a built-in one)",
-    ),
-    _arg(
-        "--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID; unset: any)"
-    ),
-    _arg(
-        "--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID; unset: any)"
-    ),
+    _flag("--allow-remote", "allow a --host that is not a loopback address"),
+    _arg("--token", help="the gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
+    _arg("--google-key", action="append", dest="google_keys", help="a key to accept (repeatable)"),
+    _arg("--stored-key", help="the BYOK key added to requests without one (default: built in)"),
+    _arg("--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID)"),
+    _arg("--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID)"),
     _arg("--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"),
-    _arg(
-        "--journal-size",
-        type=_positive,
-        default=10_000,
-        help="requests remembered, oldest forgotten first (default: %(default)s)",
-    ),
-    _arg(
-        "--body-limit",
-        type=_positive,
-        default=32 * 2**20,
-        help="largest request body in bytes; larger ones get 413 (default: %(default)s)",
-    ),
+    _arg("--journal-size", type=_positive, default=10_000, help="requests kept (%(default)s)"),
+    _arg("--body-limit", type=_positive, default=2**25, help="bytes; more get 413 (%(default)s)"),
 )
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs cfgenai[testing])
 
-    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM. It takes its settings from
-    the variables a client reads (and the .env file): CF_AIG_TOKEN is the token it requires,
-    GOOGLE_API_KEY/GEMINI_API_KEY the keys it accepts (any key when unset),
-    CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID the ids it routes (any when unset); options override
-    each. One line is logged per request, secrets masked. Needs the testing extra: pip install
-    'cfgenai[testing]'."""
+    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM, one line logged per
+    request. It reads the variables a client reads (CF_AIG_TOKEN, GOOGLE_API_KEY or
+    GEMINI_API_KEY, CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID; unset: any is accepted), and the
+    options override them. Needs the testing extra: pip install 'cfgenai[testing]'."""
     try:
         from .testing import GatewayEmulator
         from .testing._emulator import DEFAULT_STORED_KEY
@@ -373,40 +305,41 @@ def _gateway(args: argparse.Namespace) -> int:
             f"refusing to listen on {args.host}, which is not a loopback address; "
             "pass --allow-remote if you mean it",
         )
-    env = _configured()
-    keys = args.google_keys or [env[k] for k in ("google_api_key", "gemini_api_key") if env.get(k)]
+    from ._settings import GatewaySettings, variables
+    from ._sources import read
+
+    reading = read(GatewaySettings)  # what a client reads: the options override it
+    if reading.problems:
+        raise ConfigError(reading.problems)
+    names = ("token", "account_id", "gateway_id", "google_api_key", "gemini_api_key")
+    env = {n: f.value for n in names if (f := reading.find(variables()[n])) and f.value}
+    keys = [env.pop(k) for k in ("google_api_key", "gemini_api_key") if k in env]
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
+    given["stored_keys"] = {"default": given.pop("stored_key", None) or DEFAULT_STORED_KEY}
     emulator = GatewayEmulator(
-        token=args.token if args.token is not None else env.get("token"),
-        google_keys=keys or None,
-        stored_keys={"default": args.stored_key or DEFAULT_STORED_KEY},
-        account_id=args.account_id or env.get("account_id"),
-        gateway_id=args.gateway_id or env.get("gateway_id"),
-        cache_ttl=args.cache_ttl,
+        **{**env, "google_keys": keys or None, **given},
         log=lambda line: print(line, flush=True),
-        host=args.host,
-        port=args.port,
-        allow_remote=args.allow_remote,
-        journal_size=args.journal_size,
-        body_limit=args.body_limit,
     )
 
-    def ready() -> None:
+    def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
+        base_url = emulator.base_url
+        with contextlib.suppress(ValueError):  # a wildcard address is none to connect to
+            if ipaddress.ip_address(args.host.strip("[]")).is_unspecified:
+                loopback = "[::1]" if ":" in args.host else "127.0.0.1"
+                base_url = base_url.replace(emulator.url, f"http://{loopback}:{emulator.port}")
         token = emulator.token and fingerprint(emulator.token)
         access = f"requires token {token}" if token else "open: no token required"
+        required = f'"${{CF_AIG_TOKEN:?set it to the token the emulator requires, {token}}}"'
         print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
-        print(f"export CF_AIG_BASE_URL={shlex.quote(_client_url(emulator.base_url, args.host))}")
-        if token:  # never printed: the client reads the same variable, or is told
-            hint = f"set it to the token the emulator requires, {token}"
-            print(f'export CF_AIG_TOKEN="${{CF_AIG_TOKEN:?{hint}}}"')
-        else:  # the client needs one for byok; an open gateway takes any
-            print("export CF_AIG_TOKEN=open-gateway-any-token-works")
+        print(f"export CF_AIG_BASE_URL={shlex.quote(base_url)}")
+        print(f"export CF_AIG_TOKEN={required if token else emulator.env()['CF_AIG_TOKEN']}")
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
     if not is_loopback(args.host):
         print(
             f"cfgenai: warning: listening on {args.host}, reachable from the network, with no "
-            "real security; cfgenai's clients send credentials over plain http only to this "
-            "machine: from another one, put a TLS proxy in front",
+            "real security; cfgenai's clients use plain http only to this machine: from "
+            "another one, put a TLS proxy in front",
             file=sys.stderr,
         )
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
@@ -422,25 +355,3 @@ def _gateway(args: argparse.Namespace) -> int:
         ) from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
-
-
-def _client_url(base_url: str, host: str) -> str:
-    """Where a client on this machine reaches an emulator listening on ``host``: a wildcard
-    address (0.0.0.0, ::) is no address to connect to."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host.strip("[]")).is_unspecified:
-            wildcard, loopback = (f"[{host}]", "[::1]") if ":" in host else (host, "127.0.0.1")
-            return base_url.replace(wildcard, loopback, 1)
-    return base_url
-
-
-def _configured() -> dict[str, str]:
-    """Each setting's raw value as a client reads it (environment over .env, aliases too)."""
-    from ._settings import GatewaySettings, variables
-    from ._sources import read
-
-    reading = read(GatewaySettings)
-    if reading.problems:
-        raise ConfigError(reading.problems)
-    found = {name: reading.find(names) for name, names in variables().items()}
-    return {name: f.value for name, f in found.items() if f is not None}

@@ -53,6 +53,38 @@ def test_bad_configuration_exits_3_without_a_traceback(
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"cfgenai {cfgenai.__version__}\n"
+    with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
     assert "demo" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["feedback", "x", "--score", "101"],
+            "argument --score: '101' is not a score from 0 to 100",
+        ),
+        (
+            ["feedback", "x", "--score", "nan"],
+            "argument --score: 'nan' is not a score from 0 to 100",
+        ),
+        (["feedback", "x", "--good", "--bad"], "argument --bad: not allowed with argument --good"),
+        (
+            ["gateway", "--journal-size", "0"],
+            "argument --journal-size: '0' is not a positive whole",
+        ),
+        (["env", "--format", "yaml"], "argument --format: invalid choice: 'yaml'"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], error: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert error in capsys.readouterr().err

@@ -244,9 +244,8 @@ def test_doctor_warns_about_risky_setups(
     assert json.loads(out)["warnings"] == [
         "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using GOOGLE_API_KEY (as "
         "google-genai does). Unset the one you do not mean.",
-        "key mode without CF_AIG_TOKEN: only gateways without authentication accept it; an "
-        "authenticated gateway answers 401 (code 2009)",
-        "CF_AIG_BASE_URL uses plain http: fine for a local emulator, never for a real gateway",
+        "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)",
+        "CF_AIG_BASE_URL uses plain http: fine for a local emulator, not for a real gateway",
     ]
 
 
@@ -294,7 +293,7 @@ def test_help_is_complete(
     out = capsys.readouterr().out
     assert exited.value.code == 0
     assert "exit codes:\n  0  success" in out
-    assert "4  Cloudflare AI Gateway refused the request" in out
+    assert "4  Cloudflare AI Gateway, or Cloudflare's API, refused the request" in out
     assert TOKEN not in out
 
 
@@ -707,3 +706,23 @@ def test_policies_refusals_exit_4_and_doctor_names_them(
     assert code == 4
     named = {"policy": "Policy of the gateway", "spend": "spend limit", "rate": "rate limit"}
     assert named[kind] in out
+
+
+def test_doctor_with_unusable_vertex_credentials_still_shows_the_wait(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "key.json").write_text("not json")
+    for name, value in {
+        "CF_AIG_ACCOUNT_ID": ACCOUNT_ID,
+        "CF_AIG_TOKEN": TOKEN,
+        "CF_AIG_PROVIDER": "google-vertex-ai",
+        "CF_AIG_VERTEX_PROJECT": "p",
+        "CF_AIG_VERTEX_LOCATION": "us-central1",
+        "CF_AIG_VERTEX_CREDENTIALS": str(tmp_path / "key.json"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "doctor")
+    assert code == 3
+    assert "\nwait  at worst 365 s before an answer starts or an error: " in out
+    assert f"  - CF_AIG_VERTEX_CREDENTIALS: {tmp_path / 'key.json'} cannot be used: " in out
+    assert out.endswith("not ready\n")
