@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urljoin
 
@@ -42,8 +42,7 @@ HINTS: dict[int | str, str] = {
     "names the profile): remove the sensitive data, or change the DLP policy",
     2030: "the gateway's Data Loss Prevention blocked the model's response (the provider was "
     "called): change the prompt, or the DLP policy",
-    2040: "check CF_AIG_BYOK_ALIAS (or request_options(byok_alias=...)): no stored key has "
-    "that alias",
+    2040: "no BYOK key has that alias: check CF_AIG_BYOK_ALIAS or request_options(byok_alias=...)",
     7000: "check CF_AIG_BASE_URL and CF_AIG_API_VERSION: the gateway has no route for this URL",
     7013: "the gateway's Guardrails scanner is unavailable: retry later (CF_AIG_RETRIES retries "
     "503), or turn Guardrails off",
@@ -55,9 +54,8 @@ HINTS: dict[int | str, str] = {
     "reached: retry later, or store your own Google key in the gateway (BYOK)",
     "429": "the gateway answered 429: its rate limit, Unified Billing's (200 requests per 60 s) "
     "or a spend limit is reached: retry later (CF_AIG_RETRIES retries client-side), or raise it",
-    "wholesale": "the request has no provider credentials and CF_AIG_NO_WHOLESALE forbids "
-    "Unified Billing: store a Google key in the gateway under CF_AIG_BYOK_ALIAS, or unset "
-    "CF_AIG_NO_WHOLESALE",
+    "wholesale": "no provider credentials, and CF_AIG_NO_WHOLESALE forbids Unified Billing: "
+    "store a Google key in the gateway under CF_AIG_BYOK_ALIAS, or unset CF_AIG_NO_WHOLESALE",
     "error code 1016": "Cloudflare could not resolve the gateway's host (origin DNS error): "
     "check the host of CF_AIG_BASE_URL",
     "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached: "
@@ -236,17 +234,12 @@ def gateway_info(response: Any) -> GatewayInfo:
             f"headers, not {type(response).__name__}"
         )
     get = {str(k).lower(): str(v) for k, v in headers.items()}.get
-    step = get("cf-aig-step")
-    return GatewayInfo(
-        cache_status=get("cf-aig-cache-status"),
-        log_id=get("cf-aig-log-id"),
-        event_id=get("cf-aig-event-id"),
-        step=int(step) if step and step.isdigit() else None,
-        model=get("cf-aig-model"),
-        provider=get("cf-aig-provider"),
-        request_id=get("cf-aig-request-id"),
-        dlp=parse_dlp(get("cf-aig-dlp")),
-    )
+    found: dict[str, Any] = {
+        f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
+    }
+    step = found["step"]
+    found["step"] = int(step) if step and step.isdigit() else None
+    return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 
 def parse_dlp(header: str | None) -> DlpInfo | None:

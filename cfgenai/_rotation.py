@@ -1,13 +1,11 @@
-"""Secrets that live in files, as Docker and Kubernetes mount them: read safely, and read again
-when rotated.
+"""Secrets held in files, as Docker and Kubernetes mount them: read safely, and read again when
+rotated.
 
-:func:`load` reads only a regular file (a device or a FIFO never ends), without blocking, up to
-64 KiB. The settings read a secret file with :func:`read`, which starts its watch; a running
-client asks the watch for the secret on each request, and it looks at the file (one ``stat``) at
-most once every ``CHECK_EVERY`` seconds. A changed file is used once two looks in a row found it
-the same (signature and bytes) and its secret passes the checks the settings made at start, so a
-file being rewritten is never sent half-written. Until then the last good secret stays in use;
-an unusable file is logged once per change, naming it and what is wrong, never the content.
+:func:`load` reads only a regular file, without blocking (a FIFO never ends), up to 64 KiB. A
+client's :meth:`Secret.value` looks at its file (one ``stat``) at most every ``CHECK_EVERY``
+seconds and takes a changed file once two looks in a row found it the same and it passes the
+checks the settings made at start: never a half-written secret. Until then the last good one is
+sent; an unusable file is logged once per change, naming it and the fix, never its content.
 """
 
 from __future__ import annotations
@@ -54,8 +52,8 @@ class Unusable(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """A credential as the settings read it, and the file it came from, if any: its
-    :meth:`value` is what the file holds now. Its repr shows no secret."""
+    """A credential as the settings read it, and its file, if any: :meth:`value` is what the
+    file holds now. Its repr shows no secret."""
 
     first: str
     path: Path | None = None
@@ -63,8 +61,9 @@ class Secret:
     def value(self) -> str:
         if self.path is None:
             return self.first
-        watch = _watches.get(self.path) or _watches.setdefault(self.path, _Watch(self.path))
-        return watch.current(self.first)
+        if (watch := _watches.get(self.path)) is None:  # settings unpickled in a new process
+            watch = _watches.setdefault(self.path, _Watch(self.path, self.first))
+        return watch.current()
 
     def __repr__(self) -> str:
         return f"Secret(from {self.path})" if self.path else "Secret(...)"
@@ -72,29 +71,27 @@ class Secret:
 
 @dataclass(eq=False, repr=False)
 class _Watch:
-    """One secret file, as all the running clients see it (its repr shows no secret)."""
+    """One secret file, as every running client sees it."""
 
     path: Path
-    handled: Signature | None = None  # the file as last used or warned about
-    checks: dict[str, Check] = field(default_factory=dict)  # its variables, and their checks
-    value: str | None = None  # the last good secret, the one sent
-    seen: tuple[Signature | None, str, bool] | None = None  # the last look, if it changed
+    value: str  # the last good secret, the one sent
+    handled: Signature | None = None  # the file as last taken or warned about
+    checks: dict[str, Check] = field(default_factory=dict)  # its variables' checks
+    seen: tuple[Signature | None, str, bool] | None = None  # the last look at a changed file
     looked: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def current(self, first: str) -> str:
-        """The secret in use now; ``first`` is the one the settings read."""
+    def current(self) -> str:
         now = clock()
         if now - self.looked >= CHECK_EVERY:
             with self.lock:
                 if now - self.looked >= CHECK_EVERY:  # no other thread just looked
-                    self.value, self.looked = self.value or first, now
+                    self.looked = now
                     self._look()
-        return self.value or first
+        return self.value
 
     def _look(self) -> None:
-        sig = signature(self.path)
-        if sig == self.handled:
+        if (sig := signature(self.path)) == self.handled:
             self.seen = None  # unchanged: one stat, nothing read
             return
         try:
@@ -121,16 +118,16 @@ _watches: dict[Path, _Watch] = {}
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
-    """The secret a file holds (one trailing newline stripped), or None with the problem added:
-    it names ``variable`` and the path, never the content. ``check`` is what the settings will
-    make of it, made again of each rotated value."""
+    """The secret in the file (one trailing newline stripped), or None with the problem added,
+    naming ``variable`` and the path, never the content. ``check``, the settings', is made again
+    of each rotated value."""
     try:
         sig, data = load(path, FIX)
         value = _secret(data)
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
-    watch = _watches.setdefault(path, _Watch(path, sig))
+    watch = _watches.setdefault(path, _Watch(path, value, sig))
     with watch.lock:
         watch.checks[variable] = check
     return value

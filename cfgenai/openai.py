@@ -115,10 +115,10 @@ def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
 
 @functools.cache
 def _pickle_errors_without_requests() -> None:
-    """Pickle openai's errors with their request and response reduced to what names no
-    credential (method and URL; status, headers and body): pickled whole they would carry the
-    request's headers, and most would not unpickle (their constructors take keyword-only
-    arguments). As :func:`cfgenai._compat.pickle_transport_errors_without_requests` does."""
+    """Pickle openai's errors with their request reduced to its method and URL: most would not
+    unpickle otherwise (their constructors take keyword-only arguments), and a request never
+    answered still holds the credentials (an answered one's are masked; its response pickles
+    as httpx pickles it)."""
     import openai
 
     classes: list[type[BaseException]] = [openai.APIError]
@@ -132,16 +132,4 @@ def _reduce_error(error: BaseException) -> tuple[Any, ...]:
     state = dict(vars(error))
     if (request := state.get("request")) is not None:
         state["request"] = type(request)(request.method, request.url)
-    if (response := state.get("response")) is not None:
-        try:
-            content = response.content
-        except Exception:  # a stream never read
-            content = b""
-        try:
-            request = type(response.request)(response.request.method, response.request.url)
-        except RuntimeError:  # none was set
-            request = None
-        state["response"] = type(response)(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
     return Exception.__new__, (type(error), *error.args), state
