@@ -1,9 +1,6 @@
-"""The gateway's log entries over Cloudflare's REST API: cost and tokens, feedback and score.
-
-``GET``/``PATCH {CLOUDFLARE_API_BASE_URL}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{id}``
-with ``Authorization: Bearer {CLOUDFLARE_API_TOKEN}``: a Cloudflare API token with AI Gateway
-Read (and Edit, for feedback) permission, never the gateway's own token.
-"""
+"""The gateway's log entries (cost, tokens) and feedback, over Cloudflare's REST API
+(``{CLOUDFLARE_API_BASE_URL}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{id}``) with
+``CLOUDFLARE_API_TOKEN``, an API token with AI Gateway permissions, never the gateway's own."""
 
 from __future__ import annotations
 
@@ -13,7 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from . import _plan
 from ._checks import is_loopback_url
@@ -32,10 +30,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class LogEntry:
     """What the gateway logged about one request; ``None`` where the entry has no value.
-
-    ``cost`` is in US dollars; ``metadata`` is the request's ``cf-aig-metadata`` (and any
-    given with feedback); ``raw`` is the whole entry as the API returned it.
-    """
+    ``cost`` is in US dollars, ``metadata`` the request's ``cf-aig-metadata`` (and any given
+    with feedback), ``raw`` the entry as the API returned it."""
 
     id: str
     model: str | None
@@ -55,12 +51,9 @@ class LogEntry:
 
 
 def get_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
-    """The gateway's log entry ``log_id`` (``gateway_info(response).log_id``).
-
-    Reads ``CLOUDFLARE_API_TOKEN``, ``CLOUDFLARE_API_BASE_URL`` and the account and gateway
-    (``CF_AIG_ACCOUNT_ID``/``CF_AIG_GATEWAY_ID`` or ``CF_AIG_BASE_URL``). Raises
-    ``ConfigError`` for a missing token or a bad id, ``CloudflareAPIError`` for a refusal.
-    """
+    """The gateway's log entry ``log_id`` (``gateway_info(response).log_id``). Reads
+    ``CLOUDFLARE_API_TOKEN``, ``CLOUDFLARE_API_BASE_URL`` and the account and gateway; raises
+    ``ConfigError`` before sending anything, ``CloudflareAPIError`` for the API's refusal."""
     return _log_entry(_send(settings, log_id, "GET"))
 
 
@@ -104,9 +97,7 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     problems = [] if isinstance(route, _plan.Route) else list(route)
     if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
         problems.insert(
-            0,
-            "log_id: must be a log id as the gateway gives it (gateway_info(response).log_id): "
-            "letters, digits, '-' and '_'",
+            0, "log_id: must be a log id (gateway_info(response).log_id): letters, digits, - and _"
         )
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
@@ -117,7 +108,7 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     ) as client:
         response = client.request(method, url, headers=route.credential_headers(), json=body)
     envelope = _parsed(json.loads, response.text)
-    envelope = envelope if isinstance(envelope, dict) else {}
+    envelope = envelope if type(envelope) is dict else {}
     status = response.status_code
     if status < 300 and envelope.get("success") is True:
         return envelope.get("result")
@@ -174,37 +165,22 @@ def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None
 
 def _log_entry(result: Any) -> LogEntry:
     entry = result if isinstance(result, dict) else {}
-
-    def get(name: str, kind: type) -> Any:
-        value = entry.get(name)
-        if isinstance(value, bool) and kind is not bool:
-            return None
-        return float(value) if kind is float and isinstance(value, int) else _of(kind, value)
-
+    values: dict[str, Any] = {}
+    for name, hint in get_type_hints(LogEntry).items():  # each "X | None": the entry's X, or None
+        kind = get_args(hint)[0] if isinstance(hint, UnionType) else None
+        value = entry.get("duration" if name == "duration_ms" else name)
+        value = float(value) if kind is float and type(value) is int else value
+        values[name] = value if type(value) is kind else None  # JSON's types: a bool is no int
     # Cloudflare returns the metadata as the JSON text of the request's header.
     metadata = entry.get("metadata")
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
-    return LogEntry(
+    values.update(
         id=str(entry.get("id", "")),
-        model=get("model", str),
-        provider=get("provider", str),
-        status_code=get("status_code", int),
-        cached=get("cached", bool),
-        tokens_in=get("tokens_in", int),
-        tokens_out=get("tokens_out", int),
-        cost=get("cost", float),
-        metadata=_of(dict, metadata) or {},
+        metadata=metadata if type(metadata) is dict else {},
         created_at=_parsed(datetime.fromisoformat, entry.get("created_at")),  # 3.11 reads a Z
-        duration_ms=get("duration", int),
-        success=get("success", bool),
-        feedback=get("feedback", int),
-        score=get("score", float),
         raw=entry,
     )
-
-
-def _of(kind: type[T], value: Any) -> T | None:
-    return value if isinstance(value, kind) else None
+    return LogEntry(**values)
 
 
 def _parsed(parse: Callable[[str], T], value: Any) -> T | None:
