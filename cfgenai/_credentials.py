@@ -1,9 +1,6 @@
 """Google credentials for Vertex AI (an access token, Application Default Credentials, a
-credentials file or a ``google.auth`` object), shared by the clients built from one source.
-
-google-genai refreshes them from any thread or event loop; one lock around the refresh makes a
-burst of requests refresh once.
-"""
+credentials file or a ``google.auth`` object), shared by the clients built from one source and
+refreshed once however many threads and event loops ask."""
 
 from __future__ import annotations
 
@@ -43,6 +40,8 @@ _TYPES = {
         "auth.external_account_authorized_user:from_info",
     ),
 }
+# The variables google-auth's Application Default Credentials read.
+_ADC = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
 # What google-auth's modules hold, for people.
 _KINDS = {
     "service_account": "service account",
@@ -104,7 +103,7 @@ class SharedRefresh(google.auth.credentials.Credentials):
 
     def refresh(self, request: Any) -> None:
         with self._lock:
-            if self.token and not self.expired:
+            if self.valid:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
                 self._signature = now
@@ -154,7 +153,8 @@ def shared(source: Any) -> SharedRefresh:
                 _GIVEN[source] = SharedRefresh(scope(source, SCOPES))  # type: ignore[no-untyped-call]
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
-        key = source, _adc_environment() if path is None else _rotation.signature(path)
+        changed = tuple(map(os.environ.get, _ADC)) if path is None else _rotation.signature(path)
+        key = source, changed
         if key not in _LOADED:
             _LOADED[key] = SharedRefresh(_adc() if path is None else _load(path), path)
         return _LOADED[key]
@@ -212,11 +212,6 @@ def _adc() -> google.auth.credentials.Credentials:
     return credentials
 
 
-def _adc_environment() -> tuple[str | None, ...]:
-    names = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
-    return tuple(os.environ.get(n) for n in names)
-
-
 def _reason(exc: Exception) -> str:
     """google-auth's own summary, its first line: a response body after it is left out."""
     reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
@@ -224,10 +219,10 @@ def _reason(exc: Exception) -> str:
 
 
 def _refresh_failure(credentials: Any, exc: Exception) -> str:
-    endpoint = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
-    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
+    uri = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
+    host = urlsplit(uri).hostname if isinstance(uri, str) else None
     where = f"the token endpoint {host}" if host else "Google's token service"
     return (
-        f"could not get a Google access token for Vertex AI from {where}: {_reason(exc)}; check "
-        f"{VARIABLE} (the key may be revoked or the endpoint unreachable)"
+        f"could not get a Google access token for Vertex AI from {where}: {_reason(exc)}; "
+        f"check {VARIABLE} (the key may be revoked or the endpoint unreachable)"
     )

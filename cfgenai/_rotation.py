@@ -147,17 +147,15 @@ def load(path: Path, fix: str) -> tuple[Signature, bytes]:
         info = os.fstat(fd)  # of the file opened: a path swapped meanwhile changes nothing
         if not stat.S_ISREG(info.st_mode):
             raise Unusable(_kind(info.st_mode, fix))
-        data = b""
-        if info.st_size <= MAX_FILE:  # read to the end: it may have grown since
-            while len(data) <= MAX_FILE and (chunk := os.read(fd, MAX_FILE + 1 - len(data))):
-                data += chunk
-        if max(info.st_size, len(data)) > MAX_FILE:
-            raise Unusable(f"is larger than 64 KiB; {fix}")
-        return (info.st_ino, info.st_mtime_ns, info.st_size), data
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE + 1)  # to the end: it may have grown since
     except OSError as exc:
         raise Unusable(_unreadable(exc)) from None
     finally:
         os.close(fd)
+    if max(info.st_size, len(data)) > MAX_FILE:
+        raise Unusable(f"is larger than 64 KiB; {fix}")
+    return (info.st_ino, info.st_mtime_ns, info.st_size), data
 
 
 def signature(path: Path) -> Signature | None:
