@@ -29,11 +29,10 @@ class GoogleServerError(_Picklable, errors.ServerError):
 
 
 class _Refusal(_Picklable):
-    """An ``APIError`` whose str is its code and ``message``, not google-genai's rendering of
-    the body."""
+    """An ``APIError`` whose str is its code and ``message``, not google-genai's rendering."""
 
-    def __init__(self, code: int, body: Any, response: Any, message: str) -> None:
-        super().__init__(code, body, response)
+    def __init__(self, code: int, message: str, response: Any = None, body: Any = None) -> None:
+        super().__init__(code, body or {"error": {"message": message}}, response)
         self.message = message
         Exception.__init__(self, f"{code} {message}")
 
@@ -56,7 +55,7 @@ class GatewayError(_Refusal):
     ) -> None:
         self.gateway_code, self.hint = gateway_code, hint
         with_code = "" if gateway_code is None else f" with code {gateway_code}"
-        super().__init__(code, body, response, f"{lead}{with_code} ({reason}): {hint}")
+        super().__init__(code, f"{lead}{with_code} ({reason}): {hint}", response, body)
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
@@ -69,15 +68,15 @@ class GatewayServerError(GatewayError, errors.ServerError):
 
 class RedirectError(_Refusal):
     """The gateway's URL answered with a redirect, which cfgenai never follows (it would resend
-    the credentials there): a google-genai ``APIError`` whose ``code`` is the 3xx status."""
+    the credentials there): an ``APIError`` whose ``code`` is the 3xx status."""
 
     def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
-        message = (
-            f"{origin} answered with a redirect to {target}; cfgenai does not follow "
-            "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
-            "gateway's own URL)"
+        super().__init__(
+            code,
+            f"{origin} answered with a redirect to {target}; cfgenai does not follow redirects, "
+            "so nothing was sent there: check CF_AIG_BASE_URL (it must be the gateway's own URL)",
+            response,
         )
-        super().__init__(code, {"error": {"message": message}}, response, message)
 
 
 class OffGatewayError(_Refusal):
@@ -89,8 +88,9 @@ class OffGatewayError(_Refusal):
             f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent: check "
             "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
-        body = {"error": {"message": message, "status": "MISDIRECTED"}}
-        super().__init__(421, body, None, message)
+        super().__init__(
+            421, message, None, {"error": {"message": message, "status": "MISDIRECTED"}}
+        )
 
 
 def origin(url: str) -> str:

@@ -13,7 +13,6 @@ from google.genai import errors
 
 from ._google_errors import (
     GatewayClientError,
-    GatewayError,
     GatewayServerError,
     GoogleClientError,
     GoogleServerError,
@@ -103,10 +102,8 @@ def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> A
 def handshake_error(response: Any, url: str) -> errors.APIError:
     """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
     answer = answered(response.status_code, response.headers, response.body or b"", "GET", url)
-    if answer.status_code < 400:
-        return redirect_error(answer.status_code, url, answer.headers.get("location"), answer)
     error = error_for(answer)
-    if not isinstance(error, GatewayError):
+    if isinstance(error, GoogleClientError | GoogleServerError):
         message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"
         error = type(error)(answer.status_code, {"error": {"message": message}}, answer)
     return error
@@ -119,10 +116,12 @@ def redirect_error(status: int, url: str, location: str | None, response: Any) -
 
 
 def error_for(answer: Answered) -> errors.APIError:
-    """The exception for an error answer: a :class:`GatewayError` for the gateway's refusals
-    (its error shapes, a 429 that is not Google's, Cloudflare's own pages in front of it), else
-    Google's error, as google-genai would raise it."""
+    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
+    :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
+    Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
     status = answer.status_code
+    if status < 400:
+        return redirect_error(status, answer.url, answer.headers.get("location"), answer)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     try:
         parsed = json.loads(answer.content)
