@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 from google.genai import errors
 
+from ._compat import httpx_module
 from ._google_errors import (
     GatewayClientError,
     GatewayServerError,
@@ -74,29 +75,14 @@ _ERROR_CODE_TEXT = re.compile(rb"\s*error code: (\d{1,6})\s*")
 _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
 
-@dataclass(frozen=True)
-class Answered:
-    """What an error keeps of the answer: status, headers, body, and the request's method and
-    URL; never the request itself, whose headers hold the credentials. It pickles."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes = b""
-    method: str = ""
-    url: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Answered:
-    """An :class:`Answered` from any HTTP library's response parts."""
-    kept = {str(k).lower(): str(v) for k, v in headers.items()}
-    return Answered(status, kept, bytes(body), str(method), str(url))
+def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Any:
+    """An httpx response from any HTTP library's response parts, for an error to keep: its
+    request is only the method and URL, never the headers that held the credentials."""
+    httpx = httpx_module()
+    # The body is decoded already: httpx must not decode it again.
+    kept = [(k, v) for k, v in headers.items() if str(k).lower() != "content-encoding"]
+    request = httpx.Request(str(method), str(url))
+    return httpx.Response(status, headers=kept, content=bytes(body), request=request)
 
 
 def handshake_error(response: Any, url: str) -> errors.APIError:
@@ -115,13 +101,13 @@ def redirect_error(status: int, url: str, location: str | None, response: Any) -
     return RedirectError(status, origin(url), target, response)
 
 
-def error_for(answer: Answered) -> errors.APIError:
+def error_for(answer: Any) -> errors.APIError:
     """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
     :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
     Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
     status = answer.status_code
     if status < 400:
-        return redirect_error(status, answer.url, answer.headers.get("location"), answer)
+        return redirect_error(status, str(answer.url), answer.headers.get("location"), answer)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     try:
         parsed = json.loads(answer.content)
