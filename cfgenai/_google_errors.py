@@ -14,7 +14,14 @@ from ._errors import publish
 
 class _Picklable(errors.APIError):
     """Pickled as it is, class and all (google-genai's own errors come back as a plain
-    ``APIError``, or not at all, in some releases)."""
+    ``APIError``, or not at all, in some releases). Given a ``message``, its str is the code
+    and that message, not google-genai's rendering of the body."""
+
+    def __init__(self, code: int, body: Any, response: Any = None, message: str = "") -> None:
+        super().__init__(code, {"error": {"message": message}} if body is None else body, response)
+        if message:
+            self.message = message
+            Exception.__init__(self, f"{code} {message}")
 
     def __reduce__(self) -> Any:
         return Exception.__new__, (type(self), str(self)), self.__dict__.copy()
@@ -28,16 +35,7 @@ class GoogleServerError(_Picklable, errors.ServerError):
     """Google's 5xx, passed on by the gateway: google-genai's ``ServerError``."""
 
 
-class _Refusal(_Picklable):
-    """An ``APIError`` whose str is its code and ``message``, not google-genai's rendering."""
-
-    def __init__(self, code: int, message: str, response: Any = None, body: Any = None) -> None:
-        super().__init__(code, body or {"error": {"message": message}}, response)
-        self.message = message
-        Exception.__init__(self, f"{code} {message}")
-
-
-class GatewayError(_Refusal):
+class GatewayError(_Picklable):
     """Cloudflare AI Gateway, or Cloudflare's own error page in front of it, refused the
     request; Google never saw it. A google-genai ``ClientError`` or ``ServerError`` by status,
     with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check."""
@@ -55,7 +53,7 @@ class GatewayError(_Refusal):
     ) -> None:
         self.gateway_code, self.hint = gateway_code, hint
         with_code = "" if gateway_code is None else f" with code {gateway_code}"
-        super().__init__(code, f"{lead}{with_code} ({reason}): {hint}", response, body)
+        super().__init__(code, body, response, f"{lead}{with_code} ({reason}): {hint}")
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
@@ -66,20 +64,19 @@ class GatewayServerError(GatewayError, errors.ServerError):
     """The gateway's refusal with a 5xx status."""
 
 
-class RedirectError(_Refusal):
+class RedirectError(_Picklable):
     """The gateway's URL answered with a redirect, which cfgenai never follows (it would resend
     the credentials there): an ``APIError`` whose ``code`` is the 3xx status."""
 
     def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
-        super().__init__(
-            code,
+        message = (
             f"{origin} answered with a redirect to {target}; cfgenai does not follow redirects, "
-            "so nothing was sent there: check CF_AIG_BASE_URL (it must be the gateway's own URL)",
-            response,
+            "so nothing was sent there: check CF_AIG_BASE_URL (it must be the gateway's own URL)"
         )
+        super().__init__(code, None, response, message)
 
 
-class OffGatewayError(_Refusal):
+class OffGatewayError(_Picklable):
     """A request was about to leave the configured gateway (a URL taken from an answer, a path
     outside the gateway's prefix); nothing was sent. An ``APIError`` with ``code`` 421."""
 
@@ -89,7 +86,7 @@ class OffGatewayError(_Refusal):
             "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
         super().__init__(
-            421, message, None, {"error": {"message": message, "status": "MISDIRECTED"}}
+            421, {"error": {"message": message, "status": "MISDIRECTED"}}, None, message
         )
 
 
