@@ -40,7 +40,7 @@ _TYPES = {
         "auth.external_account_authorized_user:from_info",
     ),
 }
-# The variables google-auth's Application Default Credentials read.
+# Where google-auth looks for Application Default Credentials.
 _ADC = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
 # What google-auth's modules hold, for people.
 _KINDS = {
@@ -186,29 +186,26 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
         loaded: google.auth.credentials.Credentials = make(info, scopes=SCOPES)
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        raise ConfigError(
-            [f"{where} holds {what} that google-auth refused: {_reason(exc)}"]
-        ) from None
+        refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
+        raise ConfigError([refused]) from None
 
 
 def _adc() -> google.auth.credentials.Credentials:
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
-        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or "unset"
-        gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+        named, config, host = map(os.environ.get, _ADC)
+        gcloud = Path(config or Path.home() / ".config" / "gcloud")
         adc_file = gcloud / "application_default_credentials.json"
-        found = "found" if adc_file.is_file() else "missing"
-        host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
-        raise ConfigError(
-            [
-                f"{VARIABLE}=adc: google-auth found no Application Default Credentials at "
-                f"GOOGLE_APPLICATION_CREDENTIALS ({named}), gcloud's file {adc_file} ({found}) "
-                f"or the metadata server {host} (not reachable): run gcloud auth "
-                f"application-default login, set GOOGLE_APPLICATION_CREDENTIALS, or set {VARIABLE} "
-                "to a key file"
-            ]
-        ) from None
+        problem = (
+            f"{VARIABLE}=adc: google-auth found no Application Default Credentials at "
+            f"GOOGLE_APPLICATION_CREDENTIALS ({named or 'unset'}), gcloud's file {adc_file} "
+            f"({'found' if adc_file.is_file() else 'missing'}) or the metadata server "
+            f"{host or 'metadata.google.internal'} (not reachable): run gcloud auth "
+            "application-default login, set GOOGLE_APPLICATION_CREDENTIALS, or set "
+            f"{VARIABLE} to a key file"
+        )
+        raise ConfigError([problem]) from None
     return credentials
 
 

@@ -1,7 +1,5 @@
-"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``).
-
-Needs the ``openai`` extra: ``pip install 'cfgenai[openai]'``.
-"""
+"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``); it needs
+the ``openai`` extra: ``pip install 'cfgenai[openai]'``."""
 
 from __future__ import annotations
 
@@ -66,12 +64,8 @@ def _arguments(
     async client)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
-        raise ConfigError(
-            [
-                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
-                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
-            ]
-        )
+        why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
+        raise ConfigError([f"CF_AIG_PROVIDER={VERTEX}: {why} {PROVIDER}"])
     route = plan.openai
     _pickle_errors_without_requests()
     _compat.pickle_transport_errors_without_requests()  # the causes of connection errors
@@ -115,10 +109,9 @@ def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
 
 @functools.cache
 def _pickle_errors_without_requests() -> None:
-    """Pickle openai's errors with their request reduced to its method and URL: most would not
-    unpickle otherwise (their constructors take keyword-only arguments), and a request never
-    answered still holds the credentials (an answered one's are masked; its response pickles
-    as httpx pickles it)."""
+    """Pickle openai's errors with their request as its method and URL only: it may hold the
+    credentials (those of an answered one, kept by its response, are masked), and most would
+    not unpickle otherwise (their constructors take keyword-only arguments)."""
     import openai
 
     classes: list[type[BaseException]] = [openai.APIError]

@@ -57,10 +57,8 @@ def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
         ) from exc
     options = client_kwargs()
     if options["vertexai"]:
+        fix = "unset it, or for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
         raise ConfigError(
-            [
-                "CF_AIG_PROVIDER: the LangChain and LlamaIndex helpers support the Gemini API "
-                "only; for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
-            ]
+            [f"CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only; {fix}"]
         )
     return imported, options
