@@ -141,21 +141,19 @@ def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | 
     else ``None``: told by the body alone, since every answer through the gateway, Google's
     included, carries Cloudflare's response headers (``cf-ray``, ``server``)."""
     lowered = body[: 256 * 1024].lower()
-    code: int | None = None
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
-        code = int(plain[1])
+        code: int | None = int(plain[1])
     elif b"<html" not in lowered and b"<!doctype html" not in lowered:
         return None
     elif b"cloudflareaccess.com" in lowered or b"cloudflare access" in lowered:
         return None, "Cloudflare Access's page, not Google's", HINTS["access"]
     elif b"cloudflare" not in lowered:
         return None
-    elif (found := _PAGE_CODE.search(lowered)) is not None and int(found[1]) >= 1000:
-        code = int(found[1])
-    if code is None:
-        hint = HINTS["5xx page" if status >= 500 else "4xx page"]
-    else:
-        hint = HINTS.get(f"error code {code}", HINTS["error code"])
+    else:  # its HTML page: the code it shows, if any (1xxx, not an HTTP status)
+        found = _PAGE_CODE.search(lowered)
+        code = int(found[1]) if found and int(found[1]) >= 1000 else None
+    page = HINTS["5xx page" if status >= 500 else "4xx page"]
+    hint = page if code is None else HINTS.get(f"error code {code}", HINTS["error code"])
     return code, "its own error page, not Google's", hint
 
 
