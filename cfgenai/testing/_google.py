@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from ._answers import Answer
@@ -39,19 +40,51 @@ def prompt_text(body: Any) -> str:
     return " ".join(part["text"] for part in turn["parts"] if "text" in part)
 
 
-def candidate(model: str, text: str, *, final: bool) -> dict[str, Any]:
-    """One ``GenerateContentResponse``; the final one carries finishReason and usage."""
-    part: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
-    answer: dict[str, Any] = {"candidates": [part], "modelVersion": model}
-    if final:
-        part["finishReason"] = "STOP"
-        tokens = max(1, len(text.split()))
-        answer["usageMetadata"] = {
-            "promptTokenCount": tokens,
-            "candidatesTokenCount": tokens,
-            "totalTokenCount": 2 * tokens,
+def thinks(model: str, body: Any = None) -> bool:
+    """Whether ``model`` thinks before it answers, as the 2.5 and later models (but the lite
+    ones) do by default, unless the request sets a thinking budget of 0."""
+    config = (body or {}).get("generationConfig", {}).get("thinkingConfig", {})
+    lite = "lite" in model or not model.startswith(("gemini-2.5", "gemini-3"))
+    return not lite and config.get("thinkingBudget") != 0
+
+
+def texts_answer(
+    model: str, texts: list[str], *, prompt: int, thinking: bool
+) -> list[dict[str, Any]]:
+    """The chunks of a streamed answer saying ``texts``, as Gemini sends them: each carries the
+    response id, the model version and the usage so far; the last one the finish reason and
+    the answer's tokens (a word each; the prompt's are ``prompt``)."""
+    response_id = secrets.token_urlsafe(17)
+    said = max(1, sum(len(text.split()) for text in texts))
+    thoughts = said if thinking else 0
+    chunks = []
+    for index, text in enumerate(texts):
+        final = index == len(texts) - 1
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": said,
+            "totalTokenCount": prompt + said + thoughts,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "thoughtsTokenCount": thoughts,
         }
-    return answer
+        if not final:
+            del usage["candidatesTokenCount"]
+            usage["totalTokenCount"] -= said
+        if not thinking:
+            del usage["thoughtsTokenCount"]
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        if final:
+            candidate["finishReason"] = "STOP"
+        candidate["index"] = 0
+        chunks.append(
+            {
+                "candidates": [candidate],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": response_id,
+            }
+        )
+    return chunks
 
 
 def count_tokens(body: Any) -> dict[str, Any]:
@@ -92,13 +125,15 @@ def list_models() -> dict[str, Any]:
     return {"models": [model_info(m) for m in MODELS]}
 
 
-def responses(reply: Any, model: str) -> list[dict[str, Any]]:
+def responses(
+    reply: Any, model: str, *, prompt: int = 1, thinking: bool = False
+) -> list[dict[str, Any]]:
     """A scripted answer as the ``GenerateContentResponse`` JSON of each chunk: a text, texts
-    (the chunks of a stream), a response as a dict or a google-genai
-    ``types.GenerateContentResponse``, or a list of those."""
+    (the chunks of a stream: see ``texts_answer``), a response as a dict or a google-genai
+    ``types.GenerateContentResponse`` (sent as given), or a list of those."""
     items = reply if isinstance(reply, list) else [reply]
     if all(isinstance(item, str) for item in items):
-        return [candidate(model, c, final=i == len(items) - 1) for i, c in enumerate(items)]
+        return texts_answer(model, items, prompt=prompt, thinking=thinking)
     return [_response_json(item) for item in items]
 
 
@@ -112,12 +147,12 @@ def _response_json(item: Any) -> dict[str, Any]:
     raise TypeError(f"a scripted answer cannot be a {type(item).__name__}")
 
 
-def whole(reply: Any, model: str) -> dict[str, Any]:
+def whole(reply: Any, model: str, *, prompt: int = 1, thinking: bool = False) -> dict[str, Any]:
     """A scripted answer as one response (a non-streamed call): texts joined."""
     items = reply if isinstance(reply, list) else [reply]
     if all(isinstance(item, str) for item in items):
-        return candidate(model, "".join(items), final=True)
-    return merged(responses(reply, model))
+        items = ["".join(items)]
+    return merged(responses(items, model, prompt=prompt, thinking=thinking))
 
 
 def merged(chunks: list[dict[str, Any]]) -> dict[str, Any]:

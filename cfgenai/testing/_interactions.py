@@ -151,6 +151,7 @@ def _usage(metadata: dict[str, Any]) -> dict[str, Any]:
     names = {
         "promptTokenCount": "total_input_tokens",
         "candidatesTokenCount": "total_output_tokens",
+        "thoughtsTokenCount": "total_thought_tokens",
         "totalTokenCount": "total_tokens",
     }
     return {ours: metadata[theirs] for theirs, ours in names.items() if theirs in metadata}

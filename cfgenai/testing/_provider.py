@@ -59,6 +59,14 @@ class Google:
         self, request: RecordedRequest, provider: str, upload_url: Callable[[str, str], str]
     ) -> Answer:
         """Google's answer; ``upload_url(path, query)`` is where a resumable upload goes on."""
+        answer = await self._answer(request, provider, upload_url)
+        if not answer.stream and isinstance(answer.body, dict):  # JSON, as Google labels it
+            answer.headers.setdefault("content-type", "application/json; charset=UTF-8")
+        return answer
+
+    async def _answer(
+        self, request: RecordedRequest, provider: str, upload_url: Callable[[str, str], str]
+    ) -> Answer:
         key = provider_key(request, provider)
         # An upload session's chunks are authorised by the session's id, as at Google.
         if key is None and "upload_id" not in request.params:
@@ -142,13 +150,15 @@ class Google:
 
     def responses(self, request: RecordedRequest, model: str) -> list[dict[str, Any]]:
         """The answer's chunks (a stream's): scripted, or an echo of the prompt."""
-        chunks = _google.responses(self._reply(request, model), model)
+        chunks = _google.responses(
+            self._reply(request, model), model, **self._sizes(request, model)
+        )
         self._count_cached(request, chunks[-1])
         return chunks
 
     def response(self, request: RecordedRequest, model: str) -> dict[str, Any]:
         """The answer as one response (a non-streamed call's)."""
-        answer = _google.whole(self._reply(request, model), model)
+        answer = _google.whole(self._reply(request, model), model, **self._sizes(request, model))
         self._count_cached(request, answer)
         return answer
 
@@ -164,7 +174,19 @@ class Google:
 
     def _interact(self, request: RecordedRequest, model: str, prompt: str) -> list[dict[str, Any]]:
         """An interaction's answer, as the chunks of a ``generateContent`` stream."""
-        return _google.responses(self._reply(request, model, prompt), model)
+        prompt_tokens = max(1, len(prompt.split()))
+        return _google.responses(
+            self._reply(request, model, prompt),
+            model,
+            prompt=prompt_tokens,
+            thinking=_google.thinks(model),
+        )
+
+    @staticmethod
+    def _sizes(request: RecordedRequest, model: str) -> dict[str, Any]:
+        """The prompt's tokens (a word each) and whether the model thinks about it."""
+        prompt = max(1, _google.count_tokens(request.json)["totalTokens"])
+        return {"prompt": prompt, "thinking": _google.thinks(model, request.json)}
 
     def _count_cached(self, request: RecordedRequest, answer: dict[str, Any]) -> None:
         cache = self.resources.cache(request.json.get("cachedContent") or "-")
