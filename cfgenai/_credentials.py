@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth
-import google.auth.credentials
 import google.auth.exceptions
+from google.auth.credentials import Credentials, with_scopes_if_required
 
 from . import _rotation
 from ._errors import ConfigError
@@ -54,7 +54,7 @@ _KINDS = {
 }
 
 
-class AccessToken(google.auth.credentials.Credentials):
+class AccessToken(Credentials):
     """One access token, never refreshed: ``CF_AIG_VERTEX_ACCESS_TOKEN`` (as its file holds it
     now), or byok mode's placeholder, which never leaves."""
 
@@ -84,13 +84,11 @@ class AccessToken(google.auth.credentials.Credentials):
         return "AccessToken(<hidden>)"
 
 
-class SharedRefresh(google.auth.credentials.Credentials):
+class SharedRefresh(Credentials):
     """Credentials whose refresh runs once at a time: a caller that waited finds the token
     another one fetched. Loaded from ``path``, they are loaded again when the file changed."""
 
-    def __init__(
-        self, inner: google.auth.credentials.Credentials, path: Path | None = None
-    ) -> None:
+    def __init__(self, inner: Credentials, path: Path | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
         # The file as last loaded, or warned about: a broken one is warned about once.
@@ -147,10 +145,10 @@ def shared(source: Any) -> SharedRefresh:
     """The credentials for ``source``: ``"adc"``, a credentials file's path, or a
     ``google.auth`` credentials object; raises ``ConfigError`` naming the fix."""
     with _load_lock:
-        if isinstance(source, google.auth.credentials.Credentials):
+        if isinstance(source, Credentials):
             if source not in _GIVEN:
-                scope = google.auth.credentials.with_scopes_if_required
-                _GIVEN[source] = SharedRefresh(scope(source, SCOPES))  # type: ignore[no-untyped-call]
+                scoped = with_scopes_if_required(source, SCOPES)  # type: ignore[no-untyped-call]
+                _GIVEN[source] = SharedRefresh(scoped)
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
         changed = tuple(map(os.environ.get, _ADC)) if path is None else _rotation.signature(path)
@@ -160,7 +158,7 @@ def shared(source: Any) -> SharedRefresh:
         return _LOADED[key]
 
 
-def _load(path: Path) -> google.auth.credentials.Credentials:
+def _load(path: Path) -> Credentials:
     where = f"{VARIABLE}: {printable(str(path))}"
     try:  # read as secret files are: a regular file, up to 64 KiB, without blocking
         info = json.loads(_rotation.load(path, FIX)[1].decode("utf-8"))
@@ -183,14 +181,14 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
     module, _, method = loader.format(external).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
-        loaded: google.auth.credentials.Credentials = make(info, scopes=SCOPES)
+        loaded: Credentials = make(info, scopes=SCOPES)
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
         raise ConfigError([refused]) from None
 
 
-def _adc() -> google.auth.credentials.Credentials:
+def _adc() -> Credentials:
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
