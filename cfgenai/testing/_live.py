@@ -119,6 +119,10 @@ class _Session:
             if not self._endpoint._google.accepts(self._key):
                 await self._close(1007, "API key not valid. Please pass a valid API key.")
                 return False
+            refused = self._endpoint._google.models.refusal(self._model, "bidiGenerateContent")
+            if refused is not None:
+                await self._close(1008, refused.body["error"]["message"])
+                return False
             await self._message({"setupComplete": {}})
             return True
         self._endpoint._journal.received(recorded)
