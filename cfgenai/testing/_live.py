@@ -191,7 +191,9 @@ class _Session:
         await self._send({"type": "websocket.send", "text": json.dumps(message)})
 
     async def _close(self, code: int, reason: str) -> None:
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        # A close frame's reason holds at most 123 bytes (RFC 6455, 5.5): longer ones are cut.
+        cut = reason.encode()[:123].decode(errors="ignore")
+        await self._send({"type": "websocket.close", "code": code, "reason": cut})
 
 
 class Malformed(ValueError):
