@@ -272,7 +272,7 @@ import asyncio, cfgenai
 async def main():
     async with cfgenai.build_client(retries=0).aio as aio:
         try:
-            await aio.models.generate_content(model="m", contents="hi")
+            await aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
         except cfgenai.GatewayError as exc:
             print(type(exc).__name__, exc.gateway_code, exc.code)
 
