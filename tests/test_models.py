@@ -169,5 +169,5 @@ def test_a_users_suite_adds_its_tuned_model(pytester: pytest.Pytester) -> None:
             assert app.classify("buy now") == "spam"
         """,
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)

@@ -446,7 +446,13 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = _documented_files()
-    assert set(files) == {"my_app.py", "test_my_app.py", "docs_app.py", "test_docs_app.py"}
+    assert set(files) == {
+        "my_app.py",
+        "test_my_app.py",
+        "docs_app.py",
+        "test_docs_app.py",
+        "test_models_sample.py",
+    }
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
             pytester.makepyfile(**{name[:-3]: text})
@@ -464,7 +470,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=7)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 
