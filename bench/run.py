@@ -484,7 +484,7 @@ def _ours_code(root: str) -> str:
         "import os\n"
         f"os.environ.update(CF_AIG_BASE_URL='{root}', CF_AIG_TOKEN='{TOKEN}', GOOGLE_API_KEY='k')\n"
         "from cfgenai import client\n"
-        "client.models.generate_content(model='m', contents='hi')\n"
+        "client.models.generate_content(model='gemini-2.5-flash', contents='hi')\n"
     )
 
 
@@ -493,7 +493,7 @@ def _bare_code(root: str, args: str = "") -> str:
         "from google import genai\nfrom google.genai import types\n"
         f"c = genai.Client(api_key='k', http_options=types.HttpOptions(base_url='{root}/google-ai-studio', "
         f"headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}}{args}))\n"
-        "c.models.generate_content(model='m', contents='hi')\n"
+        "c.models.generate_content(model='gemini-2.5-flash', contents='hi')\n"
     )
 
 
@@ -562,7 +562,7 @@ def _litellm_code(root: str) -> str | None:
     return (
         "import os\nos.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'  # no download\n"
         "import litellm\n"
-        "litellm.completion(model='gemini/m', messages=[{'role': 'user', 'content': 'hi'}], "
+        "litellm.completion(model='gemini/gemini-2.5-flash', messages=[{'role': 'user', 'content': 'hi'}], "
         f"api_key='k', api_base='{root}/google-ai-studio/v1beta', "
         f"extra_headers={{'cf-aig-authorization': 'Bearer {TOKEN}'}})\n"
     )

@@ -1,9 +1,6 @@
-"""The rules for single values, each written once, as the types the settings and options use.
-
-A field's type carries its check (``account_id: AccountId``). Each check returns the cleaned
-value or raises ``ValueError`` with the fix, and never repeats the value, which may be a secret
-pasted into the wrong place.
-"""
+"""The rules for single values, as the types the settings and options use: a check raises
+``ValueError`` with the fix, never the value (it may be a secret pasted in the wrong place), and
+:data:`FIXES` says what pydantic's own refusals mean."""
 
 from __future__ import annotations
 
@@ -12,10 +9,11 @@ import json
 import math
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, Strict
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
 PROVIDER = "google-ai-studio"
@@ -33,8 +31,7 @@ COST_FIELDS = ("per_token_in", "per_token_out", "per_cache_read_token", "per_cac
 HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
 ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 GATEWAY_ID = re.compile(r"[a-z0-9-]{1,64}")
-_SEGMENT = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
-_PLACEHOLDER_IN_URL = re.compile(r"[{}<>]")
+SEGMENT = re.compile(r"[A-Za-z0-9.:_-]{1,128}")
 # Values people leave in templates. A real token or key is never one of these.
 _PLACEHOLDER = re.compile(
     r"[.\u2026*xX_-]*|<.*>|\{.*\}|\$\{.*\}|\$[A-Za-z_]\w*|"
@@ -44,71 +41,37 @@ _PLACEHOLDER = re.compile(
 )
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
-
-# -- parsers ------------------------------------------------------------------------------------
-
-
-def optional_string(value: Any) -> str | None:
-    """``value`` stripped, or None when it is None or blank; anything but text is refused."""
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if value is None or isinstance(value, str):
-        return (value or "").strip() or None
-    raise ValueError(f"must be a string, not {type(value).__name__}")
+# Blank text is unset, as in the environment.
+_BLANK_IS_NONE = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
+_LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
 
 
-def required_string(value: Any) -> str:
-    """``value`` stripped (blank: ``""``); None and anything but text are refused."""
-    if value is None:
-        raise ValueError("must be a string, not None")
-    return optional_string(value) or ""
-
-
-def optional(check: Callable[[Any], Any]) -> BeforeValidator:
-    """``check`` as a validator letting None (unset) through."""
-    return BeforeValidator(lambda value: None if value is None else check(value))
-
-
-def flag(value: Any) -> bool:
-    """``true``/``1``/``false``/``0`` (any case) or a bool."""
-    if isinstance(value, str):
-        value = _FLAGS.get(value.strip().lower(), value)
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
+        raise ValueError("not a number")  # FIXES says what it must be
     return value
 
 
-def header_text(value: Any) -> str:
-    """A non-empty value that can travel in a header."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty string")
-    if HEADER_UNSAFE.search(value.strip()):
-        raise ValueError(
-            "must be printable ASCII: no line breaks or control characters (it is sent as a header)"
-        )
-    return value.strip()
+_NO_BOOL = BeforeValidator(_no_bool)
+_ACCOUNT_FIX = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
+_GATEWAY_FIX = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
+_SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 
 
-def json_object(value: Any, example: str) -> dict[str, Any]:
-    """A JSON object, from its text or as a dict with text keys."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise ValueError(f"must be {example}") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"must be {example}")
-    return value
+def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> AfterValidator:
+    """A check that a value matches ``rule`` (a character class and a count), else ``fix`` and
+    the value's length and kinds of wrong character: quoting the characters would show part of
+    a token pasted in the wrong place."""
+    allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
+    def check(value: str | None) -> str | None:
+        if value is None or rule.fullmatch(value):
+            return value
+        kinds = sorted({_kind(c, letters) for c in value if not allowed.fullmatch(c)})
+        including = ", including " + ", ".join(kinds) if kinds else ""
+        raise ValueError(f"{fix} (it has {len(value)} characters{including})")
 
-def describe(value: str, allowed: str, letters: str = "letters") -> str:
-    """What in ``value`` is not ``allowed`` (a one-character regex), by length and kind of
-    character only: quoting characters would show part of a token pasted in the wrong place."""
-    kinds = sorted({_kind(c, letters) for c in value if not re.fullmatch(allowed, c)})
-    facts = f"it has {len(value)} characters"
-    if kinds:
-        facts += ", including " + ", ".join(kinds)
-    return f" ({facts})"
+    return AfterValidator(check)
 
 
 def _kind(c: str, letters: str) -> str:
@@ -125,33 +88,14 @@ def _kind(c: str, letters: str) -> str:
     return "punctuation"
 
 
-# -- the settings' values -----------------------------------------------------------------------
-
-
-def account_id(raw: Any) -> str | None:
-    value = optional_string(raw)
-    if value is not None and not ACCOUNT_ID.fullmatch(value):
-        raise ValueError(
-            "must be the 32-character hexadecimal account id shown in the Cloudflare "
-            "dashboard" + describe(value, "[0-9a-fA-F]", "letters after f")
-        )
-    return value
-
-
-def gateway_id(raw: Any) -> str:
-    value = required_string(raw)
-    if not GATEWAY_ID.fullmatch(value):
-        raise ValueError(
-            "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
-            + describe(value, "[a-z0-9-]")
-        )
-    return value
-
-
-def secret(raw: Any, *, bearer: bool) -> str | None:
-    """A credential sent in a header; ``bearer`` when cfgenai adds the ``Bearer`` scheme."""
-    value = optional_string(raw)
-    if value is None:
+def secret(value: Any, *, bearer: bool) -> Any:
+    """A credential sent in a header, stripped (blank: None); ``bearer`` when cfgenai adds the
+    ``Bearer`` scheme. Anything but text is left to pydantic to refuse."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        return value
+    if not (value := value.strip()):
         return None
     if HEADER_UNSAFE.search(value):
         raise ValueError(
@@ -167,40 +111,18 @@ def secret(raw: Any, *, bearer: bool) -> str | None:
     return value
 
 
-def path_segment(raw: Any) -> str | None:
-    """A name that goes into the URL path as one segment."""
-    value = optional_string(raw)
-    if value is None:
-        return None
-    if not _SEGMENT.fullmatch(value):
-        raise ValueError(
-            "may hold only letters, digits, '.', ':', '_' and '-'"
-            + describe(value, r"[A-Za-z0-9.:_-]")
-        )
+def _not_dots(value: str | None) -> str | None:
     if value in (".", ".."):
         raise ValueError("must be a name, not '.' or '..' (which would change the request path)")
     return value
 
 
-def base_url(raw: Any) -> str | None:
-    value = optional_string(raw)
+def google_credentials(value: Any) -> Any:
+    """``adc``, a credentials file's path or ``google.auth`` credentials (checked when loaded)."""
+    if isinstance(value, str):
+        return "adc" if value.strip().lower() == "adc" else value.strip() or None
     if value is None:
         return None
-    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
-    return _root_url(value, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
-
-
-def api_base_url(raw: Any) -> str:
-    example = "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4"
-    return _root_url(required_string(raw), example, "the API token in CLOUDFLARE_API_TOKEN")
-
-
-def google_credentials(value: Any) -> Any:
-    """``adc``, the path of a credentials JSON file, or a ``google.auth`` credentials object
-    (checked further when loaded, see ``_credentials``)."""
-    if value is None or isinstance(value, str):
-        text = optional_string(value)
-        return "adc" if text is not None and text.lower() == "adc" else text
     from google.auth.credentials import Credentials  # only for an object handed over
 
     if not isinstance(value, Credentials):
@@ -210,23 +132,20 @@ def google_credentials(value: Any) -> Any:
     return value
 
 
-AccountId = Annotated[str | None, BeforeValidator(account_id)]
-GatewayId = Annotated[str, BeforeValidator(gateway_id)]
-Secret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, bearer=False))]
-# A token that cfgenai (or the header) already prefixes with the Bearer scheme.
-BearerSecret = Annotated[SecretStr | None, BeforeValidator(lambda v: secret(v, bearer=True))]
-PathSegment = Annotated[str | None, BeforeValidator(path_segment)]
-BaseUrl = Annotated[str | None, BeforeValidator(base_url)]
-ApiBaseUrl = Annotated[str, BeforeValidator(api_base_url)]
-GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
-Flag = Annotated[bool, BeforeValidator(flag)]
-
-
-# -- the gateway options' values ----------------------------------------------------------------
+def _json_object(value: Any, example: str) -> dict[str, Any]:
+    """A JSON object, from its text or as a dict with text keys."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
+            raise ValueError(f"must be {example}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"must be {example}")
+    return value
 
 
 def metadata(value: Any) -> dict[str, Any]:
-    entries = json_object(value, 'a JSON object such as {"team":"search","user":42}')
+    entries = _json_object(value, 'a JSON object such as {"team":"search","user":42}')
     if len(entries) > MAX_METADATA_ENTRIES:
         raise ValueError(
             f"has {len(entries)} entries; the gateway keeps at most {MAX_METADATA_ENTRIES}"
@@ -242,7 +161,7 @@ def metadata(value: Any) -> dict[str, Any]:
 
 
 def custom_cost(value: Any) -> dict[str, Any]:
-    costs = json_object(value, 'a JSON object such as {"per_token_in":0.000001}')
+    costs = _json_object(value, 'a JSON object such as {"per_token_in":0.000001}')
     if not costs or not set(costs) <= set(COST_FIELDS):
         raise ValueError(f"takes only the fields {', '.join(COST_FIELDS)}")
     for key, cost in costs.items():
@@ -251,80 +170,10 @@ def custom_cost(value: Any) -> dict[str, Any]:
     return costs
 
 
-def trace_id(size: int) -> BeforeValidator:
-    # W3C trace context ids, lowercase hex, not all zeros (OpenTelemetry's invalid ids).
-    regex = re.compile(f"(?!0{{{size}}})[0-9a-f]{{{size}}}")
-
-    def check(value: Any) -> str:
-        text = value.strip().lower() if isinstance(value, str) else None
-        if text is None or not regex.fullmatch(text):
-            raise ValueError(f"must be {size} hexadecimal characters, not all zeros")
-        return text
-
-    return optional(check)
-
-
 def _not_under_a_minute(ttl: int | None) -> int | None:
     if ttl is not None and 0 < ttl < 60:
         raise ValueError("under a minute")  # FIXES says what it must be
     return ttl
-
-
-OptionalFlag = Annotated[bool | None, optional(flag)]
-HeaderText = Annotated[str | None, optional(header_text)]
-Metadata = Annotated[dict[str, str | int | float | bool] | None, optional(metadata)]
-CustomCost = Annotated[dict[str, int | float] | None, optional(custom_cost)]
-TraceId = Annotated[str | None, trace_id(32)]
-SpanId = Annotated[str | None, trace_id(16)]
-Backoff = Literal["constant", "linear", "exponential"]
-
-
-# -- pydantic's own constraints, and what each field must be whatever pydantic found wrong ------
-
-
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool | bytes):  # pydantic would read True as 1, b"30" as 30
-        raise ValueError("not a number")
-    return value
-
-
-_NO_BOOL = BeforeValidator(_no_bool)
-_LOWER = BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
-ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
-# google-genai passes these prefixes through on the Gemini API (its t_model).
-Model = Annotated[
-    str, Field(pattern=r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-]
-Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
-Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
-Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
-Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
-# 0 is how Cloudflare's own examples turn caching off for a request.
-CacheTtl = Annotated[
-    int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), AfterValidator(_not_under_a_minute)
-]
-Milliseconds = Annotated[int | None, _NO_BOOL, Field(ge=1)]
-Attempts = Annotated[int | None, _NO_BOOL, Field(ge=1, le=5)]
-RetryDelay = Annotated[int | None, _NO_BOOL, Field(ge=0, le=5000)]
-BackoffName = Annotated[Backoff | None, _LOWER]
-FIXES = {
-    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
-    "Cloudflare) or auto (key when a Google key is set, else byok)",
-    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
-    "api_version": "must be a Gemini API version such as v1 or v1beta",
-    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
-    "timeout": f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
-    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
-    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
-    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
-    "(seconds; the gateway caches for 1 minute to 1 month)",
-    "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
-    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
-    "5 times in all)",
-    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
-    "at most 5 seconds)",
-    "backoff": "must be constant, linear or exponential",
-}
 
 
 # -- URLs ------------------------------------------------------------------------------------------
@@ -359,9 +208,19 @@ def _root_url(
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
 
 
+def _base_url(url: str) -> str:
+    example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
+    return _root_url(url, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
+
+
+def _api_base_url(url: str) -> str:
+    example = "https://api.cloudflare.com/client/v4 or http://127.0.0.1:6787/client/v4"
+    return _root_url(url, example, "the API token in CLOUDFLARE_API_TOKEN")
+
+
 def _gateway_root_problems(url: str) -> list[str]:
     segments, problems = urlsplit(url).path.split("/"), []
-    placeholder = bool(_PLACEHOLDER_IN_URL.search(url))
+    placeholder = bool(re.search(r"[{}<>]", url))
     if placeholder:
         problems.append(
             "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
@@ -410,3 +269,81 @@ def is_loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# -- the settings' values -----------------------------------------------------------------------
+
+_Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
+AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f")]
+GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX)]
+Secret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=False))]
+# A token that cfgenai (or the header) already prefixes with the Bearer scheme.
+BearerSecret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=True))]
+PathSegment = Annotated[_Text, characters(SEGMENT, _SEGMENT_FIX), AfterValidator(_not_dots)]
+BaseUrl = Annotated[_Text, AfterValidator(lambda url: url and _base_url(url))]
+ApiBaseUrl = Annotated[str, Strict(), AfterValidator(_api_base_url)]
+GoogleCredentials = Annotated[Any, BeforeValidator(google_credentials)]
+# true/1/false/0 in any case, and no other word a header might be refused for.
+_FLAG = BeforeValidator(lambda v: _FLAGS.get(v.strip().lower(), v) if isinstance(v, str) else v)
+Flag = Annotated[bool, Strict(), _FLAG]
+ApiVersion = Annotated[str, Field(pattern=r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")]
+# google-genai passes these prefixes through on the Gemini API (its t_model).
+_MODEL = r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+Model = Annotated[str, Field(pattern=_MODEL)]
+Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
+Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
+Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
+Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
+
+# -- the gateway options' values ----------------------------------------------------------------
+
+OptionalFlag = Flag | None
+HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
+_METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))
+Metadata = Annotated[dict[str, str | int | float | bool] | None, _METADATA]
+CustomCost = Annotated[
+    dict[str, int | float] | None, BeforeValidator(lambda v: None if v is None else custom_cost(v))
+]
+# W3C trace context ids: lowercase hex, not all zeros (OpenTelemetry's invalid ids).
+_NOT_ALL_ZEROS = r"^[0-9a-f]*[1-9a-f][0-9a-f]*$"
+TraceId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=32, max_length=32)]
+SpanId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=16, max_length=16)]
+# 0 is how Cloudflare's own examples turn caching off for a request.
+CacheTtl = Annotated[
+    int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), AfterValidator(_not_under_a_minute)
+]
+Milliseconds = Annotated[int | None, _NO_BOOL, Field(ge=1)]
+Attempts = Annotated[int | None, _NO_BOOL, Field(ge=1, le=5)]
+RetryDelay = Annotated[int | None, _NO_BOOL, Field(ge=0, le=5000)]
+Backoff = Literal["constant", "linear", "exponential"]
+BackoffName = Annotated[Backoff | None, _LOWER]
+
+_IN_A_HEADER = (
+    "must be non-empty printable ASCII: no line breaks or control characters (it is sent as a "
+    "header)"
+)
+# What each field must be, whatever pydantic found wrong; then what pydantic's own error types
+# mean for any other field ({kind}: the type of the value given, never the value).
+FIXES = {
+    "mode": "must be key (send your Google key), byok (the gateway adds a key stored in "
+    "Cloudflare) or auto (key when a Google key is set, else byok)",
+    "provider": f"must be {PROVIDER} (the Gemini API) or {VERTEX} (Gemini on Vertex AI)",
+    "api_version": "must be a Gemini API version such as v1 or v1beta",
+    "model": "must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash",
+    "timeout": f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
+    f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
+    "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
+    "(seconds; the gateway caches for 1 minute to 1 month)",
+    "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
+    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
+    "5 times in all)",
+    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
+    "at most 5 seconds)",
+    "backoff": "must be constant, linear or exponential",
+    "otel_trace_id": "must be 32 hexadecimal characters, not all zeros",
+    "otel_parent_span_id": "must be 16 hexadecimal characters, not all zeros",
+    **dict.fromkeys(("cache_key", "event_id", "byok_alias"), _IN_A_HEADER),
+    "string_type": "must be a string, not {kind}",
+    "bool_type": "must be true or false",
+}

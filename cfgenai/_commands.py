@@ -3,15 +3,14 @@ waiting indicator of ``cfgenai ask``, and the diagnosis ``cfgenai doctor`` print
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import itertools
-import json
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -35,8 +34,7 @@ EXIT_CODES = f"""exit codes:
 
 
 def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]:
-    """The exit code and one-line message for an exception a command met while talking to
-    ``service``."""
+    """The exit code and one-line message for an exception met while talking to ``service``."""
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
     if isinstance(exc, CloudflareAPIError):
@@ -55,42 +53,34 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
     return EXIT_ERROR, f"{type(exc).__name__}: {exc}"
 
 
-@dataclass
-class Waiting:
-    """A spinner and the seconds waited, on ``err`` only where it draws (a terminal, not
-    TERM=dumb), from ``with`` until ``stop()`` or the block's end; then it erases itself."""
+@contextlib.contextmanager
+def waiting(
+    err: IO[str] | None, label: str, tick: float = 0.1, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Callable[[], None]]:
+    """A spinner and the seconds waited, on ``err`` where it draws (a terminal, not TERM=dumb),
+    until the block ends or calls the function it gets; then it erases itself."""
+    stopped = threading.Event()
 
-    err: IO[str] | None
-    label: str
-    _: KW_ONLY
-    interval: float = 0.1
-    clock: Callable[[], float] = time.monotonic
-    _stopped: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
-
-    def __enter__(self) -> Waiting:
-        if self.err is not None and self.err.isatty() and os.environ.get("TERM") != "dumb":
-            self._thread = threading.Thread(target=self._spin, args=(self.err,), daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, *exc_info: object) -> None:
-        """Stop and erase the spinner (before the answer is printed, and at the block's end)."""
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    __exit__ = stop
-
-    def _spin(self, err: IO[str]) -> None:
-        started = self.clock()
+    def spin() -> None:
+        started = clock()
         for frame in itertools.cycle("|/-\\"):
-            err.write(f"\r{frame} {self.label} {int(self.clock() - started)} s")
-            err.flush()
-            if self._stopped.wait(self.interval):
+            print(f"\r{frame} {label} {int(clock() - started)} s", end="", file=err, flush=True)
+            if stopped.wait(tick):
                 break
-        err.write("\r\033[K")  # erase the line
-        err.flush()
+        print("\r\033[K", end="", file=err, flush=True)  # erase the line
+
+    def stop() -> None:
+        stopped.set()
+        if spinner.ident is not None:
+            spinner.join()
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    if err is not None and err.isatty() and os.environ.get("TERM") != "dumb":
+        spinner.start()
+    try:
+        yield stop
+    finally:
+        stop()
 
 
 # -- doctor ----------------------------------------------------------------------------------
@@ -99,12 +89,8 @@ class Waiting:
 # (google-genai 3.x): 1 s, doubling, at most 60 s, each plus up to 1 s of jitter.
 BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 2.0, 60.0, 1.0
 
-# A ping proves HTTP calls; whether the gateway keeps Google Live sessions open is unconfirmed.
-LIVE_NOTE = (
-    "an HTTP call; Live (WebSocket) sessions are not checked, and working Live sessions "
-    "through the gateway are unconfirmed (an open report says it closes them after the first "
-    "frame)"
-)
+# An open report says the gateway closes Live sessions after their first frame.
+LIVE_NOTE = "an HTTP call; Live (WebSocket) sessions are not checked, nor known to work"
 
 
 @dataclass
@@ -124,17 +110,12 @@ class Diagnosis:
     ping: dict[str, Any] | None = None
     exit_code: int = EXIT_OK
 
-    def to_json(self) -> str:
-        """The diagnosis as JSON, with ``ok``."""
-        return json.dumps({"ok": self.exit_code == EXIT_OK, **dataclasses.asdict(self)}, indent=2)
-
 
 def diagnose(*, ping: bool) -> Diagnosis:
     """Every setting with its source, every problem and warning, and optionally a ping; every
     secret, whole or inside another value, as its fingerprint."""
     reading = read(_settings.GatewaySettings)
-    # An unknown CF_AIG_* variable is a warning for a program, but a problem here: it is
-    # most often a typo that leaves a setting at its default.
+    # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
     unknown = reading.warnings({}, _settings.all_variables())
     found = Diagnosis(_sources(reading), env_file=describe_env_file())
     try:
@@ -166,7 +147,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
         found.exit_code = EXIT_CONFIG
     elif ping:
         found.ping, found.exit_code = _ping(settings)
-    return Diagnosis(**_hidden(dataclasses.asdict(found), _settings.found_secrets(reading)))
+    return Diagnosis(**_hidden(asdict(found), _settings.found_secrets(reading)))
 
 
 def _sources(reading: Reading) -> list[dict[str, str]]:
@@ -200,33 +181,26 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
 
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
-    base_url = settings.base_url or ""
     if plan.mode == "key" and settings.token is None:
         yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
     # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
     unsent = (plan.mode == "byok" and not settings.key_is_token) or plan.vertex is not None
     if settings.api_key is not None and unsent:
-        yield "a Google API key is set but not sent (byok mode or Vertex AI)"
+        name = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
+        yield f"{name} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
-    if access and (not base_url or "gateway.ai.cloudflare.com" in base_url):
-        yield (
-            "Cloudflare Access credentials are set, but Access protects custom domains only: "
-            "set CF_AIG_BASE_URL to the gateway's custom domain"
-        )
+    if access and urlsplit(plan.gateway_root).hostname == "gateway.ai.cloudflare.com":
+        yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"
     if plan.vertex is not None and plan.vertex.location == "global":
-        yield (
-            "CF_AIG_VERTEX_LOCATION=global: Cloudflare documents limited model support there; "
-            "use a region such as us-central1 unless your model is offered only on global"
-        )
-    if urlsplit(base_url).scheme == "http":
+        yield "CF_AIG_VERTEX_LOCATION=global: Cloudflare routes few models there; try us-central1"
+    if urlsplit(plan.gateway_root).scheme == "http":
         yield "CF_AIG_BASE_URL uses plain http: fine for a local emulator, not for a real gateway"
-    if base_url and settings.account_id:
+    if settings.base_url and settings.account_id:
         yield "CF_AIG_BASE_URL is set, so CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID are not used"
 
 
 def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
-    """The cheapest real request, counting the tokens of one word (never retried), and its
-    exit code."""
+    """The cheapest real request (the tokens of one word, never retried) and its exit code."""
     from ._client import build_client
 
     started = time.perf_counter()
@@ -281,8 +255,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
         out.write(f"\nping  {paint('ok', '32')}: 200 in {ping['latency_ms']} ms; {headers}\n")
         out.write(f"      {ping['note']}\n")
     elif ping:
-        out.write(
-            f"\nping  {paint('failed', '31')} after {ping['latency_ms']} ms: {ping['error']}\n"
-        )
+        ms, error = ping["latency_ms"], ping["error"]
+        out.write(f"\nping  {paint('failed', '31')} after {ms} ms: {error}\n")
     verdict = ("all good", "32") if d.exit_code == EXIT_OK else ("not ready", "31")
     out.write(f"\n{paint(*verdict)}\n")

@@ -1,10 +1,6 @@
 """Google credentials for Vertex AI (an access token, Application Default Credentials, a
-credentials file or a ``google.auth`` object), shared by the clients built from one source.
-
-google-genai asks the credentials for a token before each Vertex AI request, from any thread or
-event loop, and calls ``refresh`` when it is missing or about to expire: one lock around that
-refresh makes a burst of requests refresh once.
-"""
+credentials file or a ``google.auth`` object), shared by the clients built from one source and
+refreshed once however many threads and event loops ask."""
 
 from __future__ import annotations
 
@@ -18,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth
-import google.auth.credentials
 import google.auth.exceptions
+from google.auth.credentials import Credentials, with_scopes_if_required
 
 from . import _rotation
 from ._errors import ConfigError
@@ -30,23 +26,22 @@ from ._secrets import printable
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
 FIX = "point it at a credentials JSON file, or set it to adc"
-# The credentials files cfgenai loads: what each holds, and google-auth's loader for it (its
-# generic load_credentials_from_dict warns that it is deprecated).
+# The credentials files cfgenai loads: what each holds, and google-auth's loader for its type
+# (the generic load_credentials_from_dict warns that it is deprecated).
 _TYPES = {
     "service_account": (
         "a service account key",
         "oauth2.service_account:from_service_account_info",
     ),
-    "authorized_user": (
-        "user credentials (gcloud auth application-default login)",
-        "oauth2.credentials:from_authorized_user_info",
-    ),
-    "external_account": ("workload identity federation", ""),  # its source says which loader
+    "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
+    "external_account": ("workload identity federation", "auth.{}:from_info"),  # {}: its source's
     "external_account_authorized_user": (
         "workforce identity federation",
         "auth.external_account_authorized_user:from_info",
     ),
 }
+# Where google-auth looks for Application Default Credentials.
+_ADC = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
 # What google-auth's modules hold, for people.
 _KINDS = {
     "service_account": "service account",
@@ -59,7 +54,7 @@ _KINDS = {
 }
 
 
-class AccessToken(google.auth.credentials.Credentials):
+class AccessToken(Credentials):
     """One access token, never refreshed: ``CF_AIG_VERTEX_ACCESS_TOKEN`` (as its file holds it
     now), or byok mode's placeholder, which never leaves."""
 
@@ -89,17 +84,15 @@ class AccessToken(google.auth.credentials.Credentials):
         return "AccessToken(<hidden>)"
 
 
-class SharedRefresh(google.auth.credentials.Credentials):
+class SharedRefresh(Credentials):
     """Credentials whose refresh runs once at a time: a caller that waited finds the token
     another one fetched. Loaded from ``path``, they are loaded again when the file changed."""
 
-    def __init__(
-        self, inner: google.auth.credentials.Credentials, path: Path | None = None
-    ) -> None:
+    def __init__(self, inner: Credentials, path: Path | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
+        # The file as last loaded, or warned about: a broken one is warned about once.
         self._signature = _rotation.signature(path) if path is not None else None
-        self._logged: _rotation.Signature | None = None  # the last rotated file that failed
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -108,17 +101,16 @@ class SharedRefresh(google.auth.credentials.Credentials):
 
     def refresh(self, request: Any) -> None:
         with self._lock:
-            if self.token and not self.expired:
+            if self.valid:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
+                self._signature = now
                 try:
-                    self._inner, self._signature = _load(self._path), now
+                    self._inner = _load(self._path)
                 except ConfigError as exc:  # being written, or broken: the last ones stay
-                    if self._logged != now:
-                        self._logged = now
-                        _rotation.log.warning(
-                            "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
-                        )
+                    _rotation.log.warning(
+                        "%s; cfgenai keeps the credentials it loaded before", exc.problems[0]
+                    )
             try:
                 self._inner.refresh(request)  # type: ignore[no-untyped-call]
             except google.auth.exceptions.GoogleAuthError as exc:
@@ -127,11 +119,11 @@ class SharedRefresh(google.auth.credentials.Credentials):
 
     def describe(self) -> str:
         """What these credentials are, never a secret (for ``cfgenai doctor``)."""
-        email = getattr(self._inner, "service_account_email", None)
         module = type(self._inner).__module__
         kind = next((k for m, k in _KINDS.items() if module.endswith(m)), "credentials")
-        who = email if isinstance(email, str) and "@" in email else "user"
-        return f"{kind} ({who})" + (f" from {self._path}" if self._path else "")
+        email = getattr(self._inner, "service_account_email", None)
+        who = f" ({email})" if isinstance(email, str) and "@" in email else ""
+        return kind + who + (f" from {self._path}" if self._path else "")
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -153,20 +145,20 @@ def shared(source: Any) -> SharedRefresh:
     """The credentials for ``source``: ``"adc"``, a credentials file's path, or a
     ``google.auth`` credentials object; raises ``ConfigError`` naming the fix."""
     with _load_lock:
-        if isinstance(source, google.auth.credentials.Credentials):
+        if isinstance(source, Credentials):
             if source not in _GIVEN:
-                scope = google.auth.credentials.with_scopes_if_required
-                scoped = scope(source, SCOPES)  # type: ignore[no-untyped-call]
+                scoped = with_scopes_if_required(source, SCOPES)  # type: ignore[no-untyped-call]
                 _GIVEN[source] = SharedRefresh(scoped)
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
-        key = source, _adc_environment() if path is None else _rotation.signature(path)
+        changed = tuple(map(os.environ.get, _ADC)) if path is None else _rotation.signature(path)
+        key = source, changed
         if key not in _LOADED:
             _LOADED[key] = SharedRefresh(_adc() if path is None else _load(path), path)
         return _LOADED[key]
 
 
-def _load(path: Path) -> google.auth.credentials.Credentials:
+def _load(path: Path) -> Credentials:
     where = f"{VARIABLE}: {printable(str(path))}"
     try:  # read as secret files are: a regular file, up to 64 KiB, without blocking
         info = json.loads(_rotation.load(path, FIX)[1].decode("utf-8"))
@@ -182,55 +174,50 @@ def _load(path: Path) -> google.auth.credentials.Credentials:
         why = f"holds credentials of type {kind!r}, which cfgenai cannot load"
         raise ConfigError([f"{where} {why}; the types are {known}"])
     what, loader = _TYPES[kind]
-    if not loader:  # external_account: its source says which kind
-        source = info.get("credential_source") or {}
-        aws = str(source.get("environment_id", "")).startswith("aws")
-        module = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
-        loader = f"auth.{module}:from_info"
-    module, _, method = loader.partition(":")
+    source = info.get("credential_source")  # an external account's says which kind it is
+    source = source if isinstance(source, dict) else {}
+    aws = str(source.get("environment_id", "")).startswith("aws")
+    external = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
+    module, _, method = loader.format(external).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
-        loaded: google.auth.credentials.Credentials = make(info, scopes=SCOPES)
+        loaded: Credentials = make(info, scopes=SCOPES)
         return loaded
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ConfigError([f"{where} holds {what} that google-auth refused: {first}"]) from None
+        refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
+        raise ConfigError([refused]) from None
 
 
-def _adc() -> google.auth.credentials.Credentials:
+def _adc() -> Credentials:
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
-        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+        named, config, host = map(os.environ.get, _ADC)
+        gcloud = Path(config or Path.home() / ".config" / "gcloud")
         adc_file = gcloud / "application_default_credentials.json"
-        host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
-        raise ConfigError(
-            [
-                f"{VARIABLE}=adc: google-auth found no Application Default Credentials; it "
-                f"looked at GOOGLE_APPLICATION_CREDENTIALS ({named or 'unset'}), at gcloud's "
-                f"file {adc_file} ({'found' if adc_file.is_file() else 'missing'}) and at the "
-                f"metadata server {host} (not reachable): run gcloud auth application-default "
-                f"login, set GOOGLE_APPLICATION_CREDENTIALS, or set {VARIABLE} to a key file"
-            ]
-        ) from None
+        problem = (
+            f"{VARIABLE}=adc: google-auth found no Application Default Credentials at "
+            f"GOOGLE_APPLICATION_CREDENTIALS ({named or 'unset'}), gcloud's file {adc_file} "
+            f"({'found' if adc_file.is_file() else 'missing'}) or the metadata server "
+            f"{host or 'metadata.google.internal'} (not reachable): run gcloud auth "
+            "application-default login, set GOOGLE_APPLICATION_CREDENTIALS, or set "
+            f"{VARIABLE} to a key file"
+        )
+        raise ConfigError([problem]) from None
     return credentials
 
 
-def _adc_environment() -> tuple[str | None, ...]:
-    names = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
-    return tuple(os.environ.get(n) for n in names)
+def _reason(exc: Exception) -> str:
+    """google-auth's own summary, its first line: a response body after it is left out."""
+    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+    return reason.splitlines()[0][:200] if reason else type(exc).__name__
 
 
 def _refresh_failure(credentials: Any, exc: Exception) -> str:
-    endpoint = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
-    host = urlsplit(endpoint).hostname if isinstance(endpoint, str) else None
-    # google-auth's own summary (its first line): the token endpoint's response body after it
-    # is left out.
-    reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
-    reason = reason.splitlines()[0][:200] if reason else type(exc).__name__
+    uri = getattr(credentials, "_token_uri", None) or getattr(credentials, "token_uri", None)
+    host = urlsplit(uri).hostname if isinstance(uri, str) else None
     where = f"the token endpoint {host}" if host else "Google's token service"
     return (
-        f"could not get a Google access token for Vertex AI from {where}: {reason}; check "
-        f"{VARIABLE} (the key may be revoked or the endpoint unreachable)"
+        f"could not get a Google access token for Vertex AI from {where}: {_reason(exc)}; "
+        f"check {VARIABLE} (the key may be revoked or the endpoint unreachable)"
     )

@@ -70,29 +70,36 @@ def problems(
 ) -> list[str]:
     """One line per problem pydantic found, each starting with what ``label`` calls the field
     (or the gateway option) at its location: what ``fixes`` says that field must be, else the
-    message of its check."""
+    message of its check, else what ``fixes`` says of pydantic's error type."""
     lines: list[str] = []
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, ConfigError):
             lines += cause.problems
             continue
-        loc = error["loc"]
+        loc, given = error["loc"], error.get("input")
         key = str(loc[1] if loc[:1] == ("options",) and len(loc) > 1 else loc[0]) if loc else ""
-        message = fixes.get(key) or (str(cause) if cause is not None else error["msg"])
+        kind = "None" if given is None else type(given).__name__  # never the value itself
+        by_type = fixes.get(error["type"], "").format(kind=kind)
+        message = fixes.get(key) or (str(cause) if cause else by_type or error["msg"])
         lines.append(f"{label(key)}: {message}" if key else message)
     return lines
 
 
 def unknown_names(
-    given: Iterable[str], known: Collection[str], what: str, otherwise: str
+    given: Iterable[str],
+    known: Collection[str],
+    what: str,
+    otherwise: str,
+    hints: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """A line for each of ``given`` that is not ``known``: the closest known name, else
-    ``otherwise``."""
+    """A line for each of ``given`` that is not ``known``: its hint in ``hints``, else the
+    closest known name, else ``otherwise``."""
     lines = []
     for name in (n for n in given if n not in known):
         close = closest(name, known)
-        lines.append(f"{name}: not a {what}; " + (f"did you mean {close}?" if close else otherwise))
+        hint = (hints or {}).get(name) or (f"did you mean {close}?" if close else otherwise)
+        lines.append(f"{name}: not a {what}; {hint}")
     return lines
 
 

@@ -14,7 +14,14 @@ from ._errors import publish
 
 class _Picklable(errors.APIError):
     """Pickled as it is, class and all (google-genai's own errors come back as a plain
-    ``APIError``, or not at all, in some releases)."""
+    ``APIError``, or not at all, in some releases). Given a ``message``, its str is the code
+    and that message, not google-genai's rendering of the body."""
+
+    def __init__(self, code: int, body: Any, response: Any = None, message: str = "") -> None:
+        super().__init__(code, {"error": {"message": message}} if body is None else body, response)
+        if message:
+            self.message = message
+            Exception.__init__(self, f"{code} {message}")
 
     def __reduce__(self) -> Any:
         return Exception.__new__, (type(self), str(self)), self.__dict__.copy()
@@ -29,13 +36,9 @@ class GoogleServerError(_Picklable, errors.ServerError):
 
 
 class GatewayError(_Picklable):
-    """Cloudflare AI Gateway itself refused the request; Google never saw it.
-
-    Still a google-genai ``APIError`` (and ``ClientError`` or ``ServerError`` by status),
-    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check. Cloudflare's
-    own error pages in front of the gateway (``error code: 1016``, its HTML pages, Cloudflare
-    Access's) are ones too, their ``lead`` saying that Cloudflare answered.
-    """
+    """Cloudflare AI Gateway, or Cloudflare's own error page in front of it, refused the
+    request; Google never saw it. A google-genai ``ClientError`` or ``ServerError`` by status,
+    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check."""
 
     def __init__(
         self,
@@ -48,11 +51,9 @@ class GatewayError(_Picklable):
         *,
         lead: str = "Cloudflare AI Gateway refused the request",
     ) -> None:
-        super().__init__(code, body, response)
         self.gateway_code, self.hint = gateway_code, hint
-        code_text = "" if gateway_code is None else f" with code {gateway_code}"
-        self.message = f"{lead}{code_text} ({reason}): {hint}"
-        Exception.__init__(self, f"{self.code} {self.message}")
+        with_code = "" if gateway_code is None else f" with code {gateway_code}"
+        super().__init__(code, body, response, f"{lead}{with_code} ({reason}): {hint}")
 
 
 class GatewayClientError(GatewayError, errors.ClientError):
@@ -65,31 +66,28 @@ class GatewayServerError(GatewayError, errors.ServerError):
 
 class RedirectError(_Picklable):
     """The gateway's URL answered with a redirect, which cfgenai never follows (it would resend
-    the credentials there): a google-genai ``APIError`` whose ``code`` is the 3xx status."""
+    the credentials there): an ``APIError`` whose ``code`` is the 3xx status."""
 
     def __init__(self, code: int, origin: str, target: str, response: Any = None) -> None:
         message = (
-            f"{origin} answered with a redirect to {target}; cfgenai does not follow "
-            "redirects, so nothing was sent there: check CF_AIG_BASE_URL (it must be the "
-            "gateway's own URL)"
+            f"{origin} answered with a redirect to {target}; cfgenai does not follow redirects, "
+            "so nothing was sent there: check CF_AIG_BASE_URL (it must be the gateway's own URL)"
         )
-        super().__init__(code, {"error": {"message": message}}, response)
-        Exception.__init__(self, f"{code} {message}")
+        super().__init__(code, None, response, message)
 
 
 class OffGatewayError(_Picklable):
-    """A request was about to leave for somewhere other than the configured gateway (a URL
-    google-genai took from an answer, or a path outside the gateway's prefix): nothing was
-    sent. A google-genai ``APIError`` whose ``code`` is 421 (Misdirected Request)."""
+    """A request was about to leave the configured gateway (a URL taken from an answer, a path
+    outside the gateway's prefix); nothing was sent. An ``APIError`` with ``code`` 421."""
 
     def __init__(self, url: str, why: str) -> None:
         message = (
-            f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent "
-            "there, so no credential left the gateway's route: check CF_AIG_BASE_URL, and the "
-            "URLs and model names your code passes"
+            f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent: check "
+            "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
-        super().__init__(421, {"error": {"message": message, "status": "MISDIRECTED"}})
-        Exception.__init__(self, f"421 {message}")
+        super().__init__(
+            421, {"error": {"message": message, "status": "MISDIRECTED"}}, None, message
+        )
 
 
 def origin(url: str) -> str:

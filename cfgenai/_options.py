@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsConfigDict
 
 from . import _checks as check
 from ._checks import FIXES, Backoff, HeaderText, OptionalFlag
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from google.genai import types
 
 MetadataValue = str | int | float | bool
+# Booleans as true/false, objects compact; ASCII-only, so safe in a header.
+_JSON = json.JSONEncoder(separators=(",", ":"))
 _ONE_TRACE = (
     "a client-wide trace id would put every request in one trace (cfgenai sends the current "
     "OpenTelemetry span's ids by default, see CF_AIG_OTEL)"
@@ -28,30 +31,31 @@ PER_REQUEST_ONLY = {
 }
 
 
+# The settings' too: each field's variable is CF_AIG_ and its name in capitals unless it names its
+# own; its docstring describes it (`cfgenai env`, docs/configuration.md); built when first used.
+CONFIG = SettingsConfigDict(
+    frozen=True,
+    str_strip_whitespace=True,
+    populate_by_name=True,
+    hide_input_in_errors=True,
+    defer_build=True,
+    alias_generator=ENV_NAMES,
+)
+
+
 class GatewayOptions(BaseModel):
     """Cloudflare AI Gateway's request options; each one set becomes one ``cf-aig-*`` header."""
 
-    # Each option's variable is CF_AIG_ and its name in capitals; its docstring describes it.
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        defer_build=True,  # importing cfgenai builds nothing
-        alias_generator=ENV_NAMES,
-    )
+    model_config = CONFIG | SettingsConfigDict(extra="forbid")
 
     cache_ttl: check.CacheTtl = None
-    """Cache answers for this many seconds, 60 to 2592000 (one month); 0 turns the gateway's cache
-    off for these requests."""
+    """Seconds the gateway caches answers, 60 to 2592000 (a month); 0 turns its cache off."""
     skip_cache: OptionalFlag = None
     """`true` bypasses the gateway's cache."""
     cache_key: HeaderText = None
-    """Cache key replacing the gateway's own. Per request only: a client-wide key would give every
-    request the same answer."""
+    """Cache key replacing the gateway's own; per request only."""
     metadata: check.Metadata = None
-    """JSON object of at most 5 string, number or boolean values for the logs, e.g.
-    `{"team":"search"}`; keys starting with `cf.` are reserved."""
+    """JSON object of at most 5 text, number or boolean values for the logs; no `cf.` keys."""
     collect_log: OptionalFlag = None
     """`true` or `false`: override the gateway's logging setting."""
     collect_log_payload: OptionalFlag = None
@@ -74,19 +78,19 @@ class GatewayOptions(BaseModel):
     zdr: OptionalFlag = None
     """`true` or `false`: zero data retention (Unified Billing)."""
     no_wholesale: OptionalFlag = None
-    """`true`: use your provider credentials only (the key in the request, else a stored key),
-    never Unified Billing; without them the gateway answers 400 instead of paying from your
-    credits."""
+    """`true`: never Unified Billing, only your own provider credentials (sent or stored)."""
     otel_trace_id: check.TraceId = None
-    """OpenTelemetry trace id (32 hex characters) the gateway's span joins. Per request only; by
-    default the current span's (CF_AIG_OTEL)."""
+    """OpenTelemetry trace id (32 hex characters) for the gateway's span; per request only."""
     otel_parent_span_id: check.SpanId = None
-    """Parent span id (16 hex characters) for the gateway's span. Per request only; by default the
-    current span's (CF_AIG_OTEL)."""
+    """Parent span id (16 hex characters) for the gateway's span; per request only."""
 
     def headers(self) -> dict[str, str]:
         """The ``cf-aig-*`` headers for the options that are set."""
-        return {OPTION_HEADERS[name]: _render(value) for name, value in self if value is not None}
+        return {
+            OPTION_HEADERS[name]: value if isinstance(value, str) else _JSON.encode(value)
+            for name, value in self
+            if value is not None
+        }
 
 
 # Each option's header is its name in kebab case; the `_ms` ones drop the unit.
@@ -141,14 +145,6 @@ def validate_options(options: dict[str, Any]) -> GatewayOptions:
     if found:
         raise ConfigError(found)
     return validated
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))  # ASCII-only: safe in a header
-    return str(value)
 
 
 request_options.__module__ = "cfgenai"

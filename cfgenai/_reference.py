@@ -1,8 +1,5 @@
-"""The settings model described for people: the ``.env`` template and the documentation's tables.
-
-Both come from the model's fields, and a test compares them with ``.env.example`` and the
-documentation, so it cannot drift from the code.
-"""
+"""The settings described for people: the ``.env`` template and the documentation's tables,
+both from the fields by one row helper (tests compare them with ``.env.example`` and the docs)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ import functools
 import inspect
 import itertools
 import textwrap
+from collections.abc import Iterator
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
@@ -19,29 +17,21 @@ from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._settings import SECRET_FIELDS, GatewaySettings, variables
 
-# Not fields: they choose where the fields are read from.
+# Not fields: they choose where the fields are read from (process environment only).
 SOURCES = {
-    "CF_AIG_ENV_FILE": (
-        "The .env file to read, set in the process environment only; empty reads none.",
-        ".env",
-    ),
+    "CF_AIG_ENV_FILE": ("The .env file to read; empty reads none.", ".env"),
     "CF_AIG_SECRETS_DIR": (
-        "A folder of files named after the secret variables (CF_AIG_TOKEN or cf_aig_token...), "
-        "each holding one secret, as Docker and Kubernetes mount them; set in the process "
-        "environment only. Each secret can also come from the file its `{NAME}_FILE` variable "
-        "names. One trailing newline is stripped; a rotated file is picked up within two "
-        "seconds, once it is whole.",
+        "A folder of files named after the secret variables, one secret each, as Docker and "
+        "Kubernetes mount them.",
         None,
     ),
 }
-# Written as NAME= in the template, uncommented: what a real gateway needs first.
-_ESSENTIAL = ("account_id", "token")
+_ESSENTIAL = ("account_id", "token")  # NAME= in the template: what a real gateway needs first
 
 
 def field_info(name: str) -> FieldInfo:
     """A setting's or gateway option's field."""
-    fields = GatewayOptions.model_fields if name in OPTION_HEADERS else GatewaySettings.model_fields
-    return fields[name]
+    return {**GatewaySettings.model_fields, **GatewayOptions.model_fields}[name]
 
 
 def default_text(info: FieldInfo) -> str | None:
@@ -70,8 +60,18 @@ def _docstrings() -> dict[str, str]:
     return found
 
 
-def _meaning(name: str) -> str:
-    return _docstrings()[name]
+def _rows() -> Iterator[tuple[str, str, list[str], str, str | None]]:
+    """Name, variable, aliases, meaning and default of each setting, source and gateway option."""
+    for name in core_fields():
+        first, *aliases = variables()[name]
+        meaning = _docstrings()[name]
+        if name in SECRET_FIELDS:
+            meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
+        yield name, first, aliases, meaning, default_text(field_info(name))
+    for variable, (description, default) in SOURCES.items():
+        yield variable, variable, [], description, default
+    for name in OPTION_HEADERS:
+        yield name, variables()[name][0], [], _docstrings()[name], None
 
 
 def env_template() -> str:
@@ -81,53 +81,41 @@ def env_template() -> str:
         "# or set these in your CI/CD secret store.",
         "# Precedence: arguments > process environment > this file > defaults.",
     ]
-    for name in [*core_fields(), *OPTION_HEADERS]:
+    for name, first, aliases, meaning, default in _rows():
         if name == next(iter(OPTION_HEADERS)):
             lines += [
                 "",
                 "# --- Gateway options: client-wide defaults; cfgenai.request_options(...) "
                 "overrides them per request.",
             ]
-        first, *aliases = variables()[name]
-        lines += ["", *_comment(_meaning(name))]
+        lines += ["", *_comment(meaning)]
         if aliases:
             lines.append(f"# Also read as {', '.join(aliases)}.")
-        if name in SECRET_FIELDS:
-            lines.append(f"# Or from a file: {first}_FILE=/run/secrets/..., or CF_AIG_SECRETS_DIR.")
         if name in _ESSENTIAL:
             lines.append(f"{first}=")
         elif name not in PER_REQUEST_ONLY:
-            lines.append(f"# {first}={default_text(field_info(name)) or ''}")
-    for variable, (description, default) in SOURCES.items():
-        lines += ["", *_comment(description), f"# {variable}={default or ''}"]
+            lines.append(f"# {first}={default or ''}")
     return "\n".join(lines) + "\n"
 
 
 def markdown_tables() -> str:
     """The configuration page's two tables: the settings, then the gateway options."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
-    for name in core_fields():
-        first, *aliases = variables()[name]
-        label = f"`{first}`" + (f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else "")
-        meaning = _meaning(name)
-        if name in SECRET_FIELDS:
-            meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
-        rows.append(f"| {label} | {meaning} | {_code(default_text(field_info(name)))} |")
-    for variable, (description, default) in SOURCES.items():
-        rows.append(f"| `{variable}` | {description} | {_code(default)} |")
-    rows += [
+    options = [
         "",
         "| option (`request_options(...)`) | variable | header | meaning |",
         "|---|---|---|---|",
     ]
-    for name, header in OPTION_HEADERS.items():
-        variable = "per request only" if name in PER_REQUEST_ONLY else f"`{variables()[name][0]}`"
-        rows.append(f"| `{name}` | {variable} | `{header}` | {_meaning(name)} |")
-    return "\n".join(rows) + "\n"
-
-
-def _code(default: str | None) -> str:
-    return f"`{default}`" if default else "unset"
+    for name, first, aliases, meaning, default in _rows():
+        if name in OPTION_HEADERS:
+            variable = "per request only" if name in PER_REQUEST_ONLY else f"`{first}`"
+            options.append(f"| `{name}` | {variable} | `{OPTION_HEADERS[name]}` | {meaning} |")
+        else:
+            shown = f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else ""
+            rows.append(
+                f"| `{first}`{shown} | {meaning} | {f'`{default}`' if default else 'unset'} |"
+            )
+    return "\n".join(rows + options) + "\n"
 
 
 def _comment(text: str) -> list[str]:

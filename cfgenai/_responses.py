@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urljoin
 
 from google.genai import errors
 
+from ._compat import httpx_module
 from ._google_errors import (
     GatewayClientError,
-    GatewayError,
     GatewayServerError,
     GoogleClientError,
     GoogleServerError,
@@ -22,63 +22,52 @@ from ._google_errors import (
 )
 
 NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a code
-# What to check, by the gateway's error code, or by the kind of answer (Cloudflare's own pages
-# in front of the gateway, by their "error code"). docs/errors.md lists each (a test compares).
+# The fix, by the gateway's error code or the kind of answer (Cloudflare's own pages in front of
+# the gateway by their "error code"); docs/errors.md lists each (a test compares).
 HINTS: dict[int | str, str] = {
-    2001: "check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL): "
-    "no gateway has that id in that account",
+    2001: "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
+    "(or CF_AIG_BASE_URL)",
     2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries "
-    "client-side) or raise the limit in the gateway's settings",
-    2005: "a cf-aig-* option header was refused: check the CF_AIG_* option variables, "
-    "request_options(...) and any header you add yourself",
+    "client-side), or raise the limit in the gateway's settings",
+    2005: "a cf-aig-* option header was refused: check the CF_AIG_* option variables and "
+    "request_options(...)",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
-    2016: "the gateway's Guardrails blocked the prompt (a hazard category it is set to block): "
-    "rephrase the prompt, or change the categories under Guardrails in the gateway's settings",
-    2017: "the gateway's Guardrails blocked the model's response (a hazard category it is set "
-    "to block); the provider was called: rephrase the prompt, or change the categories under "
-    "Guardrails in the gateway's settings",
-    2021: "the gateway's Guardrails scanner is out of credits, so nothing was checked or sent: "
-    "add Workers AI credits or billing to the account, or turn Guardrails off",
+    2016: "the gateway's Guardrails blocked the prompt: rephrase it, or change the blocked "
+    "categories under Guardrails in the gateway's settings",
+    2017: "the gateway's Guardrails blocked the model's response (the provider was called): "
+    "rephrase the prompt, or change the blocked categories",
+    2021: "the gateway's Guardrails scanner is out of credits, so nothing was sent: add Workers "
+    "AI credits to the account, or turn Guardrails off",
     2029: "the gateway's Data Loss Prevention blocked the request (gateway_info(error).dlp "
-    "names the profile): remove the sensitive data from the prompt, or change the DLP policy",
-    2030: "the gateway's Data Loss Prevention blocked the model's response (gateway_info(error)"
-    ".dlp names the profile); the provider was called: change the prompt, or the DLP policy",
-    2040: "check CF_AIG_BYOK_ALIAS (or request_options(byok_alias=...)): no stored key "
-    "has that alias",
+    "names the profile): remove the sensitive data, or change the DLP policy",
+    2030: "the gateway's Data Loss Prevention blocked the model's response (the provider was "
+    "called): change the prompt, or the DLP policy",
+    2040: "no BYOK key has that alias: check CF_AIG_BYOK_ALIAS or request_options(byok_alias=...)",
     7000: "check CF_AIG_BASE_URL and CF_AIG_API_VERSION: the gateway has no route for this URL",
     7013: "the gateway's Guardrails scanner is unavailable: retry later (CF_AIG_RETRIES retries "
-    "503 client-side), or turn Guardrails off in the gateway's settings",
-    "policy": "a Policy of the gateway denied the request (once a gateway has any policy, it "
-    "denies what no policy allows): check the gateway's Policies in the Cloudflare dashboard, "
-    "or the identity and metadata this request carries",
-    "spend": "a spend limit of the gateway is reached; it answers 429 until the limit's window "
-    "resets: wait, or raise the limit under Spend limits (or the spend cap in Policies) in the "
-    "gateway's settings",
+    "503), or turn Guardrails off",
+    "policy": "a Policy of the gateway denied the request: check the gateway's Policies, or the "
+    "identity and metadata the request carries",
+    "spend": "a spend limit of the gateway is reached: wait for its window to reset, or raise "
+    "it under Spend limits in the gateway's settings",
     "unified billing": "Unified Billing's rate limit (200 requests per 60 s per gateway) is "
-    "reached: retry later (CF_AIG_RETRIES retries client-side), spread the requests, or store "
-    "your own Google key in the gateway (BYOK) so that requests do not use credits",
+    "reached: retry later, or store your own Google key in the gateway (BYOK)",
     "429": "the gateway answered 429: its rate limit, Unified Billing's (200 requests per 60 s) "
-    "or a spend limit is reached; retry later (CF_AIG_RETRIES retries client-side), or raise "
-    "the rate or spend limit in the gateway's settings",
-    "wholesale": "the request has no provider credentials and cf-aig-no-wholesale forbids "
-    "Unified Billing: store a Google key in the gateway under the alias you use "
-    "(CF_AIG_BYOK_ALIAS, default 'default'), send your own key (key mode), or unset "
-    "CF_AIG_NO_WHOLESALE to let Cloudflare's credits pay",
-    "error code 1016": "Cloudflare could not resolve the origin's DNS name (origin DNS error): "
-    "check CF_AIG_BASE_URL: its host, or the DNS record of the custom domain it names, must "
-    "lead to the gateway (https://gateway.ai.cloudflare.com/v1/{account}/{gateway})",
-    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached "
-    "(error 1015): retry later (CF_AIG_RETRIES retries 429 client-side), or change the rule",
-    "error code": "Cloudflare's edge answered with its own error code, before the gateway: "
-    "check CF_AIG_BASE_URL, and look the code up in Cloudflare's 1xxx error reference",
-    "5xx page": "Cloudflare's edge could not serve the gateway (its HTML error page, a fault on "
-    "Cloudflare's side): retry later (CF_AIG_RETRIES retries 502, 503 and 504 client-side), "
-    "and see www.cloudflarestatus.com if it lasts",
-    "4xx page": "Cloudflare's edge refused the request (its HTML error page: a firewall, WAF or "
-    "rate limiting rule of the zone): check CF_AIG_BASE_URL and the zone's Security settings",
-    "access": "Cloudflare Access guards this URL and refused the request: set "
-    "CF_AIG_ACCESS_TOKEN to an Access token, or CF_AIG_ACCESS_CLIENT_ID and "
-    "CF_AIG_ACCESS_CLIENT_SECRET to a service token that the Access policy allows",
+    "or a spend limit is reached: retry later (CF_AIG_RETRIES retries client-side), or raise it",
+    "wholesale": "no provider credentials, and CF_AIG_NO_WHOLESALE forbids Unified Billing: "
+    "store a Google key in the gateway under CF_AIG_BYOK_ALIAS, or unset CF_AIG_NO_WHOLESALE",
+    "error code 1016": "Cloudflare could not resolve the gateway's host (origin DNS error): "
+    "check the host of CF_AIG_BASE_URL",
+    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached: "
+    "retry later, or change the rule",
+    "error code": "Cloudflare's edge answered before the gateway: check CF_AIG_BASE_URL, and "
+    "the code in Cloudflare's 1xxx error reference",
+    "5xx page": "Cloudflare's edge could not serve the gateway: retry later, and see "
+    "www.cloudflarestatus.com if it lasts",
+    "4xx page": "Cloudflare's edge refused the request (a firewall or rate limiting rule of "
+    "the zone): check CF_AIG_BASE_URL and the zone's Security settings",
+    "access": "Cloudflare Access refused the request: set CF_AIG_ACCESS_TOKEN, or "
+    "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET, to credentials its policy allows",
 }
 # Cloudflare's own error pages: a plain-text "error code: NNNN" (its 1xxx errors), an HTML page
 # of its edge, or Cloudflare Access's page.
@@ -86,54 +75,21 @@ _ERROR_CODE_TEXT = re.compile(rb"\s*error code: (\d{1,6})\s*")
 _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
 
-@dataclass(frozen=True)
-class Answered:
-    """What an error keeps of the HTTP answer: its status, headers and body, and the
-    request's method and URL; never a credential (the response object would keep the
-    request, with the gateway token and the Google key in its headers), and it pickles."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes = b""
-    method: str = ""
-    url: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Answered:
-    """An :class:`Answered` from any HTTP library's response parts."""
-    kept = {str(k).lower(): str(v) for k, v in headers.items()}
-    return Answered(status, kept, bytes(body), str(method), str(url))
-
-
-def error_for(answer: Answered) -> errors.APIError:
-    """The exception for an error answer: the gateway's own refusal as a
-    :class:`GatewayError`, else Google's, as google-genai would raise it."""
-    error = gateway_error(answer.status_code, answer.content, answer)
-    if error is not None:
-        return error
-    try:
-        body = answer.json()
-    except ValueError:  # google-genai's own stand-in for a body that is not JSON
-        body = {"message": answer.text, "status": "HTTP " + str(answer.status_code)}
-    kind = GoogleServerError if answer.status_code >= 500 else GoogleClientError
-    return kind(answer.status_code, body, answer)
+def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Any:
+    """An httpx response from any HTTP library's response parts, for an error to keep: its
+    request is only the method and URL, never the headers that held the credentials."""
+    httpx = httpx_module()
+    # The body is decoded already: httpx must not decode it again.
+    kept = [(k, v) for k, v in headers.items() if str(k).lower() != "content-encoding"]
+    request = httpx.Request(str(method), str(url))
+    return httpx.Response(status, headers=kept, content=bytes(body), request=request)
 
 
 def handshake_error(response: Any, url: str) -> errors.APIError:
-    """The exception for a refused WebSocket handshake (websockets' response to ``url``),
-    a redirect included."""
+    """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
     answer = answered(response.status_code, response.headers, response.body or b"", "GET", url)
-    if answer.status_code < 400:
-        return redirect_error(answer.status_code, url, answer.headers.get("location"), answer)
     error = error_for(answer)
-    if not isinstance(error, GatewayError):
+    if isinstance(error, GoogleClientError | GoogleServerError):
         message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"
         error = type(error)(answer.status_code, {"error": {"message": message}}, answer)
     return error
@@ -145,33 +101,39 @@ def redirect_error(status: int, url: str, location: str | None, response: Any) -
     return RedirectError(status, origin(url), target, response)
 
 
-def gateway_error(status: int, body: bytes, response: Any) -> GatewayError | None:
-    """The exception for a gateway refusal, or ``None`` when the body is not the gateway's:
-    its error shapes (an ``error`` list, newer top-level fields, Policies' ``error`` object),
-    a 429 that is not Google's (a rate-limit rule's, whose body is not documented), and
-    Cloudflare's own error pages in front of it."""
+def error_for(answer: Any) -> errors.APIError:
+    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
+    :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
+    Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
+    status = answer.status_code
+    if status < 400:
+        return redirect_error(status, str(answer.url), answer.headers.get("location"), answer)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(answer.content)
     except (ValueError, RecursionError):
-        parsed = None
-        if (page := _cloudflare_page(status, body)) is not None:
+        if (page := _cloudflare_page(status, answer.content)) is not None:
             code, reason, hint = page
             shown = {"error": {"message": reason}}
-            return kind(status, shown, response, code, reason, hint, lead="Cloudflare answered")
-    if not _is_gateway_body(parsed):
-        error = parsed.get("error") if isinstance(parsed, dict) else None
-        if status != 429 or (isinstance(error, dict) and "status" in error):  # Google's 429
-            return None
-        parsed = {"success": False, "error": {"message": "Rate limited"}}
-    error = parsed.get("error")
+            return kind(status, shown, answer, code, reason, hint, lead="Cloudflare answered")
+        parsed = {"message": answer.text, "status": f"HTTP {status}"}  # google-genai's stand-in
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict) or not (
+        parsed.get("name") == "AiGatewayError"
+        or (parsed.get("success") is False and isinstance(error, list | dict))
+    ):
+        if status != 429 or (isinstance(error, dict) and "status" in error):  # Google's
+            google = GoogleServerError if status >= 500 else GoogleClientError
+            return google(status, parsed, answer)
+        error = {"message": "Rate limited"}  # a rate-limit rule's 429: its body is undocumented
+        parsed = {"success": False, "error": error}
     first = error if isinstance(error, dict) else error[0] if error else {}
     code = parsed.get("internalCode", first.get("code"))
     code = code if isinstance(code, int) else None
     reason = str(parsed.get("message") or first.get("message") or "no message")
     if isinstance(error, dict) and isinstance(error.get("limit"), int | float):
         reason += f": spent {error.get('spent')} of {error['limit']}"
-    return kind(status, parsed, response, code, reason, _gateway_hint(status, code, reason))
+    return kind(status, parsed, answer, code, reason, _gateway_hint(status, code, reason))
 
 
 def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | None:
@@ -179,21 +141,19 @@ def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | 
     else ``None``: told by the body alone, since every answer through the gateway, Google's
     included, carries Cloudflare's response headers (``cf-ray``, ``server``)."""
     lowered = body[: 256 * 1024].lower()
-    code: int | None = None
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
-        code = int(plain[1])
+        code: int | None = int(plain[1])
     elif b"<html" not in lowered and b"<!doctype html" not in lowered:
         return None
     elif b"cloudflareaccess.com" in lowered or b"cloudflare access" in lowered:
         return None, "Cloudflare Access's page, not Google's", HINTS["access"]
     elif b"cloudflare" not in lowered:
         return None
-    elif (found := _PAGE_CODE.search(lowered)) is not None and int(found[1]) >= 1000:
-        code = int(found[1])
-    if code is None:
-        hint = HINTS["5xx page" if status >= 500 else "4xx page"]
-    else:
-        hint = HINTS.get(f"error code {code}", HINTS["error code"])
+    else:  # its HTML page: the code it shows, if any (1xxx, not an HTTP status)
+        found = _PAGE_CODE.search(lowered)
+        code = int(found[1]) if found and int(found[1]) >= 1000 else None
+    page = HINTS["5xx page" if status >= 500 else "4xx page"]
+    hint = page if code is None else HINTS.get(f"error code {code}", HINTS["error code"])
     return code, "its own error page, not Google's", hint
 
 
@@ -206,13 +166,6 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
     if code == NO_WHOLESALE_CODE or (status == 400 and "wholesale" in lowered):
         return HINTS["wholesale"]  # whatever code the real gateway gives it
     return HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
-
-
-def _is_gateway_body(body: Any) -> bool:
-    return isinstance(body, dict) and (
-        body.get("name") == "AiGatewayError"
-        or (body.get("success") is False and isinstance(body.get("error"), list | dict))
-    )
 
 
 @dataclass(frozen=True)
@@ -264,17 +217,12 @@ def gateway_info(response: Any) -> GatewayInfo:
             f"headers, not {type(response).__name__}"
         )
     get = {str(k).lower(): str(v) for k, v in headers.items()}.get
-    step = get("cf-aig-step")
-    return GatewayInfo(
-        cache_status=get("cf-aig-cache-status"),
-        log_id=get("cf-aig-log-id"),
-        event_id=get("cf-aig-event-id"),
-        step=int(step) if step and step.isdigit() else None,
-        model=get("cf-aig-model"),
-        provider=get("cf-aig-provider"),
-        request_id=get("cf-aig-request-id"),
-        dlp=parse_dlp(get("cf-aig-dlp")),
-    )
+    found: dict[str, Any] = {
+        f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
+    }
+    step = found["step"]
+    found["step"] = int(step) if step and step.isdigit() else None
+    return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 
 def parse_dlp(header: str | None) -> DlpInfo | None:

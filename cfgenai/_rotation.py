@@ -1,14 +1,11 @@
-"""Secrets that live in files, as Docker and Kubernetes mount them: read safely, and read again
-when rotated.
+"""Secrets held in files, as Docker and Kubernetes mount them: read safely, and read again when
+rotated.
 
-:func:`load` reads only a regular file (a device or a FIFO never ends), without blocking, up to
-64 KiB. :func:`read` reads a secret file for the settings; a running client asks :func:`current`
-for its secret on each request, which looks at the file (one ``stat``) at most once every
-``CHECK_EVERY`` seconds. A changed file is used once two looks in a row found it the same
-(inode, modification time, size and bytes) and its secret passes the checks the settings made
-at start, so a file being rewritten is never sent half-written. Until then the last good secret
-stays in use; an unusable file is logged once per change, naming it and what is wrong, never
-the content.
+:func:`load` reads only a regular file, without blocking (a FIFO never ends), up to 64 KiB. A
+client's :meth:`Secret.value` looks at its file (one ``stat``) at most every ``CHECK_EVERY``
+seconds and takes a changed file once two looks in a row found it the same and it passes the
+checks the settings made at start: never a half-written secret. Until then the last good one is
+sent; an unusable file is logged once per change, naming it and the fix, never its content.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._checks import secret
@@ -35,8 +32,6 @@ Signature = tuple[int, int, int]  # a file's inode, modification time (ns) and s
 # A variable's check, as the settings make it: the value they keep (None: blank), or a
 # ValueError whose message says what is wrong, never the value.
 Check = Callable[[str], str | None]
-# What one look at a changed file found: its signature and bytes, or why it is unusable.
-Look = tuple[Signature | None, bytes | str]
 
 log = logging.getLogger("cfgenai")
 # Without blocking: opening a FIFO would wait for a writer.
@@ -57,70 +52,84 @@ class Unusable(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """A credential as the settings read it, and the file it came from, if any: its
-    :meth:`value` is what the file holds now. Its repr shows no secret."""
+    """A credential as the settings read it, and its file, if any: :meth:`value` is what the
+    file holds now. Its repr shows no secret."""
 
     first: str
     path: Path | None = None
 
     def value(self) -> str:
-        return self.first if self.path is None else current(self.path, self.first)
+        if self.path is None:
+            return self.first
+        if (watch := _watches.get(self.path)) is None:  # settings unpickled in a new process
+            watch = _watches.setdefault(self.path, _Watch(self.path, self.first))
+        return watch.current()
 
     def __repr__(self) -> str:
         return f"Secret(from {self.path})" if self.path else "Secret(...)"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class _Watch:
-    """One secret file, as the running clients see it."""
+    """One secret file, as every running client sees it."""
 
+    path: Path
     value: str  # the last good secret, the one sent
-    signature: Signature | None = None  # of the file that held it (None: not seen whole yet)
-    looked: float = float("-inf")  # when the file was last looked at
-    seen: Look | None = None  # what the last look found, when the file had changed
-    logged: Look | None = None  # the last unusable file logged
+    handled: Signature | None = None  # the file as last taken or warned about
+    checks: dict[str, Check] = field(default_factory=dict)  # its variables' checks
+    seen: tuple[Signature | None, str, bool] | None = None  # the last look at a changed file
+    looked: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def current(self) -> str:
+        now = clock()
+        if now - self.looked >= CHECK_EVERY:
+            with self.lock:
+                if now - self.looked >= CHECK_EVERY:  # no other thread just looked
+                    self.looked = now
+                    self._look()
+        return self.value
 
-_lock = threading.Lock()
-_watched: dict[Path, _Watch] = {}
-_checks: dict[Path, dict[str, Check]] = {}  # each file's variables, and their checks
-
-
-def current(path: Path, first: str) -> str:
-    """The secret in use for ``path`` now; ``first`` is the one the settings read."""
-    now = clock()
-    watch = _watched.get(path)
-    if watch is not None and now - watch.looked < CHECK_EVERY:
-        return watch.value
-    with _lock:
-        watch = _watched.setdefault(path, _Watch(first))
-        if now - watch.looked < CHECK_EVERY:
-            return watch.value  # another thread just looked
-        watch.looked = now
-        if watch.signature is not None and signature(path) == watch.signature:
-            watch.seen = None  # unchanged: one stat, nothing read
-            return watch.value
+    def _look(self) -> None:
+        if (sig := signature(self.path)) == self.handled:
+            self.seen = None  # unchanged: one stat, nothing read
+            return
         try:
-            found: Look = load(path, FIX)
+            found = sig, _usable(load(self.path, FIX)[1], self.checks.values()), True
         except Unusable as exc:
-            found = None, str(exc)
-        before, watch.seen = watch.seen, found
-        if found == before:  # the same twice in a row: not being written
-            _take(path, watch, found)
-        return watch.value
+            found = sig, str(exc), False
+        if found != self.seen:
+            self.seen = found  # seen once: it may be being written
+            return
+        self.handled, self.seen = sig, None
+        if found[2]:
+            self.value = found[1]
+        else:
+            log.warning(
+                "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
+                "usable one",
+                ", ".join(self.checks) or "secret file",
+                printable(str(self.path)),
+                found[1],
+            )
+
+
+_watches: dict[Path, _Watch] = {}
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
-    """The secret a file holds (one trailing newline stripped), or None with the problem added:
-    it names ``variable`` and the path, never the content. ``check`` is what the settings will
-    make of it, made again of each rotated value."""
+    """The secret in the file (one trailing newline stripped), or None with the problem added,
+    naming ``variable`` and the path, never the content. ``check``, the settings', is made again
+    of each rotated value."""
     try:
-        value = _secret(load(path, FIX)[1])
+        sig, data = load(path, FIX)
+        value = _secret(data)
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
-    with _lock:
-        _checks.setdefault(path, {})[variable] = check
+    watch = _watches.setdefault(path, _Watch(path, value, sig))
+    with watch.lock:
+        watch.checks[variable] = check
     return value
 
 
@@ -138,17 +147,15 @@ def load(path: Path, fix: str) -> tuple[Signature, bytes]:
         info = os.fstat(fd)  # of the file opened: a path swapped meanwhile changes nothing
         if not stat.S_ISREG(info.st_mode):
             raise Unusable(_kind(info.st_mode, fix))
-        data = b""
-        if info.st_size <= MAX_FILE:  # read to the end: it may have grown since
-            while len(data) <= MAX_FILE and (chunk := os.read(fd, MAX_FILE + 1 - len(data))):
-                data += chunk
-        if max(info.st_size, len(data)) > MAX_FILE:
-            raise Unusable(f"is larger than 64 KiB; {fix}")
-        return (info.st_ino, info.st_mtime_ns, info.st_size), data
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE + 1)  # to the end: it may have grown since
     except OSError as exc:
         raise Unusable(_unreadable(exc)) from None
     finally:
         os.close(fd)
+    if max(info.st_size, len(data)) > MAX_FILE:
+        raise Unusable(f"is larger than 64 KiB; {fix}")
+    return (info.st_ino, info.st_mtime_ns, info.st_size), data
 
 
 def signature(path: Path) -> Signature | None:
@@ -162,26 +169,6 @@ def _stat(path: Path) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
-
-
-def _take(path: Path, watch: _Watch, found: Look) -> None:
-    """Use what the changed file holds, unless it is unusable: then log it, once."""
-    sig, data = found
-    checks = _checks.get(path, {})
-    try:
-        if isinstance(data, str):
-            raise Unusable(data)
-        watch.value, watch.signature, watch.seen = _usable(data, checks.values()), sig, None
-    except Unusable as exc:
-        if watch.logged != found:
-            watch.logged = found
-            log.warning(
-                "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
-                "usable one",
-                ", ".join(checks) or "secret file",
-                printable(str(path)),
-                exc,
-            )
 
 
 def _secret(data: bytes) -> str:

@@ -1,8 +1,7 @@
-"""GatewaySettings: every knob, read from arguments > environment > secret files > ``.env`` > defaults."""
+"""GatewaySettings: every setting, from arguments > environment > secret files > .env > defaults."""
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,35 +11,22 @@ from typing import Any, Literal, Self
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from ._checks import (
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
-    FIXES,
-    VERTEX,
-    AccountId,
-    ApiBaseUrl,
-    ApiVersion,
-    BaseUrl,
-    BearerSecret,
-    Flag,
-    GatewayId,
-    GoogleCredentials,
-    Mode,
-    Model,
-    PathSegment,
-    Provider,
-    Retries,
-    Secret,
-    Timeout,
-)
+from . import _checks as check
+from . import _sources
+from ._checks import FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
-from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
+from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import ENV_NAMES, Reading, kept, names, read
+from ._sources import Reading, kept, read
 
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
+# Keyword arguments people guess (google-genai's own name), and where the value goes.
+_HINTS = {
+    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
+    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+}
 
 
 def _named(default: Any, *variables: str) -> Any:
@@ -51,92 +37,60 @@ def _named(default: Any, *variables: str) -> Any:
 class GatewaySettings(BaseSettings):
     """How to reach Gemini through Cloudflare AI Gateway, and the gateway options to send.
 
-    ``GatewaySettings()`` reads the process environment and the ``.env`` file named by
-    ``CF_AIG_ENV_FILE`` (default ``.env``; empty disables it); keyword arguments, by
-    field name, override both, and a gateway option's name sets that option. Any problem
-    raises one :class:`ConfigError` listing all of them. The gateway options
-    (``CF_AIG_CACHE_TTL``...) in ``options`` are client-wide defaults that
-    ``request_options()`` overrides for one request.
+    ``GatewaySettings()`` reads the environment, secret files and the ``.env`` file named by
+    ``CF_AIG_ENV_FILE`` (default ``.env``; empty: none); keyword arguments (by field or gateway
+    option name) override them. Every problem is raised at once in one :class:`ConfigError`.
     """
 
-    # A field's variable is CF_AIG_ and its name in capitals unless it names its own; its
-    # docstring describes it (`cfgenai env`, docs/configuration.md).
-    model_config = SettingsConfigDict(
-        extra="ignore",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        str_strip_whitespace=True,
-        frozen=True,
-        defer_build=True,
-        alias_generator=ENV_NAMES,
-        loc_by_alias=False,  # errors name the field, which FIXES and variable() know
-    )
+    # Errors name the field, which FIXES and variable() know.
+    model_config = CONFIG | SettingsConfigDict(extra="ignore", loc_by_alias=False)
 
-    account_id: AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
-    """Cloudflare account id, 32 hex characters. Required unless CF_AIG_BASE_URL is set."""
-    gateway_id: GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
-    """AI Gateway id: lowercase letters, digits and hyphens, at most 64."""
-    token: BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
-    """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`. Required in byok mode."""
-    google_api_key: Secret = _named(None, "GOOGLE_API_KEY")
-    """Google AI Studio key for key mode. Wins over GEMINI_API_KEY, with a warning when both are
-    set and differ (google-genai's order)."""
-    gemini_api_key: Secret = _named(None, "GEMINI_API_KEY")
+    account_id: check.AccountId = _named(None, "CF_AIG_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID")
+    """Cloudflare account id, 32 hex characters; not needed when CF_AIG_BASE_URL is set."""
+    gateway_id: check.GatewayId = _named("default", "CF_AIG_GATEWAY_ID", "CLOUDFLARE_GATEWAY_ID")
+    """AI Gateway id: 1 to 64 lowercase letters, digits and hyphens."""
+    token: check.BearerSecret = _named(None, "CF_AIG_TOKEN", "CLOUDFLARE_GATEWAY_TOKEN")
+    """AI Gateway token, sent as `cf-aig-authorization: Bearer <token>`; byok mode needs it."""
+    google_api_key: check.Secret = _named(None, "GOOGLE_API_KEY")
+    """Google AI Studio key for key mode; wins over GEMINI_API_KEY, as in google-genai."""
+    gemini_api_key: check.Secret = _named(None, "GEMINI_API_KEY")
     """Google AI Studio key for key mode, used when GOOGLE_API_KEY is unset."""
-    mode: Mode = "auto"
-    """`key` sends your Google key; `byok` sends none, so the gateway adds the key it stores (BYOK
-    or Unified Billing); `auto` is key when a Google key is set, else byok."""
-    base_url: BaseUrl = None
-    """Gateway root replacing `https://gateway.ai.cloudflare.com/v1/{account}/{gateway}`: a custom
-    domain or a local emulator, https unless the host is loopback. cfgenai appends
-    `/google-ai-studio`."""
-    api_version: ApiVersion = "v1"
-    """Gemini API version in the request path (google-genai's default)."""
-    timeout: Timeout = DEFAULT_TIMEOUT
-    """Client-side timeout per request, in seconds, at most 86400 (24 hours)."""
-    retries: Retries = DEFAULT_RETRIES
-    """Client-side retries on 408, 429, 500, 502, 503 and 504 answers, failed connections and,
-    with httpx, timeouts (aiohttp's timeout is final), with exponential backoff from 1 s; 0
-    disables them. `cfgenai doctor` shows the worst-case wait."""
-    model: Model = "gemini-2.5-flash"
-    """Model for `cfgenai ask` and `cfgenai doctor --ping`; google-genai's `models/` and
-    `tunedModels/` prefixes are accepted on the Gemini API."""
-    provider: Provider = "google-ai-studio"
+    mode: check.Mode = "auto"
+    """`key` sends your Google key, `byok` lets the gateway add its stored one, `auto` picks."""
+    base_url: check.BaseUrl = None
+    """Gateway root URL replacing Cloudflare's (a custom domain, an emulator); https or loopback."""
+    api_version: check.ApiVersion = "v1"
+    """Gemini API version in the request path."""
+    timeout: check.Timeout = check.DEFAULT_TIMEOUT
+    """Client-side timeout per request, in seconds, at most 86400."""
+    retries: check.Retries = check.DEFAULT_RETRIES
+    """Client-side retries of failed connections and 408, 429, 500, 502-504 answers; 0 to 10."""
+    model: check.Model = "gemini-2.5-flash"
+    """Model for `cfgenai ask` and `cfgenai doctor --ping`."""
+    provider: check.Provider = "google-ai-studio"
     """`google-ai-studio` (the Gemini API) or `google-vertex-ai` (Gemini on Vertex AI)."""
-    vertex_project: PathSegment = None
-    """Google Cloud project for Vertex AI. Required with `google-vertex-ai`."""
-    vertex_location: PathSegment = None
-    """Vertex AI region, e.g. `us-central1`. `global` works for the models Cloudflare routes there
-    (few; doctor warns). Required with `google-vertex-ai`."""
-    vertex_access_token: BearerSecret = None
-    """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`; unset,
-    the gateway uses its stored credentials."""
-    vertex_credentials: GoogleCredentials = Field(None, repr=False)
-    """Google credentials for Vertex AI key mode, whose access token cfgenai sends and refreshes:
-    `adc` (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud, workload
-    identity, the metadata server) or the path of a credentials JSON file (service account,
-    authorized user, external account); `build_client(credentials=...)` takes a google.auth
-    object."""
-    access_token: BearerSecret = None
-    """Cloudflare Access token (JWT) for a custom domain behind Access, sent as
-    `cf-access-token`; it can replace CF_AIG_TOKEN there."""
-    access_client_id: PathSegment = None
+    vertex_project: check.PathSegment = None
+    """Google Cloud project; required with `google-vertex-ai`."""
+    vertex_location: check.PathSegment = None
+    """Vertex AI region, e.g. `us-central1`; required with `google-vertex-ai`."""
+    vertex_access_token: check.BearerSecret = None
+    """Google access token for Vertex AI key mode, sent as `Authorization: Bearer <token>`."""
+    vertex_credentials: check.GoogleCredentials = Field(None, repr=False)
+    """Google credentials for Vertex AI key mode: `adc` or a credentials JSON file's path."""
+    access_token: check.BearerSecret = None
+    """Cloudflare Access token (JWT) for a domain behind Access, sent as `cf-access-token`."""
+    access_client_id: check.PathSegment = None
     """Cloudflare Access service token id, sent as `CF-Access-Client-Id`."""
-    access_client_secret: Secret = None
+    access_client_secret: check.Secret = None
     """Cloudflare Access service token secret, sent as `CF-Access-Client-Secret`."""
-    otel: Flag = True
-    """`true`: while a recording OpenTelemetry span is current (your app uses `opentelemetry-api`,
-    extra `otel`), requests carry its trace and span ids so the gateway's span joins your trace;
-    `false` sends none. cfgenai never imports OpenTelemetry itself."""
-    api_token: BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
-    """Cloudflare API token with AI Gateway Read (and Edit, for feedback) permission, for the logs
-    and feedback API (`cfgenai.logs.get_log`, `cfgenai.logs.feedback`); never sent to the gateway
-    itself."""
-    api_base_url: ApiBaseUrl = _named(
+    otel: check.Flag = True
+    """`true` sends the current OpenTelemetry span's ids so the gateway's span joins your trace."""
+    api_token: check.BearerSecret = _named(None, "CLOUDFLARE_API_TOKEN")
+    """Cloudflare API token for logs (AI Gateway Read) and feedback (AI Gateway Edit)."""
+    api_base_url: check.ApiBaseUrl = _named(
         "https://api.cloudflare.com/client/v4", "CLOUDFLARE_API_BASE_URL"
     )
-    """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback (a
-    local emulator)."""
+    """Root of Cloudflare's REST API, for logs and feedback; https unless the host is loopback."""
     options: GatewayOptions = Field(default_factory=GatewayOptions, validation_alias="options")
     """The gateway options every request carries (CF_AIG_CACHE_TTL...)."""
     # The secrets read from files, by field: a rotated file is picked up (see _rotation).
@@ -157,15 +111,19 @@ class GatewaySettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
         reading = given or read(GatewaySettings, values.pop("_env_file", ...))
-        data = reading.data(GatewaySettings)
-        arguments, found = _arguments(values, data.pop("options", {}))
-        data |= arguments
+        data, found = _arguments(values, reading.data(GatewaySettings))
         try:
             super().__init__(**data)
         except ValidationError as exc:
             found += problems(exc, variable, FIXES)
-        else:
-            found += _root_override_problems(self.base_url, values)
+        else:  # explicit ids that CF_AIG_BASE_URL would make meaningless
+            found += [
+                f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway "
+                f"root, so {name} would be ignored; put the gateway in the base URL "
+                "(base_url=...), or unset CF_AIG_BASE_URL"
+                for name in ("account_id", "gateway_id")
+                if self.base_url is not None and values.get(name) is not None
+            ]
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
         if found:
@@ -194,8 +152,6 @@ class GatewaySettings(BaseSettings):
         """These settings with ``changes`` (by field or option name), read from nowhere else."""
         return type(self)(_reading=Reading((kept(self, self._files),)), **changes)
 
-    # -- what the settings resolve to ---------------------------------------------------
-
     @property
     def api_key(self) -> SecretStr | None:
         """The Google key in use: GOOGLE_API_KEY, else GEMINI_API_KEY (google-genai's order)."""
@@ -208,8 +164,7 @@ class GatewaySettings(BaseSettings):
 
     @property
     def key_is_token(self) -> bool:
-        """The provider key is the gateway token itself (Cloudflare's JS BYOK example): no
-        provider key at all, so the gateway adds its stored one."""
+        """The provider key is the gateway token (Cloudflare's BYOK example): none is sent."""
         return self.token is not None and self.provider_key == self.token
 
     @property
@@ -233,28 +188,20 @@ class GatewaySettings(BaseSettings):
 
 
 # The credentials: every field whose value is a SecretStr.
-SECRET_FIELDS = tuple(
-    n for n, f in GatewaySettings.model_fields.items() if f.annotation == SecretStr | None
-)
-
-# -- naming the variables -----------------------------------------------------------------------
+SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sources.is_secret(f))
 
 
-@functools.cache
 def variables() -> dict[str, tuple[str, ...]]:
     """Each setting's and gateway option's environment variables, the first one winning."""
-    fields = {**GatewaySettings.model_fields, **GatewayOptions.model_fields}
-    return {name: names(info) for name, info in fields.items() if names(info)}
+    return _sources.variables(GatewaySettings)
 
 
-@functools.cache
 def all_variables() -> frozenset[str]:
     return frozenset(n for names in variables().values() for n in names)
 
 
 def variable(field: str) -> str:
-    """The environment variable(s) that set ``field``, as a user would write them (anything
-    else as it is)."""
+    """The variable(s) that set ``field``, as a user writes them (anything else as it is)."""
     names = variables().get(field, (field,))
     return " (or ".join(names) + ")" * (len(names) - 1)
 
@@ -272,22 +219,20 @@ def _given_secrets(values: Mapping[str, Any]) -> list[str]:
 
 
 def _arguments(
-    values: Mapping[str, Any], options: Mapping[str, Any]
+    values: Mapping[str, Any], environment: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments over the gateway ``options`` found, the options' ones gathered under
-    ``options`` (an explicit ``options=`` replaces them all); and a problem for each that is no
-    setting: pydantic would silently drop it."""
-    nested = {k: v for k, v in values.items() if k not in OPTION_HEADERS}
-    options = {**options, **{k: v for k, v in values.items() if k in OPTION_HEADERS}}
+    """Keyword arguments over the ``environment``'s values (by field), the gateway options
+    gathered under ``options`` (an explicit ``options=`` replaces them all); and a problem for
+    each argument that is no setting: pydantic would silently drop it."""
+    merged = {**environment, **values}
+    data = {k: v for k, v in merged.items() if k not in OPTION_HEADERS}
+    options = {k: v for k, v in merged.items() if k in OPTION_HEADERS}
     if options and "options" not in values:
-        nested["options"] = options
+        data["options"] = options
     known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
-    found = unknown_names(values, known, "setting of cfgenai", "`cfgenai env` lists the settings")
-    hint = (
-        "api_key: not a setting of cfgenai; the Google key is google_api_key (GOOGLE_API_KEY) "
-        "or gemini_api_key (GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+    return data, unknown_names(
+        values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
     )
-    return nested, [hint if line.startswith("api_key:") else line for line in found]
 
 
 def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
@@ -296,17 +241,6 @@ def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
         return found
     where = f" (no .env file was found at {reading.env_file.absolute()})"
     return [p + where if NOT_SET in p else p for p in found]
-
-
-def _root_override_problems(base_url: str | None, arguments: Mapping[str, Any]) -> list[str]:
-    """Explicit account or gateway ids that ``base_url`` would make meaningless."""
-    return [
-        f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
-        f"so {name} would be ignored; put the gateway in the base URL (base_url=...), or "
-        "unset CF_AIG_BASE_URL"
-        for name in ("account_id", "gateway_id")
-        if base_url is not None and arguments.get(name) is not None
-    ]
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
@@ -326,49 +260,46 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
             "(dashboard > AI > AI Gateway), or set CF_AIG_BASE_URL to the gateway's root URL"
         )
     vertex = raw.get("provider", "").lower() == VERTEX
-    if vertex:
-        found += [
-            f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
-            for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
-            if not raw.get(name)
-        ]
-        if "/" in raw.get("model", ""):
-            found.append(
-                f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
-                "(the models/ and tunedModels/ prefixes are the Gemini API's)"
-            )
+    found += [
+        f"{variable(name)}{NOT_SET} {VERTEX} needs the Google Cloud {what}"
+        for name, what in (("vertex_project", "project"), ("vertex_location", "region"))
+        if vertex and not raw.get(name)
+    ]
+    if vertex and "/" in raw.get("model", ""):
+        found.append(
+            f"{variable('model')}: on {VERTEX} name the model alone, e.g. gemini-2.5-flash "
+            "(the models/ and tunedModels/ prefixes are the Gemini API's)"
+        )
     if bool(raw.get("access_client_id")) != bool(raw.get("access_client_secret")):
         found.append(
             "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET: a Cloudflare Access "
             "service token needs both; set the missing one or unset both"
         )
+    credentials, token = variable("vertex_credentials"), variable("vertex_access_token")
     if raw.get("vertex_credentials") and not vertex:
         found.append(
-            f"{variable('vertex_credentials')}: Google credentials are for Vertex AI "
-            f"(CF_AIG_PROVIDER={VERTEX}); unset it, or set the provider"
+            f"{credentials}: Google credentials are for Vertex AI (CF_AIG_PROVIDER={VERTEX}); "
+            "unset it, or set the provider"
         )
     if raw.get("vertex_credentials") and raw.get("vertex_access_token"):
         found.append(
-            f"{variable('vertex_credentials')} and {variable('vertex_access_token')}: set one: "
-            "credentials, whose token cfgenai refreshes, or a token you refresh yourself"
+            f"{credentials} and {token}: set one: credentials, whose token cfgenai refreshes, "
+            "or a token you refresh yourself"
         )
     # The provider's credential: the variable to set first, all of them, and the value found.
-    if vertex:
-        first, named = (
-            "CF_AIG_VERTEX_ACCESS_TOKEN",
-            "CF_AIG_VERTEX_ACCESS_TOKEN or CF_AIG_VERTEX_CREDENTIALS",
-        )
-        key = raw.get("vertex_access_token") or raw.get("vertex_credentials")
-    else:
-        first, named = "GOOGLE_API_KEY", "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-        key = raw.get("google_api_key") or raw.get("gemini_api_key")
+    first, named, key = (
+        (token, f"{token} or {credentials}", raw.get("vertex_access_token"))
+        if vertex
+        else ("GOOGLE_API_KEY", "GOOGLE_API_KEY (or GEMINI_API_KEY)", raw.get("google_api_key"))
+    )
+    key = key or raw.get("vertex_credentials" if vertex else "gemini_api_key")
     mode = raw.get("mode", "").lower() or "auto"
     if mode == "key" and not key:
         found.append(
             f"CF_AIG_MODE=key needs the provider's credential: set {named}, or use "
             "CF_AIG_MODE=byok to let the gateway add the credential it stores"
         )
-    if mode == "key" and key and key == raw.get("token"):
+    elif mode == "key" and key == raw.get("token"):
         found.append(
             f"CF_AIG_MODE=key, but {first if vertex else named} holds the gateway token "
             "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "

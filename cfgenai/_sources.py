@@ -1,10 +1,6 @@
 """Where settings come from: the environment, then secret files (``{NAME}_FILE``, then the
-``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file.
-
-:func:`read` looks at each once (the ``.env`` file is opened once) into a :class:`Reading`: the
-settings take their values from it, and ``cfgenai doctor`` asks it where each came from. A field
-takes the first of its variables held by the first source holding any, so an alias in the
-environment beats the main name in the ``.env`` file.
+``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file, read once into a :class:`Reading` that
+both the settings and ``cfgenai doctor`` (where did each value come from?) take values from.
 """
 
 from __future__ import annotations
@@ -15,17 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
-from typing import Annotated, Any
+from typing import Any, cast
 
 from dotenv import dotenv_values
-from pydantic import (
-    AliasChoices,
-    AliasGenerator,
-    BaseModel,
-    SecretStr,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, SecretStr
 from pydantic.fields import FieldInfo
 
 from . import _errors, _rotation
@@ -45,29 +34,28 @@ def names(field: FieldInfo) -> tuple[str, ...]:
     return tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else ()
 
 
-def _fields(settings_cls: type[BaseModel]) -> dict[str | None, dict[str, FieldInfo]]:
-    """The fields of ``settings_cls`` (under None) and of each model it nests (the gateway
-    options, under the field holding them)."""
-    found: dict[str | None, dict[str, FieldInfo]] = {None: settings_cls.model_fields}
-    for name, info in settings_cls.model_fields.items():
-        if isinstance(model := info.annotation, type) and issubclass(model, BaseModel):
-            found[name] = model.model_fields
-    return found
+def is_secret(field: FieldInfo) -> bool:
+    """Whether ``field`` holds a credential."""
+    return field.annotation == SecretStr | None
 
 
 @functools.cache
-def _variables(settings_cls: type[BaseModel]) -> frozenset[str]:
-    found = {
-        n for fields in _fields(settings_cls).values() for f in fields.values() for n in names(f)
-    }
-    return frozenset({*found, *(f"{n}_FILE" for n in found)})
+def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """Each field's variables (the nested gateway options' too), the first one winning."""
+    found: dict[str, FieldInfo] = {}
+    for name, info in settings_cls.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found |= model.model_fields  # the gateway options, flattened
+        else:
+            found[name] = info
+    return {name: names(info) for name, info in found.items() if names(info)}
 
 
-def _cleaned(variables: dict[str, str | None], wanted: frozenset[str]) -> dict[str, str]:
-    """The ``wanted`` variables (and any ``CF_AIG_*``, to warn about): names in capitals, values
-    stripped, blank ones left out. Nothing else of the environment (an app's own secrets) is
-    kept: error reporters record the locals that would hold it. A plain loop over a dict (not
-    a comprehension, a function call in Python 3.11) calls nothing while it holds them."""
+def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
+    """The ``wanted`` variables and any ``CF_AIG_*`` (to warn about), names in capitals, values
+    stripped, blank ones left out. Nothing else (an app's own secrets) is kept, not even in a
+    comprehension (a call in Python 3.11): error reporters record the locals that would hold it."""
     kept = {}
     for name, value in variables.items():
         upper = name.upper()
@@ -81,7 +69,7 @@ class Source:
     """The variables one place holds (names in capitals), and the file holding each secret."""
 
     label: str  # "environment", "secret files", ".env file PATH" or "settings"
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = field(repr=False)  # secrets among them
     paths: Mapping[str, Path] = field(default_factory=dict)
 
     def where(self, name: str) -> str:
@@ -90,14 +78,11 @@ class Source:
 
 
 def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
-    """The values of ``settings`` already made, as variables, and the files they read
-    (``files``, by field)."""
-    values, infos = dict(settings), dict[str, FieldInfo]()
-    for name, fields in _fields(type(settings)).items():
-        if name is not None:  # the gateway options, flattened
-            values |= dict(values.pop(name))
-        infos |= fields
-    first = {k: names(f)[0] for k, f in infos.items() if names(f)}
+    """The values of ``settings`` as variables, and the files they read (``files``, by field)."""
+    values: dict[str, Any] = {}
+    for name, value in settings:  # the gateway options flattened
+        values |= dict(value) if isinstance(value, BaseModel) else {name: value}
+    first = {name: found[0] for name, found in variables(type(settings)).items()}
     found = {first[k]: v for k, v in values.items() if k in first and v is not None}
     return Source("settings", found, {first[k]: path for k, path in files.items()})
 
@@ -108,12 +93,8 @@ def _secret_files(
     """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
     Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
-    convention); so is a file that is not a regular one or holds no secret (see
-    :func:`_rotation.read`)."""
-    fields = {
-        n: f for f in settings_cls.model_fields.values() if f.annotation == SecretStr | None
-        for n in names(f)
-    }  # fmt: skip
+    convention); so is a file holding no secret (see :func:`_rotation.read`)."""
+    fields = {n: f for f in settings_cls.model_fields.values() if is_secret(f) for n in names(f)}
     chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
     for name in fields:
         if (named := environment.get(f"{name}_FILE")) is None:
@@ -135,34 +116,20 @@ def _secret_files(
                 chosen[name] = path, SECRETS_DIR
     paths, values = {}, {}
     for name, (path, variable) in chosen.items():
-        if (value := _rotation.read(path, variable, problems, _check(fields[name]))) is not None:
+        # A rotated file's value gets the check the settings make of the field (its type's).
+        checks = (
+            cast(_rotation.Check, m.func)
+            for m in fields[name].metadata
+            if isinstance(m, BeforeValidator)
+        )
+        if (value := _rotation.read(path, variable, problems, next(checks))) is not None:
             paths[name], values[name] = path, value
     return Source("secret files", values, paths)
 
 
-def _check(field: FieldInfo) -> _rotation.Check:
-    """The check the settings make of ``field``'s value (its type's validators), made again of
-    each value a rotated file holds."""
-
-    def check(value: str) -> str | None:
-        try:
-            checked = _adapter(field).validate_python(value)
-        except ValidationError as exc:
-            raise ValueError(_errors.problems(exc, str, {})[0]) from None
-        return checked.get_secret_value() if isinstance(checked, SecretStr) else checked
-
-    return check
-
-
-@functools.cache
-def _adapter(field: FieldInfo) -> TypeAdapter[Any]:
-    annotated: Any = Annotated[field.annotation, *field.metadata]  # built at run time
-    return TypeAdapter(annotated)
-
-
 @dataclass(frozen=True)
 class Found:
-    value: Any  # text, but for the values of settings already made (kept)
+    value: Any = field(repr=False)  # text, but for the values of settings already made (kept)
     name: str  # the variable that held it
     source: str  # "environment", "file PATH" or ".env file PATH"
     path: Path | None = None  # the file holding a secret
@@ -186,32 +153,27 @@ class Reading:
         return None
 
     def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
-        """The values found for ``settings_cls``, by field; a nested model's in a dict."""
-        data: dict[str, Any] = {}
-        for name, fields in _fields(settings_cls).items():
-            hits = {k: self.find(names(f)) for k, f in fields.items()}
-            found = {k: hit.value for k, hit in hits.items() if hit is not None}
-            if name is None:
-                data |= found
-            elif found:
-                data[name] = found
-        return data
+        """The values found for ``settings_cls`` and the gateway options, by field."""
+        hits = {k: self.find(found) for k, found in variables(settings_cls).items()}
+        return {k: hit.value for k, hit in hits.items() if hit is not None}
 
     def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
         known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
-        lines = [
-            f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
-            "ignored; " + _hint(name, known)
-            for source in self.sources
-            for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known)
-        ]
+        lines = []
+        for source in self.sources:
+            for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
+                close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
+                hint = f"did you mean {close}?" if close else "`cfgenai env` lists the variables"
+                lines.append(
+                    f"{printable(name)} ({source.where(name)}): not a cfgenai variable, so it is "
+                    f"ignored; {hint}"
+                )
         for names in aliases.values():
             set_to = {n: v for n in names for s in reversed(self.sources) if (v := s.values.get(n))}
             if len(set(set_to.values())) > 1:
-                used = self.find(names)
-                assert used is not None
+                used = cast(Found, self.find(names))
                 others = " and ".join(n for n in names if n in set_to)
                 lines.append(
                     f"{others} are both set and differ; using {used.name}. Unset the one you "
@@ -237,7 +199,8 @@ def read(
             path = None
     else:
         path = Path(env_file) if env_file is not None else None
-    wanted = _variables(settings_cls)
+    found = {n for names in variables(settings_cls).values() for n in names}
+    wanted = {*found, *(f"{n}_FILE" for n in found)}
     try:  # python-dotenv, as pydantic-settings reads it
         dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
@@ -265,8 +228,3 @@ def describe_env_file() -> str:
     if path is None:
         return f"none ({ENV_FILE} is empty)"
     return f"{printable(str(path.absolute()))} ({'found' if path.is_file() else 'not found'})"
-
-
-def _hint(name: str, known: Iterable[str]) -> str:
-    close = _errors.closest(name, [k for k in known if k.startswith(PREFIX)], PREFIX)
-    return f"did you mean {close}?" if close else "`cfgenai env` lists the variables"

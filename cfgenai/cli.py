@@ -1,6 +1,5 @@
-"""The ``cfgenai`` command line. Each command is a function of its parsed arguments that returns
-the exit code, its docstring its help; ``@_command`` declares its arguments. google-genai is
-imported only by the commands that use it, so ``--help`` stays fast."""
+"""The ``cfgenai`` command line: each command a function of its parsed arguments returning the
+exit code, its docstring its help; google-genai is imported only inside commands (fast --help)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import inspect
 import ipaddress
 import json
 import shlex
@@ -19,26 +17,24 @@ from typing import Any
 
 from . import __version__
 from ._checks import is_loopback
-from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, Waiting, failure
+from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure, waiting
 from ._errors import ConfigError
-from ._secrets import fingerprint, printable
-
-# Not wrangler's 8787 or 8788, nor a usual dev-server port, nor in /etc/services.
-DEFAULT_PORT = 6787
-TESTING_EXTRA = "the testing extra: pip install 'cfgenai[testing]'"
+from ._secrets import fingerprint, mask_headers, printable
 
 Command = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
 # The commands in `--help` order, each with its arguments (a list: at most one of them).
 _COMMANDS: list[tuple[Command, tuple[Argument | list[Argument], ...]]] = []
+_ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
+(CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
+# Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
+_DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
+_DEMO_KEY = "demo-google-key"
+_DEMO_STORED_KEY = "demo-key-stored-in-cloudflare"
 
 
 class _Refused(Exception):
-    """A command's own refusal (bad usage, a missing extra): its message and exit code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    """A command's own refusal (bad usage, say): ``_Refused(exit_code, message)``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,36 +45,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
+        if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):
+            extra = "the testing extra: pip install 'cfgenai[testing]'"
+            exc = _Refused(EXIT_ERROR, f"cfgenai {args.command} needs {extra} ({exc})")
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
-        code, message = (exc.code, str(exc)) if isinstance(exc, _Refused) else failure(exc, service)
-        if getattr(args, "json", False):  # on stdout, where the answer would be
-            error: dict[str, object] = {"ok": False, "exit_code": code, "error": message}
-            if isinstance(exc, ConfigError):
-                error["problems"] = list(exc.problems)
-            print(json.dumps(error, indent=2))
-        else:
+        code, message = exc.args if isinstance(exc, _Refused) else failure(exc, service)
+        problems = {"problems": list(exc.problems)} if isinstance(exc, ConfigError) else {}
+        if not _json(args, {"ok": False, "exit_code": code, "error": message, **problems}):
             print(f"cfgenai: {message}", file=sys.stderr)
-        return code
+        return int(code)
+
+
+def _json(args: argparse.Namespace, data: dict[str, Any]) -> bool:
+    """Whether ``--json`` was given; if so, ``data`` printed as JSON, where an answer goes."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=datetime.isoformat))
+    return bool(getattr(args, "json", False))
 
 
 def _parser() -> argparse.ArgumentParser:
-    # Descriptions and the exit codes that end every help are printed as written.
+    # The exit codes end every help, printed as written.
     shared: dict[str, Any] = {
         "epilog": EXIT_CODES,
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
-    parser = argparse.ArgumentParser(
-        prog="cfgenai",
-        description="google-genai through Cloudflare AI Gateway, configured from the environment\n"
-        "(CF_AIG_* variables and a .env file; `cfgenai env` lists them).",
-        **shared,
-    )
+    parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for run, arguments in _COMMANDS:
-        summary, description = inspect.cleandoc(run.__doc__ or "").split("\n\n")
-        name = run.__name__.lstrip("_")
-        sub = commands.add_parser(name, help=summary, description=description, **shared)
+        name, doc = run.__name__.lstrip("_"), run.__doc__
+        sub = commands.add_parser(name, help=doc, description=doc, **shared)
         sub.set_defaults(run=run)
         for argument in arguments:
             group = sub.add_mutually_exclusive_group() if isinstance(argument, list) else sub
@@ -116,6 +112,7 @@ def _number(kind: Callable[[str], float], low: float, high: float, what: str) ->
 
 
 _positive = _number(int, 1, sys.maxsize, "a positive whole number")
+_port = _number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
 
 
 @_command(
@@ -125,10 +122,7 @@ _positive = _number(int, 1, sys.maxsize, "a positive whole number")
     _flag("--json", "print the response and the gateway's response info (or the error) as JSON"),
 )
 def _ask(args: argparse.Namespace) -> int:
-    """send one prompt through the configured gateway
-
-    Stream the answer to PROMPT, sent through the gateway the environment configures. Errors go
-    to stderr (with --json, to stdout); the exit code says whose they are."""
+    """send one prompt through the configured gateway and stream the answer"""
     from ._client import build_client
     from ._responses import gateway_info
     from ._settings import GatewaySettings
@@ -138,15 +132,13 @@ def _ask(args: argparse.Namespace) -> int:
         raise _Refused(EXIT_USAGE, "the prompt is empty")
     try:
         settings = GatewaySettings(**({"model": args.model} if args.model is not None else {}))
-    except ConfigError as exc:
-        if args.model is None:
-            raise
-        # The flag, not the variable it overrides, holds the bad model name.
-        raise ConfigError(p.replace("CF_AIG_MODEL:", "--model:", 1) for p in exc.problems) from None
+    except ConfigError as exc:  # a bad --model is the flag's, not the variable's it overrides
+        named = "CF_AIG_MODEL:" if args.model is None else "--model:"
+        raise ConfigError(p.replace("CF_AIG_MODEL:", named, 1) for p in exc.problems) from None
     model = settings.model
     with (
         build_client(settings) as client,
-        Waiting(None if args.json else sys.stderr, f"waiting for {model}") as waiting,
+        waiting(None if args.json else sys.stderr, f"waiting for {model}") as stop_waiting,
     ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
@@ -154,7 +146,7 @@ def _ask(args: argparse.Namespace) -> int:
             written = False
             try:
                 for chunk in client.models.generate_content_stream(model=model, contents=prompt):
-                    waiting.stop()
+                    stop_waiting()
                     print(chunk.text or "", end="", flush=True)
                     written = written or bool(chunk.text)
             except BaseException:
@@ -163,11 +155,8 @@ def _ask(args: argparse.Namespace) -> int:
                 raise
             print()
             return EXIT_OK
-    if args.json:
-        answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
-        info = dataclasses.asdict(gateway_info(response))
-        print(json.dumps({"response": answer, "gateway": info}, indent=2))
-    else:
+    answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
+    if not _json(args, {"response": answer, "gateway": dataclasses.asdict(gateway_info(response))}):
         print(response.text or "")
     return EXIT_OK
 
@@ -178,18 +167,13 @@ def _ask(args: argparse.Namespace) -> int:
     _flag("--json", "print the diagnosis (every setting) as JSON"),
 )
 def _doctor(args: argparse.Namespace) -> int:
-    """check the configuration, for people and CI steps
-
-    Print the settings (secrets as fingerprints) and where they came from, the URL, the mode and
-    why, who pays, the longest wait, each problem with its fix, and risks. Exits 0 if all is well."""
+    """check the configuration and say what to fix (exit 0 only if all is well)"""
     from ._commands import diagnose, print_diagnosis
 
-    diagnosis = diagnose(ping=args.ping)
-    if args.json:
-        print(diagnosis.to_json())
-    else:
-        print_diagnosis(diagnosis, sys.stdout, show_all=args.all)
-    return diagnosis.exit_code
+    found = diagnose(ping=args.ping)
+    if not _json(args, {"ok": found.exit_code == EXIT_OK, **dataclasses.asdict(found)}):
+        print_diagnosis(found, sys.stdout, show_all=args.all)
+    return found.exit_code
 
 
 _LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
@@ -197,24 +181,15 @@ _LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the
 
 @_command(_LOG_ID, _flag("--json", "print the entry as JSON"))
 def _log(args: argparse.Namespace) -> int:
-    """print the gateway's log entry of a request: cost, tokens, status, feedback
-
-    Print the log entry LOG_ID (from `cfgenai ask --json`) from Cloudflare's REST API. Needs
-    CLOUDFLARE_API_TOKEN, an API token with AI Gateway Read permission (not the gateway's)."""
+    """print a request's gateway log entry (needs CLOUDFLARE_API_TOKEN with AI Gateway Read)"""
     from .logs import get_log
 
-    entry = dataclasses.asdict(get_log(args.log_id))
-    entry.pop("raw")
-    shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in entry.items()}
-    if args.json:
-        print(json.dumps(shown, indent=2))
+    entry = {k: v for k, v in dataclasses.asdict(get_log(args.log_id)).items() if k != "raw"}
+    if _json(args, entry):
         return EXIT_OK
-    for name, value in shown.items():  # aligned lines for people
-        if value in (None, {}):
-            value = "(none)"
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        print(f"{name:<12}{printable(str(value))}")
+    for name, value in entry.items():  # aligned lines for people
+        shown = json.dumps(value) if isinstance(value, dict) else value
+        print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
     return EXIT_OK
 
 
@@ -224,27 +199,21 @@ def _log(args: argparse.Namespace) -> int:
     [_flag("--good", "feedback 1 (thumbs up)"), _flag("--bad", "feedback -1 (thumbs down)")],
 )
 def _feedback(args: argparse.Namespace) -> int:
-    """rate a logged request: good or bad, and a score
-
-    Rate the request logged as LOG_ID through Cloudflare's REST API. Needs CLOUDFLARE_API_TOKEN
-    with AI Gateway Edit permission."""
+    """rate a logged request (needs CLOUDFLARE_API_TOKEN with AI Gateway Edit)"""
     from .logs import feedback
 
-    given = 1 if args.good else -1 if args.bad else None
-    if given is None and args.score is None:
+    said = ["good"] if args.good else ["bad"] if args.bad else []
+    said += [f"score {args.score:g}"] if args.score is not None else []
+    if not said:
         raise _Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
-    feedback(args.log_id, feedback=given, score=args.score)
-    parts = [{1: "good", -1: "bad"}[given]] if given is not None else []
-    parts += [f"score {args.score:g}"] if args.score is not None else []
-    print(f"feedback recorded for {args.log_id}: {', '.join(parts)}")
+    feedback(args.log_id, feedback=1 if args.good else -1 if args.bad else None, score=args.score)
+    print(f"feedback recorded for {args.log_id}: {', '.join(said)}")
     return EXIT_OK
 
 
 @_command(_arg("--format", choices=["dotenv", "markdown"], default="dotenv", help="%(choices)s"))
 def _env(args: argparse.Namespace) -> int:
-    """print an annotated .env template of every variable
-
-    Print a .env template generated from the settings (or the docs' markdown tables)."""
+    """print an annotated .env template of every variable"""
     from ._reference import env_template, markdown_tables
 
     sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
@@ -256,27 +225,43 @@ def _env(args: argparse.Namespace) -> int:
     _arg("--prompt", default="What is Cloudflare?", help="default: %(default)s"),
 )
 def _demo(args: argparse.Namespace) -> int:
-    """both auth modes against a local gateway emulator (needs cfgenai[testing])
+    """both auth modes against a local gateway emulator (needs pip install 'cfgenai[testing]')"""
+    from ._client import build_client
+    from .testing import GatewayEmulator
 
-    Send a request and a streaming one in key mode and in byok mode to the emulator, and print
-    what it received (secrets masked) and answered. No credentials, no network. Needs the
-    testing extra: pip install 'cfgenai[testing]'."""
-    try:
-        from ._demo import run_demo
-    except ImportError as exc:
-        raise _Refused(EXIT_ERROR, f"cfgenai demo needs {TESTING_EXTRA} ({exc})") from exc
-    run_demo(model=args.model, prompt=args.prompt)
+    stored = {"default": _DEMO_STORED_KEY}
+    asked = {"model": args.model, "contents": args.prompt}
+    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY], stored_keys=stored) as gateway:
+        print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
+        base: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
+        for mode, key, title in (
+            ("key", _DEMO_KEY, "your Google key travels in x-goog-api-key"),
+            ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
+        ):
+            with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
+                one = client.models.generate_content(**asked).text or ""
+                chunks = [c.text or "" for c in client.models.generate_content_stream(**asked)]
+            print(f"\n== {mode} mode: {title} ==")
+            calls = [("generate_content", one)]
+            calls.append((f"generate_content_stream ({len(chunks)} chunks)", "".join(chunks)))
+            for (call, answer), request in zip(calls, gateway.requests[-2:], strict=True):
+                query = f"?{request.query}" if request.query else ""
+                print(f"{call}\n  gateway received: {request.method} {request.path}{query}")
+                headers = mask_headers(request.headers)
+                for name in ("cf-aig-authorization", "x-goog-api-key", "content-type"):
+                    print(f"    {name}: {headers.get(name, '(absent)')}")
+                print(f"    body: {request.body.decode()}\n  gateway answered: {answer}")
+    print(
+        "\nSame code, real gateway: set CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID, CF_AIG_TOKEN "
+        "(and GOOGLE_API_KEY for key mode), then `from cfgenai import client`."
+    )
     return EXIT_OK
 
 
 @_command(
     _arg("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"),
-    _arg(
-        "--port",
-        type=_number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one"),
-        default=DEFAULT_PORT,
-        help="0 picks a free one (default: %(default)s)",
-    ),
+    # Not wrangler's 8787 or 8788, nor a usual dev-server port, nor in /etc/services.
+    _arg("--port", type=_port, default=6787, help="0 picks a free one (default: %(default)s)"),
     _flag("--allow-remote", "allow a --host that is not a loopback address"),
     _arg("--token", help="the gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
     _arg("--google-key", action="append", dest="google_keys", help="a key to accept (repeatable)"),
@@ -288,38 +273,30 @@ def _demo(args: argparse.Namespace) -> int:
     _arg("--body-limit", type=_positive, default=2**25, help="bytes; more get 413 (%(default)s)"),
 )
 def _gateway(args: argparse.Namespace) -> int:
-    """serve the gateway emulator to any HTTP client (needs cfgenai[testing])
-
-    Serve the Cloudflare AI Gateway emulator until Ctrl-C or SIGTERM, one line logged per
-    request. It reads the variables a client reads (CF_AIG_TOKEN, GOOGLE_API_KEY or
-    GEMINI_API_KEY, CF_AIG_ACCOUNT_ID, CF_AIG_GATEWAY_ID; unset: any is accepted), and the
-    options override them. Needs the testing extra: pip install 'cfgenai[testing]'."""
-    try:
-        from .testing import GatewayEmulator
-        from .testing._emulator import DEFAULT_STORED_KEY
-    except ImportError as exc:
-        raise _Refused(EXIT_ERROR, f"cfgenai gateway needs {TESTING_EXTRA} ({exc})") from exc
-    if not args.allow_remote and not is_loopback(args.host):
-        raise _Refused(
-            EXIT_USAGE,
-            f"refusing to listen on {args.host}, which is not a loopback address; "
-            "pass --allow-remote if you mean it",
-        )
-    from ._settings import GatewaySettings, variables
+    """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
+    from ._settings import GatewaySettings
     from ._sources import read
+    from .testing import GatewayEmulator
 
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            raise _Refused(
+                EXIT_USAGE,
+                f"refusing to listen on {args.host}, which is not a loopback address; "
+                "pass --allow-remote if you mean it",
+            )
+        warning = f"listening on {args.host}, reachable from the network with no real security"
+        print(f"cfgenai: warning: {warning}: put a TLS proxy in front", file=sys.stderr)
     reading = read(GatewaySettings)  # what a client reads: the options override it
     if reading.problems:
         raise ConfigError(reading.problems)
-    names = ("token", "account_id", "gateway_id", "google_api_key", "gemini_api_key")
-    env = {n: f.value for n in names if (f := reading.find(variables()[n])) and f.value}
-    keys = [env.pop(k) for k in ("google_api_key", "gemini_api_key") if k in env]
+    found = {k: v for k, v in reading.data(GatewaySettings).items() if v}
+    keys = [found[k] for k in ("google_api_key", "gemini_api_key") if k in found] or None
+    env = {"google_keys": keys} | {k: found.get(k) for k in ("token", "account_id", "gateway_id")}
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
-    given["stored_keys"] = {"default": given.pop("stored_key", None) or DEFAULT_STORED_KEY}
-    emulator = GatewayEmulator(
-        **{**env, "google_keys": keys or None, **given},
-        log=lambda line: print(line, flush=True),
-    )
+    if "stored_key" in given:
+        given["stored_keys"] = {"default": given.pop("stored_key")}
+    emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
 
     def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
         base_url = emulator.base_url
@@ -335,13 +312,6 @@ def _gateway(args: argparse.Namespace) -> int:
         print(f"export CF_AIG_TOKEN={required if token else emulator.env()['CF_AIG_TOKEN']}")
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
-    if not is_loopback(args.host):
-        print(
-            f"cfgenai: warning: listening on {args.host}, reachable from the network, with no "
-            "real security; cfgenai's clients use plain http only to this machine: from "
-            "another one, put a TLS proxy in front",
-            file=sys.stderr,
-        )
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
     try:
         emulator.serve_forever(on_ready=ready)

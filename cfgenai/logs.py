@@ -1,9 +1,6 @@
-"""The gateway's log entries over Cloudflare's REST API: cost and tokens, feedback and score.
-
-``GET``/``PATCH {CLOUDFLARE_API_BASE_URL}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{id}``
-with ``Authorization: Bearer {CLOUDFLARE_API_TOKEN}``: a Cloudflare API token with AI Gateway
-Read (and Edit, for feedback) permission, never the gateway's own token.
-"""
+"""The gateway's log entries (cost, tokens) and feedback, over Cloudflare's REST API
+(``{CLOUDFLARE_API_BASE_URL}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{id}``) with
+``CLOUDFLARE_API_TOKEN``, an API token with AI Gateway permissions, never the gateway's own."""
 
 from __future__ import annotations
 
@@ -13,7 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from . import _plan
 from ._checks import is_loopback_url
@@ -32,10 +30,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class LogEntry:
     """What the gateway logged about one request; ``None`` where the entry has no value.
-
-    ``cost`` is in US dollars; ``metadata`` is the request's ``cf-aig-metadata`` (and any
-    given with feedback); ``raw`` is the whole entry as the API returned it.
-    """
+    ``cost`` is in US dollars, ``metadata`` the request's ``cf-aig-metadata`` (and any given
+    with feedback), ``raw`` the entry as the API returned it."""
 
     id: str
     model: str | None
@@ -55,12 +51,9 @@ class LogEntry:
 
 
 def get_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
-    """The gateway's log entry ``log_id`` (``gateway_info(response).log_id``).
-
-    Reads ``CLOUDFLARE_API_TOKEN``, ``CLOUDFLARE_API_BASE_URL`` and the account and gateway
-    (``CF_AIG_ACCOUNT_ID``/``CF_AIG_GATEWAY_ID`` or ``CF_AIG_BASE_URL``). Raises
-    ``ConfigError`` for a missing token or a bad id, ``CloudflareAPIError`` for a refusal.
-    """
+    """The gateway's log entry ``log_id`` (``gateway_info(response).log_id``). Reads
+    ``CLOUDFLARE_API_TOKEN``, ``CLOUDFLARE_API_BASE_URL`` and the account and gateway; raises
+    ``ConfigError`` before sending anything, ``CloudflareAPIError`` for the API's refusal."""
     return _log_entry(_send(settings, log_id, "GET"))
 
 
@@ -104,79 +97,67 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     problems = [] if isinstance(route, _plan.Route) else list(route)
     if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
         problems.insert(
-            0,
-            "log_id: must be a log id as the gateway gives it (gateway_info(response).log_id): "
-            "letters, digits, '-' and '_'",
+            0, "log_id: must be a log id (gateway_info(response).log_id): letters, digits, - and _"
         )
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
     url = f"{route.url}/{log_id}"
     # No proxy sees what goes to this machine; a redirect would carry the token elsewhere.
-    direct = is_loopback_url(url)
     with httpx_module().Client(
-        timeout=plan.timeout, follow_redirects=False, trust_env=not direct
+        timeout=plan.timeout, follow_redirects=False, trust_env=not is_loopback_url(url)
     ) as client:
         response = client.request(method, url, headers=route.credential_headers(), json=body)
-    try:
-        envelope = response.json()
-    except ValueError:
-        envelope = None
-    envelope = envelope if isinstance(envelope, dict) else {}
-    if response.status_code < 300 and envelope.get("success") is True:
+    envelope = _parsed(json.loads, response.text)
+    envelope = envelope if type(envelope) is dict else {}
+    status = response.status_code
+    if status < 300 and envelope.get("success") is True:
         return envelope.get("result")
     errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
     codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
-    reason = "; ".join(str(e.get("message", "")) for e in errors if e.get("message"))
+    reason = "; ".join(str(e["message"]) for e in errors if e.get("message"))
     # The API may echo what it was sent: never let the token through.
     reason = mask(reason, route.secrets())[:500]
     if not envelope:
         reason = "not Cloudflare's API envelope: check CLOUDFLARE_API_BASE_URL"
-    status = response.status_code
-    raise CloudflareAPIError(status, codes, reason, _hint(status, codes, url))
+    raise CloudflareAPIError(status, codes, reason, _hint(status, codes, log_id, route.url))
 
 
-def _hint(status: int, codes: tuple[int, ...], url: str) -> str:
-    # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{log id}
-    _, account, _, _, gateway, _, log_id = url.rsplit("/", 6)
+def _hint(status: int, codes: tuple[int, ...], log_id: str, logs: str) -> str:
     if status in (401, 403) or 10000 in codes:
         return (
-            "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway "
-            "Read permission (Edit to give feedback) on this account, not the gateway token"
+            "check CLOUDFLARE_API_TOKEN: it must be a Cloudflare API token with AI Gateway Read "
+            "permission (Edit to give feedback) on this account, not the gateway token"
         )
     if status == 404:
+        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
+        _, account, _, _, gateway, _ = logs.rsplit("/", 5)
         return (
-            f"no log entry {log_id} in gateway {gateway} of account {account}: check the log "
-            "id (gateway_info(response).log_id) and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID; a "
-            "request sent with logging off has no entry, and an entry appears shortly after "
-            "its request"
+            f"no log entry {log_id} in gateway {gateway} of account {account}: check the log id "
+            "and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID (an entry appears shortly after its request, "
+            "and never with logging off)"
         )
     if 300 <= status < 400:
-        return (
-            "the API answered with a redirect, which cfgenai does not follow: check "
-            "CLOUDFLARE_API_BASE_URL"
-        )
+        return "the API redirected, which cfgenai does not follow: check CLOUDFLARE_API_BASE_URL"
     if status == 400:
         return "the API refused the request as invalid; see the reason above"
     return "retry later; Cloudflare's status page tells of outages"
 
 
 def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    problems = []
+    given = {"feedback": feedback, "score": score, "metadata": metadata}
+    body = {name: value for name, value in given.items() if value is not None}
+    problems = [] if body else ["feedback(): give feedback, score or metadata (or several)"]
     if feedback is not None and (isinstance(feedback, bool) or feedback not in (-1, 1)):
         problems.append("feedback: must be 1 (good) or -1 (bad)")
     if score is not None and (
         isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100
     ):
         problems.append("score: must be a number from 0 to 100")
-    given = {"feedback": feedback, "score": score, "metadata": metadata}
-    body = {name: value for name, value in given.items() if value is not None}
     if metadata is not None:
         try:
             body["metadata"] = validate_options({"metadata": dict(metadata)}).metadata
         except ConfigError as exc:
             problems += exc.problems
-    if not body:
-        problems.append("feedback(): give feedback, score or metadata (or several)")
     if problems:
         raise ConfigError(problems)
     return body
@@ -184,35 +165,22 @@ def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None
 
 def _log_entry(result: Any) -> LogEntry:
     entry = result if isinstance(result, dict) else {}
-
-    def get(name: str, kind: type) -> Any:
-        value = entry.get(name)
-        if isinstance(value, bool) and kind is not bool:
-            return None
-        if kind is float and isinstance(value, int):
-            return float(value)
-        return value if isinstance(value, kind) else None
-
+    values: dict[str, Any] = {}
+    for name, hint in get_type_hints(LogEntry).items():  # each "X | None": the entry's X, or None
+        kind = get_args(hint)[0] if isinstance(hint, UnionType) else None
+        value = entry.get("duration" if name == "duration_ms" else name)
+        value = float(value) if kind is float and type(value) is int else value
+        values[name] = value if type(value) is kind else None  # JSON's types: a bool is no int
     # Cloudflare returns the metadata as the JSON text of the request's header.
     metadata = entry.get("metadata")
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
-    return LogEntry(
+    values.update(
         id=str(entry.get("id", "")),
-        model=get("model", str),
-        provider=get("provider", str),
-        status_code=get("status_code", int),
-        cached=get("cached", bool),
-        tokens_in=get("tokens_in", int),
-        tokens_out=get("tokens_out", int),
-        cost=get("cost", float),
-        metadata=metadata if isinstance(metadata, dict) else {},
+        metadata=metadata if type(metadata) is dict else {},
         created_at=_parsed(datetime.fromisoformat, entry.get("created_at")),  # 3.11 reads a Z
-        duration_ms=get("duration", int),
-        success=get("success", bool),
-        feedback=get("feedback", int),
-        score=get("score", float),
         raw=entry,
     )
+    return LogEntry(**values)
 
 
 def _parsed(parse: Callable[[str], T], value: Any) -> T | None:

@@ -1,7 +1,5 @@
-"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``).
-
-Needs the ``openai`` extra: ``pip install 'cfgenai[openai]'``.
-"""
+"""OpenAI's client on the gateway's OpenAI-compatible endpoint (``{root}/compat``); it needs
+the ``openai`` extra: ``pip install 'cfgenai[openai]'``."""
 
 from __future__ import annotations
 
@@ -33,8 +31,7 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
     _require_openai()
     import openai
 
-    arguments = _arguments(resolve(settings, overrides), openai.DefaultHttpxClient, False)
-    return openai.OpenAI(**arguments)
+    return openai.OpenAI(**_arguments(resolve(settings, overrides), openai.DefaultHttpxClient))
 
 
 def async_openai_client(
@@ -44,8 +41,8 @@ def async_openai_client(
     _require_openai()
     import openai
 
-    arguments = _arguments(resolve(settings, overrides), openai.DefaultAsyncHttpxClient, True)
-    return openai.AsyncOpenAI(**arguments)
+    settings = resolve(settings, overrides)
+    return openai.AsyncOpenAI(**_arguments(settings, openai.DefaultAsyncHttpxClient, _awaitable))
 
 
 def _require_openai() -> None:
@@ -53,23 +50,22 @@ def _require_openai() -> None:
         import openai  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            "cfgenai's OpenAI-compatible client needs the openai package; install it with "
+            "cfgenai's OpenAI-compatible client needs the openai package: "
             "pip install 'cfgenai[openai]'"
         ) from exc
 
 
 def _arguments(
-    settings: GatewaySettings, http_client: Callable[..., Any], asynchronous: bool
+    settings: GatewaySettings,
+    http_client: Callable[..., Any],
+    hook: Callable[[Callable[[Any], None]], Any] = lambda hook: hook,
 ) -> dict[str, Any]:
-    """The client's arguments, its httpx client (sync or async) built last."""
+    """The client's arguments; ``hook`` makes its httpx client's hooks (async ones for the
+    async client)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
-        raise ConfigError(
-            [
-                f"CF_AIG_PROVIDER={VERTEX}: the OpenAI-compatible client serves Google AI Studio "
-                f"models; unset CF_AIG_PROVIDER (or set it to {PROVIDER}) for it"
-            ]
-        )
+        why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
+        raise ConfigError([f"CF_AIG_PROVIDER={VERTEX}: {why} {PROVIDER}"])
     route = plan.openai
     _pickle_errors_without_requests()
     _compat.pickle_transport_errors_without_requests()  # the causes of connection errors
@@ -83,15 +79,12 @@ def _arguments(
             add_trace_headers(request.headers)
 
     def answered(response: Any) -> None:
-        # openai's errors keep the request they answer, so once answered its credentials are
+        # openai's errors keep the request they answer: once answered, its credentials are
         # masked (openai builds a new request for each attempt).
         headers = response.request.headers
         for name in SECRET_HEADERS & headers.keys():
             headers[name] = mask_header(name, headers[name])
 
-    hooks = [outgoing, answered]
-    if asynchronous:
-        hooks = [_awaitable(hook) for hook in hooks]
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
@@ -101,7 +94,7 @@ def _arguments(
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
         "http_client": http_client(
             follow_redirects=False,
-            event_hooks={"request": hooks[:1], "response": hooks[1:]},
+            event_hooks={"request": [hook(outgoing)], "response": [hook(answered)]},
             trust_env=not is_loopback_url(route.url),
         ),
     }
@@ -116,11 +109,9 @@ def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
 
 @functools.cache
 def _pickle_errors_without_requests() -> None:
-    """Pickle openai's errors with their request and response reduced to what names no
-    credential (method and URL; the answer's status, headers and body): pickled whole they
-    would carry the request's headers, and most would not unpickle (their constructors take
-    keyword-only arguments). Registered once per error class, as
-    :func:`cfgenai._compat.pickle_transport_errors_without_requests` does for httpx's."""
+    """Pickle openai's errors with their request as its method and URL only: it may hold the
+    credentials (those of an answered one, kept by its response, are masked), and most would
+    not unpickle otherwise (their constructors take keyword-only arguments)."""
     import openai
 
     classes: list[type[BaseException]] = [openai.APIError]
@@ -134,16 +125,4 @@ def _reduce_error(error: BaseException) -> tuple[Any, ...]:
     state = dict(vars(error))
     if (request := state.get("request")) is not None:
         state["request"] = type(request)(request.method, request.url)
-    if (response := state.get("response")) is not None:
-        try:
-            content = response.content
-        except Exception:  # a stream never read
-            content = b""
-        try:
-            request = type(response.request)(response.request.method, response.request.url)
-        except RuntimeError:  # none was set
-            request = None
-        state["response"] = type(response)(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
     return Exception.__new__, (type(error), *error.args), state

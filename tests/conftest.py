@@ -30,6 +30,7 @@ API_TOKEN = "canary-cf-api-token-2c8e5a1f9b3d7e04"  # a Cloudflare API token, fo
 CANARIES = (TOKEN, GOOGLE_KEY, STORED_KEY, TEAM_KEY, VERTEX_TOKEN, API_TOKEN)
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 MODEL = "gemini-2.5-flash"
+LIVE_MODEL = "gemini-live-2.5-flash-preview"  # the Live API takes only its own models
 # google-genai 3.x sends async requests with aiohttp when it is installed; on 2.x cfgenai hands it
 # an httpx transport with one pool per event loop (_transport.LoopPools), which its aiohttp
 # session cannot be.

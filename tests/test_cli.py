@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cfgenai
-from cfgenai import _demo
+from cfgenai import cli
 from cfgenai.cli import main
 
 
@@ -22,7 +22,7 @@ def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture
     assert out.count("cf-aig-authorization: Bearer <sha256:") == 4
     assert out.count("gateway answered: Echo from gemini-2.5-flash: What is Cloudflare?") == 4
     assert out.count(":streamGenerateContent?alt=sse") == 2
-    for secret in (_demo._TOKEN, _demo._GOOGLE_KEY, _demo._STORED_KEY):
+    for secret in (cli._DEMO_TOKEN, cli._DEMO_KEY, cli._DEMO_STORED_KEY):
         assert secret not in out
 
 

@@ -21,7 +21,7 @@ from google.genai import types
 from cfgenai import ConfigError
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
 
 pytestmark = [
     # Agents, triggers, environments, credentials, auth tokens, Live Music warn they are new.
@@ -55,7 +55,7 @@ async def _chat(api: Api) -> None:
 
 async def _live(aio: Api) -> None:
     config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
-    async with aio.live.connect(model=MODEL, config=config) as session:
+    async with aio.live.connect(model=LIVE_MODEL, config=config) as session:
         await session.send_client_content(
             turns=types.Content(role="user", parts=[types.Part(text="hi")]), turn_complete=True
         )

@@ -165,7 +165,7 @@ _IN_PROCESS = re.compile(
 )
 
 
-def _in_process(match: re.Match[str], env: dict[str, str]) -> str:
+def _in_process(match: re.Match[str], env: dict[str, str], *, check: bool) -> str:
     from cfgenai.cli import main
 
     assigns, args, cut, count, echo = match.groups()
@@ -179,6 +179,7 @@ def _in_process(match: re.Match[str], env: dict[str, str]) -> str:
         except SystemExit as exited:
             code = int(exited.code or 0)
     text = err.getvalue() + out.getvalue()
+    assert code == 0 or not check, text  # a command in a shell block must succeed
     if cut:
         lines = text.splitlines(keepends=True)
         text = "".join(lines[: int(count)] if cut == "head" else lines[-int(count) :])
@@ -190,7 +191,7 @@ def _run(command: str, env: dict[str, str], expected: list[str] | None = None) -
     if re.search(r"\bcfgenai gateway\b", command):
         return _serve(command, env, expected or [])
     if match := _IN_PROCESS.match(command):
-        return _in_process(match, env)
+        return _in_process(match, env, check=expected is None)
     done = subprocess.run(
         [BASH, "-c", command],
         env=env,

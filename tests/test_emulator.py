@@ -20,6 +20,7 @@ import pytest
 from google.genai import errors, types
 
 from cfgenai.testing import GatewayEmulator, RecordedRequest
+from cfgenai.testing._models import TABLE
 
 from .conftest import (
     CANARIES,
@@ -124,7 +125,7 @@ def test_standalone_reads_dotenv_and_flags_override(tmp_path: Path) -> None:
     server = Standalone("--account-id", "acct", cwd=tmp_path)
     try:
         root = f"{server.url}/v1/acct"
-        path = "/google-ai-studio/v1/models/m:generateContent"
+        path = "/google-ai-studio/v1/models/gemini-2.5-flash:generateContent"
         auth = f"cf-aig-authorization: Bearer {TOKEN}"
         assert "candidates" in _curl(root + "/prod" + path, auth, "x-goog-api-key: any-key-goes")
         assert _curl(root + "/staging" + path, auth)["internalCode"] == 2001
@@ -166,7 +167,7 @@ def test_the_plugin_fixture_serves_a_users_test_suite(pytester: pytest.Pytester)
 
         def test_each_test_starts_clean(cf_gateway):
             assert cf_gateway.requests == []
-            cfgenai.build_client().models.generate_content(model="m", contents="again")
+            cfgenai.build_client().models.generate_content(model="gemini-2.5-flash", contents="again")
             assert len(cf_gateway.requests) == 1
         """
     )
@@ -348,12 +349,7 @@ def test_count_tokens_embeddings_and_models(gateway_env: GatewayEmulator, build:
     embedded = client.models.embed_content(model="gemini-embedding-001", contents=["a", "b", "a"])
     vectors = [e.values for e in embedded.embeddings or []]
     assert len(vectors) == 3 and vectors[0] == vectors[2] != vectors[1]
-    assert [m.name for m in client.models.list()] == [
-        "models/gemini-2.5-flash",
-        "models/gemini-2.5-pro",
-        "models/gemini-2.0-flash",
-        "models/gemini-embedding-001",
-    ]
+    assert [m.name for m in client.models.list()] == [f"models/{m.name}" for m in TABLE]
     assert client.models.get(model="gemini-2.5-pro").name == "models/gemini-2.5-pro"
     with pytest.raises(errors.ClientError) as caught:
         client.models.get(model="gemini-0-nonexistent")

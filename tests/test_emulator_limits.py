@@ -118,7 +118,7 @@ def test_the_log_store_keeps_to_its_byte_budget_oldest_dropped_first(http: Any) 
     model = "m" * 8000  # in the entry's path and model: about 16 KB each
     url = f"/google-ai-studio/v1beta/models/{model}:generateContent"
     body = {"contents": [{"parts": [{"text": "hi"}]}]}
-    with GatewayEmulator(token=TOKEN, log_bytes=200_000) as gateway:
+    with GatewayEmulator(token=TOKEN, log_bytes=200_000, models=[model]) as gateway:
         ids = []
         for _ in range(40):
             answer = http.post(f"{gateway.base_url}{url}", headers=AUTH, json=body)

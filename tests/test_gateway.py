@@ -111,8 +111,8 @@ def test_gateway_not_found_2001_points_at_account_and_gateway(
     assert (error.code, error.gateway_code) == (400, 2001)
     assert str(error) == (
         "400 Cloudflare AI Gateway refused the request with code 2001 (Gateway does not exist): "
-        "check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL): no gateway has that "
-        "id in that account"
+        "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
+        "(or CF_AIG_BASE_URL)"
     )
     assert error.details["name"] == "AiGatewayError"
 
@@ -272,7 +272,7 @@ import asyncio, cfgenai
 async def main():
     async with cfgenai.build_client(retries=0).aio as aio:
         try:
-            await aio.models.generate_content(model="m", contents="hi")
+            await aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
         except cfgenai.GatewayError as exc:
             print(type(exc).__name__, exc.gateway_code, exc.code)
 

@@ -16,7 +16,7 @@ from google.genai import errors, types
 from cfgenai import GatewayError
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, STORED_KEY, TOKEN, Build
+from .conftest import CANARIES, GOOGLE_KEY, LIVE_MODEL, STORED_KEY, TOKEN, Build
 
 TEXT = types.LiveConnectConfig(response_modalities=["TEXT"])
 
@@ -45,21 +45,21 @@ def test_a_live_turn_goes_to_root_google_with_the_documented_credentials(
     client = build(base_url=gateway.base_url, token=TOKEN, mode=mode, **key)
 
     async def talk() -> tuple[str, str]:
-        async with client.aio.live.connect(model=MODEL, config=TEXT) as session:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as session:
             first = _text(await _turn(session, "hello live"))
             await session.send_realtime_input(text="and now")
             second = _text([m async for m in session.receive()])
         return first, second
 
     first, second = asyncio.run(talk())
-    assert first == f"Echo from {MODEL}: hello live"
-    assert second == f"Echo from {MODEL}: and now"
+    assert first == f"Echo from {LIVE_MODEL}: hello live"
+    assert second == f"Echo from {LIVE_MODEL}: and now"
     handshake, setup, *turns = gateway.requests
     assert (handshake.method, handshake.path) == ("GET", "/v1/acc/gw/google")
     assert handshake.params == ({"api_key": GOOGLE_KEY} if mode == "key" else {})
     assert handshake.header("cf-aig-authorization") == f"Bearer {TOKEN}"
     assert handshake.header("x-goog-api-key") is None
-    assert setup.json["setup"]["model"] == f"models/{MODEL}" and setup.model == MODEL
+    assert setup.json["setup"]["model"] == f"models/{LIVE_MODEL}" and setup.model == LIVE_MODEL
     assert [t.method for t in turns] == ["WS", "WS"]
     (upstream,) = gateway.upstream_requests  # Google sees the key the gateway chose
     assert upstream.header("x-goog-api-key") == (GOOGLE_KEY if mode == "key" else STORED_KEY)
@@ -78,7 +78,7 @@ def test_scripted_tool_calls_make_a_round_trip(gateway: GatewayEmulator, build: 
     config = types.LiveConnectConfig(response_modalities=["TEXT"], tools=tools)
 
     async def talk() -> str:
-        async with client.aio.live.connect(model=MODEL, config=config) as session:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=config) as session:
             messages = await _turn(session, "weather in Paris?")
             (asked,) = [m.tool_call for m in messages if m.tool_call]
             (function,) = asked.function_calls or []
@@ -100,7 +100,7 @@ def test_faults_reach_live_sessions(gateway: GatewayEmulator, build: Build) -> N
     gateway.drop_next(after_chunks=1, route="/google")
 
     async def cut() -> list[types.LiveServerMessage]:
-        async with client.aio.live.connect(model=MODEL, config=TEXT) as session:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as session:
             return await _turn(session, "one two three")
 
     with pytest.raises(errors.APIError):
@@ -118,7 +118,7 @@ def test_a_wrong_token_is_the_gateways_refusal_and_shows_no_key(
     caplog.set_level(logging.DEBUG)
 
     async def connect() -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT):
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
             pass
 
     with pytest.raises(GatewayError) as caught:
@@ -136,12 +136,12 @@ def test_live_through_the_shared_client_and_a_custom_domain(
     from cfgenai import client
 
     async def talk(with_client: Any) -> str:
-        async with with_client.aio.live.connect(model=MODEL, config=TEXT) as session:
+        async with with_client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as session:
             return _text(await _turn(session, "hi"))
 
-    assert asyncio.run(talk(client)) == f"Echo from {MODEL}: hi"
+    assert asyncio.run(talk(client)) == f"Echo from {LIVE_MODEL}: hi"
     domain = build(base_url=cf_gateway.url, token=TOKEN, access_token="canary-access-jwt-1")
-    assert asyncio.run(talk(domain)) == f"Echo from {MODEL}: hi"
+    assert asyncio.run(talk(domain)) == f"Echo from {LIVE_MODEL}: hi"
     handshake = cf_gateway.requests[-3]
     assert (
         handshake.path == "/google" and handshake.header("cf-access-token") == "canary-access-jwt-1"
@@ -154,7 +154,7 @@ def test_a_live_connection_that_fails_shows_no_key(build: Build) -> None:
     client = build(base_url=root, token=TOKEN, google_api_key=GOOGLE_KEY)
 
     async def connect() -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT):
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
             pass
 
     with pytest.raises(OSError) as caught:  # noqa: PT011 - whichever connection error it is
@@ -206,7 +206,7 @@ def test_a_malformed_live_frame_closes_with_1007_and_a_reason(
         headers = {"cf-aig-authorization": f"Bearer {TOKEN}"}
         async with websockets.connect(url, additional_headers=headers) as ws:
             if not first:
-                await ws.send(json.dumps({"setup": {"model": f"models/{MODEL}"}}))
+                await ws.send(json.dumps({"setup": {"model": f"models/{LIVE_MODEL}"}}))
                 assert "setupComplete" in str(await ws.recv())
             await ws.send(frame, text=text)
             with pytest.raises(websockets.ConnectionClosedError) as closed:
@@ -228,7 +228,7 @@ def test_a_turn_ended_before_anything_was_said_is_answered(gateway: GatewayEmula
     async def talk() -> str:
         headers = {"cf-aig-authorization": f"Bearer {TOKEN}"}
         async with websockets.connect(url, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"setup": {"model": f"models/{MODEL}"}}))
+            await ws.send(json.dumps({"setup": {"model": f"models/{LIVE_MODEL}"}}))
             await ws.recv()
             await ws.send(json.dumps({"clientContent": {"turnComplete": True}}))
             texts = []
@@ -238,4 +238,4 @@ def test_a_turn_ended_before_anything_was_said_is_answered(gateway: GatewayEmula
                 texts += [p["text"] for p in message["serverContent"]["modelTurn"]["parts"]]
             return "".join(texts)
 
-    assert asyncio.run(talk()) == f"Echo from {MODEL}: "
+    assert asyncio.run(talk()) == f"Echo from {LIVE_MODEL}: "

@@ -13,7 +13,7 @@ from google.genai import _api_client, errors, types
 
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build, needs_aiohttp_async
+from .conftest import CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build, needs_aiohttp_async
 
 
 @pytest.mark.parametrize("transport", ["sync", "async-aiohttp", "async-httpx"])
@@ -40,7 +40,7 @@ def test_no_log_record_at_any_level_holds_a_credential(
         async for _ in await aio.models.generate_content_stream(model=MODEL, contents="hi"):
             pass
         config = types.LiveConnectConfig(response_modalities=["TEXT"])
-        async with aio.live.connect(model=MODEL, config=config):
+        async with aio.live.connect(model=LIVE_MODEL, config=config):
             pass
 
     with caplog.at_level(logging.DEBUG):

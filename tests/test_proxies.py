@@ -19,7 +19,7 @@ import cfgenai.logs
 import cfgenai.openai
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import API_TOKEN, CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import API_TOKEN, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY")
 
@@ -63,7 +63,7 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
 def _live(client: Any) -> None:
     async def talk() -> None:
         config = types.LiveConnectConfig(response_modalities=["TEXT"])
-        async with client.aio.live.connect(model=MODEL, config=config) as session:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=config) as session:
             await session.send_realtime_input(text="hi")
             [m async for m in session.receive()]
 

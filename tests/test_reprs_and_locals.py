@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import cfgenai
-from cfgenai import _plan, _transport
+from cfgenai import _plan, _sources, _transport
 from cfgenai._credentials import AccessToken
 from cfgenai._rotation import Secret
 
@@ -96,6 +96,20 @@ def test_objects_holding_credentials_show_none_in_their_repr(build: Build, mode:
         for secret in SECRETS:
             assert secret not in text, what
     assert {_plan.Route, _plan.Plan, _transport.Outgoing, _transport.AiohttpMiddleware} <= seen
+
+
+def test_a_reading_of_the_environment_shows_no_secret_in_its_repr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "token").write_text(TOKEN)
+    monkeypatch.setenv("CF_AIG_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("GOOGLE_API_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("CF_AIG_ACCESS_CLIENT_SECRET", ACCESS_SECRET)
+    reading = _sources.read(cfgenai.GatewaySettings, None)
+    found = [reading.find([name]) for name in ("CF_AIG_TOKEN", "GOOGLE_API_KEY")]
+    assert [hit.value if hit else None for hit in found] == [TOKEN, GOOGLE_KEY]
+    for secret in (TOKEN, GOOGLE_KEY, ACCESS_SECRET):
+        assert secret not in _captured(reading) and secret not in _captured(found)
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -367,10 +367,10 @@ def test_a_redirect_is_refused_on_async_httpx(
             client = cfgenai.build_client(**settings, retries=0)
             try:
                 if stream:
-                    chunks = await client.aio.models.generate_content_stream(model="m", contents="hi")
+                    chunks = await client.aio.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
                     [c async for c in chunks]
                 else:
-                    await client.aio.models.generate_content(model="m", contents="hi")
+                    await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
             except cfgenai.RedirectError as error:
                 return error.code
             return "followed"
@@ -400,12 +400,12 @@ def test_the_openai_compat_client_follows_no_redirect_either(
     messages = [{"role": "user", "content": "hi"}]
     with cfgenai.openai.openai_client(**settings, retries=0) as compat:
         with pytest.raises(openai.APIStatusError) as caught:
-            compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+            compat.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
         assert caught.value.status_code == 307
 
     async def ask_async() -> None:
         async with cfgenai.openai.async_openai_client(**settings, retries=0) as compat:
-            await compat.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+            await compat.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
 
     with pytest.raises(openai.APIStatusError):
         asyncio.run(ask_async())
@@ -446,7 +446,13 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = _documented_files()
-    assert set(files) == {"my_app.py", "test_my_app.py", "docs_app.py", "test_docs_app.py"}
+    assert set(files) == {
+        "my_app.py",
+        "test_my_app.py",
+        "docs_app.py",
+        "test_docs_app.py",
+        "test_models_sample.py",
+    }
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
             pytester.makepyfile(**{name[:-3]: text})
@@ -464,7 +470,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=7)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 
@@ -477,20 +483,21 @@ import pytest
 from cfgenai import client
 from cfgenai._client import shared_client
 
+MODEL = "gemini-2.5-flash"
 seen = []
 loop = asyncio.new_event_loop()  # one loop for several tests, as a session-scoped loop is
 
 
 async def ask_async():
-    return (await client.aio.models.generate_content(model="m", contents="hi")).text
+    return (await client.aio.models.generate_content(model=MODEL, contents="hi")).text
 
 
 @pytest.mark.parametrize("call", ["sync", "stream", "async", "same loop", "same loop again"])
 def test_the_same_environment(cf_gateway, call):
     if call == "sync":
-        assert client.models.generate_content(model="m", contents="hi").text
+        assert client.models.generate_content(model=MODEL, contents="hi").text
     elif call == "stream":
-        assert list(client.models.generate_content_stream(model="m", contents="hi"))
+        assert list(client.models.generate_content_stream(model=MODEL, contents="hi"))
     elif call == "async":
         assert asyncio.run(ask_async())
     else:
@@ -503,27 +510,27 @@ def test_the_same_environment(cf_gateway, call):
 def test_warnings_come_with_every_test(cf_gateway, monkeypatch, run):
     monkeypatch.setenv("CF_AIG_GATEWAY", "typo")
     with pytest.warns(UserWarning, match="CF_AIG_GATEWAY"):
-        client.models.generate_content(model="m", contents="hi")
+        client.models.generate_content(model=MODEL, contents="hi")
     seen.append(shared_client())
 
 
 def test_key_mode(cf_gateway, monkeypatch):
     monkeypatch.setenv("CF_AIG_MODE", "key")
     monkeypatch.setenv("GOOGLE_API_KEY", "test-google-key")
-    client.models.generate_content(model="m", contents="hi")
+    client.models.generate_content(model=MODEL, contents="hi")
     assert cf_gateway.last_request.header("x-goog-api-key") == "test-google-key"
     seen.append(shared_client())
 
 
 def test_byok_again(cf_gateway):
-    client.models.generate_content(model="m", contents="hi")
+    client.models.generate_content(model=MODEL, contents="hi")
     assert cf_gateway.last_request.header("x-goog-api-key") is None
     seen.append(shared_client())
 
 
 def test_a_closed_client(cf_gateway):
     shared_client().close()
-    client.models.generate_content(model="m", contents="hi")
+    client.models.generate_content(model=MODEL, contents="hi")
     seen.append(shared_client())
 
 

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from google import genai
-from google.genai import _api_client, types
+from google.genai import _api_client, errors, types
 
 from cfgenai import OffGatewayError
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
 from .recorder import Recorder
 
 # -- the calls ------------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ async def _store_upload(api: Api) -> Any:
 
 async def _live_turn(aio: Api) -> None:
     config = types.LiveConnectConfig(response_modalities=["TEXT"])
-    async with aio.live.connect(model=MODEL, config=config) as session:
+    async with aio.live.connect(model=LIVE_MODEL, config=config) as session:
         await session.send_client_content(
             turns=types.Content(role="user", parts=[types.Part(text="hi")]), turn_complete=True
         )
@@ -464,8 +464,10 @@ def test_a_hostile_model_name_sends_nothing_anywhere(
 
     if transport == "async-aiohttp" and "\n" in model and ASYNC_OVER_AIOHTTP:
         # aiohttp's URL parser drops a newline before any middleware sees the request: it
-        # goes to .../models/ab, under the gateway's prefix, where the gateway answers.
-        _run(client, transport, call)
+        # goes to .../models/ab, under the gateway's prefix, where the gateway answers (Google
+        # knows no such model).
+        with pytest.raises(errors.ClientError, match="models/ab is not found"):
+            _run(client, transport, call)
         assert [r.path for r in gateway.requests] == [
             "/v1/acc/gw/google-ai-studio/v1/models/ab:generateContent"
         ]

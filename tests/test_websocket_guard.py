@@ -20,7 +20,7 @@ import cfgenai
 from cfgenai import ConfigError, _client
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import CANARIES, GOOGLE_KEY, MODEL, TOKEN, VERTEX_TOKEN, Build
+from .conftest import CANARIES, GOOGLE_KEY, LIVE_MODEL, TOKEN, VERTEX_TOKEN, Build
 
 # google-genai warns that Live Music and Live Interactions are experimental.
 # google-genai 2.x warns that the Interactions API does not take cfgenai's retry options.
@@ -114,7 +114,7 @@ def test_vertex_ai_live_is_refused_before_anything_is_sent(
     )
 
     async def connect() -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT):
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
             pass
 
     with pytest.raises(ConfigError, match="no Vertex AI route"):
@@ -215,7 +215,7 @@ def test_live_after_cfgenai_is_imported_again_goes_on_the_documented_route(
     second = again.build_client(base_url=gateway.base_url, **_credentials(mode))
 
     async def turn(client: genai.Client) -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT) as session:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as session:
             await session.send_client_content(
                 turns=types.Content(role="user", parts=[types.Part(text="hi")])
             )
@@ -262,7 +262,7 @@ def test_a_redirect_on_the_live_handshake_is_raised_and_never_followed(
         client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", **_credentials(mode))
         caught = None
         try:
-            async with client.aio.live.connect(model=MODEL, config=TEXT):
+            async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
                 pass
         except RedirectError as exc:
             caught = exc
@@ -286,7 +286,7 @@ def test_live_debug_logs_show_no_credential(
     client = build(base_url=gateway.base_url, **_credentials(mode))
 
     async def talk() -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT):
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
             pass
 
     with caplog.at_level(logging.DEBUG, logger="websockets"):
@@ -306,7 +306,7 @@ def test_a_base_url_in_capitals_is_normalised_once_and_live_works_on_it(
     client = build(settings)
 
     async def talk() -> None:
-        async with client.aio.live.connect(model=MODEL, config=TEXT):
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT):
             pass
 
     asyncio.run(talk())

@@ -1,9 +1,6 @@
-"""Frameworks that cannot take a ``genai.Client``, configured through cfgenai.
-
-pydantic-ai, Google ADK and instructor take ``cfgenai.client`` (or ``client_kwargs()``) as they
-are; LangChain and LlamaIndex get their own objects here. Each framework is imported only
-when its helper is called.
-"""
+"""LangChain's and LlamaIndex's models over the gateway: they cannot take a ``genai.Client``
+(pydantic-ai, Google ADK and instructor take ``cfgenai.client`` as it is). Each framework is
+imported only when its helper is called."""
 
 from __future__ import annotations
 
@@ -21,8 +18,8 @@ __all__ = ["langchain_chat", "llama_index_llm"]
 
 
 def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
-    """LangChain's ``ChatGoogleGenerativeAI`` for ``model`` over the gateway (Gemini API),
-    given ``kwargs``. Reads what ``build_client`` reads."""
+    """LangChain's ``ChatGoogleGenerativeAI`` for ``model``, through the gateway to the Gemini
+    API; reads what ``build_client`` reads."""
     module, options = _framework("langchain_google_genai", "langchain")
     from google import genai
 
@@ -35,8 +32,8 @@ def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
 
 
 def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
-    """LlamaIndex's ``GoogleGenAI`` LLM for ``model`` over the gateway (Gemini API), given
-    ``kwargs``. Reads what ``build_client`` reads."""
+    """LlamaIndex's ``GoogleGenAI`` LLM for ``model``, through the gateway to the Gemini API;
+    reads what ``build_client`` reads."""
     module, options = _framework("llama_index.llms.google_genai", "llama-index")
     # It takes no client, and rebuilds HttpOptions from their JSON form, which cannot carry
     # cfgenai's hooks: as a dict, they are kept as they are.
@@ -60,10 +57,8 @@ def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
         ) from exc
     options = client_kwargs()
     if options["vertexai"]:
+        fix = "unset it, or for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
         raise ConfigError(
-            [
-                "CF_AIG_PROVIDER: the LangChain and LlamaIndex helpers support the Gemini API "
-                "only; for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
-            ]
+            [f"CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only; {fix}"]
         )
     return imported, options

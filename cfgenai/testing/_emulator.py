@@ -89,6 +89,10 @@ class GatewayEmulator:
       (deny by default); cached answers skip them. ``None``: no policies.
     - ``batch_polls``: how many ``batches.get`` still see a new batch pending; the next one
       finds it succeeded, with its answers.
+    - ``models``: the names of the models served, replacing Google's list as the emulator
+      knows it (``cfgenai.testing._models``); a call naming any other model, or a method the
+      model lacks (an embedding model asked to generate, say), gets Google's 404
+      ``NOT_FOUND``, on every route. :meth:`add_model` adds one until the next reset.
     - ``upload_urls``: where a resumable upload's start sends the chunks: ``"google"``,
       Google's own URL, as the real gateway most likely passes it on (cfgenai's clients put it
       back on the gateway); ``"gateway"``, the emulator's own URL for the same path, which a
@@ -142,6 +146,7 @@ class GatewayEmulator:
     policies: Sequence[Callable[[RecordedRequest], bool]] | None = None
     batch_polls: int = 1
     upload_urls: Literal["google", "gateway"] = "google"
+    models: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if self.google_keys is not None and not callable(self.google_keys):
@@ -388,9 +393,13 @@ class GatewayEmulator:
         else:
             self._script.add_flag(Fault(route, times), header)
 
+    def add_model(self, name: str) -> None:
+        """Serve the model ``name`` (as ``models.list`` shows it) until the next reset."""
+        self._gateway.models.add(name)
+
     def reset(self) -> None:
         """Forget recorded requests, connections, scripted answers, faults, the cache, the log
-        entries and Unified Billing's rate-limit window; and close every connection, as a
+        entries, models added and Unified Billing's rate-limit window; and close every connection, as a
         restarted gateway would (one sending an answer, once it is sent): a client's next
         request opens a new one, so nothing sent after a reset travels on a connection from
         before it."""

@@ -18,6 +18,7 @@ from ._cache import AnswerCache
 from ._journal import MODEL_CALL, Journal, RecordedRequest
 from ._live import LiveEndpoint
 from ._logs import LogStore, uuid7
+from ._models import Models
 from ._provider import PROVIDER, VERTEX, Google, GoogleSettings, provider_key
 from ._resources import GOOGLE_HOST, Resources
 from ._rules import Options, read_options
@@ -69,9 +70,14 @@ class Gateway:
     def resources(self) -> Resources:
         return self._google.resources
 
+    @property
+    def models(self) -> Models:
+        return self._google.models
+
     def clear(self) -> None:
         self.resources.clear()
         self._google.interactions.clear()
+        self._google.models.reset()
         self.cache.clear()
         self.logs.clear()
         if self.unified_limit is not None:

@@ -10,8 +10,6 @@ from typing import Any
 
 from ._answers import Answer
 
-MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-embedding-001")
-
 _ERRORS = {
     400: ("INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
     403: (
@@ -38,14 +36,6 @@ def prompt_text(body: Any) -> str:
     """The text of the last turn of a ``generateContent`` body."""
     turn = body["contents"][-1]
     return " ".join(part["text"] for part in turn["parts"] if "text" in part)
-
-
-def thinks(model: str, body: Any = None) -> bool:
-    """Whether ``model`` thinks before it answers, as the 2.5 and later models (but the lite
-    ones) do by default, unless the request sets a thinking budget of 0."""
-    config = (body or {}).get("generationConfig", {}).get("thinkingConfig", {})
-    lite = "lite" in model or not model.startswith(("gemini-2.5", "gemini-3"))
-    return not lite and config.get("thinkingBudget") != 0
 
 
 def texts_answer(
@@ -106,23 +96,6 @@ def embed(body: Any) -> dict[str, Any]:
 
 def batch_embed(body: Any) -> dict[str, Any]:
     return {"embeddings": [embedding(r["content"]) for r in body["requests"]]}
-
-
-def model_info(name: str) -> dict[str, Any]:
-    embedder = "embedding" in name
-    action = "embedContent" if embedder else "generateContent"
-    return {
-        "name": f"models/{name}",
-        "version": "001",
-        "displayName": name,
-        "inputTokenLimit": 1048576,
-        "outputTokenLimit": 0 if embedder else 65536,
-        "supportedGenerationMethods": [action, "countTokens"],
-    }
-
-
-def list_models() -> dict[str, Any]:
-    return {"models": [model_info(m) for m in MODELS]}
 
 
 def responses(

@@ -119,6 +119,10 @@ class _Session:
             if not self._endpoint._google.accepts(self._key):
                 await self._close(1007, "API key not valid. Please pass a valid API key.")
                 return False
+            refused = self._endpoint._google.models.refusal(self._model, "bidiGenerateContent")
+            if refused is not None:
+                await self._close(1008, refused.body["error"]["message"])
+                return False
             await self._message({"setupComplete": {}})
             return True
         self._endpoint._journal.received(recorded)
@@ -187,7 +191,9 @@ class _Session:
         await self._send({"type": "websocket.send", "text": json.dumps(message)})
 
     async def _close(self, code: int, reason: str) -> None:
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        # A close frame's reason holds at most 123 bytes (RFC 6455, 5.5): longer ones are cut.
+        cut = reason.encode()[:123].decode(errors="ignore")
+        await self._send({"type": "websocket.close", "code": code, "reason": cut})
 
 
 class Malformed(ValueError):

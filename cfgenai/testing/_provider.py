@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from . import _google
+from . import _google, _models
 from ._answers import Answer
 from ._billing import UNIFIED_BILLING_KEY
 from ._interactions import Interactions
 from ._journal import MODEL_CALL, MODEL_PATH, RecordedRequest
-from ._resources import Resources, not_served
+from ._models import Models
+from ._resources import CACHES, Resources, not_served
 from ._script import Script
 
 PROVIDER, VERTEX, LIVE = "google-ai-studio", "google-vertex-ai", "google"
@@ -27,6 +28,7 @@ class GoogleSettings(Protocol):
     batch_polls: int
     upload_sessions: int
     upload_ttl: float
+    models: Sequence[str] | None
 
     @property
     def clock(self) -> Callable[[], float]: ...
@@ -54,6 +56,7 @@ class Google:
             uploads=(settings.upload_sessions, settings.upload_ttl),
         )
         self.interactions = Interactions(self._interact)
+        self.models = Models(settings.models)
 
     async def answer(
         self, request: RecordedRequest, provider: str, upload_url: Callable[[str, str], str]
@@ -101,6 +104,9 @@ class Google:
         )
 
     def _gemini(self, request: RecordedRequest, upload_url: Callable[[str, str], str]) -> Answer:
+        refused = self._unknown_model(request)
+        if refused is not None:
+            return refused
         resource = self.resources.answer(request, upload_url) or self.interactions.answer(request)
         if resource is not None:
             return resource
@@ -108,9 +114,10 @@ class Google:
         if request.method == "GET" and listing is not None:
             name = listing["model"]
             if name is None:
-                return Answer(200, _google.list_models())
-            if name in _google.MODELS:
-                return Answer(200, _google.model_info(name))
+                return Answer(200, self.models.listing())
+            found = self.models.get(name)
+            if found is not None:
+                return Answer(200, _models.info(found))
             return _google.error(404, f"models/{name} is not found.")
         call = MODEL_CALL.search(request.path)
         if call is None or request.method != "POST":
@@ -131,6 +138,19 @@ class Google:
         if action == "batchEmbedContents":
             return Answer(200, _google.batch_embed(request.json))
         return _google.error(404, f"Method {action} is not found for models/{model}.")
+
+    def _unknown_model(self, request: RecordedRequest) -> Answer | None:
+        """Google's 404 for a call (or a cache) naming a model it does not serve, or one that
+        lacks the method called."""
+        if request.method != "POST":
+            return None
+        call = MODEL_CALL.search(request.path)
+        if call is not None:
+            return self.models.refusal(call["model"], call["action"], request.path)
+        if CACHES.fullmatch(request.path) and isinstance(request.json.get("model"), str):
+            model = request.json["model"].rpartition("models/")[2]
+            return self.models.refusal(model, "createCachedContent", request.json["model"])
+        return None
 
     def _missing(self, body: Any) -> Answer | None:
         """Google's 404 for a cached content or file search store the request names but the
@@ -175,18 +195,21 @@ class Google:
     def _interact(self, request: RecordedRequest, model: str, prompt: str) -> list[dict[str, Any]]:
         """An interaction's answer, as the chunks of a ``generateContent`` stream."""
         prompt_tokens = max(1, len(prompt.split()))
+        thinking = self._thinks(model, {})
         return _google.responses(
-            self._reply(request, model, prompt),
-            model,
-            prompt=prompt_tokens,
-            thinking=_google.thinks(model),
+            self._reply(request, model, prompt), model, prompt=prompt_tokens, thinking=thinking
         )
 
-    @staticmethod
-    def _sizes(request: RecordedRequest, model: str) -> dict[str, Any]:
+    def _sizes(self, request: RecordedRequest, model: str) -> dict[str, Any]:
         """The prompt's tokens (a word each) and whether the model thinks about it."""
         prompt = max(1, _google.count_tokens(request.json)["totalTokens"])
-        return {"prompt": prompt, "thinking": _google.thinks(model, request.json)}
+        return {"prompt": prompt, "thinking": self._thinks(model, request.json)}
+
+    def _thinks(self, model: str, body: Any) -> bool:
+        """Whether ``model`` thinks before it answers, unless asked not to (a budget of 0)."""
+        found = self.models.get(model)
+        config = body.get("generationConfig", {}).get("thinkingConfig", {})
+        return found is not None and found.thinks and config.get("thinkingBudget") != 0
 
     def _count_cached(self, request: RecordedRequest, answer: dict[str, Any]) -> None:
         cache = self.resources.cache(request.json.get("cachedContent") or "-")
