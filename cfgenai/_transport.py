@@ -206,15 +206,11 @@ class AiohttpMiddleware(Outgoing):
 
 
 def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
-    import aiohttp
     from multidict import CIMultiDict, CIMultiDictProxy
 
     info = error.request_info
-    headers = CIMultiDictProxy(CIMultiDict(mask_headers(info.headers)))
-    request_info = aiohttp.RequestInfo(info.url, info.method, headers, info.real_url)
-    return type(error)(
-        request_info, (), status=error.status, message=error.message, headers=error.headers
-    )
+    info = info._replace(headers=CIMultiDictProxy(CIMultiDict(mask_headers(info.headers))))
+    return type(error)(info, (), status=error.status, message=error.message, headers=error.headers)
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
