@@ -215,13 +215,10 @@ def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
     # The request is left out: its headers hold the credentials.
-    from ._responses import answered, error_for, redirect_error  # on the first error only
+    from ._responses import answered, error_for  # on the first error only
 
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
-    answer = answered(status, headers, body, request.method, url)
-    if status < 400:
-        raise redirect_error(status, str(request.url), answer.headers.get("location"), answer)
-    raise error_for(answer)
+    raise error_for(answered(status, headers, body, request.method, url))
 
 
 class LoopPools:
