@@ -30,12 +30,11 @@ def cf_gateway_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEmulator]:
     """The gateway emulator, started once per test session on a free loopback port."""
-    from cfgenai import reset_client
     from cfgenai.testing import GatewayEmulator
 
     with GatewayEmulator(**cf_gateway_options) as gateway:
         yield gateway
-    reset_client()  # and the client the last test left for the next
+    _close_shared()  # and the client the last test left for the next
 
 
 @pytest.fixture
@@ -45,8 +44,6 @@ def cf_gateway(
     """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
     ``.env``, no proxy for loopback, the shared client built anew. Set variables after it."""
-    import cfgenai
-
     for name in list(os.environ):
         if name.upper().startswith(_ISOLATED):
             monkeypatch.delenv(name)
@@ -56,6 +53,17 @@ def cf_gateway(
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    cfgenai.reset_client()
+    _close_shared()
     yield cf_gateway_session
-    cfgenai.reset_client()
+    _close_shared()
+
+
+def _close_shared() -> None:
+    # Forgotten, the shared client would leave its pooled sockets to the garbage collector,
+    # whose ResourceWarning then lands in whatever test runs at the time.
+    from cfgenai import _client
+
+    left = _client._shared
+    _client.reset_client()
+    if left is not None:
+        left.close()
