@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -129,10 +129,8 @@ class GatewaySettings(BaseSettings):
         if found:
             secrets = [*found_secrets(reading), *_given_secrets(values)]
             raise ConfigError(_mention_env_file([mask(p, secrets) for p in found], reading))
-        files = {
-            name: reading.find(variables()[name]) for name in SECRET_FIELDS if name not in values
-        }
-        self._files = {name: hit.path for name, hit in files.items() if hit and hit.path}
+        hits = {n: reading.find(variables()[n]) for n in SECRET_FIELDS if n not in values}
+        self._files = {n: hit.path for n, hit in hits.items() if hit and hit.path}
         if given is None:
             for message in self._warnings(reading, values):
                 warnings.warn(message, UserWarning, stacklevel=2)
@@ -147,10 +145,6 @@ class GatewaySettings(BaseSettings):
                 "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean."
             )
         return found
-
-    def _replace(self, **changes: Any) -> Self:
-        """These settings with ``changes`` (by field or option name), read from nowhere else."""
-        return type(self)(_reading=Reading((kept(self, self._files),)), **changes)
 
     @property
     def api_key(self) -> SecretStr | None:
@@ -207,15 +201,18 @@ def variable(field: str) -> str:
 
 
 def found_secrets(reading: Reading) -> list[str]:
-    """Every secret value ``reading`` found, wherever it came from (to mask it in messages)."""
-    found = {name: reading.find(variables()[name]) for name in SECRET_FIELDS}
-    return _given_secrets({name: hit.value for name, hit in found.items() if hit})
+    """Every secret value ``reading`` found, in any source (to mask it in messages)."""
+    names = {n for field in SECRET_FIELDS for n in variables()[field]}
+    return [_plain(v) for s in reading.sources for n, v in s.values.items() if n in names]
 
 
 def _given_secrets(values: Mapping[str, Any]) -> list[str]:
-    """The secrets among keyword arguments (or a settings object's values), as text."""
-    given = [values.get(name) for name in SECRET_FIELDS]
-    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in given if v]
+    """The secrets among keyword arguments, as text."""
+    return [_plain(values[name]) for name in SECRET_FIELDS if values.get(name)]
+
+
+def _plain(value: Any) -> str:
+    return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
 def _arguments(
@@ -317,21 +314,17 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if value is None or isinstance(value, str):
-        return (value or "").strip()
+    if value is None or isinstance(value, str | SecretStr):
+        return _plain(value or "").strip()
     return object.__repr__(value)  # set, but not text (its type is reported on its own)
 
 
-# -- the environment's settings, remembered ---------------------------------------------------
-
-
 def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
-    """``settings`` with ``overrides`` applied; by default read from the environment."""
-    if settings is None:
-        return GatewaySettings(**overrides)
-    return settings._replace(**overrides) if overrides else settings
+    """``settings`` with ``overrides`` (by field or option name), read from nowhere else; by
+    default read from the environment."""
+    if settings is None or not overrides:
+        return settings or GatewaySettings(**overrides)
+    return type(settings)(_reading=Reading((kept(settings, settings._files),)), **overrides)
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:
