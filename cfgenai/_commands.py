@@ -117,7 +117,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
     reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
     unknown = reading.warnings({}, _settings.all_variables())
-    found = Diagnosis(_sources(reading), env_file=describe_env_file())
+    found = Diagnosis(_sources(reading), env_file=describe_env_file(reading.env_file))
     try:
         settings, warned = _settings.from_reading(reading)
         plan = _plan.plan(settings)

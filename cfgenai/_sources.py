@@ -176,18 +176,16 @@ def read(
     when empty). A ``.env`` file that is not UTF-8 is a problem and is not read."""
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
-        path = _named_env_file()
-        if path is not None and ENV_FILE in os.environ and not path.is_file():
+        env_file = os.environ.get(ENV_FILE, ".env").strip() or None
+        if env_file and ENV_FILE in os.environ and not Path(env_file).is_file():
             problems.append(
                 f"{ENV_FILE}: names a file that does not exist or is not a file; "
                 "point it at your .env file, or set it empty to read no file"
             )
-            path = None
-    else:
-        path = None if env_file is None else Path(env_file)
+    path = None if env_file is None else Path(env_file)
     found = {n for names in variables(settings_cls).values() for n in names}
     wanted = {*found, *(f"{n}_FILE" for n in found)}
-    try:  # python-dotenv, as pydantic-settings reads it
+    try:  # python-dotenv, as pydantic-settings reads it (a missing file holds nothing)
         dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
         line = exc.object[: exc.start].count(b"\n") + 1
@@ -202,15 +200,8 @@ def read(
     return Reading(sources, tuple(problems), path)
 
 
-def _named_env_file() -> Path | None:
-    """The file ``CF_AIG_ENV_FILE`` names, ``.env`` when it is unset, None when it is empty."""
-    name = os.environ.get(ENV_FILE, ".env").strip()
-    return Path(name) if name else None
-
-
-def describe_env_file() -> str:
-    """Which ``.env`` file is looked for, and whether it was found (for ``cfgenai doctor``)."""
-    path = _named_env_file()
+def describe_env_file(path: Path | None) -> str:
+    """Which ``.env`` file was looked for (``Reading.env_file``), and whether it was found."""
     if path is None:
         return f"none ({ENV_FILE} is empty)"
     return f"{printable(str(path.absolute()))} ({'found' if path.is_file() else 'not found'})"
