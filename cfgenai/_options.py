@@ -16,7 +16,6 @@ from ._sources import ENV_NAMES
 if TYPE_CHECKING:
     from google.genai import types
 
-MetadataValue = str | int | float | bool
 # Booleans as true/false, objects compact; ASCII-only, so safe in a header.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _ONE_TRACE = (
@@ -106,7 +105,7 @@ class RequestOptions(TypedDict, total=False):
     cache_ttl: int
     skip_cache: bool
     cache_key: str
-    metadata: dict[str, MetadataValue]
+    metadata: dict[str, str | int | float | bool]
     collect_log: bool
     collect_log_payload: bool
     event_id: str

@@ -126,9 +126,15 @@ class GatewaySettings(BaseSettings):
             ]
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
-        if found:
+        if found:  # "not set" ones say when no .env file was found
             secrets = [*found_secrets(reading), *_given_secrets(values)]
-            raise ConfigError(_mention_env_file([mask(p, secrets) for p in found], reading))
+            path = reading.env_file
+            where = (
+                ""
+                if path is None or path.is_file()
+                else f" (no .env file was found at {path.absolute()})"
+            )
+            raise ConfigError(mask(p, secrets) + where * (NOT_SET in p) for p in found)
         hits = {n: reading.find(variables()[n]) for n in SECRET_FIELDS if n not in values}
         self._files = {n: hit.path for n, hit in hits.items() if hit and hit.path}
         if given is None:
@@ -230,14 +236,6 @@ def _arguments(
     return data, unknown_names(
         values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
     )
-
-
-def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
-    """Problems, with "not set" ones saying that no ``.env`` file was found."""
-    if reading.env_file is None or reading.env_file.is_file():
-        return found
-    where = f" (no .env file was found at {reading.env_file.absolute()})"
-    return [p + where if NOT_SET in p else p for p in found]
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
