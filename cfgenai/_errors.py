@@ -88,8 +88,8 @@ def unknown_names(
     otherwise: str,
     hints: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """A line for each of ``given`` that is not ``known``: its hint in ``hints``, else the
-    closest known name, else ``otherwise``."""
+    """A line per unknown name in ``given``: its hint, else the closest of ``known``, else
+    ``otherwise``."""
     lines = []
     for name in (n for n in given if n not in known):
         close = closest(name, known)

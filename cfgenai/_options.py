@@ -125,8 +125,7 @@ def request_options(**options: Unpack[RequestOptions]) -> types.HttpOptions:
     """``HttpOptions`` carrying gateway options for one request; they win over the client's.
 
     Use it as ``config=types.GenerateContentConfig(http_options=request_options(cache_ttl=60))``.
-    Raises ``ConfigError`` (a ``ValueError``) naming each bad option and its limit.
-    """
+    Raises ``ConfigError`` (a ``ValueError``) naming each bad option and its limit."""
     from google.genai import types
 
     return types.HttpOptions(headers=validate_options(dict(options)).headers())

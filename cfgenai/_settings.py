@@ -39,8 +39,7 @@ class GatewaySettings(BaseSettings):
 
     ``GatewaySettings()`` reads the environment, secret files and the ``.env`` file named by
     ``CF_AIG_ENV_FILE`` (default ``.env``; empty: none); keyword arguments (by field or gateway
-    option name) override them. Every problem is raised at once in one :class:`ConfigError`.
-    """
+    option name) override them. Every problem is raised at once in one :class:`ConfigError`."""
 
     # Errors name the field, which FIXES and variable() know.
     model_config = CONFIG | SettingsConfigDict(extra="ignore", loc_by_alias=False)
@@ -127,7 +126,7 @@ class GatewaySettings(BaseSettings):
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
         if found:  # "not set" ones say when no .env file was found
-            secrets = [*found_secrets(reading), *_given_secrets(values)]
+            secrets = found_secrets(reading, values)
             path = reading.env_file
             where = (
                 ""
@@ -206,15 +205,12 @@ def variable(field: str) -> str:
     return " (or ".join(names) + ")" * (len(names) - 1)
 
 
-def found_secrets(reading: Reading) -> list[str]:
-    """Every secret value ``reading`` found, in any source (to mask it in messages)."""
+def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> list[str]:
+    """Every secret ``reading`` found in any source, and in the keyword arguments ``given``."""
     names = {n for field in SECRET_FIELDS for n in variables()[field]}
-    return [_plain(v) for s in reading.sources for n, v in s.values.items() if n in names]
-
-
-def _given_secrets(values: Mapping[str, Any]) -> list[str]:
-    """The secrets among keyword arguments, as text."""
-    return [_plain(values[name]) for name in SECRET_FIELDS if values.get(name)]
+    found = [v for s in reading.sources for n, v in s.values.items() if n in names]
+    found += [v for n, v in (given or {}).items() if n in SECRET_FIELDS and v]
+    return [_plain(v) for v in found]
 
 
 def _plain(value: Any) -> str:
