@@ -115,7 +115,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
     secret, whole or inside another value, as its fingerprint."""
     reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
-    unknown = reading.warnings({}, _settings.all_variables())
+    unknown = reading.warnings(_settings.GatewaySettings, {})
     found = Diagnosis(_sources(reading), env_file=describe_env_file(reading.env_file))
     try:
         settings, warned = _settings.from_reading(reading)

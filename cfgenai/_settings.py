@@ -143,7 +143,7 @@ class GatewaySettings(BaseSettings):
     def _warnings(self, reading: Reading, arguments: Mapping[str, Any]) -> list[str]:
         """What to warn of, read by ``reading`` with these keyword ``arguments``."""
         aliases = {n: names for n, names in variables().items() if n not in arguments}
-        found = reading.warnings(aliases, all_variables())
+        found = reading.warnings(GatewaySettings, aliases)
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
             found.append(
                 "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
@@ -193,10 +193,6 @@ SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sou
 def variables() -> dict[str, tuple[str, ...]]:
     """Each setting's and gateway option's environment variables, the first one winning."""
     return _sources.variables(GatewaySettings)
-
-
-def all_variables() -> frozenset[str]:
-    return frozenset(n for names in variables().values() for n in names)
 
 
 def variable(field: str) -> str:

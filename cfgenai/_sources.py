@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
@@ -144,10 +144,13 @@ class Reading:
         hits = {k: self.find(found) for k, found in variables(settings_cls).items()}
         return {k: hit.value for k, hit in hits.items() if hit is not None}
 
-    def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
+    def warnings(
+        self, settings_cls: type[BaseModel], aliases: Mapping[str, Sequence[str]]
+    ) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
-        known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
+        known = {n for names in variables(settings_cls).values() for n in names}
+        known |= {*(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
         lines = []
         for source in self.sources:
             for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
