@@ -97,15 +97,10 @@ class GatewaySettings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        cls, *args: Any, **sources: Any
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The arguments alone: ``__init__`` passes what one :class:`Reading` found under them."""
-        return (init_settings,)
+        return (sources["init_settings"],)
 
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
