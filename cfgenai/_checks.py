@@ -1,6 +1,5 @@
-"""The rules for single values, as the types the settings and options use: a check raises
-``ValueError`` with the fix, never the value (it may be a secret pasted in the wrong place), and
-:data:`FIXES` says what pydantic's own refusals mean."""
+"""The rules for single values, as the settings' and options' types: a check raises ``ValueError``
+with the fix, never the value; :data:`FIXES` says what pydantic's own refusals mean."""
 
 from __future__ import annotations
 
@@ -59,9 +58,8 @@ _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 
 
 def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> AfterValidator:
-    """A check that a value matches ``rule`` (a character class and a count), else ``fix`` and
-    the value's length and kinds of wrong character: quoting the characters would show part of
-    a token pasted in the wrong place."""
+    """A check that a value matches ``rule`` (a character class and a count), else ``fix``, the
+    length and the kinds of wrong character (never the characters: a token may be pasted here)."""
     allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
     def check(value: str | None) -> str | None:
@@ -75,22 +73,19 @@ def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> Aft
 
 
 def _kind(c: str, letters: str) -> str:
-    if c == " ":
-        return "spaces"
-    if not c.isascii():
-        return "non-ASCII characters"
-    if not c.isprintable():
-        return "control characters"
-    if c.isdigit():
-        return "digits"
-    if c.isalpha():
-        return f"uppercase {letters}" if c.isupper() else f"lowercase {letters}"
-    return "punctuation"
+    kinds = {
+        "spaces": c == " ",
+        "non-ASCII characters": not c.isascii(),
+        "control characters": not c.isprintable(),
+        "digits": c.isdigit(),
+        f"uppercase {letters}": c.isupper(),
+        f"lowercase {letters}": c.isalpha(),
+    }
+    return next((kind for kind, hit in kinds.items() if hit), "punctuation")
 
 
 def secret(value: Any, *, bearer: bool) -> Any:
-    """A credential sent in a header, stripped (blank: None); ``bearer`` when cfgenai adds the
-    ``Bearer`` scheme. Anything but text is left to pydantic to refuse."""
+    """A credential for a header, stripped (blank: None); ``bearer``: cfgenai adds ``Bearer``."""
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if not isinstance(value, str):
@@ -119,10 +114,9 @@ def _not_dots(value: str | None) -> str | None:
 
 def google_credentials(value: Any) -> Any:
     """``adc``, a credentials file's path or ``google.auth`` credentials (checked when loaded)."""
-    if isinstance(value, str):
-        return "adc" if value.strip().lower() == "adc" else value.strip() or None
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        value = (value or "").strip()
+        return "adc" if value.lower() == "adc" else value or None
     from google.auth.credentials import Credentials  # only for an object handed over
 
     if not isinstance(value, Credentials):
@@ -182,9 +176,8 @@ def _not_under_a_minute(ttl: int | None) -> int | None:
 def _root_url(
     url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
 ) -> str:
-    """``url`` as the root of an HTTP API cfgenai sends credentials to, its scheme and host in
-    lowercase as every sender compares them; else a ``ValueError`` with every reason (``more``
-    adds the API's own)."""
+    """``url``, the root of an API given credentials, scheme and host in lowercase (as senders
+    compare them); else a ``ValueError`` with every reason (``more`` adds the API's own)."""
     if HEADER_UNSAFE.search(url) or " " in url:
         raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 from . import _plan, _settings
 from ._errors import CloudflareAPIError, ConfigError
-from ._options import OPTION_HEADERS
-from ._reference import core_fields, default_text, field_info
+from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
 from ._sources import Reading, describe_env_file, read
 
@@ -116,8 +115,8 @@ def diagnose(*, ping: bool) -> Diagnosis:
     secret, whole or inside another value, as its fingerprint."""
     reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
-    unknown = reading.warnings({}, _settings.all_variables())
-    found = Diagnosis(_sources(reading), env_file=describe_env_file())
+    unknown = reading.warnings(_settings.GatewaySettings, {})
+    found = Diagnosis(_sources(reading), env_file=describe_env_file(reading.env_file))
     try:
         settings, warned = _settings.from_reading(reading)
         plan = _plan.plan(settings)
@@ -154,10 +153,9 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
     """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
     does a value holding credentials (``https://user:pw@...``)."""
     rows = []
-    for name in [*core_fields(), *OPTION_HEADERS]:
-        names = _settings.variables()[name]
+    for name, names in _settings.variables().items():
         found = reading.find(names)
-        value = default_text(field_info(name)) if found is None else found.value
+        value = default_text(name) if found is None else found.value
         source = "default" if found is None else found.source
         if found is not None and found.name != names[0]:
             source += f", alias {found.name}"

@@ -37,15 +37,14 @@ _PUBLIC = {"CloudflareAPIError": "cfgenai.logs"} | dict.fromkeys(
 
 
 def publish(namespace: MutableMapping[str, Any]) -> None:
-    """Give each public exception a module (``namespace``) defines the module users import it
-    from, as its ``__module__``: where pickle and the API reference look for it."""
+    """Set ``__module__`` of each public exception in ``namespace`` to where users import it."""
     for name in _PUBLIC.keys() & namespace.keys():
         namespace[name].__module__ = _PUBLIC[name]
 
 
 class ConfigError(ValueError):
-    """Every problem found in the configuration, each naming the variable to fix and never
-    its value: ``problems`` holds one line per problem; ``str()`` lists them all."""
+    """Every configuration problem, one line each in ``problems``, naming the variable to fix
+    and never its value; ``str()`` lists them all."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems: tuple[str, ...] = tuple(problems)
@@ -68,15 +67,11 @@ class CloudflareAPIError(Exception):
 def problems(
     exc: ValidationError, label: Callable[[str], str], fixes: Mapping[str, str]
 ) -> list[str]:
-    """One line per problem pydantic found, each starting with what ``label`` calls the field
-    (or the gateway option) at its location: what ``fixes`` says that field must be, else the
-    message of its check, else what ``fixes`` says of pydantic's error type."""
+    """A line per error in ``exc``: ``label(field)``, then what ``fixes`` says the field must be,
+    else its check's message, else what ``fixes`` says of pydantic's error type."""
     lines: list[str] = []
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError):
-            lines += cause.problems
-            continue
         loc, given = error["loc"], error.get("input")
         key = str(loc[1] if loc[:1] == ("options",) and len(loc) > 1 else loc[0]) if loc else ""
         kind = "None" if given is None else type(given).__name__  # never the value itself
@@ -93,8 +88,8 @@ def unknown_names(
     otherwise: str,
     hints: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """A line for each of ``given`` that is not ``known``: its hint in ``hints``, else the
-    closest known name, else ``otherwise``."""
+    """A line per unknown name in ``given``: its hint, else the closest of ``known``, else
+    ``otherwise``."""
     lines = []
     for name in (n for n in given if n not in known):
         close = closest(name, known)

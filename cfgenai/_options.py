@@ -16,7 +16,6 @@ from ._sources import ENV_NAMES
 if TYPE_CHECKING:
     from google.genai import types
 
-MetadataValue = str | int | float | bool
 # Booleans as true/false, objects compact; ASCII-only, so safe in a header.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _ONE_TRACE = (
@@ -106,7 +105,7 @@ class RequestOptions(TypedDict, total=False):
     cache_ttl: int
     skip_cache: bool
     cache_key: str
-    metadata: dict[str, MetadataValue]
+    metadata: dict[str, str | int | float | bool]
     collect_log: bool
     collect_log_payload: bool
     event_id: str
@@ -126,8 +125,7 @@ def request_options(**options: Unpack[RequestOptions]) -> types.HttpOptions:
     """``HttpOptions`` carrying gateway options for one request; they win over the client's.
 
     Use it as ``config=types.GenerateContentConfig(http_options=request_options(cache_ttl=60))``.
-    Raises ``ConfigError`` (a ``ValueError``) naming each bad option and its limit.
-    """
+    Raises ``ConfigError`` (a ``ValueError``) naming each bad option and its limit."""
     from google.genai import types
 
     return types.HttpOptions(headers=validate_options(dict(options)).headers())

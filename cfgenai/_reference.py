@@ -10,9 +10,6 @@ import itertools
 import textwrap
 from collections.abc import Iterator
 
-from pydantic import SecretStr
-from pydantic.fields import FieldInfo
-
 from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._settings import SECRET_FIELDS, GatewaySettings, variables
@@ -29,20 +26,12 @@ SOURCES = {
 _ESSENTIAL = ("account_id", "token")  # NAME= in the template: what a real gateway needs first
 
 
-def field_info(name: str) -> FieldInfo:
-    """A setting's or gateway option's field."""
-    return {**GatewaySettings.model_fields, **GatewayOptions.model_fields}[name]
-
-
-def default_text(info: FieldInfo) -> str | None:
-    default = info.default
-    if default is None or isinstance(default, SecretStr):
+def default_text(name: str) -> str | None:
+    """A setting's or gateway option's default, as text; None when it has none."""
+    default = {**GatewaySettings.model_fields, **GatewayOptions.model_fields}[name].default
+    if default is None:
         return None
-    return str(default) if not isinstance(default, float) else f"{default:g}"
-
-
-def core_fields() -> list[str]:
-    return [name for name in GatewaySettings.model_fields if name != "options"]
+    return f"{default:g}" if isinstance(default, float) else str(default)
 
 
 @functools.cache
@@ -62,12 +51,12 @@ def _docstrings() -> dict[str, str]:
 
 def _rows() -> Iterator[tuple[str, str, list[str], str, str | None]]:
     """Name, variable, aliases, meaning and default of each setting, source and gateway option."""
-    for name in core_fields():
+    for name in (n for n in GatewaySettings.model_fields if n != "options"):
         first, *aliases = variables()[name]
         meaning = _docstrings()[name]
         if name in SECRET_FIELDS:
             meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
-        yield name, first, aliases, meaning, default_text(field_info(name))
+        yield name, first, aliases, meaning, default_text(name)
     for variable, (description, default) in SOURCES.items():
         yield variable, variable, [], description, default
     for name in OPTION_HEADERS:

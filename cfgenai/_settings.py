@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -39,8 +39,7 @@ class GatewaySettings(BaseSettings):
 
     ``GatewaySettings()`` reads the environment, secret files and the ``.env`` file named by
     ``CF_AIG_ENV_FILE`` (default ``.env``; empty: none); keyword arguments (by field or gateway
-    option name) override them. Every problem is raised at once in one :class:`ConfigError`.
-    """
+    option name) override them. Every problem is raised at once in one :class:`ConfigError`."""
 
     # Errors name the field, which FIXES and variable() know.
     model_config = CONFIG | SettingsConfigDict(extra="ignore", loc_by_alias=False)
@@ -98,15 +97,10 @@ class GatewaySettings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        cls, *args: Any, **sources: Any
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The arguments alone: ``__init__`` passes what one :class:`Reading` found under them."""
-        return (init_settings,)
+        return (sources["init_settings"],)
 
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
@@ -126,13 +120,17 @@ class GatewaySettings(BaseSettings):
             ]
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
-        if found:
-            secrets = [*found_secrets(reading), *_given_secrets(values)]
-            raise ConfigError(_mention_env_file([mask(p, secrets) for p in found], reading))
-        files = {
-            name: reading.find(variables()[name]) for name in SECRET_FIELDS if name not in values
-        }
-        self._files = {name: hit.path for name, hit in files.items() if hit and hit.path}
+        if found:  # "not set" ones say when no .env file was found
+            secrets = found_secrets(reading, values)
+            path = reading.env_file
+            where = (
+                ""
+                if path is None or path.is_file()
+                else f" (no .env file was found at {path.absolute()})"
+            )
+            raise ConfigError(mask(p, secrets) + where * (NOT_SET in p) for p in found)
+        hits = {n: reading.find(variables()[n]) for n in SECRET_FIELDS if n not in values}
+        self._files = {n: hit.path for n, hit in hits.items() if hit and hit.path}
         if given is None:
             for message in self._warnings(reading, values):
                 warnings.warn(message, UserWarning, stacklevel=2)
@@ -140,17 +138,13 @@ class GatewaySettings(BaseSettings):
     def _warnings(self, reading: Reading, arguments: Mapping[str, Any]) -> list[str]:
         """What to warn of, read by ``reading`` with these keyword ``arguments``."""
         aliases = {n: names for n, names in variables().items() if n not in arguments}
-        found = reading.warnings(aliases, all_variables())
+        found = reading.warnings(GatewaySettings, aliases)
         if self.google_api_key and self.gemini_api_key not in (None, self.google_api_key):
             found.append(
                 "GOOGLE_API_KEY and GEMINI_API_KEY are both set and differ; using "
                 "GOOGLE_API_KEY (as google-genai does). Unset the one you do not mean."
             )
         return found
-
-    def _replace(self, **changes: Any) -> Self:
-        """These settings with ``changes`` (by field or option name), read from nowhere else."""
-        return type(self)(_reading=Reading((kept(self, self._files),)), **changes)
 
     @property
     def api_key(self) -> SecretStr | None:
@@ -196,26 +190,22 @@ def variables() -> dict[str, tuple[str, ...]]:
     return _sources.variables(GatewaySettings)
 
 
-def all_variables() -> frozenset[str]:
-    return frozenset(n for names in variables().values() for n in names)
-
-
 def variable(field: str) -> str:
     """The variable(s) that set ``field``, as a user writes them (anything else as it is)."""
     names = variables().get(field, (field,))
     return " (or ".join(names) + ")" * (len(names) - 1)
 
 
-def found_secrets(reading: Reading) -> list[str]:
-    """Every secret value ``reading`` found, wherever it came from (to mask it in messages)."""
-    found = {name: reading.find(variables()[name]) for name in SECRET_FIELDS}
-    return _given_secrets({name: hit.value for name, hit in found.items() if hit})
+def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> list[str]:
+    """Every secret ``reading`` found in any source, and in the keyword arguments ``given``."""
+    names = {n for field in SECRET_FIELDS for n in variables()[field]}
+    found = [v for s in reading.sources for n, v in s.values.items() if n in names]
+    found += [v for n, v in (given or {}).items() if n in SECRET_FIELDS and v]
+    return [_plain(v) for v in found]
 
 
-def _given_secrets(values: Mapping[str, Any]) -> list[str]:
-    """The secrets among keyword arguments (or a settings object's values), as text."""
-    given = [values.get(name) for name in SECRET_FIELDS]
-    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in given if v]
+def _plain(value: Any) -> str:
+    return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
 def _arguments(
@@ -233,14 +223,6 @@ def _arguments(
     return data, unknown_names(
         values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
     )
-
-
-def _mention_env_file(found: list[str], reading: Reading) -> list[str]:
-    """Problems, with "not set" ones saying that no ``.env`` file was found."""
-    if reading.env_file is None or reading.env_file.is_file():
-        return found
-    where = f" (no .env file was found at {reading.env_file.absolute()})"
-    return [p + where if NOT_SET in p else p for p in found]
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
@@ -317,21 +299,17 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if value is None or isinstance(value, str):
-        return (value or "").strip()
+    if value is None or isinstance(value, str | SecretStr):
+        return _plain(value or "").strip()
     return object.__repr__(value)  # set, but not text (its type is reported on its own)
 
 
-# -- the environment's settings, remembered ---------------------------------------------------
-
-
 def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
-    """``settings`` with ``overrides`` applied; by default read from the environment."""
-    if settings is None:
-        return GatewaySettings(**overrides)
-    return settings._replace(**overrides) if overrides else settings
+    """``settings`` with ``overrides`` (by field or option name), read from nowhere else; by
+    default read from the environment."""
+    if settings is None or not overrides:
+        return settings or GatewaySettings(**overrides)
+    return type(settings)(_reading=Reading((kept(settings, settings._files),)), **overrides)
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:

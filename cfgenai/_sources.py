@@ -1,13 +1,12 @@
-"""Where settings come from: the environment, then secret files (``{NAME}_FILE``, then the
-``CF_AIG_SECRETS_DIR`` folder), then the ``.env`` file, read once into a :class:`Reading` that
-both the settings and ``cfgenai doctor`` (where did each value come from?) take values from.
-"""
+"""Where settings come from: the environment, secret files (``{NAME}_FILE``, the
+``CF_AIG_SECRETS_DIR`` folder), then ``.env``, read once into a :class:`Reading` that the
+settings and ``cfgenai doctor`` (where did each value come from?) both take values from."""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
@@ -45,17 +44,15 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     found: dict[str, FieldInfo] = {}
     for name, info in settings_cls.model_fields.items():
         model = info.annotation
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            found |= model.model_fields  # the gateway options, flattened
-        else:
-            found[name] = info
+        nested = isinstance(model, type) and issubclass(model, BaseModel)
+        found |= cast(type[BaseModel], model).model_fields if nested else {name: info}
     return {name: names(info) for name, info in found.items() if names(info)}
 
 
 def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
-    """The ``wanted`` variables and any ``CF_AIG_*`` (to warn about), names in capitals, values
-    stripped, blank ones left out. Nothing else (an app's own secrets) is kept, not even in a
-    comprehension (a call in Python 3.11): error reporters record the locals that would hold it."""
+    """The ``wanted`` and ``CF_AIG_*`` variables, names in capitals, values stripped, blank
+    ones left out. No app secret is kept, even in a comprehension's locals (error reporters
+    record those)."""
     kept = {}
     for name, value in variables.items():
         upper = name.upper()
@@ -79,9 +76,7 @@ class Source:
 
 def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
     """The values of ``settings`` as variables, and the files they read (``files``, by field)."""
-    values: dict[str, Any] = {}
-    for name, value in settings:  # the gateway options flattened
-        values |= dict(value) if isinstance(value, BaseModel) else {name: value}
+    values = dict(settings) | dict(getattr(settings, "options", {}))
     first = {name: found[0] for name, found in variables(type(settings)).items()}
     found = {first[k]: v for k, v in values.items() if k in first and v is not None}
     return Source("settings", found, {first[k]: path for k, path in files.items()})
@@ -92,37 +87,31 @@ def _secret_files(
 ) -> Source:
     """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
     named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
-    Kubernetes mount them. Setting both ``NAME`` and ``NAME_FILE`` is a problem (Docker's
-    convention); so is a file holding no secret (see :func:`_rotation.read`)."""
+    Kubernetes mount them. Setting ``NAME`` and ``NAME_FILE`` is a problem (Docker's rule), so
+    is a file holding no secret (see :func:`_rotation.read`)."""
     fields = {n: f for f in settings_cls.model_fields.values() if is_secret(f) for n in names(f)}
     chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
-    for name in fields:
-        if (named := environment.get(f"{name}_FILE")) is None:
-            continue
+    for name in (n for n in fields if f"{n}_FILE" in environment):
         if name in environment:
             problems.append(
                 f"{name} and {name}_FILE: both are set; set one: {name}_FILE names a file "
                 f"holding the value of {name}"
             )
         else:
-            chosen[name] = Path(named), f"{name}_FILE"
+            chosen[name] = Path(environment[f"{name}_FILE"]), f"{name}_FILE"
     folder = environment.get(SECRETS_DIR)
     if folder is not None and not Path(folder).is_dir():
         problems.append(f"{SECRETS_DIR}: {printable(folder)} is not a folder; unset it or fix it")
     elif folder is not None:
-        for name in fields.keys() - chosen.keys() - environment.keys():
+        for name in (n for n in fields if n not in chosen and n not in environment):
             files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
             if (path := next(files, None)) is not None:
                 chosen[name] = path, SECRETS_DIR
     paths, values = {}, {}
     for name, (path, variable) in chosen.items():
         # A rotated file's value gets the check the settings make of the field (its type's).
-        checks = (
-            cast(_rotation.Check, m.func)
-            for m in fields[name].metadata
-            if isinstance(m, BeforeValidator)
-        )
-        if (value := _rotation.read(path, variable, problems, next(checks))) is not None:
+        check = next(m.func for m in fields[name].metadata if isinstance(m, BeforeValidator))
+        if (value := _rotation.read(path, variable, problems, cast(Any, check))) is not None:
             paths[name], values[name] = path, value
     return Source("secret files", values, paths)
 
@@ -146,10 +135,8 @@ class Reading:
     def find(self, names: Sequence[str]) -> Found | None:
         """The value of the first of ``names`` set, source by source."""
         for source in self.sources:
-            for name in names:
-                if name in source.values:
-                    value, path = source.values[name], source.paths.get(name)
-                    return Found(value, name, source.where(name), path)
+            for name in (n for n in names if n in source.values):
+                return Found(source.values[name], name, source.where(name), source.paths.get(name))
         return None
 
     def data(self, settings_cls: type[BaseModel]) -> dict[str, Any]:
@@ -157,10 +144,13 @@ class Reading:
         hits = {k: self.find(found) for k, found in variables(settings_cls).items()}
         return {k: hit.value for k, hit in hits.items() if hit is not None}
 
-    def warnings(self, aliases: Mapping[str, Sequence[str]], known: Iterable[str]) -> list[str]:
+    def warnings(
+        self, settings_cls: type[BaseModel], aliases: Mapping[str, Sequence[str]]
+    ) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
-        known = {*known, *(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
+        known = {n for names in variables(settings_cls).values() for n in names}
+        known |= {*(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
         lines = []
         for source in self.sources:
             for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
@@ -173,11 +163,10 @@ class Reading:
         for names in aliases.values():
             set_to = {n: v for n in names for s in reversed(self.sources) if (v := s.values.get(n))}
             if len(set(set_to.values())) > 1:
-                used = cast(Found, self.find(names))
                 others = " and ".join(n for n in names if n in set_to)
                 lines.append(
-                    f"{others} are both set and differ; using {used.name}. Unset the one you "
-                    "do not mean."
+                    f"{others} are both set and differ; using {cast(Found, self.find(names)).name}."
+                    " Unset the one you do not mean."
                 )
         return lines
 
@@ -190,18 +179,16 @@ def read(
     when empty). A ``.env`` file that is not UTF-8 is a problem and is not read."""
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
-        path = _named_env_file()
-        if path is not None and ENV_FILE in os.environ and not path.is_file():
+        env_file = os.environ.get(ENV_FILE, ".env").strip() or None
+        if env_file and ENV_FILE in os.environ and not Path(env_file).is_file():
             problems.append(
                 f"{ENV_FILE}: names a file that does not exist or is not a file; "
                 "point it at your .env file, or set it empty to read no file"
             )
-            path = None
-    else:
-        path = Path(env_file) if env_file is not None else None
+    path = None if env_file is None else Path(env_file)
     found = {n for names in variables(settings_cls).values() for n in names}
     wanted = {*found, *(f"{n}_FILE" for n in found)}
-    try:  # python-dotenv, as pydantic-settings reads it
+    try:  # python-dotenv, as pydantic-settings reads it (a missing file holds nothing)
         dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
         line = exc.object[: exc.start].count(b"\n") + 1
@@ -216,15 +203,8 @@ def read(
     return Reading(sources, tuple(problems), path)
 
 
-def _named_env_file() -> Path | None:
-    """The file ``CF_AIG_ENV_FILE`` names, ``.env`` when it is unset, None when it is empty."""
-    name = os.environ.get(ENV_FILE, ".env").strip()
-    return Path(name) if name else None
-
-
-def describe_env_file() -> str:
-    """Which ``.env`` file is looked for, and whether it was found (for ``cfgenai doctor``)."""
-    path = _named_env_file()
+def describe_env_file(path: Path | None) -> str:
+    """Which ``.env`` file was looked for (``Reading.env_file``), and whether it was found."""
     if path is None:
         return f"none ({ENV_FILE} is empty)"
     return f"{printable(str(path.absolute()))} ({'found' if path.is_file() else 'not found'})"
