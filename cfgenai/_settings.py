@@ -123,11 +123,8 @@ class GatewaySettings(BaseSettings):
         if found:  # "not set" ones say when no .env file was found
             secrets = found_secrets(reading, values)
             path = reading.env_file
-            where = (
-                ""
-                if path is None or path.is_file()
-                else f" (no .env file was found at {path.absolute()})"
-            )
+            missing = path if path and not path.is_file() else None
+            where = f" (no .env file was found at {missing.absolute()})" if missing else ""
             raise ConfigError(mask(p, secrets) + where * (NOT_SET in p) for p in found)
         hits = {n: reading.find(variables()[n]) for n in SECRET_FIELDS if n not in values}
         self._files = {n: hit.path for n, hit in hits.items() if hit and hit.path}
@@ -211,9 +208,8 @@ def _plain(value: Any) -> str:
 def _arguments(
     values: Mapping[str, Any], environment: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments over the ``environment``'s values (by field), the gateway options
-    gathered under ``options`` (an explicit ``options=`` replaces them all); and a problem for
-    each argument that is no setting: pydantic would silently drop it."""
+    """Keyword arguments over the ``environment``'s values (by field), gateway options under
+    ``options`` (which ``options=`` replaces); and a problem per argument that is no setting."""
     merged = {**environment, **values}
     data = {k: v for k, v in merged.items() if k not in OPTION_HEADERS}
     options = {k: v for k, v in merged.items() if k in OPTION_HEADERS}
@@ -305,8 +301,7 @@ def _text(value: Any) -> str:
 
 
 def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> GatewaySettings:
-    """``settings`` with ``overrides`` (by field or option name), read from nowhere else; by
-    default read from the environment."""
+    """``settings`` (by default, the environment's) with ``overrides`` by field or option."""
     if settings is None or not overrides:
         return settings or GatewaySettings(**overrides)
     return type(settings)(_reading=Reading((kept(settings, settings._files),)), **overrides)

@@ -50,9 +50,8 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
 
 
 def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
-    """The ``wanted`` and ``CF_AIG_*`` variables, names in capitals, values stripped, blank
-    ones left out. No app secret is kept, even in a comprehension's locals (error reporters
-    record those)."""
+    """The ``wanted`` and ``CF_AIG_*`` variables in capitals, stripped, blank ones left out (a
+    loop: no app secret lingers in a comprehension's locals, which error reporters record)."""
     kept = {}
     for name, value in variables.items():
         upper = name.upper()
@@ -85,10 +84,9 @@ def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
 def _secret_files(
     settings_cls: type[BaseModel], environment: Mapping[str, str], problems: list[str]
 ) -> Source:
-    """Each credential (a ``SecretStr`` field) held in a file: its ``{NAME}_FILE``, else a file
-    named after it (in capitals or not) in the ``CF_AIG_SECRETS_DIR`` folder, as Docker and
-    Kubernetes mount them. Setting ``NAME`` and ``NAME_FILE`` is a problem (Docker's rule), so
-    is a file holding no secret (see :func:`_rotation.read`)."""
+    """Each credential held in a file: its ``{NAME}_FILE``, else a file named after it (in any
+    case) in ``CF_AIG_SECRETS_DIR``, as Docker and Kubernetes mount them; ``problems`` gets
+    ``NAME`` set beside ``NAME_FILE`` (Docker's rule) and files holding no secret."""
     fields = {n: f for f in settings_cls.model_fields.values() if is_secret(f) for n in names(f)}
     chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
     for name in (n for n in fields if f"{n}_FILE" in environment):
@@ -174,9 +172,8 @@ class Reading:
 def read(
     settings_cls: type[BaseModel], env_file: Path | str | EllipsisType | None = ...
 ) -> Reading:
-    """The sources of ``settings_cls``: the environment, the secret files, then the ``.env``
-    file ``env_file``, by default the one ``CF_AIG_ENV_FILE`` names (``.env`` when unset, none
-    when empty). A ``.env`` file that is not UTF-8 is a problem and is not read."""
+    """The environment, the secret files, then the ``.env`` file ``env_file`` (by default
+    ``CF_AIG_ENV_FILE``: ``.env`` when unset, none when empty; not read unless UTF-8)."""
     problems: list[str] = []
     if isinstance(env_file, EllipsisType):
         env_file = os.environ.get(ENV_FILE, ".env").strip() or None
