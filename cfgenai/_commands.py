@@ -225,16 +225,11 @@ def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = Fals
     def paint(text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if colored else text
 
-    d = diagnosis
-    rows = [
-        (s["variable"], s["value"], s["source"])
-        for s in d.settings
-        if show_all
-        or s["source"] != "default"
-        or any(re.match(rf"{s['variable']}\b", p) for p in d.problems)
-    ]
+    d, columns = diagnosis, ("variable", "value", "source")
+    named = {found[0] for p in d.problems if (found := re.match(r"\w+", p))}
+    rows = [s for s in d.settings if show_all or s["source"] != "default" or s["variable"] in named]
     if rows:
-        table = [("variable", "value", "source"), *rows]
+        table = [columns, *([row[c] for c in columns] for row in rows)]
         width, vwidth = max(len(r[0]) for r in table), min(40, max(len(r[1]) for r in table))
         out.writelines(f"{v:<{width}}  {value:<{vwidth}}  {source}\n" for v, value, source in table)
     if hidden := len(d.settings) - len(rows):
