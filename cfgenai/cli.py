@@ -130,11 +130,10 @@ def _log(args: argparse.Namespace) -> int:
     from .logs import get_log
 
     entry = {k: v for k, v in dataclasses.asdict(get_log(args.log_id)).items() if k != "raw"}
-    if _json(args, entry):
-        return EXIT_OK
-    for name, value in entry.items():  # aligned lines for people
-        shown = json.dumps(value) if isinstance(value, dict) else value
-        print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
+    if not _json(args, entry):
+        for name, value in entry.items():  # aligned lines for people
+            shown = json.dumps(value) if isinstance(value, dict) else value
+            print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
     return EXIT_OK
 
 
@@ -174,11 +173,10 @@ def _demo(args: argparse.Namespace) -> int:
             ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
         ):
             with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
-                one = client.models.generate_content(**asked).text or ""
+                calls = [("generate_content", client.models.generate_content(**asked).text or "")]
                 chunks = [c.text or "" for c in client.models.generate_content_stream(**asked)]
-            print(f"\n== {mode} mode: {title} ==")
-            calls = [("generate_content", one)]
             calls.append((f"generate_content_stream ({len(chunks)} chunks)", "".join(chunks)))
+            print(f"\n== {mode} mode: {title} ==")
             for (call, answer), request in zip(calls, gateway.requests[-2:], strict=True):
                 query = f"?{request.query}" if request.query else ""
                 print(f"{call}\n  gateway received: {request.method} {request.path}{query}")
@@ -250,10 +248,8 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     # The exit codes end every help, printed as written.
-    shared: dict[str, Any] = {
-        "epilog": EXIT_CODES,
-        "formatter_class": argparse.RawDescriptionHelpFormatter,
-    }
+    raw = argparse.RawDescriptionHelpFormatter
+    shared: dict[str, Any] = {"epilog": EXIT_CODES, "formatter_class": raw}
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
