@@ -215,8 +215,8 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
-    """Write the diagnosis for people; only the settings set or named by a problem, unless
-    ``show_all``."""
+    """Write the diagnosis for people: the settings set or named by a problem (all of them
+    with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
     colored = out.isatty() and "NO_COLOR" not in os.environ
 
     def paint(text: str, code: str) -> str:
