@@ -253,22 +253,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    subs = []
+    subs: dict[str, argparse.ArgumentParser] = {}
     for run in (_ask, _doctor, _log, _feedback, _env, _demo, _gateway):  # `--help` order
         name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
-        subs.append(commands.add_parser(name, help=doc, description=doc, **shared))
-        subs[-1].set_defaults(run=run)
+        subs[name] = commands.add_parser(name, help=doc, description=doc, **shared)
+        subs[name].set_defaults(run=run)
     # Each command's add_argument, under its name.
-    ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs)
+    ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())
     flag: dict[str, Any] = {"action": "store_true"}
     ask("prompt", help="the prompt; - reads it from stdin")
     ask("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)")
     ask("--no-stream", **flag, help="print the answer once it is complete")
-    ask(
-        "--json",
-        **flag,
-        help="print the response and the gateway's response info (or the error) as JSON",
-    )
+    ask("--json", **flag, help="print the response and its gateway info (or the error) as JSON")
     doctor("--ping", **flag, help="also make the cheapest real request (one word's tokens)")
     doctor("--all", **flag, help="list every setting, those at their defaults too")
     doctor("--json", **flag, help="print the diagnosis (every setting) as JSON")
@@ -276,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
         add("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
     log("--json", **flag, help="print the entry as JSON")
     feedback("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100")
-    rating = subs[3].add_mutually_exclusive_group()
+    rating = subs["feedback"].add_mutually_exclusive_group()
     rating.add_argument("--good", **flag, help="feedback 1 (thumbs up)")
     rating.add_argument("--bad", **flag, help="feedback -1 (thumbs down)")
     env("--format", choices=["dotenv", "markdown"], default="dotenv", help="%(choices)s")
