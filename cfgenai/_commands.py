@@ -15,6 +15,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from . import _plan, _settings
+from ._checks import CLOUDFLARE_HOST
 from ._errors import CloudflareAPIError, ConfigError
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
@@ -111,8 +112,7 @@ class Diagnosis:
 
 
 def diagnose(*, ping: bool) -> Diagnosis:
-    """Every setting with its source, every problem and warning, and optionally a ping; every
-    secret, whole or inside another value, as its fingerprint."""
+    """What ``cfgenai doctor`` reports, with a ping if ``ping``; every secret as its fingerprint."""
     reading = read(_settings.GatewaySettings)
     # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
     unknown = reading.warnings(_settings.GatewaySettings, {})
@@ -150,8 +150,7 @@ def diagnose(*, ping: bool) -> Diagnosis:
 
 
 def _sources(reading: Reading) -> list[dict[str, str]]:
-    """Each setting's raw value and where it came from. Secrets show as fingerprints, and so
-    does a value holding credentials (``https://user:pw@...``)."""
+    """Each setting's raw value and source; secrets and ``user:pw@`` URLs as fingerprints."""
     rows = []
     for name, names in _settings.variables().items():
         found = reading.find(names)
@@ -168,13 +167,11 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
 
 def _hidden(value: Any, secrets: list[str]) -> Any:
     """``value`` with every secret in its text as a fingerprint."""
-    if isinstance(value, str):
-        return mask(value, secrets)
-    if isinstance(value, list):
-        return [_hidden(v, secrets) for v in value]
     if isinstance(value, dict):
         return {k: _hidden(v, secrets) for k, v in value.items()}
-    return value
+    if isinstance(value, list):
+        return [_hidden(v, secrets) for v in value]
+    return mask(value, secrets) if isinstance(value, str) else value
 
 
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
@@ -187,7 +184,7 @@ def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[st
         name = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
         yield f"{name} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
-    if access and urlsplit(plan.gateway_root).hostname == "gateway.ai.cloudflare.com":
+    if access and urlsplit(plan.gateway_root).hostname == CLOUDFLARE_HOST:
         yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"
     if plan.vertex is not None and plan.vertex.location == "global":
         yield "CF_AIG_VERTEX_LOCATION=global: Cloudflare routes few models there; try us-central1"
@@ -218,23 +215,18 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
-    """Write the diagnosis for people: the settings that are set or named by a problem (all of
-    them with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
+    """Write the diagnosis for people: the settings set or named by a problem (all of them
+    with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
     colored = out.isatty() and "NO_COLOR" not in os.environ
 
     def paint(text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if colored else text
 
-    d = diagnosis
-    rows = [
-        (s["variable"], s["value"], s["source"])
-        for s in d.settings
-        if show_all
-        or s["source"] != "default"
-        or any(re.match(rf"{s['variable']}\b", p) for p in d.problems)
-    ]
+    d, columns = diagnosis, ("variable", "value", "source")
+    named = {found[0] for p in d.problems if (found := re.match(r"\w+", p))}
+    rows = [s for s in d.settings if show_all or s["source"] != "default" or s["variable"] in named]
     if rows:
-        table = [("variable", "value", "source"), *rows]
+        table = [columns, *([row[c] for c in columns] for row in rows)]
         width, vwidth = max(len(r[0]) for r in table), min(40, max(len(r[1]) for r in table))
         out.writelines(f"{v:<{width}}  {value:<{vwidth}}  {source}\n" for v, value, source in table)
     if hidden := len(d.settings) - len(rows):

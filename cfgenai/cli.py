@@ -21,10 +21,6 @@ from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure, wai
 from ._errors import ConfigError
 from ._secrets import fingerprint, mask_headers, printable
 
-Command = Callable[[argparse.Namespace], int]
-Argument = tuple[tuple[str, ...], dict[str, Any]]
-# The commands in `--help` order, each with its arguments (a list: at most one of them).
-_COMMANDS: list[tuple[Command, tuple[Argument | list[Argument], ...]]] = []
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
 (CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
 # Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
@@ -58,45 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _json(args: argparse.Namespace, data: dict[str, Any]) -> bool:
     """Whether ``--json`` was given; if so, ``data`` printed as JSON, where an answer goes."""
-    if getattr(args, "json", False):
+    if wanted := bool(getattr(args, "json", False)):
         print(json.dumps(data, indent=2, default=datetime.isoformat))
-    return bool(getattr(args, "json", False))
-
-
-def _parser() -> argparse.ArgumentParser:
-    # The exit codes end every help, printed as written.
-    shared: dict[str, Any] = {
-        "epilog": EXIT_CODES,
-        "formatter_class": argparse.RawDescriptionHelpFormatter,
-    }
-    parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
-    parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for run, arguments in _COMMANDS:
-        name, doc = run.__name__.lstrip("_"), run.__doc__
-        sub = commands.add_parser(name, help=doc, description=doc, **shared)
-        sub.set_defaults(run=run)
-        for argument in arguments:
-            group = sub.add_mutually_exclusive_group() if isinstance(argument, list) else sub
-            for names, options in argument if isinstance(argument, list) else [argument]:
-                group.add_argument(*names, **options)
-    return parser
-
-
-def _command(*arguments: Argument | list[Argument]) -> Callable[[Command], Command]:
-    def declare(run: Command) -> Command:
-        _COMMANDS.append((run, arguments))
-        return run
-
-    return declare
-
-
-def _arg(*names: str, **options: Any) -> Argument:
-    return names, options
-
-
-def _flag(name: str, help: str) -> Argument:
-    return (name,), {"action": "store_true", "help": help}
+    return wanted
 
 
 def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
@@ -115,12 +75,6 @@ _positive = _number(int, 1, sys.maxsize, "a positive whole number")
 _port = _number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
 
 
-@_command(
-    _arg("prompt", help="the prompt; - reads it from stdin"),
-    _arg("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)"),
-    _flag("--no-stream", "print the answer once it is complete"),
-    _flag("--json", "print the response and the gateway's response info (or the error) as JSON"),
-)
 def _ask(args: argparse.Namespace) -> int:
     """send one prompt through the configured gateway and stream the answer"""
     from ._client import build_client
@@ -161,11 +115,6 @@ def _ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_command(
-    _flag("--ping", "also make the cheapest real request (count the tokens of one word)"),
-    _flag("--all", "list every setting, those at their defaults too"),
-    _flag("--json", "print the diagnosis (every setting) as JSON"),
-)
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration and say what to fix (exit 0 only if all is well)"""
     from ._commands import diagnose, print_diagnosis
@@ -176,28 +125,18 @@ def _doctor(args: argparse.Namespace) -> int:
     return found.exit_code
 
 
-_LOG_ID = _arg("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
-
-
-@_command(_LOG_ID, _flag("--json", "print the entry as JSON"))
 def _log(args: argparse.Namespace) -> int:
     """print a request's gateway log entry (needs CLOUDFLARE_API_TOKEN with AI Gateway Read)"""
     from .logs import get_log
 
     entry = {k: v for k, v in dataclasses.asdict(get_log(args.log_id)).items() if k != "raw"}
-    if _json(args, entry):
-        return EXIT_OK
-    for name, value in entry.items():  # aligned lines for people
-        shown = json.dumps(value) if isinstance(value, dict) else value
-        print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
+    if not _json(args, entry):
+        for name, value in entry.items():  # aligned lines for people
+            shown = json.dumps(value) if isinstance(value, dict) else value
+            print(f"{name:<12}{printable(str('(none)' if value in (None, {}) else shown))}")
     return EXIT_OK
 
 
-@_command(
-    _LOG_ID,
-    _arg("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100"),
-    [_flag("--good", "feedback 1 (thumbs up)"), _flag("--bad", "feedback -1 (thumbs down)")],
-)
 def _feedback(args: argparse.Namespace) -> int:
     """rate a logged request (needs CLOUDFLARE_API_TOKEN with AI Gateway Edit)"""
     from .logs import feedback
@@ -211,7 +150,6 @@ def _feedback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_command(_arg("--format", choices=["dotenv", "markdown"], default="dotenv", help="%(choices)s"))
 def _env(args: argparse.Namespace) -> int:
     """print an annotated .env template of every variable"""
     from ._reference import env_template, markdown_tables
@@ -220,10 +158,6 @@ def _env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_command(
-    _arg("--model", default="gemini-2.5-flash", help="default: %(default)s"),
-    _arg("--prompt", default="What is Cloudflare?", help="default: %(default)s"),
-)
 def _demo(args: argparse.Namespace) -> int:
     """both auth modes against a local gateway emulator (needs pip install 'cfgenai[testing]')"""
     from ._client import build_client
@@ -239,11 +173,10 @@ def _demo(args: argparse.Namespace) -> int:
             ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
         ):
             with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
-                one = client.models.generate_content(**asked).text or ""
+                calls = [("generate_content", client.models.generate_content(**asked).text or "")]
                 chunks = [c.text or "" for c in client.models.generate_content_stream(**asked)]
-            print(f"\n== {mode} mode: {title} ==")
-            calls = [("generate_content", one)]
             calls.append((f"generate_content_stream ({len(chunks)} chunks)", "".join(chunks)))
+            print(f"\n== {mode} mode: {title} ==")
             for (call, answer), request in zip(calls, gateway.requests[-2:], strict=True):
                 query = f"?{request.query}" if request.query else ""
                 print(f"{call}\n  gateway received: {request.method} {request.path}{query}")
@@ -258,20 +191,6 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_command(
-    _arg("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"),
-    # Not wrangler's 8787 or 8788, nor a usual dev-server port, nor in /etc/services.
-    _arg("--port", type=_port, default=6787, help="0 picks a free one (default: %(default)s)"),
-    _flag("--allow-remote", "allow a --host that is not a loopback address"),
-    _arg("--token", help="the gateway token to require (default: CF_AIG_TOKEN; unset: none)"),
-    _arg("--google-key", action="append", dest="google_keys", help="a key to accept (repeatable)"),
-    _arg("--stored-key", help="the BYOK key added to requests without one (default: built in)"),
-    _arg("--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID)"),
-    _arg("--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID)"),
-    _arg("--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)"),
-    _arg("--journal-size", type=_positive, default=10_000, help="requests kept (%(default)s)"),
-    _arg("--body-limit", type=_positive, default=2**25, help="bytes; more get 413 (%(default)s)"),
-)
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
     from ._settings import GatewaySettings
@@ -325,3 +244,50 @@ def _gateway(args: argparse.Namespace) -> int:
         ) from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The exit codes end every help, printed as written.
+    raw = argparse.RawDescriptionHelpFormatter
+    shared: dict[str, Any] = {"epilog": EXIT_CODES, "formatter_class": raw}
+    parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
+    parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subs: dict[str, argparse.ArgumentParser] = {}
+    for run in (_ask, _doctor, _log, _feedback, _env, _demo, _gateway):  # `--help` order
+        name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
+        subs[name] = commands.add_parser(name, help=doc, description=doc, **shared)
+        subs[name].set_defaults(run=run)
+    # Each command's add_argument, under its name.
+    ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())
+    flag: dict[str, Any] = {"action": "store_true"}
+    ask("prompt", help="the prompt; - reads it from stdin")
+    ask("--model", help="model to ask (default: CF_AIG_MODEL, else gemini-2.5-flash)")
+    ask("--no-stream", **flag, help="print the answer once it is complete")
+    ask("--json", **flag, help="print the response and its gateway info (or the error) as JSON")
+    doctor("--ping", **flag, help="also make the cheapest real request (one word's tokens)")
+    doctor("--all", **flag, help="list every setting, those at their defaults too")
+    doctor("--json", **flag, help="print the diagnosis (every setting) as JSON")
+    for add in (log, feedback):
+        add("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
+    log("--json", **flag, help="print the entry as JSON")
+    feedback("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100")
+    rating = subs["feedback"].add_mutually_exclusive_group()
+    rating.add_argument("--good", **flag, help="feedback 1 (thumbs up)")
+    rating.add_argument("--bad", **flag, help="feedback -1 (thumbs down)")
+    env("--format", choices=["dotenv", "markdown"], default="dotenv", help="%(choices)s")
+    demo("--model", default="gemini-2.5-flash", help="default: %(default)s")
+    demo("--prompt", default="What is Cloudflare?", help="default: %(default)s")
+    gateway("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    # Not wrangler's 8787 or 8788, nor a usual dev-server port, nor in /etc/services.
+    gateway("--port", type=_port, default=6787, help="0 picks a free one (default: %(default)s)")
+    gateway("--allow-remote", **flag, help="allow a --host that is not a loopback address")
+    gateway("--token", help="the gateway token to require (default: CF_AIG_TOKEN; unset: none)")
+    gateway("--google-key", action="append", dest="google_keys", help="a key to accept; repeat it")
+    gateway("--stored-key", help="the BYOK key added to requests without one (default: built in)")
+    gateway("--account-id", help="the only account id routed (default: CF_AIG_ACCOUNT_ID)")
+    gateway("--gateway-id", help="the only gateway id routed (default: CF_AIG_GATEWAY_ID)")
+    gateway("--cache-ttl", type=int, help="the gateway's own cache TTL in seconds (default: off)")
+    gateway("--journal-size", type=_positive, default=10_000, help="requests kept (%(default)s)")
+    gateway("--body-limit", type=_positive, default=2**25, help="bytes; more get 413 (%(default)s)")
+    return parser
