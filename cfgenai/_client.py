@@ -40,12 +40,11 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments for a ``genai.Client`` that sends every request through the gateway,
-    for frameworks that build their own (ADK's ``Gemini(client_kwargs=...)``).
-
-    Takes what :func:`build_client` takes; such a client acts as one from it but refuses Live.
-    Its ``http_options`` copy, pickle and serialise; in key mode ``api_key`` holds the Google
-    key: do not log the dict. Raises ``ConfigError``."""
+    """Keyword arguments for a ``genai.Client`` through the gateway, for frameworks that build
+    their own (ADK's ``Gemini(client_kwargs=...)``); takes what :func:`build_client` takes. Such
+    a client acts as one from it but refuses Live. Its ``http_options`` copy, pickle and
+    serialise; in key mode ``api_key`` holds the Google key: do not log the dict. Raises
+    ``ConfigError``."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 

@@ -12,13 +12,10 @@ from types import ModuleType
 from typing import Any
 
 
-@functools.cache
-def genai_version() -> tuple[int, int]:
-    """``(major, minor)`` of the installed google-genai."""
+def _genai_3() -> bool:
     from google.genai.version import __version__  # no search through the installed packages
 
-    major, minor, *_ = __version__.split(".")
-    return int(major), int(minor)
+    return int(__version__.partition(".")[0]) >= 3
 
 
 def http_backend() -> str:
@@ -38,12 +35,12 @@ def async_over_aiohttp() -> bool:
     """Whether google-genai sends async requests with aiohttp (3.x, if installed) by default."""
     from google.genai import _api_client
 
-    return genai_version() >= (3, 0) and bool(_api_client.has_aiohttp)
+    return _genai_3() and bool(_api_client.has_aiohttp)
 
 
 def uses_truststore(backend: str) -> bool:
     """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
-    return backend == "httpx2" and genai_version() >= (3, 0)
+    return backend == "httpx2" and _genai_3()
 
 
 def transport_for(client: Any, url: Any) -> Any:

@@ -36,8 +36,7 @@ class Route:
 
     def secrets(self) -> list[str]:
         """Every secret value this route may send."""
-        found = [secret.value() for _, _, secret in self.credentials]
-        return found + ([self.key.value()] if self.key else [])
+        return [s.value() for *_, s in self.credentials] + ([self.key.value()] if self.key else [])
 
 
 @dataclass(frozen=True)
@@ -97,10 +96,8 @@ def plan(settings: GatewaySettings) -> Plan:
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
         genai = Route(url, headers, gateway, drop, key, direct)
-        credentials = settings.vertex_credentials if mode == "key" else None
-        vertex = Vertex(
-            str(settings.vertex_project), str(settings.vertex_location), credentials, key
-        )
+        creds = settings.vertex_credentials if mode == "key" else None
+        vertex = Vertex(str(settings.vertex_project), str(settings.vertex_location), creds, key)
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)

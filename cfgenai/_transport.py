@@ -47,10 +47,8 @@ def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
     (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
-    if url.startswith("http:"):
-        return _tls_contexts("", None, None)
-    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
-    return _tls_contexts(_compat.http_backend(), cafile, capath or None)
+    backend = "" if url.startswith("http:") else _compat.http_backend()
+    return _tls_contexts(backend, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,7 +58,7 @@ def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple
     if not backend:  # plain http: a context that verifies certificates, and trusts none
         no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         return no_ca, no_ca
-    bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
+    bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath or None)
     if not _compat.uses_truststore(backend) or cafile:
         return bundle, bundle  # the same CA file (and folder): one context
     if capath:

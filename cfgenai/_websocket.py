@@ -83,26 +83,24 @@ def _guard() -> _Guard:
     from websockets.asyncio.client import connect
 
     with _installing:
-        return connect.__dict__.get(_STATE) or _install(connect)
+        if _STATE in connect.__dict__:
+            return connect.__dict__[_STATE]  # type: ignore[no-any-return]
+        guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
+        original = connect.__init__
+        has_proxy = "proxy" in inspect.signature(original).parameters
 
+        def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+            routed = False
+            # Other WebSockets are none of cfgenai's business.
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("google.genai"):
+                uri, routed = _checked(guard, uri, kwargs, has_proxy)
+            original(self, uri, *args, **kwargs)
+            if routed:  # a redirect is raised, never followed: it would carry the credentials
+                self.process_redirect = lambda exc: exc
 
-def _install(connect: Any) -> _Guard:
-    guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
-    original = connect.__init__
-    has_proxy = "proxy" in inspect.signature(original).parameters
-
-    def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        routed = False
-        if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
-            uri, routed = _checked(guard, uri, kwargs, has_proxy)
-        original(self, uri, *args, **kwargs)
-        if routed:  # a redirect is raised, never followed: it would carry the credentials
-            self.process_redirect = lambda exc: exc
-
-    connect.__init__ = __init__
-    setattr(connect, _STATE, guard)
-    return guard
+        connect.__init__ = __init__  # type: ignore[method-assign]
+        setattr(connect, _STATE, guard)
+        return guard
 
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
