@@ -13,7 +13,6 @@ from ._errors import ConfigError
 from ._options import request_options
 from ._settings import GatewaySettings
 
-# For type checkers: the names loaded on first use.
 if TYPE_CHECKING:
     from google import genai
 

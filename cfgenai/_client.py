@@ -60,7 +60,6 @@ def _arguments(
     if route.drop and aiohttp and not hasattr(aiohttp, "ClientMiddlewareType"):  # before 3.12
         needs = "aiohttp 3.12 or newer, whose middlewares keep the Google key off async requests"
         raise ConfigError([f"this configuration needs {needs}: pip install 'aiohttp>=3.12'"])
-    # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
     # google-genai mutates the HttpOptions it is given: fresh ones for each client.
     kwargs: dict[str, Any] = {

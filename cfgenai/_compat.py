@@ -80,8 +80,7 @@ def pickle_transport_errors_without_requests() -> None:
 
 
 @functools.cache
-def _register_transport_errors(*modules: Any) -> None:
-    httpx, httpx2, aiohttp = modules
+def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
     errors = [(m.RequestError, None) for m in (httpx, httpx2) if m is not None]
     if aiohttp is not None:  # rebuilt as their base, which takes a message
         errors.append((aiohttp.ClientConnectorError, aiohttp.ClientConnectionError))

@@ -68,8 +68,7 @@ class Plan:
     vertex: Vertex | None = None
 
 
-# The header each gateway secret travels in, and its form.
-_GATEWAY_SECRETS = {
+_GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "token": ("cf-aig-authorization", "Bearer {}"),
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
@@ -86,11 +85,10 @@ def plan(settings: GatewaySettings) -> Plan:
     key = _secret(settings, _key_field(settings)) if mode == "key" else None
     found = {name: _secret(settings, name) for name in _GATEWAY_SECRETS}
     gateway = tuple((*_GATEWAY_SECRETS[n], s) for n, s in found.items() if s is not None)
-    pays, url, logs = _pays(settings, mode), provider_url(settings), _logs(settings)
     headers = settings.options.headers()
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
-    root, vertex = settings.gateway_root, None
+    root, url, vertex = settings.gateway_root, provider_url(settings), None
     live: Route | str = _VERTEX_LIVE
     direct = is_loopback_url(root)
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
@@ -110,11 +108,11 @@ def plan(settings: GatewaySettings) -> Plan:
     return Plan(
         mode=mode,
         why=why,
-        pays=pays,
+        pays=_pays(settings, mode),
         genai=genai,
         live=live,
         openai=Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct),
-        logs=logs,
+        logs=_logs(settings),
         gateway_root=root,
         api_version=settings.api_version,
         timeout=settings.timeout,

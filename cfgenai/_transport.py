@@ -29,11 +29,10 @@ if TYPE_CHECKING:
 def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
     """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
     _compat.pickle_transport_errors_without_requests()
-    sync: dict[str, Any] = {"event_hooks": {"request": [Outgoing(route, otel)]}}
-    async_: dict[str, Any] = {"event_hooks": {"request": [OutgoingAsync(route, otel)]}}
-    sync["event_hooks"]["response"] = [GatewayErrors()]
-    async_["event_hooks"]["response"] = [GatewayErrorsAsync()]
-    async_["middlewares"] = (AiohttpMiddleware(route, otel),)
+    request, response = Outgoing(route, otel), GatewayErrors()
+    sync: dict[str, Any] = {"event_hooks": {"request": [request], "response": [response]}}
+    async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel),)}
+    async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
@@ -86,9 +85,7 @@ def placed(prefix: SplitResult, url: str) -> str | None:
     # No API version first: a dot segment was resolved on the way (aiohttp's parser does so).
     if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
         raise OffGatewayError(url, f"the path under {prefix.path} lacks an API version first")
-    if moved is None:
-        return None
-    return f"{prefix.geturl()}{moved}" + (f"?{target.query}" if target.query else "")
+    return prefix._replace(path=prefix.path + moved, query=target.query).geturl() if moved else None
 
 
 _API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
@@ -146,13 +143,6 @@ class Outgoing(_Hook):
             request.headers["Host"] = request.url.netloc.decode("ascii")
 
 
-class OutgoingAsync(Outgoing):
-    """httpx async request hook: the same."""
-
-    async def __call__(self, request: Any) -> None:  # type: ignore[override]
-        super().__call__(request)
-
-
 class GatewayErrors(_Hook):
     """httpx response hook: raises on redirects (before one is followed) and error answers."""
 
@@ -162,13 +152,16 @@ class GatewayErrors(_Hook):
             _raise(response.status_code, response.headers, body, response.request)
 
 
-class GatewayErrorsAsync(GatewayErrors):
-    """httpx async response hook: the same."""
+@dataclasses.dataclass(frozen=True)
+class Awaited(_Hook):
+    """httpx async event hook: ``hook``, once an error answer's body is read."""
 
-    async def __call__(self, response: Any) -> None:  # type: ignore[override]
-        if response.status_code >= 400:
-            await response.aread()  # then read() returns it
-        super().__call__(response)
+    hook: Outgoing | GatewayErrors
+
+    async def __call__(self, message: Any) -> None:
+        if getattr(message, "status_code", 0) >= 400:  # then the response's read() returns it
+            await message.aread()
+        self.hook(message)
 
 
 class AiohttpMiddleware(Outgoing):

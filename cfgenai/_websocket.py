@@ -48,8 +48,9 @@ class _Guard:
 def install(gateway_root: str, secrets: Iterable[str]) -> None:
     """Guard websockets' ``connect`` (once per process), knowing a gateway and its credentials."""
     guard = _guard()
-    guard.gateways |= {_where(gateway_root)}
-    guard.credentials |= {fingerprint(s) for s in secrets if s}
+    with _installing:  # two clients built at once: each adds its own
+        guard.gateways |= {_where(gateway_root)}
+        guard.credentials |= {fingerprint(s) for s in secrets if s}
 
 
 class RoutedLive(genai.live.AsyncLive):

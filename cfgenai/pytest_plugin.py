@@ -63,7 +63,5 @@ def _close_shared() -> None:
     # whose ResourceWarning then lands in whatever test runs at the time.
     from cfgenai import _client
 
-    left = _client._shared
-    _client.reset_client()
-    if left is not None:
-        left.close()
+    if (left := _client._shared) is not None:
+        left.close()  # which forgets it too
