@@ -124,7 +124,7 @@ class _AsyncClient(genai.client.AsyncClient):
 # The shared client behind `cfgenai.client`; everything that changes it holds the lock.
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
-_inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
+_inherited: list[object] = []  # a parent's clients, kept unused (and uncollected) in a child
 
 
 def shared_client() -> genai.Client:
@@ -145,18 +145,18 @@ def reset_client() -> None:
 async def aclose_client() -> None:
     """Close the shared client's connections (if built: it builds none) and forget it."""
     with _shared_lock:
-        closing = _shared
-        _share(None)
+        closing = _share(None)
     if closing is not None:
         closing.close()
         await closing.aio.aclose()
 
 
-def _share(new: genai.Client | None) -> None:
+def _share(new: genai.Client | None) -> genai.Client | None:
     # The proxy shares the instance dictionary where genai.Client keeps all of its state.
     global _shared
-    _shared = new
+    old, _shared = _shared, new
     _compat.share_state(client, new)
+    return old
 
 
 def _closed(api_client: object) -> bool:
@@ -171,10 +171,8 @@ def _closed(api_client: object) -> bool:
 def _after_fork_in_child() -> None:
     # The parent goes on using its client's pooled sockets: keep it, unused and uncollected.
     global _shared_lock
-    if _shared is not None:
-        _inherited.append(_shared)
     _shared_lock = threading.Lock()
-    _share(None)
+    _inherited.append(_share(None))
 
 
 class SharedClient(_Client):
