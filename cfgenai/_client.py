@@ -197,7 +197,5 @@ class SharedClient(_Client):
 
 client = SharedClient()
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 for _public in (build_client, client_kwargs, reset_client, aclose_client):
     _public.__module__ = "cfgenai"

@@ -73,6 +73,7 @@ _GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
+_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 _VERTEX_LIVE = (
     f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
     "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
@@ -176,9 +177,6 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
         return tuple(problems)
     url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs"
     return Route(url, {}, (("authorization", "Bearer {}", token),), direct=is_loopback_url(url))
-
-
-_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
 def _pays(settings: GatewaySettings, mode: str) -> str:

@@ -25,6 +25,11 @@ from ._secrets import mask_headers, printable
 if TYPE_CHECKING:
     import aiohttp
 
+_API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
+_UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
+_METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
+_UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
+
 
 def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
     """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
@@ -86,12 +91,6 @@ def placed(prefix: SplitResult, url: str) -> str | None:
     if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
         raise OffGatewayError(url, f"the path under {prefix.path} lacks an API version first")
     return prefix._replace(path=prefix.path + moved, query=target.query).geturl() if moved else None
-
-
-_API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
-_UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
-_METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
-_UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
 
 
 def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
