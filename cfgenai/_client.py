@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from google import genai
-from google.genai import types
 
 from . import _compat, _credentials, _plan, _websocket
 from ._credentials import AccessToken
@@ -41,10 +40,9 @@ def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
     """Keyword arguments for a ``genai.Client`` through the gateway, for frameworks that build
-    their own (ADK's ``Gemini(client_kwargs=...)``); takes what :func:`build_client` takes. Such
-    a client acts as one from it but refuses Live. Its ``http_options`` copy, pickle and
-    serialise; in key mode ``api_key`` holds the Google key: do not log the dict. Raises
-    ``ConfigError``."""
+    their own (ADK's ``Gemini(client_kwargs=...)``); takes what :func:`build_client` takes, and
+    such a client acts as one from it but refuses Live. ``http_options`` copy, pickle and
+    serialise; in key mode ``api_key`` holds the Google key: never log it. Raises ConfigError."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 
@@ -64,12 +62,12 @@ def _arguments(
     # google-genai mutates the HttpOptions it is given: fresh ones for each client.
     kwargs: dict[str, Any] = {
         "vertexai": vertex is not None,
-        "http_options": types.HttpOptions(
+        "http_options": genai.types.HttpOptions(
             base_url=route.url,
             api_version=plan.api_version,
             headers=dict(route.headers),
             timeout=round(plan.timeout * 1000),
-            retry_options=types.HttpRetryOptions(
+            retry_options=genai.types.HttpRetryOptions(
                 attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
             ),
             **client_args(route, plan.otel, share_tls=share_tls and vertex is None),

@@ -24,7 +24,6 @@ from ._secrets import fingerprint, mask, printable
 
 _STATE = "_cfgenai_guard"
 _installing = threading.Lock()
-_LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
 # The routes Cloudflare does not document, named for the refusal's message.
 _KNOWN = {
     "BidiGenerateMusic": "the Live Music API",
@@ -115,7 +114,7 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
             raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
         return uri, False
     guard.live.set(None)  # one connection per Live session
-    if not urlsplit(uri).path.endswith(_LIVE_METHOD):
+    if not urlsplit(uri).path.endswith(".GenerativeService.BidiGenerateContent"):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
     url = route.url
     if route.key is not None:
