@@ -1,6 +1,5 @@
-"""What differs between the google-genai releases cfgenai supports (2.0 through 3.x), and the
-private shapes of google-genai, httpx and aiohttp it relies on, each behind one function
-(``tests/test_compat.py`` fails loudly on a release that changes one)."""
+"""Where the google-genai releases cfgenai supports (2.0 to 3.x) differ, and the private shapes of
+google-genai, httpx and aiohttp it relies on, each behind one function (tests/test_compat.py)."""
 
 from __future__ import annotations
 
@@ -48,8 +47,7 @@ def transport_for(client: Any, url: Any) -> Any:
     return client._transport_for_url(url)
 
 
-# A genai.Client keeps all of its state in its instance dictionary: its sender in `_api_client`
-# and its `aio` side, which shares that sender, in `_aio`.
+# A genai.Client keeps all its state in its instance dict: its sender `_api_client`, its `_aio` side.
 def api_client(client: Any) -> Any:
     """The object that sends ``client``'s requests (``None`` for a proxy with no state)."""
     return vars(client).get("_api_client")

@@ -24,8 +24,7 @@ from ._secrets import fingerprint, mask, printable
 
 _STATE = "_cfgenai_guard"
 _installing = threading.Lock()
-# The routes Cloudflare does not document, named for the refusal's message.
-_KNOWN = {
+_KNOWN = {  # the routes Cloudflare does not document, named for the refusal's message
     "BidiGenerateMusic": "the Live Music API",
     "/interactions/live": "Live Interactions",
     "BidiGenerateContent": "the Live API on this provider",
@@ -116,9 +115,8 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
     guard.live.set(None)  # one connection per Live session
     if not urlsplit(uri).path.endswith(".GenerativeService.BidiGenerateContent"):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
-    url = route.url
-    if route.key is not None:
-        url += "?" + urlencode({"api_key": route.key.value()})
+    query = urlencode({"api_key": route.key.value()}) if route.key else ""
+    url = f"{route.url}?{query}" if query else route.url
     headers = dict(kwargs.get("additional_headers") or {})
     headers = {k: v for k, v in headers.items() if k.lower() != KEY_HEADER}
     kwargs["additional_headers"] = {**headers, **route.credential_headers()}
@@ -140,11 +138,9 @@ def _refusal(uri: str, why: str) -> ConfigError:
 
 def _where(url: str) -> str:
     """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
-    parts = urlsplit(url)
-    try:
+    parts, port = urlsplit(url), 0
+    with contextlib.suppress(ValueError):  # a port out of range
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
-    except ValueError:
-        port = 0
     return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
 
 
