@@ -47,7 +47,7 @@ def transport_for(client: Any, url: Any) -> Any:
     return client._transport_for_url(url)
 
 
-# A genai.Client keeps all its state in its instance dict: its sender `_api_client`, its `_aio` side.
+# A genai.Client keeps all its state in its instance dict: its sender `_api_client`, its `_aio`.
 def api_client(client: Any) -> Any:
     """The object that sends ``client``'s requests (``None`` for a proxy with no state)."""
     return vars(client).get("_api_client")
