@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
 
+import certifi
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
@@ -57,8 +58,6 @@ def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 @functools.lru_cache(maxsize=8)
 def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple[Any, Any]:
-    import certifi
-
     if not backend:  # plain http: a context that verifies certificates, and trusts none
         no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         return no_ca, no_ca
@@ -78,19 +77,18 @@ def placed(prefix: SplitResult, url: str) -> str | None:
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
     if unsafe or target.fragment:
         raise OffGatewayError(url, f"the path {printable(target.path)} holds {_UNSAFE}")
-    moved = None
-    if _origin(target) != _origin(prefix):
-        if not (target.hostname or "").endswith(".googleapis.com"):
-            raise OffGatewayError(url, f"{target.hostname} is not the gateway's host")
-        moved = target.path
-    elif not target.path.startswith(prefix.path + "/"):
-        if not target.path.startswith(("/upload/", "/download/")):
-            raise OffGatewayError(url, f"its path is outside {prefix.path}")
-        moved = target.path
+    elsewhere = _origin(target) != _origin(prefix)
+    if elsewhere and not (target.hostname or "").endswith(".googleapis.com"):
+        raise OffGatewayError(url, f"{target.hostname} is not the gateway's host")
+    under = not elsewhere and target.path.startswith(prefix.path + "/")
+    if not (under or elsewhere or target.path.startswith(("/upload/", "/download/"))):
+        raise OffGatewayError(url, f"its path is outside {prefix.path}")
     # No API version first: a dot segment was resolved on the way (aiohttp's parser does so).
-    if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
+    if not _API_PATH.match(target.path[len(prefix.path) :] if under else target.path):
         raise OffGatewayError(url, f"the path under {prefix.path} lacks an API version first")
-    return prefix._replace(path=prefix.path + moved, query=target.query).geturl() if moved else None
+    if under:
+        return None
+    return prefix._replace(path=prefix.path + target.path, query=target.query).geturl()
 
 
 def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from google import genai
+from websockets.asyncio.client import connect
 
 from ._checks import KEY_HEADER
 from ._errors import ConfigError
@@ -79,8 +80,6 @@ class RoutedLive(genai.live.AsyncLive):
 
 
 def _guard() -> _Guard:
-    from websockets.asyncio.client import connect
-
     with _installing:
         if _STATE in connect.__dict__:
             return connect.__dict__[_STATE]  # type: ignore[no-any-return]
