@@ -24,11 +24,10 @@ _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 def build_client(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> genai.Client:
-    """A new ``genai.Client`` that sends every request through the gateway.
-
-    ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are
-    settings fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for
-    Vertex AI, whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
+    """A new ``genai.Client`` that sends every request through the gateway. ``settings``
+    defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are settings
+    fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for Vertex AI,
+    whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
     kwargs, live = _arguments(settings, overrides, credentials, share_tls=True)
     client = _Client(**kwargs)
     aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too

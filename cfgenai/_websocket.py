@@ -1,6 +1,5 @@
-"""The one guard every WebSocket google-genai opens passes, and Live on its route (see
-docs/routes.md). It wraps websockets' ``connect`` once per process, whatever name a module
-imported it under, and keeps its state on that class, which a second import of cfgenai shares."""
+"""The guard every WebSocket google-genai opens passes, and Live on its route (docs/routes.md): it
+wraps websockets' ``connect`` class (under any name) once, keeping state there for every import."""
 
 from __future__ import annotations
 
