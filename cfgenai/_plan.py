@@ -142,9 +142,10 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
 
 
 def _key_field(settings: GatewaySettings) -> str:
+    # GOOGLE_API_KEY before GEMINI_API_KEY, as google-genai reads them.
     if settings.provider == VERTEX:
         return "vertex_access_token"
-    return "google_api_key" if settings.google_api_key else "gemini_api_key"  # google-genai's order
+    return "google_api_key" if settings.google_api_key else "gemini_api_key"
 
 
 def _secret(settings: GatewaySettings, name: str) -> Secret | None:

@@ -87,9 +87,9 @@ def _guard() -> _Guard:
         has_proxy = "proxy" in inspect.signature(original).parameters
 
         def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
             routed = False
-            # Other WebSockets are none of cfgenai's business.
-            if sys._getframe(1).f_globals.get("__name__", "").startswith("google.genai"):
+            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
                 uri, routed = _checked(guard, uri, kwargs, has_proxy)
             original(self, uri, *args, **kwargs)
             if routed:  # a redirect is raised, never followed: it would carry the credentials
@@ -137,7 +137,7 @@ def _refusal(uri: str, why: str) -> ConfigError:
 def _where(url: str) -> str:
     """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
     parts, port = urlsplit(url), 0
-    with contextlib.suppress(ValueError):  # a port out of range
+    with contextlib.suppress(ValueError):  # an invalid port
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
 
