@@ -13,7 +13,6 @@ from ._errors import ConfigError
 from ._options import request_options
 from ._settings import GatewaySettings
 
-# For type checkers: the names loaded on first use.
 if TYPE_CHECKING:
     from google import genai
 
@@ -42,17 +41,11 @@ __all__ = [
     "reset_client",
 ]
 
-# Names whose modules import google-genai, loaded on first use to keep `import cfgenai` cheap.
-_LAZY = {
-    **dict.fromkeys(
-        ("client", "build_client", "client_kwargs", "reset_client", "aclose_client"), "_client"
-    ),
-    **dict.fromkeys(("GatewayError", "OffGatewayError", "RedirectError"), "_google_errors"),
-    **dict.fromkeys(("GatewayInfo", "gateway_info"), "_responses"),
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    # The public names whose modules import google-genai, loaded on first use.
+    if name in __all__:
+        for module in ("_google_errors", "_responses", "_client"):
+            if hasattr(found := importlib.import_module(f".{module}", __name__), name):
+                return getattr(found, name)
     raise AttributeError(f"module 'cfgenai' has no attribute {name!r}")

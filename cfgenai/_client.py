@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from google import genai
-from google.genai import types
 
 from . import _compat, _credentials, _plan, _websocket
 from ._credentials import AccessToken
@@ -25,11 +24,10 @@ _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 def build_client(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> genai.Client:
-    """A new ``genai.Client`` that sends every request through the gateway.
-
-    ``settings`` defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are
-    settings fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for
-    Vertex AI, whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
+    """A new ``genai.Client`` that sends every request through the gateway. ``settings``
+    defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are settings
+    fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for Vertex AI,
+    whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
     kwargs, live = _arguments(settings, overrides, credentials, share_tls=True)
     client = _Client(**kwargs)
     aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too
@@ -40,12 +38,10 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments for a ``genai.Client`` that sends every request through the gateway,
-    for frameworks that build their own (ADK's ``Gemini(client_kwargs=...)``).
-
-    Takes what :func:`build_client` takes; such a client acts as one from it but refuses Live.
-    Its ``http_options`` copy, pickle and serialise; in key mode ``api_key`` holds the Google
-    key: do not log the dict. Raises ``ConfigError``."""
+    """Keyword arguments for a ``genai.Client`` through the gateway, for frameworks that build
+    their own (ADK's ``Gemini(client_kwargs=...)``); takes what :func:`build_client` takes, and
+    such a client acts as one from it but refuses Live. ``http_options`` copy, pickle and
+    serialise; in key mode ``api_key`` holds the Google key: never log it. Raises ConfigError."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 
@@ -61,17 +57,16 @@ def _arguments(
     if route.drop and aiohttp and not hasattr(aiohttp, "ClientMiddlewareType"):  # before 3.12
         needs = "aiohttp 3.12 or newer, whose middlewares keep the Google key off async requests"
         raise ConfigError([f"this configuration needs {needs}: pip install 'aiohttp>=3.12'"])
-    # Every WebSocket google-genai opens from now on passes the guard (see _websocket).
     _websocket.install(plan.gateway_root, [*route.secrets(), _BYOK_PLACEHOLDER])
     # google-genai mutates the HttpOptions it is given: fresh ones for each client.
     kwargs: dict[str, Any] = {
         "vertexai": vertex is not None,
-        "http_options": types.HttpOptions(
+        "http_options": genai.types.HttpOptions(
             base_url=route.url,
             api_version=plan.api_version,
             headers=dict(route.headers),
             timeout=round(plan.timeout * 1000),
-            retry_options=types.HttpRetryOptions(
+            retry_options=genai.types.HttpRetryOptions(
                 attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
             ),
             **client_args(route, plan.otel, share_tls=share_tls and vertex is None),
@@ -126,7 +121,7 @@ class _AsyncClient(genai.client.AsyncClient):
 # The shared client behind `cfgenai.client`; everything that changes it holds the lock.
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
-_inherited: list[genai.Client] = []  # a parent's clients, kept unused (and uncollected) in a child
+_inherited: list[object] = []  # a parent's clients, kept unused (and uncollected) in a child
 
 
 def shared_client() -> genai.Client:
@@ -147,18 +142,18 @@ def reset_client() -> None:
 async def aclose_client() -> None:
     """Close the shared client's connections (if built: it builds none) and forget it."""
     with _shared_lock:
-        closing = _shared
-        _share(None)
+        closing = _share(None)
     if closing is not None:
         closing.close()
         await closing.aio.aclose()
 
 
-def _share(new: genai.Client | None) -> None:
+def _share(new: genai.Client | None) -> genai.Client | None:
     # The proxy shares the instance dictionary where genai.Client keeps all of its state.
     global _shared
-    _shared = new
+    old, _shared = _shared, new
     _compat.share_state(client, new)
+    return old
 
 
 def _closed(api_client: object) -> bool:
@@ -173,10 +168,8 @@ def _closed(api_client: object) -> bool:
 def _after_fork_in_child() -> None:
     # The parent goes on using its client's pooled sockets: keep it, unused and uncollected.
     global _shared_lock
-    if _shared is not None:
-        _inherited.append(_shared)
     _shared_lock = threading.Lock()
-    _share(None)
+    _inherited.append(_share(None))
 
 
 class SharedClient(_Client):
@@ -201,7 +194,5 @@ class SharedClient(_Client):
 
 client = SharedClient()
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 for _public in (build_client, client_kwargs, reset_client, aclose_client):
     _public.__module__ = "cfgenai"

@@ -1,6 +1,5 @@
-"""What differs between the google-genai releases cfgenai supports (2.0 through 3.x), and the
-private shapes of google-genai, httpx and aiohttp it relies on, each behind one function
-(``tests/test_compat.py`` fails loudly on a release that changes one)."""
+"""Where the google-genai releases cfgenai supports (2.0 to 3.x) differ, and the private shapes of
+google-genai, httpx and aiohttp it relies on, each behind one function (tests/test_compat.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +11,10 @@ from types import ModuleType
 from typing import Any
 
 
-@functools.cache
-def genai_version() -> tuple[int, int]:
-    """``(major, minor)`` of the installed google-genai."""
+def _genai_3() -> bool:
     from google.genai.version import __version__  # no search through the installed packages
 
-    major, minor, *_ = __version__.split(".")
-    return int(major), int(minor)
+    return int(__version__.partition(".")[0]) >= 3
 
 
 def http_backend() -> str:
@@ -38,12 +34,12 @@ def async_over_aiohttp() -> bool:
     """Whether google-genai sends async requests with aiohttp (3.x, if installed) by default."""
     from google.genai import _api_client
 
-    return genai_version() >= (3, 0) and bool(_api_client.has_aiohttp)
+    return _genai_3() and bool(_api_client.has_aiohttp)
 
 
 def uses_truststore(backend: str) -> bool:
     """Whether google-genai gives ``backend`` the system trust store rather than certifi's."""
-    return backend == "httpx2" and genai_version() >= (3, 0)
+    return backend == "httpx2" and _genai_3()
 
 
 def transport_for(client: Any, url: Any) -> Any:
@@ -51,8 +47,7 @@ def transport_for(client: Any, url: Any) -> Any:
     return client._transport_for_url(url)
 
 
-# A genai.Client keeps all of its state in its instance dictionary: its sender in `_api_client`
-# and its `aio` side, which shares that sender, in `_aio`.
+# A genai.Client keeps all its state in its instance dict: its sender `_api_client`, its `_aio`.
 def api_client(client: Any) -> Any:
     """The object that sends ``client``'s requests (``None`` for a proxy with no state)."""
     return vars(client).get("_api_client")
@@ -83,8 +78,7 @@ def pickle_transport_errors_without_requests() -> None:
 
 
 @functools.cache
-def _register_transport_errors(*modules: Any) -> None:
-    httpx, httpx2, aiohttp = modules
+def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
     errors = [(m.RequestError, None) for m in (httpx, httpx2) if m is not None]
     if aiohttp is not None:  # rebuilt as their base, which takes a message
         errors.append((aiohttp.ClientConnectorError, aiohttp.ClientConnectionError))

@@ -36,8 +36,7 @@ class Route:
 
     def secrets(self) -> list[str]:
         """Every secret value this route may send."""
-        found = [secret.value() for _, _, secret in self.credentials]
-        return found + ([self.key.value()] if self.key else [])
+        return [s.value() for *_, s in self.credentials] + ([self.key.value()] if self.key else [])
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,12 @@ class Plan:
     vertex: Vertex | None = None
 
 
-# The header each gateway secret travels in, and its form.
-_GATEWAY_SECRETS = {
+_GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "token": ("cf-aig-authorization", "Bearer {}"),
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
+_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 _VERTEX_LIVE = (
     f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
     "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
@@ -87,20 +86,17 @@ def plan(settings: GatewaySettings) -> Plan:
     key = _secret(settings, _key_field(settings)) if mode == "key" else None
     found = {name: _secret(settings, name) for name in _GATEWAY_SECRETS}
     gateway = tuple((*_GATEWAY_SECRETS[n], s) for n, s in found.items() if s is not None)
-    pays, url, logs = _pays(settings, mode), provider_url(settings), _logs(settings)
     headers = settings.options.headers()
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
-    root, vertex = settings.gateway_root, None
+    root, url, vertex = settings.gateway_root, provider_url(settings), None
     live: Route | str = _VERTEX_LIVE
     direct = is_loopback_url(root)
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
         genai = Route(url, headers, gateway, drop, key, direct)
-        credentials = settings.vertex_credentials if mode == "key" else None
-        vertex = Vertex(
-            str(settings.vertex_project), str(settings.vertex_location), credentials, key
-        )
+        creds = settings.vertex_credentials if mode == "key" else None
+        vertex = Vertex(str(settings.vertex_project), str(settings.vertex_location), creds, key)
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
@@ -113,11 +109,11 @@ def plan(settings: GatewaySettings) -> Plan:
     return Plan(
         mode=mode,
         why=why,
-        pays=pays,
+        pays=_pays(settings, mode),
         genai=genai,
         live=live,
         openai=Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct),
-        logs=logs,
+        logs=_logs(settings),
         gateway_root=root,
         api_version=settings.api_version,
         timeout=settings.timeout,
@@ -181,9 +177,6 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
         return tuple(problems)
     url = f"{settings.api_base_url}/accounts/{account}/ai-gateway/gateways/{gateway}/logs"
     return Route(url, {}, (("authorization", "Bearer {}", token),), direct=is_loopback_url(url))
-
-
-_GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
 def _pays(settings: GatewaySettings, mode: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-# Header names whose values are credentials, lowercased.
-SECRET_HEADERS = frozenset(
+SECRET_HEADERS = frozenset(  # lowercased
     {
         "authorization",
         "cf-aig-authorization",

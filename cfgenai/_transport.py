@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
 
+import certifi
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
@@ -25,15 +26,19 @@ from ._secrets import mask_headers, printable
 if TYPE_CHECKING:
     import aiohttp
 
+_API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
+_UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
+_METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
+_UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
+
 
 def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
     """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
     _compat.pickle_transport_errors_without_requests()
-    sync: dict[str, Any] = {"event_hooks": {"request": [Outgoing(route, otel)]}}
-    async_: dict[str, Any] = {"event_hooks": {"request": [OutgoingAsync(route, otel)]}}
-    sync["event_hooks"]["response"] = [GatewayErrors()]
-    async_["event_hooks"]["response"] = [GatewayErrorsAsync()]
-    async_["middlewares"] = (AiohttpMiddleware(route, otel),)
+    request, response = Outgoing(route, otel), GatewayErrors()
+    sync: dict[str, Any] = {"event_hooks": {"request": [request], "response": [response]}}
+    async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel),)}
+    async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
@@ -47,20 +52,16 @@ def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
     (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
-    if url.startswith("http:"):
-        return _tls_contexts("", None, None)
-    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR")
-    return _tls_contexts(_compat.http_backend(), cafile, capath or None)
+    backend = "" if url.startswith("http:") else _compat.http_backend()
+    return _tls_contexts(backend, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 @functools.lru_cache(maxsize=8)
 def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple[Any, Any]:
-    import certifi
-
     if not backend:  # plain http: a context that verifies certificates, and trusts none
         no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         return no_ca, no_ca
-    bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
+    bundle = ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath or None)
     if not _compat.uses_truststore(backend) or cafile:
         return bundle, bundle  # the same CA file (and folder): one context
     if capath:
@@ -76,27 +77,18 @@ def placed(prefix: SplitResult, url: str) -> str | None:
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
     if unsafe or target.fragment:
         raise OffGatewayError(url, f"the path {printable(target.path)} holds {_UNSAFE}")
-    moved = None
-    if _origin(target) != _origin(prefix):
-        if not (target.hostname or "").endswith(".googleapis.com"):
-            raise OffGatewayError(url, f"{target.hostname} is not the gateway's host")
-        moved = target.path
-    elif not target.path.startswith(prefix.path + "/"):
-        if not target.path.startswith(("/upload/", "/download/")):
-            raise OffGatewayError(url, f"its path is outside {prefix.path}")
-        moved = target.path
+    elsewhere = _origin(target) != _origin(prefix)
+    if elsewhere and not (target.hostname or "").endswith(".googleapis.com"):
+        raise OffGatewayError(url, f"{target.hostname} is not the gateway's host")
+    under = not elsewhere and target.path.startswith(prefix.path + "/")
+    if not (under or elsewhere or target.path.startswith(("/upload/", "/download/"))):
+        raise OffGatewayError(url, f"its path is outside {prefix.path}")
     # No API version first: a dot segment was resolved on the way (aiohttp's parser does so).
-    if not _API_PATH.match(moved or target.path[len(prefix.path) :]):
+    if not _API_PATH.match(target.path[len(prefix.path) :] if under else target.path):
         raise OffGatewayError(url, f"the path under {prefix.path} lacks an API version first")
-    if moved is None:
+    if under:
         return None
-    return f"{prefix.geturl()}{moved}" + (f"?{target.query}" if target.query else "")
-
-
-_API_PATH = re.compile(r"/(?:upload/|download/)?v[0-9]+[a-z0-9]*/")
-_UNSAFE_PATH = re.compile(r"%(?:2e|2f|5c|3f|23|[01][0-9a-f]|7f)|[^\x21-\x7e]|\.\.|/\.(?:/|$)", re.I)
-_METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a model name
-_UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
+    return prefix._replace(path=prefix.path + target.path, query=target.query).geturl()
 
 
 def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
@@ -148,13 +140,6 @@ class Outgoing(_Hook):
             request.headers["Host"] = request.url.netloc.decode("ascii")
 
 
-class OutgoingAsync(Outgoing):
-    """httpx async request hook: the same."""
-
-    async def __call__(self, request: Any) -> None:  # type: ignore[override]
-        super().__call__(request)
-
-
 class GatewayErrors(_Hook):
     """httpx response hook: raises on redirects (before one is followed) and error answers."""
 
@@ -164,13 +149,16 @@ class GatewayErrors(_Hook):
             _raise(response.status_code, response.headers, body, response.request)
 
 
-class GatewayErrorsAsync(GatewayErrors):
-    """httpx async response hook: the same."""
+@dataclasses.dataclass(frozen=True)
+class Awaited(_Hook):
+    """httpx async event hook: ``hook``, once an error answer's body is read."""
 
-    async def __call__(self, response: Any) -> None:  # type: ignore[override]
-        if response.status_code >= 400:
-            await response.aread()  # then read() returns it
-        super().__call__(response)
+    hook: Outgoing | GatewayErrors
+
+    async def __call__(self, message: Any) -> None:
+        if getattr(message, "status_code", 0) >= 400:  # then the response's read() returns it
+            await message.aread()
+        self.hook(message)
 
 
 class AiohttpMiddleware(Outgoing):

@@ -1,6 +1,5 @@
-"""The one guard every WebSocket google-genai opens passes, and Live on its route (see
-docs/routes.md). It wraps websockets' ``connect`` once per process, whatever name a module
-imported it under, and keeps its state on that class, which a second import of cfgenai shares."""
+"""The guard every WebSocket google-genai opens passes, and Live on its route (docs/routes.md): it
+wraps websockets' ``connect`` class (under any name) once, keeping state there for every import."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from google import genai
+from websockets.asyncio.client import connect
 
 from ._checks import KEY_HEADER
 from ._errors import ConfigError
@@ -24,9 +24,7 @@ from ._secrets import fingerprint, mask, printable
 
 _STATE = "_cfgenai_guard"
 _installing = threading.Lock()
-_LIVE_METHOD = ".GenerativeService.BidiGenerateContent"
-# The routes Cloudflare does not document, named for the refusal's message.
-_KNOWN = {
+_KNOWN = {  # the routes Cloudflare does not document, named for the refusal's message
     "BidiGenerateMusic": "the Live Music API",
     "/interactions/live": "Live Interactions",
     "BidiGenerateContent": "the Live API on this provider",
@@ -48,8 +46,9 @@ class _Guard:
 def install(gateway_root: str, secrets: Iterable[str]) -> None:
     """Guard websockets' ``connect`` (once per process), knowing a gateway and its credentials."""
     guard = _guard()
-    guard.gateways |= {_where(gateway_root)}
-    guard.credentials |= {fingerprint(s) for s in secrets if s}
+    with _installing:  # two clients built at once: each adds its own
+        guard.gateways |= {_where(gateway_root)}
+        guard.credentials |= {fingerprint(s) for s in secrets if s}
 
 
 class RoutedLive(genai.live.AsyncLive):
@@ -80,29 +79,25 @@ class RoutedLive(genai.live.AsyncLive):
 
 
 def _guard() -> _Guard:
-    from websockets.asyncio.client import connect
-
     with _installing:
-        return connect.__dict__.get(_STATE) or _install(connect)
+        if _STATE in connect.__dict__:
+            return connect.__dict__[_STATE]  # type: ignore[no-any-return]
+        guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
+        original = connect.__init__
+        has_proxy = "proxy" in inspect.signature(original).parameters
 
+        def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            routed = False
+            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
+                uri, routed = _checked(guard, uri, kwargs, has_proxy)
+            original(self, uri, *args, **kwargs)
+            if routed:  # a redirect is raised, never followed: it would carry the credentials
+                self.process_redirect = lambda exc: exc
 
-def _install(connect: Any) -> _Guard:
-    guard = _Guard(contextvars.ContextVar("cfgenai_live", default=None))
-    original = connect.__init__
-    has_proxy = "proxy" in inspect.signature(original).parameters
-
-    def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        routed = False
-        if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
-            uri, routed = _checked(guard, uri, kwargs, has_proxy)
-        original(self, uri, *args, **kwargs)
-        if routed:  # a redirect is raised, never followed: it would carry the credentials
-            self.process_redirect = lambda exc: exc
-
-    connect.__init__ = __init__
-    setattr(connect, _STATE, guard)
-    return guard
+        connect.__init__ = __init__  # type: ignore[method-assign]
+        setattr(connect, _STATE, guard)
+        return guard
 
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
@@ -116,11 +111,10 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
             raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
         return uri, False
     guard.live.set(None)  # one connection per Live session
-    if not urlsplit(uri).path.endswith(_LIVE_METHOD):
+    if not urlsplit(uri).path.endswith(".GenerativeService.BidiGenerateContent"):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
-    url = route.url
-    if route.key is not None:
-        url += "?" + urlencode({"api_key": route.key.value()})
+    query = urlencode({"api_key": route.key.value()}) if route.key else ""
+    url = f"{route.url}?{query}" if query else route.url
     headers = dict(kwargs.get("additional_headers") or {})
     headers = {k: v for k, v in headers.items() if k.lower() != KEY_HEADER}
     kwargs["additional_headers"] = {**headers, **route.credential_headers()}
@@ -142,11 +136,9 @@ def _refusal(uri: str, why: str) -> ConfigError:
 
 def _where(url: str) -> str:
     """``url`` without its scheme, query and fragment, the host lowercased, the port explicit."""
-    parts = urlsplit(url)
-    try:
+    parts, port = urlsplit(url), 0
+    with contextlib.suppress(ValueError):  # an invalid port
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
-    except ValueError:
-        port = 0
     return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
 
 

@@ -12,8 +12,6 @@ import pytest
 if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
 
-# The developer's own credentials and settings, google-genai's too, never reach such a test.
-_ISOLATED = ("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")
 _LOOPBACK = "127.0.0.1,localhost,::1"
 
 
@@ -45,7 +43,7 @@ def cf_gateway(
     at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
     ``.env``, no proxy for loopback, the shared client built anew. Set variables after it."""
     for name in list(os.environ):
-        if name.upper().startswith(_ISOLATED):
+        if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CF_AIG_ENV_FILE", "")
     for name in ("NO_PROXY", "no_proxy"):
@@ -63,7 +61,5 @@ def _close_shared() -> None:
     # whose ResourceWarning then lands in whatever test runs at the time.
     from cfgenai import _client
 
-    left = _client._shared
-    _client.reset_client()
-    if left is not None:
-        left.close()
+    if (left := _client._shared) is not None:
+        left.close()  # which forgets it too
