@@ -95,19 +95,15 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
     return error
 
 
-def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
-    """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
-    target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
-    return RedirectError(status, origin(url), target, response)
-
-
 def error_for(answer: Any) -> errors.APIError:
     """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
     :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
     Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
-    status = answer.status_code
-    if status < 400:
-        return redirect_error(status, str(answer.url), answer.headers.get("location"), answer)
+    status, url = answer.status_code, str(answer.url)
+    if status < 400:  # names hosts, never paths
+        location = answer.headers.get("location")
+        target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
+        return RedirectError(status, origin(url), target, answer)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     try:
         parsed = json.loads(answer.content)
@@ -127,7 +123,8 @@ def error_for(answer: Any) -> errors.APIError:
             return google(status, parsed, answer)
         error = {"message": "Rate limited"}  # a rate-limit rule's 429: its body is undocumented
         parsed = {"success": False, "error": error}
-    first = error if isinstance(error, dict) else error[0] if error else {}
+    first = error[0] if isinstance(error, list) and error else error  # the body may be any JSON
+    first = first if isinstance(first, dict) else {}
     code = parsed.get("internalCode", first.get("code"))
     code = code if isinstance(code, int) else None
     reason = str(parsed.get("message") or first.get("message") or "no message")
@@ -221,7 +218,7 @@ def gateway_info(response: Any) -> GatewayInfo:
         f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
     }
     step = found["step"]
-    found["step"] = int(step) if step and step.isdigit() else None
+    found["step"] = int(step) if step and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 

@@ -14,7 +14,6 @@ from types import UnionType
 from typing import Any, TypeVar, get_args, get_type_hints
 
 from . import _plan
-from ._checks import is_loopback_url
 from ._compat import httpx_module
 from ._errors import CloudflareAPIError, ConfigError
 from ._options import validate_options
@@ -101,12 +100,11 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
         )
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
-    url = f"{route.url}/{log_id}"
-    # No proxy sees what goes to this machine; a redirect would carry the token elsewhere.
-    with httpx_module().Client(
-        timeout=plan.timeout, follow_redirects=False, trust_env=not is_loopback_url(url)
-    ) as client:
-        response = client.request(method, url, headers=route.credential_headers(), json=body)
+    headers, url = route.credential_headers(), f"{route.url}/{log_id}"
+    # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
+    response = httpx_module().request(
+        method, url, headers=headers, json=body, timeout=plan.timeout, trust_env=not route.direct
+    )
     envelope = _parsed(json.loads, response.text)
     envelope = envelope if type(envelope) is dict else {}
     status = response.status_code

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
-from ._checks import PROVIDER, VERTEX, is_loopback_url
+from ._checks import PROVIDER, VERTEX
 from ._errors import ConfigError
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
@@ -95,7 +95,7 @@ def _arguments(
         "http_client": http_client(
             follow_redirects=False,
             event_hooks={"request": [hook(outgoing)], "response": [hook(answered)]},
-            trust_env=not is_loopback_url(route.url),
+            trust_env=not route.direct,
         ),
     }
 

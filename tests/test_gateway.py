@@ -79,6 +79,7 @@ def test_gateway_info_from_every_kind_of_response(
 def test_gateway_info_missing_headers_are_none() -> None:
     assert gateway_info({}) == GatewayInfo(None, None, None, None, None, None)
     assert gateway_info({"CF-AIG-STEP": "2", "cf-aig-cache-status": "HIT"}).step == 2
+    assert gateway_info({"cf-aig-step": "\u00b2"}).step is None  # a digit, but no number
     with pytest.raises(TypeError, match="gateway_info\\(\\) takes a google-genai response"):
         gateway_info(42)
 
