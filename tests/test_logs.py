@@ -9,8 +9,8 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
-from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
