@@ -10,7 +10,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import google.auth
@@ -48,10 +48,7 @@ _KINDS = {
     "oauth2.credentials": "user credentials",
     "impersonated_credentials": "impersonated service account",
     "compute_engine.credentials": "metadata server",
-    "identity_pool": "external account",
-    "aws": "external account",
-    "pluggable": "external account",
-}
+} | dict.fromkeys(("identity_pool", "aws", "pluggable"), "external account")
 
 
 class AccessToken(Credentials):
@@ -88,11 +85,10 @@ class SharedRefresh(Credentials):
     """Credentials whose refresh runs once at a time: a caller that waited finds the token
     another one fetched. Loaded from ``path``, they are loaded again when the file changed."""
 
-    def __init__(self, inner: Credentials, path: Path | None = None) -> None:
+    def __init__(self, inner: Credentials, path: Path | None = None, signature: Any = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
-        # The file as last loaded, or warned about: a broken one is warned about once.
-        self._signature = _rotation.signature(path) if path is not None else None
+        self._signature = signature  # the file before it was loaded, or warned about (once)
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -135,8 +131,8 @@ class SharedRefresh(Credentials):
         return f"SharedRefresh({self.describe()})"
 
 
-# Loaded credentials, so that every client built from the same source shares one token.
-_LOADED: dict[tuple[str, Any], SharedRefresh] = {}
+# By source: how it was when loaded, and the credentials every client built since shares.
+_LOADED: dict[str, tuple[Any, SharedRefresh]] = {}
 _GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
 _load_lock = threading.Lock()
 
@@ -152,22 +148,20 @@ def shared(source: Any) -> SharedRefresh:
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
         changed = tuple(map(os.environ.get, _ADC)) if path is None else _rotation.signature(path)
-        key = source, changed
-        if key not in _LOADED:
-            _LOADED[key] = SharedRefresh(_adc() if path is None else _load(path), path)
-        return _LOADED[key]
+        if source not in _LOADED or _LOADED[source][0] != changed:
+            loaded = _adc() if path is None else _load(path)
+            _LOADED[source] = changed, SharedRefresh(loaded, path, changed)
+        return _LOADED[source][1]
 
 
 def _load(path: Path) -> Credentials:
     where = f"{VARIABLE}: {printable(str(path))}"
     try:  # read as secret files are: a regular file, up to 64 KiB, without blocking
-        info = json.loads(_rotation.load(path, FIX)[1].decode("utf-8"))
+        info = json.loads(_rotation.load(path, FIX)[1])
     except _rotation.Unusable as exc:
         raise ConfigError([f"{where} {exc}"]) from None
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
-        raise ConfigError(
-            [f"{where} cannot be used: it is not JSON; download the key again"]
-        ) from None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
+        raise ConfigError([f"{where} is not JSON; download the key again"]) from None
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in _TYPES:
         known = ", ".join(f"{t} ({what})" for t, (what, _) in _TYPES.items())
@@ -181,8 +175,7 @@ def _load(path: Path) -> Credentials:
     module, _, method = loader.format(external).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
-        loaded: Credentials = make(info, scopes=SCOPES)
-        return loaded
+        return cast(Credentials, make(info, scopes=SCOPES))
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
         raise ConfigError([refused]) from None

@@ -25,12 +25,10 @@ NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a 
 # The fix, by the gateway's error code or the kind of answer (Cloudflare's own pages in front of
 # the gateway by their "error code"); docs/errors.md lists each (a test compares).
 HINTS: dict[int | str, str] = {
-    2001: "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
-    "(or CF_AIG_BASE_URL)",
+    2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
     2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries "
     "client-side), or raise the limit in the gateway's settings",
-    2005: "a cf-aig-* option header was refused: check the CF_AIG_* option variables and "
-    "request_options(...)",
+    2005: "a cf-aig-* header was refused: check the CF_AIG_* options and request_options(...)",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
     2016: "the gateway's Guardrails blocked the prompt: rephrase it, or change the blocked "
     "categories under Guardrails in the gateway's settings",

@@ -84,9 +84,8 @@ async def afeedback(
     settings: GatewaySettings | None = None,
 ) -> None:
     """:func:`feedback`, without blocking the event loop."""
-    await asyncio.to_thread(
-        _send, settings, log_id, "PATCH", _feedback_body(feedback, score, metadata)
-    )
+    body = _feedback_body(feedback, score, metadata)  # checked here, before the thread
+    await asyncio.to_thread(_send, settings, log_id, "PATCH", body)
 
 
 def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any = None) -> Any:
@@ -172,13 +171,9 @@ def _log_entry(result: Any) -> LogEntry:
     # Cloudflare returns the metadata as the JSON text of the request's header.
     metadata = entry.get("metadata")
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
-    values.update(
-        id=str(entry.get("id", "")),
-        metadata=metadata if type(metadata) is dict else {},
-        created_at=_parsed(datetime.fromisoformat, entry.get("created_at")),  # 3.11 reads a Z
-        raw=entry,
-    )
-    return LogEntry(**values)
+    values["metadata"] = metadata if type(metadata) is dict else {}
+    values["created_at"] = _parsed(datetime.fromisoformat, entry.get("created_at"))  # 3.11: a Z
+    return LogEntry(**values | {"id": str(entry.get("id", "")), "raw": entry})
 
 
 def _parsed(parse: Callable[[str], T], value: Any) -> T | None:

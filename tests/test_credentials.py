@@ -232,8 +232,8 @@ def test_a_rotated_credentials_file_that_cannot_be_loaded_leaves_the_last_ones_i
         client.models.generate_content(model=MODEL, contents="hi")
     assert tokens.grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer"] * 4
     assert [r.getMessage() for r in caplog.records if r.name == "cfgenai"] == [
-        f"CF_AIG_VERTEX_CREDENTIALS: {path} cannot be used: it is not JSON; download the key "
-        "again; cfgenai keeps the credentials it loaded before"
+        f"CF_AIG_VERTEX_CREDENTIALS: {path} is not JSON; download the key again; cfgenai keeps "
+        "the credentials it loaded before"
     ]
     tokens.authorized_user_file(tmp_path).replace(path)  # whole again: loaded
     client.models.generate_content(model=MODEL, contents="hi")
@@ -244,8 +244,8 @@ BAD = [
     ("missing.json", "does not exist; point it at a credentials JSON file, or set it to adc"),
     ("folder", "is a folder; point it at a credentials JSON file"),
     ("large.json", "is larger than 64 KiB; point it at a credentials JSON file, or set it to adc"),
-    ("nested.json", "cannot be used: it is not JSON; download the key again"),
-    ("not-json.json", "cannot be used: it is not JSON; download the key again"),
+    ("nested.json", "is not JSON; download the key again"),
+    ("not-json.json", "is not JSON; download the key again"),
     ("unknown-type.json", "holds credentials of type 'api_key', which cfgenai cannot load"),
 ]
 

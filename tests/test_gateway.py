@@ -112,8 +112,7 @@ def test_gateway_not_found_2001_points_at_account_and_gateway(
     assert (error.code, error.gateway_code) == (400, 2001)
     assert str(error) == (
         "400 Cloudflare AI Gateway refused the request with code 2001 (Gateway does not exist): "
-        "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
-        "(or CF_AIG_BASE_URL)"
+        "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)"
     )
     assert error.details["name"] == "AiGatewayError"
 

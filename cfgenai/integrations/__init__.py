@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from google import genai
+
 from .._client import client_kwargs
 from .._errors import ConfigError
 
@@ -21,8 +23,6 @@ def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
     """LangChain's ``ChatGoogleGenerativeAI`` for ``model``, through the gateway to the Gemini
     API; reads what ``build_client`` reads."""
     module, options = _framework("langchain_google_genai", "langchain")
-    from google import genai
-
     chat: ChatGoogleGenerativeAI = module.ChatGoogleGenerativeAI(
         model=model, google_api_key=options["api_key"], **kwargs
     )
@@ -57,8 +57,7 @@ def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
         ) from exc
     options = client_kwargs()
     if options["vertexai"]:
+        why = "CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only"
         fix = "unset it, or for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
-        raise ConfigError(
-            [f"CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only; {fix}"]
-        )
+        raise ConfigError([f"{why}; {fix}"])
     return imported, options
