@@ -94,9 +94,8 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
 
 
 def error_for(answer: Any) -> errors.APIError:
-    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
-    :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
-    Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
+    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a ``GatewayError``
+    for the gateway's refusals (its shapes, a 429 not Google's, Cloudflare's pages), or Google's."""
     status, url = answer.status_code, str(answer.url)
     if status < 400:  # names hosts, never paths
         location = answer.headers.get("location")
@@ -124,7 +123,7 @@ def error_for(answer: Any) -> errors.APIError:
     first = error[0] if isinstance(error, list) and error else error  # the body may be any JSON
     first = first if isinstance(first, dict) else {}
     code = parsed.get("internalCode", first.get("code"))
-    code = code if isinstance(code, int) else None
+    code = code if type(code) is int else None  # JSON's types: a bool is no int
     reason = str(parsed.get("message") or first.get("message") or "no message")
     if isinstance(error, dict) and isinstance(error.get("limit"), int | float):
         reason += f": spent {error.get('spent')} of {error['limit']}"
@@ -132,18 +131,15 @@ def error_for(answer: Any) -> errors.APIError:
 
 
 def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | None:
-    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages,
-    else ``None``: told by the body alone, since every answer through the gateway, Google's
-    included, carries Cloudflare's response headers (``cf-ray``, ``server``)."""
+    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages, else
+    ``None``: told by the body, since every answer through the gateway has Cloudflare's headers."""
     lowered = body[: 256 * 1024].lower()
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
         code: int | None = int(plain[1])
-    elif b"<html" not in lowered and b"<!doctype html" not in lowered:
+    elif b"cloudflare" not in lowered or not re.search(rb"<html|<!doctype html", lowered):
         return None
     elif b"cloudflareaccess.com" in lowered or b"cloudflare access" in lowered:
         return None, "Cloudflare Access's page, not Google's", HINTS["access"]
-    elif b"cloudflare" not in lowered:
-        return None
     else:  # its HTML page: the code it shows, if any (1xxx, not an HTTP status)
         found = _PAGE_CODE.search(lowered)
         code = int(found[1]) if found and int(found[1]) >= 1000 else None

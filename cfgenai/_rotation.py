@@ -111,9 +111,8 @@ _watches: dict[Path, _Watch] = {}
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
-    """The secret in the file (one trailing newline stripped), or None with the problem added,
-    naming ``variable`` and the path, never the content. ``check``, the settings', is made again
-    of each rotated value."""
+    """The secret in the file, or None with the problem added (naming ``variable`` and the path,
+    never the content); ``check``, the settings', is made again of each rotated value."""
     try:
         sig, data = load(path, FIX)
         value = _secret(data)

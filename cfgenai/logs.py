@@ -109,7 +109,8 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     status = response.status_code
     if status < 300 and envelope.get("success") is True:
         return envelope.get("result")
-    errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
+    listed = envelope.get("errors")
+    errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
     codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
     reason = "; ".join(str(e["message"]) for e in errors if e.get("message"))
     # The API may echo what it was sent: never let the token through.

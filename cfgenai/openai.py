@@ -49,10 +49,7 @@ def _require_openai() -> None:
     try:
         import openai  # noqa: F401
     except ImportError as exc:
-        raise ImportError(
-            "cfgenai's OpenAI-compatible client needs the openai package: "
-            "pip install 'cfgenai[openai]'"
-        ) from exc
+        raise ImportError("this client needs openai: pip install 'cfgenai[openai]'") from exc
 
 
 def _arguments(
@@ -110,8 +107,7 @@ def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
 @functools.cache
 def _pickle_errors_without_requests() -> None:
     """Pickle openai's errors with their request as its method and URL only: it may hold the
-    credentials (those of an answered one, kept by its response, are masked), and most would
-    not unpickle otherwise (their constructors take keyword-only arguments)."""
+    credentials, and most would not unpickle otherwise (keyword-only constructor arguments)."""
     import openai
 
     classes: list[type[BaseException]] = [openai.APIError]

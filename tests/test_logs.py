@@ -180,6 +180,20 @@ class _Refusing(BaseHTTPRequestHandler):
         pass
 
 
+class _OddErrors(BaseHTTPRequestHandler):
+    """An API whose envelope has errors that are not a list."""
+
+    def do_GET(self) -> None:
+        body = b'{"success": false, "errors": 5}'
+        self.send_response(500)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class _Redirecting(BaseHTTPRequestHandler):
     """An API that answers every request with a redirect to another server."""
 
@@ -217,6 +231,13 @@ def test_an_envelope_with_success_false_is_raised() -> None:
     assert caught.value.codes == (7003,)
     assert "no: Bearer <sha256:" in str(caught.value)
     assert API_TOKEN not in str(caught.value)
+
+
+def test_an_envelope_with_odd_errors_is_raised() -> None:
+    with _api(_OddErrors) as settings, pytest.raises(CloudflareAPIError) as caught:
+        cfgenai.logs.get_log("some-log", settings=settings)
+    assert (caught.value.status, caught.value.codes) == (500, ())
+    assert "retry later" in caught.value.hint
 
 
 def test_a_redirect_is_raised_never_followed() -> None:
