@@ -26,24 +26,20 @@ NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a 
 # the gateway by their "error code"); docs/errors.md lists each (a test compares).
 HINTS: dict[int | str, str] = {
     2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
-    2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries "
-    "client-side), or raise the limit in the gateway's settings",
+    2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries), or raise it",
     2005: "a cf-aig-* header was refused: check the CF_AIG_* options and request_options(...)",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
-    2016: "the gateway's Guardrails blocked the prompt: rephrase it, or change the blocked "
-    "categories under Guardrails in the gateway's settings",
+    2016: "Guardrails blocked the prompt: rephrase it, or change Guardrails' blocked categories",
     2017: "the gateway's Guardrails blocked the model's response (the provider was called): "
     "rephrase the prompt, or change the blocked categories",
-    2021: "the gateway's Guardrails scanner is out of credits, so nothing was sent: add Workers "
-    "AI credits to the account, or turn Guardrails off",
+    2021: "Guardrails is out of credits (nothing sent): add Workers AI credits, or turn it off",
     2029: "the gateway's Data Loss Prevention blocked the request (gateway_info(error).dlp "
     "names the profile): remove the sensitive data, or change the DLP policy",
     2030: "the gateway's Data Loss Prevention blocked the model's response (the provider was "
     "called): change the prompt, or the DLP policy",
     2040: "no BYOK key has that alias: check CF_AIG_BYOK_ALIAS or request_options(byok_alias=...)",
     7000: "check CF_AIG_BASE_URL and CF_AIG_API_VERSION: the gateway has no route for this URL",
-    7013: "the gateway's Guardrails scanner is unavailable: retry later (CF_AIG_RETRIES retries "
-    "503), or turn Guardrails off",
+    7013: "Guardrails is unavailable: retry later (CF_AIG_RETRIES retries 503), or turn it off",
     "policy": "a Policy of the gateway denied the request: check the gateway's Policies, or the "
     "identity and metadata the request carries",
     "spend": "a spend limit of the gateway is reached: wait for its window to reset, or raise "
@@ -54,14 +50,11 @@ HINTS: dict[int | str, str] = {
     "or a spend limit is reached: retry later (CF_AIG_RETRIES retries client-side), or raise it",
     "wholesale": "no provider credentials, and CF_AIG_NO_WHOLESALE forbids Unified Billing: "
     "store a Google key in the gateway under CF_AIG_BYOK_ALIAS, or unset CF_AIG_NO_WHOLESALE",
-    "error code 1016": "Cloudflare could not resolve the gateway's host (origin DNS error): "
-    "check the host of CF_AIG_BASE_URL",
-    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached: "
-    "retry later, or change the rule",
+    "error code 1016": "origin DNS error: the host of CF_AIG_BASE_URL does not resolve; check it",
+    "error code 1015": "the zone's rate limiting rule was reached: retry later, or change the rule",
     "error code": "Cloudflare's edge answered before the gateway: check CF_AIG_BASE_URL, and "
     "the code in Cloudflare's 1xxx error reference",
-    "5xx page": "Cloudflare's edge could not serve the gateway: retry later, and see "
-    "www.cloudflarestatus.com if it lasts",
+    "5xx page": "Cloudflare could not serve the gateway: retry later; see www.cloudflarestatus.com",
     "4xx page": "Cloudflare's edge refused the request (a firewall or rate limiting rule of "
     "the zone): check CF_AIG_BASE_URL and the zone's Security settings",
     "access": "Cloudflare Access refused the request: set CF_AIG_ACCESS_TOKEN, or "
