@@ -154,8 +154,7 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
 
 @dataclass(frozen=True)
 class DlpFinding:
-    """One Data Loss Prevention match: which check (``"REQUEST"`` or ``"RESPONSE"``), which
-    profile and entries, under which policies."""
+    """One Data Loss Prevention finding: its check (REQUEST or RESPONSE), profile and ids."""
 
     check: str | None
     profile_id: str | None
@@ -165,8 +164,7 @@ class DlpFinding:
 
 @dataclass(frozen=True)
 class DlpInfo:
-    """The gateway's ``cf-aig-dlp`` header: ``action`` (``"FLAG"`` or ``"BLOCK"``) and
-    the findings."""
+    """The gateway's ``cf-aig-dlp`` header: ``action`` (``FLAG`` or ``BLOCK``) and findings."""
 
     action: str | None
     findings: tuple[DlpFinding, ...] = ()

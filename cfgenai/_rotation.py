@@ -45,8 +45,7 @@ class Unusable(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """A credential as the settings read it, and its file: :meth:`value` is what the file holds
-    now. Its repr shows no secret."""
+    """A credential as the settings read it, and its file: :meth:`value` is what it holds now."""
 
     first: str
     path: Path | None = None

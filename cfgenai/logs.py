@@ -94,9 +94,7 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     route = plan.logs
     problems = [] if isinstance(route, _plan.Route) else list(route)
     if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
-        problems.insert(
-            0, "log_id: must be a log id (gateway_info(response).log_id): letters, digits, - and _"
-        )
+        problems.insert(0, "log_id: must be a log id from gateway_info(): letters, digits, - and _")
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
     headers, url = route.credential_headers(), f"{route.url}/{log_id}"

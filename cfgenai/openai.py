@@ -57,8 +57,7 @@ def _arguments(
     http_client: Callable[..., Any],
     hook: Callable[[Callable[[Any], None]], Any] = lambda hook: hook,
 ) -> dict[str, Any]:
-    """The client's arguments; ``hook`` makes its httpx client's hooks (async ones for the
-    async client)."""
+    """The client's arguments; ``hook`` makes its httpx hooks (async ones for the async client)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
         why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
