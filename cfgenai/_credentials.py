@@ -52,8 +52,8 @@ _KINDS = {
 
 
 class AccessToken(Credentials):
-    """One access token, never refreshed: ``CF_AIG_VERTEX_ACCESS_TOKEN`` (as its file holds it
-    now), or byok mode's placeholder, which never leaves."""
+    """One access token, never refreshed (no expiry: never expired): ``CF_AIG_VERTEX_ACCESS_TOKEN``
+    (as its file holds it now), or byok mode's placeholder, which never leaves."""
 
     def __init__(self, secret: Secret) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -66,10 +66,6 @@ class AccessToken(Credentials):
     @token.setter
     def token(self, value: Any) -> None:
         pass  # google-auth's constructor sets it to None
-
-    @property
-    def expired(self) -> bool:
-        return False
 
     def refresh(self, request: Any) -> None:
         raise TokenRefreshError(

@@ -75,8 +75,7 @@ def _arguments(
             add_trace_headers(request.headers)
 
     def answered(response: Any) -> None:
-        # openai's errors keep the request they answer: once answered, its credentials are
-        # masked (openai builds a new request for each attempt).
+        # openai's errors keep their request: once answered (each attempt has its own), masked.
         headers = response.request.headers
         for name in SECRET_HEADERS & headers.keys():
             headers[name] = mask_header(name, headers[name])
