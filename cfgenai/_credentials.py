@@ -29,10 +29,7 @@ FIX = "point it at a credentials JSON file, or set it to adc"
 # The credentials files cfgenai loads: what each holds, and google-auth's loader for its type
 # (the generic load_credentials_from_dict warns that it is deprecated).
 _TYPES = {
-    "service_account": (
-        "a service account key",
-        "oauth2.service_account:from_service_account_info",
-    ),
+    "service_account": ("service account key", "oauth2.service_account:from_service_account_info"),
     "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
     "external_account": ("workload identity federation", "auth.{}:from_info"),  # {}: its source's
     "external_account_authorized_user": (
@@ -173,7 +170,7 @@ def _load(path: Path) -> Credentials:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
         return cast(Credentials, make(info, scopes=SCOPES))
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
+        refused = f"{where} is a {what} file that google-auth refused: {_reason(exc)}"
         raise ConfigError([refused]) from None
 
 

@@ -167,8 +167,7 @@ def _log_entry(result: Any) -> LogEntry:
         value = entry.get("duration" if name == "duration_ms" else name)
         value = float(value) if kind is float and type(value) is int else value
         values[name] = value if type(value) is kind else None  # JSON's types: a bool is no int
-    # Cloudflare returns the metadata as the JSON text of the request's header.
-    metadata = entry.get("metadata")
+    metadata = entry.get("metadata")  # Cloudflare's: the JSON text of the request's header
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
     values["metadata"] = metadata if type(metadata) is dict else {}
     values["created_at"] = _parsed(datetime.fromisoformat, entry.get("created_at"))  # 3.11: a Z

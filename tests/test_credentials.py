@@ -247,6 +247,7 @@ BAD = [
     ("nested.json", "is not JSON; download the key again"),
     ("not-json.json", "is not JSON; download the key again"),
     ("unknown-type.json", "holds credentials of type 'api_key', which cfgenai cannot load"),
+    ("refused.json", "is a service account key file that google-auth refused: Service account"),
 ]
 
 
@@ -259,6 +260,7 @@ def test_a_bad_credentials_file_is_a_config_error_naming_it(
     (tmp_path / "nested.json").write_text("[" * 60000)  # nested too deeply for json
     (tmp_path / "not-json.json").write_text(f"{PRIVATE_KEY_ID} is not JSON")
     (tmp_path / "unknown-type.json").write_text(f'{{"type": "api_key", "key": "{REFRESH_TOKEN}"}}')
+    (tmp_path / "refused.json").write_text(f'{{"type": "service_account", "x": "{REFRESH_TOKEN}"}}')
     path = tmp_path / name
     with pytest.raises(ConfigError) as caught:
         build(base_url=vertex.base_url, token=TOKEN, vertex_credentials=str(path), **VERTEX)

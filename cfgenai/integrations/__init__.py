@@ -37,14 +37,13 @@ def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
     module, options = _framework("llama_index.llms.google_genai", "llama-index")
     # It takes no client, and rebuilds HttpOptions from their JSON form, which cannot carry
     # cfgenai's hooks: as a dict, they are kept as they are.
-    llm: GoogleGenAI = module.GoogleGenAI(
+    return module.GoogleGenAI(
         model=model,
         api_key=options["api_key"],
         http_options=options["http_options"].model_dump(exclude_none=True),
         debug_config=options["debug_config"],
         **kwargs,
     )
-    return llm
 
 
 def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
