@@ -22,8 +22,7 @@ from ._google_errors import (
 )
 
 NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a code
-# The fix, by the gateway's error code or the kind of answer (Cloudflare's own pages in front of
-# the gateway by their "error code"); docs/errors.md lists each (a test compares).
+# The fix, by the gateway's error code or the kind of answer; docs/errors.md quotes each.
 HINTS: dict[int | str, str] = {
     2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
     2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries), or raise it",

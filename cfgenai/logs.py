@@ -125,8 +125,7 @@ def _hint(status: int, codes: tuple[int, ...], log_id: str, logs: str) -> str:
             "permission (Edit to give feedback) on this account, not the gateway token"
         )
     if status == 404:
-        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
-        _, account, _, _, gateway, _ = logs.rsplit("/", 5)
+        _, account, _, _, gateway, _ = logs.rsplit("/", 5)  # as in this module's docstring
         return (
             f"no log entry {log_id} in gateway {gateway} of account {account}: check the log id "
             "and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID (an entry appears shortly after its request, "
