@@ -10,7 +10,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import google.auth
@@ -29,10 +29,7 @@ FIX = "point it at a credentials JSON file, or set it to adc"
 # The credentials files cfgenai loads: what each holds, and google-auth's loader for its type
 # (the generic load_credentials_from_dict warns that it is deprecated).
 _TYPES = {
-    "service_account": (
-        "a service account key",
-        "oauth2.service_account:from_service_account_info",
-    ),
+    "service_account": ("service account key", "oauth2.service_account:from_service_account_info"),
     "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
     "external_account": ("workload identity federation", "auth.{}:from_info"),  # {}: its source's
     "external_account_authorized_user": (
@@ -48,15 +45,12 @@ _KINDS = {
     "oauth2.credentials": "user credentials",
     "impersonated_credentials": "impersonated service account",
     "compute_engine.credentials": "metadata server",
-    "identity_pool": "external account",
-    "aws": "external account",
-    "pluggable": "external account",
-}
+} | dict.fromkeys(("identity_pool", "aws", "pluggable"), "external account")
 
 
 class AccessToken(Credentials):
-    """One access token, never refreshed: ``CF_AIG_VERTEX_ACCESS_TOKEN`` (as its file holds it
-    now), or byok mode's placeholder, which never leaves."""
+    """One access token, never refreshed (no expiry: never expired): ``CF_AIG_VERTEX_ACCESS_TOKEN``
+    (as its file holds it now), or byok mode's placeholder, which never leaves."""
 
     def __init__(self, secret: Secret) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -69,10 +63,6 @@ class AccessToken(Credentials):
     @token.setter
     def token(self, value: Any) -> None:
         pass  # google-auth's constructor sets it to None
-
-    @property
-    def expired(self) -> bool:
-        return False
 
     def refresh(self, request: Any) -> None:
         raise TokenRefreshError(
@@ -88,11 +78,10 @@ class SharedRefresh(Credentials):
     """Credentials whose refresh runs once at a time: a caller that waited finds the token
     another one fetched. Loaded from ``path``, they are loaded again when the file changed."""
 
-    def __init__(self, inner: Credentials, path: Path | None = None) -> None:
+    def __init__(self, inner: Credentials, path: Path | None = None, signature: Any = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._inner, self._path, self._lock = inner, path, threading.Lock()
-        # The file as last loaded, or warned about: a broken one is warned about once.
-        self._signature = _rotation.signature(path) if path is not None else None
+        self._signature = signature  # the file before it was loaded, or warned about (once)
         self.token, self.expiry = inner.token, inner.expiry
 
     @property
@@ -135,8 +124,8 @@ class SharedRefresh(Credentials):
         return f"SharedRefresh({self.describe()})"
 
 
-# Loaded credentials, so that every client built from the same source shares one token.
-_LOADED: dict[tuple[str, Any], SharedRefresh] = {}
+# By source: how it was when loaded, and the credentials every client built since shares.
+_LOADED: dict[str, tuple[Any, SharedRefresh]] = {}
 _GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
 _load_lock = threading.Lock()
 
@@ -152,22 +141,20 @@ def shared(source: Any) -> SharedRefresh:
             return _GIVEN[source]
         path = None if source == "adc" else Path(source)
         changed = tuple(map(os.environ.get, _ADC)) if path is None else _rotation.signature(path)
-        key = source, changed
-        if key not in _LOADED:
-            _LOADED[key] = SharedRefresh(_adc() if path is None else _load(path), path)
-        return _LOADED[key]
+        if source not in _LOADED or _LOADED[source][0] != changed:
+            loaded = _adc() if path is None else _load(path)
+            _LOADED[source] = changed, SharedRefresh(loaded, path, changed)
+        return _LOADED[source][1]
 
 
 def _load(path: Path) -> Credentials:
     where = f"{VARIABLE}: {printable(str(path))}"
     try:  # read as secret files are: a regular file, up to 64 KiB, without blocking
-        info = json.loads(_rotation.load(path, FIX)[1].decode("utf-8"))
+        info = json.loads(_rotation.load(path, FIX)[1])
     except _rotation.Unusable as exc:
         raise ConfigError([f"{where} {exc}"]) from None
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
-        raise ConfigError(
-            [f"{where} cannot be used: it is not JSON; download the key again"]
-        ) from None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
+        raise ConfigError([f"{where} is not JSON; download the key again"]) from None
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in _TYPES:
         known = ", ".join(f"{t} ({what})" for t, (what, _) in _TYPES.items())
@@ -181,10 +168,9 @@ def _load(path: Path) -> Credentials:
     module, _, method = loader.format(external).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
-        loaded: Credentials = make(info, scopes=SCOPES)
-        return loaded
+        return cast(Credentials, make(info, scopes=SCOPES))
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-        refused = f"{where} holds {what} that google-auth refused: {_reason(exc)}"
+        refused = f"{where} is a {what} file that google-auth refused: {_reason(exc)}"
         raise ConfigError([refused]) from None
 
 

@@ -22,30 +22,23 @@ from ._google_errors import (
 )
 
 NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a code
-# The fix, by the gateway's error code or the kind of answer (Cloudflare's own pages in front of
-# the gateway by their "error code"); docs/errors.md lists each (a test compares).
+# The fix, by the gateway's error code or the kind of answer; docs/errors.md quotes each.
 HINTS: dict[int | str, str] = {
-    2001: "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
-    "(or CF_AIG_BASE_URL)",
-    2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries "
-    "client-side), or raise the limit in the gateway's settings",
-    2005: "a cf-aig-* option header was refused: check the CF_AIG_* option variables and "
-    "request_options(...)",
+    2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
+    2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries), or raise it",
+    2005: "a cf-aig-* header was refused: check the CF_AIG_* options and request_options(...)",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
-    2016: "the gateway's Guardrails blocked the prompt: rephrase it, or change the blocked "
-    "categories under Guardrails in the gateway's settings",
+    2016: "Guardrails blocked the prompt: rephrase it, or change Guardrails' blocked categories",
     2017: "the gateway's Guardrails blocked the model's response (the provider was called): "
     "rephrase the prompt, or change the blocked categories",
-    2021: "the gateway's Guardrails scanner is out of credits, so nothing was sent: add Workers "
-    "AI credits to the account, or turn Guardrails off",
+    2021: "Guardrails is out of credits (nothing sent): add Workers AI credits, or turn it off",
     2029: "the gateway's Data Loss Prevention blocked the request (gateway_info(error).dlp "
     "names the profile): remove the sensitive data, or change the DLP policy",
     2030: "the gateway's Data Loss Prevention blocked the model's response (the provider was "
     "called): change the prompt, or the DLP policy",
     2040: "no BYOK key has that alias: check CF_AIG_BYOK_ALIAS or request_options(byok_alias=...)",
     7000: "check CF_AIG_BASE_URL and CF_AIG_API_VERSION: the gateway has no route for this URL",
-    7013: "the gateway's Guardrails scanner is unavailable: retry later (CF_AIG_RETRIES retries "
-    "503), or turn Guardrails off",
+    7013: "Guardrails is unavailable: retry later (CF_AIG_RETRIES retries 503), or turn it off",
     "policy": "a Policy of the gateway denied the request: check the gateway's Policies, or the "
     "identity and metadata the request carries",
     "spend": "a spend limit of the gateway is reached: wait for its window to reset, or raise "
@@ -56,14 +49,11 @@ HINTS: dict[int | str, str] = {
     "or a spend limit is reached: retry later (CF_AIG_RETRIES retries client-side), or raise it",
     "wholesale": "no provider credentials, and CF_AIG_NO_WHOLESALE forbids Unified Billing: "
     "store a Google key in the gateway under CF_AIG_BYOK_ALIAS, or unset CF_AIG_NO_WHOLESALE",
-    "error code 1016": "Cloudflare could not resolve the gateway's host (origin DNS error): "
-    "check the host of CF_AIG_BASE_URL",
-    "error code 1015": "a rate limiting rule of the zone in front of the gateway was reached: "
-    "retry later, or change the rule",
+    "error code 1016": "origin DNS error: the host of CF_AIG_BASE_URL does not resolve; check it",
+    "error code 1015": "the zone's rate limiting rule was reached: retry later, or change the rule",
     "error code": "Cloudflare's edge answered before the gateway: check CF_AIG_BASE_URL, and "
     "the code in Cloudflare's 1xxx error reference",
-    "5xx page": "Cloudflare's edge could not serve the gateway: retry later, and see "
-    "www.cloudflarestatus.com if it lasts",
+    "5xx page": "Cloudflare could not serve the gateway: retry later; see www.cloudflarestatus.com",
     "4xx page": "Cloudflare's edge refused the request (a firewall or rate limiting rule of "
     "the zone): check CF_AIG_BASE_URL and the zone's Security settings",
     "access": "Cloudflare Access refused the request: set CF_AIG_ACCESS_TOKEN, or "
@@ -95,19 +85,14 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
     return error
 
 
-def redirect_error(status: int, url: str, location: str | None, response: Any) -> RedirectError:
-    """The exception for a 3xx answer to a request for ``url``; names hosts, never paths."""
-    target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
-    return RedirectError(status, origin(url), target, response)
-
-
 def error_for(answer: Any) -> errors.APIError:
-    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a
-    :class:`GatewayError` for the gateway's refusals (its error shapes, a 429 that is not
-    Google's, Cloudflare's own pages in front of it), else Google's, as google-genai raises it."""
-    status = answer.status_code
-    if status < 400:
-        return redirect_error(status, str(answer.url), answer.headers.get("location"), answer)
+    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a ``GatewayError``
+    for the gateway's refusals (its shapes, a 429 not Google's, Cloudflare's pages), or Google's."""
+    status, url = answer.status_code, str(answer.url)
+    if status < 400:  # names hosts, never paths
+        location = answer.headers.get("location")
+        target = origin(urljoin(url, location)) if location else "nowhere (no Location)"
+        return RedirectError(status, origin(url), target, answer)
     kind = GatewayServerError if status >= 500 else GatewayClientError
     try:
         parsed = json.loads(answer.content)
@@ -127,9 +112,10 @@ def error_for(answer: Any) -> errors.APIError:
             return google(status, parsed, answer)
         error = {"message": "Rate limited"}  # a rate-limit rule's 429: its body is undocumented
         parsed = {"success": False, "error": error}
-    first = error if isinstance(error, dict) else error[0] if error else {}
+    first = error[0] if isinstance(error, list) and error else error  # the body may be any JSON
+    first = first if isinstance(first, dict) else {}
     code = parsed.get("internalCode", first.get("code"))
-    code = code if isinstance(code, int) else None
+    code = code if type(code) is int else None  # JSON's types: a bool is no int
     reason = str(parsed.get("message") or first.get("message") or "no message")
     if isinstance(error, dict) and isinstance(error.get("limit"), int | float):
         reason += f": spent {error.get('spent')} of {error['limit']}"
@@ -137,18 +123,15 @@ def error_for(answer: Any) -> errors.APIError:
 
 
 def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | None:
-    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages,
-    else ``None``: told by the body alone, since every answer through the gateway, Google's
-    included, carries Cloudflare's response headers (``cf-ray``, ``server``)."""
+    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages, else
+    ``None``: told by the body, since every answer through the gateway has Cloudflare's headers."""
     lowered = body[: 256 * 1024].lower()
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
         code: int | None = int(plain[1])
-    elif b"<html" not in lowered and b"<!doctype html" not in lowered:
+    elif b"cloudflare" not in lowered or not re.search(rb"<html|<!doctype html", lowered):
         return None
     elif b"cloudflareaccess.com" in lowered or b"cloudflare access" in lowered:
         return None, "Cloudflare Access's page, not Google's", HINTS["access"]
-    elif b"cloudflare" not in lowered:
-        return None
     else:  # its HTML page: the code it shows, if any (1xxx, not an HTTP status)
         found = _PAGE_CODE.search(lowered)
         code = int(found[1]) if found and int(found[1]) >= 1000 else None
@@ -170,8 +153,7 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
 
 @dataclass(frozen=True)
 class DlpFinding:
-    """One Data Loss Prevention match: which check (``"REQUEST"`` or ``"RESPONSE"``), which
-    profile and entries, under which policies."""
+    """One Data Loss Prevention finding: its check (REQUEST or RESPONSE), profile and ids."""
 
     check: str | None
     profile_id: str | None
@@ -181,8 +163,7 @@ class DlpFinding:
 
 @dataclass(frozen=True)
 class DlpInfo:
-    """The gateway's ``cf-aig-dlp`` header: ``action`` (``"FLAG"`` or ``"BLOCK"``) and
-    the findings."""
+    """The gateway's ``cf-aig-dlp`` header: ``action`` (``FLAG`` or ``BLOCK``) and findings."""
 
     action: str | None
     findings: tuple[DlpFinding, ...] = ()
@@ -221,7 +202,7 @@ def gateway_info(response: Any) -> GatewayInfo:
         f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
     }
     step = found["step"]
-    found["step"] = int(step) if step and step.isdigit() else None
+    found["step"] = int(step) if step and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 

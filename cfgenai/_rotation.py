@@ -1,16 +1,10 @@
-"""Secrets held in files, as Docker and Kubernetes mount them: read safely, and read again when
-rotated.
-
-:func:`load` reads only a regular file, without blocking (a FIFO never ends), up to 64 KiB. A
-client's :meth:`Secret.value` looks at its file (one ``stat``) at most every ``CHECK_EVERY``
-seconds and takes a changed file once two looks in a row found it the same and it passes the
-checks the settings made at start: never a half-written secret. Until then the last good one is
-sent; an unusable file is logged once per change, naming it and the fix, never its content.
-"""
+"""Secrets held in files, as Docker and Kubernetes mount them: read safely (:func:`load`), and
+read again when rotated. :meth:`Secret.value` looks at its file at most every ``CHECK_EVERY``
+seconds and takes a changed one once two looks in a row found it the same and it passes the
+settings' checks: never a half-written secret. An unusable file is logged once per change."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import stat
@@ -43,7 +37,6 @@ _SPECIAL = {
     stat.S_ISBLK: "a block device",
     stat.S_ISSOCK: "a socket",
 }
-_ANY_SECRET: Check = functools.partial(secret, bearer=False)
 
 
 class Unusable(ValueError):
@@ -52,8 +45,7 @@ class Unusable(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """A credential as the settings read it, and its file, if any: :meth:`value` is what the
-    file holds now. Its repr shows no secret."""
+    """A credential as the settings read it, and its file: :meth:`value` is what it holds now."""
 
     first: str
     path: Path | None = None
@@ -118,9 +110,8 @@ _watches: dict[Path, _Watch] = {}
 
 
 def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
-    """The secret in the file (one trailing newline stripped), or None with the problem added,
-    naming ``variable`` and the path, never the content. ``check``, the settings', is made again
-    of each rotated value."""
+    """The secret in the file, or None with the problem added (naming ``variable`` and the path,
+    never the content); ``check``, the settings', is made again of each rotated value."""
     try:
         sig, data = load(path, FIX)
         value = _secret(data)
@@ -187,7 +178,7 @@ def _secret(data: bytes) -> str:
 def _usable(data: bytes, checks: Iterable[Check]) -> str:
     """The secret in ``data`` as the settings would keep it, or :class:`Unusable`."""
     value: str | None = _secret(data)
-    for check in list(checks) or [_ANY_SECRET]:
+    for check in list(checks) or [lambda value: secret(value, bearer=False)]:
         try:
             value = check(value) if value is not None else None
         except ValueError as exc:

@@ -14,7 +14,6 @@ from types import UnionType
 from typing import Any, TypeVar, get_args, get_type_hints
 
 from . import _plan
-from ._checks import is_loopback_url
 from ._compat import httpx_module
 from ._errors import CloudflareAPIError, ConfigError
 from ._options import validate_options
@@ -85,9 +84,8 @@ async def afeedback(
     settings: GatewaySettings | None = None,
 ) -> None:
     """:func:`feedback`, without blocking the event loop."""
-    await asyncio.to_thread(
-        _send, settings, log_id, "PATCH", _feedback_body(feedback, score, metadata)
-    )
+    body = _feedback_body(feedback, score, metadata)  # checked here, before the thread
+    await asyncio.to_thread(_send, settings, log_id, "PATCH", body)
 
 
 def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any = None) -> Any:
@@ -96,23 +94,21 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     route = plan.logs
     problems = [] if isinstance(route, _plan.Route) else list(route)
     if not isinstance(log_id, str) or not _LOG_ID.fullmatch(log_id):
-        problems.insert(
-            0, "log_id: must be a log id (gateway_info(response).log_id): letters, digits, - and _"
-        )
+        problems.insert(0, "log_id: must be a log id from gateway_info(): letters, digits, - and _")
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
-    url = f"{route.url}/{log_id}"
-    # No proxy sees what goes to this machine; a redirect would carry the token elsewhere.
-    with httpx_module().Client(
-        timeout=plan.timeout, follow_redirects=False, trust_env=not is_loopback_url(url)
-    ) as client:
-        response = client.request(method, url, headers=route.credential_headers(), json=body)
+    headers, url = route.credential_headers(), f"{route.url}/{log_id}"
+    # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
+    response = httpx_module().request(
+        method, url, headers=headers, json=body, timeout=plan.timeout, trust_env=not route.direct
+    )
     envelope = _parsed(json.loads, response.text)
     envelope = envelope if type(envelope) is dict else {}
     status = response.status_code
     if status < 300 and envelope.get("success") is True:
         return envelope.get("result")
-    errors = [e for e in envelope.get("errors") or [] if isinstance(e, dict)]
+    listed = envelope.get("errors")
+    errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
     codes = tuple(e["code"] for e in errors if isinstance(e.get("code"), int))
     reason = "; ".join(str(e["message"]) for e in errors if e.get("message"))
     # The API may echo what it was sent: never let the token through.
@@ -129,8 +125,7 @@ def _hint(status: int, codes: tuple[int, ...], log_id: str, logs: str) -> str:
             "permission (Edit to give feedback) on this account, not the gateway token"
         )
     if status == 404:
-        # {api base}/accounts/{account}/ai-gateway/gateways/{gateway}/logs
-        _, account, _, _, gateway, _ = logs.rsplit("/", 5)
+        _, account, _, _, gateway, _ = logs.rsplit("/", 5)  # as in this module's docstring
         return (
             f"no log entry {log_id} in gateway {gateway} of account {account}: check the log id "
             "and CF_AIG_ACCOUNT_ID/CF_AIG_GATEWAY_ID (an entry appears shortly after its request, "
@@ -171,16 +166,11 @@ def _log_entry(result: Any) -> LogEntry:
         value = entry.get("duration" if name == "duration_ms" else name)
         value = float(value) if kind is float and type(value) is int else value
         values[name] = value if type(value) is kind else None  # JSON's types: a bool is no int
-    # Cloudflare returns the metadata as the JSON text of the request's header.
-    metadata = entry.get("metadata")
+    metadata = entry.get("metadata")  # Cloudflare's: the JSON text of the request's header
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
-    values.update(
-        id=str(entry.get("id", "")),
-        metadata=metadata if type(metadata) is dict else {},
-        created_at=_parsed(datetime.fromisoformat, entry.get("created_at")),  # 3.11 reads a Z
-        raw=entry,
-    )
-    return LogEntry(**values)
+    values["metadata"] = metadata if type(metadata) is dict else {}
+    values["created_at"] = _parsed(datetime.fromisoformat, entry.get("created_at"))  # 3.11: a Z
+    return LogEntry(**values | {"id": str(entry.get("id", "")), "raw": entry})
 
 
 def _parsed(parse: Callable[[str], T], value: Any) -> T | None:

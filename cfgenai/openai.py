@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
-from ._checks import PROVIDER, VERTEX, is_loopback_url
+from ._checks import PROVIDER, VERTEX
 from ._errors import ConfigError
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
@@ -49,10 +49,7 @@ def _require_openai() -> None:
     try:
         import openai  # noqa: F401
     except ImportError as exc:
-        raise ImportError(
-            "cfgenai's OpenAI-compatible client needs the openai package: "
-            "pip install 'cfgenai[openai]'"
-        ) from exc
+        raise ImportError("this client needs openai: pip install 'cfgenai[openai]'") from exc
 
 
 def _arguments(
@@ -60,8 +57,7 @@ def _arguments(
     http_client: Callable[..., Any],
     hook: Callable[[Callable[[Any], None]], Any] = lambda hook: hook,
 ) -> dict[str, Any]:
-    """The client's arguments; ``hook`` makes its httpx client's hooks (async ones for the
-    async client)."""
+    """The client's arguments; ``hook`` makes its httpx hooks (async ones for the async client)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
         why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
@@ -79,8 +75,7 @@ def _arguments(
             add_trace_headers(request.headers)
 
     def answered(response: Any) -> None:
-        # openai's errors keep the request they answer: once answered, its credentials are
-        # masked (openai builds a new request for each attempt).
+        # openai's errors keep their request: once answered (each attempt has its own), masked.
         headers = response.request.headers
         for name in SECRET_HEADERS & headers.keys():
             headers[name] = mask_header(name, headers[name])
@@ -95,7 +90,7 @@ def _arguments(
         "http_client": http_client(
             follow_redirects=False,
             event_hooks={"request": [hook(outgoing)], "response": [hook(answered)]},
-            trust_env=not is_loopback_url(route.url),
+            trust_env=not route.direct,
         ),
     }
 
@@ -110,8 +105,7 @@ def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
 @functools.cache
 def _pickle_errors_without_requests() -> None:
     """Pickle openai's errors with their request as its method and URL only: it may hold the
-    credentials (those of an answered one, kept by its response, are masked), and most would
-    not unpickle otherwise (their constructors take keyword-only arguments)."""
+    credentials, and most would not unpickle otherwise (keyword-only constructor arguments)."""
     import openai
 
     classes: list[type[BaseException]] = [openai.APIError]

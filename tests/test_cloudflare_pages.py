@@ -143,6 +143,25 @@ def test_a_google_html_page_stays_googles(pages: _Pages, build: Build) -> None:
     assert not isinstance(caught.value, GatewayError)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"success": false, "error": ["not an object"]}',
+        b'{"success": false, "error": [[]]}',
+        b'{"success": false, "error": []}',
+        b'{"name": "AiGatewayError", "error": 7}',
+    ],
+)
+def test_an_odd_gateway_envelope_is_still_the_gateways_refusal(
+    pages: _Pages, build: Build, body: bytes
+) -> None:
+    pages.page = 400, "application/json", body
+    with pytest.raises(GatewayError) as caught:
+        CALLS["sync"](build(base_url=_root(pages), token=TOKEN, retries=0))
+    assert (caught.value.code, caught.value.gateway_code) == (400, None)
+    assert "gateway's logs" in caught.value.hint
+
+
 @pytest.mark.parametrize("page", list(PAGES))
 def test_ask_says_cloudflare_answered_and_exits_with_the_gateways_code(
     pages: _Pages,

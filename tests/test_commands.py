@@ -737,5 +737,5 @@ def test_doctor_with_unusable_vertex_credentials_still_shows_the_wait(
     code, out, _ = run(capsys, "doctor")
     assert code == 3
     assert "\nwait  at worst 365 s before an answer starts or an error: " in out
-    assert f"  - CF_AIG_VERTEX_CREDENTIALS: {tmp_path / 'key.json'} cannot be used: " in out
+    assert f"  - CF_AIG_VERTEX_CREDENTIALS: {tmp_path / 'key.json'} is not JSON; download " in out
     assert out.endswith("not ready\n")

@@ -232,8 +232,8 @@ def test_a_rotated_credentials_file_that_cannot_be_loaded_leaves_the_last_ones_i
         client.models.generate_content(model=MODEL, contents="hi")
     assert tokens.grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer"] * 4
     assert [r.getMessage() for r in caplog.records if r.name == "cfgenai"] == [
-        f"CF_AIG_VERTEX_CREDENTIALS: {path} cannot be used: it is not JSON; download the key "
-        "again; cfgenai keeps the credentials it loaded before"
+        f"CF_AIG_VERTEX_CREDENTIALS: {path} is not JSON; download the key again; cfgenai keeps "
+        "the credentials it loaded before"
     ]
     tokens.authorized_user_file(tmp_path).replace(path)  # whole again: loaded
     client.models.generate_content(model=MODEL, contents="hi")
@@ -244,9 +244,10 @@ BAD = [
     ("missing.json", "does not exist; point it at a credentials JSON file, or set it to adc"),
     ("folder", "is a folder; point it at a credentials JSON file"),
     ("large.json", "is larger than 64 KiB; point it at a credentials JSON file, or set it to adc"),
-    ("nested.json", "cannot be used: it is not JSON; download the key again"),
-    ("not-json.json", "cannot be used: it is not JSON; download the key again"),
+    ("nested.json", "is not JSON; download the key again"),
+    ("not-json.json", "is not JSON; download the key again"),
     ("unknown-type.json", "holds credentials of type 'api_key', which cfgenai cannot load"),
+    ("refused.json", "is a service account key file that google-auth refused: Service account"),
 ]
 
 
@@ -259,6 +260,7 @@ def test_a_bad_credentials_file_is_a_config_error_naming_it(
     (tmp_path / "nested.json").write_text("[" * 60000)  # nested too deeply for json
     (tmp_path / "not-json.json").write_text(f"{PRIVATE_KEY_ID} is not JSON")
     (tmp_path / "unknown-type.json").write_text(f'{{"type": "api_key", "key": "{REFRESH_TOKEN}"}}')
+    (tmp_path / "refused.json").write_text(f'{{"type": "service_account", "x": "{REFRESH_TOKEN}"}}')
     path = tmp_path / name
     with pytest.raises(ConfigError) as caught:
         build(base_url=vertex.base_url, token=TOKEN, vertex_credentials=str(path), **VERTEX)

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import cfgenai
+import cfgenai.openai
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import GOOGLE_KEY, MODEL, TOKEN
@@ -231,6 +232,10 @@ def test_the_helpers_name_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "langchain_google_genai", None)
     with pytest.raises(ImportError, match=r"cfgenai\[langchain\]"):
         integrations.langchain_chat(MODEL)
+    monkeypatch.setitem(sys.modules, "openai", None)
+    for helper in (cfgenai.openai.openai_client, cfgenai.openai.async_openai_client):
+        with pytest.raises(ImportError, match=r"needs openai: pip install 'cfgenai\[openai\]'"):
+            helper()
 
 
 def test_the_docs_show_the_lines_these_tests_run() -> None:

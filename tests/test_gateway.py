@@ -79,6 +79,7 @@ def test_gateway_info_from_every_kind_of_response(
 def test_gateway_info_missing_headers_are_none() -> None:
     assert gateway_info({}) == GatewayInfo(None, None, None, None, None, None)
     assert gateway_info({"CF-AIG-STEP": "2", "cf-aig-cache-status": "HIT"}).step == 2
+    assert gateway_info({"cf-aig-step": "\u00b2"}).step is None  # a digit, but no number
     with pytest.raises(TypeError, match="gateway_info\\(\\) takes a google-genai response"):
         gateway_info(42)
 
@@ -111,8 +112,7 @@ def test_gateway_not_found_2001_points_at_account_and_gateway(
     assert (error.code, error.gateway_code) == (400, 2001)
     assert str(error) == (
         "400 Cloudflare AI Gateway refused the request with code 2001 (Gateway does not exist): "
-        "no gateway has that id in that account: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID "
-        "(or CF_AIG_BASE_URL)"
+        "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)"
     )
     assert error.details["name"] == "AiGatewayError"
 

@@ -18,8 +18,8 @@ REFUSALS = {
     # code: (status, the provider was called, words of the hint)
     2016: (424, False, "Guardrails blocked the prompt"),
     2017: (424, True, "Guardrails blocked the model's response"),
-    2021: (402, False, "scanner is out of credits"),
-    7013: (503, False, "scanner is unavailable"),
+    2021: (402, False, "Guardrails is out of credits"),
+    7013: (503, False, "Guardrails is unavailable"),
     2029: (424, False, "Data Loss Prevention blocked the request"),
     2030: (424, True, "Data Loss Prevention blocked the model's response"),
 }

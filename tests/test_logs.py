@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -178,28 +180,72 @@ class _Refusing(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def refusing_api() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Refusing)
+class _OddErrors(BaseHTTPRequestHandler):
+    """An API whose envelope has errors that are not a list."""
+
+    def do_GET(self) -> None:
+        body = b'{"success": false, "errors": 5}'
+        self.send_response(500)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """An API that answers every request with a redirect to another server."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(302)
+        self.send_header("location", "http://127.0.0.1:9/client/v4/elsewhere")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _api(handler: type[BaseHTTPRequestHandler]) -> Iterator[GatewaySettings]:
+    server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/client/v4"
+    yield GatewaySettings(
+        base_url="http://127.0.0.1:1/v1/acc/gw",
+        token=TOKEN,
+        api_token=API_TOKEN,
+        api_base_url=f"http://127.0.0.1:{server.server_port}/client/v4",
+    )
     server.shutdown()
     server.server_close()
 
 
-def test_an_envelope_with_success_false_is_raised(refusing_api: str) -> None:
-    settings = GatewaySettings(
-        base_url="http://127.0.0.1:1/v1/acc/gw",
-        token=TOKEN,
-        api_token=API_TOKEN,
-        api_base_url=refusing_api,
-    )
-    with pytest.raises(CloudflareAPIError) as caught:
+def test_an_envelope_with_success_false_is_raised() -> None:
+    with _api(_Refusing) as settings, pytest.raises(CloudflareAPIError) as caught:
         cfgenai.logs.get_log("some-log", settings=settings)
     assert caught.value.codes == (7003,)
     assert "no: Bearer <sha256:" in str(caught.value)
     assert API_TOKEN not in str(caught.value)
+
+
+def test_an_envelope_with_odd_errors_is_raised() -> None:
+    with _api(_OddErrors) as settings, pytest.raises(CloudflareAPIError) as caught:
+        cfgenai.logs.get_log("some-log", settings=settings)
+    assert (caught.value.status, caught.value.codes) == (500, ())
+    assert "retry later" in caught.value.hint
+
+
+def test_a_redirect_is_raised_never_followed() -> None:
+    with _api(_Redirecting) as settings, pytest.raises(CloudflareAPIError) as caught:
+        cfgenai.logs.get_log("some-log", settings=settings)
+    assert caught.value.status == 302
+    assert "redirected, which cfgenai does not follow" in caught.value.hint
+    assert _Redirecting.seen == ["/client/v4/accounts/acc/ai-gateway/gateways/gw/logs/some-log"]
 
 
 @pytest.mark.parametrize(

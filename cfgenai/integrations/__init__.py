@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from google import genai
+
 from .._client import client_kwargs
 from .._errors import ConfigError
 
@@ -21,8 +23,6 @@ def langchain_chat(model: str, **kwargs: Any) -> ChatGoogleGenerativeAI:
     """LangChain's ``ChatGoogleGenerativeAI`` for ``model``, through the gateway to the Gemini
     API; reads what ``build_client`` reads."""
     module, options = _framework("langchain_google_genai", "langchain")
-    from google import genai
-
     chat: ChatGoogleGenerativeAI = module.ChatGoogleGenerativeAI(
         model=model, google_api_key=options["api_key"], **kwargs
     )
@@ -37,14 +37,13 @@ def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
     module, options = _framework("llama_index.llms.google_genai", "llama-index")
     # It takes no client, and rebuilds HttpOptions from their JSON form, which cannot carry
     # cfgenai's hooks: as a dict, they are kept as they are.
-    llm: GoogleGenAI = module.GoogleGenAI(
+    return module.GoogleGenAI(
         model=model,
         api_key=options["api_key"],
         http_options=options["http_options"].model_dump(exclude_none=True),
         debug_config=options["debug_config"],
         **kwargs,
     )
-    return llm
 
 
 def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
@@ -57,8 +56,7 @@ def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
         ) from exc
     options = client_kwargs()
     if options["vertexai"]:
+        why = "CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only"
         fix = "unset it, or for Vertex AI pass cfgenai.client_kwargs() to genai.Client yourself"
-        raise ConfigError(
-            [f"CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only; {fix}"]
-        )
+        raise ConfigError([f"{why}; {fix}"])
     return imported, options
