@@ -239,3 +239,21 @@ def test_a_turn_ended_before_anything_was_said_is_answered(gateway: GatewayEmula
             return "".join(texts)
 
     assert asyncio.run(talk()) == f"Echo from {LIVE_MODEL}: "
+
+
+def test_a_session_from_before_a_reset_takes_no_answer_scripted_after_it(
+    gateway: GatewayEmulator, build: Build
+) -> None:
+    client = build(base_url=gateway.base_url, token=TOKEN)
+
+    async def talk() -> None:
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as earlier:
+            gateway.reset()  # the next test begins, while this session is still open
+            gateway.reply("the next test's answer")
+            with pytest.raises(errors.APIError) as caught:
+                await _turn(earlier, "late turn")
+            assert caught.value.code == 1012  # "service restart"
+        async with client.aio.live.connect(model=LIVE_MODEL, config=TEXT) as session:
+            assert _text(await _turn(session, "hi")) == "the next test's answer"
+
+    asyncio.run(talk())

@@ -89,6 +89,7 @@ class _Session:
         self._model: str | None = None
         self._contents: list[dict[str, Any]] = []
         self._sent = 0
+        self._generation = endpoint._script.generation
 
     async def handle(self, message: Message) -> bool:
         """Answer one client message; False once the session is over (a malformed one closes
@@ -142,6 +143,11 @@ class _Session:
 
     async def _answer(self, recorded: RecordedRequest) -> None:
         endpoint = self._endpoint
+        if endpoint._script.generation != self._generation:
+            # The emulator was reset (a new test began): this session's turn must not take the
+            # new test's scripted answers. A restarted gateway would have closed it.
+            await self._close(1012, "the gateway restarted")
+            raise Dropped
         fault = endpoint._script.take_fault(self._handshake.path)
         if fault is not None and fault.status is not None:
             await self._close(1011, f"upstream error {fault.status}")

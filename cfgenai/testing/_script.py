@@ -46,6 +46,7 @@ class Script:
         self._flags: list[tuple[Fault, str]] = []
         self._replies: list[Reply] = []
         self._reply_chunk_delay = 0.0
+        self.generation = 0  # how many resets: a session from before one answers no more
 
     def reply(self, answers: list[Reply], chunk_delay: float) -> None:
         with self._lock:
@@ -90,6 +91,7 @@ class Script:
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._faults.clear()
             self._refusals.clear()
             self._flags.clear()
