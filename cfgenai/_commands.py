@@ -19,7 +19,7 @@ from ._checks import CLOUDFLARE_HOST
 from ._errors import CloudflareAPIError, ConfigError
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
-from ._sources import Reading, describe_env_file, read
+from ._sources import Found, Reading, describe_env_file, read
 
 # Exit codes, documented in `cfgenai --help` and docs/cli.md.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_GATEWAY, EXIT_UPSTREAM, EXIT_NETWORK = range(7)
@@ -89,9 +89,6 @@ def waiting(
 # (google-genai 3.x): 1 s, doubling, at most 60 s, each plus up to 1 s of jitter.
 BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 2.0, 60.0, 1.0
 
-# An open report says the gateway closes Live sessions after their first frame.
-LIVE_NOTE = "an HTTP call; Live (WebSocket) sessions are not checked, nor known to work"
-
 
 @dataclass
 class Diagnosis:
@@ -153,14 +150,12 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
     """Each setting's raw value and source; secrets and ``user:pw@`` URLs as fingerprints."""
     rows = []
     for name, names in _settings.variables().items():
-        found = reading.find(names)
-        value = default_text(name) if found is None else found.value
-        source = "default" if found is None else found.source
-        if found is not None and found.name != names[0]:
-            source += f", alias {found.name}"
+        found = reading.find(names) or Found(default_text(name), names[0], "default")
+        value = found.value
         if value is not None and (name in _settings.SECRET_FIELDS or "@" in value):
             value = fingerprint(value)
         shown = "(not set)" if value is None else printable(value)
+        source = found.source + (f", alias {found.name}" if found.name != names[0] else "")
         rows.append({"name": name, "variable": names[0], "value": shown, "source": source})
     return rows
 
@@ -209,7 +204,9 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
         code, http = EXIT_OK, response.sdk_http_response
         headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
         gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
-        ping = {"ok": True, "status": 200, "headers": gateway, "note": LIVE_NOTE}
+        # An open report says the gateway closes Live sessions after their first frame.
+        note = "an HTTP call; Live (WebSocket) sessions are not checked, nor known to work"
+        ping = {"ok": True, "status": 200, "headers": gateway, "note": note}
     ping["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return ping, code
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import __version__
+from . import ConfigError, GatewaySettings, __version__
 from ._checks import is_loopback
-from ._commands import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_USAGE, failure, waiting
-from ._errors import ConfigError
+from ._commands import EXIT_CODES, EXIT_OK, EXIT_USAGE, diagnose, failure, print_diagnosis, waiting
+from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
 
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
@@ -26,7 +26,6 @@ _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the envi
 # Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
 _DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
 _DEMO_KEY = "demo-google-key"
-_DEMO_STORED_KEY = "demo-key-stored-in-cloudflare"
 
 
 class _Refused(Exception):
@@ -41,11 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
-        if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):
-            extra = "the testing extra: pip install 'cfgenai[testing]'"
-            exc = _Refused(EXIT_ERROR, f"cfgenai {args.command} needs {extra} ({exc})")
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
         code, message = exc.args if isinstance(exc, _Refused) else failure(exc, service)
+        if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):  # code stays 1
+            extra = "the testing extra: pip install 'cfgenai[testing]'"
+            message = f"cfgenai {args.command} needs {extra} ({exc})"
         problems = {"problems": list(exc.problems)} if isinstance(exc, ConfigError) else {}
         if not _json(args, {"ok": False, "exit_code": code, "error": message, **problems}):
             print(f"cfgenai: {message}", file=sys.stderr)
@@ -79,7 +78,6 @@ def _ask(args: argparse.Namespace) -> int:
     """send one prompt through the configured gateway and stream the answer"""
     from ._client import build_client
     from ._responses import gateway_info
-    from ._settings import GatewaySettings
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
@@ -117,8 +115,6 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration and say what to fix (exit 0 only if all is well)"""
-    from ._commands import diagnose, print_diagnosis
-
     found = diagnose(ping=args.ping)
     if not _json(args, {"ok": found.exit_code == EXIT_OK, **dataclasses.asdict(found)}):
         print_diagnosis(found, sys.stdout, show_all=args.all)
@@ -152,8 +148,6 @@ def _feedback(args: argparse.Namespace) -> int:
 
 def _env(args: argparse.Namespace) -> int:
     """print an annotated .env template of every variable"""
-    from ._reference import env_template, markdown_tables
-
     sys.stdout.write(markdown_tables() if args.format == "markdown" else env_template())
     return EXIT_OK
 
@@ -163,9 +157,8 @@ def _demo(args: argparse.Namespace) -> int:
     from ._client import build_client
     from .testing import GatewayEmulator
 
-    stored = {"default": _DEMO_STORED_KEY}
     asked = {"model": args.model, "contents": args.prompt}
-    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY], stored_keys=stored) as gateway:
+    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY]) as gateway:
         print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
         base: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
         for mode, key, title in (
@@ -193,7 +186,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
-    from ._settings import GatewaySettings
     from ._sources import read
     from .testing import GatewayEmulator
 
@@ -253,11 +245,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    subs: dict[str, argparse.ArgumentParser] = {}
     for run in (_ask, _doctor, _log, _feedback, _env, _demo, _gateway):  # `--help` order
         name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
-        subs[name] = commands.add_parser(name, help=doc, description=doc, **shared)
-        subs[name].set_defaults(run=run)
+        commands.add_parser(name, help=doc, description=doc, **shared).set_defaults(run=run)
+    subs = commands.choices
     # Each command's add_argument, under its name.
     ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())
     flag: dict[str, Any] = {"action": "store_true"}

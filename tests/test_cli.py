@@ -11,6 +11,7 @@ import pytest
 import cfgenai
 from cfgenai import cli
 from cfgenai.cli import main
+from cfgenai.testing._emulator import DEFAULT_STORED_KEY
 
 
 def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture[str]) -> None:
@@ -22,7 +23,7 @@ def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture
     assert out.count("cf-aig-authorization: Bearer <sha256:") == 4
     assert out.count("gateway answered: Echo from gemini-2.5-flash: What is Cloudflare?") == 4
     assert out.count(":streamGenerateContent?alt=sse") == 2
-    for secret in (cli._DEMO_TOKEN, cli._DEMO_KEY, cli._DEMO_STORED_KEY):
+    for secret in (cli._DEMO_TOKEN, cli._DEMO_KEY, DEFAULT_STORED_KEY):
         assert secret not in out
 
 
