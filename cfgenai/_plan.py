@@ -102,7 +102,8 @@ def plan(settings: GatewaySettings) -> Plan:
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
         # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
         # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
-        live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, (), key, direct)
+        wss = f"ws{root.removeprefix('http')}/google"
+        live = Route(wss, headers, gateway, (KEY_HEADER,), key, direct)
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
     bearer = key or found["token"] or found["access_token"]
