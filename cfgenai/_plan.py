@@ -150,8 +150,7 @@ def _key_field(settings: GatewaySettings) -> str:
 
 
 def _secret(settings: GatewaySettings, name: str) -> Secret | None:
-    value = getattr(settings, name)
-    if value is None:
+    if (value := getattr(settings, name)) is None:
         return None
     return Secret(value.get_secret_value(), settings.secret_files.get(name))
 

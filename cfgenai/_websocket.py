@@ -9,7 +9,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -106,7 +106,11 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
         where = _where(uri)
         if any(where == g or where.startswith(g + "/") for g in guard.gateways):
             raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
-        if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
+        headers = kwargs.get("additional_headers") or {}
+        items = headers.items() if hasattr(headers, "items") else headers
+        values = [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]
+        values += [v.partition(" ")[2] for v in values]  # and a Bearer credential alone
+        if any(fingerprint(v) in guard.credentials for v in values):
             raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
         return uri, False
     guard.live.set(None)  # one connection per Live session
@@ -138,15 +142,6 @@ def _where(url: str) -> str:
     with contextlib.suppress(ValueError):  # an invalid port
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
-
-
-def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
-    """Each header and query value a connection would send, and a Bearer credential alone."""
-    headers = kwargs.get("additional_headers") or {}
-    items = headers.items() if hasattr(headers, "items") else headers
-    for value in [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]:
-        yield value
-        yield value.partition(" ")[2]
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
