@@ -162,8 +162,7 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
         root = _GATEWAY_ROOT.fullmatch(urlsplit(settings.base_url).path)
         account, gateway = (root["account"], root["gateway"]) if root else (None, gateway)
     problems = []
-    token = _secret(settings, "api_token")
-    if token is None:
+    if (token := _secret(settings, "api_token")) is None:
         problems.append(
             "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs an API token with AI "
             "Gateway Read (Edit for feedback), made in My Profile > API Tokens (not CF_AIG_TOKEN)"
