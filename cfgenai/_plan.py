@@ -100,10 +100,9 @@ def plan(settings: GatewaySettings) -> Plan:
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
-        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
-        # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
+        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, the key as `?api_key=`.
         wss = f"ws{root.removeprefix('http')}/google"
-        live = Route(wss, headers, gateway, (KEY_HEADER,), key, direct)
+        live = Route(wss, headers, gateway, (KEY_HEADER,), key, direct)  # no key header
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
     bearer = key or found["token"] or found["access_token"]
