@@ -38,10 +38,9 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments for a ``genai.Client`` through the gateway, for frameworks that build
-    their own (ADK's ``Gemini(client_kwargs=...)``); takes what :func:`build_client` takes, and
-    such a client acts as one from it but refuses Live. ``http_options`` copy, pickle and
-    serialise; in key mode ``api_key`` holds the Google key: never log it. Raises ConfigError."""
+    """Keyword arguments (from :func:`build_client`'s; raises ConfigError) for a framework's own
+    ``genai.Client`` (ADK's ``Gemini(client_kwargs=...)``), which acts as one from it but refuses
+    Live. They copy, pickle and serialise; ``api_key`` may be the Google key: never log it."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 

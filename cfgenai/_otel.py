@@ -17,8 +17,7 @@ def add_trace_headers(headers: MutableMapping[str, str]) -> None:
         return
     span = trace.get_current_span()
     context = span.get_span_context()
-    if not (context.is_valid and span.is_recording()):
-        return  # before the headers are searched: most requests have no span
-    if TRACE_HEADER not in headers and SPAN_HEADER not in headers:
+    recording = context.is_valid and span.is_recording()  # most requests have no span
+    if recording and TRACE_HEADER not in headers and SPAN_HEADER not in headers:
         headers[TRACE_HEADER] = trace.format_trace_id(context.trace_id)
         headers[SPAN_HEADER] = trace.format_span_id(context.span_id)

@@ -100,9 +100,9 @@ def plan(settings: GatewaySettings) -> Plan:
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
-        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, cf-aig-authorization
-        # on the handshake, the key as the `api_key` query parameter; no Vertex AI route.
-        live = Route(f"ws{root.removeprefix('http')}/google", headers, gateway, (), key, direct)
+        # Cloudflare's realtime WebSockets page: Live at `{root}/google`, the key as `?api_key=`.
+        wss = f"ws{root.removeprefix('http')}/google"
+        live = Route(wss, headers, gateway, (KEY_HEADER,), key, direct)  # no key header
     # OpenAI-compatible: the Google key is the bearer token; in byok mode the gateway token
     # takes its place, which the gateway recognises as its own and swaps for the stored key.
     bearer = key or found["token"] or found["access_token"]
@@ -149,8 +149,7 @@ def _key_field(settings: GatewaySettings) -> str:
 
 
 def _secret(settings: GatewaySettings, name: str) -> Secret | None:
-    value = getattr(settings, name)
-    if value is None:
+    if (value := getattr(settings, name)) is None:
         return None
     return Secret(value.get_secret_value(), settings.secret_files.get(name))
 
@@ -162,8 +161,7 @@ def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:
         root = _GATEWAY_ROOT.fullmatch(urlsplit(settings.base_url).path)
         account, gateway = (root["account"], root["gateway"]) if root else (None, gateway)
     problems = []
-    token = _secret(settings, "api_token")
-    if token is None:
+    if (token := _secret(settings, "api_token")) is None:
         problems.append(
             "CLOUDFLARE_API_TOKEN: not set; the logs and feedback API needs an API token with AI "
             "Gateway Read (Edit for feedback), made in My Profile > API Tokens (not CF_AIG_TOKEN)"

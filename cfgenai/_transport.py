@@ -182,8 +182,12 @@ class AiohttpMiddleware(Outgoing):
         unreadable: Exception | None = None
         try:
             response = await handler(request)
-        except aiohttp.ClientResponseError as exc:  # an answer aiohttp could not parse
-            unreadable = _without_credentials(exc)
+        except aiohttp.ClientResponseError as e:  # an answer aiohttp could not parse
+            from multidict import CIMultiDict, CIMultiDictProxy
+
+            info = e.request_info  # rebuilt with its credentials masked
+            info = info._replace(headers=CIMultiDictProxy(CIMultiDict(mask_headers(info.headers))))
+            unreadable = type(e)(info, (), status=e.status, message=e.message, headers=e.headers)
         if unreadable is not None:  # raised here, where it has no __context__ to carry them
             raise unreadable
         if response.status >= 300:
@@ -191,14 +195,6 @@ class AiohttpMiddleware(Outgoing):
             response.release()
             _raise(response.status, response.headers, body, request)
         return response
-
-
-def _without_credentials(error: aiohttp.ClientResponseError) -> Exception:
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    info = error.request_info
-    info = info._replace(headers=CIMultiDictProxy(CIMultiDict(mask_headers(info.headers))))
-    return type(error)(info, (), status=error.status, message=error.message, headers=error.headers)
 
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:

@@ -9,7 +9,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from google import genai
 from websockets.asyncio.client import connect
 
-from ._checks import KEY_HEADER
 from ._errors import ConfigError
 from ._plan import Route
 from ._secrets import fingerprint, mask, printable
@@ -107,16 +106,19 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
         where = _where(uri)
         if any(where == g or where.startswith(g + "/") for g in guard.gateways):
             raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
-        if any(fingerprint(v) in guard.credentials for v in _values(uri, kwargs)):
+        headers = kwargs.get("additional_headers") or {}
+        items = headers.items() if hasattr(headers, "items") else headers
+        values = [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]
+        values += [v.partition(" ")[2] for v in values]  # and a Bearer credential alone
+        if any(fingerprint(v) in guard.credentials for v in values):
             raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
         return uri, False
     guard.live.set(None)  # one connection per Live session
     if not urlsplit(uri).path.endswith(".GenerativeService.BidiGenerateContent"):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
-    query = urlencode({"api_key": route.key.value()}) if route.key else ""
-    url = f"{route.url}?{query}" if query else route.url
+    url = f"{route.url}?{urlencode({'api_key': route.key.value()})}" if route.key else route.url
     headers = dict(kwargs.get("additional_headers") or {})
-    headers = {k: v for k, v in headers.items() if k.lower() != KEY_HEADER}
+    headers = {k: v for k, v in headers.items() if k.lower() not in route.drop}
     kwargs["additional_headers"] = {**headers, **route.credential_headers()}
     if url.startswith("ws:"):
         kwargs.pop("ssl", None)  # websockets refuses a TLS context for ws://
@@ -140,15 +142,6 @@ def _where(url: str) -> str:
     with contextlib.suppress(ValueError):  # an invalid port
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     return f"{parts.hostname or ''}:{port}{parts.path.rstrip('/')}"
-
-
-def _values(uri: str, kwargs: dict[str, Any]) -> Iterator[str]:
-    """Each header and query value a connection would send, and a Bearer credential alone."""
-    headers = kwargs.get("additional_headers") or kwargs.get("extra_headers") or {}
-    items = headers.items() if hasattr(headers, "items") else headers
-    for value in [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]:
-        yield value
-        yield value.partition(" ")[2]
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
