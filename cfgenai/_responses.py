@@ -200,8 +200,7 @@ def gateway_info(response: Any) -> GatewayInfo:
     found: dict[str, Any] = {
         f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
     }
-    step = found["step"]
-    found["step"] = int(step) if step and step.isdecimal() else None
+    found["step"] = int(step) if (step := found["step"]) and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 
