@@ -58,8 +58,7 @@ HINTS: dict[int | str, str] = {
     "access": "Cloudflare Access refused the request: set CF_AIG_ACCESS_TOKEN, or "
     "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET, to credentials its policy allows",
 }
-# Cloudflare's own error pages: a plain-text "error code: NNNN" (its 1xxx errors), an HTML page
-# of its edge, or Cloudflare Access's page.
+# The codes on Cloudflare's own error pages: plain "error code: NNNN" (its 1xxx errors), or HTML.
 _ERROR_CODE_TEXT = re.compile(rb"\s*error code: (\d{1,6})\s*")
 _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
