@@ -26,8 +26,7 @@ from ._secrets import printable
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
 FIX = "point it at a credentials JSON file, or set it to adc"
-# The credentials files cfgenai loads: what each holds, and google-auth's loader for its type
-# (the generic load_credentials_from_dict warns that it is deprecated).
+# Per file type: what it holds, and its own google-auth loader (the generic one is deprecated).
 _TYPES = {
     "service_account": ("service account key", "oauth2.service_account:from_service_account_info"),
     "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
@@ -176,7 +175,7 @@ def _load(path: Path) -> Credentials:
 
 def _adc() -> Credentials:
     try:
-        credentials, _ = google.auth.default(scopes=SCOPES)
+        return google.auth.default(scopes=SCOPES)[0]
     except google.auth.exceptions.DefaultCredentialsError:
         named, config, host = map(os.environ.get, _ADC)
         gcloud = Path(config or Path.home() / ".config" / "gcloud")
@@ -190,7 +189,6 @@ def _adc() -> Credentials:
             f"{VARIABLE} to a key file"
         )
         raise ConfigError([problem]) from None
-    return credentials
 
 
 def _reason(exc: Exception) -> str:

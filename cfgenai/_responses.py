@@ -21,7 +21,6 @@ from ._google_errors import (
     origin,
 )
 
-NO_WHOLESALE_CODE = 2044  # the emulator's: Cloudflare documents the 400, not a code
 # The fix, by the gateway's error code or the kind of answer; docs/errors.md quotes each.
 HINTS: dict[int | str, str] = {
     2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
@@ -59,8 +58,7 @@ HINTS: dict[int | str, str] = {
     "access": "Cloudflare Access refused the request: set CF_AIG_ACCESS_TOKEN, or "
     "CF_AIG_ACCESS_CLIENT_ID and CF_AIG_ACCESS_CLIENT_SECRET, to credentials its policy allows",
 }
-# Cloudflare's own error pages: a plain-text "error code: NNNN" (its 1xxx errors), an HTML page
-# of its edge, or Cloudflare Access's page.
+# The codes on Cloudflare's own error pages: plain "error code: NNNN" (its 1xxx errors), or HTML.
 _ERROR_CODE_TEXT = re.compile(rb"\s*error code: (\d{1,6})\s*")
 _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
@@ -146,8 +144,8 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
         return next((HINTS[k] for k in ("spend", "unified billing") if k in lowered), HINTS["429"])
     if status == 403 and "policy" in lowered:
         return HINTS["policy"]
-    if code == NO_WHOLESALE_CODE or (status == 400 and "wholesale" in lowered):
-        return HINTS["wholesale"]  # whatever code the real gateway gives it
+    if code == 2044 or (status == 400 and "wholesale" in lowered):
+        return HINTS["wholesale"]  # 2044: the emulator's code; Cloudflare documents only the 400
     return HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
 
 
@@ -201,8 +199,7 @@ def gateway_info(response: Any) -> GatewayInfo:
     found: dict[str, Any] = {
         f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
     }
-    step = found["step"]
-    found["step"] = int(step) if step and step.isdecimal() else None
+    found["step"] = int(step) if (step := found["step"]) and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 
@@ -219,9 +216,8 @@ def parse_dlp(header: str | None) -> DlpInfo | None:
     for found in _kept(value.get("findings"), dict):
         profile = found.get("profile") if isinstance(found.get("profile"), dict) else {}
         ids = _kept(profile.get("entry_ids"), str), _kept(found.get("policy_ids"), str)
-        findings.append(
-            DlpFinding(_text(found.get("check")), _text(profile.get("profile_id")), *ids)
-        )
+        check, profile_id = _text(found.get("check")), _text(profile.get("profile_id"))
+        findings.append(DlpFinding(check, profile_id, *ids))
     return DlpInfo(_text(value.get("action")), tuple(findings))
 
 
@@ -230,7 +226,6 @@ def _text(value: Any) -> str | None:
 
 
 def _kept(value: Any, kind: type) -> tuple[Any, ...]:
-    """The items of the list ``value`` that are ``kind``."""
     return tuple(v for v in value if isinstance(v, kind)) if isinstance(value, list) else ()
 
 

@@ -23,8 +23,7 @@ clock: Callable[[], float] = time.monotonic  # what CHECK_EVERY is measured with
 FIX = "point it at the file holding the secret"
 
 Signature = tuple[int, int, int]  # a file's inode, modification time (ns) and size
-# A variable's check, as the settings make it: the value they keep (None: blank), or a
-# ValueError whose message says what is wrong, never the value.
+# A variable's check: the value kept (None: blank), or a ValueError saying why, never the value.
 Check = Callable[[str], str | None]
 
 log = logging.getLogger("cfgenai")

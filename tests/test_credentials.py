@@ -5,7 +5,9 @@ and event loops ask; and every bad input, refusal and description without a secr
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +15,10 @@ from typing import Any
 
 import google.oauth2.credentials
 import pytest
+from google import genai
 from google.genai import _api_client
 
+import cfgenai
 from cfgenai import ConfigError
 from cfgenai._google_errors import TokenRefreshError
 from cfgenai.testing import GatewayEmulator
@@ -347,3 +351,20 @@ def test_doctor_names_the_credentials_and_its_ping_gets_a_token(
     assert tokens.grants  # the ping got a token
     for secret in SECRETS:
         assert secret not in out
+
+
+@pytest.mark.parametrize(
+    "copied",
+    [lambda kwargs: pickle.loads(pickle.dumps(kwargs)), copy.deepcopy],  # noqa: S301 - our bytes
+    ids=["pickle", "deepcopy"],
+)
+def test_vertex_client_kwargs_copied_by_a_framework_still_get_a_token(
+    vertex: GatewayEmulator, tokens: TokenServer, tmp_path: Path, copied: Any
+) -> None:
+    source = str(tokens.service_account_file(tmp_path))
+    settings: dict[str, Any] = {"base_url": vertex.base_url, "token": TOKEN, **VERTEX}
+    kwargs = cfgenai.client_kwargs(vertex_credentials=source, **settings)
+    with genai.Client(**copied(kwargs)) as client:
+        assert client.models.generate_content(model=MODEL, contents="hi").text
+    (sent,) = vertex.upstream_requests
+    assert sent.header("authorization") == "Bearer issued-access-token-1"
