@@ -1,6 +1,6 @@
-"""Where settings come from: the environment, secret files (``{NAME}_FILE``, the
-``CF_AIG_SECRETS_DIR`` folder), then ``.env``, read once into a :class:`Reading` that the
-settings and ``cfgenai doctor`` (where did each value come from?) both take values from."""
+"""Where settings come from, in order: the environment, secret files (``{NAME}_FILE``,
+``CF_AIG_SECRETS_DIR``), then ``.env`` (pydantic-settings' own sources read it and the
+environment), read once into a :class:`Reading` the settings and ``cfgenai doctor`` share."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any, cast
 
-from dotenv import dotenv_values
 from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, SecretStr
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
 
 from . import _errors, _rotation
 from ._secrets import printable
@@ -49,7 +49,7 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     return {name: names(info) for name, info in found.items() if names(info)}
 
 
-def _cleaned(variables: dict[str, str | None], wanted: set[str]) -> dict[str, str]:
+def _cleaned(variables: Mapping[str, str | None], wanted: set[str]) -> dict[str, str]:
     """The ``wanted`` and ``CF_AIG_*`` variables in capitals, stripped, blank ones left out (a
     loop: no app secret lingers in a comprehension's locals, which error reporters record)."""
     kept = {}
@@ -170,7 +170,7 @@ class Reading:
 
 
 def read(
-    settings_cls: type[BaseModel], env_file: Path | str | EllipsisType | None = ...
+    settings_cls: type[BaseSettings], env_file: Path | str | EllipsisType | None = ...
 ) -> Reading:
     """The environment, the secret files, then the ``.env`` file ``env_file`` (by default
     ``CF_AIG_ENV_FILE``: ``.env`` when unset, none when empty; not read unless UTF-8)."""
@@ -185,8 +185,9 @@ def read(
     path = None if env_file is None else Path(env_file)
     found = {n for names in variables(settings_cls).values() for n in names}
     wanted = {*found, *(f"{n}_FILE" for n in found)}
-    try:  # python-dotenv, as pydantic-settings reads it (a missing file holds nothing)
-        dotenv = _cleaned(dotenv_values(path, encoding=ENCODING) if path else {}, wanted)
+    try:  # pydantic-settings' own sources read .env and the environment (no file: nothing)
+        values = DotEnvSettingsSource(settings_cls, path, ENCODING).env_vars if path else {}
+        dotenv = _cleaned(values, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
         line = exc.object[: exc.start].count(b"\n") + 1
         problems.append(
@@ -194,7 +195,7 @@ def read(
             f"{line}) is not UTF-8; save the file as UTF-8"
         )
         dotenv = {}
-    environment = _cleaned(dict(os.environ), wanted)
+    environment = _cleaned(EnvSettingsSource(settings_cls).env_vars, wanted)
     files = _secret_files(settings_cls, environment, problems)
     sources = (Source("environment", environment), files, Source(f".env file {path}", dotenv))
     return Reading(sources, tuple(problems), path)
