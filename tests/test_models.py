@@ -171,3 +171,11 @@ def test_a_users_suite_adds_its_tuned_model(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_no_models_serves_none(build: Build) -> None:
+    with GatewayEmulator(token=TOKEN, models=[]) as gateway:
+        client = build(base_url=gateway.base_url, token=TOKEN, google_api_key=GOOGLE_KEY)
+        assert list(client.models.list()) == []
+        with pytest.raises(errors.ClientError, match=f"models/{MODEL} is not found"):
+            client.models.generate_content(model=MODEL, contents="hi")

@@ -49,26 +49,19 @@ def texts_answer(
     thoughts = said if thinking else 0
     chunks = []
     for index, text in enumerate(texts):
-        final = index == len(texts) - 1
-        usage: dict[str, Any] = {
+        final = {"finishReason": "STOP"} if index == len(texts) - 1 else {}
+        answered = {"candidatesTokenCount": said} if final else {}
+        usage = {
             "promptTokenCount": prompt,
-            "candidatesTokenCount": said,
-            "totalTokenCount": prompt + said + thoughts,
+            **answered,
+            "totalTokenCount": prompt + sum(answered.values()) + thoughts,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-            "thoughtsTokenCount": thoughts,
+            **({"thoughtsTokenCount": thoughts} if thinking else {}),
         }
-        if not final:
-            del usage["candidatesTokenCount"]
-            usage["totalTokenCount"] -= said
-        if not thinking:
-            del usage["thoughtsTokenCount"]
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
-        if final:
-            candidate["finishReason"] = "STOP"
-        candidate["index"] = 0
+        content = {"parts": [{"text": text}], "role": "model"}
         chunks.append(
             {
-                "candidates": [candidate],
+                "candidates": [{"content": content, **final, "index": 0}],
                 "usageMetadata": usage,
                 "modelVersion": model,
                 "responseId": response_id,

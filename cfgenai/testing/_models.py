@@ -72,8 +72,13 @@ TABLE = (
 )
 
 
+_TABLED = {m.name: m for m in TABLE}
+
+
 def model(name: str) -> Model:
-    """A model the table does not hold, served as its name suggests."""
+    """The table's model ``name``, or one it does not hold, served as its name suggests."""
+    if name in _TABLED:
+        return _TABLED[name]
     if "embedding" in name:
         return Model(name, EMBED, input_tokens=2_048, output_tokens=1)
     if "live" in name or "native-audio" in name:
@@ -86,15 +91,14 @@ class Models:
     """The models served: the table, or the emulator's ``models``, and those a test added."""
 
     def __init__(self, names: Sequence[str] | None) -> None:
-        known = {m.name: m for m in TABLE}
-        chosen = [known.get(name) or model(name) for name in names] if names else TABLE
+        chosen = TABLE if names is None else [model(name) for name in names]
         self._first = {m.name: m for m in chosen}
         self._lock = threading.Lock()
         self._served = dict(self._first)
 
     def add(self, name: str) -> None:
         with self._lock:
-            self._served[name] = next((m for m in TABLE if m.name == name), None) or model(name)
+            self._served[name] = model(name)
 
     def reset(self) -> None:
         with self._lock:
