@@ -7,10 +7,9 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
 
@@ -158,75 +157,54 @@ def test_an_unknown_log_id_says_what_to_check(gateway_env: GatewayEmulator) -> N
     assert "no log entry 0190a8f2-0000-7000-8000-000000000000 in gateway gw" in str(caught.value)
 
 
-class _Refusing(BaseHTTPRequestHandler):
-    """An API that answers 200 with success:false, echoing the token it was sent."""
-
-    def do_GET(self) -> None:
-        echoed = self.headers.get("authorization", "")
-        body = json.dumps(
-            {
-                "success": False,
-                "errors": [{"code": 7003, "message": f"no: {echoed}"}],
-                "result": None,
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _OddErrors(BaseHTTPRequestHandler):
-    """An API whose envelope has errors that are not a list."""
-
-    def do_GET(self) -> None:
-        body = b'{"success": false, "errors": 5}'
-        self.send_response(500)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Redirecting(BaseHTTPRequestHandler):
-    """An API that answers every request with a redirect to another server."""
-
-    seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        self.send_response(302)
-        self.send_header("location", "http://127.0.0.1:9/client/v4/elsewhere")
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @contextlib.contextmanager
-def _api(handler: type[BaseHTTPRequestHandler]) -> Iterator[GatewaySettings]:
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield GatewaySettings(
-        base_url="http://127.0.0.1:1/v1/acc/gw",
-        token=TOKEN,
-        api_token=API_TOKEN,
-        api_base_url=f"http://127.0.0.1:{server.server_port}/client/v4",
+def _api(
+    status: int, body: Callable[[str], bytes] | bytes, headers: dict[str, str] | None = None
+) -> Iterator[tuple[GatewaySettings, list[str]]]:
+    """A stand-in for Cloudflare's API answering every GET with ``status`` and ``body`` (or
+    ``body(authorization header)``); yields settings pointing at it, and the paths it got."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            data = body(self.headers.get("authorization", "")) if callable(body) else body
+            self.send_response(status)
+            for name, value in {**(headers or {}), "content-length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield (
+        GatewaySettings(
+            base_url="http://127.0.0.1:1/v1/acc/gw",
+            token=TOKEN,
+            api_token=API_TOKEN,
+            api_base_url=f"http://127.0.0.1:{server.server_port}/client/v4",
+        ),
+        seen,
     )
     server.shutdown()
     server.server_close()
 
 
+def _echoing(authorization: str) -> bytes:
+    """200 with success:false, echoing the token it was sent."""
+    error = {"code": 7003, "message": f"no: {authorization}"}
+    return json.dumps({"success": False, "errors": [error], "result": None}).encode()
+
+
 def test_an_envelope_with_success_false_is_raised() -> None:
-    with _api(_Refusing) as settings, pytest.raises(CloudflareAPIError) as caught:
+    json_type = {"content-type": "application/json"}
+    with (
+        _api(200, _echoing, json_type) as (settings, _),
+        pytest.raises(CloudflareAPIError) as caught,
+    ):
         cfgenai.logs.get_log("some-log", settings=settings)
     assert caught.value.codes == (7003,)
     assert "no: Bearer <sha256:" in str(caught.value)
@@ -234,18 +212,20 @@ def test_an_envelope_with_success_false_is_raised() -> None:
 
 
 def test_an_envelope_with_odd_errors_is_raised() -> None:
-    with _api(_OddErrors) as settings, pytest.raises(CloudflareAPIError) as caught:
+    odd = b'{"success": false, "errors": 5}'  # errors that are not a list
+    with _api(500, odd) as (settings, _), pytest.raises(CloudflareAPIError) as caught:
         cfgenai.logs.get_log("some-log", settings=settings)
     assert (caught.value.status, caught.value.codes) == (500, ())
     assert "retry later" in caught.value.hint
 
 
 def test_a_redirect_is_raised_never_followed() -> None:
-    with _api(_Redirecting) as settings, pytest.raises(CloudflareAPIError) as caught:
+    elsewhere = {"location": "http://127.0.0.1:9/client/v4/elsewhere"}
+    with _api(302, b"", elsewhere) as (settings, seen), pytest.raises(CloudflareAPIError) as caught:
         cfgenai.logs.get_log("some-log", settings=settings)
     assert caught.value.status == 302
     assert "redirected, which cfgenai does not follow" in caught.value.hint
-    assert _Redirecting.seen == ["/client/v4/accounts/acc/ai-gateway/gateways/gw/logs/some-log"]
+    assert seen == ["/client/v4/accounts/acc/ai-gateway/gateways/gw/logs/some-log"]
 
 
 @pytest.mark.parametrize(
