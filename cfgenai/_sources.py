@@ -186,8 +186,8 @@ def read(
     found = {n for names in variables(settings_cls).values() for n in names}
     wanted = {*found, *(f"{n}_FILE" for n in found)}
     try:  # pydantic-settings' own sources read .env and the environment (no file: nothing)
-        values = DotEnvSettingsSource(settings_cls, path, ENCODING).env_vars if path else {}
-        dotenv = _cleaned(values, wanted)
+        # Never a named local: the whole file is there, the app's own secrets too.
+        dotenv = _cleaned(DotEnvSettingsSource(settings_cls, path, ENCODING).env_vars, wanted)
     except UnicodeDecodeError as exc:  # python-dotenv decodes the whole file at once
         line = exc.object[: exc.start].count(b"\n") + 1
         problems.append(

@@ -123,6 +123,7 @@ def test_no_local_of_cfgenais_holds_the_environment_while_it_calls_on(
             monkeypatch.delenv(f"CF_AIG_{name.upper()}")
             monkeypatch.setenv(name.upper(), MODES[mode][name])
     monkeypatch.setenv("DATABASE_PASSWORD", UNRELATED)
+    Path(".env").write_text(f"APP_DB_PASSWORD={UNRELATED}\n")  # the app's, in its .env too
     found: set[str] = set()
 
     def look(frame: FrameType, event: str, arg: Any) -> None:
