@@ -28,11 +28,12 @@ def cf_gateway_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEmulator]:
     """The gateway emulator, started once per test session on a free loopback port."""
+    from cfgenai import reset_client
     from cfgenai.testing import GatewayEmulator
 
     with GatewayEmulator(**cf_gateway_options) as gateway:
         yield gateway
-    _close_shared()  # and the client the last test left for the next
+    reset_client()  # and the client the last test left for the next
 
 
 @pytest.fixture
@@ -42,6 +43,8 @@ def cf_gateway(
     """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
     ``.env``, no proxy for loopback, the shared client built anew. Set variables after it."""
+    from cfgenai import reset_client
+
     for name in list(os.environ):
         if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
             monkeypatch.delenv(name)
@@ -51,15 +54,7 @@ def cf_gateway(
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    _close_shared()
+    # Forgotten, not closed: an app may keep what it took from it (a cached client.models).
+    reset_client()
     yield cf_gateway_session
-    _close_shared()
-
-
-def _close_shared() -> None:
-    # Forgotten, the shared client would leave its pooled sockets to the garbage collector,
-    # whose ResourceWarning then lands in whatever test runs at the time.
-    from cfgenai import _client
-
-    if (left := _client._shared) is not None:
-        left.close()  # which forgets it too
+    reset_client()

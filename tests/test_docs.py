@@ -238,7 +238,7 @@ def test_documented_block(
         named = re.match(r"# (test_\w+\.py)\n", block.text)
         if not named:
             pytester.makepyfile(test_docs_sample=block.text)
-        result = pytester.runpytest(
+        result = pytester.runpytest_subprocess(
             named[1] if named else "test_docs_sample.py", "-p", "no:cacheprovider"
         )
         assert result.ret == 0

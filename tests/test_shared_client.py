@@ -548,3 +548,32 @@ def test_each_test_gets_its_own_client_and_connection(
         pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=11)
+
+
+def test_what_an_app_cached_from_the_shared_client_works_in_every_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        app="""
+        import functools
+
+        from cfgenai import client
+
+        @functools.cache
+        def models():  # an app's own cache of a service, across tests
+            return client.models
+
+        def ask(text):
+            return models().generate_content(model="gemini-2.5-flash", contents=text).text
+        """,
+        test_app="""
+        import app
+
+        def test_first(cf_gateway):
+            assert app.ask("hi")
+
+        def test_second(cf_gateway):
+            assert app.ask("again")
+        """,
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
