@@ -89,10 +89,14 @@ class _Watch:
             found = sig, _usable(load(self.path, FIX)[1], self.checks.values()), True
         except Unusable as exc:
             found = sig, str(exc), False
+        self.consider(found)
+
+    def consider(self, found: tuple[Signature | None, str, bool]) -> None:
+        """One look at the changed file: its value taken once it was seen the same twice."""
         if found != self.seen:
             self.seen = found  # seen once: it may be being written
             return
-        self.handled, self.seen = sig, None
+        self.handled, self.seen = found[0], None
         if found[2]:
             self.value = found[1]
         else:
@@ -117,9 +121,16 @@ def read(path: Path, variable: str, problems: list[str], check: Check) -> str | 
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
-    watch = _watches.setdefault(path, _Watch(path, value, sig))
+    try:
+        kept = _usable(data, [check])  # what the settings keep, and so what is sent
+    except Unusable:
+        return value  # the settings refuse it, saying why: nothing to watch
+    watch = _watches.setdefault(path, _Watch(path, kept, sig))
     with watch.lock:
         watch.checks[variable] = check
+        if watch.handled != sig:  # changed since it was watched: this read is one look at it
+            watch.looked = clock()
+            watch.consider((sig, kept, True))
     return value
 
 

@@ -405,3 +405,23 @@ def test_concurrent_requests_send_only_whole_valid_tokens_while_the_file_is_rewr
     while _ask(client, gateway) != values[-1] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gateway.last_request.header("cf-aig-authorization") == f"Bearer {values[-1]}"
+
+
+def test_a_padded_token_file_is_sent_as_the_settings_keep_it(
+    token_file: Path, clock: Clock, build: Build, gateway: GatewayEmulator
+) -> None:
+    token_file.write_text(f"  {OLD}  \n")  # a secret store's stray spaces
+    client = build()
+    assert _ask(client, gateway) == OLD
+    clock.tick()
+    assert _ask(client, gateway) == OLD
+
+
+def test_a_file_fixed_after_the_settings_refused_it_sends_the_fixed_value(
+    token_file: Path, clock: Clock, build: Build, gateway: GatewayEmulator
+) -> None:
+    token_file.write_text("tok\u00e9n-with-an-accent\n")  # not ASCII: refused
+    with pytest.raises(cfgenai.ConfigError, match="CF_AIG_TOKEN"):
+        build()
+    token_file.write_text(NEW + "\n")
+    assert _ask(build(), gateway) == NEW
