@@ -43,9 +43,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The public names whose modules import google-genai, loaded on first use.
-    if name in __all__:
+    if name in __all__:  # the public names whose modules import google-genai: on first use
         for module in ("_google_errors", "_responses", "_client"):
             if hasattr(found := importlib.import_module(f".{module}", __name__), name):
-                return getattr(found, name)
+                globals()[name] = getattr(found, name)  # later lookups find it at once
+                return globals()[name]
     raise AttributeError(f"module 'cfgenai' has no attribute {name!r}")
