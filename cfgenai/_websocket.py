@@ -106,7 +106,7 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
         where = _where(uri)
         if any(where == g or where.startswith(g + "/") for g in guard.gateways):
             raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
-        headers = kwargs.get("additional_headers") or {}
+        headers = kwargs.get("additional_headers") or kwargs.get("extra_headers") or {}
         items = headers.items() if hasattr(headers, "items") else headers
         values = [str(v) for _, v in items] + [v for _, v in parse_qsl(urlsplit(uri).query)]
         values += [v.partition(" ")[2] for v in values]  # and a Bearer credential alone
