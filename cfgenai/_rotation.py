@@ -5,6 +5,7 @@ settings' checks: never a half-written secret. An unusable file is logged once p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -121,16 +122,13 @@ def read(path: Path, variable: str, problems: list[str], check: Check) -> str | 
     except Unusable as exc:
         problems.append(f"{variable}: {printable(str(path))} {exc}")
         return None
-    try:
-        kept = _usable(data, [check])  # what the settings keep, and so what is sent
-    except Unusable:
-        return value  # the settings refuse it, saying why: nothing to watch
-    watch = _watches.setdefault(path, _Watch(path, kept, sig))
-    with watch.lock:
-        watch.checks[variable] = check
-        if watch.handled != sig:  # changed since it was watched: this read is one look at it
-            watch.looked = clock()
-            watch.consider((sig, kept, True))
+    with contextlib.suppress(Unusable):  # refused by the settings, which say why: not watched
+        watch = _watches.setdefault(path, _Watch(path, kept := _usable(data, [check]), sig))
+        with watch.lock:
+            watch.checks[variable] = check
+            if watch.handled != sig:  # changed since it was watched: this read is one look
+                watch.looked = clock()
+                watch.consider((sig, kept, True))
     return value
 
 

@@ -54,7 +54,6 @@ def cf_gateway(
     for name, value in cf_gateway_session.env().items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    # Forgotten, not closed: an app may keep what it took from it (a cached client.models).
-    reset_client()
+    reset_client()  # forgotten, not closed: an app may hold what it took (a cached .models)
     yield cf_gateway_session
     reset_client()
