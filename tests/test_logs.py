@@ -180,17 +180,19 @@ def _api(
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield (
-        GatewaySettings(
-            base_url="http://127.0.0.1:1/v1/acc/gw",
-            token=TOKEN,
-            api_token=API_TOKEN,
-            api_base_url=f"http://127.0.0.1:{server.server_port}/client/v4",
-        ),
-        seen,
-    )
-    server.shutdown()
-    server.server_close()
+    try:
+        yield (
+            GatewaySettings(
+                base_url="http://127.0.0.1:1/v1/acc/gw",
+                token=TOKEN,
+                api_token=API_TOKEN,
+                api_base_url=f"http://127.0.0.1:{server.server_port}/client/v4",
+            ),
+            seen,
+        )
+    finally:  # a failing test stops it too
+        server.shutdown()
+        server.server_close()
 
 
 def _echoing(authorization: str) -> bytes:
