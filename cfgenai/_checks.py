@@ -285,6 +285,7 @@ _MODEL = r"^(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 Model = Annotated[str, Field(pattern=_MODEL)]
 Timeout = Annotated[float, _NO_BOOL, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
 Retries = Annotated[int, _NO_BOOL, Field(ge=0, le=10)]
+FirstWait = Annotated[float, _NO_BOOL, Field(ge=0, le=60, allow_inf_nan=False)]
 Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
 Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
 
@@ -326,6 +327,7 @@ FIXES = {
     "timeout": f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:g} "
     f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
     "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
+    "retry_delay": "must be a number of seconds from 0 (retry at once) to 60; unset it for 1",
     "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
     "(seconds; the gateway caches for 1 minute to 1 month)",
     "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",

@@ -65,8 +65,12 @@ def _arguments(
             api_version=plan.api_version,
             headers=dict(route.headers),
             timeout=round(plan.timeout * 1000),
+            # google-genai 2.x takes a delay of 0 for its default: a microsecond is none.
             retry_options=genai.types.HttpRetryOptions(
-                attempts=plan.retries + 1, http_status_codes=list(RETRY_STATUSES)
+                attempts=plan.retries + 1,
+                http_status_codes=list(RETRY_STATUSES),
+                initial_delay=max(plan.retry_delay, 1e-6),
+                jitter=max(plan.retry_delay, 1e-6),
             ),
             **client_args(route, plan.otel, share_tls=share_tls and vertex is None),
         ),

@@ -85,9 +85,9 @@ def waiting(
 
 # -- doctor ----------------------------------------------------------------------------------
 
-# google-genai's backoff between attempts, the HttpRetryOptions defaults that cfgenai keeps
-# (google-genai 3.x): 1 s, doubling, at most 60 s, each plus up to 1 s of jitter.
-BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 2.0, 60.0, 1.0
+# google-genai's backoff between attempts, the HttpRetryOptions defaults cfgenai keeps: the
+# first wait (CF_AIG_RETRY_DELAY, plus as much of jitter) doubles each time, up to 60 s.
+BACKOFF_BASE, BACKOFF_MAX = 2.0, 60.0
 
 
 @dataclass
@@ -121,14 +121,14 @@ def diagnose(*, ping: bool) -> Diagnosis:
         found.url = _plan.model_url(settings, settings.model)
         found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
         backoff = sum(
-            min(BACKOFF_INITIAL * BACKOFF_BASE**i + BACKOFF_JITTER, BACKOFF_MAX)
-            for i in range(plan.retries)
+            min(plan.retry_delay * (BACKOFF_BASE**i + 1), BACKOFF_MAX) for i in range(plan.retries)
         )
         found.worst_case_wait_s = total = plan.timeout * (plan.retries + 1) + backoff
         found.wait = (
             f"at worst {total:g} s before an answer starts or an error: {plan.timeout:g} s "
             f"(CF_AIG_TIMEOUT) x {plan.retries + 1} attempt{'s' if plan.retries else ''} "
-            f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff"
+            f"(CF_AIG_RETRIES={plan.retries}) + up to {backoff:g} s of backoff "
+            f"(CF_AIG_RETRY_DELAY={plan.retry_delay:g})"
         )
         if plan.vertex is not None and plan.mode == "key":  # which credentials, never a secret
             found.credentials = "an access token (CF_AIG_VERTEX_ACCESS_TOKEN), never refreshed"

@@ -4,12 +4,14 @@ adapts; none reads the settings again."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from ._checks import COMPAT, KEY_HEADER, VERTEX, is_loopback_url
+from ._errors import ConfigError
 from ._rotation import Secret
 
 if TYPE_CHECKING:
@@ -33,6 +35,12 @@ class Route:
     def credential_headers(self) -> dict[str, str]:
         """The credentials as headers, with what their files hold now."""
         return {name: form.format(secret.value()) for name, form, secret in self.credentials}
+
+    def leaving(self) -> None:
+        """Raises :class:`ConfigError` while the pytest plugin keeps tests on this machine."""
+        guard = sys.modules.get("cfgenai.pytest_plugin")  # pytest imported it: never otherwise
+        if not self.direct and guard is not None and (why := guard.refusal(self.url)):
+            raise ConfigError([why])
 
     def secrets(self) -> list[str]:
         """Every secret value this route may send."""
@@ -64,6 +72,7 @@ class Plan:
     api_version: str
     timeout: float
     retries: int
+    retry_delay: float
     otel: bool
     vertex: Vertex | None = None
 
@@ -118,6 +127,7 @@ def plan(settings: GatewaySettings) -> Plan:
         api_version=settings.api_version,
         timeout=settings.timeout,
         retries=settings.retries,
+        retry_delay=settings.retry_delay,
         otel=settings.otel,
         vertex=vertex,
     )

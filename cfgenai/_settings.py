@@ -64,6 +64,8 @@ class GatewaySettings(BaseSettings):
     """Client-side timeout per request, in seconds, at most 86400."""
     retries: check.Retries = check.DEFAULT_RETRIES
     """Client-side retries of failed connections and 408, 429, 500, 502-504 answers; 0 to 10."""
+    retry_delay: check.FirstWait = 1.0
+    """Seconds before the first retry, doubled for each next one, plus as much again at random."""
     model: check.Model = "gemini-2.5-flash"
     """Model for `cfgenai ask` and `cfgenai doctor --ping`."""
     provider: check.Provider = "google-ai-studio"

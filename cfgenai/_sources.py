@@ -148,7 +148,7 @@ class Reading:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
         known = {n for names in variables(settings_cls).values() for n in names}
-        known |= {*(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR}
+        known |= {*(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR, "CF_AIG_LIVE"}  # pytest's
         lines = []
         for source in self.sources:
             for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):

@@ -121,6 +121,7 @@ class Outgoing(_Hook):
 
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
+        self.route.leaving()
         moved = placed(self._prefix, url)
         for name in self.route.drop:
             if name in headers:

@@ -114,6 +114,7 @@ def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -
             raise _refusal(uri, "it is not the configured gateway, and would carry its credentials")
         return uri, False
     guard.live.set(None)  # one connection per Live session
+    route.leaving()
     if not urlsplit(uri).path.endswith(".GenerativeService.BidiGenerateContent"):
         raise _refusal(uri, "it is not the Live API's, the one route cfgenai's Live opens")
     url = f"{route.url}?{urlencode({'api_key': route.key.value()})}" if route.key else route.url

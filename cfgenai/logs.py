@@ -97,6 +97,7 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
         problems.insert(0, "log_id: must be a log id from gateway_info(): letters, digits, - and _")
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
+    route.leaving()
     headers, url = route.credential_headers(), f"{route.url}/{log_id}"
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
     response = httpx_module().request(

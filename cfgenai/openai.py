@@ -63,6 +63,7 @@ def _arguments(
         why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
         raise ConfigError([f"CF_AIG_PROVIDER={VERTEX}: {why} {PROVIDER}"])
     route = plan.openai
+    route.leaving()  # now: openai would retry the refusal as a connection error
     _pickle_errors_without_requests()
     _compat.pickle_transport_errors_without_requests()  # the causes of connection errors
 

@@ -1,11 +1,13 @@
-"""pytest plugin (the ``pytest11`` entry point): the ``cf_gateway`` fixture. It imports the
-emulator only when a test asks for it, so without the ``testing`` extra it changes nothing."""
+"""pytest plugin (the ``pytest11`` entry point): the ``cf_gateway`` fixture, and a guard that
+keeps cfgenai's clients off any gateway not on this machine unless the run is live. It imports
+the emulator only when a test asks for it, so without the ``testing`` extra it costs nothing."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -13,6 +15,32 @@ if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
 
 _LOOPBACK = "127.0.0.1,localhost,::1"
+_live = True  # until pytest_configure reads the run's options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--gateway-live",
+        action="store_true",
+        help="let cfgenai's clients reach a gateway off this machine (CF_AIG_LIVE=1 does too)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _live
+    _live = config.getoption("gateway_live") or os.environ.get("CF_AIG_LIVE") == "1"
+
+
+def refusal(url: str) -> str | None:
+    """Why a request to ``url``, a gateway off this machine, may not leave now (None: it may)."""
+    if _live:
+        return None
+    test = os.environ.get("PYTEST_CURRENT_TEST", "collecting").rpartition(" (")[0] or "collecting"
+    return (
+        f"{test} would send to {urlsplit(url).hostname}, off this machine: refused before "
+        "anything was sent. Use the cf_gateway fixture to reach the emulator, or run "
+        "pytest with --gateway-live (or CF_AIG_LIVE=1) to reach a real gateway"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +70,9 @@ def cf_gateway(
 ) -> Iterator[GatewayEmulator]:
     """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
-    ``.env``, no proxy for loopback, the shared client built anew. Set variables after it."""
+    ``.env``, no proxy for loopback, the shared client built anew. Faults reach the app at once:
+    no retries (``CF_AIG_RETRIES=0``), and none waits (``CF_AIG_RETRY_DELAY=0``). Set variables
+    after it."""
     from cfgenai import reset_client
 
     for name in list(os.environ):
@@ -51,7 +81,8 @@ def cf_gateway(
     monkeypatch.setenv("CF_AIG_ENV_FILE", "")
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(name, ",".join(filter(None, (os.environ.get(name), _LOOPBACK))))
-    for name, value in cf_gateway_session.env().items():
+    environment = {"CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
+    for name, value in (environment | cf_gateway_session.env()).items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
     reset_client()  # forgotten, not closed: an app may hold what it took (a cached .models)

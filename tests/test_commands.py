@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cfgenai._commands import BACKOFF_BASE, BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX, waiting
+from cfgenai import GatewaySettings
+from cfgenai._commands import BACKOFF_BASE, BACKOFF_MAX, waiting
 from cfgenai._reference import env_template, markdown_tables
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
@@ -393,18 +394,22 @@ def test_doctor_says_the_longest_a_request_can_wait(
     # 120 s x 3 attempts, and the backoff before each retry: 1 s and 2 s, each + up to 1 s.
     assert (
         "\nwait  at worst 365 s before an answer starts or an error: 120 s (CF_AIG_TIMEOUT) x 3 "
-        "attempts (CF_AIG_RETRIES=2) + up to 5 s of backoff\n" in out
+        "attempts (CF_AIG_RETRIES=2) + up to 5 s of backoff (CF_AIG_RETRY_DELAY=1)\n" in out
     )
     monkeypatch.setenv("CF_AIG_TIMEOUT", "7.5")
     monkeypatch.setenv("CF_AIG_RETRIES", "0")
     report = json.loads(run(capsys, "doctor", "--json")[1])
     assert report["worst_case_wait_s"] == 7.5
     assert report["wait"].startswith("at worst 7.5 s ")
-    assert "x 1 attempt (CF_AIG_RETRIES=0) + up to 0 s of backoff" in report["wait"]
+    assert (
+        "x 1 attempt (CF_AIG_RETRIES=0) + up to 0 s of backoff (CF_AIG_RETRY_DELAY=1)"
+        in report["wait"]
+    )
 
 
 def test_the_backoff_doctor_counts_is_google_genais() -> None:
-    assert (BACKOFF_INITIAL, BACKOFF_BASE, BACKOFF_MAX, BACKOFF_JITTER) == REAL_BACKOFF
+    delay = GatewaySettings.model_fields["retry_delay"].default  # the first wait, and the jitter
+    assert (delay, BACKOFF_BASE, BACKOFF_MAX, delay) == REAL_BACKOFF
 
 
 @pytest.mark.parametrize(

@@ -221,7 +221,10 @@ def test_documented_block(
     cf_gateway: GatewayEmulator,
     capsys: pytest.CaptureFixture[str],
     pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name in ("CF_AIG_RETRIES", "CF_AIG_RETRY_DELAY"):  # a shell's, not those cf_gateway sets
+        monkeypatch.delenv(name)
     if block.not_run:
         pytest.skip(block.not_run)
     if block.text.strip() in (textwrap.dedent(lines).strip() for lines in FRAMEWORK_LINES):

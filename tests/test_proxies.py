@@ -17,6 +17,7 @@ from google.genai import _api_client, types
 import cfgenai
 import cfgenai.logs
 import cfgenai.openai
+import cfgenai.pytest_plugin
 from cfgenai.testing import GatewayEmulator
 
 from .conftest import API_TOKEN, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
@@ -124,7 +125,12 @@ def test_openai_and_the_logs_api_on_this_machine_bypass_the_proxy(
     assert proxy.lines == []
 
 
-def test_a_remote_gateway_still_goes_through_the_proxy(proxy: Proxy, build: Build) -> None:
+def test_a_remote_gateway_still_goes_through_the_proxy(
+    proxy: Proxy, build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        cfgenai.pytest_plugin, "_live", True
+    )  # as --gateway-live: the proxy stops it
     client = build(base_url="https://gateway.example.test/v1/acc/gw", token=TOKEN, retries=0)
     with pytest.raises(Exception):  # noqa: PT011, B017 - the proxy hangs up; any library error
         client.models.generate_content(model=MODEL, contents="hi")

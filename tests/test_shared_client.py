@@ -452,6 +452,8 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         "docs_app.py",
         "test_docs_app.py",
         "test_models_sample.py",
+        "test_guard_sample.py",
+        "test_faults_sample.py",
     }
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
@@ -470,7 +472,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=11)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 
