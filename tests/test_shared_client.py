@@ -437,8 +437,9 @@ def _no_production_secret_reaches_the_emulator(request):
 
 
 def _documented_files() -> dict[str, str]:
-    """The testing page's Python blocks that open with a ``# file.py`` line, by file name."""
-    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", TESTING_PAGE.read_text(), re.DOTALL)
+    """The testing page's Python (and TOML) blocks that open with a ``# file`` line, by name."""
+    found = r"```(?:python|toml)\n# (\w+\.(?:py|toml))\n(.*?)```"
+    blocks = re.findall(found, TESTING_PAGE.read_text(), re.DOTALL)
     return {name: f"# {name}\n{body}" for name, body in blocks}
 
 
@@ -454,10 +455,11 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         "test_models_sample.py",
         "test_guard_sample.py",
         "test_faults_sample.py",
+        "pyproject.toml",
     }
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
         for name, text in files.items():
-            pytester.makepyfile(**{name[:-3]: text})
+            pytester.path.joinpath(name).write_text(text)
         pytester.makeconftest(_NO_SECRET_SEEN)
         pytester.path.joinpath(".env").write_text(
             f"CF_AIG_BASE_URL={production.base_url}\n"
