@@ -370,6 +370,36 @@ def overhead(count: int, trials: int) -> list[tuple[str, Paired, float]]:
         )
 
 
+def pytest_guard(count: int, trials: int) -> tuple[Paired, float, float]:
+    """Per request through ``cfgenai.client`` with the pytest plugin's guard armed (as in a test
+    run that is not live) vs without the plugin; and, in seconds, the guard's check on a route
+    off this machine in a live run (which lets it through), against one request's time."""
+    import cfgenai.pytest_plugin as plugin
+    from cfgenai._plan import Route
+
+    with _shared_and_bare() as (emulator, _):
+
+        def armed(on: bool) -> Callable[[], float]:
+            def run() -> float:
+                plugin._live = not on
+                if on:
+                    sys.modules["cfgenai.pytest_plugin"] = plugin
+                else:
+                    sys.modules.pop("cfgenai.pytest_plugin", None)
+                return _per_request(
+                    lambda: cfgenai.client.models.generate_content(model=MODEL, contents="hi"),
+                    count,
+                )
+
+            return run
+
+        figure = _paired(armed(True), armed(False), trials, emulator.reset)
+    plugin._live = True
+    remote = Route("https://gateway.ai.cloudflare.com/v1/a/g/google-ai-studio", {})
+    check = timeit.timeit(remote.leaving, number=100_000) / 100_000
+    return figure, check, figure.base
+
+
 def _threads(client: Any, count: int, threads: int, errors: list[BaseException]) -> float:
     """Seconds per request for ``count`` sync requests sent by ``threads`` threads at once."""
     start_line = threading.Barrier(threads + 1)
@@ -989,6 +1019,11 @@ def main() -> None:
     _row("  floor: bare, handed a context loading no CA", floor, None)
     for row in overhead(long, 3 if quick else 5):
         _row(*row)
+    guarded, check, request = pytest_guard(long, 3 if quick else 5)
+    _row("per request, pytest guard armed vs no plugin", guarded, 1.01)
+    label, share = "  guard's check, remote route, live run", check / request
+    print(f"{label:<48} {check * 1e9:>8.0f}ns {share:>21.5f}x {'':>13} {'<=0.01x':>8}  ", end="")
+    print(_verdict(share <= 0.01))
     _row(
         "attribute access, cfgenai.client vs the client",
         proxy_access(5 if quick else 15),

@@ -38,8 +38,8 @@ class Route:
 
     def leaving(self) -> None:
         """Raises :class:`ConfigError` while the pytest plugin keeps tests on this machine."""
-        guard = sys.modules.get("cfgenai.pytest_plugin")  # pytest imported it: never otherwise
-        if not self.direct and guard is not None and (why := guard.refusal(self.url)):
+        guard = None if self.direct else sys.modules.get("cfgenai.pytest_plugin")  # pytest's
+        if guard is not None and (why := guard.refusal(self.url)):
             raise ConfigError([why])
 
     def secrets(self) -> list[str]:
