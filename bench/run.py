@@ -1,6 +1,6 @@
 """Benchmarks: ratios measured side by side in one run, each against its target.
 
-    uv run python bench/run.py [--quick]
+    uv run --group bench python bench/run.py [--quick]
 
 Nothing here is a test: the numbers depend on the machine, so they are printed, not asserted.
 """
@@ -704,38 +704,50 @@ from cfgenai import client
 
 @pytest.mark.parametrize("i", range({count}))
 def test_through_cf_gateway(cf_gateway, i):
-    assert client.models.generate_content(model="{model}", contents="hi").text
+    cf_gateway.reply("ok")
+    assert client.models.generate_content(model="{model}", contents="hi").text == "ok"
+    assert cf_gateway.last_request.path.endswith("/models/{model}:generateContent")
 """
-_NO_MOCK = """
+# The same test as a team writes it without cfgenai: pytest-httpserver answers one recorded
+# Gemini answer, and one bare client serves every test.
+_HTTPSERVER = """
 import pytest
 from google import genai
 from google.genai import types
 
+ANSWER = {answer!r}
+PATH = "/v1/models/{model}:generateContent"
+
 
 @pytest.fixture(scope="session")
-def bare(cf_gateway_session):
-    options = types.HttpOptions(
-        base_url=cf_gateway_session.base_url + "/google-ai-studio",
-        headers={{"cf-aig-authorization": "Bearer " + cf_gateway_session.token}},
-    )
+def bare(make_httpserver):
+    options = types.HttpOptions(base_url=make_httpserver.url_for("/"), api_version="v1")
     return genai.Client(api_key="k", http_options=options)
 
 
 @pytest.mark.parametrize("i", range({count}))
-def test_no_mock(bare, i):
-    assert bare.models.generate_content(model="{model}", contents="hi").text
+def test_on_pytest_httpserver(bare, httpserver, i):
+    httpserver.expect_request(PATH, method="POST").respond_with_json(ANSWER)
+    assert bare.models.generate_content(model="{model}", contents="hi").text == "ok"
+    assert httpserver.log[-1][0].path == PATH
 """
 
 
 def fixture_cost(count: int, trials: int) -> Paired:
-    """Seconds per test: a test using ``cf_gateway`` and ``cfgenai.client`` vs a test calling the
-    same emulator with a bare client built once per session (no fixture, no mock at all)."""
+    """Seconds per test: a test using ``cf_gateway`` and ``cfgenai.client`` (the emulator reset,
+    a client built for the test) vs the same test on pytest-httpserver with a bare client
+    shared by every test, each answering ``ok``."""
+    recorded = Path(__file__).parent.parent / "tests" / "data" / "gemini-2.5-flash.json"
+    answer = json.loads(recorded.read_text())["generateContent"]
+    answer["candidates"][0]["content"]["parts"] = [{"text": "ok"}]
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "conftest.py").write_text(_TIMING)
         (Path(folder) / "with_fixture.py").write_text(
             _WITH_FIXTURE.format(count=count, model=MODEL)
         )
-        (Path(folder) / "no_mock.py").write_text(_NO_MOCK.format(count=count, model=MODEL))
+        (Path(folder) / "httpserver.py").write_text(
+            _HTTPSERVER.format(count=count, model=MODEL, answer=answer)
+        )
 
         def session(module: str) -> Callable[[], float]:
             out = Path(folder) / f"{module}.out"
@@ -748,7 +760,7 @@ def fixture_cost(count: int, trials: int) -> Paired:
 
             return run
 
-        return _paired(session("with_fixture.py"), session("no_mock.py"), trials, warm_up=False)
+        return _paired(session("with_fixture.py"), session("httpserver.py"), trials, warm_up=False)
 
 
 _RSS = """
@@ -1045,7 +1057,7 @@ def main() -> None:
     label = "  errors on those loops"
     print(f"{label:<48} {errors:>10} {'':>32} {'==0':>8}  {_verdict(errors == 0)}")
     tests = fixture_cost(200, 2 if quick else 5)
-    _row("per test, cf_gateway + client vs no mock", tests, 1.5)
+    _row("per test, cf_gateway vs pytest-httpserver", tests, 1.0)
     _row("RSS per additional client vs bare", rss_per_client(20, 2 if quick else 4), None, "KB")
     for row in emulator_vs_bare(count, trials):
         _row(*row)
