@@ -35,7 +35,7 @@ def refusal(url: str) -> str | None:
     """Why a request to ``url``, a gateway off this machine, may not leave now (None: it may)."""
     if _live:
         return None
-    test = os.environ.get("PYTEST_CURRENT_TEST", "collecting").rpartition(" (")[0] or "collecting"
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rpartition(" (")[0] or "code pytest imported"
     return (
         f"{test} would send to {urlsplit(url).hostname}, off this machine: refused before "
         "anything was sent. Use the cf_gateway fixture to reach the emulator, or run "
