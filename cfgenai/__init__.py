@@ -6,6 +6,8 @@ cfgenai builds nothing and reads nothing. See also :mod:`cfgenai.logs`, :mod:`cf
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # first: the modules below name it in the User-Agent
+
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
     """The shared ``genai.Client``, built from the environment on first use; built anew after
     :func:`reset_client`, after it is closed and in a forked child."""
 
-__version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "GatewayError",

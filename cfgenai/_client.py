@@ -63,7 +63,7 @@ def _arguments(
         "http_options": genai.types.HttpOptions(
             base_url=route.url,
             api_version=plan.api_version,
-            headers=dict(route.headers),
+            headers={**route.headers, "user-agent": _plan.USER_AGENT},  # google-genai's goes first
             timeout=round(plan.timeout * 1000),
             # google-genai 2.x takes a delay of 0 for its default: a microsecond is none.
             retry_options=genai.types.HttpRetryOptions(

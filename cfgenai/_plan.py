@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from . import __version__
 from ._checks import COMPAT, KEY_HEADER, VERTEX, is_loopback_url
 from ._errors import ConfigError
 from ._rotation import Secret
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ._settings import GatewaySettings
 
 Mode = Literal["key", "byok"]
+USER_AGENT = f"cfgenai/{__version__}"  # beside each library's own, so logs can tell cfgenai's
 
 
 @dataclass(frozen=True)

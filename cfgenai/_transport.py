@@ -20,7 +20,7 @@ from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
 from ._google_errors import OffGatewayError
-from ._plan import Route
+from ._plan import USER_AGENT, Route
 from ._secrets import mask_headers, printable
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ class Outgoing(_Hook):
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
         self.route.leaving()
         moved = placed(self._prefix, url)
+        agent = headers.get("user-agent", "")  # upload chunks go without the client's headers
+        if USER_AGENT not in agent:
+            headers["user-agent"] = f"{agent} {USER_AGENT}".lstrip()
         for name in self.route.drop:
             if name in headers:
                 del headers[name]  # every value of it

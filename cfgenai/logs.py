@@ -98,7 +98,8 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     if problems or not isinstance(route, _plan.Route):
         raise ConfigError(problems)
     route.leaving()
-    headers, url = route.credential_headers(), f"{route.url}/{log_id}"
+    headers = {"User-Agent": _plan.USER_AGENT, **route.credential_headers()}
+    url = f"{route.url}/{log_id}"
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
     response = httpx_module().request(
         method, url, headers=headers, json=body, timeout=plan.timeout, trust_env=not route.direct

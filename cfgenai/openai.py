@@ -84,7 +84,7 @@ def _arguments(
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
-        "default_headers": route.headers,
+        "default_headers": {**route.headers, "User-Agent": f"{_plan.USER_AGENT} {_openai_agent()}"},
         "timeout": plan.timeout,
         "max_retries": plan.retries,
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
@@ -94,6 +94,13 @@ def _arguments(
             trust_env=not route.direct,
         ),
     }
+
+
+def _openai_agent() -> str:
+    """What openai's own clients put in ``User-Agent``, which cfgenai's replaces."""
+    import openai
+
+    return f"OpenAI/Python {openai.__version__}"
 
 
 def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:

@@ -169,6 +169,7 @@ def test_its_http_options_print_and_serialise_without_a_credential(
     assert options.headers == {
         "cf-aig-metadata": '{"team":"search"}',
         "CF-Access-Client-Id": "client.access",
+        "user-agent": f"cfgenai/{cfgenai.__version__}",
     }
     client = genai.Client(**cfgenai.client_kwargs())  # the wire is as before
     client.models.generate_content(model=MODEL, contents="hi")
