@@ -20,6 +20,7 @@ from ._checks import is_loopback
 from ._commands import EXIT_CODES, EXIT_OK, EXIT_USAGE, diagnose, failure, print_diagnosis, waiting
 from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
+from ._sources import Reading, read, variables
 
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
 (CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
@@ -184,9 +185,23 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(reading: Reading, field: str, required: str | None) -> str:
+    """The shell line giving a client the emulator's ``field`` (a token): a made-up one if it
+    requires none; else it is never printed: taken from the shell, or left where it was found."""
+    from .testing._emulator import OPEN_GATEWAY_TOKEN
+
+    names = variables(GatewaySettings)[field]
+    if required is None:
+        return f"export {names[0]}={OPEN_GATEWAY_TOKEN}"
+    found = reading.find(names)
+    if found is not None and found.source != "environment":  # cfgenai reads it there itself
+        return f"# {found.name}: cfgenai reads it from the {found.source}"
+    why = f"set it to the token the emulator requires, {fingerprint(required)}"
+    return f'export {names[0]}="${{{names[0]}:?{why}}}"'
+
+
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
-    from ._sources import read
     from .testing import GatewayEmulator
 
     if not is_loopback(args.host):
@@ -203,24 +218,27 @@ def _gateway(args: argparse.Namespace) -> int:
         raise ConfigError(reading.problems)
     found = {k: v for k, v in reading.data(GatewaySettings).items() if v}
     keys = [found[k] for k in ("google_api_key", "gemini_api_key") if k in found] or None
-    env = {"google_keys": keys} | {k: found.get(k) for k in ("token", "account_id", "gateway_id")}
+    ids = ("token", "api_token", "account_id", "gateway_id")
+    env = {"google_keys": keys} | {k: found.get(k) for k in ids}
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
     if "stored_key" in given:
         given["stored_keys"] = {"default": given.pop("stored_key")}
     emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
 
     def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
-        base_url = emulator.base_url
+        origin = emulator.url
         with contextlib.suppress(ValueError):  # a wildcard address is none to connect to
             if ipaddress.ip_address(args.host.strip("[]")).is_unspecified:
-                loopback = "[::1]" if ":" in args.host else "127.0.0.1"
-                base_url = base_url.replace(emulator.url, f"http://{loopback}:{emulator.port}")
+                origin = f"http://{'[::1]' if ':' in args.host else '127.0.0.1'}:{emulator.port}"
+        base_url = emulator.base_url.replace(emulator.url, origin, 1)
+        api = emulator.api_base_url.replace(emulator.url, origin, 1)
         token = emulator.token and fingerprint(emulator.token)
         access = f"requires token {token}" if token else "open: no token required"
-        required = f'"${{CF_AIG_TOKEN:?set it to the token the emulator requires, {token}}}"'
         print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
         print(f"export CF_AIG_BASE_URL={shlex.quote(base_url)}")
-        print(f"export CF_AIG_TOKEN={required if token else emulator.env()['CF_AIG_TOKEN']}")
+        print(_export(reading, "token", emulator.token))
+        print(f"export CLOUDFLARE_API_BASE_URL={shlex.quote(api)}  # for cfgenai log and feedback")
+        print(_export(reading, "api_token", emulator.api_token))
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}

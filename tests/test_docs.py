@@ -137,7 +137,7 @@ def _serve(command: str, env: dict[str, str], expected: list[str]) -> str:
 
 def _serving(process: subprocess.Popen[str], command: str, expected: list[str]) -> str:
     assert process.stdout is not None
-    banner = [process.stdout.readline() for _ in range(4)]  # a comment, then three exports
+    banner = [process.stdout.readline() for _ in range(6)]  # a comment, then five lines
     assert banner[1].startswith("export CF_AIG_BASE_URL="), banner
     assert banner[3].startswith("export CF_AIG_MODE="), banner
     base_url = banner[1].strip().split("=", 1)[1]

@@ -28,7 +28,7 @@ from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 from cfgenai.testing._emulator import DEFAULT_STORED_KEY
 
-from .conftest import TOKEN
+from .conftest import API_TOKEN, TOKEN
 
 GEMINI = "/v1/acc/gw/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent"
 AUTH = f"cf-aig-authorization: Bearer {TOKEN}"
@@ -352,10 +352,22 @@ def test_cli_default_port_is_not_wranglers(capsys: pytest.CaptureFixture[str]) -
     assert "(default: 6787)" in capsys.readouterr().out
 
 
-def test_cli_prints_what_a_client_needs_and_eval_makes_ask_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize("token_in", ["nowhere", "the shell", ".env", "a secret file"])
+def test_cli_prints_what_a_client_needs_and_eval_makes_ask_and_log_work(
+    tmp_path: Path, token_in: str
+) -> None:
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("CF_AIG_", "GOOGLE_", "GEMINI_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_"))
     }
+    if token_in == "the shell":
+        env["CF_AIG_TOKEN"] = TOKEN
+    elif token_in == ".env":
+        (tmp_path / ".env").write_text(f"CF_AIG_TOKEN={TOKEN}\nCLOUDFLARE_API_TOKEN={API_TOKEN}\n")
+    elif token_in == "a secret file":
+        (tmp_path / "token").write_text(TOKEN)
+        env["CF_AIG_TOKEN_FILE"] = str(tmp_path / "token")
     server = subprocess.Popen(
         [sys.executable, "-m", "cfgenai", "gateway", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -364,12 +376,16 @@ def test_cli_prints_what_a_client_needs_and_eval_makes_ask_work(tmp_path: Path) 
         env=env,
         cwd=tmp_path,
     )
+    cfgenai_ = f'"{sys.executable}" -m cfgenai'
+    log_id = f'"$({sys.executable} -c \'import json; print(json.load(open("a.json"))["gateway"]["log_id"])\')"'
     try:
         assert server.stdout is not None
-        printed = [server.stdout.readline() for _ in range(4)]
-        script = "".join(printed) + f'"{sys.executable}" -m cfgenai ask --no-stream hello\n'
+        printed = [server.stdout.readline() for _ in range(6)]
+        script = (
+            "".join(printed) + f"{cfgenai_} ask --json hello > a.json\n{cfgenai_} log {log_id}\n"
+        )
         done = subprocess.run(
-            ["/bin/bash", "-c", script],
+            ["/bin/bash", "-e", "-c", script],
             capture_output=True,
             text=True,
             env=env,
@@ -380,14 +396,23 @@ def test_cli_prints_what_a_client_needs_and_eval_makes_ask_work(tmp_path: Path) 
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=20)
     assert printed[0].startswith("# cfgenai gateway emulator on http://127.0.0.1:")
-    assert [line.split("=")[0] for line in printed[1:]] == [
+    token_line = "export CF_AIG_TOKEN" if token_in in ("nowhere", "the shell") else "# CF_AIG_TOKEN"
+    api_line = "# CLOUDFLARE_API_TOKEN" if token_in == ".env" else "export CLOUDFLARE_API_TOKEN"
+    assert [line.split("=")[0].split(":")[0] for line in printed[1:]] == [
         "export CF_AIG_BASE_URL",
-        "export CF_AIG_TOKEN",
+        token_line,
+        "export CLOUDFLARE_API_BASE_URL",
+        api_line,
         "export CF_AIG_MODE",
     ]
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "Echo from gemini-2.5-flash: hello"
+    answer = json.loads((tmp_path / "a.json").read_text())
+    assert answer["response"]["candidates"][0]["content"]["parts"][0]["text"] == (
+        "Echo from gemini-2.5-flash: hello"
+    )
+    assert answer["gateway"]["log_id"] in done.stdout  # cfgenai log found it on the emulator
     assert server.returncode == 0 and "Traceback" not in err
+    assert TOKEN not in "".join(printed) + done.stdout + done.stderr and API_TOKEN not in err
 
 
 def test_cli_with_a_token_never_prints_it_but_eval_asks_for_it(tmp_path: Path) -> None:
@@ -400,7 +425,7 @@ def test_cli_with_a_token_never_prints_it_but_eval_asks_for_it(tmp_path: Path) -
     )
     try:
         assert server.stdout is not None
-        printed = "".join(server.stdout.readline() for _ in range(4))
+        printed = "".join(server.stdout.readline() for _ in range(6))
         unset = {k: v for k, v in os.environ.items() if k != "CF_AIG_TOKEN"}
         missing = subprocess.run(
             ["/bin/bash", "-c", printed], capture_output=True, text=True, env=unset
