@@ -132,14 +132,17 @@ def _serve(command: str, env: dict[str, str], expected: list[str]) -> str:
         text=True,
     )
     with process:
-        return _serving(process, command, expected)
+        try:
+            return _serving(process, command, expected)
+        finally:  # a failed check must not leave it serving (`with` would wait for it forever)
+            process.kill()
 
 
 def _serving(process: subprocess.Popen[str], command: str, expected: list[str]) -> str:
     assert process.stdout is not None
     banner = [process.stdout.readline() for _ in range(6)]  # a comment, then five lines
     assert banner[1].startswith("export CF_AIG_BASE_URL="), banner
-    assert banner[3].startswith("export CF_AIG_MODE="), banner
+    assert banner[5].startswith("export CF_AIG_MODE="), banner
     base_url = banner[1].strip().split("=", 1)[1]
     token = re.search(r"CF_AIG_TOKEN=(\S+)", command)
     # One request, as the transcript logs: once answered, the server also handles SIGTERM (the
