@@ -160,7 +160,11 @@ class Cassette:
             try:
                 tape = load(self.path, self.shown, self.command)
             except CassetteError as exc:
-                pytest.fail(str(exc), pytrace=False)
+                failure = str(exc)
+            else:
+                failure = None
+            if failure is not None:  # outside the except block: no chained traceback
+                pytest.fail(failure, pytrace=False)
             self._player = Player(tape, emulator)
             emulator._divert(self._player)
             return
@@ -342,7 +346,9 @@ def load(path: Path, shown: str, command: str) -> Tape:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
+        # A file cut short is noticed past its end: its last line is the one to look at.
+        last = text.count("\n") + (not text.endswith("\n"))
+        where = f":{min(mark.line + 1, last)}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise CassetteError(f"{shown}{where}: not valid YAML ({problem}); {again}") from None
     if not isinstance(data, dict) or "version" not in data:
