@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -110,59 +111,70 @@ def route(path: str) -> str:
 
 def for_test(request: pytest.FixtureRequest) -> Cassette | None:
     """The cassette of the test ``request`` runs, or None when it is not marked (reads the
-    ``--gateway-record`` option, and keeps the environment as it is now: a recording test
-    gets it back, once the fixture has emptied it)."""
-    marker = request.node.get_closest_marker(MARKER)
+    ``--gateway-record`` option; a recording test keeps the environment as it is now, to get
+    it back once the fixture has emptied it)."""
+    node = request.node
+    marker = node.get_closest_marker(MARKER)
     if marker is None:
         return None
-    node = request.node
     given = marker.args[0] if marker.args else marker.kwargs.get("path")
-    if given is None:
-        name = re.sub(r"[^\w.-]+", "_", node.name.replace("[", "-").rstrip("]")).strip("._")
-        if len(name) > 120:  # long parameter ids: cut, kept apart by a digest
-            name = f"{name[:100]}-{hashlib.sha256(node.name.encode()).hexdigest()[:12]}"
-        path = node.path.parent / "cassettes" / node.path.stem / f"{name}.yaml"
-    else:
-        path = node.path.parent / Path(given)
+    path = _path(node.path, node.name, given)
     mode = request.config.getoption("gateway_record")
     recording = mode == "all" or (mode == "once" and not path.exists())
-    try:
-        shown = str(path.relative_to(request.config.rootpath))
-    except ValueError:
-        shown = str(path)
-    try:
-        live = (
-            " --gateway-live" if request.config.getoption("gateway_live", None) is not None else ""
-        )
-    except ValueError:
-        live = ""
-    command = f"pytest --gateway-record=once{live} {shlex.quote(node.nodeid)}"
-    return Cassette(path, shown, command, mode, recording, dict(os.environ))
+    environment = dict(os.environ) if recording else {}
+    return Cassette(path, node.nodeid, request.config, mode, recording, environment)
+
+
+@functools.lru_cache(maxsize=4096)
+def _path(test_file: Path, name: str, given: str | os.PathLike[str] | None) -> Path:
+    """Where a test's cassette is: ``given`` (relative to the test file), else
+    ``cassettes/{test module}/{test name}.yaml`` beside it, parameters made a safe name."""
+    if given is not None:
+        return test_file.parent / Path(given)
+    safe = re.sub(r"[^\w.-]+", "_", name.replace("[", "-").rstrip("]")).strip("._")
+    if len(safe) > 120:  # long parameter ids: cut, kept apart by a digest
+        safe = f"{safe[:100]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return test_file.parent / "cassettes" / test_file.stem / f"{safe}.yaml"
 
 
 @dataclass
 class Cassette:
     path: Path
-    shown: str  # the path as the messages show it
-    command: str  # the command that records it
+    nodeid: str
+    config: pytest.Config
     mode: str
     recording: bool
-    environment: dict[str, str]  # before the fixture emptied it
+    environment: dict[str, str]  # when recording: before the fixture emptied it
     _emulator: GatewayEmulator | None = None
     _player: Player | None = None
     _recorder: Recorder | None = None
+
+    @property
+    def shown(self) -> str:
+        """The path as messages show it: from the rootdir."""
+        try:
+            return str(self.path.relative_to(self.config.rootpath))
+        except ValueError:
+            return str(self.path)
+
+    @property
+    def command(self) -> str:
+        """The command that records this cassette."""
+        # Once the guard against real gateways is in, a recording run asks for them.
+        live = self.config.getoption("gateway_live", None) is not None
+        flags = "--gateway-record=once" + " --gateway-live" * live
+        return f"pytest {flags} {shlex.quote(self.nodeid)}"
 
     def start(self, emulator: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
         """Replay the cassette through ``emulator``, or make it a recording proxy to the
         gateway the user's settings name (then ``CF_AIG_BASE_URL`` alone points at it)."""
         self._emulator = emulator
         if not self.recording:
+            failure: str | None = None
             try:
-                tape = load(self.path, self.shown, self.command)
+                tape = load(self)
             except CassetteError as exc:
                 failure = str(exc)
-            else:
-                failure = None
             if failure is not None:  # outside the except block: no chained traceback
                 pytest.fail(failure, pytrace=False)
             self._player = Player(tape, emulator)
@@ -172,12 +184,16 @@ class Cassette:
         settings = _user_settings()
         root = settings.gateway_root.rstrip("/")
         ids = re.fullmatch(r"/v1/([^/]+)/([^/]+)", urlsplit(root).path)
-        account, gateway = ids.groups() if ids else (settings.account_id or "account", "gateway")
+        # A custom domain's root names neither id: the proxy's path makes some up.
+        account, gateway = ids.groups() if ids else ("account", "gateway")
         prefix = f"/v1/{account}/{gateway}"
         proxy = emulator.url + prefix
         monkeypatch.setenv("CF_AIG_BASE_URL", proxy)
-        pairs = [(proxy, ROOT), (root, ROOT), (f"{account}/{gateway}", f"{ACCOUNT}/{GATEWAY}")]
-        pairs += [(ident, name) for ident, name in ((account, ACCOUNT), (gateway, GATEWAY))]
+        pairs = [(proxy, ROOT), (root, ROOT)]
+        if ids:
+            pairs.append((f"{account}/{gateway}", f"{ACCOUNT}/{GATEWAY}"))
+        named = ((account, ACCOUNT), (gateway, GATEWAY), (settings.account_id or "", ACCOUNT))
+        pairs += [(ident, name) for ident, name in named if ids and len(ident) >= MIN_SECRET]
         pairs += _secrets(settings, self._environment_file())
         scrub = Scrubber(pairs)
         self._recorder = Recorder(emulator, prefix, root, scrub, float(settings.timeout))
@@ -232,11 +248,12 @@ def _user_settings() -> Any:
             warnings.simplefilter("ignore")
             return GatewaySettings()
     except ConfigError as exc:
-        pytest.fail(
-            f"recording a gateway cassette needs your gateway's settings, from the environment "
-            f"or .env:\n{exc}",
-            pytrace=False,
-        )
+        failure = str(exc)
+    pytest.fail(  # outside the except block: no chained traceback
+        "recording a gateway cassette needs your gateway's settings, from the environment "
+        f"or .env:\n{failure}",
+        pytrace=False,
+    )
 
 
 def _secrets(settings: Any, environment_file: Path | None) -> list[tuple[str, str]]:
@@ -326,12 +343,14 @@ def _yaml() -> Any:
     return yaml
 
 
-def load(path: Path, shown: str, command: str) -> Tape:
-    """The recorded answers of the cassette at ``path``, by route; ``CassetteError`` saying
-    what is wrong and where (``shown:line``), and how to fix it."""
+def load(cassette: Cassette) -> Tape:
+    """The recorded answers of ``cassette``, by route; ``CassetteError`` saying what is wrong
+    and where (``file:line``), and how to fix it."""
+    path = cassette.path
     try:
         stat = path.stat()
     except FileNotFoundError:
+        shown, command = cassette.shown, cassette.command
         raise CassetteError(
             f"cassette {shown} does not exist: record it against your gateway with {command}"
         ) from None
@@ -341,6 +360,7 @@ def load(path: Path, shown: str, command: str) -> Tape:
         return cached[1]
     yaml = _yaml()
     text = path.read_text(encoding="utf-8")
+    shown, command = cassette.shown, cassette.command
     again = f"fix it, or record it again with {command.replace('=once', '=all')}"
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -508,14 +528,7 @@ class Player:
             await _refuse(scope, send, refusal or self._missed(replace(handshake, method="WS")))
             return
         if reply.status != 101:  # the gateway refused the handshake when it was recorded
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": reply.status,
-                    "headers": reply.headers,
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": reply.body})
+            await _refuse(scope, send, reply)
             return
         await send({"type": "websocket.accept"})
         for side, data in reply.frames or ():
@@ -539,11 +552,16 @@ class Player:
             await send({"type": "websocket.close", "code": 1008, "reason": "not on the cassette"})
 
 
-async def _refuse(scope: Scope, send: Send, answer: Answer) -> None:
-    if "websocket.http.response" in scope.get("extensions", {}):
+async def _refuse(scope: Scope, send: Send, answer: Answer | Reply) -> None:
+    """Refuse a WebSocket handshake with an HTTP answer, where the server can send one."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+    elif isinstance(answer, Answer):
         await send_json(send, answer, websocket=True)
     else:
-        await send({"type": "websocket.close", "code": 1008})
+        start = {"status": answer.status, "headers": answer.headers}
+        await send({"type": "websocket.http.response.start", **start})
+        await send({"type": "websocket.http.response.body", "body": answer.body})
 
 
 async def _body(receive: Receive) -> bytes | None:
@@ -705,31 +723,15 @@ class Recorder:
             upstream = await connect(
                 url, additional_headers=headers, max_size=None, open_timeout=self.timeout
             )
-        except InvalidStatus as refused:
+        except InvalidStatus as refused:  # the gateway's answer to the handshake, kept
             answer = refused.response
-            kept = [
-                (k.lower(), v) for k, v in answer.headers.raw_items() if k.lower() not in _NOT_KEPT
-            ]
-            exchange = replace(
-                exchange,
-                status=answer.status_code,
-                headers=kept,
-                answer=bytes(answer.body),
-                frames=None,
+            kept = [(k.lower(), v) for k, v in answer.headers.raw_items()]
+            body = bytes(answer.body or b"")
+            self.exchanges.append(
+                replace(exchange, status=answer.status_code, headers=kept, answer=body, frames=None)
             )
-            self.exchanges.append(exchange)
-            if "websocket.http.response" in scope.get("extensions", {}):
-                raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in kept]
-                await send(
-                    {
-                        "type": "websocket.http.response.start",
-                        "status": answer.status_code,
-                        "headers": raw,
-                    }
-                )
-                await send({"type": "websocket.http.response.body", "body": answer.body})
-            else:
-                await send({"type": "websocket.close", "code": 1008})
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in kept if k not in _HOP]
+            await _refuse(scope, send, Reply(answer.status_code, raw, body))
             return
         except (OSError, WebSocketException, TimeoutError) as exc:
             await _refuse(scope, send, self._failed(f"{type(exc).__name__}: {exc}"))
