@@ -21,10 +21,8 @@ SERVICE_TOKEN = "canary-service-token-0b7e4c2a9d1f"  # an unrelated secret of th
 ACCESS_SECRET = "canary-access-secret-5d2b8e0c7a4f"
 GATEWAY_ID = "prod-gateway"
 SECRETS = (TOKEN, GOOGLE_KEY, API_TOKEN, SERVICE_TOKEN, ACCESS_SECRET, ACCOUNT_ID, GATEWAY_ID)
-# The guard of a parallel change refuses real gateways in a run without `--gateway-live`; on
-# this branch the option does not exist yet. Recording reaches the gateway through the
-# emulator, a loopback address, so it needs nothing more here.
-LIVE: tuple[str, ...] = ()
+# A recording run is a live one: CF_AIG_LIVE=1 lets it reach a real gateway (here the stand-in)
+# wherever the guard against real gateways is in.
 QUIET = ("-p", "no:cacheprovider")
 
 APP = """
@@ -134,6 +132,12 @@ def production(pytester: pytest.Pytester) -> Iterator[GatewayEmulator]:
         yield gateway
 
 
+def _record(pytester: pytest.Pytester, mode: str) -> pytest.RunResult:
+    with pytest.MonkeyPatch.context() as live:
+        live.setenv("CF_AIG_LIVE", "1")
+        return pytester.runpytest_subprocess(f"--gateway-record={mode}", *QUIET)
+
+
 def _texts(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))}
 
@@ -148,7 +152,7 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     by_hand = "# written by hand\n" + RECORDED.replace("From the cassette", "'Recorded: hi'")
     folder.joinpath("test_sync.yaml").write_text(by_hand)
     with production(pytester) as gateway:
-        recorded = pytester.runpytest_subprocess("--gateway-record=once", *LIVE, *QUIET)
+        recorded = _record(pytester, "once")
         received = gateway.requests
     recorded.assert_outcomes(passed=6)
     output = "\n".join(recorded.outlines + recorded.errlines)
@@ -181,7 +185,7 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     assert _texts(folder) == cassettes
 
     with production(pytester):
-        again = pytester.runpytest_subprocess("--gateway-record=all", *LIVE, *QUIET)
+        again = _record(pytester, "all")
     again.assert_outcomes(passed=6)
     rerecorded = _texts(folder)
     assert set(rerecorded) == CASSETTES and "# written by hand" not in rerecorded["test_sync.yaml"]
@@ -207,6 +211,8 @@ interactions:
         index: 0
 """
 FAILING_TESTS = """
+import asyncio
+
 import pytest
 from cfgenai import client
 
@@ -263,6 +269,16 @@ def test_future_version(cf_gateway):
     ask()
 
 
+@cassette("cassettes/one_answer.yaml")
+def test_a_live_session_not_recorded(cf_gateway):
+    async def say():
+        async with client.aio.live.connect(model="gemini-live-2.5-flash-preview") as session:
+            pass
+
+    with pytest.raises(Exception):
+        asyncio.run(say())
+
+
 @cassette
 @pytest.mark.parametrize("x", ["a/b c", "../up"])
 def test_named(cf_gateway, x):
@@ -282,13 +298,14 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
     pytester.makepyfile(test_failures=FAILING_TESTS)
     result = pytester.runpytest_subprocess(*QUIET)
     # The two tests that got a 404 pass their own checks, and fail at teardown.
-    result.assert_outcomes(passed=4, errors=8)
+    result.assert_outcomes(passed=5, errors=9)
     output = "\n".join(result.outlines)
     path = "/v1/{account_id}/{gateway_id}/google-ai-studio/v1/models"
     for expected in (
         f"cassette cassettes/one_answer.yaml has no recorded answer for:\n"
         f"  POST {path}/gemini-2.5-pro:generateContent (none recorded)",
         f"  POST {path}/gemini-2.5-flash:generateContent (all 1 recorded played)",
+        "  WS /v1/{account_id}/{gateway_id}/google (none recorded)",
         "cassette cassettes/test_failures/test_never_recorded.yaml does not exist: record it "
         "against your gateway with pytest --gateway-record=once test_failures.py::test_never_recorded",
         "cassettes/truncated.yaml:13: not valid YAML",
@@ -299,7 +316,7 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
         "cassette cassettes/test_failures/test_named-.._up.yaml does not exist",
     ):
         assert expected in output, expected
-    assert output.count("ERROR at teardown") == 2 and output.count("ERROR at setup") == 6
+    assert output.count("ERROR at teardown") == 3 and output.count("ERROR at setup") == 6
     assert "During handling" not in output
     assert _texts(folder) == before  # replaying never writes
 

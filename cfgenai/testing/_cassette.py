@@ -180,6 +180,14 @@ class Cassette:
             self._player = Player(tape, emulator)
             emulator._divert(self._player)
             return
+        # Once the guard against real gateways is in, recording is a live run like any other.
+        live = self.config.getoption("gateway_live", None)
+        if live is False and self.environment.get("CF_AIG_LIVE") != "1":
+            pytest.fail(
+                f"recording {self.shown} reaches your real gateway: run {self.command} "
+                "(or set CF_AIG_LIVE=1)",
+                pytrace=False,
+            )
         self._give_back(monkeypatch)
         settings = _user_settings()
         root = settings.gateway_root.rstrip("/")
@@ -420,6 +428,7 @@ def _reply(item: Mapping[str, Any]) -> tuple[tuple[str, str], Reply]:
     headers = [
         (str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
         for k, v in (response.get("headers") or {}).items()
+        if str(k).lower() not in _HOP  # the replaying server sets these
     ]
     rooted = any(ROOT.encode() in v for _, v in headers)
     key = (method.upper(), path)
@@ -437,6 +446,7 @@ def _reply(item: Mapping[str, Any]) -> tuple[tuple[str, str], Reply]:
         body = _wire(response["body"]) if response.get("body") is not None else b""
     if isinstance(response.get("body"), dict | list) and b"content-type" not in dict(headers):
         headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))  # else it goes chunked
     return key, Reply(status, headers, body, rooted=rooted)
 
 
