@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from cfgenai.testing import GatewayEmulator
 from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, route
 
-from .conftest import ACCOUNT_ID, API_TOKEN, GOOGLE_KEY, TOKEN
+from .conftest import ACCOUNT_ID, API_TOKEN, GOOGLE_KEY, TOKEN, sdk_http
 
 SERVICE_TOKEN = "canary-service-token-0b7e4c2a9d1f"  # an unrelated secret of the app's
 ACCESS_SECRET = "canary-access-secret-5d2b8e0c7a4f"
@@ -369,3 +370,21 @@ def test_every_field_is_scrubbed_binary_bodies_and_queries_too() -> None:
 )
 def test_a_route_names_no_account_or_gateway(path: str, expected: str) -> None:
     assert route(path) == expected
+
+
+def test_an_unreachable_gateway_is_a_502_naming_no_secret(gateway: GatewayEmulator) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    prefix = f"/v1/{ACCOUNT_ID}/{GATEWAY_ID}"
+    scrub = Scrubber([(GOOGLE_KEY, "<GOOGLE_API_KEY>"), (ACCOUNT_ID, "{account_id}")])
+    recorder = Recorder(gateway, prefix, f"http://127.0.0.1:{port}{prefix}", scrub, 5)
+    gateway._divert(recorder)
+    try:
+        url = f"{gateway.url}{prefix}/google-ai-studio/v1/models/gemini-2.5-flash:generateContent"
+        answer = sdk_http().post(url, params={"key": GOOGLE_KEY}, json={})
+    finally:
+        gateway._divert(None)
+    assert answer.status_code == 502 and "cfgenai's recording proxy" in answer.text
+    assert GOOGLE_KEY not in answer.text and ACCOUNT_ID not in answer.text
+    assert recorder.exchanges == []  # nothing to write

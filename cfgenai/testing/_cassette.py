@@ -665,9 +665,9 @@ class Recorder:
                     back = [
                         (k, self._back(k, v))
                         for k, v in response.headers.raw
-                        if k.decode("latin-1").lower() not in ("content-length", "content-encoding")
-                        and k.decode("latin-1").lower() not in _HOP
+                        if k.decode("latin-1").lower() not in _HOP | {"content-encoding"}
                     ]
+                    started = True  # httpx decodes the body: sent on as it is decoded
                     await send(
                         {
                             "type": "http.response.start",
