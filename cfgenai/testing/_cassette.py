@@ -45,6 +45,8 @@ from ._journal import SECRET_PARAMS, RecordedRequest, printable
 from ._render import send_json
 
 if TYPE_CHECKING:
+    from cfgenai import GatewaySettings
+
     from ._emulator import GatewayEmulator
 
 VERSION = 1
@@ -247,9 +249,10 @@ class Cassette:
         return Path(name) if name else None
 
 
-def _user_settings() -> Any:
-    from .._errors import ConfigError
-    from .._settings import GatewaySettings
+def _user_settings() -> GatewaySettings:
+    """The settings the app's client reads, through cfgenai's public API (the emulator uses
+    none of the client's rules: these only say where the real gateway is, and its secrets)."""
+    from cfgenai import ConfigError, GatewaySettings
 
     try:
         with warnings.catch_warnings():  # the app's client warns of the same, in the test
@@ -264,19 +267,18 @@ def _user_settings() -> Any:
     )
 
 
-def _secrets(settings: Any, environment_file: Path | None) -> list[tuple[str, str]]:
-    """Each secret known, and its placeholder: the settings' credentials, then every value
-    of a variable named ``*_TOKEN``, ``*_KEY`` or ``*_SECRET`` (the environment's and the
-    ``.env`` file's) long enough not to be a word."""
+def _secrets(settings: GatewaySettings, environment_file: Path | None) -> list[tuple[str, str]]:
+    """Each secret known, and its placeholder: every credential of the settings (named by its
+    field), then every value of a variable named ``*_TOKEN``, ``*_KEY`` or ``*_SECRET`` in the
+    environment or the ``.env`` file, long enough not to be a word (named by its variable:
+    the name a reader knows, for the settings' credentials too)."""
     from dotenv import dotenv_values
-
-    from .._settings import SECRET_FIELDS, variables
+    from pydantic import SecretStr
 
     pairs = []
-    for name in SECRET_FIELDS:
-        value = getattr(settings, name)
-        if value is not None and value.get_secret_value():
-            pairs.append((value.get_secret_value(), f"<{variables()[name][0]}>"))
+    for name, value in settings:
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            pairs.append((value.get_secret_value(), f"<{name}>"))
     named: dict[str, str | None] = {}
     if environment_file is not None and environment_file.is_file():
         named.update(dotenv_values(environment_file))
