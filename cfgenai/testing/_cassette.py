@@ -17,7 +17,8 @@ A cassette is YAML, one entry per exchange::
       response: {status: 101, frames: [{client: ...}, {server: ...}], close: {code: 1000}}
 
 A ``body``, a stream's chunk or a Live frame that is a mapping or a list is sent as JSON, a
-string as it is; ``base64`` holds a binary body (and ``base64: true`` marks a binary frame).
+string as it is; ``base64`` holds a binary body. A frame sent as binary has ``binary: true``
+(``base64: true`` when it is not UTF-8 text, its bytes then in base64).
 """
 
 from __future__ import annotations
@@ -838,11 +839,8 @@ class Recorder:
         elif exchange.body:
             request.update(_body_fields(scrub.bytes(exchange.body), scrub))
         response: dict[str, Any] = {"status": exchange.status}
+        # An upload URL through the proxy becomes {gateway_root}/..., for the replaying emulator.
         headers = {k: scrub.text(v) for k, v in exchange.headers if k not in _NOT_KEPT}
-        if exchange.frames is None:
-            headers = {
-                k: v.replace(f"{self.emulator.url}{self.prefix}", ROOT) for k, v in headers.items()
-            }
         if headers:
             response["headers"] = headers
         if exchange.frames is not None:
