@@ -88,7 +88,7 @@ def _blocks(page: Path) -> list[Block]:
 
 
 BLOCKS = [block for page in PAGES for block in _blocks(page)]
-# Each page's project: its Python blocks that open with a file name (``# my_app.py``).
+# Each page's project: its Python and YAML blocks that open with a file name (``# my_app.py``).
 PROJECT_FILES: dict[str, dict[str, str]] = {}
 for _block in BLOCKS:
     if _block.lang in ("python", "yaml") and (
