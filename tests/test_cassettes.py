@@ -35,8 +35,8 @@ MODEL = "gemini-2.5-flash"
 LIVE_MODEL = "gemini-live-2.5-flash-preview"
 
 
-def ask(text):
-    return client.models.generate_content(model=MODEL, contents=text).text
+def ask(text, model=MODEL):
+    return client.models.generate_content(model=model, contents=text).text
 
 
 async def ask_async(text):
@@ -64,6 +64,7 @@ import asyncio
 import os
 
 import pytest
+from google.genai import errors
 
 import my_app
 
@@ -77,6 +78,11 @@ def test_sync(cf_gateway):
 def test_a_secret_in_the_prompt(cf_gateway):
     answer = my_app.ask("my token is " + os.environ["MY_SERVICE_TOKEN"])
     assert answer.startswith("Recorded: my token is ")
+
+
+def test_an_error_as_recorded(cf_gateway):
+    with pytest.raises(errors.ClientError, match="models/gemini-nope is not found"):
+        my_app.ask("hi", model="gemini-nope")
 
 
 def test_async(cf_gateway):
@@ -102,6 +108,7 @@ CASSETTES = {
     "test_sync.yaml",
     "test_a_secret_in_the_prompt.yaml",
     "test_async.yaml",
+    "test_an_error_as_recorded.yaml",
     "test_stream-one_two.yaml",
     "test_upload.yaml",
     "test_live.yaml",
@@ -155,7 +162,7 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     with production(pytester) as gateway:
         recorded = _record(pytester, "once")
         received = gateway.requests
-    recorded.assert_outcomes(passed=6)
+    recorded.assert_outcomes(passed=7)
     output = "\n".join(recorded.outlines + recorded.errlines)
     assert not any(secret in output for secret in SECRETS)
     # Through cfgenai's client, with the user's own credentials, to the user's gateway.
@@ -182,12 +189,12 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     assert "chunks:\n    - candidates:" in cassettes["test_stream-one_two.yaml"]
 
     # The gateway is gone: every answer comes from the cassettes, which stay as they were.
-    pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=6)
+    pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=7)
     assert _texts(folder) == cassettes
 
     with production(pytester):
         again = _record(pytester, "all")
-    again.assert_outcomes(passed=6)
+    again.assert_outcomes(passed=7)
     rerecorded = _texts(folder)
     assert set(rerecorded) == CASSETTES and "# written by hand" not in rerecorded["test_sync.yaml"]
     assert rerecorded["test_async.yaml"] != cassettes["test_async.yaml"]  # new ids
