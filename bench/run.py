@@ -763,6 +763,94 @@ def fixture_cost(count: int, trials: int) -> Paired:
         return _paired(session("with_fixture.py"), session("httpserver.py"), trials, warm_up=False)
 
 
+# -- what a test pays for replaying a cassette: the same tests on a scripted reply ----------
+
+_REPLAYED = """
+import pytest
+from cfgenai import client
+
+
+@pytest.mark.gateway_cassette("one_answer.yaml")
+@pytest.mark.parametrize("i", range({count}))
+def test_replayed(cf_gateway, i):
+    assert client.models.generate_content(model="{model}", contents="hi").text == "Replayed"
+"""
+_SCRIPTED = """
+import pytest
+from cfgenai import client
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_scripted(cf_gateway, i):
+    cf_gateway.reply("Replayed")
+    assert client.models.generate_content(model="{model}", contents="hi").text == "Replayed"
+"""
+# As --gateway-record writes it (the answer's fields as Gemini sends them).
+_CASSETTE = """\
+version: 1
+interactions:
+- request:
+    method: POST
+    path: /v1/{{account_id}}/{{gateway_id}}/google-ai-studio/v1/models/{model}:generateContent
+    body:
+      contents:
+      - parts:
+        - text: hi
+        role: user
+  response:
+    status: 200
+    headers:
+      content-type: application/json; charset=UTF-8
+      cf-aig-step: '0'
+      cf-aig-provider: google-ai-studio
+      cf-aig-model: {model}
+      cf-aig-request-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
+      cf-aig-log-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
+      cf-aig-event-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
+    body:
+      candidates:
+      - content:
+          parts:
+          - text: Replayed
+          role: model
+        finishReason: STOP
+        index: 0
+      usageMetadata:
+        promptTokenCount: 1
+        candidatesTokenCount: 1
+        totalTokenCount: 4
+        promptTokensDetails:
+        - modality: TEXT
+          tokenCount: 1
+        thoughtsTokenCount: 2
+      modelVersion: {model}
+      responseId: l5GG8CD7HB2tdf-AXYijlVo
+"""
+
+
+def cassette_cost(count: int, trials: int) -> Paired:
+    """Seconds per test: a test replayed from a cassette vs the same test on ``cf_gateway.reply``
+    (the same fixture, client and answer)."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "conftest.py").write_text(_TIMING)
+        (Path(folder) / "one_answer.yaml").write_text(_CASSETTE.format(model=MODEL))
+        (Path(folder) / "replayed.py").write_text(_REPLAYED.format(count=count, model=MODEL))
+        (Path(folder) / "scripted.py").write_text(_SCRIPTED.format(count=count, model=MODEL))
+
+        def session(module: str) -> Callable[[], float]:
+            out = Path(folder) / f"{module}.out"
+            env = {**os.environ, "BENCH_OUT": str(out)}
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module]
+
+            def run() -> float:
+                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+                return float(out.read_text())
+
+            return run
+
+        return _paired(session("replayed.py"), session("scripted.py"), trials, warm_up=False)
+
+
 _RSS = """
 import os
 {setup}
@@ -1058,6 +1146,9 @@ def main() -> None:
     print(f"{label:<48} {errors:>10} {'':>32} {'==0':>8}  {_verdict(errors == 0)}")
     tests = fixture_cost(200, 2 if quick else 5)
     _row("per test, cf_gateway vs pytest-httpserver", tests, 1.0)
+    _row(
+        "per test, replayed cassette vs scripted reply", cassette_cost(200, 2 if quick else 5), 1.05
+    )
     _row("RSS per additional client vs bare", rss_per_client(20, 2 if quick else 4), None, "KB")
     for row in emulator_vs_bare(count, trials):
         _row(*row)

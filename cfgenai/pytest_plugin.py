@@ -19,16 +19,26 @@ _live = True  # until pytest_configure reads the run's options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
+    group = parser.getgroup("cfgenai")
+    group.addoption(
         "--gateway-live",
         action="store_true",
         help="let cfgenai's clients reach a gateway off this machine (CF_AIG_LIVE=1 does too)",
+    )
+    group.addoption(
+        "--gateway-record",
+        choices=("none", "once", "all"),
+        default="none",
+        help="gateway_cassette tests: replay (none), record missing cassettes (once), record all",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _live
     _live = config.getoption("gateway_live") or os.environ.get("CF_AIG_LIVE") == "1"
+    config.addinivalue_line(
+        "markers", "gateway_cassette(path=None): cf_gateway answers from a recorded cassette"
+    )
 
 
 def refusal(url: str) -> str | None:
@@ -66,7 +76,9 @@ def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEm
 
 @pytest.fixture
 def cf_gateway(
-    cf_gateway_session: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+    cf_gateway_session: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[GatewayEmulator]:
     """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
@@ -74,7 +86,9 @@ def cf_gateway(
     no retries (``CF_AIG_RETRIES=0``), and none waits (``CF_AIG_RETRY_DELAY=0``). Set variables
     after it."""
     from cfgenai import reset_client
+    from cfgenai.testing import _cassette
 
+    cassette = _cassette.for_test(request)  # None unless marked gateway_cassette
     for name in list(os.environ):
         if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
             monkeypatch.delenv(name)
@@ -86,5 +100,9 @@ def cf_gateway(
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
     reset_client()  # forgotten, not closed: an app may hold what it took (a cached .models)
+    if cassette is not None:
+        cassette.start(cf_gateway_session, monkeypatch)
     yield cf_gateway_session
     reset_client()
+    if cassette is not None:
+        cassette.finish()

@@ -6,7 +6,8 @@ How a block is read:
 - ``sh``: each line is a command (``uv run`` dropped: the suite already runs in that env);
 - ``python``: executed; a plain block right after it is its exact output; a block defining
   ``test_`` functions runs with pytester in a throwaway project, together with the blocks of the
-  same page whose first line names a file of that project (``# my_app.py``);
+  same page whose first line names a file of that project (``# my_app.py``, or a ``yaml``
+  block's ``# cassettes/name.yaml``, checked as a cassette where it stands);
 - a plain block of ``$ command`` lines is a transcript: each command runs in bash, stderr with
   stdout, and the output must match (``...`` stands for anything; ports, ids (hex and UUIDs), fingerprints
   and milliseconds are compared by shape).
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import yaml
 
 from cfgenai.testing import GatewayEmulator
 
@@ -86,10 +88,12 @@ def _blocks(page: Path) -> list[Block]:
 
 
 BLOCKS = [block for page in PAGES for block in _blocks(page)]
-# Each page's project: its Python blocks that open with a file name (``# my_app.py``).
+# Each page's project: its Python and YAML blocks that open with a file name (``# my_app.py``).
 PROJECT_FILES: dict[str, dict[str, str]] = {}
 for _block in BLOCKS:
-    if _block.lang == "python" and (_named := re.match(r"# ([\w/]+\.py)\n", _block.text)):
+    if _block.lang in ("python", "yaml") and (
+        _named := re.match(r"# ([\w/]+\.(?:py|yaml))\n", _block.text)
+    ):
         PROJECT_FILES.setdefault(_block.page, {})[_named[1]] = _block.text
 
 
@@ -233,7 +237,10 @@ def test_documented_block(
     if block.text.strip() in (textwrap.dedent(lines).strip() for lines in FRAMEWORK_LINES):
         pytest.skip("runs in tests/test_frameworks.py, with the frameworks installed")
     env = _env(cf_gateway)
-    if block.lang == "sh":
+    if block.lang == "yaml" and re.match(r"# [\w/]+\.yaml\n", block.text):
+        # A cassette of the page's project, which the test naming it replays.
+        assert yaml.safe_load(block.text)["version"] == 1
+    elif block.lang == "sh":
         for line in block.text.splitlines():
             if line.strip() and not line.startswith("#"):
                 _run(line.split("  #")[0].strip(), env)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import ConfigError
 from . import _google
@@ -186,6 +186,7 @@ class GatewayEmulator:
             idle_timeout=self.idle_timeout,
             on_connection=self._journal.connected,
         )
+        self._diverted: ASGIApp | None = None  # a cassette's player or recorder (_cassette)
 
     def __repr__(self) -> str:
         state = f"listening on {self.url}" if self._server.running else "stopped"
@@ -404,13 +405,33 @@ class GatewayEmulator:
         request opens a new one, so nothing sent after a reset travels on a connection from
         before it."""
         self._server.close_connections()
+        self._diverted = None
         self._journal.clear()
         self._script.clear()
         self._gateway.clear()
 
+    # -- what a cassette needs (_cassette) -------------------------------------------------
+
+    def _divert(self, app: ASGIApp | None) -> None:
+        """Hand every request but the logs API's to ``app`` until the next reset."""
+        self._diverted = app
+
+    def _received(self, request: RecordedRequest) -> None:
+        self._journal.received(request)
+
+    def _refusal(self, request: RecordedRequest) -> Answer | None:
+        """The gateway's refusal of ``request`` (no such route, another gateway, no valid
+        token), or None."""
+        admitted = self._gateway.admit(request)
+        return admitted if isinstance(admitted, Answer) else None
+
     # -- the ASGI application -------------------------------------------------------------
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        diverted = self._diverted
+        if diverted is not None and not scope.get("path", "").startswith("/client/v4/"):
+            await diverted(scope, receive, send)
+            return
         if scope["type"] == "websocket":
             await self._gateway.live.serve(scope, receive, send)
             return
