@@ -140,10 +140,13 @@ def production(pytester: pytest.Pytester) -> Iterator[GatewayEmulator]:
         yield gateway
 
 
-def _record(pytester: pytest.Pytester, mode: str) -> pytest.RunResult:
+def _record(pytester: pytest.Pytester, mode: str, switch: str) -> pytest.RunResult:
+    """A recording run, made live by ``switch``: ``--gateway-live``, ``CF_AIG_LIVE=1`` or none."""
     with pytest.MonkeyPatch.context() as live:
-        live.setenv("CF_AIG_LIVE", "1")
-        return pytester.runpytest_subprocess(f"--gateway-record={mode}", *QUIET)
+        if switch == "CF_AIG_LIVE=1":
+            live.setenv("CF_AIG_LIVE", "1")
+        live_flag = [switch] if switch.startswith("--") else []
+        return pytester.runpytest_subprocess(f"--gateway-record={mode}", *live_flag, *QUIET)
 
 
 def _texts(folder: Path) -> dict[str, str]:
@@ -160,7 +163,7 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     by_hand = "# written by hand\n" + RECORDED.replace("From the cassette", "'Recorded: hi'")
     folder.joinpath("test_sync.yaml").write_text(by_hand)
     with production(pytester) as gateway:
-        recorded = _record(pytester, "once")
+        recorded = _record(pytester, "once", "--gateway-live")
         received = gateway.requests
     recorded.assert_outcomes(passed=7)
     output = "\n".join(recorded.outlines + recorded.errlines)
@@ -192,8 +195,13 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=7)
     assert _texts(folder) == cassettes
 
-    with production(pytester):
-        again = _record(pytester, "all")
+    with production(pytester) as gateway:
+        refused = _record(pytester, "all", "")  # not a live run: nothing reaches the gateway
+        assert gateway.requests == [] and _texts(folder) == cassettes
+        again = _record(pytester, "all", "CF_AIG_LIVE=1")
+    refused.assert_outcomes(passed=0, errors=7)
+    message = "recording cassettes/test_my_app/test_sync.yaml reaches your real gateway: run pytest"
+    assert message in "\n".join(refused.outlines)
     again.assert_outcomes(passed=7)
     rerecorded = _texts(folder)
     assert set(rerecorded) == CASSETTES and "# written by hand" not in rerecorded["test_sync.yaml"]
@@ -315,7 +323,8 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
         f"  POST {path}/gemini-2.5-flash:generateContent (all 1 recorded played)",
         "  WS /v1/{account_id}/{gateway_id}/google (none recorded)",
         "cassette cassettes/test_failures/test_never_recorded.yaml does not exist: record it "
-        "against your gateway with pytest --gateway-record=once test_failures.py::test_never_recorded",
+        "against your gateway with pytest --gateway-record=once --gateway-live "
+        "test_failures.py::test_never_recorded",
         "cassettes/truncated.yaml:13: not valid YAML",
         "cassettes/incomplete.yaml:16: interaction 2 is incomplete or malformed (KeyError: 'response')",
         "cassettes/future.yaml: cassette format version 99, but this cfgenai reads version 1",

@@ -163,10 +163,7 @@ class Cassette:
     @property
     def command(self) -> str:
         """The command that records this cassette."""
-        # Once the guard against real gateways is in, a recording run asks for them.
-        live = self.config.getoption("gateway_live", None) is not None
-        flags = "--gateway-record=once" + " --gateway-live" * live
-        return f"pytest {flags} {shlex.quote(self.nodeid)}"
+        return f"pytest --gateway-record=once --gateway-live {shlex.quote(self.nodeid)}"
 
     def start(self, emulator: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
         """Replay the cassette through ``emulator``, or make it a recording proxy to the
@@ -183,9 +180,9 @@ class Cassette:
             self._player = Player(tape, emulator)
             emulator._divert(self._player)
             return
-        # Once the guard against real gateways is in, recording is a live run like any other.
-        live = self.config.getoption("gateway_live", None)
-        if live is False and self.environment.get("CF_AIG_LIVE") != "1":
+        # Recording reaches a real gateway: a live run, as the plugin's guard asks.
+        live = self.config.getoption("gateway_live") or self.environment.get("CF_AIG_LIVE") == "1"
+        if not live:
             pytest.fail(
                 f"recording {self.shown} reaches your real gateway: run {self.command} "
                 "(or set CF_AIG_LIVE=1)",
