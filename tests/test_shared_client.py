@@ -455,6 +455,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         "test_models_sample.py",
         "test_guard_sample.py",
         "test_faults_sample.py",
+        "test_answers_sample.py",
         "pyproject.toml",
     }
     with GatewayEmulator(token=_PRODUCTION_TOKEN, google_keys=[_PRODUCTION_KEY]) as production:
@@ -474,7 +475,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=13)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 
@@ -551,7 +552,7 @@ def test_each_test_gets_its_own_client_and_connection(
     if aiohttp == "without aiohttp":  # google-genai then sends async requests with httpx
         pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=13)
 
 
 def test_what_an_app_cached_from_the_shared_client_works_in_every_test(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import json
 import os
@@ -36,13 +35,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from .._secrets import SECRET_HEADERS
 from ._answers import Answer
-from ._journal import SECRET_PARAMS, RecordedRequest, printable
+from ._journal import SECRET_PARAMS, RecordedRequest, masked_query, printable
 from ._render import send_json
 
 if TYPE_CHECKING:
@@ -83,20 +83,19 @@ _WEBSOCKET_OWN = _HOP | {
     "user-agent",
 }
 # Not written to a cassette: credentials, cookies, and what the replaying server sets itself.
-_NOT_KEPT = _HOP | {
-    "content-encoding",
-    "date",
-    "server",
-    "set-cookie",
-    "cookie",
-    "authorization",
-    "proxy-authorization",
-    "cf-aig-authorization",
-    "x-goog-api-key",
-    "cf-access-token",
-    "cf-access-client-id",
-    "cf-access-client-secret",
-}
+_NOT_KEPT = (
+    _HOP
+    | SECRET_HEADERS
+    | {
+        "content-encoding",
+        "date",
+        "server",
+        "set-cookie",
+        "cookie",
+        "proxy-authorization",
+        "cf-access-client-id",
+    }
+)
 
 
 class CassetteError(Exception):
@@ -128,7 +127,6 @@ def for_test(request: pytest.FixtureRequest) -> Cassette | None:
     return Cassette(path, node.nodeid, request.config, mode, recording, environment)
 
 
-@functools.lru_cache(maxsize=4096)
 def _path(test_file: Path, name: str, given: str | os.PathLike[str] | None) -> Path:
     """Where a test's cassette is: ``given`` (relative to the test file), else
     ``cassettes/{test module}/{test name}.yaml`` beside it, parameters made a safe name."""
@@ -147,10 +145,10 @@ class Cassette:
     config: pytest.Config
     mode: str
     recording: bool
-    environment: dict[str, str]  # when recording: before the fixture emptied it
+    environment: dict[str, str] = field(repr=False)  # recording: before the fixture emptied it
     _emulator: GatewayEmulator | None = None
     _player: Player | None = None
-    _recorder: Recorder | None = None
+    _recorder: Recorder | None = field(default=None, repr=False)  # its exchanges hold secrets
 
     @property
     def shown(self) -> str:
@@ -201,7 +199,7 @@ class Cassette:
         if ids:
             pairs.append((f"{account}/{gateway}", f"{ACCOUNT}/{GATEWAY}"))
         named = ((account, ACCOUNT), (gateway, GATEWAY), (settings.account_id or "", ACCOUNT))
-        pairs += [(ident, name) for ident, name in named if ids and len(ident) >= MIN_SECRET]
+        pairs += [(ident, name) for ident, name in named if len(ident) >= MIN_SECRET]
         pairs += _secrets(settings, self._environment_file())
         scrub = Scrubber(pairs)
         self._recorder = Recorder(emulator, prefix, root, scrub, float(settings.timeout))
@@ -291,8 +289,17 @@ class Scrubber:
     """Replaces each secret (the longest first) with its placeholder, in any value."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        kept = {secret: placeholder for secret, placeholder in pairs if secret}
-        self._pairs = sorted(kept.items(), key=lambda pair: -len(pair[0]))
+        self._kept: dict[str, str] = {}
+        self._pairs: list[tuple[str, str]] = []
+        self.add(pairs)
+
+    def add(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """More secrets; one known already keeps its placeholder."""
+        for secret, placeholder in pairs:
+            if secret:
+                self._kept.setdefault(secret, placeholder)
+                self._kept.setdefault(quote(secret, safe=""), placeholder)  # in a URL
+        self._pairs = sorted(self._kept.items(), key=lambda pair: -len(pair[0]))
 
     def text(self, text: str) -> str:
         for secret, placeholder in self._pairs:
@@ -317,9 +324,6 @@ class Scrubber:
             return [self.value(v) for v in value]
         return value
 
-    def leaks(self, text: str) -> bool:
-        return any(secret in text for secret, _ in self._pairs)
-
 
 # -- reading ------------------------------------------------------------------------------
 
@@ -338,7 +342,6 @@ class Reply:
 
 
 Tape = dict[tuple[str, str], list[Reply]]
-_TAPES: dict[Path, tuple[tuple[int, int], Tape]] = {}  # parsed once per file version
 
 
 def _yaml() -> Any:
@@ -356,18 +359,13 @@ def load(cassette: Cassette) -> Tape:
     and where (``file:line``), and how to fix it."""
     path = cassette.path
     try:
-        stat = path.stat()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         shown, command = cassette.shown, cassette.command
         raise CassetteError(
             f"cassette {shown} does not exist: record it against your gateway with {command}"
         ) from None
-    version = (stat.st_mtime_ns, stat.st_size)
-    cached = _TAPES.get(path)
-    if cached is not None and cached[0] == version:
-        return cached[1]
     yaml = _yaml()
-    text = path.read_text(encoding="utf-8")
     shown, command = cassette.shown, cassette.command
     again = f"fix it, or record it again with {command.replace('=once', '=all')}"
     try:
@@ -401,7 +399,6 @@ def load(cassette: Cassette) -> Tape:
                 f"({type(exc).__name__}: {exc}); {again}"
             ) from None
         tape.setdefault(key, []).append(reply)
-    _TAPES[path] = (version, tape)
     return tape
 
 
@@ -599,14 +596,14 @@ class Exchange:
     """One request forwarded and what came back, as sent (secrets in it until written)."""
 
     method: str
-    path: str
-    query: str
-    body: bytes
+    path: str = field(repr=False)  # the account id in it
+    query: str = field(repr=False)
+    body: bytes = field(repr=False)
     status: int
-    headers: list[tuple[str, str]]
-    answer: bytes = b""
+    headers: list[tuple[str, str]] = field(repr=False)
+    answer: bytes = field(default=b"", repr=False)
     stream: bool = False
-    frames: list[tuple[str, str | bytes]] | None = None
+    frames: list[tuple[str, str | bytes]] | None = field(default=None, repr=False)
     close: tuple[int, str] | None = None
 
 
@@ -654,6 +651,10 @@ class Recorder:
             await send_json(send, self._failed(f"{request.path} is not below {self.prefix}"))
             return
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP]
+        self._learn(headers, request.query)
+        # In the order requests came, as a replay hands answers out: filled once answered.
+        exchange = Exchange(request.method, request.path, request.query, body, 0, [])
+        self.exchanges.append(exchange)
         httpx = _compat.httpx_module()
         parts: list[bytes] = []
         started = False
@@ -679,27 +680,36 @@ class Recorder:
                         parts.append(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     # Kept before the answer ends: the test may end as soon as it has it.
-                    self._keep(request, body, response.status_code, back, b"".join(parts))
+                    self._keep(exchange, response.status_code, back, b"".join(parts))
                     await send({"type": "http.response.body", "body": b""})
                 finally:
                     await response.aclose()
         except httpx.HTTPError as exc:
             if started:
                 raise  # the answer has begun: cut it, as the network did
+            self.exchanges.remove(exchange)  # nothing came back to record
             await send_json(send, self._failed(f"{type(exc).__name__}: {exc}"))
 
+    @staticmethod
     def _keep(
-        self,
-        request: RecordedRequest,
-        body: bytes,
-        status: int,
-        headers: list[tuple[bytes, bytes]],
-        answer: bytes,
+        exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]], answer: bytes
     ) -> None:
-        kept = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
-        stream = any(k == "content-type" and "text/event-stream" in v for k, v in kept)
-        exchange = Exchange(request.method, request.path, request.query, body, status, kept)
-        self.exchanges.append(replace(exchange, answer=answer, stream=stream))
+        exchange.headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
+        exchange.stream = any(
+            k == "content-type" and "text/event-stream" in v for k, v in exchange.headers
+        )
+        exchange.status, exchange.answer = status, answer
+
+    def _learn(self, headers: list[tuple[bytes, bytes]], query: str) -> None:
+        """Add the credentials this request carries to the secrets to replace: one passed in
+        code, or read from a file since the recording began, is in no variable."""
+        sent = [
+            v.decode("latin-1").removeprefix("Bearer ")
+            for k, v in headers
+            if k.decode("latin-1").lower() in SECRET_HEADERS
+        ]
+        sent += [v for k, v in parse_qsl(query) if k.lower() in SECRET_PARAMS]
+        self.scrub.add((secret, "<credential>") for secret in sent if len(secret) >= MIN_SECRET)
 
     def _back(self, name: bytes, value: bytes) -> bytes:
         """A header value, where an upload URL on the real gateway leads back through here."""
@@ -806,7 +816,8 @@ class Recorder:
     def cassette(self) -> str:
         """The cassette's text: every exchange, each secret replaced by its placeholder."""
         yaml = _yaml()
-        document = {"version": VERSION, "interactions": [self._entry(e) for e in self.exchanges]}
+        answered = [e for e in self.exchanges if e.status]  # a request cut off has none
+        document = {"version": VERSION, "interactions": [self._entry(e) for e in answered]}
         text = yaml.dump(
             document,
             Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
@@ -820,7 +831,7 @@ class Recorder:
         )
         # Every field was scrubbed; should a secret still show (escaped differently, say),
         # the file is damaged rather than leaking it.
-        return self.scrub.text(text) if self.scrub.leaks(text) else text
+        return self.scrub.text(text)
 
     def _entry(self, exchange: Exchange) -> dict[str, Any]:
         scrub = self.scrub
@@ -829,7 +840,7 @@ class Recorder:
             "path": scrub.text(route(exchange.path)),
         }
         if exchange.query:
-            request["query"] = scrub.text(_masked(exchange.query))
+            request["query"] = scrub.text(masked_query(exchange.query, "<redacted>"))
         if len(exchange.body) > MAX_KEPT_BODY:
             request["body_size"] = len(exchange.body)
             request["body_sha256"] = hashlib.sha256(exchange.body).hexdigest()
@@ -855,15 +866,6 @@ class Recorder:
         elif exchange.answer:
             response.update(_body_fields(scrub.bytes(exchange.answer), scrub))
         return {"request": request, "response": response}
-
-
-def _masked(query: str) -> str:
-    """A query string with the values of credential parameters (``key=``...) hidden."""
-    parts = []
-    for part in query.split("&"):
-        name, sep, _ = part.partition("=")
-        parts.append(f"{name}=<redacted>" if sep and name.lower() in SECRET_PARAMS else part)
-    return "&".join(parts)
 
 
 def _events(text: str) -> list[str]:

@@ -124,13 +124,14 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
-def masked_query(query: str) -> str:
-    """A query string with credential values (``key=``...) as fingerprints, printable."""
+def masked_query(query: str, mask: str | None = None) -> str:
+    """A query string with credential values (``key=``...) as fingerprints (or ``mask``),
+    printable."""
     parts = []
     for part in query.split("&"):
         name, sep, value = part.partition("=")
         if sep and name.lower() in SECRET_PARAMS:
-            part = f"{name}={fingerprint(value)}"
+            part = f"{name}={mask or fingerprint(value)}"
         parts.append(printable(part))
     return "&".join(parts)
 
