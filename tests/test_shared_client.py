@@ -552,7 +552,7 @@ def test_each_test_gets_its_own_client_and_connection(
     if aiohttp == "without aiohttp":  # google-genai then sends async requests with httpx
         pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=13)
+    result.assert_outcomes(passed=11)
 
 
 def test_what_an_app_cached_from_the_shared_client_works_in_every_test(
