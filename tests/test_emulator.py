@@ -56,7 +56,7 @@ class Standalone:
         )
         assert self.process.stdout is not None
         self.banner = self.process.stdout.readline()
-        self.exports = [self.process.stdout.readline().strip() for _ in range(3)]
+        self.exports = [self.process.stdout.readline().strip() for _ in range(5)]
         self.export = self.exports[0]
         self.url = self.banner.split(" on ")[1].split(" ")[0]
 
