@@ -65,6 +65,10 @@ def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> Aft
     def check(value: str | None) -> str | None:
         if value is None or rule.fullmatch(value):
             return value
+        if "/" in value:  # a gateway URL, pasted whole
+            raise ValueError(
+                f"{fix}, not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+            )
         kinds = sorted({_kind(c, letters) for c in value if not allowed.fullmatch(c)})
         including = ", including " + ", ".join(kinds) if kinds else ""
         raise ValueError(f"{fix} (it has {len(value)} characters{including})")

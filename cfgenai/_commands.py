@@ -171,6 +171,12 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
 
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
+    for name in ("token", "google_api_key", "gemini_api_key", "access_client_secret", "api_token"):
+        value = getattr(settings, name)
+        if value is not None and any(c.isspace() for c in value.get_secret_value()):
+            yield f"{_settings.variable(name)} holds a space: tokens and keys have none; copy it again"
+    if settings.token is not None and settings.token.get_secret_value().startswith("AIza"):
+        yield "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead"
     if plan.mode == "key" and settings.token is None:
         yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
     # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
@@ -204,8 +210,7 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
         code, http = EXIT_OK, response.sdk_http_response
         headers = {k.lower(): v for k, v in ((http and http.headers) or {}).items()}
         gateway = {k: v for k, v in headers.items() if k.startswith("cf-aig-")}
-        # An open report says the gateway closes Live sessions after their first frame.
-        note = "an HTTP call; Live (WebSocket) sessions are not checked, nor known to work"
+        note = "an HTTP call: Live (WebSocket) sessions are not checked"
         ping = {"ok": True, "status": 200, "headers": gateway, "note": note}
     ping["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return ping, code

@@ -24,7 +24,6 @@ from ._google_errors import (
 # The fix, by the gateway's error code or the kind of answer; docs/errors.md quotes each.
 HINTS: dict[int | str, str] = {
     2001: "no such gateway: check CF_AIG_ACCOUNT_ID and CF_AIG_GATEWAY_ID (or CF_AIG_BASE_URL)",
-    2003: "the gateway's rate limit was reached: retry later (CF_AIG_RETRIES retries), or raise it",
     2005: "a cf-aig-* header was refused: check the CF_AIG_* options and request_options(...)",
     2009: "check CF_AIG_TOKEN: the gateway needs a valid AI Gateway token in cf-aig-authorization",
     2016: "Guardrails blocked the prompt: rephrase it, or change Guardrails' blocked categories",

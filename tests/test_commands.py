@@ -250,6 +250,68 @@ def test_doctor_warns_about_risky_setups(
     ]
 
 
+# A Google AI Studio key has this shape: "AIza" and 35 more characters.
+_GOOGLE_SHAPED = "AIza" + "canary-pasted-key-5e1f0a9c3b7d2e48"[:35]
+_PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai-studio"
+
+
+@pytest.mark.parametrize(
+    ("variables", "kind", "expected"),
+    [
+        (
+            {"CF_AIG_TOKEN": _GOOGLE_SHAPED},
+            "warnings",
+            "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead",
+        ),
+        (
+            {"CF_AIG_TOKEN": TOKEN[:10] + " " + TOKEN[10:]},
+            "warnings",
+            "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN) holds a space: tokens and keys have none; "
+            "copy it again",
+        ),
+        (
+            {"GOOGLE_API_KEY": GOOGLE_KEY[:10] + " " + GOOGLE_KEY[10:]},
+            "warnings",
+            "GOOGLE_API_KEY holds a space: tokens and keys have none; copy it again",
+        ),
+        (
+            {"CF_AIG_ACCOUNT_ID": _PASTED_URL},
+            "problems",
+            "CF_AIG_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID): must be the 32-character hexadecimal "
+            "account id shown in the Cloudflare dashboard, not a URL: copy the id alone out of "
+            "it, or set CF_AIG_BASE_URL",
+        ),
+        (
+            {"CF_AIG_GATEWAY_ID": _PASTED_URL},
+            "problems",
+            "CF_AIG_GATEWAY_ID (or CLOUDFLARE_GATEWAY_ID): must be the gateway's id: 1 to 64 "
+            "lowercase letters, digits and hyphens, not a URL: copy the id alone out of it, or "
+            "set CF_AIG_BASE_URL",
+        ),
+    ],
+    ids=["google-key-as-token", "space-in-token", "space-in-key", "url-as-account", "url-as-id"],
+)
+def test_doctor_catches_values_pasted_in_the_wrong_place(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variables: dict[str, str],
+    kind: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run(capsys, "doctor", "--json")
+    assert expected in json.loads(out)[kind]
+    assert code == (0 if kind == "warnings" else 3)
+    problems = json.loads(out)["problems"] + json.loads(out)["warnings"]
+    for value in variables.values():  # no message shows a value; no output shows a secret
+        assert not any(value in p or ACCOUNT_ID in p for p in problems)
+        if "URL" not in expected:
+            assert value not in out + err
+
+
 @pytest.mark.parametrize("variable", ["GOOGLE_API_KEY", "GEMINI_API_KEY"])
 def test_doctor_names_a_google_key_that_byok_mode_does_not_send(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str

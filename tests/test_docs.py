@@ -33,6 +33,7 @@ import httpx2
 import pytest
 import yaml
 
+import cfgenai
 from cfgenai.testing import GatewayEmulator
 
 ROOT = Path(__file__).parent.parent
@@ -279,6 +280,20 @@ def test_every_block_is_seen(page: Path) -> None:
     assert fences == 2 * (len(blocks) + outputs)
     # No note to the test harness where a reader sees it.
     assert "not run by the tests" not in text
+
+
+def test_the_errors_page_says_what_each_gateway_code_raises(
+    cf_gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = (ROOT / "docs" / "errors.md").read_text()
+    rows = dict(re.findall(r"^\| (\d{4}) \| (.+) \|$", page, re.M))
+    assert len(rows) >= 12
+    with cfgenai.build_client() as client:
+        for code, documented in rows.items():
+            cf_gateway.refuse_next(int(code))
+            with pytest.raises(cfgenai.GatewayError) as raised:
+                client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+            assert (raised.value.gateway_code, raised.value.hint) == (int(code), documented)
 
 
 def test_the_errors_page_gives_every_hint() -> None:

@@ -267,12 +267,20 @@ BAD_ENVIRONMENTS = [
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "abc/def"},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 7 characters, including punctuation)"],
+        [
+            ACCOUNT
+            + ACCOUNT_FORMAT
+            + ", not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+        ],
         id="account-slash",
     ),
     pytest.param(
         {"CF_AIG_ACCOUNT_ID": "../" + "a" * 29},
-        [ACCOUNT + ACCOUNT_FORMAT + " (it has 32 characters, including punctuation)"],
+        [
+            ACCOUNT
+            + ACCOUNT_FORMAT
+            + ", not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+        ],
         id="account-dotdot",
     ),
     pytest.param(
