@@ -1,8 +1,8 @@
 """google-genai through Cloudflare AI Gateway, configured from the environment.
 
 ``from cfgenai import client`` gives the shared ``genai.Client``, built on first use; importing
-cfgenai builds nothing and reads nothing. See also :mod:`cfgenai.logs`, :mod:`cfgenai.openai`,
-:mod:`cfgenai.types` and :mod:`cfgenai.testing`."""
+cfgenai builds nothing and reads nothing. See also ``cfgenai.logs``, ``cfgenai.openai``,
+``cfgenai.types`` and ``cfgenai.testing``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     client: genai.Client
     """The shared ``genai.Client``, built from the environment on first use; built anew after
-    :func:`reset_client`, after it is closed and in a forked child."""
+    ``reset_client``, after it is closed and in a forked child."""
 
 __all__ = [
     "ConfigError",

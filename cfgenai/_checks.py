@@ -1,5 +1,5 @@
 """The rules for single values, as the settings' and options' types: a check raises ``ValueError``
-with the fix, never the value; :data:`FIXES` says what pydantic's own refusals mean."""
+with the fix, never the value; ``FIXES`` says what pydantic's own refusals mean."""
 
 from __future__ import annotations
 

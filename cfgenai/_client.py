@@ -38,7 +38,7 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments (from :func:`build_client`'s; raises ConfigError) for a framework's own
+    """Keyword arguments (from ``build_client``'s; raises ConfigError) for a framework's own
     ``genai.Client`` (ADK's ``Gemini(client_kwargs=...)``), which acts as one from it but refuses
     Live. They copy, pickle and serialise; ``api_key`` may be the Google key: never log it."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]

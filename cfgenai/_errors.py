@@ -1,7 +1,7 @@
 """Every exception cfgenai raises, and the one way pydantic's errors become a ``ConfigError``.
 
 Public ones are imported from the module in brackets; those on google-genai's and google-auth's
-errors are in :mod:`cfgenai._google_errors`, since google-genai takes a second to import and
+errors are in ``cfgenai._google_errors``, since google-genai takes a second to import and
 ``import cfgenai`` must not pay it::
 
     ValueError

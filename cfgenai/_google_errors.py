@@ -1,5 +1,5 @@
 """cfgenai's exceptions that are google-genai's ``APIError`` (or google-auth's
-``RefreshError``); :mod:`cfgenai._errors` draws them among the others."""
+``RefreshError``); ``cfgenai._errors`` draws them among the others."""
 
 from __future__ import annotations
 

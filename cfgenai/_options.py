@@ -100,7 +100,7 @@ OPTION_HEADERS = {
 
 
 class RequestOptions(TypedDict, total=False):
-    """The keyword arguments of :func:`request_options`."""
+    """The keyword arguments of ``request_options``."""
 
     cache_ttl: int
     skip_cache: bool

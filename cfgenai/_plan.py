@@ -1,4 +1,4 @@
-"""Settings resolved once into a :class:`Plan` of what goes on the wire, which every sender
+"""Settings resolved once into a ``Plan`` of what goes on the wire, which every sender
 adapts; none reads the settings again."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Route:
         return {name: form.format(secret.value()) for name, form, secret in self.credentials}
 
     def leaving(self) -> None:
-        """Raises :class:`ConfigError` while the pytest plugin keeps tests on this machine."""
+        """Raises ``ConfigError`` while the pytest plugin keeps tests on this machine."""
         guard = None if self.direct else sys.modules.get("cfgenai.pytest_plugin")  # pytest's
         if guard is not None and (why := guard.refusal(self.url)):
             raise ConfigError([why])

@@ -83,7 +83,7 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
 
 
 def error_for(answer: Any) -> errors.APIError:
-    """The exception for a 3xx or an error answer: a :class:`RedirectError`, a ``GatewayError``
+    """The exception for a 3xx or an error answer: a ``RedirectError``, a ``GatewayError``
     for the gateway's refusals (its shapes, a 429 not Google's, Cloudflare's pages), or Google's."""
     status, url = answer.status_code, str(answer.url)
     if status < 400:  # names hosts, never paths

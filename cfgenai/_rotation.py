@@ -1,5 +1,5 @@
-"""Secrets held in files, as Docker and Kubernetes mount them: read safely (:func:`load`), and
-read again when rotated. :meth:`Secret.value` looks at its file at most every ``CHECK_EVERY``
+"""Secrets held in files, as Docker and Kubernetes mount them: read safely (``load``), and
+read again when rotated. ``Secret.value`` looks at its file at most every ``CHECK_EVERY``
 seconds and takes a changed one once two looks in a row found it the same and it passes the
 settings' checks: never a half-written secret. An unusable file is logged once per change."""
 
@@ -45,7 +45,7 @@ class Unusable(ValueError):
 
 @dataclass(frozen=True)
 class Secret:
-    """A credential as the settings read it, and its file: :meth:`value` is what it holds now."""
+    """A credential as the settings read it, and its file: ``value`` is what it holds now."""
 
     first: str
     path: Path | None = None
@@ -133,7 +133,7 @@ def read(path: Path, variable: str, problems: list[str], check: Check) -> str | 
 
 
 def load(path: Path, fix: str) -> tuple[Signature, bytes]:
-    """The signature and bytes of the regular file ``path``; raises :class:`Unusable` ending
+    """The signature and bytes of the regular file ``path``; raises ``Unusable`` ending
     with ``fix`` when it is no such file, or larger than 64 KiB."""
     try:
         fd = os.open(path, _FLAGS)
@@ -184,7 +184,7 @@ def _secret(data: bytes) -> str:
 
 
 def _usable(data: bytes, checks: Iterable[Check]) -> str:
-    """The secret in ``data`` as the settings would keep it, or :class:`Unusable`."""
+    """The secret in ``data`` as the settings would keep it, or ``Unusable``."""
     value: str | None = _secret(data)
     for check in list(checks) or [lambda value: secret(value, bearer=False)]:
         try:

@@ -39,7 +39,7 @@ class GatewaySettings(BaseSettings):
 
     ``GatewaySettings()`` reads the environment, secret files and the ``.env`` file named by
     ``CF_AIG_ENV_FILE`` (default ``.env``; empty: none); keyword arguments (by field or gateway
-    option name) override them. Every problem is raised at once in one :class:`ConfigError`."""
+    option name) override them. Every problem is raised at once in one ``ConfigError``."""
 
     # Errors name the field, which FIXES and variable() know.
     model_config = CONFIG | SettingsConfigDict(extra="ignore", loc_by_alias=False)
@@ -101,7 +101,7 @@ class GatewaySettings(BaseSettings):
     def settings_customise_sources(
         cls, *args: Any, **sources: Any
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The arguments alone: ``__init__`` passes what one :class:`Reading` found under them."""
+        """The arguments alone: ``__init__`` passes what one ``Reading`` found under them."""
         return (sources["init_settings"],)
 
     def __init__(self, **values: Any) -> None:
@@ -162,7 +162,7 @@ class GatewaySettings(BaseSettings):
 
     @property
     def resolved_mode(self) -> Literal["key", "byok"]:
-        """The mode requests go in (see :func:`cfgenai._plan.decide_mode`)."""
+        """The mode requests go in (see ``cfgenai._plan.decide_mode``)."""
         from ._plan import decide_mode
 
         return decide_mode(self)[0]

@@ -1,6 +1,6 @@
 """Where settings come from, in order: the environment, secret files (``{NAME}_FILE``,
 ``CF_AIG_SECRETS_DIR``), then ``.env`` (pydantic-settings' own sources read it and the
-environment), read once into a :class:`Reading` the settings and ``cfgenai doctor`` share."""
+environment), read once into a ``Reading`` the settings and ``cfgenai doctor`` share."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple
 
 def placed(prefix: SplitResult, url: str) -> str | None:
     """``url`` (an upload's on Google's host, say) moved under ``prefix``, or None if it is there;
-    raises :class:`OffGatewayError` for any other URL."""
+    raises ``OffGatewayError`` for any other URL."""
     target = urlsplit(url)
     # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
@@ -110,7 +110,7 @@ class _Hook:
 
 @dataclasses.dataclass(frozen=True)
 class Outgoing(_Hook):
-    """httpx request hook: the request :func:`placed`, with the route's current credentials."""
+    """httpx request hook: the request ``placed``, with the route's current credentials."""
 
     route: Route
     otel: bool = False
@@ -234,7 +234,7 @@ class LoopPools:
         return await _compat.transport_for(client, request.url).handle_async_request(request)
 
     async def aclose(self) -> None:
-        """Nothing: clients built from one ``client_kwargs()`` share it (:meth:`close_pools`)."""
+        """Nothing: clients built from one ``client_kwargs()`` share it (``close_pools``)."""
 
     async def close_pools(self) -> None:
         """Closes every pool: this loop's now, other running loops' on their loop."""

@@ -66,12 +66,12 @@ def feedback(
 ) -> None:
     """Rate the request logged as ``log_id``: ``feedback`` 1 (good) or -1 (bad), ``score``
     from 0 to 100, ``metadata`` (at most 5 string, number or boolean values). Needs a token
-    with AI Gateway Edit permission; otherwise as :func:`get_log`."""
+    with AI Gateway Edit permission; otherwise as ``get_log``."""
     _send(settings, log_id, "PATCH", _feedback_body(feedback, score, metadata))
 
 
 async def aget_log(log_id: str, *, settings: GatewaySettings | None = None) -> LogEntry:
-    """:func:`get_log`, without blocking the event loop."""
+    """``get_log``, without blocking the event loop."""
     return _log_entry(await asyncio.to_thread(_send, settings, log_id, "GET"))
 
 
@@ -83,7 +83,7 @@ async def afeedback(
     metadata: Mapping[str, Any] | None = None,
     settings: GatewaySettings | None = None,
 ) -> None:
-    """:func:`feedback`, without blocking the event loop."""
+    """``feedback``, without blocking the event loop."""
     body = _feedback_body(feedback, score, metadata)  # checked here, before the thread
     await asyncio.to_thread(_send, settings, log_id, "PATCH", body)
 

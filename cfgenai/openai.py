@@ -37,7 +37,7 @@ def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> 
 def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
-    """The ``openai.AsyncOpenAI`` twin of :func:`openai_client`."""
+    """The ``openai.AsyncOpenAI`` twin of ``openai_client``."""
     _require_openai()
     import openai
 

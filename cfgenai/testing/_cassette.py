@@ -610,7 +610,7 @@ class Exchange:
 @dataclass
 class Recorder:
     """A recording proxy: each request goes on to ``root`` (the gateway the user's settings
-    name) below ``prefix``, its answer back to the client and into :attr:`exchanges`."""
+    name) below ``prefix``, its answer back to the client and into ``exchanges``."""
 
     emulator: GatewayEmulator
     prefix: str

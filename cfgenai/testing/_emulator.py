@@ -59,7 +59,7 @@ class GatewayEmulator:
       forgotten first; ``journal_bytes``: the bodies kept in full across them, older ones kept
       as ``body_sha256`` and ``body_size`` only, and as much again for the rest of them
       (headers): beyond it the oldest requests are forgotten, however few.
-    - ``log_bytes``: the log entries (:attr:`logs`) kept, by their rough weight in memory
+    - ``log_bytes``: the log entries (``logs``) kept, by their rough weight in memory
       (about 1.2 KB each, more with long paths or metadata), oldest dropped first; at most
       ``journal_size`` of them.
     - ``cache_bytes``: the answers the gateway's cache keeps, oldest (and expired) first out.
@@ -85,14 +85,14 @@ class GatewayEmulator:
     - ``api_token``: the Cloudflare API token the logs API (``/client/v4/...``) requires;
       ``None`` accepts any bearer token.
     - ``policies``: the gateway has Policies (beta): a request passes when one of these
-      functions of the :class:`RecordedRequest` allows it, else 403 "Access denied by policy"
+      functions of the ``RecordedRequest`` allows it, else 403 "Access denied by policy"
       (deny by default); cached answers skip them. ``None``: no policies.
     - ``batch_polls``: how many ``batches.get`` still see a new batch pending; the next one
       finds it succeeded, with its answers.
     - ``models``: the names of the models served, replacing Google's list as the emulator
       knows it (``cfgenai.testing._models``); a call naming any other model, or a method the
       model lacks (an embedding model asked to generate, say), gets Google's 404
-      ``NOT_FOUND``, on every route. :meth:`add_model` adds one until the next reset.
+      ``NOT_FOUND``, on every route. ``add_model`` adds one until the next reset.
     - ``upload_urls``: where a resumable upload's start sends the chunks: ``"google"``,
       Google's own URL, as the real gateway most likely passes it on (cfgenai's clients put it
       back on the gateway); ``"gateway"``, the emulator's own URL for the same path, which a
@@ -105,7 +105,7 @@ class GatewayEmulator:
     ``{root}/google``. A route it does not serve answers 404 saying so.
 
     Every request that passes authentication gets a request id (a UUIDv7, also its log id
-    and, unless it named one, its event id) and a log entry (:attr:`logs`), which the logs API
+    and, unless it named one, its event id) and a log entry (``logs``), which the logs API
     reads and annotates (``GET``/``PATCH /client/v4/accounts/{a}/ai-gateway/gateways/{g}/logs/{id}``).
 
     Malformed requests get a 4xx in the gateway's error shape with an ``internalCode`` of 9
@@ -114,7 +114,7 @@ class GatewayEmulator:
     Option headers are checked with Cloudflare's documented rules, written down apart from the
     client's; a bad one gets a 400 with the gateway's error body and code 2005 (the emulator's
     choice: the real code for this case is not documented). Use it as a context manager, or
-    call :meth:`start`/:meth:`stop`.
+    call ``start``/``stop``.
     """
 
     token: str | None = None
@@ -255,7 +255,7 @@ class GatewayEmulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request the gateway received since the last :meth:`reset`, oldest first."""
+        """Every request the gateway received since the last ``reset``, oldest first."""
         return self._journal.requests
 
     @property
@@ -283,7 +283,7 @@ class GatewayEmulator:
         return self._logs.entries
 
     def log_entry(self, log_id: str) -> dict[str, Any]:
-        """The log entry ``log_id``, as :attr:`logs` shows it."""
+        """The log entry ``log_id``, as ``logs`` shows it."""
         entry = self._logs.get(log_id)
         if entry is None:
             raise AssertionError(f"the gateway emulator has no log entry {printable(log_id)}")
@@ -291,7 +291,7 @@ class GatewayEmulator:
 
     @property
     def connections(self) -> int:
-        """How many TCP connections clients opened since the last :meth:`reset`."""
+        """How many TCP connections clients opened since the last ``reset``."""
         return self._journal.connections
 
     # -- scripted answers and faults ------------------------------------------------------
@@ -304,7 +304,7 @@ class GatewayEmulator:
         dict) or a google-genai ``types.GenerateContentResponse``: function calls, JSON for a
         ``response_schema``, several candidates, finish reasons, safety blocks, usage; a list
         of those, the chunks of a stream (a non-streamed call gets them merged); or a function
-        of the :class:`RecordedRequest` returning any of these. ``chunk_delay`` spaces
+        of the ``RecordedRequest`` returning any of these. ``chunk_delay`` spaces
         streamed chunks this many seconds apart.
         """
         self._script.reply(list(answers), chunk_delay)
@@ -360,7 +360,7 @@ class GatewayEmulator:
         ``detail`` added to its message: 2001, 2003 (``detail="Spend limit reached"`` for a
         spend limit), 2005, 2009, 2040, 2044, 7000; Guardrails' 2016 (prompt blocked), 2017
         (response blocked: Google is called first), 2021 (out of credits), 7013 (unavailable);
-        DLP's 2029 and 2030 (see :meth:`dlp_next`). Or as Policies (beta) refuse, with no
+        DLP's 2029 and 2030 (see ``dlp_next``). Or as Policies (beta) refuse, with no
         code: ``"policy"`` (403, access denied), ``"spend"`` (429, a spend cap: ``spent`` of
         ``limit``), ``"rate"`` (a rate-limit rule's plain 429)."""
         if code not in POLICY_REFUSALS:

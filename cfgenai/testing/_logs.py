@@ -49,7 +49,7 @@ def weight(entry: dict[str, Any]) -> int:
 
 class LogStore:
     """The newest log entries by id, at most ``size`` of them and ``budget`` bytes by their
-    :func:`weight` (the oldest dropped first, the newest kept however large), and the
+    ``weight`` (the oldest dropped first, the newest kept however large), and the
     feedback given to them."""
 
     def __init__(self, size: int, budget: int) -> None:
