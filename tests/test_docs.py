@@ -326,7 +326,9 @@ def test_the_api_reference_shows_every_public_name(tmp_path: Path) -> None:
     assert "settings_customise_sources" not in page  # pydantic-settings' hook, not an API
     for built in tmp_path.rglob("*.html"):  # a docstring's Sphinx role would show as text
         text = built.read_text()
-        assert not re.search(r":(?:mod|func|class|meth|attr|data|exc):(?:`|<code)", text), built.name
+        assert not re.search(r":(?:mod|func|class|meth|attr|data|exc):(?:`|<code)", text), (
+            built.name
+        )
     for module in ("cfgenai", "cfgenai.logs", "cfgenai.openai", "cfgenai.types", "cfgenai.testing"):
         for name in importlib.import_module(module).__all__:
             assert f'id="{module}.{name}"' in page, f"{module}.{name}"
