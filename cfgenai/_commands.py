@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import threading
@@ -81,6 +82,44 @@ def waiting(
         yield stop
     finally:
         stop()
+
+
+class Refused(Exception):
+    """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
+
+
+_RETRYING = re.compile(r" in (\S+) seconds as it raised (\w+)")
+
+
+@contextlib.contextmanager
+def tried(err: IO[str] | None, root: str) -> Iterator[None]:
+    """Each retry said on ``err``; a failure to reach ``root`` raised as :class:`Refused`
+    naming its host and port, the attempts and the seconds they took."""
+    parts, started, retries = urlsplit(root), time.monotonic(), []
+    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+    class Said(logging.Handler):  # google-genai logs each retry (tenacity's before_sleep_log)
+        def emit(self, record: logging.LogRecord) -> None:
+            retries.append(said := _RETRYING.search(record.getMessage()))
+            if err is not None and said is not None:
+                n, wait, why = len(retries), float(said[1]), said[2]
+                print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+
+    logger, handler = logging.getLogger("google_genai._api_client"), Said(logging.INFO)
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        yield
+    except Exception as exc:
+        code, message = failure(exc)
+        if code != EXIT_NETWORK:
+            raise
+        attempts = f"{len(retries) + 1} attempt{'s' if retries else ''}"
+        took = f"{attempts} in {time.monotonic() - started:.1f} s"
+        raise Refused(code, message.replace(":", f" at {where} ({took}):", 1)) from exc
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
 
 
 # -- doctor ----------------------------------------------------------------------------------
@@ -201,10 +240,10 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
     started = time.perf_counter()
     try:
-        with build_client(settings, retries=0) as client:
+        with build_client(settings, retries=0) as client, tried(None, settings.gateway_root):
             response = client.models.count_tokens(model=settings.model, contents="ping")
     except Exception as exc:  # every failure is reported, with its exit code
-        code, message = failure(exc)
+        code, message = exc.args if isinstance(exc, Refused) else failure(exc)
         ping: dict[str, Any] = {"ok": False, "error": message}
     else:
         code, http = EXIT_OK, response.sdk_http_response

@@ -17,7 +17,17 @@ from typing import Any
 
 from . import ConfigError, GatewaySettings, __version__
 from ._checks import is_loopback
-from ._commands import EXIT_CODES, EXIT_OK, EXIT_USAGE, diagnose, failure, print_diagnosis, waiting
+from ._commands import (
+    EXIT_CODES,
+    EXIT_OK,
+    EXIT_USAGE,
+    Refused,
+    diagnose,
+    failure,
+    print_diagnosis,
+    tried,
+    waiting,
+)
 from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
 from ._sources import Reading, read, variables
@@ -29,10 +39,6 @@ _DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
 _DEMO_KEY = "demo-google-key"
 
 
-class _Refused(Exception):
-    """A command's own refusal (bad usage, say): ``_Refused(exit_code, message)``."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` (default: ``sys.argv[1:]``) names; returns its exit code."""
     args = _parser().parse_args(argv)
@@ -42,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
-        code, message = exc.args if isinstance(exc, _Refused) else failure(exc, service)
+        code, message = exc.args if isinstance(exc, Refused) else failure(exc, service)
         if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):  # code stays 1
             extra = "the testing extra: pip install 'cfgenai[testing]'"
             message = f"cfgenai {args.command} needs {extra} ({exc})"
@@ -82,16 +88,18 @@ def _ask(args: argparse.Namespace) -> int:
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
-        raise _Refused(EXIT_USAGE, "the prompt is empty")
+        raise Refused(EXIT_USAGE, "the prompt is empty")
     try:
         settings = GatewaySettings(**({"model": args.model} if args.model is not None else {}))
     except ConfigError as exc:  # a bad --model is the flag's, not the variable's it overrides
         named = "CF_AIG_MODEL:" if args.model is None else "--model:"
         raise ConfigError(p.replace("CF_AIG_MODEL:", named, 1) for p in exc.problems) from None
     model = settings.model
+    err = None if args.json else sys.stderr
     with (
         build_client(settings) as client,
-        waiting(None if args.json else sys.stderr, f"waiting for {model}") as stop_waiting,
+        tried(err, settings.gateway_root),
+        waiting(err, f"waiting for {model}") as stop_waiting,
     ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
@@ -141,7 +149,7 @@ def _feedback(args: argparse.Namespace) -> int:
     said = ["good"] if args.good else ["bad"] if args.bad else []
     said += [f"score {args.score:g}"] if args.score is not None else []
     if not said:
-        raise _Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
+        raise Refused(EXIT_USAGE, "give --good, --bad or --score N (or both)")
     feedback(args.log_id, feedback=1 if args.good else -1 if args.bad else None, score=args.score)
     print(f"feedback recorded for {args.log_id}: {', '.join(said)}")
     return EXIT_OK
@@ -206,7 +214,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
     if not is_loopback(args.host):
         if not args.allow_remote:
-            raise _Refused(
+            raise Refused(
                 EXIT_USAGE,
                 f"refusing to listen on {args.host}, which is not a loopback address; "
                 "pass --allow-remote if you mean it",
@@ -247,7 +255,7 @@ def _gateway(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno not in (*why, errno.EADDRNOTAVAIL):
             raise
-        raise _Refused(
+        raise Refused(
             EXIT_USAGE,
             f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}; "
             "choose another with --port, or --port 0 to pick a free one",

@@ -133,7 +133,11 @@ def test_ask_reads_the_prompt_from_stdin(
             "cfgenai: Cloudflare AI Gateway refused the request with code 2009 (Unauthorized): check CF_AIG_TOKEN",
         ),
         ("google-fails", 5, "cfgenai: Google answered 503 UNAVAILABLE: The model is overloaded."),
-        ("nobody-listens", 6, "cfgenai: could not reach the gateway: ConnectError"),
+        (
+            "nobody-listens",
+            6,
+            "cfgenai: could not reach the gateway at 127.0.0.1:9 (1 attempt in 0.0 s): ConnectError",
+        ),
     ],
 )
 def test_ask_exit_codes_say_whose_failure_it_is(
@@ -158,6 +162,25 @@ def test_ask_exit_codes_say_whose_failure_it_is(
     assert returned == code
     assert err.startswith(message)
     assert "Traceback" not in err
+
+
+def test_ask_says_each_retry_and_where_it_could_not_reach(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_RETRIES", "2")
+    monkeypatch.setenv("CF_AIG_RETRY_DELAY", "0")
+    returned, _, err = run(capsys, "ask", "hi")
+    assert returned == 6
+    lines = err.replace("\r", "").splitlines()  # each over the spinner's line, on a terminal
+    assert lines[:2] == [
+        "cfgenai: attempt 1 failed (ConnectError); again in 0.0 s",
+        "cfgenai: attempt 2 failed (ConnectError); again in 0.0 s",
+    ]
+    assert lines[2].startswith(
+        "cfgenai: could not reach the gateway at 127.0.0.1:9 (3 attempts in "
+    )
 
 
 def test_ask_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -565,7 +588,8 @@ def test_a_stream_cut_midway_ends_the_partial_line_before_the_error(
     code, out, err = run(capsys, "ask", "a b c d")
     assert code == 6
     assert out == "Echo from\n"
-    assert err.startswith("cfgenai: could not reach the gateway: RemoteProtocolError")
+    assert err.startswith("cfgenai: could not reach the gateway at 127.0.0.1:")
+    assert "(1 attempt in " in err and "s): RemoteProtocolError" in err
 
 
 @pytest.mark.parametrize(
