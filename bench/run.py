@@ -740,14 +740,20 @@ def fixture_cost(count: int, trials: int) -> Paired:
     recorded = Path(__file__).parent.parent / "tests" / "data" / "gemini-2.5-flash.json"
     answer = json.loads(recorded.read_text())["generateContent"]
     answer["candidates"][0]["content"]["parts"] = [{"text": "ok"}]
+    files = {
+        "with_fixture.py": _WITH_FIXTURE.format(count=count, model=MODEL),
+        "httpserver.py": _HTTPSERVER.format(count=count, model=MODEL, answer=answer),
+    }
+    return _pytest_sessions(files, "with_fixture.py", "httpserver.py", trials)
+
+
+def _pytest_sessions(files: dict[str, str], ours: str, base: str, trials: int) -> Paired:
+    """Seconds per test in pytest sessions of ``ours`` and ``base``, two of ``files`` (written
+    to a folder with the timing conftest)."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "conftest.py").write_text(_TIMING)
-        (Path(folder) / "with_fixture.py").write_text(
-            _WITH_FIXTURE.format(count=count, model=MODEL)
-        )
-        (Path(folder) / "httpserver.py").write_text(
-            _HTTPSERVER.format(count=count, model=MODEL, answer=answer)
-        )
+        for name, text in files.items():
+            (Path(folder) / name).write_text(text)
 
         def session(module: str) -> Callable[[], float]:
             out = Path(folder) / f"{module}.out"
@@ -760,7 +766,7 @@ def fixture_cost(count: int, trials: int) -> Paired:
 
             return run
 
-        return _paired(session("with_fixture.py"), session("httpserver.py"), trials, warm_up=False)
+        return _paired(session(ours), session(base), trials, warm_up=False)
 
 
 # -- what a test pays for replaying a cassette: the same tests on a scripted reply ----------
@@ -831,24 +837,12 @@ interactions:
 def cassette_cost(count: int, trials: int) -> Paired:
     """Seconds per test: a test replayed from a cassette vs the same test on ``cf_gateway.reply``
     (the same fixture, client and answer)."""
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "conftest.py").write_text(_TIMING)
-        (Path(folder) / "one_answer.yaml").write_text(_CASSETTE.format(model=MODEL))
-        (Path(folder) / "replayed.py").write_text(_REPLAYED.format(count=count, model=MODEL))
-        (Path(folder) / "scripted.py").write_text(_SCRIPTED.format(count=count, model=MODEL))
-
-        def session(module: str) -> Callable[[], float]:
-            out = Path(folder) / f"{module}.out"
-            env = {**os.environ, "BENCH_OUT": str(out)}
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module]
-
-            def run() -> float:
-                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
-                return float(out.read_text())
-
-            return run
-
-        return _paired(session("replayed.py"), session("scripted.py"), trials, warm_up=False)
+    files = {
+        "one_answer.yaml": _CASSETTE.format(model=MODEL),
+        "replayed.py": _REPLAYED.format(count=count, model=MODEL),
+        "scripted.py": _SCRIPTED.format(count=count, model=MODEL),
+    }
+    return _pytest_sessions(files, "replayed.py", "scripted.py", trials)
 
 
 _RSS = """
