@@ -57,15 +57,18 @@ _GATEWAY_FIX = "must be the gateway's id: 1 to 64 lowercase letters, digits and 
 _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 
 
-def characters(rule: re.Pattern[str], fix: str, letters: str = "letters") -> AfterValidator:
+def characters(
+    rule: re.Pattern[str], fix: str, letters: str = "letters", *, an_id: bool = False
+) -> AfterValidator:
     """A check that a value matches ``rule`` (a character class and a count), else ``fix``, the
-    length and the kinds of wrong character (never the characters: a token may be pasted here)."""
+    length and the kinds of wrong character (never the characters: a token may be pasted here);
+    ``an_id``: a gateway URL pasted for the id gets its own fix."""
     allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
     def check(value: str | None) -> str | None:
         if value is None or rule.fullmatch(value):
             return value
-        if "/" in value:  # a gateway URL, pasted whole
+        if an_id and "/" in value:  # a gateway URL, pasted whole
             raise ValueError(
                 f"{fix}, not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
             )
@@ -271,8 +274,8 @@ def is_loopback(host: str) -> bool:
 # -- the settings' values -----------------------------------------------------------------------
 
 _Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
-AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f")]
-GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX)]
+AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f", an_id=True)]
+GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX, an_id=True)]
 Secret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=False))]
 # A token that cfgenai (or the header) already prefixes with the Bearer scheme.
 BearerSecret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=True))]
