@@ -223,7 +223,16 @@ def _transcript(text: str) -> list[tuple[str, list[str]]]:
     return steps
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+# The testing page's test files run all together, as a user's project with a production .env,
+# in tests/test_shared_client.py (which takes the same `# test_name.py` blocks): not again here.
+RUN = [
+    block
+    for block in BLOCKS
+    if not (block.page == "docs/testing.md" and re.match(r"# test_\w+\.py\n", block.text))
+]
+
+
+@pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
 def test_documented_block(
     block: Block,
     cf_gateway: GatewayEmulator,

@@ -106,11 +106,17 @@ def _output(result: pytest.RunResult) -> str:
     return output
 
 
-def test_a_test_without_the_fixture_is_refused_on_every_sender(project: pytest.Pytester) -> None:
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-rf")
-    result.assert_outcomes(passed=2, failed=len(ROUTES))
+def test_a_test_without_the_fixture_is_refused_on_every_sender(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # this test's, which the run would inherit
+    project.makepyfile(test_at_import="import my_app\nmy_app.ask('sync')\n")  # at collection
+    args = ("-p", "no:cacheprovider", "-rf", "--continue-on-collection-errors")
+    result = project.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2, failed=len(ROUTES), errors=1)
     output = _output(result)
     assert "DNS LOOKUP" not in output
+    assert "code pytest imported would send to gateway.ai.cloudflare.com" in output
     for how in ROUTES:
         host = "api.cloudflare.com" if how == "logs" else "gateway.ai.cloudflare.com"
         test = f"test_app.py::test_forgets_the_fixture[{how}]"
@@ -221,15 +227,3 @@ def test_faults_reach_the_app_at_once(pytester: pytest.Pytester, aiohttp: str) -
     hidden = "sys.modules['aiohttp'] = None\n" if aiohttp == "without aiohttp" else ""
     pytester.makeconftest(WAITS + hidden)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=7)
-
-
-def test_a_request_while_pytest_collects_is_refused(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # this test's, which the run would inherit
-    project.makepyfile(test_at_import="import my_app\nmy_app.ask('sync')\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "test_at_import.py")
-    result.assert_outcomes(errors=1)
-    output = _output(result)
-    assert "code pytest imported would send to gateway.ai.cloudflare.com" in output
-    assert "DNS LOOKUP" not in output
