@@ -100,10 +100,11 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
 
     class Said(logging.Handler):  # google-genai logs each retry (tenacity's before_sleep_log)
         def emit(self, record: logging.LogRecord) -> None:
-            retries.append(said := _RETRYING.search(record.getMessage()))
-            if err is not None and said is not None:
+            if said := _RETRYING.search(record.getMessage()):  # its other INFO lines are not
+                retries.append(said)
                 n, wait, why = len(retries), float(said[1]), said[2]
-                print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+                if err is not None:
+                    print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
 
     logger, handler = logging.getLogger("google_genai._api_client"), Said(logging.INFO)
     level, logger.level = logger.level, logging.INFO
