@@ -468,7 +468,22 @@ def _wire(value: Any) -> bytes:
 # -- replaying ----------------------------------------------------------------------------
 
 
-class Player:
+class _Diverted:
+    """What the emulator hands a test's requests to: HTTP to ``_http``, WebSockets to ``_live``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handle = {"http": self._http, "websocket": self._live}.get(scope["type"])
+        if handle is not None:
+            await handle(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+    async def _live(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class Player(_Diverted):
     """The emulator's answers for one test: each route's recorded replies, in order."""
 
     def __init__(self, tape: Tape, emulator: GatewayEmulator) -> None:
@@ -487,18 +502,10 @@ class Player:
         self._taken[key] = taken + 1
         return replies[taken]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await self._live(scope, receive, send)
-
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _body(receive)
-        if body is None:
+        request = await _arrived(self._emulator, scope, receive)
+        if request is None:
             return
-        request = RecordedRequest.from_scope(scope, body=body)
-        self._emulator._received(request)
         refusal = self._emulator._refusal(request)
         if refusal is not None:
             await send_json(send, refusal)
@@ -571,8 +578,10 @@ async def _refuse(scope: Scope, send: Send, answer: Answer | Reply) -> None:
         await send({"type": "websocket.http.response.body", "body": answer.body})
 
 
-async def _body(receive: Receive) -> bytes | None:
-    """The request's body, or None when the client went away."""
+async def _arrived(
+    emulator: GatewayEmulator, scope: Scope, receive: Receive
+) -> RecordedRequest | None:
+    """The request, read whole and journaled, or None when the client went away."""
     chunks, more = [], True
     while more:
         message = await receive()
@@ -580,7 +589,9 @@ async def _body(receive: Receive) -> bytes | None:
             return None
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
-    return b"".join(chunks)
+    request = RecordedRequest.from_scope(scope, body=b"".join(chunks))
+    emulator._received(request)
+    return request
 
 
 def _message(message: Message) -> bytes:
@@ -608,7 +619,7 @@ class Exchange:
 
 
 @dataclass
-class Recorder:
+class Recorder(_Diverted):
     """A recording proxy: each request goes on to ``root`` (the gateway the user's settings
     name) below ``prefix``, its answer back to the client and into ``exchanges``."""
 
@@ -618,12 +629,6 @@ class Recorder:
     scrub: Scrubber
     timeout: float
     exchanges: list[Exchange] = field(default_factory=list)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await self._live(scope, receive, send)
 
     def _target(self, scope: Scope) -> str | None:
         """The URL below the real gateway's root for the request, or None when it is not
@@ -641,11 +646,10 @@ class Recorder:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         from .. import _compat
 
-        body = await _body(receive)
-        if body is None:
+        request = await _arrived(self.emulator, scope, receive)
+        if request is None:
             return
-        request = RecordedRequest.from_scope(scope, body=body)
-        self.emulator._received(request)
+        body = request.body
         url = self._target(scope)
         if url is None:
             await send_json(send, self._failed(f"{request.path} is not below {self.prefix}"))
