@@ -7,8 +7,8 @@ import ast
 import functools
 import inspect
 import itertools
-import textwrap
 from collections.abc import Iterator
+from textwrap import wrap
 
 from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
@@ -42,10 +42,10 @@ def _docstrings() -> dict[str, str]:
     for module in (_settings, _options):
         classes = ast.parse(inspect.getsource(module)).body
         for node in (c for c in classes if isinstance(c, ast.ClassDef)):
-            for field, doc in itertools.pairwise(node.body):
-                if isinstance(field, ast.AnnAssign) and isinstance(doc, ast.Expr):
-                    text = doc.value.value if isinstance(doc.value, ast.Constant) else ""
-                    found[ast.unparse(field.target)] = " ".join(str(text).split())
+            for pair in itertools.pairwise(node.body):
+                match pair:
+                    case ast.AnnAssign(target=ast.Name(name)), ast.Expr(ast.Constant(str(text))):
+                        found[name] = " ".join(text.split())
     return found
 
 
@@ -77,7 +77,8 @@ def env_template() -> str:
                 "# --- Gateway options: client-wide defaults; cfgenai.request_options(...) "
                 "overrides them per request.",
             ]
-        lines += ["", *_comment(meaning)]
+        comment = wrap(meaning.replace("`", ""), 94, break_on_hyphens=False)  # 96 with "# "
+        lines += ["", *(f"# {line}" for line in comment)]
         if aliases:
             lines.append(f"# Also read as {', '.join(aliases)}.")
         if name in _ESSENTIAL:
@@ -90,24 +91,14 @@ def env_template() -> str:
 def markdown_tables() -> str:
     """The configuration page's two tables: the settings, then the gateway options."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
-    options = [
-        "",
-        "| option (`request_options(...)`) | variable | header | meaning |",
-        "|---|---|---|---|",
-    ]
+    head = "| option (`request_options(...)`) | variable | header | meaning |"
+    options = ["", head, "|---|---|---|---|"]
     for name, first, aliases, meaning, default in _rows():
         if name in OPTION_HEADERS:
             variable = "per request only" if name in PER_REQUEST_ONLY else f"`{first}`"
             options.append(f"| `{name}` | {variable} | `{OPTION_HEADERS[name]}` | {meaning} |")
         else:
             shown = f" [{', '.join(f'`{a}`' for a in aliases)}]" if aliases else ""
-            rows.append(
-                f"| `{first}`{shown} | {meaning} | {f'`{default}`' if default else 'unset'} |"
-            )
+            default = f"`{default}`" if default else "unset"
+            rows.append(f"| `{first}`{shown} | {meaning} | {default} |")
     return "\n".join(rows + options) + "\n"
-
-
-def _comment(text: str) -> list[str]:
-    """``text`` as comment lines of at most 96 characters (94 and the "# ")."""
-    lines = textwrap.wrap(text.replace("`", ""), 94, break_on_hyphens=False)
-    return [f"# {line}" for line in lines]

@@ -30,7 +30,7 @@ from ._commands import (
 )
 from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
-from ._sources import Reading, read, variables
+from ._sources import read, variables
 
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
 (CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
-        code, message = exc.args if isinstance(exc, Refused) else failure(exc, service)
+        code, message = failure(exc, service)
         if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):  # code stays 1
             extra = "the testing extra: pip install 'cfgenai[testing]'"
             message = f"cfgenai {args.command} needs {extra} ({exc})"
@@ -94,8 +94,7 @@ def _ask(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a bad --model is the flag's, not the variable's it overrides
         named = "CF_AIG_MODEL:" if args.model is None else "--model:"
         raise ConfigError(p.replace("CF_AIG_MODEL:", named, 1) for p in exc.problems) from None
-    model = settings.model
-    err = None if args.json else sys.stderr
+    model, err = settings.model, None if args.json else sys.stderr
     with (
         build_client(settings) as client,
         tried(err, settings.gateway_root),
@@ -193,24 +192,10 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export(reading: Reading, field: str, required: str | None) -> str:
-    """The shell line giving a client the emulator's ``field`` (a token): a made-up one if it
-    requires none; else it is never printed: taken from the shell, or left where it was found."""
-    from .testing._emulator import OPEN_GATEWAY_TOKEN
-
-    names = variables(GatewaySettings)[field]
-    if required is None:
-        return f"export {names[0]}={OPEN_GATEWAY_TOKEN}"
-    found = reading.find(names)
-    if found is not None and found.source != "environment":  # cfgenai reads it there itself
-        return f"# {found.name}: cfgenai reads it from the {found.source}"
-    why = f"set it to the token the emulator requires, {fingerprint(required)}"
-    return f'export {names[0]}="${{{names[0]}:?{why}}}"'
-
-
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
     from .testing import GatewayEmulator
+    from .testing._emulator import OPEN_GATEWAY_TOKEN
 
     if not is_loopback(args.host):
         if not args.allow_remote:
@@ -233,20 +218,27 @@ def _gateway(args: argparse.Namespace) -> int:
         given["stored_keys"] = {"default": given.pop("stored_key")}
     emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
 
-    def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
-        origin = emulator.url
+    def ready() -> None:  # no token is printed: the client reads it, or the shell is asked for it
+        origin, names = emulator.url, variables(GatewaySettings)
         with contextlib.suppress(ValueError):  # a wildcard address is none to connect to
             if ipaddress.ip_address(args.host.strip("[]")).is_unspecified:
                 origin = f"http://{'[::1]' if ':' in args.host else '127.0.0.1'}:{emulator.port}"
-        base_url = emulator.base_url.replace(emulator.url, origin, 1)
-        api = emulator.api_base_url.replace(emulator.url, origin, 1)
         token = emulator.token and fingerprint(emulator.token)
         access = f"requires token {token}" if token else "open: no token required"
         print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
-        print(f"export CF_AIG_BASE_URL={shlex.quote(base_url)}")
-        print(_export(reading, "token", emulator.token))
-        print(f"export CLOUDFLARE_API_BASE_URL={shlex.quote(api)}  # for cfgenai log and feedback")
-        print(_export(reading, "api_token", emulator.api_token))
+        logs = "  # for cfgenai log and feedback"
+        for url, field, note in (("base_url", "token", ""), ("api_base_url", "api_token", logs)):
+            where = getattr(emulator, url).replace(emulator.url, origin, 1)
+            print(f"export {names[url][0]}={shlex.quote(where)}{note}")
+            variable, required = names[field][0], getattr(emulator, field)
+            found = reading.find(names[field])
+            if required is None:
+                print(f"export {variable}={OPEN_GATEWAY_TOKEN}")
+            elif found and found.value == required and found.source != "environment":
+                print(f"# {found.name}: cfgenai reads it from the {found.source}")
+            else:
+                why = f"set it to the token the emulator requires, {fingerprint(required)}"
+                print(f'export {variable}="${{{variable}:?{why}}}"')
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
