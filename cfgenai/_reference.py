@@ -14,8 +14,7 @@ from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._settings import SECRET_FIELDS, GatewaySettings, variables
 
-# Not fields: they choose where the fields are read from (process environment only).
-SOURCES = {
+SOURCES = {  # not fields: where the fields are read from (process environment only)
     "CF_AIG_ENV_FILE": ("The .env file to read; empty reads none.", ".env"),
     "CF_AIG_SECRETS_DIR": (
         "A folder of files named after the secret variables, one secret each, as Docker and "
@@ -51,16 +50,13 @@ def _docstrings() -> dict[str, str]:
 
 def _rows() -> Iterator[tuple[str, str, list[str], str, str | None]]:
     """Name, variable, aliases, meaning and default of each setting, source and gateway option."""
-    for name in (n for n in GatewaySettings.model_fields if n != "options"):
-        first, *aliases = variables()[name]
+    for name, (first, *aliases) in variables().items():  # the settings, then the options
+        if name == next(iter(OPTION_HEADERS)):
+            yield from ((variable, variable, [], *about) for variable, about in SOURCES.items())
         meaning = _docstrings()[name]
         if name in SECRET_FIELDS:
             meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
         yield name, first, aliases, meaning, default_text(name)
-    for variable, (description, default) in SOURCES.items():
-        yield variable, variable, [], description, default
-    for name in OPTION_HEADERS:
-        yield name, variables()[name][0], [], _docstrings()[name], None
 
 
 def env_template() -> str:

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import dataclasses
 import errno
+import functools
 import ipaddress
 import json
 import shlex
@@ -65,20 +66,17 @@ def _json(args: argparse.Namespace, data: dict[str, Any]) -> bool:
     return wanted
 
 
-def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
-    """An argparse ``type``: ``kind(text)`` from ``low`` to ``high``, else "'TEXT' is not {what}"."""
-
-    def parse(text: str) -> float:
-        with contextlib.suppress(ValueError):
-            if low <= (value := kind(text)) <= high:
-                return value
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-
-    return parse
+def _number(kind: Callable[[str], float], low: float, high: float, what: str, text: str) -> float:
+    """``kind(text)``, from ``low`` to ``high``, else an argparse error: "'TEXT' is not {what}"."""
+    with contextlib.suppress(ValueError):
+        if low <= (value := kind(text)) <= high:
+            return value
+    raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
 
 
-_positive = _number(int, 1, sys.maxsize, "a positive whole number")
-_port = _number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
+_positive = functools.partial(_number, int, 1, sys.maxsize, "a positive whole number")
+_port = functools.partial(_number, int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
+_score = functools.partial(_number, float, 0, 100, "a score from 0 to 100")
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -199,11 +197,8 @@ def _gateway(args: argparse.Namespace) -> int:
 
     if not is_loopback(args.host):
         if not args.allow_remote:
-            raise Refused(
-                EXIT_USAGE,
-                f"refusing to listen on {args.host}, which is not a loopback address; "
-                "pass --allow-remote if you mean it",
-            )
+            refusal = f"refusing to listen on {args.host}, which is not a loopback address"
+            raise Refused(EXIT_USAGE, f"{refusal}; pass --allow-remote if you mean it")
         warning = f"listening on {args.host}, reachable from the network with no real security"
         print(f"cfgenai: warning: {warning}: put a TLS proxy in front", file=sys.stderr)
     reading = read(GatewaySettings)  # what a client reads: the options override it
@@ -211,12 +206,12 @@ def _gateway(args: argparse.Namespace) -> int:
         raise ConfigError(reading.problems)
     found = {k: v for k, v in reading.data(GatewaySettings).items() if v}
     keys = [found[k] for k in ("google_api_key", "gemini_api_key") if k in found] or None
-    ids = ("token", "api_token", "account_id", "gateway_id")
-    env = {"google_keys": keys} | {k: found.get(k) for k in ids}
+    env = {k: found.get(k) for k in ("token", "api_token", "account_id", "gateway_id")}
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
     if "stored_key" in given:
         given["stored_keys"] = {"default": given.pop("stored_key")}
-    emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
+    log = functools.partial(print, flush=True)
+    emulator = GatewayEmulator(**(env | {"google_keys": keys} | given), log=log)
 
     def ready() -> None:  # no token is printed: the client reads it, or the shell is asked for it
         origin, names = emulator.url, variables(GatewaySettings)
@@ -247,18 +242,15 @@ def _gateway(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno not in (*why, errno.EADDRNOTAVAIL):
             raise
-        raise Refused(
-            EXIT_USAGE,
-            f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}; "
-            "choose another with --port, or --port 0 to pick a free one",
-        ) from exc
+        taken = f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}"
+        fix = "choose another with --port, or --port 0 to pick a free one"
+        raise Refused(EXIT_USAGE, f"{taken}; {fix}") from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
-    # The exit codes end every help, printed as written.
-    raw = argparse.RawDescriptionHelpFormatter
+    raw = argparse.RawDescriptionHelpFormatter  # the exit codes end every help, as written
     shared: dict[str, Any] = {"epilog": EXIT_CODES, "formatter_class": raw}
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
@@ -280,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     for add in (log, feedback):
         add("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
     log("--json", **flag, help="print the entry as JSON")
-    feedback("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100")
+    feedback("--score", type=_score, help="0 to 100")
     rating = subs["feedback"].add_mutually_exclusive_group()
     rating.add_argument("--good", **flag, help="feedback 1 (thumbs up)")
     rating.add_argument("--bad", **flag, help="feedback -1 (thumbs down)")
