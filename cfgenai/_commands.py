@@ -1,5 +1,4 @@
-"""What the commands in ``cli.py`` share: the exit codes and the failure each stands for, the
-waiting indicator of ``cfgenai ask``, and the diagnosis ``cfgenai doctor`` prints."""
+"""What ``cli.py``'s commands share: exit codes, failures, ``ask``'s indicators, ``doctor``."""
 
 from __future__ import annotations
 

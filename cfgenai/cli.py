@@ -16,28 +16,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import ConfigError, GatewaySettings, __version__
+from . import ConfigError, GatewaySettings, __version__, _commands
 from ._checks import is_loopback
-from ._commands import (
-    EXIT_CODES,
-    EXIT_OK,
-    EXIT_USAGE,
-    Refused,
-    diagnose,
-    failure,
-    print_diagnosis,
-    tried,
-    waiting,
-)
+from ._commands import EXIT_OK, EXIT_USAGE, Refused
 from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
 from ._sources import read, variables
 
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
 (CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
-# Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
-_DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
-_DEMO_KEY = "demo-google-key"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
-        code, message = failure(exc, service)
+        code, message = _commands.failure(exc, service)
         if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):  # code stays 1
             extra = "the testing extra: pip install 'cfgenai[testing]'"
             message = f"cfgenai {args.command} needs {extra} ({exc})"
@@ -95,8 +82,8 @@ def _ask(args: argparse.Namespace) -> int:
     model, err = settings.model, None if args.json else sys.stderr
     with (
         build_client(settings) as client,
-        tried(err, settings.gateway_root),
-        waiting(err, f"waiting for {model}") as stop_waiting,
+        _commands.tried(err, settings.gateway_root),
+        _commands.waiting(err, f"waiting for {model}") as stop_waiting,
     ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
@@ -121,9 +108,9 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration and say what to fix (exit 0 only if all is well)"""
-    found = diagnose(ping=args.ping)
+    found = _commands.diagnose(ping=args.ping)
     if not _json(args, {"ok": found.exit_code == EXIT_OK, **dataclasses.asdict(found)}):
-        print_diagnosis(found, sys.stdout, show_all=args.all)
+        _commands.print_diagnosis(found, sys.stdout, show_all=args.all)
     return found.exit_code
 
 
@@ -163,12 +150,13 @@ def _demo(args: argparse.Namespace) -> int:
     from ._client import build_client
     from .testing import GatewayEmulator
 
+    token, google_key = "demo-gateway-token", "demo-google-key"  # made up: only its emulator's
     asked = {"model": args.model, "contents": args.prompt}
-    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY]) as gateway:
+    with GatewayEmulator(token=token, google_keys=[google_key]) as gateway:
         print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
-        base: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
+        base: dict[str, Any] = dict(base_url=gateway.base_url, token=token, _env_file=None)
         for mode, key, title in (
-            ("key", _DEMO_KEY, "your Google key travels in x-goog-api-key"),
+            ("key", google_key, "your Google key travels in x-goog-api-key"),
             ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
         ):
             with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
@@ -251,7 +239,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter  # the exit codes end every help, as written
-    shared: dict[str, Any] = {"epilog": EXIT_CODES, "formatter_class": raw}
+    shared: dict[str, Any] = {"epilog": _commands.EXIT_CODES, "formatter_class": raw}
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -259,7 +247,6 @@ def _parser() -> argparse.ArgumentParser:
         name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
         commands.add_parser(name, help=doc, description=doc, **shared).set_defaults(run=run)
     subs = commands.choices
-    # Each command's add_argument, under its name.
     ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())
     flag: dict[str, Any] = {"action": "store_true"}
     ask("prompt", help="the prompt; - reads it from stdin")
