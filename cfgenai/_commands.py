@@ -89,9 +89,6 @@ class Refused(Exception):
     """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
 
 
-_RETRYING = re.compile(r" in (\S+) seconds as it raised (\w+)")
-
-
 @contextlib.contextmanager
 def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     """Each retry said on ``err``; a failure to reach ``root`` raised as :class:`Refused`
@@ -99,8 +96,8 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     parts, started, retries = urlsplit(root), time.monotonic(), []
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
-    def said(record: logging.LogRecord) -> bool:  # google-genai logs each retry (tenacity's)
-        if retry := _RETRYING.search(record.getMessage()):  # its other INFO lines are not
+    def said(record: logging.LogRecord) -> bool:  # google-genai logs a retry, among other lines
+        if retry := re.search(r" in (\S+) seconds as it raised (\w+)", record.getMessage()):
             retries.append(retry)
             n, wait, why = len(retries), float(retry[1]), retry[2]
             if err is not None:
@@ -124,8 +121,7 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
         logger.level = level
 
 
-# google-genai's backoff between attempts, the HttpRetryOptions defaults cfgenai keeps: the
-# first wait (CF_AIG_RETRY_DELAY, plus as much of jitter) doubles each time, up to 60 s.
+# google-genai's backoff (defaults kept): CF_AIG_RETRY_DELAY, plus as much jitter, doubling to 60 s
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 60.0
 
 
@@ -150,8 +146,7 @@ class Diagnosis:
 def diagnose(*, ping: bool) -> Diagnosis:
     """What ``cfgenai doctor`` reports, with a ping if ``ping``; every secret as its fingerprint."""
     reading = read(_settings.GatewaySettings)
-    # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
-    unknown = reading.warnings(_settings.GatewaySettings, {})
+    unknown = reading.warnings(_settings.GatewaySettings, {})  # unknown names: problems here
     found = Diagnosis(_sources(reading), env_file=describe_env_file(reading.env_file))
     try:
         settings, warned = _settings.from_reading(reading)
@@ -255,8 +250,7 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
-    """Write the diagnosis for people: the settings set or named by a problem (all of them
-    with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
+    """Write the diagnosis for people; settings at their defaults only with ``show_all``."""
     colored = out.isatty() and "NO_COLOR" not in os.environ
 
     def paint(text: str, code: str) -> str:

@@ -88,17 +88,15 @@ def _ask(args: argparse.Namespace) -> int:
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
         else:
-            written = False
+            end = ""  # the answer's line is ended, a partial one too: an error starts on its own
             try:
                 for chunk in client.models.generate_content_stream(model=model, contents=prompt):
                     stop_waiting()
                     print(chunk.text or "", end="", flush=True)
-                    written = written or bool(chunk.text)
-            except BaseException:
-                if written:  # end the partial answer's line, so the error starts on its own
-                    print(flush=True)
-                raise
-            print()
+                    end = "\n" if chunk.text else end
+                end = "\n"
+            finally:
+                print(end=end, flush=True)
             return EXIT_OK
     answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
     if not _json(args, {"response": answer, "gateway": dataclasses.asdict(gateway_info(response))}):
