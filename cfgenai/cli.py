@@ -212,11 +212,11 @@ def _gateway(args: argparse.Namespace) -> int:
             where = getattr(emulator, url).replace(emulator.url, origin, 1)
             print(f"export {names[url][0]}={shlex.quote(where)}{note}")
             variable, required = names[field][0], getattr(emulator, field)
-            found = reading.find(names[field])
+            hit = reading.find(names[field])
             if required is None:
                 print(f"export {variable}={OPEN_GATEWAY_TOKEN}")
-            elif found and found.value == required and found.source != "environment":
-                print(f"# {found.name}: cfgenai reads it from the {found.source}")
+            elif hit and hit.value == required and hit.source != "environment":
+                print(f"# {hit.name}: cfgenai reads it from the {hit.source}")
             else:
                 why = f"set it to the token the emulator requires, {fingerprint(required)}"
                 print(f'export {variable}="${{{variable}:?{why}}}"')
