@@ -1,5 +1,4 @@
-"""What the commands in ``cli.py`` share: the exit codes and the failure each stands for, the
-waiting indicator of ``cfgenai ask``, and the diagnosis ``cfgenai doctor`` prints."""
+"""What ``cli.py``'s commands share: exit codes, failures, ``ask``'s indicators, ``doctor``."""
 
 from __future__ import annotations
 
@@ -36,6 +35,8 @@ EXIT_CODES = f"""exit codes:
 
 def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]:
     """The exit code and one-line message for an exception met while talking to ``service``."""
+    if isinstance(exc, Refused):
+        return exc.args
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG, str(exc)
     if isinstance(exc, CloudflareAPIError):
@@ -88,9 +89,6 @@ class Refused(Exception):
     """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
 
 
-_RETRYING = re.compile(r" in (\S+) seconds as it raised (\w+)")
-
-
 @contextlib.contextmanager
 def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     """Each retry said on ``err``; a failure to reach ``root`` raised as :class:`Refused`
@@ -98,35 +96,32 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     parts, started, retries = urlsplit(root), time.monotonic(), []
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
-    class Said(logging.Handler):  # google-genai logs each retry (tenacity's before_sleep_log)
-        def emit(self, record: logging.LogRecord) -> None:
-            if said := _RETRYING.search(record.getMessage()):  # its other INFO lines are not
-                retries.append(said)
-                n, wait, why = len(retries), float(said[1]), said[2]
-                if err is not None:
-                    print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+    def said(record: logging.LogRecord) -> bool:  # google-genai logs a retry, among other lines
+        if retry := re.search(r" in (\S+) seconds as it raised (\w+)", record.getMessage()):
+            retries.append(retry)
+            n, wait, why = len(retries), float(retry[1]), retry[2]
+            if err is not None:
+                print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+        return True
 
-    logger, handler = logging.getLogger("google_genai._api_client"), Said(logging.INFO)
+    logger = logging.getLogger("google_genai._api_client")
     level, logger.level = logger.level, logging.INFO
-    logger.addHandler(handler)
+    logger.addFilter(said)
     try:
         yield
     except Exception as exc:
-        code, message = failure(exc)
+        n, took = len(retries) + 1, time.monotonic() - started
+        service = f"the gateway at {where} ({n} attempt{'s' if retries else ''} in {took:.1f} s)"
+        code, message = failure(exc, service)
         if code != EXIT_NETWORK:
             raise
-        attempts = f"{len(retries) + 1} attempt{'s' if retries else ''}"
-        took = f"{attempts} in {time.monotonic() - started:.1f} s"
-        raise Refused(code, message.replace(":", f" at {where} ({took}):", 1)) from exc
+        raise Refused(code, message) from exc
     finally:
-        logger.removeHandler(handler)
+        logger.removeFilter(said)
         logger.level = level
 
 
-# -- doctor ----------------------------------------------------------------------------------
-
-# google-genai's backoff between attempts, the HttpRetryOptions defaults cfgenai keeps: the
-# first wait (CF_AIG_RETRY_DELAY, plus as much of jitter) doubles each time, up to 60 s.
+# google-genai's backoff (defaults kept): CF_AIG_RETRY_DELAY, plus as much jitter, doubling to 60 s
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 60.0
 
 
@@ -151,8 +146,7 @@ class Diagnosis:
 def diagnose(*, ping: bool) -> Diagnosis:
     """What ``cfgenai doctor`` reports, with a ping if ``ping``; every secret as its fingerprint."""
     reading = read(_settings.GatewaySettings)
-    # An unknown CF_AIG_* variable, most often a typo, is a problem here (a program warns).
-    unknown = reading.warnings(_settings.GatewaySettings, {})
+    unknown = reading.warnings(_settings.GatewaySettings, {})  # unknown names: problems here
     found = Diagnosis(_sources(reading), env_file=describe_env_file(reading.env_file))
     try:
         settings, warned = _settings.from_reading(reading)
@@ -160,9 +154,8 @@ def diagnose(*, ping: bool) -> Diagnosis:
         found.warnings = [w for w in warned if w not in unknown] + list(_risks(settings, plan))
         found.url = _plan.model_url(settings, settings.model)
         found.mode, found.billing = f"{plan.mode} ({plan.why})", plan.pays
-        backoff = sum(
-            min(plan.retry_delay * (BACKOFF_BASE**i + 1), BACKOFF_MAX) for i in range(plan.retries)
-        )
+        delays = (plan.retry_delay * (BACKOFF_BASE**i + 1) for i in range(plan.retries))
+        backoff = sum(min(delay, BACKOFF_MAX) for delay in delays)
         found.worst_case_wait_s = total = plan.timeout * (plan.retries + 1) + backoff
         found.wait = (
             f"at worst {total:g} s before an answer starts or an error: {plan.timeout:g} s "
@@ -211,9 +204,9 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
 
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
-    for name in ("token", "google_api_key", "gemini_api_key", "access_client_secret", "api_token"):
-        value = getattr(settings, name)
-        if value is not None and any(c.isspace() for c in value.get_secret_value()):
+    for name in _settings.SECRET_FIELDS:
+        value = getattr(settings, name)  # the settings refuse any other white space
+        if value is not None and " " in value.get_secret_value():
             yield f"{_settings.variable(name)} holds a space: tokens and keys have none; copy it again"
     if settings.token is not None and settings.token.get_secret_value().startswith("AIza"):
         yield "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead"
@@ -244,7 +237,7 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
         with build_client(settings, retries=0) as client, tried(None, settings.gateway_root):
             response = client.models.count_tokens(model=settings.model, contents="ping")
     except Exception as exc:  # every failure is reported, with its exit code
-        code, message = exc.args if isinstance(exc, Refused) else failure(exc)
+        code, message = failure(exc)
         ping: dict[str, Any] = {"ok": False, "error": message}
     else:
         code, http = EXIT_OK, response.sdk_http_response
@@ -257,8 +250,7 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: IO[str], *, show_all: bool = False) -> None:
-    """Write the diagnosis for people: the settings set or named by a problem (all of them
-    with ``show_all``), then the URL, mode, wait, who pays, problems, warnings and ping."""
+    """Write the diagnosis for people; settings at their defaults only with ``show_all``."""
     colored = out.isatty() and "NO_COLOR" not in os.environ
 
     def paint(text: str, code: str) -> str:

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import dataclasses
 import errno
+import functools
 import ipaddress
 import json
 import shlex
@@ -15,28 +16,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import ConfigError, GatewaySettings, __version__
+from . import ConfigError, GatewaySettings, __version__, _commands
 from ._checks import is_loopback
-from ._commands import (
-    EXIT_CODES,
-    EXIT_OK,
-    EXIT_USAGE,
-    Refused,
-    diagnose,
-    failure,
-    print_diagnosis,
-    tried,
-    waiting,
-)
+from ._commands import EXIT_OK, EXIT_USAGE, Refused
 from ._reference import env_template, markdown_tables
 from ._secrets import fingerprint, mask_headers, printable
-from ._sources import Reading, read, variables
+from ._sources import read, variables
 
 _ABOUT = """google-genai through Cloudflare AI Gateway, configured from the environment
 (CF_AIG_* variables and a .env file; `cfgenai env` lists them)."""
-# Made-up credentials for `cfgenai demo`: its emulator accepts them, nothing else does.
-_DEMO_TOKEN = "demo-gateway-token"  # noqa: S105
-_DEMO_KEY = "demo-google-key"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure becomes a message and its documented exit code
         service = "Cloudflare's API" if args.command in ("log", "feedback") else "the gateway"
-        code, message = exc.args if isinstance(exc, Refused) else failure(exc, service)
+        code, message = _commands.failure(exc, service)
         if isinstance(exc, ImportError) and args.command in ("demo", "gateway"):  # code stays 1
             extra = "the testing extra: pip install 'cfgenai[testing]'"
             message = f"cfgenai {args.command} needs {extra} ({exc})"
@@ -65,20 +53,17 @@ def _json(args: argparse.Namespace, data: dict[str, Any]) -> bool:
     return wanted
 
 
-def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
-    """An argparse ``type``: ``kind(text)`` from ``low`` to ``high``, else "'TEXT' is not {what}"."""
-
-    def parse(text: str) -> float:
-        with contextlib.suppress(ValueError):
-            if low <= (value := kind(text)) <= high:
-                return value
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-
-    return parse
+def _number(kind: Callable[[str], float], low: float, high: float, what: str, text: str) -> float:
+    """``kind(text)``, from ``low`` to ``high``, else an argparse error: "'TEXT' is not {what}"."""
+    with contextlib.suppress(ValueError):
+        if low <= (value := kind(text)) <= high:
+            return value
+    raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
 
 
-_positive = _number(int, 1, sys.maxsize, "a positive whole number")
-_port = _number(int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
+_positive = functools.partial(_number, int, 1, sys.maxsize, "a positive whole number")
+_port = functools.partial(_number, int, 0, 65535, "a port: use 1-65535, or 0 for a free one")
+_score = functools.partial(_number, float, 0, 100, "a score from 0 to 100")
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -94,27 +79,24 @@ def _ask(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a bad --model is the flag's, not the variable's it overrides
         named = "CF_AIG_MODEL:" if args.model is None else "--model:"
         raise ConfigError(p.replace("CF_AIG_MODEL:", named, 1) for p in exc.problems) from None
-    model = settings.model
-    err = None if args.json else sys.stderr
+    model, err = settings.model, None if args.json else sys.stderr
     with (
         build_client(settings) as client,
-        tried(err, settings.gateway_root),
-        waiting(err, f"waiting for {model}") as stop_waiting,
+        _commands.tried(err, settings.gateway_root),
+        _commands.waiting(err, f"waiting for {model}") as stop_waiting,
     ):
         if args.json or args.no_stream:
             response = client.models.generate_content(model=model, contents=prompt)
         else:
-            written = False
+            end = ""  # the answer's line is ended, a partial one too: an error starts on its own
             try:
                 for chunk in client.models.generate_content_stream(model=model, contents=prompt):
                     stop_waiting()
                     print(chunk.text or "", end="", flush=True)
-                    written = written or bool(chunk.text)
-            except BaseException:
-                if written:  # end the partial answer's line, so the error starts on its own
-                    print(flush=True)
-                raise
-            print()
+                    end = "\n" if chunk.text else end
+                end = "\n"
+            finally:
+                print(end=end, flush=True)
             return EXIT_OK
     answer = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
     if not _json(args, {"response": answer, "gateway": dataclasses.asdict(gateway_info(response))}):
@@ -124,9 +106,9 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """check the configuration and say what to fix (exit 0 only if all is well)"""
-    found = diagnose(ping=args.ping)
+    found = _commands.diagnose(ping=args.ping)
     if not _json(args, {"ok": found.exit_code == EXIT_OK, **dataclasses.asdict(found)}):
-        print_diagnosis(found, sys.stdout, show_all=args.all)
+        _commands.print_diagnosis(found, sys.stdout, show_all=args.all)
     return found.exit_code
 
 
@@ -166,12 +148,13 @@ def _demo(args: argparse.Namespace) -> int:
     from ._client import build_client
     from .testing import GatewayEmulator
 
+    token, google_key = "demo-gateway-token", "demo-google-key"  # made up: only its emulator's
     asked = {"model": args.model, "contents": args.prompt}
-    with GatewayEmulator(token=_DEMO_TOKEN, google_keys=[_DEMO_KEY]) as gateway:
+    with GatewayEmulator(token=token, google_keys=[google_key]) as gateway:
         print(f"Gateway emulator listening on {gateway.url} (CF_AIG_BASE_URL={gateway.base_url})")
-        base: dict[str, Any] = dict(base_url=gateway.base_url, token=_DEMO_TOKEN, _env_file=None)
+        base: dict[str, Any] = dict(base_url=gateway.base_url, token=token, _env_file=None)
         for mode, key, title in (
-            ("key", _DEMO_KEY, "your Google key travels in x-goog-api-key"),
+            ("key", google_key, "your Google key travels in x-goog-api-key"),
             ("byok", None, "no provider key on the wire, the gateway adds the one it stores"),
         ):
             with build_client(**base, google_api_key=key, gemini_api_key=None, mode=mode) as client:
@@ -193,32 +176,15 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export(reading: Reading, field: str, required: str | None) -> str:
-    """The shell line giving a client the emulator's ``field`` (a token): a made-up one if it
-    requires none; else it is never printed: taken from the shell, or left where it was found."""
-    from .testing._emulator import OPEN_GATEWAY_TOKEN
-
-    names = variables(GatewaySettings)[field]
-    if required is None:
-        return f"export {names[0]}={OPEN_GATEWAY_TOKEN}"
-    found = reading.find(names)
-    if found is not None and found.source != "environment":  # cfgenai reads it there itself
-        return f"# {found.name}: cfgenai reads it from the {found.source}"
-    why = f"set it to the token the emulator requires, {fingerprint(required)}"
-    return f'export {names[0]}="${{{names[0]}:?{why}}}"'
-
-
 def _gateway(args: argparse.Namespace) -> int:
     """serve the gateway emulator to any HTTP client (needs pip install 'cfgenai[testing]')"""
     from .testing import GatewayEmulator
+    from .testing._emulator import OPEN_GATEWAY_TOKEN
 
     if not is_loopback(args.host):
         if not args.allow_remote:
-            raise Refused(
-                EXIT_USAGE,
-                f"refusing to listen on {args.host}, which is not a loopback address; "
-                "pass --allow-remote if you mean it",
-            )
+            refusal = f"refusing to listen on {args.host}, which is not a loopback address"
+            raise Refused(EXIT_USAGE, f"{refusal}; pass --allow-remote if you mean it")
         warning = f"listening on {args.host}, reachable from the network with no real security"
         print(f"cfgenai: warning: {warning}: put a TLS proxy in front", file=sys.stderr)
     reading = read(GatewaySettings)  # what a client reads: the options override it
@@ -226,27 +192,34 @@ def _gateway(args: argparse.Namespace) -> int:
         raise ConfigError(reading.problems)
     found = {k: v for k, v in reading.data(GatewaySettings).items() if v}
     keys = [found[k] for k in ("google_api_key", "gemini_api_key") if k in found] or None
-    ids = ("token", "api_token", "account_id", "gateway_id")
-    env = {"google_keys": keys} | {k: found.get(k) for k in ids}
+    env = {k: found.get(k) for k in ("token", "api_token", "account_id", "gateway_id")}
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "run")}
     if "stored_key" in given:
         given["stored_keys"] = {"default": given.pop("stored_key")}
-    emulator = GatewayEmulator(**(env | given), log=lambda line: print(line, flush=True))
+    log = functools.partial(print, flush=True)
+    emulator = GatewayEmulator(**(env | {"google_keys": keys} | given), log=log)
 
-    def ready() -> None:  # the token is never printed: the client reads it, or is asked for it
-        origin = emulator.url
+    def ready() -> None:  # no token is printed: the client reads it, or the shell is asked for it
+        origin, names = emulator.url, variables(GatewaySettings)
         with contextlib.suppress(ValueError):  # a wildcard address is none to connect to
             if ipaddress.ip_address(args.host.strip("[]")).is_unspecified:
                 origin = f"http://{'[::1]' if ':' in args.host else '127.0.0.1'}:{emulator.port}"
-        base_url = emulator.base_url.replace(emulator.url, origin, 1)
-        api = emulator.api_base_url.replace(emulator.url, origin, 1)
         token = emulator.token and fingerprint(emulator.token)
         access = f"requires token {token}" if token else "open: no token required"
         print(f"# cfgenai gateway emulator on {emulator.url} ({access}); Ctrl-C stops it")
-        print(f"export CF_AIG_BASE_URL={shlex.quote(base_url)}")
-        print(_export(reading, "token", emulator.token))
-        print(f"export CLOUDFLARE_API_BASE_URL={shlex.quote(api)}  # for cfgenai log and feedback")
-        print(_export(reading, "api_token", emulator.api_token))
+        logs = "  # for cfgenai log and feedback"
+        for url, field, note in (("base_url", "token", ""), ("api_base_url", "api_token", logs)):
+            where = getattr(emulator, url).replace(emulator.url, origin, 1)
+            print(f"export {names[url][0]}={shlex.quote(where)}{note}")
+            variable, required = names[field][0], getattr(emulator, field)
+            hit = reading.find(names[field])
+            if required is None:
+                print(f"export {variable}={OPEN_GATEWAY_TOKEN}")
+            elif hit and hit.value == required and hit.source != "environment":
+                print(f"# {hit.name}: cfgenai reads it from the {hit.source}")
+            else:
+                why = f"set it to the token the emulator requires, {fingerprint(required)}"
+                print(f'export {variable}="${{{variable}:?{why}}}"')
         print("export CF_AIG_MODE=byok  # the emulator adds its stored key", flush=True)
 
     why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}
@@ -255,19 +228,16 @@ def _gateway(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno not in (*why, errno.EADDRNOTAVAIL):
             raise
-        raise Refused(
-            EXIT_USAGE,
-            f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}; "
-            "choose another with --port, or --port 0 to pick a free one",
-        ) from exc
+        taken = f"port {args.port} on {args.host} {why.get(exc.errno, 'is not available')}"
+        fix = "choose another with --port, or --port 0 to pick a free one"
+        raise Refused(EXIT_USAGE, f"{taken}; {fix}") from exc
     print("cfgenai gateway emulator stopped", flush=True)
     return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
-    # The exit codes end every help, printed as written.
-    raw = argparse.RawDescriptionHelpFormatter
-    shared: dict[str, Any] = {"epilog": EXIT_CODES, "formatter_class": raw}
+    raw = argparse.RawDescriptionHelpFormatter  # the exit codes end every help, as written
+    shared: dict[str, Any] = {"epilog": _commands.EXIT_CODES, "formatter_class": raw}
     parser = argparse.ArgumentParser(prog="cfgenai", description=_ABOUT, **shared)
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -275,7 +245,6 @@ def _parser() -> argparse.ArgumentParser:
         name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
         commands.add_parser(name, help=doc, description=doc, **shared).set_defaults(run=run)
     subs = commands.choices
-    # Each command's add_argument, under its name.
     ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())
     flag: dict[str, Any] = {"action": "store_true"}
     ask("prompt", help="the prompt; - reads it from stdin")
@@ -288,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     for add in (log, feedback):
         add("log_id", metavar="LOG_ID", help="the log id the gateway gave the request")
     log("--json", **flag, help="print the entry as JSON")
-    feedback("--score", type=_number(float, 0, 100, "a score from 0 to 100"), help="0 to 100")
+    feedback("--score", type=_score, help="0 to 100")
     rating = subs["feedback"].add_mutually_exclusive_group()
     rating.add_argument("--good", **flag, help="feedback 1 (thumbs up)")
     rating.add_argument("--bad", **flag, help="feedback -1 (thumbs down)")

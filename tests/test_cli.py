@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import cfgenai
-from cfgenai import cli
 from cfgenai.cli import main
 from cfgenai.testing._emulator import DEFAULT_STORED_KEY
 
@@ -23,7 +22,7 @@ def test_demo_shows_both_modes_with_secrets_masked(capsys: pytest.CaptureFixture
     assert out.count("cf-aig-authorization: Bearer <sha256:") == 4
     assert out.count("gateway answered: Echo from gemini-2.5-flash: What is Cloudflare?") == 4
     assert out.count(":streamGenerateContent?alt=sse") == 2
-    for secret in (cli._DEMO_TOKEN, cli._DEMO_KEY, DEFAULT_STORED_KEY):
+    for secret in ("demo-gateway-token", "demo-google-key", DEFAULT_STORED_KEY):  # the demo's
         assert secret not in out
 
 

@@ -19,6 +19,7 @@ import openai
 import pytest
 from google.genai import errors, types
 
+from cfgenai._secrets import fingerprint
 from cfgenai.testing import GatewayEmulator, RecordedRequest
 from cfgenai.testing._models import TABLE
 
@@ -123,6 +124,7 @@ def test_the_seeds_curl_commands_work_against_the_standalone_server(standalone: 
 def test_standalone_reads_dotenv_and_flags_override(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"CF_AIG_TOKEN={TOKEN}\nCF_AIG_GATEWAY_ID=prod\n")
     server = Standalone("--account-id", "acct", cwd=tmp_path)
+    assert server.exports[1] == "# CF_AIG_TOKEN: cfgenai reads it from the .env file .env"
     try:
         root = f"{server.url}/v1/acct"
         path = "/google-ai-studio/v1/models/gemini-2.5-flash:generateContent"
@@ -135,6 +137,15 @@ def test_standalone_reads_dotenv_and_flags_override(tmp_path: Path) -> None:
         code, out, _ = server.stop(signal.SIGINT)  # Ctrl-C
         assert code == 0
         assert out.endswith("cfgenai gateway emulator stopped\n")
+
+
+def test_standalone_asks_the_shell_for_a_token_other_than_the_one_found(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"CF_AIG_TOKEN={TOKEN}\n")
+    server = Standalone("--token", "the-flag-token", cwd=tmp_path)
+    server.stop()
+    why = f"set it to the token the emulator requires, {fingerprint('the-flag-token')}"
+    assert server.exports[1] == f'export CF_AIG_TOKEN="${{CF_AIG_TOKEN:?{why}}}"'
+    assert TOKEN not in server.banner + "".join(server.exports)
 
 
 def test_standalone_refuses_a_non_loopback_host() -> None:
