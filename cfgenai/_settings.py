@@ -123,8 +123,7 @@ class GatewaySettings(BaseSettings):
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
         if found:  # "not set" ones say when no .env file was found
-            secrets = found_secrets(reading, values)
-            path = reading.env_file
+            secrets, path = found_secrets(reading, values), reading.env_file
             missing = path if path and not path.is_file() else None
             where = f" (no .env file was found at {missing.absolute()})" if missing else ""
             raise ConfigError(mask(p, secrets) + where * (NOT_SET in p) for p in found)
@@ -180,7 +179,6 @@ class GatewaySettings(BaseSettings):
         return f"https://gateway.ai.cloudflare.com/v1/{self.account_id}/{self.gateway_id}"
 
 
-# The credentials: every field whose value is a SecretStr.
 SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sources.is_secret(f))
 
 
