@@ -173,8 +173,6 @@ def custom_cost(value: Any) -> dict[str, Any]:
 
 
 # -- URLs ------------------------------------------------------------------------------------------
-
-
 def _root_url(
     url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
 ) -> str:
@@ -267,7 +265,6 @@ def is_loopback(host: str) -> bool:
 
 
 # -- the settings' values -----------------------------------------------------------------------
-
 _Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
 AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f", an_id=True)]
 GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX, an_id=True)]
@@ -293,7 +290,6 @@ Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
 Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
 
 # -- the gateway options' values ----------------------------------------------------------------
-
 OptionalFlag = Flag | None
 HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
 _METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from . import _checks as check
 from . import _sources
-from ._checks import FIXES, VERTEX
+from ._checks import CLOUDFLARE_HOST, FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
 from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
@@ -174,9 +174,7 @@ class GatewaySettings(BaseSettings):
     @property
     def gateway_root(self) -> str:
         """``CF_AIG_BASE_URL``, or Cloudflare's URL for the account and gateway."""
-        if self.base_url:
-            return self.base_url
-        return f"https://gateway.ai.cloudflare.com/v1/{self.account_id}/{self.gateway_id}"
+        return self.base_url or f"https://{CLOUDFLARE_HOST}/v1/{self.account_id}/{self.gateway_id}"
 
 
 SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sources.is_secret(f))

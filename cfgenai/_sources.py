@@ -52,8 +52,8 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
 @functools.cache
 def _known(settings_cls: type[BaseModel]) -> frozenset[str]:
     """Every variable of ``settings_cls``, and its ``_FILE`` twin."""
-    found = {n for names in variables(settings_cls).values() for n in names}
-    return frozenset({*found, *(f"{n}_FILE" for n in found)})
+    found = [n for names in variables(settings_cls).values() for n in names]
+    return frozenset(found + [f"{n}_FILE" for n in found])
 
 
 def _cleaned(variables: Mapping[str, str | None], wanted: Collection[str]) -> dict[str, str]:
