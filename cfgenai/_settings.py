@@ -196,11 +196,7 @@ def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> l
     names = {n for field in SECRET_FIELDS for n in variables()[field]}
     found = [v for s in reading.sources for n, v in s.values.items() if n in names]
     found += [v for n, v in (given or {}).items() if n in SECRET_FIELDS and v]
-    return [_plain(v) for v in found]
-
-
-def _plain(value: Any) -> str:
-    return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
+    return [_text(v) for v in found]
 
 
 def _arguments(
@@ -293,8 +289,10 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    if value is None or isinstance(value, str | SecretStr):
-        return _plain(value or "").strip()
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or isinstance(value, str):
+        return (value or "").strip()
     return object.__repr__(value)  # set, but not text (its type is reported on its own)
 
 
