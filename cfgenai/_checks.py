@@ -12,6 +12,7 @@ from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from annotated_types import Predicate
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, Strict
 
 CLOUDFLARE_HOST = "gateway.ai.cloudflare.com"
@@ -171,15 +172,7 @@ def custom_cost(value: Any) -> dict[str, Any]:
     return costs
 
 
-def _not_under_a_minute(ttl: int | None) -> int | None:
-    if ttl is not None and 0 < ttl < 60:
-        raise ValueError("under a minute")  # FIXES says what it must be
-    return ttl
-
-
 # -- URLs ------------------------------------------------------------------------------------------
-
-
 def _root_url(
     url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
 ) -> str:
@@ -272,13 +265,13 @@ def is_loopback(host: str) -> bool:
 
 
 # -- the settings' values -----------------------------------------------------------------------
-
 _Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
 AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f", an_id=True)]
 GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX, an_id=True)]
 Secret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=False))]
 # A token that cfgenai (or the header) already prefixes with the Bearer scheme.
-BearerSecret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=True))]
+BEARER = BeforeValidator(partial(secret, bearer=True))
+BearerSecret = Annotated[SecretStr | None, Strict(), BEARER]
 PathSegment = Annotated[_Text, characters(SEGMENT, _SEGMENT_FIX), AfterValidator(_not_dots)]
 BaseUrl = Annotated[_Text, AfterValidator(lambda url: url and _base_url(url))]
 ApiBaseUrl = Annotated[str, Strict(), AfterValidator(_api_base_url)]
@@ -297,7 +290,6 @@ Mode = Annotated[Literal["auto", "key", "byok"], _LOWER]
 Provider = Annotated[Literal["google-ai-studio", "google-vertex-ai"], _LOWER]
 
 # -- the gateway options' values ----------------------------------------------------------------
-
 OptionalFlag = Flag | None
 HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
 _METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))
@@ -309,10 +301,9 @@ CustomCost = Annotated[
 _NOT_ALL_ZEROS = r"^[0-9a-f]*[1-9a-f][0-9a-f]*$"
 TraceId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=32, max_length=32)]
 SpanId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=16, max_length=16)]
-# 0 is how Cloudflare's own examples turn caching off for a request.
-CacheTtl = Annotated[
-    int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), AfterValidator(_not_under_a_minute)
-]
+# 0 is how Cloudflare's own examples turn caching off for a request; else at least a minute.
+_MINUTE_OR_0 = Predicate(lambda ttl: not 0 < ttl < 60)
+CacheTtl = Annotated[int | None, _NO_BOOL, Field(ge=0, le=MAX_CACHE_TTL), _MINUTE_OR_0]
 Milliseconds = Annotated[int | None, _NO_BOOL, Field(ge=1)]
 Attempts = Annotated[int | None, _NO_BOOL, Field(ge=1, le=5)]
 RetryDelay = Annotated[int | None, _NO_BOOL, Field(ge=0, le=5000)]

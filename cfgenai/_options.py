@@ -30,8 +30,7 @@ PER_REQUEST_ONLY = {
 }
 
 
-# The settings' too: each field's variable is CF_AIG_ and its name in capitals unless it names its
-# own; its docstring describes it (`cfgenai env`, docs/configuration.md); built when first used.
+# The settings' too; a field's docstring describes it (`cfgenai env`, docs/configuration.md).
 CONFIG = SettingsConfigDict(
     frozen=True,
     str_strip_whitespace=True,

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from . import _checks as check
 from . import _sources
-from ._checks import FIXES, VERTEX
+from ._checks import CLOUDFLARE_HOST, FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
 from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
@@ -123,8 +123,7 @@ class GatewaySettings(BaseSettings):
         # Checked on the input, which a field's error does not stop: every problem at once.
         found = [*reading.problems, *found, *_combination_problems(data)]
         if found:  # "not set" ones say when no .env file was found
-            secrets = found_secrets(reading, values)
-            path = reading.env_file
+            secrets, path = found_secrets(reading, values), reading.env_file
             missing = path if path and not path.is_file() else None
             where = f" (no .env file was found at {missing.absolute()})" if missing else ""
             raise ConfigError(mask(p, secrets) + where * (NOT_SET in p) for p in found)
@@ -175,12 +174,9 @@ class GatewaySettings(BaseSettings):
     @property
     def gateway_root(self) -> str:
         """``CF_AIG_BASE_URL``, or Cloudflare's URL for the account and gateway."""
-        if self.base_url:
-            return self.base_url
-        return f"https://gateway.ai.cloudflare.com/v1/{self.account_id}/{self.gateway_id}"
+        return self.base_url or f"https://{CLOUDFLARE_HOST}/v1/{self.account_id}/{self.gateway_id}"
 
 
-# The credentials: every field whose value is a SecretStr.
 SECRET_FIELDS = tuple(n for n, f in GatewaySettings.model_fields.items() if _sources.is_secret(f))
 
 
@@ -200,11 +196,7 @@ def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> l
     names = {n for field in SECRET_FIELDS for n in variables()[field]}
     found = [v for s in reading.sources for n, v in s.values.items() if n in names]
     found += [v for n, v in (given or {}).items() if n in SECRET_FIELDS and v]
-    return [_plain(v) for v in found]
-
-
-def _plain(value: Any) -> str:
-    return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
+    return [_text(v) for v in found]
 
 
 def _arguments(
@@ -297,8 +289,10 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    if value is None or isinstance(value, str | SecretStr):
-        return _plain(value or "").strip()
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or isinstance(value, str):
+        return (value or "").strip()
     return object.__repr__(value)  # set, but not text (its type is reported on its own)
 
 

@@ -1,22 +1,22 @@
-"""Where settings come from, in order: the environment, secret files (``{NAME}_FILE``,
-``CF_AIG_SECRETS_DIR``), then ``.env`` (pydantic-settings' own sources read it and the
-environment), read once into a ``Reading`` the settings and ``cfgenai doctor`` share."""
+"""Where settings come from, in order: the environment, secret files, then ``.env``, read once
+into a ``Reading`` the settings and ``cfgenai doctor`` share."""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
 from typing import Any, cast
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, SecretStr
+from pydantic import AliasChoices, AliasGenerator, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
 
 from . import _errors, _rotation
+from ._checks import BEARER, secret
 from ._secrets import printable
 
 ENV_FILE = "CF_AIG_ENV_FILE"
@@ -49,7 +49,14 @@ def variables(settings_cls: type[BaseModel]) -> dict[str, tuple[str, ...]]:
     return {name: names(info) for name, info in found.items() if names(info)}
 
 
-def _cleaned(variables: Mapping[str, str | None], wanted: set[str]) -> dict[str, str]:
+@functools.cache
+def _known(settings_cls: type[BaseModel]) -> frozenset[str]:
+    """Every variable of ``settings_cls``, and its ``_FILE`` twin."""
+    found = [n for names in variables(settings_cls).values() for n in names]
+    return frozenset(found + [f"{n}_FILE" for n in found])
+
+
+def _cleaned(variables: Mapping[str, str | None], wanted: Collection[str]) -> dict[str, str]:
     """The ``wanted`` and ``CF_AIG_*`` variables in capitals, stripped, blank ones left out (a
     loop: no app secret lingers in a comprehension's locals, which error reporters record)."""
     kept = {}
@@ -105,13 +112,13 @@ def _secret_files(
             files = (p for n in (name, name.lower()) if (p := Path(folder, n)).exists())
             if (path := next(files, None)) is not None:
                 chosen[name] = path, SECRETS_DIR
-    paths, values = {}, {}
+    values = {}
     for name, (path, variable) in chosen.items():
-        # A rotated file's value gets the check the settings make of the field (its type's).
-        check = next(m.func for m in fields[name].metadata if isinstance(m, BeforeValidator))
-        if (value := _rotation.read(path, variable, problems, cast(Any, check))) is not None:
-            paths[name], values[name] = path, value
-    return Source("secret files", values, paths)
+        # A rotated file's value gets the check the settings make of the field.
+        check = functools.partial(secret, bearer=BEARER in fields[name].metadata)
+        if (value := _rotation.read(path, variable, problems, check)) is not None:
+            values[name] = value
+    return Source("secret files", values, {n: chosen[n][0] for n in values})
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,7 @@ class Reading:
     ) -> list[str]:
         """Unknown ``CF_AIG_*`` names, with the closest known one; names of one setting
         (``aliases``: setting -> its names, the first winning) set to different values."""
-        known = {n for names in variables(settings_cls).values() for n in names}
-        known |= {*(f"{n}_FILE" for n in known), ENV_FILE, SECRETS_DIR, "CF_AIG_LIVE"}  # pytest's
+        known = _known(settings_cls) | {ENV_FILE, SECRETS_DIR, "CF_AIG_LIVE"}  # pytest's
         lines = []
         for source in self.sources:
             for name in sorted(n for n in source.values if n.startswith(PREFIX) and n not in known):
@@ -183,8 +189,7 @@ def read(
                 "point it at your .env file, or set it empty to read no file"
             )
     path = None if env_file is None else Path(env_file)
-    found = {n for names in variables(settings_cls).values() for n in names}
-    wanted = {*found, *(f"{n}_FILE" for n in found)}
+    wanted = _known(settings_cls)
     try:  # pydantic-settings' own sources read .env and the environment (no file: nothing)
         # Never a named local: the whole file is there, the app's own secrets too.
         dotenv = _cleaned(DotEnvSettingsSource(settings_cls, path, ENCODING).env_vars, wanted)
