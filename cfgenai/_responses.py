@@ -63,8 +63,7 @@ _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
 
 def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Any:
-    """An httpx response from any HTTP library's response parts, for an error to keep: its
-    request is only the method and URL, never the headers that held the credentials."""
+    """An httpx response from any library's parts, for an error: its request carries no headers."""
     httpx = httpx_module()
     # The body is decoded already: httpx must not decode it again.
     kept = [(k, v) for k, v in headers.items() if str(k).lower() != "content-encoding"]
@@ -120,8 +119,7 @@ def error_for(answer: Any) -> errors.APIError:
 
 
 def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | None:
-    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages, else
-    ``None``: told by the body, since every answer through the gateway has Cloudflare's headers."""
+    """``(code, reason, hint)`` for Cloudflare's own error page (told by its body), else None."""
     lowered = body[: 256 * 1024].lower()
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
         code: int | None = int(plain[1])
@@ -190,10 +188,8 @@ def gateway_info(response: Any) -> GatewayInfo:
     elif (kept := getattr(getattr(response, "response", None), "headers", None)) is not None:
         headers = kept  # an APIError's answer
     else:
-        raise TypeError(
-            "gateway_info() takes a google-genai response, an APIError or a mapping of "
-            f"headers, not {type(response).__name__}"
-        )
+        kinds = "a google-genai response, an APIError or a mapping of headers"
+        raise TypeError(f"gateway_info() takes {kinds}, not {type(response).__name__}")
     get = {str(k).lower(): str(v) for k, v in headers.items()}.get
     found: dict[str, Any] = {
         f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
@@ -203,8 +199,7 @@ def gateway_info(response: Any) -> GatewayInfo:
 
 
 def parse_dlp(header: str | None) -> DlpInfo | None:
-    """The ``cf-aig-dlp`` header as a ``DlpInfo``; ``None`` when absent or not JSON, and
-    whatever is malformed inside left out: never an exception."""
+    """``header`` (``cf-aig-dlp``) as a ``DlpInfo``, None if not JSON; malformed parts left out."""
     try:
         value = json.loads(header) if header else None
     except (ValueError, RecursionError):

@@ -50,13 +50,12 @@ def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
-    (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
+    """``(for httpx, for aiohttp and websockets)``; reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
     backend = "" if url.startswith("http:") else _compat.http_backend()
     return _tls_contexts(backend, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)  # made once, as google-genai makes them
 def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple[Any, Any]:
     if not backend:  # plain http: a context that verifies certificates, and trusts none
         no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -70,8 +69,7 @@ def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple
 
 
 def placed(prefix: SplitResult, url: str) -> str | None:
-    """``url`` (an upload's on Google's host, say) moved under ``prefix``, or None if it is there;
-    raises ``OffGatewayError`` for any other URL."""
+    """``url`` from Google's host moved under ``prefix``; None if under it; else OffGatewayError."""
     target = urlsplit(url)
     # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)

@@ -1,5 +1,4 @@
-"""The guard every WebSocket google-genai opens passes, and Live on its route (docs/routes.md): it
-wraps websockets' ``connect`` class (under any name) once, keeping state there for every import."""
+"""The guard on every WebSocket google-genai opens, and Live on its route (docs/routes.md)."""
 
 from __future__ import annotations
 
@@ -146,13 +145,13 @@ def _where(url: str) -> str:
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that writes each secret as its fingerprint."""
+    """A logger that writes each secret in its str arguments (the request line, headers) masked."""
 
     def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
-        super().__init__(logger, {})
+        super().__init__(logger)
         self._secrets = secrets
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
-            self.logger.log(level, mask(text, self._secrets), **kwargs)
+            shown = (mask(a, self._secrets) if isinstance(a, str) else a for a in args)
+            self.logger.log(level, msg, *shown, **kwargs)

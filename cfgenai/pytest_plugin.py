@@ -1,6 +1,5 @@
-"""pytest plugin (the ``pytest11`` entry point): the ``cf_gateway`` fixture, and a guard that
-keeps cfgenai's clients off any gateway not on this machine unless the run is live. It imports
-the emulator only when a test asks for it, so without the ``testing`` extra it costs nothing."""
+"""pytest plugin (``pytest11``): the ``cf_gateway`` fixture, and a guard keeping cfgenai's clients
+on this machine unless the run is live. The emulator is imported only when a test asks for it."""
 
 from __future__ import annotations
 
@@ -80,11 +79,10 @@ def cf_gateway(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Iterator[GatewayEmulator]:
-    """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
-    at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
-    ``.env``, no proxy for loopback, the shared client built anew. Faults reach the app at once:
-    no retries (``CF_AIG_RETRIES=0``), and none waits (``CF_AIG_RETRY_DELAY=0``). Set variables
-    after it."""
+    """The emulator, reset, with the environment pointing ``cfgenai.client`` and ``build_client()``
+    at it alone (no other ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*``, ``GEMINI_*``, ``.env``, or
+    proxy for loopback), the shared client built anew, and faults reaching the app at once
+    (``CF_AIG_RETRIES=0``, ``CF_AIG_RETRY_DELAY=0``). Set variables after it."""
     from cfgenai import reset_client
     from cfgenai.testing import _cassette
 
