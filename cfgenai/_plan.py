@@ -83,10 +83,6 @@ _GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
 _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
-_VERTEX_LIVE = (
-    f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
-    "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
-)
 
 
 def plan(settings: GatewaySettings) -> Plan:
@@ -99,7 +95,10 @@ def plan(settings: GatewaySettings) -> Plan:
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
     root, url, vertex = settings.gateway_root, provider_url(settings), None
-    live: Route | str = _VERTEX_LIVE
+    live: Route | str = (
+        f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
+        "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
+    )
     direct = is_loopback_url(root)
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")

@@ -75,9 +75,8 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
     """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
     answer = answered(response.status_code, response.headers, response.body or b"", "GET", url)
     error = error_for(answer)
-    if isinstance(error, GoogleClientError | GoogleServerError):
-        message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"
-        error = type(error)(answer.status_code, {"error": {"message": message}}, answer)
+    if isinstance(error, GoogleClientError | GoogleServerError):  # the body is no API's
+        return type(error)(answer.status_code, None, answer, "the WebSocket handshake was refused")
     return error
 
 
@@ -141,8 +140,8 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
         return next((HINTS[k] for k in ("spend", "unified billing") if k in lowered), HINTS["429"])
     if status == 403 and "policy" in lowered:
         return HINTS["policy"]
-    if code == 2044 or (status == 400 and "wholesale" in lowered):
-        return HINTS["wholesale"]  # 2044: the emulator's code; Cloudflare documents only the 400
+    if status == 400 and "wholesale" in lowered:  # Cloudflare documents the 400, not its code
+        return HINTS["wholesale"]
     return HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
 
 

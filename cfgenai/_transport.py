@@ -21,6 +21,7 @@ from pydantic_core import SchemaSerializer, core_schema
 from . import _compat, _otel
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
+from ._responses import answered, error_for
 from ._secrets import mask_headers, printable
 
 if TYPE_CHECKING:
@@ -201,8 +202,6 @@ class AiohttpMiddleware(Outgoing):
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
     # The request is left out: its headers hold the credentials.
-    from ._responses import answered, error_for  # on the first error only
-
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
     raise error_for(answered(status, headers, body, request.method, url))
 

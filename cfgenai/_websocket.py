@@ -18,9 +18,10 @@ from websockets.asyncio.client import connect
 
 from ._errors import ConfigError
 from ._plan import Route
+from ._responses import handshake_error
 from ._secrets import fingerprint, mask, printable
 
-_STATE = "_cfgenai_guard"
+_STATE = "_cfgenai_guard"  # on websockets' connect class: one guard for every import of cfgenai
 _installing = threading.Lock()
 _KNOWN = {  # the routes Cloudflare does not document, named for the refusal's message
     "BidiGenerateMusic": "the Live Music API",
@@ -69,8 +70,6 @@ class RoutedLive(genai.live.AsyncLive):
             response = getattr(exc, "response", None)
             if entered or not hasattr(response, "status_code"):
                 raise
-            from ._responses import handshake_error
-
             raise handshake_error(response, self.route.url) from None
         finally:
             live.reset(token)
@@ -145,7 +144,7 @@ def _where(url: str) -> str:
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that writes each secret in its str arguments (the request line, headers) masked."""
+    """A logger that writes each secret in a message's arguments as its fingerprint."""
 
     def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
         super().__init__(logger)
@@ -153,5 +152,5 @@ class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            shown = (mask(a, self._secrets) if isinstance(a, str) else a for a in args)
+            shown = (a if isinstance(a, int | float) else mask(str(a), self._secrets) for a in args)
             self.logger.log(level, msg, *shown, **kwargs)

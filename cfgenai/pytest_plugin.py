@@ -35,9 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     global _live
     _live = config.getoption("gateway_live") or os.environ.get("CF_AIG_LIVE") == "1"
-    config.addinivalue_line(
-        "markers", "gateway_cassette(path=None): cf_gateway answers from a recorded cassette"
-    )
+    config.addinivalue_line("markers", "gateway_cassette(path=None): cf_gateway replays a cassette")
 
 
 def refusal(url: str) -> str | None:
