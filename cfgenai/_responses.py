@@ -93,9 +93,8 @@ def error_for(answer: Any) -> errors.APIError:
         parsed = json.loads(answer.content)
     except (ValueError, RecursionError):
         if (page := _cloudflare_page(status, answer.content)) is not None:
-            code, reason, hint = page
-            shown = {"error": {"message": reason}}
-            return kind(status, shown, answer, code, reason, hint, lead="Cloudflare answered")
+            shown = {"error": {"message": page[1]}}  # its reason
+            return kind(status, shown, answer, *page, lead="Cloudflare answered")
         parsed = {"message": answer.text, "status": f"HTTP {status}"}  # google-genai's stand-in
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if not isinstance(parsed, dict) or not (
@@ -189,10 +188,8 @@ def gateway_info(response: Any) -> GatewayInfo:
     else:
         kinds = "a google-genai response, an APIError or a mapping of headers"
         raise TypeError(f"gateway_info() takes {kinds}, not {type(response).__name__}")
-    get = {str(k).lower(): str(v) for k, v in headers.items()}.get
-    found: dict[str, Any] = {
-        f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
-    }
+    lowered: dict[str, Any] = {str(k).lower(): str(v) for k, v in headers.items()}
+    found = {f.name: lowered.get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)}
     found["step"] = int(step) if (step := found["step"]) and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 

@@ -114,14 +114,10 @@ class Outgoing(_Hook):
     route: Route
     otel: bool = False
 
-    @functools.cached_property
-    def _prefix(self) -> SplitResult:
-        return urlsplit(self.route.url)
-
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
         self.route.leaving()
-        moved = placed(self._prefix, url)
+        moved = placed(urlsplit(self.route.url), url)  # which caches what it splits
         agent = headers.get("user-agent", "")  # upload chunks go without the client's headers
         if USER_AGENT not in agent:
             headers["user-agent"] = f"{agent} {USER_AGENT}".lstrip()

@@ -84,9 +84,8 @@ def _guard() -> _Guard:
         has_proxy = "proxy" in inspect.signature(original).parameters
 
         def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            routed = False
-            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
+            routed = False  # other WebSockets than google-genai's are none of cfgenai's business
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("google.genai"):
                 uri, routed = _checked(guard, uri, kwargs, has_proxy)
             original(self, uri, *args, **kwargs)
             if routed:  # a redirect is raised, never followed: it would carry the credentials
@@ -99,8 +98,7 @@ def _guard() -> _Guard:
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
     """The URI to open and whether cfgenai routed it (``kwargs`` changed); raises to refuse."""
-    route = guard.live.get()
-    if route is None:
+    if (route := guard.live.get()) is None:
         where = _where(uri)
         if any(where == g or where.startswith(g + "/") for g in guard.gateways):
             raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")

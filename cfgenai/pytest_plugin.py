@@ -13,7 +13,6 @@ import pytest
 if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
 
-_LOOPBACK = "127.0.0.1,localhost,::1"
 _live = True  # until pytest_configure reads the run's options
 
 
@@ -88,10 +87,9 @@ def cf_gateway(
     for name in list(os.environ):
         if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CF_AIG_ENV_FILE", "")
     for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, ",".join(filter(None, (os.environ.get(name), _LOOPBACK))))
-    environment = {"CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
+        monkeypatch.setenv(name, f"{os.environ.get(name, '')},127.0.0.1,localhost,::1".lstrip(","))
+    environment = {"CF_AIG_ENV_FILE": "", "CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
     for name, value in (environment | cf_gateway_session.env()).items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
