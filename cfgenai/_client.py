@@ -24,10 +24,9 @@ _BYOK_PLACEHOLDER = "cfgenai-byok-no-provider-key"
 def build_client(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> genai.Client:
-    """A new ``genai.Client`` that sends every request through the gateway. ``settings``
-    defaults to ``GatewaySettings()`` (environment and ``.env``); ``overrides`` are settings
-    fields (``gateway_id="prod"``); ``credentials``: ``google.auth`` credentials for Vertex AI,
-    whose token cfgenai sends and refreshes. Raises ``ConfigError``."""
+    """A new ``genai.Client`` that sends every request through the gateway; raises ``ConfigError``.
+    ``settings`` defaults to ``GatewaySettings()`` (environment, ``.env``); ``overrides`` are its
+    fields (``gateway_id="prod"``); ``credentials``: Vertex AI's (``google.auth``), kept fresh."""
     kwargs, live = _arguments(settings, overrides, credentials, share_tls=True)
     client = _Client(**kwargs)
     aio = _compat.set_aio_class(client, _AsyncClient)  # so that closing it is noticed too
@@ -38,9 +37,8 @@ def build_client(
 def client_kwargs(
     settings: GatewaySettings | None = None, *, credentials: Any = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Keyword arguments (from ``build_client``'s; raises ConfigError) for a framework's own
-    ``genai.Client`` (ADK's ``Gemini(client_kwargs=...)``), which acts as one from it but refuses
-    Live. They copy, pickle and serialise; ``api_key`` may be the Google key: never log it."""
+    """``build_client``'s arguments for a framework's own ``genai.Client`` (ADK's ``client_kwargs``:
+    no Live); they copy, pickle and serialise. ``api_key`` may be the Google key: never log it."""
     return _arguments(settings, overrides, credentials, share_tls=False)[0]
 
 
@@ -83,7 +81,7 @@ def _arguments(
         # google-genai builds Vertex AI paths under the gateway and sends these credentials' token.
         kwargs["project"], kwargs["location"] = vertex.project, vertex.location
         if vertex.credentials is None:
-            kwargs["credentials"] = AccessToken(vertex.token or Secret(_BYOK_PLACEHOLDER))
+            kwargs["credentials"] = AccessToken(route.key or Secret(_BYOK_PLACEHOLDER))
         else:
             kwargs["credentials"] = _credentials.shared(vertex.credentials)
     return kwargs, plan.live
@@ -124,7 +122,7 @@ class _AsyncClient(genai.client.AsyncClient):
 # The shared client behind `cfgenai.client`; everything that changes it holds the lock.
 _shared: genai.Client | None = None
 _shared_lock = threading.Lock()
-_inherited: list[object] = []  # a parent's clients, kept unused (and uncollected) in a child
+_inherited: list[object] = []  # a parent's clients: kept, so a child never closes their sockets
 
 
 def shared_client() -> genai.Client:
@@ -152,7 +150,6 @@ async def aclose_client() -> None:
 
 
 def _share(new: genai.Client | None) -> genai.Client | None:
-    # The proxy shares the instance dictionary where genai.Client keeps all of its state.
     global _shared
     old, _shared = _shared, new
     _compat.share_state(client, new)
@@ -169,7 +166,6 @@ def _closed(api_client: object) -> bool:
 
 
 def _after_fork_in_child() -> None:
-    # The parent goes on using its client's pooled sockets: keep it, unused and uncollected.
     global _shared_lock
     _shared_lock = threading.Lock()
     _inherited.append(_share(None))

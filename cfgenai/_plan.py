@@ -1,5 +1,4 @@
-"""Settings resolved once into a ``Plan`` of what goes on the wire, which every sender
-adapts; none reads the settings again."""
+"""The settings resolved once into a ``Plan`` of what goes on the wire, for every sender."""
 
 from __future__ import annotations
 
@@ -51,12 +50,11 @@ class Route:
 
 @dataclass(frozen=True)
 class Vertex:
-    """Vertex AI's project, location, and ``credentials`` (google.auth, "adc", a path) or token."""
+    """Vertex AI's project, location, and ``credentials`` (google.auth, "adc", a path) if any."""
 
     project: str
     location: str
     credentials: Any = field(default=None, repr=False)
-    token: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +83,6 @@ _GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
 _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
-_VERTEX_LIVE = (
-    f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
-    "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
-)
 
 
 def plan(settings: GatewaySettings) -> Plan:
@@ -101,13 +95,16 @@ def plan(settings: GatewaySettings) -> Plan:
     if settings.access_client_id:
         headers["CF-Access-Client-Id"] = settings.access_client_id
     root, url, vertex = settings.gateway_root, provider_url(settings), None
-    live: Route | str = _VERTEX_LIVE
+    live: Route | str = (
+        f"CF_AIG_PROVIDER={VERTEX}: Cloudflare documents Live for Google AI Studio only ({{root}}/"
+        "google), no Vertex AI route, so cfgenai sent nothing: use a google-ai-studio client for Live"
+    )
     direct = is_loopback_url(root)
     if settings.provider == VERTEX:  # the token goes as Authorization (in byok a placeholder)
         drop = (KEY_HEADER,) if mode == "key" else (KEY_HEADER, "Authorization")
         genai = Route(url, headers, gateway, drop, key, direct)
         creds = settings.vertex_credentials if mode == "key" else None
-        vertex = Vertex(str(settings.vertex_project), str(settings.vertex_location), creds, key)
+        vertex = Vertex(str(settings.vertex_project), str(settings.vertex_location), creds)
     else:  # the key is a credential: upload chunks are sent without the client's headers
         credentials = (*gateway, (KEY_HEADER, "{}", key)) if key else gateway
         genai = Route(url, headers, credentials, () if key else (KEY_HEADER,), key, direct)
@@ -142,13 +139,11 @@ def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
     vertex = settings.provider == VERTEX
     if vertex and settings.vertex_credentials is not None:
         return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
-    holder = _key_field(settings)
-    key = getattr(settings, holder)
-    variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else holder.upper()
-    if key is None:
+    variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else _key_field(settings).upper()
+    if settings.provider_key is None:
         unset = variable if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
         return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
-    if key == settings.token:
+    if settings.key_is_token:
         return "byok", f"auto: {variable} is the gateway token, so the gateway adds its stored key"
     return "key", f"auto: {variable} is set"
 

@@ -63,8 +63,7 @@ _PAGE_CODE = re.compile(rb'(?:cf-error-code">|error code:?)\s*(\d{1,6})', re.I)
 
 
 def answered(status: int, headers: Any, body: bytes, method: Any, url: Any) -> Any:
-    """An httpx response from any HTTP library's response parts, for an error to keep: its
-    request is only the method and URL, never the headers that held the credentials."""
+    """An httpx response from any library's parts, for an error: its request carries no headers."""
     httpx = httpx_module()
     # The body is decoded already: httpx must not decode it again.
     kept = [(k, v) for k, v in headers.items() if str(k).lower() != "content-encoding"]
@@ -76,9 +75,8 @@ def handshake_error(response: Any, url: str) -> errors.APIError:
     """The exception for a refused WebSocket handshake (websockets' response to ``url``)."""
     answer = answered(response.status_code, response.headers, response.body or b"", "GET", url)
     error = error_for(answer)
-    if isinstance(error, GoogleClientError | GoogleServerError):
-        message = f"the WebSocket handshake was refused with HTTP {answer.status_code}"
-        error = type(error)(answer.status_code, {"error": {"message": message}}, answer)
+    if isinstance(error, GoogleClientError | GoogleServerError):  # the body is no API's
+        return type(error)(answer.status_code, None, answer, "the WebSocket handshake was refused")
     return error
 
 
@@ -95,9 +93,8 @@ def error_for(answer: Any) -> errors.APIError:
         parsed = json.loads(answer.content)
     except (ValueError, RecursionError):
         if (page := _cloudflare_page(status, answer.content)) is not None:
-            code, reason, hint = page
-            shown = {"error": {"message": reason}}
-            return kind(status, shown, answer, code, reason, hint, lead="Cloudflare answered")
+            shown = {"error": {"message": page[1]}}  # its reason
+            return kind(status, shown, answer, *page, lead="Cloudflare answered")
         parsed = {"message": answer.text, "status": f"HTTP {status}"}  # google-genai's stand-in
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if not isinstance(parsed, dict) or not (
@@ -120,8 +117,7 @@ def error_for(answer: Any) -> errors.APIError:
 
 
 def _cloudflare_page(status: int, body: bytes) -> tuple[int | None, str, str] | None:
-    """``(its error code, the reason, the hint)`` for one of Cloudflare's own error pages, else
-    ``None``: told by the body, since every answer through the gateway has Cloudflare's headers."""
+    """``(code, reason, hint)`` for Cloudflare's own error page (told by its body), else None."""
     lowered = body[: 256 * 1024].lower()
     if (plain := _ERROR_CODE_TEXT.fullmatch(body)) is not None:
         code: int | None = int(plain[1])
@@ -143,8 +139,8 @@ def _gateway_hint(status: int, code: int | None, reason: str) -> str:
         return next((HINTS[k] for k in ("spend", "unified billing") if k in lowered), HINTS["429"])
     if status == 403 and "policy" in lowered:
         return HINTS["policy"]
-    if code == 2044 or (status == 400 and "wholesale" in lowered):
-        return HINTS["wholesale"]  # 2044: the emulator's code; Cloudflare documents only the 400
+    if status == 400 and "wholesale" in lowered:  # Cloudflare documents the 400, not its code
+        return HINTS["wholesale"]
     return HINTS.get(code or 0, "see the gateway's logs in the Cloudflare dashboard")
 
 
@@ -190,21 +186,16 @@ def gateway_info(response: Any) -> GatewayInfo:
     elif (kept := getattr(getattr(response, "response", None), "headers", None)) is not None:
         headers = kept  # an APIError's answer
     else:
-        raise TypeError(
-            "gateway_info() takes a google-genai response, an APIError or a mapping of "
-            f"headers, not {type(response).__name__}"
-        )
-    get = {str(k).lower(): str(v) for k, v in headers.items()}.get
-    found: dict[str, Any] = {
-        f.name: get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)
-    }
+        kinds = "a google-genai response, an APIError or a mapping of headers"
+        raise TypeError(f"gateway_info() takes {kinds}, not {type(response).__name__}")
+    lowered: dict[str, Any] = {str(k).lower(): str(v) for k, v in headers.items()}
+    found = {f.name: lowered.get(f"cf-aig-{f.name}".replace("_", "-")) for f in fields(GatewayInfo)}
     found["step"] = int(step) if (step := found["step"]) and step.isdecimal() else None
     return GatewayInfo(**found | {"dlp": parse_dlp(found["dlp"])})
 
 
 def parse_dlp(header: str | None) -> DlpInfo | None:
-    """The ``cf-aig-dlp`` header as a ``DlpInfo``; ``None`` when absent or not JSON, and
-    whatever is malformed inside left out: never an exception."""
+    """``header`` (``cf-aig-dlp``) as a ``DlpInfo``, None if not JSON; malformed parts left out."""
     try:
         value = json.loads(header) if header else None
     except (ValueError, RecursionError):

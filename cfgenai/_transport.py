@@ -21,6 +21,7 @@ from pydantic_core import SchemaSerializer, core_schema
 from . import _compat, _otel
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
+from ._responses import answered, error_for
 from ._secrets import mask_headers, printable
 
 if TYPE_CHECKING:
@@ -50,13 +51,12 @@ def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """``(for httpx, for aiohttp and websockets)``, made once as google-genai would make them
-    (for plain http: trusting no CA); reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
+    """``(for httpx, for aiohttp and websockets)``; reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
     backend = "" if url.startswith("http:") else _compat.http_backend()
     return _tls_contexts(backend, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)  # made once, as google-genai makes them
 def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple[Any, Any]:
     if not backend:  # plain http: a context that verifies certificates, and trusts none
         no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -70,8 +70,7 @@ def _tls_contexts(backend: str, cafile: str | None, capath: str | None) -> tuple
 
 
 def placed(prefix: SplitResult, url: str) -> str | None:
-    """``url`` (an upload's on Google's host, say) moved under ``prefix``, or None if it is there;
-    raises ``OffGatewayError`` for any other URL."""
+    """``url`` from Google's host moved under ``prefix``; None if under it; else OffGatewayError."""
     target = urlsplit(url)
     # A path a server may resolve elsewhere (from a model name), or a '?' or '#' in one.
     unsafe = _UNSAFE_PATH.search(target.path) or _METHOD_IN_QUERY.match(target.query)
@@ -115,14 +114,10 @@ class Outgoing(_Hook):
     route: Route
     otel: bool = False
 
-    @functools.cached_property
-    def _prefix(self) -> SplitResult:
-        return urlsplit(self.route.url)
-
     def prepare(self, url: str, headers: MutableMapping[str, str]) -> str | None:
         """Changes ``headers`` in place; returns the URL to send to instead, if any."""
         self.route.leaving()
-        moved = placed(self._prefix, url)
+        moved = placed(urlsplit(self.route.url), url)  # which caches what it splits
         agent = headers.get("user-agent", "")  # upload chunks go without the client's headers
         if USER_AGENT not in agent:
             headers["user-agent"] = f"{agent} {USER_AGENT}".lstrip()
@@ -203,8 +198,6 @@ class AiohttpMiddleware(Outgoing):
 
 def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
     # The request is left out: its headers hold the credentials.
-    from ._responses import answered, error_for  # on the first error only
-
     url = urlsplit(str(request.url))._replace(query="", fragment="").geturl()
     raise error_for(answered(status, headers, body, request.method, url))
 

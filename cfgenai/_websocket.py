@@ -1,5 +1,4 @@
-"""The guard every WebSocket google-genai opens passes, and Live on its route (docs/routes.md): it
-wraps websockets' ``connect`` class (under any name) once, keeping state there for every import."""
+"""The guard on every WebSocket google-genai opens, and Live on its route (docs/routes.md)."""
 
 from __future__ import annotations
 
@@ -19,9 +18,10 @@ from websockets.asyncio.client import connect
 
 from ._errors import ConfigError
 from ._plan import Route
+from ._responses import handshake_error
 from ._secrets import fingerprint, mask, printable
 
-_STATE = "_cfgenai_guard"
+_STATE = "_cfgenai_guard"  # on websockets' connect class: one guard for every import of cfgenai
 _installing = threading.Lock()
 _KNOWN = {  # the routes Cloudflare does not document, named for the refusal's message
     "BidiGenerateMusic": "the Live Music API",
@@ -70,8 +70,6 @@ class RoutedLive(genai.live.AsyncLive):
             response = getattr(exc, "response", None)
             if entered or not hasattr(response, "status_code"):
                 raise
-            from ._responses import handshake_error
-
             raise handshake_error(response, self.route.url) from None
         finally:
             live.reset(token)
@@ -86,9 +84,8 @@ def _guard() -> _Guard:
         has_proxy = "proxy" in inspect.signature(original).parameters
 
         def __init__(self: Any, uri: str, *args: Any, **kwargs: Any) -> None:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            routed = False
-            if caller.startswith("google.genai"):  # other WebSockets are none of cfgenai's business
+            routed = False  # other WebSockets than google-genai's are none of cfgenai's business
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("google.genai"):
                 uri, routed = _checked(guard, uri, kwargs, has_proxy)
             original(self, uri, *args, **kwargs)
             if routed:  # a redirect is raised, never followed: it would carry the credentials
@@ -101,8 +98,7 @@ def _guard() -> _Guard:
 
 def _checked(guard: _Guard, uri: str, kwargs: dict[str, Any], has_proxy: bool) -> tuple[str, bool]:
     """The URI to open and whether cfgenai routed it (``kwargs`` changed); raises to refuse."""
-    route = guard.live.get()
-    if route is None:
+    if (route := guard.live.get()) is None:
         where = _where(uri)
         if any(where == g or where.startswith(g + "/") for g in guard.gateways):
             raise _refusal(uri, "Cloudflare AI Gateway documents no such WebSocket route")
@@ -146,13 +142,13 @@ def _where(url: str) -> str:
 
 
 class _Masked(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that writes each secret as its fingerprint."""
+    """A logger that writes each secret in a message's arguments as its fingerprint."""
 
     def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
-        super().__init__(logger, {})
+        super().__init__(logger)
         self._secrets = secrets
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
-            self.logger.log(level, mask(text, self._secrets), **kwargs)
+            shown = (a if isinstance(a, int | float) else mask(str(a), self._secrets) for a in args)
+            self.logger.log(level, msg, *shown, **kwargs)

@@ -1,6 +1,5 @@
-"""pytest plugin (the ``pytest11`` entry point): the ``cf_gateway`` fixture, and a guard that
-keeps cfgenai's clients off any gateway not on this machine unless the run is live. It imports
-the emulator only when a test asks for it, so without the ``testing`` extra it costs nothing."""
+"""pytest plugin (``pytest11``): the ``cf_gateway`` fixture, and a guard keeping cfgenai's clients
+on this machine unless the run is live. The emulator is imported only when a test asks for it."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import pytest
 if TYPE_CHECKING:
     from cfgenai.testing import GatewayEmulator
 
-_LOOPBACK = "127.0.0.1,localhost,::1"
 _live = True  # until pytest_configure reads the run's options
 
 
@@ -36,9 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     global _live
     _live = config.getoption("gateway_live") or os.environ.get("CF_AIG_LIVE") == "1"
-    config.addinivalue_line(
-        "markers", "gateway_cassette(path=None): cf_gateway answers from a recorded cassette"
-    )
+    config.addinivalue_line("markers", "gateway_cassette(path=None): cf_gateway replays a cassette")
 
 
 def refusal(url: str) -> str | None:
@@ -80,11 +76,10 @@ def cf_gateway(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Iterator[GatewayEmulator]:
-    """The emulator, reset, and the environment pointing ``cfgenai.client`` and ``build_client()``
-    at it alone: no ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*`` or ``GEMINI_*`` variable, no
-    ``.env``, no proxy for loopback, the shared client built anew. Faults reach the app at once:
-    no retries (``CF_AIG_RETRIES=0``), and none waits (``CF_AIG_RETRY_DELAY=0``). Set variables
-    after it."""
+    """The emulator, reset, with the environment pointing ``cfgenai.client`` and ``build_client()``
+    at it alone (no other ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*``, ``GEMINI_*``, ``.env``, or
+    proxy for loopback), the shared client built anew, and faults reaching the app at once
+    (``CF_AIG_RETRIES=0``, ``CF_AIG_RETRY_DELAY=0``). Set variables after it."""
     from cfgenai import reset_client
     from cfgenai.testing import _cassette
 
@@ -92,10 +87,9 @@ def cf_gateway(
     for name in list(os.environ):
         if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CF_AIG_ENV_FILE", "")
     for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, ",".join(filter(None, (os.environ.get(name), _LOOPBACK))))
-    environment = {"CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
+        monkeypatch.setenv(name, f"{os.environ.get(name, '')},127.0.0.1,localhost,::1".lstrip(","))
+    environment = {"CF_AIG_ENV_FILE": "", "CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
     for name, value in (environment | cf_gateway_session.env()).items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
