@@ -1,6 +1,5 @@
-"""Google credentials for Vertex AI (an access token, Application Default Credentials, a
-credentials file or a ``google.auth`` object), shared by the clients built from one source and
-refreshed once however many threads and event loops ask."""
+"""Google credentials for Vertex AI (an access token, Application Default Credentials, a file or
+a ``google.auth`` object), one per source for all its clients, refreshed once at a time."""
 
 from __future__ import annotations
 
@@ -68,9 +67,6 @@ class AccessToken(Credentials):
             "CF_AIG_VERTEX_ACCESS_TOKEN holds a token that cannot be refreshed: set a fresh one, "
             f"or set {VARIABLE} to adc or a credentials file"
         )
-
-    def __repr__(self) -> str:
-        return "AccessToken(<hidden>)"
 
 
 class SharedRefresh(Credentials):

@@ -3,7 +3,6 @@ the ``openai`` extra: ``pip install 'cfgenai[openai]'``."""
 
 from __future__ import annotations
 
-import copyreg
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -81,10 +80,13 @@ def _arguments(
         for name in SECRET_HEADERS & headers.keys():
             headers[name] = mask_header(name, headers[name])
 
+    import openai
+
+    agent = f"{_plan.USER_AGENT} OpenAI/Python {openai.__version__}"  # cfgenai's, then openai's
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
-        "default_headers": {**route.headers, "User-Agent": f"{_plan.USER_AGENT} {_openai_agent()}"},
+        "default_headers": {**route.headers, "User-Agent": agent},
         "timeout": plan.timeout,
         "max_retries": plan.retries,
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
@@ -94,13 +96,6 @@ def _arguments(
             trust_env=not route.direct,
         ),
     }
-
-
-def _openai_agent() -> str:
-    """What openai's own clients put in ``User-Agent``, which cfgenai's replaces."""
-    import openai
-
-    return f"OpenAI/Python {openai.__version__}"
 
 
 def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
@@ -116,11 +111,7 @@ def _pickle_errors_without_requests() -> None:
     credentials, and most would not unpickle otherwise (keyword-only constructor arguments)."""
     import openai
 
-    classes: list[type[BaseException]] = [openai.APIError]
-    while classes:
-        cls = classes.pop()
-        classes += cls.__subclasses__()
-        copyreg.pickle(cls, _reduce_error)
+    _compat.pickle_subclasses(openai.APIError, _reduce_error)
 
 
 def _reduce_error(error: BaseException) -> tuple[Any, ...]:
