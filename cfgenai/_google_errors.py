@@ -83,9 +83,8 @@ class OffGatewayError(_Picklable):
             f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent: check "
             "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
-        super().__init__(
-            421, {"error": {"message": message, "status": "MISDIRECTED"}}, None, message
-        )
+        body = {"error": {"message": message, "status": "MISDIRECTED"}}
+        super().__init__(421, body, None, message)
 
 
 def origin(url: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
 from ._checks import PROVIDER, VERTEX
-from ._errors import ConfigError
+from ._errors import ConfigError, optional
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
@@ -27,36 +27,24 @@ def compat_model(model: str) -> str:
 
 def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
     """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
-    _require_openai()
+    optional("openai", "openai")
     import openai
 
-    return openai.OpenAI(**_arguments(resolve(settings, overrides), openai.DefaultHttpxClient))
+    return openai.OpenAI(**_arguments(resolve(settings, overrides)))
 
 
 def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of ``openai_client``."""
-    _require_openai()
+    optional("openai", "openai")
     import openai
 
-    settings = resolve(settings, overrides)
-    return openai.AsyncOpenAI(**_arguments(settings, openai.DefaultAsyncHttpxClient, _awaitable))
+    return openai.AsyncOpenAI(**_arguments(resolve(settings, overrides), asynchronous=True))
 
 
-def _require_openai() -> None:
-    try:
-        import openai  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("this client needs openai: pip install 'cfgenai[openai]'") from exc
-
-
-def _arguments(
-    settings: GatewaySettings,
-    http_client: Callable[..., Any],
-    hook: Callable[[Callable[[Any], None]], Any] = lambda hook: hook,
-) -> dict[str, Any]:
-    """The client's arguments; ``hook`` makes its httpx hooks (async ones for the async client)."""
+def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[str, Any]:
+    """The arguments of openai's client (``asynchronous``: of its async one)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
         why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
@@ -83,6 +71,8 @@ def _arguments(
     import openai
 
     agent = f"{_plan.USER_AGENT} OpenAI/Python {openai.__version__}"  # cfgenai's, then openai's
+    hook = _awaitable if asynchronous else lambda hook: hook
+    http_client = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
