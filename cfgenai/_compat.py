@@ -7,6 +7,7 @@ import copyreg
 import functools
 import importlib
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -84,11 +85,16 @@ def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
         errors.append((aiohttp.ClientConnectorError, aiohttp.ClientConnectionError))
         errors.append((aiohttp.ClientResponseError, aiohttp.ClientError))
     for root, base in errors:
-        classes = [root]
-        while classes:
-            cls = classes.pop()
-            classes += cls.__subclasses__()
-            copyreg.pickle(cls, functools.partial(_message_only, base))
+        pickle_subclasses(root, functools.partial(_message_only, base))
+
+
+def pickle_subclasses(root: type, reduce: Callable[[Any], tuple[Any, ...]]) -> None:
+    """Pickle ``root`` and each of its subclasses defined by now with ``reduce``."""
+    classes = [root]
+    while classes:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        copyreg.pickle(cls, reduce)
 
 
 def _message_only(base: type | None, error: BaseException) -> tuple[type, tuple[str]]:

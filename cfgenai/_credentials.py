@@ -1,6 +1,5 @@
-"""Google credentials for Vertex AI (an access token, Application Default Credentials, a
-credentials file or a ``google.auth`` object), shared by the clients built from one source and
-refreshed once however many threads and event loops ask."""
+"""Google credentials for Vertex AI (an access token, Application Default Credentials, a file or
+a ``google.auth`` object), one per source for all its clients, refreshed once at a time."""
 
 from __future__ import annotations
 
@@ -26,15 +25,13 @@ from ._secrets import printable
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 VARIABLE = "CF_AIG_VERTEX_CREDENTIALS"
 FIX = "point it at a credentials JSON file, or set it to adc"
-# Per file type: what it holds, and its own google-auth loader (the generic one is deprecated).
+# Per file type: what it holds, and its own google-auth loader (the generic one is deprecated);
+# in a loader's module, {} is an external account's source, {kind} the type.
 _TYPES = {
     "service_account": ("service account key", "oauth2.service_account:from_service_account_info"),
     "authorized_user": ("user credentials", "oauth2.credentials:from_authorized_user_info"),
-    "external_account": ("workload identity federation", "auth.{}:from_info"),  # {}: its source's
-    "external_account_authorized_user": (
-        "workforce identity federation",
-        "auth.external_account_authorized_user:from_info",
-    ),
+    "external_account": ("workload identity federation", "auth.{}:from_info"),
+    "external_account_authorized_user": ("workforce identity federation", "auth.{kind}:from_info"),
 }
 # Where google-auth looks for Application Default Credentials.
 _ADC = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST")
@@ -69,9 +66,6 @@ class AccessToken(Credentials):
             f"or set {VARIABLE} to adc or a credentials file"
         )
 
-    def __repr__(self) -> str:
-        return "AccessToken(<hidden>)"
-
 
 class SharedRefresh(Credentials):
     """Credentials whose refresh runs once at a time: a caller that waited finds the token
@@ -79,7 +73,7 @@ class SharedRefresh(Credentials):
 
     def __init__(self, inner: Credentials, path: Path | None = None, signature: Any = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self._inner, self._path, self._lock = inner, path, threading.Lock()
+        self._inner, self._path = inner, path
         self._signature = signature  # the file before it was loaded, or warned about (once)
         self.token, self.expiry = inner.token, inner.expiry
 
@@ -88,7 +82,7 @@ class SharedRefresh(Credentials):
         return getattr(self._inner, "quota_project_id", None)
 
     def refresh(self, request: Any) -> None:
-        with self._lock:
+        with _refresh_lock:
             if self.valid:
                 return  # refreshed while this caller waited
             if self._path and (now := _rotation.signature(self._path)) != self._signature:
@@ -113,12 +107,6 @@ class SharedRefresh(Credentials):
         who = f" ({email})" if isinstance(email, str) and "@" in email else ""
         return kind + who + (f" from {self._path}" if self._path else "")
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
     def __repr__(self) -> str:
         return f"SharedRefresh({self.describe()})"
 
@@ -127,6 +115,8 @@ class SharedRefresh(Credentials):
 _LOADED: dict[str, tuple[Any, SharedRefresh]] = {}
 _GIVEN: weakref.WeakKeyDictionary[Any, SharedRefresh] = weakref.WeakKeyDictionary()
 _load_lock = threading.Lock()
+# One for every source, which keeps the credentials picklable: refreshes are rare and short.
+_refresh_lock = threading.Lock()
 
 
 def shared(source: Any) -> SharedRefresh:
@@ -164,7 +154,7 @@ def _load(path: Path) -> Credentials:
     source = source if isinstance(source, dict) else {}
     aws = str(source.get("environment_id", "")).startswith("aws")
     external = "aws" if aws else "pluggable" if "executable" in source else "identity_pool"
-    module, _, method = loader.format(external).partition(":")
+    module, _, method = loader.format(external, kind=kind).partition(":")
     try:
         make = getattr(importlib.import_module(f"google.{module}").Credentials, method)
         return cast(Credentials, make(info, scopes=SCOPES))

@@ -9,8 +9,7 @@ errors are in ``cfgenai._google_errors``, since google-genai takes a second to i
     Exception
     └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
     google.genai.errors.APIError
-    ├── GatewayError           [cfgenai] the gateway itself refused; Google never saw the request
-    │   │                          (Cloudflare's own error pages in front of it too)
+    ├── GatewayError           [cfgenai] the gateway or Cloudflare refused: Google never saw it
     │   ├── GatewayClientError     a 4xx, also google-genai's ClientError
     │   └── GatewayServerError     a 5xx, also google-genai's ServerError
     ├── GoogleClientError      Google's 4xx passed on: google-genai's ClientError
@@ -25,7 +24,9 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,6 +63,14 @@ class CloudflareAPIError(Exception):
         shown = f" ({', '.join(map(str, codes))})" if codes else ""
         reason = f"{reason}; " if reason else ""
         super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
+
+
+def optional(module: str, extra: str) -> ModuleType:
+    """``module``, imported; an ``ImportError`` naming cfgenai's extra to install if it is not."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"this needs {module}: pip install 'cfgenai[{extra}]'") from exc
 
 
 def problems(

@@ -13,9 +13,8 @@ from ._errors import publish
 
 
 class _Picklable(errors.APIError):
-    """Pickled as it is, class and all (google-genai's own errors come back as a plain
-    ``APIError``, or not at all, in some releases). Given a ``message``, its str is the code
-    and that message, not google-genai's rendering of the body."""
+    """Pickled class and all (some google-genai releases unpickle theirs as a plain ``APIError``,
+    or not at all); given a ``message``, ``str()`` is the code and it, not the body rendered."""
 
     def __init__(self, code: int, body: Any, response: Any = None, message: str = "") -> None:
         super().__init__(code, {"error": {"message": message}} if body is None else body, response)
@@ -36,9 +35,8 @@ class GoogleServerError(_Picklable, errors.ServerError):
 
 
 class GatewayError(_Picklable):
-    """Cloudflare AI Gateway, or Cloudflare's own error page in front of it, refused the
-    request; Google never saw it. A google-genai ``ClientError`` or ``ServerError`` by status,
-    with ``gateway_code`` (e.g. 2009) and ``hint`` naming the setting to check."""
+    """The gateway (or Cloudflare's error page in front of it) refused; Google never saw the
+    request. A ``ClientError`` or ``ServerError`` by status, with ``gateway_code`` and ``hint``."""
 
     def __init__(
         self,
@@ -85,9 +83,8 @@ class OffGatewayError(_Picklable):
             f"cfgenai refused to send a request to {origin(url)}: {why}; nothing was sent: check "
             "CF_AIG_BASE_URL, and the URLs and model names your code passes"
         )
-        super().__init__(
-            421, {"error": {"message": message, "status": "MISDIRECTED"}}, None, message
-        )
+        body = {"error": {"message": message, "status": "MISDIRECTED"}}
+        super().__init__(421, body, None, message)
 
 
 def origin(url: str) -> str:

@@ -1,7 +1,7 @@
-"""Secrets held in files, as Docker and Kubernetes mount them: read safely (``load``), and
-read again when rotated. ``Secret.value`` looks at its file at most every ``CHECK_EVERY``
-seconds and takes a changed one once two looks in a row found it the same and it passes the
-settings' checks: never a half-written secret. An unusable file is logged once per change."""
+"""Secrets in files, as Docker and Kubernetes mount them: read safely (``load``), and again when
+rotated. ``Secret.value`` looks at its file at most every ``CHECK_EVERY`` seconds and takes a
+changed value seen the same twice in a row that passes the settings' checks: never a half-written
+secret. An unusable file is logged once per change."""
 
 from __future__ import annotations
 
@@ -31,12 +31,8 @@ log = logging.getLogger("cfgenai")
 # Without blocking: opening a FIFO would wait for a writer.
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 _FLAGS |= getattr(os, "O_BINARY", 0)
-_SPECIAL = {
-    stat.S_ISFIFO: "a FIFO (named pipe)",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
-    stat.S_ISSOCK: "a socket",
-}
+# By the file type letter of `ls -l` (stat.filemode).
+_SPECIAL = {"p": "FIFO (named pipe)", "c": "character device", "b": "block device", "s": "socket"}
 
 
 class Unusable(ValueError):
@@ -47,7 +43,7 @@ class Unusable(ValueError):
 class Secret:
     """A credential as the settings read it, and its file: ``value`` is what it holds now."""
 
-    first: str
+    first: str = field(repr=False)
     path: Path | None = None
 
     def value(self) -> str:
@@ -56,9 +52,6 @@ class Secret:
         if (watch := _watches.get(self.path)) is None:  # settings unpickled in a new process
             watch = _watches.setdefault(self.path, _Watch(self.path, self.first))
         return watch.current()
-
-    def __repr__(self) -> str:
-        return f"Secret(from {self.path})" if self.path else "Secret(...)"
 
 
 @dataclass(eq=False, repr=False)
@@ -199,8 +192,8 @@ def _usable(data: bytes, checks: Iterable[Check]) -> str:
 def _kind(mode: int, fix: str) -> str:
     if stat.S_ISDIR(mode):
         return f"is a folder; {fix}"
-    kind = next((kind for test, kind in _SPECIAL.items() if test(mode)), "a special file")
-    return f"is {kind}, not a regular file; {fix}"
+    kind = _SPECIAL.get(stat.filemode(mode)[0], "special file")
+    return f"is a {kind}, not a regular file; {fix}"
 
 
 def _unreadable(exc: OSError) -> str:

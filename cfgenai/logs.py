@@ -2,16 +2,14 @@
 (``{CLOUDFLARE_API_BASE_URL}/accounts/{account}/ai-gateway/gateways/{gateway}/logs/{id}``) with
 ``CLOUDFLARE_API_TOKEN``, an API token with AI Gateway permissions, never the gateway's own."""
 
-from __future__ import annotations
-
 import asyncio
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import UnionType
-from typing import Any, TypeVar, get_args, get_type_hints
+from typing import Any, TypeVar, get_args
 
 from . import _plan
 from ._compat import httpx_module
@@ -99,8 +97,8 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
         raise ConfigError(problems)
     route.leaving()
     headers = {"User-Agent": _plan.USER_AGENT, **route.credential_headers()}
-    url = f"{route.url}/{log_id}"
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
+    url = f"{route.url}/{log_id}"
     response = httpx_module().request(
         method, url, headers=headers, json=body, timeout=plan.timeout, trust_env=not route.direct
     )
@@ -163,11 +161,11 @@ def _feedback_body(feedback: Any, score: Any, metadata: Mapping[str, Any] | None
 def _log_entry(result: Any) -> LogEntry:
     entry = result if isinstance(result, dict) else {}
     values: dict[str, Any] = {}
-    for name, hint in get_type_hints(LogEntry).items():  # each "X | None": the entry's X, or None
-        kind = get_args(hint)[0] if isinstance(hint, UnionType) else None
-        value = entry.get("duration" if name == "duration_ms" else name)
+    for f in fields(LogEntry):  # each "X | None": the entry's X, or None
+        kind = get_args(f.type)[0] if isinstance(f.type, UnionType) else None
+        value = entry.get("duration" if f.name == "duration_ms" else f.name)
         value = float(value) if kind is float and type(value) is int else value
-        values[name] = value if type(value) is kind else None  # JSON's types: a bool is no int
+        values[f.name] = value if type(value) is kind else None  # JSON's types: a bool is no int
     metadata = entry.get("metadata")  # Cloudflare's: the JSON text of the request's header
     metadata = _parsed(json.loads, metadata) if isinstance(metadata, str) else metadata
     values["metadata"] = metadata if type(metadata) is dict else {}

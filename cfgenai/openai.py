@@ -3,14 +3,13 @@ the ``openai`` extra: ``pip install 'cfgenai[openai]'``."""
 
 from __future__ import annotations
 
-import copyreg
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
 from ._checks import PROVIDER, VERTEX
-from ._errors import ConfigError
+from ._errors import ConfigError, optional
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
@@ -28,36 +27,24 @@ def compat_model(model: str) -> str:
 
 def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
     """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
-    _require_openai()
+    optional("openai", "openai")
     import openai
 
-    return openai.OpenAI(**_arguments(resolve(settings, overrides), openai.DefaultHttpxClient))
+    return openai.OpenAI(**_arguments(resolve(settings, overrides)))
 
 
 def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of ``openai_client``."""
-    _require_openai()
+    optional("openai", "openai")
     import openai
 
-    settings = resolve(settings, overrides)
-    return openai.AsyncOpenAI(**_arguments(settings, openai.DefaultAsyncHttpxClient, _awaitable))
+    return openai.AsyncOpenAI(**_arguments(resolve(settings, overrides), asynchronous=True))
 
 
-def _require_openai() -> None:
-    try:
-        import openai  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("this client needs openai: pip install 'cfgenai[openai]'") from exc
-
-
-def _arguments(
-    settings: GatewaySettings,
-    http_client: Callable[..., Any],
-    hook: Callable[[Callable[[Any], None]], Any] = lambda hook: hook,
-) -> dict[str, Any]:
-    """The client's arguments; ``hook`` makes its httpx hooks (async ones for the async client)."""
+def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[str, Any]:
+    """The arguments of openai's client (``asynchronous``: of its async one)."""
     plan = _plan.plan(settings)
     if plan.vertex is not None:
         why = "the OpenAI-compatible client serves Google AI Studio models: unset it, or set it to"
@@ -81,10 +68,15 @@ def _arguments(
         for name in SECRET_HEADERS & headers.keys():
             headers[name] = mask_header(name, headers[name])
 
+    import openai
+
+    agent = f"{_plan.USER_AGENT} OpenAI/Python {openai.__version__}"  # cfgenai's, then openai's
+    hook = _awaitable if asynchronous else lambda hook: hook
+    http_client = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
     return {
         "api_key": route.key.value() if route.key else "",
         "base_url": route.url,
-        "default_headers": {**route.headers, "User-Agent": f"{_plan.USER_AGENT} {_openai_agent()}"},
+        "default_headers": {**route.headers, "User-Agent": agent},
         "timeout": plan.timeout,
         "max_retries": plan.retries,
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
@@ -94,13 +86,6 @@ def _arguments(
             trust_env=not route.direct,
         ),
     }
-
-
-def _openai_agent() -> str:
-    """What openai's own clients put in ``User-Agent``, which cfgenai's replaces."""
-    import openai
-
-    return f"OpenAI/Python {openai.__version__}"
 
 
 def _awaitable(hook: Callable[[Any], None]) -> Callable[[Any], Any]:
@@ -116,11 +101,7 @@ def _pickle_errors_without_requests() -> None:
     credentials, and most would not unpickle otherwise (keyword-only constructor arguments)."""
     import openai
 
-    classes: list[type[BaseException]] = [openai.APIError]
-    while classes:
-        cls = classes.pop()
-        classes += cls.__subclasses__()
-        copyreg.pickle(cls, _reduce_error)
+    _compat.pickle_subclasses(openai.APIError, _reduce_error)
 
 
 def _reduce_error(error: BaseException) -> tuple[Any, ...]:

@@ -4,13 +4,12 @@ imported only when its helper is called."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from google import genai
 
 from .._client import client_kwargs
-from .._errors import ConfigError
+from .._errors import ConfigError, optional
 
 if TYPE_CHECKING:
     from langchain_google_genai import ChatGoogleGenerativeAI
@@ -48,12 +47,7 @@ def llama_index_llm(model: str, **kwargs: Any) -> GoogleGenAI:
 
 def _framework(module: str, extra: str) -> tuple[Any, dict[str, Any]]:
     """The framework's module, and the Gemini API client's arguments."""
-    try:
-        imported = importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"this helper needs {module.split('.')[0]}: pip install 'cfgenai[{extra}]'"
-        ) from exc
+    imported = optional(module, extra)
     options = client_kwargs()
     if options["vertexai"]:
         why = "CF_AIG_PROVIDER: LangChain/LlamaIndex serve the Gemini API only"
