@@ -338,9 +338,8 @@ def test_a_vertex_access_token_file_rotated_to_a_placeholder_keeps_the_last_good
         vertex_project="proj",
         vertex_location="us-central1",
     )
-    vertex = _plan.plan(settings).vertex
-    assert vertex is not None and vertex.token is not None
-    secret = vertex.token
+    secret = _plan.plan(settings).genai.key
+    assert secret is not None
     _rotate(path, "<vertex-access-token>")
     for _ in range(3):
         clock.tick()

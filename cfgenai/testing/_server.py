@@ -113,10 +113,12 @@ class Server:
         server, sock = self._bind()
         self._server = server
         # uvicorn shuts down gracefully on these, then raises the signal again: answer that
-        # second one here, so the process ends normally instead of dying of it.
-        previous = {
-            sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        # second one here, so the process ends normally instead of dying of it; one that comes
+        # before uvicorn listens for it (just after on_ready) stops the server as it starts.
+        def stop(*_: object) -> None:
+            server.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         if on_ready is not None:
             on_ready()
         try:
