@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -72,6 +74,7 @@ def guarded_protocol(
         _expires: float | None = None
         _waiting_for: str | None = None  # "headers", "body" or None
         _used = False
+        _lost: asyncio.Future[None] | None = None  # close() waits for it
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -85,6 +88,8 @@ def guarded_protocol(
             live.discard(self)
             self._expect(None, 0)
             super().connection_lost(exc)
+            if self._lost is not None and not self._lost.done():  # (cancelled: close gave up)
+                self._lost.set_result(None)
 
         def data_received(self, data: bytes) -> None:
             if not self._used:
@@ -131,16 +136,22 @@ def guarded_protocol(
             self.transport.close()
 
     async def close(connections: list[Guarded]) -> None:
-        for connection in connections:
+        for connection in live.intersection(connections):  # on the loop: none is lost meanwhile
+            connection._lost = connection.loop.create_future()
             connection.shutdown()  # uvicorn's graceful close: now, or after the answer
-        pause = 0.0  # one turn of the loop closes the idle ones; answers take longer
-        while live.intersection(connections):  # until each has seen its connection_lost
-            await asyncio.sleep(pause)
-            pause = 0.001
+        await asyncio.gather(*(c._lost for c in connections if c._lost and not c._lost.done()))
 
     def close_all() -> None:
         # From another thread: the set is only copied here, and changed in the server's loop.
-        connections = list(live)
+        # An idle connection's socket is shut down from here, at once (its loop then sees it
+        # end); one busy with an answer is closed by its loop, once the answer is sent.
+        connections = []
+        for connection in list(live):
+            if connection.conn.our_state is connection.conn.their_state is h11.IDLE:
+                with contextlib.suppress(OSError):  # shut down already
+                    connection.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            else:
+                connections.append(connection)
         if connections:
             future = asyncio.run_coroutine_threadsafe(close(connections), connections[0].loop)
             try:
