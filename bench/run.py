@@ -735,8 +735,8 @@ def test_on_pytest_httpserver(bare, httpserver, i):
 
 def fixture_cost(count: int, trials: int) -> Paired:
     """Seconds per test: a test using ``cf_gateway`` and ``cfgenai.client`` (the emulator reset,
-    a client built for the test) vs the same test on pytest-httpserver with a bare client
-    shared by every test, each answering ``ok``."""
+    the shared client kept from test to test) vs the same test on pytest-httpserver with a bare
+    client shared by every test, each answering ``ok``."""
     recorded = Path(__file__).parent.parent / "tests" / "data" / "gemini-2.5-flash.json"
     answer = json.loads(recorded.read_text())["generateContent"]
     answer["candidates"][0]["content"]["parts"] = [{"text": "ok"}]

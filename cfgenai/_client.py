@@ -119,25 +119,50 @@ class _AsyncClient(genai.client.AsyncClient):
         return live
 
 
-# The shared client behind `cfgenai.client`; everything that changes it holds the lock.
+# The shared client behind `cfgenai.client` and the environment() it was built in; a spare (from
+# cf_gateway's last test) is taken instead of building one in the environment it was built in.
+# Everything that changes them holds the lock.
+Built = tuple[genai.Client, int]
 _shared: genai.Client | None = None
+_environ = 0
+_spare: Built | None = None
 _shared_lock = threading.Lock()
 _inherited: list[object] = []  # a parent's clients: kept, so a child never closes their sockets
 
 
 def shared_client() -> genai.Client:
     """The ``genai.Client`` behind ``cfgenai.client``, built from the environment if none is."""
+    global _spare
     with _shared_lock:
         if _shared is None:
-            _share(build_client())
+            spare, _spare, now = _spare, None, environment()
+            _share(*(spare if spare and spare[1] == now else (build_client(), now)))
         assert _shared is not None
         return _shared
 
 
+def environment() -> int:
+    """The environment as a number, the same for the same variables (pytest's name of the
+    current test aside); it keeps none of their values."""
+    test = ("PYTEST_CURRENT_TEST", os.environ.get("PYTEST_CURRENT_TEST"))
+    return hash(frozenset(os.environ.items()) - {test})
+
+
 def reset_client() -> None:
     """Forget the shared client: the next use of ``cfgenai.client`` builds a new one."""
+    swap(None)
+
+
+def swap(spare: Built | None) -> Built | None:
+    """Forget the shared client; the next use takes ``spare`` (a client, the environment it was
+    built in) if the environment is the same then. Returns the client forgotten (else the spare
+    left unused) and its environment, if any."""
+    global _spare
     with _shared_lock:
+        old = _spare if _shared is None else (_shared, _environ)
         _share(None)
+        _spare = spare
+        return old
 
 
 async def aclose_client() -> None:
@@ -149,9 +174,9 @@ async def aclose_client() -> None:
         await closing.aio.aclose()
 
 
-def _share(new: genai.Client | None) -> genai.Client | None:
-    global _shared
-    old, _shared = _shared, new
+def _share(new: genai.Client | None, environ: int = 0) -> genai.Client | None:
+    global _shared, _environ
+    old, _shared, _environ = _shared, new, environ
     _compat.share_state(client, new)
     return old
 
@@ -168,7 +193,7 @@ def _closed(api_client: object) -> bool:
 def _after_fork_in_child() -> None:
     global _shared_lock
     _shared_lock = threading.Lock()
-    _inherited.append(_share(None))
+    _inherited.append(swap(None))
 
 
 class SharedClient(_Client):

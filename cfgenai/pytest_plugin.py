@@ -49,6 +49,9 @@ def refusal(url: str) -> str | None:
     )
 
 
+_left: Any = None  # the client the last cf_gateway test left, and the environment it was built in
+
+
 @pytest.fixture(scope="session")
 def cf_gateway_options() -> dict[str, Any]:
     """Keyword arguments for the session's ``GatewayEmulator``; override it in conftest.py."""
@@ -62,12 +65,12 @@ def cf_gateway_options() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEmulator]:
     """The gateway emulator, started once per test session on a free loopback port."""
-    from cfgenai import reset_client
     from cfgenai.testing import GatewayEmulator
 
+    global _left
     with GatewayEmulator(**cf_gateway_options) as gateway:
         yield gateway
-    reset_client()  # and the client the last test left for the next
+    _left = None
 
 
 @pytest.fixture
@@ -78,9 +81,10 @@ def cf_gateway(
 ) -> Iterator[GatewayEmulator]:
     """The emulator, reset, with the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone (no other ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*``, ``GEMINI_*``, ``.env``, or
-    proxy for loopback), the shared client built anew, and faults reaching the app at once
-    (``CF_AIG_RETRIES=0``, ``CF_AIG_RETRY_DELAY=0``). Set variables after it."""
-    from cfgenai import reset_client
+    proxy for loopback), the shared client built for that environment (once per session),
+    and faults reaching the app at once (``CF_AIG_RETRIES=0``, ``CF_AIG_RETRY_DELAY=0``). Set
+    variables after it."""
+    from cfgenai import _client
     from cfgenai.testing import _cassette
 
     cassette = _cassette.for_test(request)  # None unless marked gateway_cassette
@@ -93,10 +97,16 @@ def cf_gateway(
     for name, value in (environment | cf_gateway_session.env()).items():
         monkeypatch.setenv(name, value)
     cf_gateway_session.reset()
-    reset_client()  # forgotten, not closed: an app may hold what it took (a cached .models)
+    # The shared client is forgotten, not closed (an app may hold what it took, a cached
+    # .models); the last test's is taken again if built in the environment then in use. A test
+    # that set variables passes its own on to none (nor the warnings they caused).
+    global _left
+    _client.swap(_left)
     if cassette is not None:
         cassette.start(cf_gateway_session, monkeypatch)
+    before = _client.environment()
     yield cf_gateway_session
-    reset_client()
+    left = _client.swap(None)
+    _left = left if _client.environment() == before else None
     if cassette is not None:
         cassette.finish()

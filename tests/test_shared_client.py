@@ -119,6 +119,7 @@ def test_the_shared_client_is_built_once_under_concurrent_first_use(
         return builds[-1]
 
     monkeypatch.setattr(_client, "build_client", slow_build)
+    cfgenai.reset_client()  # and no spare from an earlier test: built here
     start = threading.Barrier(8)
     seen: list[object] = []
 
@@ -480,9 +481,9 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
     assert not any(secret in output for secret in _SECRETS)
 
 
-# -- the fixture takes a client back, never a connection --------------------------------------
+# -- tests in one environment share a client, never a connection -----------------------------
 
-_ONE_CLIENT_PER_TEST = """
+_ONE_CLIENT_PER_ENVIRONMENT = """
 import asyncio
 import pytest
 from cfgenai import client
@@ -527,6 +528,14 @@ def test_key_mode(cf_gateway, monkeypatch):
     seen.append(shared_client())
 
 
+def test_key_mode_for_a_while(cf_gateway, monkeypatch):
+    with monkeypatch.context() as patched:  # the client is built in it, then it is undone
+        patched.setenv("CF_AIG_MODE", "key")
+        patched.setenv("GOOGLE_API_KEY", "test-google-key")
+        client.models.generate_content(model=MODEL, contents="hi")
+    seen.append(shared_client())
+
+
 def test_byok_again(cf_gateway):
     client.models.generate_content(model=MODEL, contents="hi")
     assert cf_gateway.last_request.header("x-goog-api-key") is None
@@ -539,20 +548,22 @@ def test_a_closed_client(cf_gateway):
     seen.append(shared_client())
 
 
-def test_no_two_tests_shared_a_client():
-    assert len({id(c) for c in seen}) == len(seen) == 10
+def test_tests_in_the_fixtures_environment_share_one_client_and_no_other():
+    same, own = seen[:5], seen[5:]  # the key mode ones are not passed on: byok_again builds one
+    assert len({id(c) for c in same}) == 1
+    assert len({id(c) for c in own} | {id(same[0])}) == len(own) + 1 == 7
 """
 
 
 @pytest.mark.parametrize("aiohttp", ["with aiohttp", "without aiohttp"])
-def test_each_test_gets_its_own_client_and_connection(
+def test_tests_in_one_environment_share_a_client_never_a_connection(
     pytester: pytest.Pytester, aiohttp: str
 ) -> None:
-    pytester.makepyfile(test_app=_ONE_CLIENT_PER_TEST)
+    pytester.makepyfile(test_app=_ONE_CLIENT_PER_ENVIRONMENT)
     if aiohttp == "without aiohttp":  # google-genai then sends async requests with httpx
         pytester.makeconftest("import sys\nsys.modules['aiohttp'] = None\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=12)
 
 
 def test_what_an_app_cached_from_the_shared_client_works_in_every_test(
