@@ -12,10 +12,11 @@ from textwrap import wrap
 from . import _options, _settings
 from ._options import OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._settings import SECRET_FIELDS, GatewaySettings, variables
+from ._sources import ENV_FILE, SECRETS_DIR
 
 SOURCES = {  # not fields: where the fields are read from (process environment only)
-    "CF_AIG_ENV_FILE": ("The .env file to read; empty reads none.", ".env"),
-    "CF_AIG_SECRETS_DIR": (
+    ENV_FILE: ("The .env file to read; empty reads none.", ".env"),
+    SECRETS_DIR: (
         "A folder of files named after the secret variables, one secret each, as Docker and "
         "Kubernetes mount them.",
         None,
@@ -56,7 +57,7 @@ def _rows() -> Iterator[tuple[str, str, list[str], str, str | None]]:
             yield from ((variable, variable, [], *about) for variable, about in SOURCES.items())
         meaning = _docstrings()[name]
         if name in SECRET_FIELDS:
-            meaning += f" Or from a file: `{first}_FILE`, or `CF_AIG_SECRETS_DIR`."
+            meaning += f" Or from a file: `{first}_FILE`, or `{SECRETS_DIR}`."
         yield name, first, aliases, meaning, default_text(name)
 
 

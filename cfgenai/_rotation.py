@@ -133,8 +133,10 @@ def load(path: Path, fix: str) -> tuple[Signature, bytes]:
     except FileNotFoundError:
         raise Unusable(f"does not exist; {fix}") from None
     except OSError as exc:  # a socket (ENXIO), or a folder on Windows
-        mode = getattr(_stat(path), "st_mode", stat.S_IFREG)
-        raise Unusable(_unreadable(exc) if stat.S_ISREG(mode) else _kind(mode, fix)) from None
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(mode := os.stat(path).st_mode):
+                raise Unusable(_kind(mode, fix)) from None
+        raise Unusable(_unreadable(exc)) from None
     try:
         info = os.fstat(fd)  # of the file opened: a path swapped meanwhile changes nothing
         if not stat.S_ISREG(info.st_mode):
@@ -152,15 +154,11 @@ def load(path: Path, fix: str) -> tuple[Signature, bytes]:
 
 def signature(path: Path) -> Signature | None:
     """What tells a changed file (its inode, modification time and size), or None."""
-    info = _stat(path)
-    return None if info is None else (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
-def _stat(path: Path) -> os.stat_result | None:
     try:
-        return os.stat(path)
+        info = os.stat(path)
     except OSError:
         return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def _secret(data: bytes) -> str:
