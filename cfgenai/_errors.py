@@ -6,6 +6,9 @@ errors are in ``cfgenai._google_errors``, since google-genai takes a second to i
 
     ValueError
     └── ConfigError            [cfgenai] every configuration problem, each naming what to fix
+    ConnectionError, and the transport's own error (httpx's ConnectError, aiohttp's...)
+    └── GatewayUnreachable     [cfgenai] the gateway could not be reached, or its answer was cut
+        └── GatewayTimeout     [cfgenai] ... in time: also a TimeoutError
     Exception
     └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
     google.genai.errors.APIError
@@ -24,7 +27,10 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib
+import ssl
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -33,7 +39,15 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 _PUBLIC = {"CloudflareAPIError": "cfgenai.logs"} | dict.fromkeys(
-    ("ConfigError", "GatewayError", "OffGatewayError", "RedirectError"), "cfgenai"
+    (
+        "ConfigError",
+        "GatewayError",
+        "GatewayTimeout",
+        "GatewayUnreachable",
+        "OffGatewayError",
+        "RedirectError",
+    ),
+    "cfgenai",
 )
 
 
@@ -63,6 +77,100 @@ class CloudflareAPIError(Exception):
         shown = f" ({', '.join(map(str, codes))})" if codes else ""
         reason = f"{reason}; " if reason else ""
         super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
+
+
+class GatewayUnreachable(ConnectionError):
+    """The gateway could not be reached, or its answer was cut: the message names its host and
+    port, what failed and the attempts made; ``__cause__`` is the transport's error. Raised as a
+    subclass of that error's class too, so google-genai's retry and ``except`` clauses see it."""
+
+    def __str__(self) -> str:  # never the transport's own __str__, which may read its state
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:  # pickled as cfgenai's class alone, and by its message
+        return GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable, (
+            str(self),
+        )
+
+
+class GatewayTimeout(GatewayUnreachable, TimeoutError):
+    """The gateway did not answer, or finish answering, within the timeout (``CF_AIG_TIMEOUT``)."""
+
+
+# Each transport error by the name of its class (or a base), nearest first: what failed.
+_FAILED = {
+    "ConnectTimeout": "connecting timed out",
+    "ConnectionTimeoutError": "connecting timed out",
+    "PoolTimeout": "waiting for a free connection timed out",
+    "WriteTimeout": "sending the request timed out",
+    "ReadTimeout": "reading the answer timed out",
+    "SocketTimeoutError": "reading the answer timed out",
+    "TimeoutException": "the request timed out",
+    "TimeoutError": "the request timed out",
+    "ClientConnectorCertificateError": "the TLS handshake failed",
+    "ClientSSLError": "the TLS handshake failed",
+    "SSLError": "the TLS handshake failed",
+    "ConnectError": "connecting failed",
+    "ClientConnectorError": "connecting failed",
+    "ServerDisconnectedError": "the connection closed before an answer",
+    "RemoteProtocolError": "the answer was cut",
+    "ClientPayloadError": "the answer was cut",
+    "ReadError": "reading the answer failed",
+    "WriteError": "sending the request failed",
+    "ClientOSError": "the connection failed",
+    "TransportError": "the connection failed",
+}
+# What google-genai's retry retries (httpx's and aiohttp's errors, and their subclasses).
+_RETRIED = {"TimeoutException", "ConnectError", "ClientOSError", "ServerDisconnectedError"}
+_failures: contextvars.ContextVar[int] = contextvars.ContextVar("cfgenai_failures", default=0)
+
+
+def unreachable(
+    exc: BaseException, where: str, attempts: int, timeout: float, received: int | None = None
+) -> BaseException:
+    """``exc``, a transport's error reaching ``where`` (host:port), as ``GatewayUnreachable``;
+    ``exc`` itself if it is none, or if building that fails. ``attempts`` is how many
+    google-genai makes: the attempts are counted here, in this thread or task."""
+    try:
+        failed = next((_FAILED[c.__name__] for c in type(exc).__mro__ if c.__name__ in _FAILED), "")
+        if not failed or isinstance(exc, GatewayUnreachable):
+            return exc
+        chain = [exc]
+        while len(chain) < 5 and chain[-1].__context__ is not None:
+            chain.append(chain[-1].__context__)
+        if any(isinstance(e, ssl.SSLError) for e in chain):  # under httpx's ConnectError
+            failed = "the TLS handshake failed"
+        retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
+        count = _failures.get() + 1 if retried else 1
+        _failures.set(0 if count >= attempts else count)
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in failed
+        if received is not None and "cut" in failed:
+            failed += f" after {received} bytes"
+        if timed_out:
+            failed += f" (timeout {timeout:g} s)"
+        base = GatewayTimeout if timed_out else GatewayUnreachable
+        plural = "s" if count != 1 else ""
+        message = (
+            f"cfgenai could not reach the gateway at {where}: {failed}; {count} attempt{plural}"
+        )
+        kind: Any = type(exc)
+        raised: BaseException = _both(base, kind)(message)
+        raised.__cause__ = exc
+        return raised
+    except Exception:  # a failure here never hides the transport's own error
+        return exc
+
+
+def reached() -> None:
+    """An answer came: the next failure in this thread or task is a first attempt."""
+    _failures.set(0)
+
+
+@functools.cache
+def _both(base: Any, transport: Any) -> Any:
+    if issubclass(base, transport):  # a bare TimeoutError or OSError
+        return base
+    return type(base.__name__, (base, transport), {"__module__": "cfgenai"})
 
 
 def optional(module: str, extra: str) -> ModuleType:
