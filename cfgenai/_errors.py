@@ -138,8 +138,8 @@ def unreachable(
         chain = [exc]
         while len(chain) < 5 and chain[-1].__context__ is not None:
             chain.append(chain[-1].__context__)
-        if any(isinstance(e, ssl.SSLError) for e in chain):  # under httpx's ConnectError
-            failed = "the TLS handshake failed"
+        if tls := next((e for e in chain if isinstance(e, ssl.SSLError)), None):
+            failed = f"the TLS handshake failed ({tls.reason or type(tls).__name__})"
         retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
         count = _failures.get() + 1 if retried else 1
         _failures.set(0 if count >= attempts else count)
@@ -170,7 +170,8 @@ def reached() -> None:
 def _both(base: Any, transport: Any) -> Any:
     if issubclass(base, transport):  # a bare TimeoutError or OSError
         return base
-    return type(base.__name__, (base, transport), {"__module__": "cfgenai"})
+    # Named as the transport's error: google-genai's retry log (and the CLI) name what failed.
+    return type(transport.__name__, (base, transport), {"__module__": transport.__module__})
 
 
 def optional(module: str, extra: str) -> ModuleType:
