@@ -27,13 +27,16 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import dataclasses
 import functools
 import importlib
 import ssl
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -119,18 +122,50 @@ _FAILED = {
     "WriteError": "sending the request failed",
     "ClientOSError": "the connection failed",
     "TransportError": "the connection failed",
+    "ConnectionRefusedError": "connecting failed (refused)",
+    "ConnectionError": "the connection failed",
 }
 # What google-genai's retry retries (httpx's and aiohttp's errors, and their subclasses).
 _RETRIED = {"TimeoutException", "ConnectError", "ClientOSError", "ServerDisconnectedError"}
 _failures: contextvars.ContextVar[int] = contextvars.ContextVar("cfgenai_failures", default=0)
 
 
-def unreachable(
-    exc: BaseException, where: str, attempts: int, timeout: float, received: int | None = None
-) -> BaseException:
-    """``exc``, a transport's error reaching ``where`` (host:port), as ``GatewayUnreachable``;
-    ``exc`` itself if it is none, or if building that fails. ``attempts`` is how many
-    google-genai makes: the attempts are counted here, in this thread or task."""
+def host_port(url: str) -> str:
+    """``host:port`` of ``url``: what an error may name of it."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{host}:{parts.port or (443 if parts.scheme in ('https', 'wss') else 80)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """Where ``service`` is (host:port), and the attempts and timeout it is given."""
+
+    where: str
+    attempts: int
+    timeout: float = 0
+    service: str = "the gateway"
+
+    @contextlib.contextmanager
+    def translated(self, stream: Any = None) -> Any:
+        """Raises a transport's error in the block as ``GatewayUnreachable`` (``stream``: the
+        ``Counted`` stream being read)."""
+        try:
+            yield
+        except Exception as exc:
+            raised = unreachable(exc, self, stream and stream.received)
+            if raised is exc:
+                raise
+            raise raised from exc
+
+
+NOWHERE = Reach("", 1)
+
+
+def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -> BaseException:
+    """``exc``, a transport's error on the way to ``reach``, as ``GatewayUnreachable``; ``exc``
+    itself if it is none, or if building that fails. Of the ``reach.attempts`` google-genai
+    makes, those failed in a row are counted here, in this thread or task."""
     try:
         failed = next((_FAILED[c.__name__] for c in type(exc).__mro__ if c.__name__ in _FAILED), "")
         if not failed or isinstance(exc, GatewayUnreachable):
@@ -142,17 +177,15 @@ def unreachable(
             failed = f"the TLS handshake failed ({tls.reason or type(tls).__name__})"
         retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
         count = _failures.get() + 1 if retried else 1
-        _failures.set(0 if count >= attempts else count)
+        _failures.set(0 if count >= reach.attempts else count)
         timed_out = isinstance(exc, TimeoutError) or "timed out" in failed
         if received is not None and "cut" in failed:
             failed += f" after {received} bytes"
-        if timed_out:
-            failed += f" (timeout {timeout:g} s)"
+        if timed_out and reach.timeout:
+            failed += f" (timeout {reach.timeout:g} s)"
         base = GatewayTimeout if timed_out else GatewayUnreachable
         plural = "s" if count != 1 else ""
-        message = (
-            f"cfgenai could not reach the gateway at {where}: {failed}; {count} attempt{plural}"
-        )
+        message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {count} attempt{plural}"
         kind: Any = type(exc)
         raised: BaseException = _both(base, kind)(message)
         raised.__cause__ = exc

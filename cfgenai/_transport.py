@@ -19,7 +19,7 @@ import certifi
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
-from ._errors import reached, unreachable
+from ._errors import NOWHERE, Reach, host_port, reached
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
 from ._responses import answered, error_for
@@ -40,7 +40,7 @@ def client_args(
     """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context);
     a failure to reach the gateway in ``attempts`` of ``timeout`` s is a GatewayUnreachable."""
     _compat.pickle_transport_errors_without_requests()
-    reach = Reach(_host_port(route.url), attempts, timeout)
+    reach = Reach(host_port(route.url), attempts, timeout)
     request, response = Outgoing(route, otel), GatewayErrors()
     sync: dict[str, Any] = {"event_hooks": {"request": [request], "response": [response]}}
     async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel, reach),)}
@@ -55,35 +55,6 @@ def client_args(
         async_["transport"] = pools
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return {"client_args": sync, "async_client_args": async_}
-
-
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    return f"{host}:{parts.port or (443 if parts.scheme in ('https', 'wss') else 80)}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Reach:
-    """Where the gateway is (host:port), and the attempts and timeout google-genai gives it."""
-
-    where: str
-    attempts: int
-    timeout: float
-
-    @contextlib.contextmanager
-    def translated(self, stream: Any = None) -> Any:
-        """Raises a transport's error in the block as ``GatewayUnreachable`` (``stream``: the
-        ``Counted`` stream being read)."""
-        try:
-            yield
-        except Exception as exc:
-            raised = unreachable(
-                exc, self.where, self.attempts, self.timeout, stream and stream.received
-            )
-            if raised is exc:
-                raise
-            raise raised from exc
 
 
 @functools.cache
@@ -229,7 +200,7 @@ class Awaited(_Hook):
 class AiohttpMiddleware(Outgoing):
     """aiohttp client middleware: all of the above, and transport errors translated."""
 
-    reach: Reach = Reach("", 1, 0)
+    reach: Reach = NOWHERE
 
     async def __call__(  # type: ignore[override]
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType

@@ -12,10 +12,11 @@ import pytest
 from google.genai import _api_client
 
 from cfgenai import GatewayTimeout, GatewayUnreachable
-from cfgenai._errors import unreachable
+from cfgenai._errors import Reach, unreachable
+from cfgenai.logs import get_log
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, MODEL, TOKEN, Build
+from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
 
 TRANSPORTS = ["sync", "async-httpx", "async-aiohttp"]
 
@@ -130,6 +131,34 @@ def test_a_failure_in_translating_keeps_the_original() -> None:
             raise RuntimeError("cannot be subclassed")
 
     original = ConnectError("down")
-    assert unreachable(original, "h:1", 1, 1.0) is original
+    assert unreachable(original, Reach("h:1", 1)) is original
     plain = ValueError("not a transport's")
-    assert unreachable(plain, "h:1", 1, 1.0) is plain
+    assert unreachable(plain, Reach("h:1", 1)) is plain
+
+
+def test_the_live_handshake_with_nothing_listening(build: Build) -> None:
+    port = _free_port()
+    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN)
+
+    async def connect() -> None:
+        async with client.aio.live.connect(
+            model=LIVE_MODEL, config={"response_modalities": ["TEXT"]}
+        ):
+            pass
+
+    with pytest.raises(GatewayUnreachable) as caught:
+        asyncio.run(connect())
+    _checked(caught, f"127.0.0.1:{port}", "connecting failed", "1 attempt")
+
+
+def test_the_logs_api_with_nothing_listening(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    monkeypatch.setenv("CLOUDFLARE_API_BASE_URL", f"http://127.0.0.1:{port}/client/v4")
+    with pytest.raises(GatewayUnreachable) as caught:
+        get_log("0190a8f2-0000-7000-8000-000000000000")
+    message = str(caught.value)
+    assert message.startswith(f"cfgenai could not reach Cloudflare's API at 127.0.0.1:{port}: ")
+    assert "connecting failed; 1 attempt" in message and caught.value.__cause__ is not None
+    assert not [c for c in CANARIES if c in message + repr(caught.value)]
