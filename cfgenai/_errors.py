@@ -173,8 +173,8 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         chain = [exc]
         while len(chain) < 5 and chain[-1].__context__ is not None:
             chain.append(chain[-1].__context__)
-        if tls := next((e for e in chain if isinstance(e, ssl.SSLError)), None):
-            failed = f"the TLS handshake failed ({tls.reason or type(tls).__name__})"
+        if any(isinstance(e, ssl.SSLError) for e in chain):
+            failed = "the TLS handshake failed"
         retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
         count = _failures.get() + 1 if retried else 1
         _failures.set(0 if count >= reach.attempts else count)
@@ -183,6 +183,9 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
             failed += f" after {received} bytes"
         if timed_out and reach.timeout:
             failed += f" (timeout {reach.timeout:g} s)"
+        detail = str(exc)[:200]  # the transport's words, unless they may hold a URL
+        if detail and not any(c in detail for c in "/?@"):
+            failed += f": {detail}"
         base = GatewayTimeout if timed_out else GatewayUnreachable
         plural = "s" if count != 1 else ""
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {count} attempt{plural}"

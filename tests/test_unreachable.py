@@ -160,5 +160,6 @@ def test_the_logs_api_with_nothing_listening(
         get_log("0190a8f2-0000-7000-8000-000000000000")
     message = str(caught.value)
     assert message.startswith(f"cfgenai could not reach Cloudflare's API at 127.0.0.1:{port}: ")
-    assert "connecting failed; 1 attempt" in message and caught.value.__cause__ is not None
+    assert "connecting failed: " in message and message.endswith("; 1 attempt")
+    assert caught.value.__cause__ is not None
     assert not [c for c in CANARIES if c in message + repr(caught.value)]
