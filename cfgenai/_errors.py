@@ -103,26 +103,17 @@ class GatewayTimeout(GatewayUnreachable, TimeoutError):
 # Each transport error by the name of its class (or a base), nearest first: what failed.
 _FAILED = {
     "ConnectTimeout": "connecting timed out",
-    "ConnectionTimeoutError": "connecting timed out",
-    "PoolTimeout": "waiting for a free connection timed out",
-    "WriteTimeout": "sending the request timed out",
     "ReadTimeout": "reading the answer timed out",
-    "SocketTimeoutError": "reading the answer timed out",
     "TimeoutException": "the request timed out",
     "TimeoutError": "the request timed out",
-    "ClientConnectorCertificateError": "the TLS handshake failed",
-    "ClientSSLError": "the TLS handshake failed",
-    "SSLError": "the TLS handshake failed",
     "ConnectError": "connecting failed",
     "ClientConnectorError": "connecting failed",
+    "ConnectionRefusedError": "connecting failed",
     "ServerDisconnectedError": "the connection closed before an answer",
     "RemoteProtocolError": "the answer was cut",
     "ClientPayloadError": "the answer was cut",
-    "ReadError": "reading the answer failed",
-    "WriteError": "sending the request failed",
     "ClientOSError": "the connection failed",
     "TransportError": "the connection failed",
-    "ConnectionRefusedError": "connecting failed (refused)",
     "ConnectionError": "the connection failed",
 }
 # What google-genai's retry retries (httpx's and aiohttp's errors, and their subclasses).
@@ -187,9 +178,9 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         if detail and not any(c in detail for c in "/?@"):
             failed += f": {detail}"
         base = GatewayTimeout if timed_out else GatewayUnreachable
-        plural = "s" if count != 1 else ""
-        message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {count} attempt{plural}"
+        attempts = f"{count} attempt{'s' if count != 1 else ''}"
         kind: Any = type(exc)
+        message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
         raised: BaseException = _both(base, kind)(message)
         raised.__cause__ = exc
         return raised

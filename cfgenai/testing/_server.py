@@ -112,7 +112,6 @@ class Server:
     def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
         server, sock = self._bind()
         self._server = server
-
         # uvicorn shuts down gracefully on these, then raises the signal again: answer that
         # second one here, so the process ends normally instead of dying of it; one that comes
         # before uvicorn listens for it (just after on_ready) stops the server as it starts.
