@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copyreg
 import dataclasses
 import functools
 import importlib
@@ -182,6 +183,8 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         kind: Any = type(exc)
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
         raised: BaseException = _both(base, kind)(message)
+        # Before any pickling of the transport's errors that cfgenai registered (_compat) since.
+        copyreg.pickle(type(raised), GatewayUnreachable.__reduce__)
         raised.__cause__ = exc
         return raised
     except Exception:  # a failure here never hides the transport's own error

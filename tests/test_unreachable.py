@@ -163,3 +163,17 @@ def test_the_logs_api_with_nothing_listening(
     assert "connecting failed: " in message and message.endswith("; 1 attempt")
     assert caught.value.__cause__ is not None
     assert not [c for c in CANARIES if c in message + repr(caught.value)]
+
+
+def test_it_pickles_after_the_transport_errors_are_registered_again(build: Build) -> None:
+    # cfgenai registers how httpx's errors pickle whenever another HTTP library shows up.
+    from cfgenai import _compat
+
+    client = build(base_url=f"http://127.0.0.1:{_free_port()}/v1/acc/gw", token=TOKEN)
+    with pytest.raises(GatewayUnreachable):
+        _call(client, "sync")
+    _compat._register_transport_errors.cache_clear()
+    _compat.pickle_transport_errors_without_requests()
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, "sync")
+    _checked(caught, caught.value.args[0].split(" at ")[1].split(":")[0], "connecting failed")
