@@ -48,7 +48,7 @@ def client_args(
     pools = LoopPools(route.url if share_tls else None, not route.direct, reach)
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
-        sync["transport"] = pools  # its errors translated; the TLS context is the same
+        sync["transport"] = LoopPools(route.url, not route.direct, reach)  # errors translated
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
         sync["trust_env"] = async_["trust_env"] = False
     if not _compat.async_over_aiohttp():
@@ -287,7 +287,9 @@ class LoopPools:
             client = self._client(loop)
             await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
             with self._lock:  # and forget the pools of loops that ended
-                self._pools = {lp: c for lp, c in self._pools.items() if lp and not lp.is_closed()}
+                self._pools = {
+                    lp: c for lp, c in self._pools.items() if not (lp and lp.is_closed())
+                }
                 self._pools[loop] = client
         transport = _compat.transport_for(client, request.url)
         with self.reach.translated():
