@@ -97,6 +97,9 @@ class GatewayUnreachable(ConnectionError):
         )
 
 
+_reduce: Any = GatewayUnreachable.__reduce__
+
+
 class GatewayTimeout(GatewayUnreachable, TimeoutError):
     """The gateway did not answer, or finish answering, within the timeout (``CF_AIG_TIMEOUT``)."""
 
@@ -184,7 +187,7 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
         raised: BaseException = _both(base, kind)(message)
         # Before any pickling of the transport's errors that cfgenai registered (_compat) since.
-        copyreg.pickle(type(raised), GatewayUnreachable.__reduce__)
+        copyreg.pickle(type(raised), _reduce)
         raised.__cause__ = exc
         return raised
     except Exception:  # a failure here never hides the transport's own error

@@ -287,9 +287,7 @@ class LoopPools:
             client = self._client(loop)
             await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
             with self._lock:  # and forget the pools of loops that ended
-                self._pools = {
-                    lp: c for lp, c in self._pools.items() if not (lp and lp.is_closed())
-                }
+                self._pools = {lp: c for lp, c in self._pools.items() if lp and not lp.is_closed()}
                 self._pools[loop] = client
         transport = _compat.transport_for(client, request.url)
         with self.reach.translated():
