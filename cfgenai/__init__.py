@@ -11,7 +11,7 @@ __version__ = "0.1.0"  # first: the modules below name it in the User-Agent
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigError
+from ._errors import ConfigError, GatewayTimeout, GatewayUnreachable
 from ._options import request_options
 from ._settings import GatewaySettings
 
@@ -31,6 +31,8 @@ __all__ = [
     "GatewayError",
     "GatewayInfo",
     "GatewaySettings",
+    "GatewayTimeout",
+    "GatewayUnreachable",
     "OffGatewayError",
     "RedirectError",
     "aclose_client",

@@ -70,7 +70,13 @@ def _arguments(
                 initial_delay=max(plan.retry_delay, 1e-6),
                 jitter=max(plan.retry_delay, 1e-6),
             ),
-            **client_args(route, plan.otel, share_tls=share_tls and vertex is None),
+            **client_args(
+                route,
+                plan.otel,
+                share_tls=share_tls and vertex is None,
+                attempts=plan.retries + 1,
+                timeout=plan.timeout,
+            ),
         ),
         # An explicit DebugConfig keeps GOOGLE_GENAI_CLIENT_MODE from swapping in a replay client.
         "debug_config": genai.client.DebugConfig(client_mode=None),

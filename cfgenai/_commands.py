@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from . import _plan, _settings
 from ._checks import CLOUDFLARE_HOST
-from ._errors import CloudflareAPIError, ConfigError
+from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
 from ._sources import Found, Reading, describe_env_file, read
@@ -49,6 +49,8 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
         return EXIT_GATEWAY, exc.message or str(exc)
     if isinstance(exc, errors.APIError):
         return EXIT_UPSTREAM, f"Google answered {exc.code} {exc.status}: {exc.message}"
+    if isinstance(exc, GatewayUnreachable):  # the transport's own words, after the attempts
+        return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc.__cause__}"
     network = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")
     if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in network:
         return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc}"
@@ -105,7 +107,8 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
         return True
 
     logger = logging.getLogger("google_genai._api_client")
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addFilter(said)
     try:
         yield
@@ -118,7 +121,7 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
         raise Refused(code, message) from exc
     finally:
         logger.removeFilter(said)
-        logger.level = level
+        logger.setLevel(level)
 
 
 # google-genai's backoff (defaults kept): CF_AIG_RETRY_DELAY, plus as much jitter, doubling to 60 s

@@ -6,6 +6,9 @@ errors are in ``cfgenai._google_errors``, since google-genai takes a second to i
 
     ValueError
     └── ConfigError            [cfgenai] every configuration problem, each naming what to fix
+    ConnectionError, and the transport's own error (httpx's ConnectError, aiohttp's...)
+    └── GatewayUnreachable     [cfgenai] the gateway could not be reached, or its answer was cut
+        └── GatewayTimeout     [cfgenai] ... in time: also a TimeoutError
     Exception
     └── CloudflareAPIError     [cfgenai.logs] Cloudflare's REST API refused a logs or feedback call
     google.genai.errors.APIError
@@ -24,16 +27,31 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copyreg
+import dataclasses
+import functools
 import importlib
+import ssl
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
 _PUBLIC = {"CloudflareAPIError": "cfgenai.logs"} | dict.fromkeys(
-    ("ConfigError", "GatewayError", "OffGatewayError", "RedirectError"), "cfgenai"
+    (
+        "ConfigError",
+        "GatewayError",
+        "GatewayTimeout",
+        "GatewayUnreachable",
+        "OffGatewayError",
+        "RedirectError",
+    ),
+    "cfgenai",
 )
 
 
@@ -63,6 +81,130 @@ class CloudflareAPIError(Exception):
         shown = f" ({', '.join(map(str, codes))})" if codes else ""
         reason = f"{reason}; " if reason else ""
         super().__init__(f"Cloudflare's API answered {status}{shown}: {reason}{hint}")
+
+
+class GatewayUnreachable(ConnectionError):
+    """The gateway could not be reached, or its answer was cut: the message names its host and
+    port, what failed and the attempts made; ``__cause__`` is the transport's error. Raised as a
+    subclass of that error's class too, so google-genai's retry and ``except`` clauses see it."""
+
+    def __str__(self) -> str:  # never the transport's own __str__, which may read its state
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:  # pickled as cfgenai's class alone, and by its message
+        return GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable, (
+            str(self),
+        )
+
+
+_reduce: Any = GatewayUnreachable.__reduce__
+
+
+class GatewayTimeout(GatewayUnreachable, TimeoutError):
+    """The gateway did not answer, or finish answering, within the timeout (``CF_AIG_TIMEOUT``)."""
+
+
+# Each transport error by the name of its class (or a base), nearest first: what failed.
+_FAILED = {
+    "ConnectTimeout": "connecting timed out",
+    "ReadTimeout": "reading the answer timed out",
+    "TimeoutException": "the request timed out",
+    "TimeoutError": "the request timed out",
+    "ConnectError": "connecting failed",
+    "ClientConnectorError": "connecting failed",
+    "ConnectionRefusedError": "connecting failed",
+    "ServerDisconnectedError": "the connection closed before an answer",
+    "RemoteProtocolError": "the answer was cut",
+    "ClientPayloadError": "the answer was cut",
+    "ClientOSError": "the connection failed",
+    "TransportError": "the connection failed",
+    "ConnectionError": "the connection failed",
+}
+# What google-genai's retry retries (httpx's and aiohttp's errors, and their subclasses).
+_RETRIED = {"TimeoutException", "ConnectError", "ClientOSError", "ServerDisconnectedError"}
+_failures: contextvars.ContextVar[int] = contextvars.ContextVar("cfgenai_failures", default=0)
+
+
+def host_port(url: str) -> str:
+    """``host:port`` of ``url``: what an error may name of it."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{host}:{parts.port or (443 if parts.scheme in ('https', 'wss') else 80)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """Where ``service`` is (host:port), and the attempts and timeout it is given."""
+
+    where: str
+    attempts: int
+    timeout: float = 0
+    service: str = "the gateway"
+
+    @contextlib.contextmanager
+    def translated(self, stream: Any = None) -> Any:
+        """Raises a transport's error in the block as ``GatewayUnreachable`` (``stream``: the
+        ``Counted`` stream being read)."""
+        try:
+            yield
+        except Exception as exc:
+            raised = unreachable(exc, self, stream and stream.received)
+            if raised is exc:
+                raise
+            raise raised from exc
+
+
+NOWHERE = Reach("", 1)
+
+
+def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -> BaseException:
+    """``exc``, a transport's error on the way to ``reach``, as ``GatewayUnreachable``; ``exc``
+    itself if it is none, or if building that fails. Of the ``reach.attempts`` google-genai
+    makes, those failed in a row are counted here, in this thread or task."""
+    try:
+        failed = next((_FAILED[c.__name__] for c in type(exc).__mro__ if c.__name__ in _FAILED), "")
+        if not failed or isinstance(exc, GatewayUnreachable):
+            return exc
+        chain = [exc]
+        while len(chain) < 5 and chain[-1].__context__ is not None:
+            chain.append(chain[-1].__context__)
+        if any(isinstance(e, ssl.SSLError) for e in chain):
+            failed = "the TLS handshake failed"
+        retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
+        count = _failures.get() + 1 if retried else 1
+        _failures.set(0 if count >= reach.attempts else count)
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in failed
+        if received is not None and "cut" in failed:
+            failed += f" after {received} bytes"
+        if timed_out and reach.timeout:
+            failed += f" (timeout {reach.timeout:g} s)"
+        detail = str(exc)[:200]  # the transport's words, unless they may hold a URL
+        if detail and not any(c in detail for c in "/?@"):
+            failed += f": {detail}"
+        base = GatewayTimeout if timed_out else GatewayUnreachable
+        attempts = f"{count} attempt{'s' if count != 1 else ''}"
+        kind: Any = type(exc)
+        message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
+        raised: BaseException = _both(base, kind)(message)
+        # Before any pickling of the transport's errors that cfgenai registered (_compat) since.
+        copyreg.pickle(type(raised), _reduce)
+        raised.__cause__ = exc
+        return raised
+    except Exception:  # a failure here never hides the transport's own error
+        return exc
+
+
+def reached() -> None:
+    """An answer came: the next failure in this thread or task is a first attempt."""
+    _failures.set(0)
+
+
+@functools.cache
+def _both(base: Any, transport: Any) -> Any:
+    if issubclass(base, transport):  # a bare TimeoutError or OSError
+        return base
+    # Named as the transport's error: google-genai's retry log (and the CLI) name what failed.
+    return type(transport.__name__, (base, transport), {"__module__": transport.__module__})
 
 
 def optional(module: str, extra: str) -> ModuleType:

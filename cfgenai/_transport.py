@@ -19,6 +19,7 @@ import certifi
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
+from ._errors import NOWHERE, Reach, host_port, reached
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
 from ._responses import answered, error_for
@@ -33,21 +34,56 @@ _METHOD_IN_QUERY = re.compile(r"[^=&]*:")  # "?b:generateContent": a '?' in a mo
 _UNSAFE = "an encoded dot or slash, '..' or a control character: name the model or resource plainly"
 
 
-def client_args(route: Route, otel: bool, *, share_tls: bool) -> dict[str, Any]:
-    """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context)."""
+def client_args(
+    route: Route, otel: bool, *, share_tls: bool, attempts: int = 1, timeout: float = 0
+) -> dict[str, Any]:
+    """``HttpOptions``' ``client_args`` and ``async_client_args`` (share_tls: one TLS context);
+    a failure to reach the gateway in ``attempts`` of ``timeout`` s is a GatewayUnreachable."""
     _compat.pickle_transport_errors_without_requests()
+    reach = Reach(host_port(route.url), attempts, timeout)
     request, response = Outgoing(route, otel), GatewayErrors()
     sync: dict[str, Any] = {"event_hooks": {"request": [request], "response": [response]}}
-    async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel),)}
+    async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel, reach),)}
     async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
+    pools = LoopPools(route.url if share_tls else None, not route.direct, reach)
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
+        sync["transport"] = LoopPools(route.url, not route.direct, reach)  # errors translated
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
         sync["trust_env"] = async_["trust_env"] = False
     if not _compat.async_over_aiohttp():
-        async_["transport"] = LoopPools(route.url if share_tls else None, not route.direct)
+        async_["transport"] = pools
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
     return {"client_args": sync, "async_client_args": async_}
+
+
+@functools.cache
+def _counted(httpx: Any) -> type[Any]:
+    class Counted(httpx.SyncByteStream, httpx.AsyncByteStream):  # type: ignore[misc]
+        """An httpx response's stream, its bytes counted, its failures translated."""
+
+        def __init__(self, stream: Any, reach: Reach) -> None:
+            self.stream, self.reach, self.received = stream, reach, 0
+
+        def __iter__(self) -> Any:
+            with self.reach.translated(self):
+                for chunk in self.stream:
+                    self.received += len(chunk)
+                    yield chunk
+
+        async def __aiter__(self) -> Any:
+            with self.reach.translated(self):
+                async for chunk in self.stream:
+                    self.received += len(chunk)
+                    yield chunk
+
+        def close(self) -> None:
+            self.stream.close()
+
+        async def aclose(self) -> None:
+            await self.stream.aclose()
+
+    return Counted
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -160,8 +196,11 @@ class Awaited(_Hook):
         self.hook(message)
 
 
+@dataclasses.dataclass(frozen=True)
 class AiohttpMiddleware(Outgoing):
-    """aiohttp client middleware: all of the above."""
+    """aiohttp client middleware: all of the above, and transport errors translated."""
+
+    reach: Reach = NOWHERE
 
     async def __call__(  # type: ignore[override]
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -180,7 +219,9 @@ class AiohttpMiddleware(Outgoing):
             request.update_proxy(None, None, None)
         unreadable: Exception | None = None
         try:
-            response = await handler(request)
+            with self.reach.translated():
+                response = await handler(request)
+            reached()
         except aiohttp.ClientResponseError as e:  # an answer aiohttp could not parse
             from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -207,24 +248,50 @@ class LoopPools:
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
-    def __init__(self, tls_for: str | None, trust_env: bool) -> None:
-        self.tls_for, self.trust_env = tls_for, trust_env
-        self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+    def __init__(self, tls_for: str | None, trust_env: bool, reach: Reach) -> None:
+        self.tls_for, self.trust_env, self.reach = tls_for, trust_env, reach
+        self._pools: dict[asyncio.AbstractEventLoop | None, Any] = {}  # None: the sync one
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
-        return LoopPools, (self.tls_for, self.trust_env)
+        return LoopPools, (self.tls_for, self.trust_env, self.reach)
+
+    def _client(self, loop: asyncio.AbstractEventLoop | None) -> Any:
+        verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
+        httpx = _compat.httpx_module()
+        return (httpx.AsyncClient if loop else httpx.Client)(
+            verify=verify, trust_env=self.trust_env
+        )
+
+    def _counted(self, response: Any) -> Any:
+        reached()
+        response.stream = _counted(_compat.httpx_module())(response.stream, self.reach)
+        return response
+
+    def handle_request(self, request: Any) -> Any:
+        with self._lock:
+            client = self._pools.get(None) or self._pools.setdefault(None, self._client(None))
+        with self.reach.translated():
+            return self._counted(_compat.transport_for(client, request.url).handle_request(request))
+
+    def close(self) -> None:
+        """Closes the sync pool (only ``build_client``'s client sends with it)."""
+        with self._lock:
+            client = self._pools.pop(None, None)
+        if client is not None:
+            client.close()
 
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
         if (client := self._pools.get(loop)) is None:
-            verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
-            client = _compat.httpx_module().AsyncClient(verify=verify, trust_env=self.trust_env)
+            client = self._client(loop)
             await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
             with self._lock:  # and forget the pools of loops that ended
-                self._pools = {lp: c for lp, c in self._pools.items() if not lp.is_closed()}
+                self._pools = {lp: c for lp, c in self._pools.items() if lp and not lp.is_closed()}
                 self._pools[loop] = client
-        return await _compat.transport_for(client, request.url).handle_async_request(request)
+        transport = _compat.transport_for(client, request.url)
+        with self.reach.translated():
+            return self._counted(await transport.handle_async_request(request))
 
     async def aclose(self) -> None:
         """Nothing: clients built from one ``client_kwargs()`` share it (``close_pools``)."""
@@ -235,7 +302,9 @@ class LoopPools:
             pools, self._pools = self._pools, {}
         current = asyncio.get_running_loop()
         for loop, client in pools.items():
-            if loop is current:
+            if loop is None:
+                client.close()
+            elif loop is current:
                 await client.aclose()
             elif not loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # it closed meanwhile

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from google import genai
 from websockets.asyncio.client import connect
 
-from ._errors import ConfigError
+from ._errors import ConfigError, Reach, host_port
 from ._plan import Route
 from ._responses import handshake_error
 from ._secrets import fingerprint, mask, printable
@@ -68,8 +68,11 @@ class RoutedLive(genai.live.AsyncLive):
         except Exception as exc:
             # A refused handshake raises the gateway's error, not websockets' InvalidStatus.
             response = getattr(exc, "response", None)
-            if entered or not hasattr(response, "status_code"):
+            if entered:
                 raise
+            if not hasattr(response, "status_code"):  # no answer: the handshake's transport
+                with Reach(host_port(self.route.url), 1).translated():
+                    raise
             raise handshake_error(response, self.route.url) from None
         finally:
             live.reset(token)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, get_args
 
 from . import _plan
 from ._compat import httpx_module
-from ._errors import CloudflareAPIError, ConfigError
+from ._errors import CloudflareAPIError, ConfigError, Reach, host_port
 from ._options import validate_options
 from ._secrets import mask
 from ._settings import GatewaySettings, resolve
@@ -99,9 +99,16 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     headers = {"User-Agent": _plan.USER_AGENT, **route.credential_headers()}
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
     url = f"{route.url}/{log_id}"
-    response = httpx_module().request(
-        method, url, headers=headers, json=body, timeout=plan.timeout, trust_env=not route.direct
-    )
+    reach = Reach(host_port(url), 1, plan.timeout, "Cloudflare's API")
+    with reach.translated():
+        response = httpx_module().request(
+            method,
+            url,
+            headers=headers,
+            json=body,
+            timeout=plan.timeout,
+            trust_env=not route.direct,
+        )
     envelope = _parsed(json.loads, response.text)
     envelope = envelope if type(envelope) is dict else {}
     status = response.status_code

@@ -27,6 +27,8 @@ def test_public_names() -> None:
         "GatewayError",
         "GatewayInfo",
         "GatewaySettings",
+        "GatewayTimeout",
+        "GatewayUnreachable",
         "OffGatewayError",
         "RedirectError",
         "aclose_client",

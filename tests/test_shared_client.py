@@ -476,7 +476,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
         monkeypatch.setenv("CF_AIG_MODE", "key")
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
         assert production.requests == []
-    result.assert_outcomes(passed=13)
+    result.assert_outcomes(passed=15)
     output = "\n".join(result.outlines + result.errlines)
     assert not any(secret in output for secret in _SECRETS)
 

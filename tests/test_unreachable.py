@@ -1,0 +1,179 @@
+"""A gateway that cannot be reached, or cuts its answer, raises ``GatewayUnreachable`` (a
+``GatewayTimeout`` when a timeout expired) on every transport, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+from typing import Any
+
+import pytest
+from google.genai import _api_client
+
+from cfgenai import GatewayTimeout, GatewayUnreachable
+from cfgenai._errors import Reach, unreachable
+from cfgenai.logs import get_log
+from cfgenai.testing import GatewayEmulator
+
+from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
+
+TRANSPORTS = ["sync", "async-httpx", "async-aiohttp"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _transport(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if transport == "async-aiohttp" and not ASYNC_OVER_AIOHTTP:
+        pytest.skip("google-genai 2.x: cfgenai sends async requests with httpx")
+    if transport == "async-httpx":  # google-genai sends async requests with httpx then
+        monkeypatch.setattr(_api_client, "has_aiohttp", False)
+
+
+def _call(client: Any, transport: str, stream: bool = False) -> None:
+    if transport == "sync":
+        if stream:
+            list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+        else:
+            client.models.generate_content(model=MODEL, contents="hi")
+        return
+
+    async def run() -> None:
+        if stream:
+            async for _ in await client.aio.models.generate_content_stream(
+                model=MODEL, contents="hi"
+            ):
+                pass
+        else:
+            await client.aio.models.generate_content(model=MODEL, contents="hi")
+
+    asyncio.run(run())
+
+
+def _checked(caught: pytest.ExceptionInfo[Any], where: str, *parts: str) -> str:
+    exc = caught.value
+    message = str(exc)
+    assert isinstance(exc, GatewayUnreachable) and isinstance(exc, ConnectionError)
+    assert f"the gateway at {where}:" in message, message
+    for part in parts:
+        assert part in message, message
+    assert exc.__cause__ is not None and not isinstance(exc.__cause__, GatewayUnreachable)
+    again = pickle.loads(pickle.dumps(exc))  # noqa: S301 (our own bytes)
+    assert type(again) in (GatewayUnreachable, GatewayTimeout) and str(again) == message
+    for shown in (message, repr(exc), pickle.dumps(exc).decode("latin-1")):
+        assert not [c for c in CANARIES if c in shown]
+    assert "?" not in message and "/v1" not in message  # no query, no path
+    return message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_nothing_listening(build: Build, monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
+    _transport(transport, monkeypatch)
+    port = _free_port()
+    root = f"http://127.0.0.1:{port}/v1/acc/gw"
+    client = build(base_url=root, token=TOKEN, google_api_key=GOOGLE_KEY, retries=2, timeout=2)
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, transport)
+    _checked(caught, f"127.0.0.1:{port}", "connecting failed", "3 attempts")
+    assert not isinstance(caught.value, TimeoutError)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stall_past_the_timeout(
+    build: Build,
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+    stream: bool,
+) -> None:
+    _transport(transport, monkeypatch)
+    gateway.stall_next(3, times=2)
+    client = build(base_url=gateway.base_url, token=TOKEN, retries=1, timeout=0.3)
+    with pytest.raises(GatewayTimeout) as caught:
+        _call(client, transport, stream)
+    assert isinstance(caught.value, TimeoutError)
+    # aiohttp's own total timeout is a bare TimeoutError, which google-genai does not retry.
+    attempts = "1 attempt" if transport == "async-aiohttp" else "2 attempts"
+    _checked(caught, f"127.0.0.1:{gateway.port}", "timed out", "timeout 0.3 s", attempts)
+
+
+@pytest.mark.parametrize("transport", ["sync", "async-httpx"])
+def test_a_stream_cut_mid_answer(
+    build: Build, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    _transport(transport, monkeypatch)
+    gateway.drop_next(after_chunks=1)
+    client = build(base_url=gateway.base_url, token=TOKEN, retries=0, timeout=5)
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, transport, stream=True)
+    message = _checked(caught, f"127.0.0.1:{gateway.port}", "the answer was cut after", "1 attempt")
+    assert " 0 bytes" not in message
+
+
+def test_the_next_call_counts_its_own_attempts(
+    build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN, retries=1)
+    for _ in range(2):
+        with pytest.raises(GatewayUnreachable, match=r"; 2 attempts$"):
+            _call(client, "sync")
+
+
+def test_a_failure_in_translating_keeps_the_original() -> None:
+    class ConnectError(ConnectionError):  # named as httpx's: one cfgenai translates
+        def __init_subclass__(cls) -> None:
+            raise RuntimeError("cannot be subclassed")
+
+    original = ConnectError("down")
+    assert unreachable(original, Reach("h:1", 1)) is original
+    plain = ValueError("not a transport's")
+    assert unreachable(plain, Reach("h:1", 1)) is plain
+
+
+def test_the_live_handshake_with_nothing_listening(build: Build) -> None:
+    port = _free_port()
+    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN)
+
+    async def connect() -> None:
+        async with client.aio.live.connect(
+            model=LIVE_MODEL, config={"response_modalities": ["TEXT"]}
+        ):
+            pass
+
+    with pytest.raises(GatewayUnreachable) as caught:
+        asyncio.run(connect())
+    _checked(caught, f"127.0.0.1:{port}", "connecting failed", "1 attempt")
+
+
+def test_the_logs_api_with_nothing_listening(
+    gateway_env: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    monkeypatch.setenv("CLOUDFLARE_API_BASE_URL", f"http://127.0.0.1:{port}/client/v4")
+    with pytest.raises(GatewayUnreachable) as caught:
+        get_log("0190a8f2-0000-7000-8000-000000000000")
+    message = str(caught.value)
+    assert message.startswith(f"cfgenai could not reach Cloudflare's API at 127.0.0.1:{port}: ")
+    assert "connecting failed: " in message and message.endswith("; 1 attempt")
+    assert caught.value.__cause__ is not None
+    assert not [c for c in CANARIES if c in message + repr(caught.value)]
+
+
+def test_it_pickles_after_the_transport_errors_are_registered_again(build: Build) -> None:
+    # cfgenai registers how httpx's errors pickle whenever another HTTP library shows up.
+    from cfgenai import _compat
+
+    client = build(base_url=f"http://127.0.0.1:{_free_port()}/v1/acc/gw", token=TOKEN)
+    with pytest.raises(GatewayUnreachable):
+        _call(client, "sync")
+    _compat._register_transport_errors.cache_clear()
+    _compat.pickle_transport_errors_without_requests()
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, "sync")
+    _checked(caught, caught.value.args[0].split(" at ")[1].split(":")[0], "connecting failed")
