@@ -75,7 +75,9 @@ def test_nothing_listening(build: Build, monkeypatch: pytest.MonkeyPatch, transp
     _transport(transport, monkeypatch)
     port = _free_port()
     root = f"http://127.0.0.1:{port}/v1/acc/gw"
-    client = build(base_url=root, token=TOKEN, google_api_key=GOOGLE_KEY, retries=2, timeout=2)
+    client = build(
+        base_url=root, token=TOKEN, google_api_key=GOOGLE_KEY, retries=2, timeout=2, retry_delay=0
+    )
     with pytest.raises(GatewayUnreachable) as caught:
         _call(client, transport)
     _checked(caught, f"127.0.0.1:{port}", "connecting failed", "3 attempts")
@@ -92,8 +94,8 @@ def test_a_stall_past_the_timeout(
     stream: bool,
 ) -> None:
     _transport(transport, monkeypatch)
-    gateway.stall_next(3, times=2)
-    client = build(base_url=gateway.base_url, token=TOKEN, retries=1, timeout=0.3)
+    gateway.stall_next(1, times=2)
+    client = build(base_url=gateway.base_url, token=TOKEN, retries=1, timeout=0.3, retry_delay=0)
     with pytest.raises(GatewayTimeout) as caught:
         _call(client, transport, stream)
     assert isinstance(caught.value, TimeoutError)
@@ -119,7 +121,9 @@ def test_the_next_call_counts_its_own_attempts(
     build: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = _free_port()
-    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN, retries=1)
+    client = build(
+        base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN, retries=1, retry_delay=0
+    )
     for _ in range(2):
         with pytest.raises(GatewayUnreachable, match=r"; 2 attempts$"):
             _call(client, "sync")
@@ -138,7 +142,7 @@ def test_a_failure_in_translating_keeps_the_original() -> None:
 
 def test_the_live_handshake_with_nothing_listening(build: Build) -> None:
     port = _free_port()
-    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN)
+    client = build(base_url=f"http://127.0.0.1:{port}/v1/acc/gw", token=TOKEN, retry_delay=0)
 
     async def connect() -> None:
         async with client.aio.live.connect(
@@ -169,7 +173,8 @@ def test_it_pickles_after_the_transport_errors_are_registered_again(build: Build
     # cfgenai registers how httpx's errors pickle whenever another HTTP library shows up.
     from cfgenai import _compat
 
-    client = build(base_url=f"http://127.0.0.1:{_free_port()}/v1/acc/gw", token=TOKEN)
+    root = f"http://127.0.0.1:{_free_port()}/v1/acc/gw"
+    client = build(base_url=root, token=TOKEN, retry_delay=0)
     with pytest.raises(GatewayUnreachable):
         _call(client, "sync")
     _compat._register_transport_errors.cache_clear()
