@@ -106,6 +106,7 @@ class GatewayTimeout(GatewayUnreachable, TimeoutError):
 
 # Each transport error by the name of its class (or a base), nearest first: what failed.
 _FAILED = {
+    "LocalProtocolError": "",  # not reaching it: a request h11 refused (its words hold headers)
     "ConnectTimeout": "connecting timed out",
     "ReadTimeout": "reading the answer timed out",
     "TimeoutException": "the request timed out",

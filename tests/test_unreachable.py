@@ -182,3 +182,11 @@ def test_it_pickles_after_the_transport_errors_are_registered_again(build: Build
     with pytest.raises(GatewayUnreachable) as caught:
         _call(client, "sync")
     _checked(caught, caught.value.args[0].split(" at ")[1].split(":")[0], "connecting failed")
+
+
+def test_a_request_h11_refuses_is_not_translated_so_no_header_reaches_our_message() -> None:
+    # h11 names a header value it refuses, credentials included: cfgenai adds no message of its own.
+    from .conftest import sdk_http
+
+    exc = sdk_http().LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}\\x00'")
+    assert unreachable(exc, Reach("127.0.0.1:9", 1)) is exc
