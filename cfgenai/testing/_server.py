@@ -4,6 +4,7 @@ thread (tests) or in the foreground (``cfgenai gateway``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import threading
@@ -19,12 +20,44 @@ from ._protocol import MAX_HEAD, CheckedWebSocket, Limits, guarded_protocol
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, whose event loop reports a repeated error once a second: out of
-    file descriptors, asyncio would report every failed accept, thousands a second."""
+    """uvicorn's server, whose event loop reports a repeated error once a second (out of
+    file descriptors, asyncio would report every failed accept, thousands a second), and which
+    stops at once when no answer is being sent (uvicorn's takes 0.1 to 0.2 s in any case)."""
+
+    stopping: asyncio.Event
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        asyncio.get_running_loop().set_exception_handler(_OncePerSecond())
+        self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_OncePerSecond())
+        self.stopping = asyncio.Event()
         await super().serve(sockets)
+
+    async def main_loop(self) -> None:
+        counter = 0  # uvicorn's ticks (the date header), each cut short by stop()
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # an idle one closes now, a busy one once its answer is sent
+        await asyncio.sleep(0)  # (their ends are seen on the loop's next turn)
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)  # waits for them, up to timeout_graceful_shutdown
+            return
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+
+    def stop(self) -> None:
+        """Stop serving (from any thread)."""
+        self.should_exit = True
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed: it stopped already
+                self._loop.call_soon_threadsafe(self.stopping.set)
 
 
 class _OncePerSecond:
@@ -60,14 +93,14 @@ class Server:
         self._app = app
         self._protocol, self.close_connections = guarded_protocol(limits, on_connection)
         self._idle_timeout = idle_timeout
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
         return self._server is not None
 
-    def _bind(self) -> tuple[uvicorn.Server, socket.socket]:
+    def _bind(self) -> tuple[_Server, socket.socket]:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,7 +150,7 @@ class Server:
         # second one here, so the process ends normally instead of dying of it; one that comes
         # before uvicorn listens for it (just after on_ready) stops the server as it starts.
         def stop(*_: object) -> None:
-            server.should_exit = True
+            server.stop()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         if on_ready is not None:
@@ -131,6 +164,6 @@ class Server:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.stop()
             self._thread.join(timeout=5)
         self._server = None
