@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from . import __version__
-from ._checks import COMPAT, KEY_HEADER, VERTEX, is_loopback_url
+from ._checks import BEARER, COMPAT, KEY_HEADER, VERTEX, is_loopback_url
 from ._errors import ConfigError
 from ._rotation import Secret
 
@@ -158,7 +158,8 @@ def _key_field(settings: GatewaySettings) -> str:
 def _secret(settings: GatewaySettings, name: str) -> Secret | None:
     if (value := getattr(settings, name)) is None:
         return None
-    return Secret(value.get_secret_value(), settings.secret_files.get(name))
+    bearer = BEARER in type(settings).model_fields[name].metadata
+    return Secret(value.get_secret_value(), settings.secret_files.get(name), bearer)
 
 
 def _logs(settings: GatewaySettings) -> Route | tuple[str, ...]:

@@ -6,6 +6,7 @@ secret. An unusable file is logged once per change."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import stat
@@ -45,12 +46,15 @@ class Secret:
 
     first: str = field(repr=False)
     path: Path | None = None
+    bearer: bool = False  # sent after "Bearer ", which a rotated value must then not start with
 
     def value(self) -> str:
         if self.path is None:
             return self.first
         if (watch := _watches.get(self.path)) is None:  # settings unpickled in a new process
-            watch = _watches.setdefault(self.path, _Watch(self.path, self.first))
+            check = functools.partial(secret, bearer=self.bearer)
+            watch = _Watch(self.path, self.first, checks={"secret file": check})
+            watch = _watches.setdefault(self.path, watch)
         return watch.current()
 
 
@@ -97,7 +101,7 @@ class _Watch:
             log.warning(
                 "%s: %s %s; cfgenai keeps sending the last good secret until the file holds a "
                 "usable one",
-                ", ".join(self.checks) or "secret file",
+                ", ".join(self.checks),
                 printable(str(self.path)),
                 found[1],
             )
@@ -177,7 +181,7 @@ def _secret(data: bytes) -> str:
 def _usable(data: bytes, checks: Iterable[Check]) -> str:
     """The secret in ``data`` as the settings would keep it, or ``Unusable``."""
     value: str | None = _secret(data)
-    for check in list(checks) or [lambda value: secret(value, bearer=False)]:
+    for check in checks:
         try:
             value = check(value) if value is not None else None
         except ValueError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 import sys
 import threading
 import time
@@ -261,6 +262,32 @@ def test_a_rotated_value_the_settings_refuse_is_never_sent_and_warned_once(
     clock.tick()
     assert _ask(client, gateway) == NEW
     assert len(_messages(logged)) == 1
+
+
+@pytest.mark.parametrize("value", REFUSED.values(), ids=REFUSED.keys())
+def test_settings_unpickled_in_another_process_check_a_rotated_file_as_their_own(
+    gateway: GatewayEmulator,
+    token_file: Path,
+    clock: Clock,
+    logged: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    pickled = pickle.dumps(cfgenai.GatewaySettings())
+    monkeypatch.setattr(_rotation, "_watches", {})  # as a worker process starts: no file watched
+    client = cfgenai.build_client(pickle.loads(pickled))  # noqa: S301 - our own bytes
+    assert _ask(client, gateway) == OLD
+    _rotate(token_file, value)  # "Bearer Bearer ..." was sent as such
+    for _ in range(3):
+        clock.tick()
+        assert _ask(client, gateway) == OLD
+    (warning,) = _messages(logged, value)
+    assert warning.startswith(f"secret file: {token_file} ")
+    _rotate(token_file, NEW)
+    for _ in range(2):
+        clock.tick()
+        _ask(client, gateway)
+    assert _ask(client, gateway) == NEW
 
 
 def test_each_change_to_an_unusable_file_is_warned_once(
