@@ -21,7 +21,7 @@ from google import genai
 
 import cfgenai
 import cfgenai.openai
-from cfgenai import ConfigError, RedirectError
+from cfgenai import ConfigError, RedirectError, _client
 from cfgenai._client import shared_client
 from cfgenai.testing import GatewayEmulator
 
@@ -237,6 +237,28 @@ def test_a_forked_child_and_its_parent_each_get_only_their_own_answers(
     assert answers == [f"Echo from {MODEL}: parent {i}" for i in range(20)]
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(gateway_env.requests) == 41
+    assert gateway_env.connections == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_never_takes_the_spare_its_parent_kept(gateway_env: GatewayEmulator) -> None:
+    _ask(cfgenai.client, "warm-up")
+    spare = _client.swap(None)  # kept between tests, as cf_gateway keeps the last test's client
+    _client.swap(spare)
+    assert spare is not None
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            answer = _ask(cfgenai.client, "child")  # on a client and connection of its own
+            own = _client.shared_client() is not spare[0]
+            code = 0 if own and answer == f"Echo from {MODEL}: child" else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _client.shared_client() is spare[0]  # the parent's is still there for it
     assert gateway_env.connections == 2
 
 
