@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from . import _plan, _settings
 from ._checks import CLOUDFLARE_HOST
-from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable
+from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable, host_port
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
 from ._sources import Found, Reading, describe_env_file, read
@@ -49,8 +49,8 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
         return EXIT_GATEWAY, exc.message or str(exc)
     if isinstance(exc, errors.APIError):
         return EXIT_UPSTREAM, f"Google answered {exc.code} {exc.status}: {exc.message}"
-    if isinstance(exc, GatewayUnreachable):  # the transport's own words, after the attempts
-        return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc.__cause__}"
+    if isinstance(exc, GatewayUnreachable):  # what failed and where; a command counts attempts
+        return EXIT_NETWORK, re.sub(r"; \d+ attempts?$", "", str(exc).removeprefix("cfgenai "))
     network = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")
     if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in network:
         return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc}"
@@ -91,19 +91,26 @@ class Refused(Exception):
     """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
 
 
+# google-genai's log line for a retry; what failed, if the error is cfgenai's GatewayUnreachable.
+_RETRY = re.compile(
+    r" in (?P<wait>\S+) seconds as it raised (?P<kind>\w+): "
+    r"(?:cfgenai could not reach .+? at \S+: (?P<what>.+); \d+ attempts?\.$)?"
+)
+
+
 @contextlib.contextmanager
 def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     """Each retry said on ``err``; a failure to reach ``root`` raised as :class:`Refused`
-    naming its host and port, the attempts and the seconds they took."""
-    parts, started, retries = urlsplit(root), time.monotonic(), []
-    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    saying what failed, where (host and port), the attempts and the seconds they took."""
+    started, retries = time.monotonic(), 0
 
     def said(record: logging.LogRecord) -> bool:  # google-genai logs a retry, among other lines
-        if retry := re.search(r" in (\S+) seconds as it raised (\w+)", record.getMessage()):
-            retries.append(retry)
-            n, wait, why = len(retries), float(retry[1]), retry[2]
+        nonlocal retries
+        if retry := _RETRY.search(record.getMessage()):
+            retries += 1
+            what, wait = retry["what"] or retry["kind"], float(retry["wait"])
             if err is not None:
-                print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+                print(f"\rcfgenai: attempt {retries}: {what}; again in {wait:.1f} s", file=err)
         return True
 
     logger = logging.getLogger("google_genai._api_client")
@@ -113,12 +120,11 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        n, took = len(retries) + 1, time.monotonic() - started
-        service = f"the gateway at {where} ({n} attempt{'s' if retries else ''} in {took:.1f} s)"
-        code, message = failure(exc, service)
+        code, message = failure(exc, f"the gateway at {host_port(root)}")
         if code != EXIT_NETWORK:
             raise
-        raise Refused(code, message) from exc
+        attempts = f"{retries + 1} attempt{'s' if retries else ''}"  # those before a cut answer too
+        raise Refused(code, f"{message}; {attempts} in {time.monotonic() - started:.1f} s") from exc
     finally:
         logger.removeFilter(said)
         logger.setLevel(level)
@@ -237,10 +243,10 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
     started = time.perf_counter()
     try:
-        with build_client(settings, retries=0) as client, tried(None, settings.gateway_root):
+        with build_client(settings, retries=0) as client:
             response = client.models.count_tokens(model=settings.model, contents="ping")
     except Exception as exc:  # every failure is reported, with its exit code
-        code, message = failure(exc)
+        code, message = failure(exc, f"the gateway at {host_port(settings.gateway_root)}")
         ping: dict[str, Any] = {"ok": False, "error": message}
     else:
         code, http = EXIT_OK, response.sdk_http_response

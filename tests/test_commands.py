@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -136,7 +137,7 @@ def test_ask_reads_the_prompt_from_stdin(
         (
             "nobody-listens",
             6,
-            "cfgenai: could not reach the gateway at 127.0.0.1:9 (1 attempt in 0.0 s): ConnectError",
+            "cfgenai: could not reach the gateway at 127.0.0.1:9: connecting failed: ",
         ),
     ],
 )
@@ -174,13 +175,15 @@ def test_ask_says_each_retry_and_where_it_could_not_reach(
     returned, _, err = run(capsys, "ask", "hi")
     assert returned == 6
     lines = err.replace("\r", "").splitlines()  # each over the spinner's line, on a terminal
-    assert lines[:2] == [
-        "cfgenai: attempt 1 failed (ConnectError); again in 0.0 s",
-        "cfgenai: attempt 2 failed (ConnectError); again in 0.0 s",
-    ]
-    assert lines[2].startswith(
-        "cfgenai: could not reach the gateway at 127.0.0.1:9 (3 attempts in "
-    )
+    refused = r"connecting failed: \[Errno \d+\] Connection refused"
+    assert len(lines) == 3
+    for n, line in enumerate(lines[:2], 1):
+        assert re.fullmatch(rf"cfgenai: attempt {n}: {refused}; again in 0\.0 s", line), line
+    assert re.fullmatch(
+        rf"cfgenai: could not reach the gateway at 127\.0\.0\.1:9: {refused}; 3 attempts in "
+        r"\d+\.\d s",
+        lines[2],
+    ), lines[2]
 
 
 def test_ask_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -588,8 +591,118 @@ def test_a_stream_cut_midway_ends_the_partial_line_before_the_error(
     code, out, err = run(capsys, "ask", "a b c d")
     assert code == 6
     assert out == "Echo from\n"
-    assert err.startswith("cfgenai: could not reach the gateway at 127.0.0.1:")
-    assert "(1 attempt in " in err and "s): RemoteProtocolError" in err
+    assert err.startswith(
+        f"cfgenai: could not reach the gateway at 127.0.0.1:{cf_gateway.port}: the answer was "
+        "cut after "
+    )
+    assert re.search(r"; 1 attempt in \d+\.\d s\n$", err)
+
+
+# -- ask and doctor --ping say what failed, where, and how long they tried --------------------------
+
+# What each fault makes the CLI say after "could not reach the gateway at HOST:PORT: ".
+_FAILED = {
+    "refused": r"connecting failed: \[Errno \d+\] Connection refused",
+    "stall": r"reading the answer timed out \(timeout 0\.2 s\): timed out",
+    "cut": r"the answer was cut after \d+ bytes: [^;]+",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fault(fault: str, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The port a fault happens at, the gateway set to it: 0.2 s timeout, 1 retry at once."""
+    port = _free_port() if fault == "refused" else gateway.port
+    for name, value in {
+        "CF_AIG_BASE_URL": f"http://127.0.0.1:{port}/v1/acc/gw",
+        "CF_AIG_TOKEN": TOKEN,
+        "CF_AIG_TIMEOUT": "0.2",
+        "CF_AIG_RETRIES": "1",
+        "CF_AIG_RETRY_DELAY": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _arm(fault, gateway)
+    return port
+
+
+def _arm(fault: str, gateway: GatewayEmulator) -> None:
+    if fault == "stall":
+        gateway.stall_next(1, times=2)
+    if fault == "cut":
+        gateway.drop_next(after_chunks=1)
+
+
+@pytest.mark.parametrize("fault", _FAILED)
+def test_ask_says_each_retry_then_what_failed_where_and_for_how_long(
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+) -> None:
+    port, what = _fault(fault, gateway, monkeypatch), _FAILED[fault]
+    code, out, err = run(capsys, "ask", "hi")
+    assert code == 6
+    where = rf"cfgenai: could not reach the gateway at 127\.0\.0\.1:{port}: {what}"
+    if fault == "cut":  # after the answer started: google-genai retries no stream then
+        assert out.startswith("Echo") and out.endswith("\n")
+        assert re.fullmatch(rf"{where}; 1 attempt in \d+\.\d s\n", err), err
+    else:
+        retry = rf"cfgenai: attempt 1: {what}; again in 0\.0 s"
+        assert re.fullmatch(rf"\r{retry}\n{where}; 2 attempts in \d+\.\d s\n", err), err
+
+
+@pytest.mark.parametrize("fault", _FAILED)
+def test_doctor_ping_says_what_failed_and_where(
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+) -> None:
+    port, what = _fault(fault, gateway, monkeypatch), _FAILED[fault]
+    code, out, _ = run(capsys, "doctor", "--ping")
+    assert code == 6
+    failed = rf"could not reach the gateway at 127\.0\.0\.1:{port}: {what}"  # one request, no retry
+    assert re.search(rf"\nping  failed after [\d.]+ ms: {failed}\n", out), out
+    _arm(fault, gateway)
+    code, out, _ = run(capsys, "doctor", "--ping", "--json")
+    assert code == 6
+    assert re.fullmatch(failed, json.loads(out)["ping"]["error"])
+
+
+def test_an_ipv6_host_is_named_in_brackets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://[::1]:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 6
+    assert err.startswith("cfgenai: could not reach the gateway at [::1]:9: connecting failed: ")
+
+
+def test_ask_shows_the_transports_error_when_translating_it_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cfgenai import _errors
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the translation broke")
+
+    monkeypatch.setattr(_errors, "_both", broken)  # builds GatewayUnreachable's class
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 6
+    assert re.fullmatch(
+        r"cfgenai: could not reach the gateway at 127\.0\.0\.1:9: ConnectError: \[Errno \d+\] "
+        r"Connection refused; 1 attempt in \d+\.\d s\n",
+        err,
+    ), err
 
 
 @pytest.mark.parametrize(
