@@ -15,7 +15,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from . import _plan, _settings
-from ._checks import CLOUDFLARE_HOST
+from ._checks import CLOUDFLARE_HOST, PROVIDER, VERTEX
 from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable, host_port
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
@@ -211,21 +211,45 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     return mask(value, secrets) if isinstance(value, str) else value
 
 
+# How a credential looks, and the settings it belongs in: a value pasted into another is named.
+_LOOKS = (
+    ("a Google key (AIza...)", re.compile(r"AIza.+"), ("google_api_key", "gemini_api_key")),
+    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), ("vertex_access_token",)),
+    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), ("token",)),
+)
+
+
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
     for name in _settings.SECRET_FIELDS:
         value = getattr(settings, name)  # the settings refuse any other white space
         if value is not None and " " in value.get_secret_value():
             yield f"{_settings.variable(name)} holds a space: tokens and keys have none; copy it again"
-    if settings.token is not None and settings.token.get_secret_value().startswith("AIza"):
-        yield "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead"
+    token = settings.token and settings.token.get_secret_value()
+    for name in ("token", "google_api_key", "gemini_api_key", "vertex_access_token"):
+        # Not a key that is the gateway token, as in Cloudflare's BYOK example: the mode says so.
+        if (value := getattr(settings, name)) is None or (name != "token" and value == token):
+            continue
+        for kind, shape, fields in _LOOKS:
+            if name not in fields and shape.fullmatch(value.get_secret_value()):
+                home = _settings.variables()[fields[0]][0]
+                yield f"{_settings.variable(name)} looks like {kind}: set {home} to it instead"
     if plan.mode == "key" and settings.token is None:
         yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
-    # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
-    unsent = (plan.mode == "byok" and not settings.key_is_token) or plan.vertex is not None
-    if settings.api_key is not None and unsent:
-        name = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
-        yield f"{name} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
+    vertex = plan.vertex is not None
+    key = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
+    for variable, value, for_vertex in (  # each provider credential, sent only in key mode
+        (key, settings.api_key, False),
+        ("CF_AIG_VERTEX_ACCESS_TOKEN", settings.vertex_access_token, True),
+        ("CF_AIG_VERTEX_CREDENTIALS", settings.vertex_credentials, True),
+    ):
+        if value is None or value == settings.token:  # the gateway token: the mode says so
+            continue
+        if for_vertex != vertex:
+            provider = VERTEX if for_vertex else PROVIDER
+            yield f"{variable} is set but not sent: it is {provider}'s; unset it, or switch provider"
+        elif plan.mode == "byok":
+            yield f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
     if access and urlsplit(plan.gateway_root).hostname == CLOUDFLARE_HOST:
         yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"

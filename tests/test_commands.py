@@ -276,9 +276,19 @@ def test_doctor_warns_about_risky_setups(
     ]
 
 
-# A Google AI Studio key has this shape: "AIza" and 35 more characters.
+# A Google AI Studio key has this shape: "AIza" and 35 more characters; a Google access token
+# starts with "ya29."; a Cloudflare token is 40 characters, or (since 2025) cfut_, cfat_ or cfk_
+# and 40 more with a checksum.
 _GOOGLE_SHAPED = "AIza" + "canary-pasted-key-5e1f0a9c3b7d2e48"[:35]
+_ACCESS_SHAPED = "ya29.canary-pasted-access-token-0c4e9a"
+_CLOUDFLARE_SHAPED = "canary-pasted-cf-token-3d8e1b7a5c9f20e4b6"[:40]
+_SCANNABLE_SHAPED = "cfut_canary-pasted-cf-token-7a1c5e9b3d8f2a6e4c0b"
 _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai-studio"
+_VERTEX = {
+    "CF_AIG_PROVIDER": "google-vertex-ai",
+    "CF_AIG_VERTEX_PROJECT": "p",
+    "CF_AIG_VERTEX_LOCATION": "us-central1",
+}
 
 
 @pytest.mark.parametrize(
@@ -287,7 +297,42 @@ _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai
         (
             {"CF_AIG_TOKEN": _GOOGLE_SHAPED},
             "warnings",
-            "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead",
+            "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN) looks like a Google key (AIza...): set "
+            "GOOGLE_API_KEY to it instead",
+        ),
+        (
+            {"CF_AIG_TOKEN": _ACCESS_SHAPED},
+            "warnings",
+            "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN) looks like a Google access token "
+            "(ya29...): set CF_AIG_VERTEX_ACCESS_TOKEN to it instead",
+        ),
+        (
+            {"GOOGLE_API_KEY": _CLOUDFLARE_SHAPED},
+            "warnings",
+            "GOOGLE_API_KEY looks like a Cloudflare token: set CF_AIG_TOKEN to it instead",
+        ),
+        (
+            {"GEMINI_API_KEY": _SCANNABLE_SHAPED},
+            "warnings",
+            "GEMINI_API_KEY looks like a Cloudflare token: set CF_AIG_TOKEN to it instead",
+        ),
+        (
+            {**_VERTEX, "CF_AIG_VERTEX_ACCESS_TOKEN": _SCANNABLE_SHAPED},
+            "warnings",
+            "CF_AIG_VERTEX_ACCESS_TOKEN looks like a Cloudflare token: set CF_AIG_TOKEN to it "
+            "instead",
+        ),
+        (
+            {**_VERTEX, "CF_AIG_VERTEX_ACCESS_TOKEN": _GOOGLE_SHAPED},
+            "warnings",
+            "CF_AIG_VERTEX_ACCESS_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to "
+            "it instead",
+        ),
+        (
+            {"GOOGLE_API_KEY": GOOGLE_KEY[:10] + "\t" + GOOGLE_KEY[10:]},
+            "problems",
+            "GOOGLE_API_KEY: contains a line break, control character or non-ASCII character, "
+            "which cannot be sent in an HTTP header; copy the value again without them",
         ),
         (
             {"CF_AIG_TOKEN": TOKEN[:10] + " " + TOKEN[10:]},
@@ -304,18 +349,30 @@ _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai
             {"CF_AIG_ACCOUNT_ID": _PASTED_URL},
             "problems",
             "CF_AIG_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID): must be the 32-character hexadecimal "
-            "account id shown in the Cloudflare dashboard, not a URL: copy the id alone out of "
-            "it, or set CF_AIG_BASE_URL",
+            "account id shown in the Cloudflare dashboard, not a URL: keep only the 32 "
+            "hexadecimal characters in it, or unset it and set CF_AIG_BASE_URL",
         ),
         (
             {"CF_AIG_GATEWAY_ID": _PASTED_URL},
             "problems",
             "CF_AIG_GATEWAY_ID (or CLOUDFLARE_GATEWAY_ID): must be the gateway's id: 1 to 64 "
-            "lowercase letters, digits and hyphens, not a URL: copy the id alone out of it, or "
-            "set CF_AIG_BASE_URL",
+            "lowercase letters, digits and hyphens, not a URL: keep only the part right after the "
+            "account id in it, or unset it and set CF_AIG_BASE_URL",
         ),
     ],
-    ids=["google-key-as-token", "space-in-token", "space-in-key", "url-as-account", "url-as-id"],
+    ids=[
+        "google-key-as-token",
+        "access-token-as-token",
+        "cloudflare-token-as-key",
+        "scannable-token-as-gemini-key",
+        "cloudflare-token-as-vertex-token",
+        "google-key-as-vertex-token",
+        "tab-in-key",
+        "space-in-token",
+        "space-in-key",
+        "url-as-account",
+        "url-as-id",
+    ],
 )
 def test_doctor_catches_values_pasted_in_the_wrong_place(
     monkeypatch: pytest.MonkeyPatch,
@@ -332,8 +389,8 @@ def test_doctor_catches_values_pasted_in_the_wrong_place(
     assert expected in json.loads(out)[kind]
     assert code == (0 if kind == "warnings" else 3)
     problems = json.loads(out)["problems"] + json.loads(out)["warnings"]
-    for value in variables.values():  # no message shows a value; no output shows a secret
-        assert not any(value in p or ACCOUNT_ID in p for p in problems)
+    for value in set(variables.values()) - set(_VERTEX.values()):  # no message shows a value,
+        assert not any(value in p or ACCOUNT_ID in p for p in problems)  # no output a secret
         if "URL" not in expected:
             assert value not in out + err
 
@@ -349,8 +406,43 @@ def test_doctor_names_a_google_key_that_byok_mode_does_not_send(
     code, out, _ = run(capsys, "doctor", "--json")  # `run` fails the test if a canary is printed
     assert code == 0
     assert json.loads(out)["warnings"] == [
-        f"{variable} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
+        f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "warning"),
+    [
+        (
+            {**_VERTEX, "CF_AIG_MODE": "byok", "CF_AIG_VERTEX_ACCESS_TOKEN": GOOGLE_KEY},
+            "CF_AIG_VERTEX_ACCESS_TOKEN is set but not sent (byok mode): unset it, or use key mode",
+        ),
+        (
+            {**_VERTEX, "GOOGLE_API_KEY": GOOGLE_KEY},
+            "GOOGLE_API_KEY is set but not sent: it is google-ai-studio's; unset it, or switch "
+            "provider",
+        ),
+        (
+            {"CF_AIG_VERTEX_ACCESS_TOKEN": GOOGLE_KEY},
+            "CF_AIG_VERTEX_ACCESS_TOKEN is set but not sent: it is google-vertex-ai's; unset it, "
+            "or switch provider",
+        ),
+    ],
+    ids=["vertex-byok", "google-key-on-vertex", "vertex-token-on-ai-studio"],
+)
+def test_doctor_names_a_provider_credential_that_is_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variables: dict[str, str],
+    warning: str,
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "doctor", "--json")  # `run` fails the test if a canary is printed
+    assert code == 0
+    assert json.loads(out)["warnings"] == [warning]
 
 
 def test_doctor_ping_reports_the_gateways_answer(
