@@ -53,32 +53,26 @@ def _no_bool(value: Any) -> Any:
 
 
 _NO_BOOL = BeforeValidator(_no_bool)
-# What an id must be, and where it is in a gateway URL pasted in its place.
-_ACCOUNT_FIX = (
-    "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard",
-    "the 32 hexadecimal characters in it",
-)
-_GATEWAY_FIX = (
-    "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens",
-    "the part right after the account id in it",
-)
+_ACCOUNT_FIX = "must be the 32-character hexadecimal account id shown in the Cloudflare dashboard"
+_GATEWAY_FIX = "must be the gateway's id: 1 to 64 lowercase letters, digits and hyphens"
 _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 
 
 def characters(
-    rule: re.Pattern[str], fix: str, in_url: str = "", letters: str = "letters"
+    rule: re.Pattern[str], fix: str, letters: str = "letters", *, an_id: bool = False
 ) -> AfterValidator:
     """A check that a value matches ``rule`` (a character class and a count), else ``fix``, the
     length and the kinds of wrong character (never the characters: a token may be pasted here);
-    ``in_url``: where the id is in a gateway URL pasted whole, the fix for one."""
+    ``an_id``: a gateway URL pasted for the id gets its own fix."""
     allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
     def check(value: str | None) -> str | None:
         if value is None or rule.fullmatch(value):
             return value
-        if in_url and "/" in value:
+        if an_id and "/" in value:  # a gateway URL, pasted whole
             raise ValueError(
-                f"{fix}, not a URL: keep only {in_url}, or unset it and set CF_AIG_BASE_URL"
+                f"{fix}, not a URL: keep only the id (/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), "
+                "or unset it and set CF_AIG_BASE_URL"
             )
         kinds = sorted({_kind(c, letters) for c in value if not allowed.fullmatch(c)})
         including = ", including " + ", ".join(kinds) if kinds else ""
@@ -273,8 +267,8 @@ def is_loopback(host: str) -> bool:
 
 # -- the settings' values -----------------------------------------------------------------------
 _Text = Annotated[str | None, Strict(), _BLANK_IS_NONE]
-AccountId = Annotated[_Text, characters(ACCOUNT_ID, *_ACCOUNT_FIX, "letters after f")]
-GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, *_GATEWAY_FIX)]
+AccountId = Annotated[_Text, characters(ACCOUNT_ID, _ACCOUNT_FIX, "letters after f", an_id=True)]
+GatewayId = Annotated[str, Strict(), characters(GATEWAY_ID, _GATEWAY_FIX, an_id=True)]
 Secret = Annotated[SecretStr | None, Strict(), BeforeValidator(partial(secret, bearer=False))]
 # A token that cfgenai (or the header) already prefixes with the Bearer scheme.
 BEARER = BeforeValidator(partial(secret, bearer=True))

@@ -349,15 +349,15 @@ _VERTEX = {
             {"CF_AIG_ACCOUNT_ID": _PASTED_URL},
             "problems",
             "CF_AIG_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID): must be the 32-character hexadecimal "
-            "account id shown in the Cloudflare dashboard, not a URL: keep only the 32 "
-            "hexadecimal characters in it, or unset it and set CF_AIG_BASE_URL",
+            "account id shown in the Cloudflare dashboard, not a URL: keep only the id "
+            "(/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), or unset it and set CF_AIG_BASE_URL",
         ),
         (
             {"CF_AIG_GATEWAY_ID": _PASTED_URL},
             "problems",
             "CF_AIG_GATEWAY_ID (or CLOUDFLARE_GATEWAY_ID): must be the gateway's id: 1 to 64 "
-            "lowercase letters, digits and hyphens, not a URL: keep only the part right after the "
-            "account id in it, or unset it and set CF_AIG_BASE_URL",
+            "lowercase letters, digits and hyphens, not a URL: keep only the id "
+            "(/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), or unset it and set CF_AIG_BASE_URL",
         ),
     ],
     ids=[
