@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from . import _plan, _settings
 from ._checks import CLOUDFLARE_HOST, PROVIDER, VERTEX
 from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable, host_port
@@ -211,11 +213,15 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     return mask(value, secrets) if isinstance(value, str) else value
 
 
-# How a credential looks, and the settings it belongs in: a value pasted into another is named.
+# Each credential by the provider it is for (None: the gateway), the first where one belongs.
+_CREDENTIALS = dict.fromkeys(("google_api_key", "gemini_api_key"), PROVIDER) | {"token": None}
+_CREDENTIALS |= dict.fromkeys(("vertex_access_token", "vertex_credentials"), VERTEX)
+_HOME = {provider: name for name, provider in reversed(_CREDENTIALS.items())}
+# How a credential looks, and whose it is: one pasted in another's place is named.
 _LOOKS = (
-    ("a Google key (AIza...)", re.compile(r"AIza.+"), ("google_api_key", "gemini_api_key")),
-    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), ("vertex_access_token",)),
-    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), ("token",)),
+    ("a Google key (AIza...)", re.compile(r"AIza.+"), PROVIDER),
+    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), VERTEX),
+    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), None),
 )
 
 
@@ -225,31 +231,22 @@ def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[st
         value = getattr(settings, name)  # the settings refuse any other white space
         if value is not None and " " in value.get_secret_value():
             yield f"{_settings.variable(name)} holds a space: tokens and keys have none; copy it again"
-    token = settings.token and settings.token.get_secret_value()
-    for name in ("token", "google_api_key", "gemini_api_key", "vertex_access_token"):
+    for name, provider in _CREDENTIALS.items():
         # Not a key that is the gateway token, as in Cloudflare's BYOK example: the mode says so.
-        if (value := getattr(settings, name)) is None or (name != "token" and value == token):
+        if (value := getattr(settings, name)) is None or (provider and value == settings.token):
             continue
-        for kind, shape, fields in _LOOKS:
-            if name not in fields and shape.fullmatch(value.get_secret_value()):
-                home = _settings.variables()[fields[0]][0]
-                yield f"{_settings.variable(name)} looks like {kind}: set {home} to it instead"
+        variable = _settings.variable(name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else ""  # not a file's path
+        for kind, shape, owner in _LOOKS:
+            if owner != provider and shape.fullmatch(text):
+                home = _settings.variables()[_HOME[owner]][0]
+                yield f"{variable} looks like {kind}: set {home} to it instead"
+        if provider and provider != settings.provider:
+            yield f"{variable} is set but not sent: it is {provider}'s; unset it, or switch provider"
+        elif provider and plan.mode == "byok":
+            yield f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     if plan.mode == "key" and settings.token is None:
         yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
-    vertex = plan.vertex is not None
-    key = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
-    for variable, value, for_vertex in (  # each provider credential, sent only in key mode
-        (key, settings.api_key, False),
-        ("CF_AIG_VERTEX_ACCESS_TOKEN", settings.vertex_access_token, True),
-        ("CF_AIG_VERTEX_CREDENTIALS", settings.vertex_credentials, True),
-    ):
-        if value is None or value == settings.token:  # the gateway token: the mode says so
-            continue
-        if for_vertex != vertex:
-            provider = VERTEX if for_vertex else PROVIDER
-            yield f"{variable} is set but not sent: it is {provider}'s; unset it, or switch provider"
-        elif plan.mode == "byok":
-            yield f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
     if access and urlsplit(plan.gateway_root).hostname == CLOUDFLARE_HOST:
         yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"
