@@ -93,10 +93,11 @@ class Refused(Exception):
     """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
 
 
-# google-genai's log line for a retry; what failed, if the error is cfgenai's GatewayUnreachable.
+# google-genai's log line for a retry: what failed (GatewayUnreachable's words), else the error's
+# class and HTTP status.
 _RETRY = re.compile(
     r" in (?P<wait>\S+) seconds as it raised (?P<kind>\w+): "
-    r"(?:cfgenai could not reach .+? at \S+: (?P<what>.+); \d+ attempts?\.$)?"
+    r"(?:cfgenai could not reach .+? at \S+: (?P<what>.+); \d+ attempts?\.$|(?P<status>\d{3}) )?"
 )
 
 
@@ -110,7 +111,8 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
         nonlocal retries
         if retry := _RETRY.search(record.getMessage()):
             retries += 1
-            what, wait = retry["what"] or retry["kind"], float(retry["wait"])
+            what = retry["what"] or " ".join(filter(None, (retry["kind"], retry["status"])))
+            wait = float(retry["wait"])
             if err is not None:
                 print(f"\rcfgenai: attempt {retries}: {what}; again in {wait:.1f} s", file=err)
         return True

@@ -765,6 +765,22 @@ def test_doctor_ping_says_what_failed_and_where(
     assert re.fullmatch(failed, json.loads(out)["ping"]["error"])
 
 
+def test_ask_says_a_retried_answer_by_its_error_and_status(
+    gateway_env: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CF_AIG_RETRIES", "1")
+    monkeypatch.setenv("CF_AIG_RETRY_DELAY", "0")
+    gateway_env.fail_next(503)
+    assert run(capsys, "ask", "hi") == (
+        0,
+        f"Echo from {MODEL}: hi\n",
+        "\rcfgenai: attempt 1: GoogleServerError 503; again in 0.0 s\n",
+    )
+    assert len(gateway_env.requests) == 2
+
+
 def test_an_ipv6_host_is_named_in_brackets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
