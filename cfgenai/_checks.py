@@ -71,7 +71,8 @@ def characters(
             return value
         if an_id and "/" in value:  # a gateway URL, pasted whole
             raise ValueError(
-                f"{fix}, not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+                f"{fix}, not a URL: keep only the id (/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), "
+                "or unset it and set CF_AIG_BASE_URL"
             )
         kinds = sorted({_kind(c, letters) for c in value if not allowed.fullmatch(c)})
         including = ", including " + ", ".join(kinds) if kinds else ""

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from . import _plan, _settings
-from ._checks import CLOUDFLARE_HOST
-from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable
+from ._checks import CLOUDFLARE_HOST, PROVIDER, VERTEX
+from ._errors import CloudflareAPIError, ConfigError, GatewayUnreachable, host_port
 from ._reference import default_text
 from ._secrets import fingerprint, mask, printable
 from ._sources import Found, Reading, describe_env_file, read
@@ -49,8 +51,8 @@ def failure(exc: BaseException, service: str = "the gateway") -> tuple[int, str]
         return EXIT_GATEWAY, exc.message or str(exc)
     if isinstance(exc, errors.APIError):
         return EXIT_UPSTREAM, f"Google answered {exc.code} {exc.status}: {exc.message}"
-    if isinstance(exc, GatewayUnreachable):  # the transport's own words, after the attempts
-        return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc.__cause__}"
+    if isinstance(exc, GatewayUnreachable):  # what failed and where; a command counts attempts
+        return EXIT_NETWORK, re.sub(r"; \d+ attempts?$", "", str(exc).removeprefix("cfgenai "))
     network = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")
     if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in network:
         return EXIT_NETWORK, f"could not reach {service}: {type(exc).__name__}: {exc}"
@@ -91,19 +93,28 @@ class Refused(Exception):
     """A command's own refusal, or a failure it explains: ``Refused(exit_code, message)``."""
 
 
+# google-genai's log line for a retry: what failed (GatewayUnreachable's words), else the error's
+# class and HTTP status.
+_RETRY = re.compile(
+    r" in (?P<wait>\S+) seconds as it raised (?P<kind>\w+): "
+    r"(?:cfgenai could not reach .+? at \S+: (?P<what>.+); \d+ attempts?\.$|(?P<status>\d{3}) )?"
+)
+
+
 @contextlib.contextmanager
 def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     """Each retry said on ``err``; a failure to reach ``root`` raised as :class:`Refused`
-    naming its host and port, the attempts and the seconds they took."""
-    parts, started, retries = urlsplit(root), time.monotonic(), []
-    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    saying what failed, where (host and port), the attempts and the seconds they took."""
+    started, retries = time.monotonic(), 0
 
     def said(record: logging.LogRecord) -> bool:  # google-genai logs a retry, among other lines
-        if retry := re.search(r" in (\S+) seconds as it raised (\w+)", record.getMessage()):
-            retries.append(retry)
-            n, wait, why = len(retries), float(retry[1]), retry[2]
+        nonlocal retries
+        if retry := _RETRY.search(record.getMessage()):
+            retries += 1
+            what = retry["what"] or " ".join(filter(None, (retry["kind"], retry["status"])))
+            wait = float(retry["wait"])
             if err is not None:
-                print(f"\rcfgenai: attempt {n} failed ({why}); again in {wait:.1f} s", file=err)
+                print(f"\rcfgenai: attempt {retries}: {what}; again in {wait:.1f} s", file=err)
         return True
 
     logger = logging.getLogger("google_genai._api_client")
@@ -113,12 +124,11 @@ def tried(err: IO[str] | None, root: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        n, took = len(retries) + 1, time.monotonic() - started
-        service = f"the gateway at {where} ({n} attempt{'s' if retries else ''} in {took:.1f} s)"
-        code, message = failure(exc, service)
+        code, message = failure(exc, f"the gateway at {host_port(root)}")
         if code != EXIT_NETWORK:
             raise
-        raise Refused(code, message) from exc
+        attempts = f"{retries + 1} attempt{'s' if retries else ''}"  # those before a cut answer too
+        raise Refused(code, f"{message}; {attempts} in {time.monotonic() - started:.1f} s") from exc
     finally:
         logger.removeFilter(said)
         logger.setLevel(level)
@@ -205,21 +215,40 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     return mask(value, secrets) if isinstance(value, str) else value
 
 
+# Each credential by the provider it is for (None: the gateway), the first where one belongs.
+_CREDENTIALS = dict.fromkeys(("google_api_key", "gemini_api_key"), PROVIDER) | {"token": None}
+_CREDENTIALS |= dict.fromkeys(("vertex_access_token", "vertex_credentials"), VERTEX)
+_HOME = {provider: name for name, provider in reversed(_CREDENTIALS.items())}
+# How a credential looks, and whose it is: one pasted in another's place is named.
+_LOOKS = (
+    ("a Google key (AIza...)", re.compile(r"AIza.+"), PROVIDER),
+    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), VERTEX),
+    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), None),
+)
+
+
 def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[str]:
     """Warnings for risky but legal setups."""
     for name in _settings.SECRET_FIELDS:
         value = getattr(settings, name)  # the settings refuse any other white space
         if value is not None and " " in value.get_secret_value():
             yield f"{_settings.variable(name)} holds a space: tokens and keys have none; copy it again"
-    if settings.token is not None and settings.token.get_secret_value().startswith("AIza"):
-        yield "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead"
+    for name, provider in _CREDENTIALS.items():
+        # Not a key that is the gateway token, as in Cloudflare's BYOK example: the mode says so.
+        if (value := getattr(settings, name)) is None or (provider and value == settings.token):
+            continue
+        variable = _settings.variable(name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else ""  # not a file's path
+        for kind, shape, owner in _LOOKS:
+            if owner != provider and shape.fullmatch(text):
+                home = _settings.variables()[_HOME[owner]][0]
+                yield f"{variable} looks like {kind}: set {home} to it instead"
+        if provider and provider != settings.provider:
+            yield f"{variable} is set but not sent: it is {provider}'s; unset it, or switch provider"
+        elif provider and plan.mode == "byok":
+            yield f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     if plan.mode == "key" and settings.token is None:
         yield "key mode without CF_AIG_TOKEN: an authenticated gateway answers 401 (code 2009)"
-    # Not when the key is the gateway token, as in Cloudflare's BYOK example: the mode says so.
-    unsent = (plan.mode == "byok" and not settings.key_is_token) or plan.vertex is not None
-    if settings.api_key is not None and unsent:
-        name = "GOOGLE_API_KEY" if settings.google_api_key else "GEMINI_API_KEY"
-        yield f"{name} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
     access = settings.access_token or settings.access_client_id
     if access and urlsplit(plan.gateway_root).hostname == CLOUDFLARE_HOST:
         yield "CF_AIG_ACCESS_* is set, but Access guards custom domains: set CF_AIG_BASE_URL to one"
@@ -237,10 +266,10 @@ def _ping(settings: _settings.GatewaySettings) -> tuple[dict[str, Any], int]:
 
     started = time.perf_counter()
     try:
-        with build_client(settings, retries=0) as client, tried(None, settings.gateway_root):
+        with build_client(settings, retries=0) as client:
             response = client.models.count_tokens(model=settings.model, contents="ping")
     except Exception as exc:  # every failure is reported, with its exit code
-        code, message = failure(exc)
+        code, message = failure(exc, f"the gateway at {host_port(settings.gateway_root)}")
         ping: dict[str, Any] = {"ok": False, "error": message}
     else:
         code, http = EXIT_OK, response.sdk_http_response

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -136,7 +137,7 @@ def test_ask_reads_the_prompt_from_stdin(
         (
             "nobody-listens",
             6,
-            "cfgenai: could not reach the gateway at 127.0.0.1:9 (1 attempt in 0.0 s): ConnectError",
+            "cfgenai: could not reach the gateway at 127.0.0.1:9: connecting failed: ",
         ),
     ],
 )
@@ -174,13 +175,15 @@ def test_ask_says_each_retry_and_where_it_could_not_reach(
     returned, _, err = run(capsys, "ask", "hi")
     assert returned == 6
     lines = err.replace("\r", "").splitlines()  # each over the spinner's line, on a terminal
-    assert lines[:2] == [
-        "cfgenai: attempt 1 failed (ConnectError); again in 0.0 s",
-        "cfgenai: attempt 2 failed (ConnectError); again in 0.0 s",
-    ]
-    assert lines[2].startswith(
-        "cfgenai: could not reach the gateway at 127.0.0.1:9 (3 attempts in "
-    )
+    refused = r"connecting failed: \[Errno \d+\] Connection refused"
+    assert len(lines) == 3
+    for n, line in enumerate(lines[:2], 1):
+        assert re.fullmatch(rf"cfgenai: attempt {n}: {refused}; again in 0\.0 s", line), line
+    assert re.fullmatch(
+        rf"cfgenai: could not reach the gateway at 127\.0\.0\.1:9: {refused}; 3 attempts in "
+        r"\d+\.\d s",
+        lines[2],
+    ), lines[2]
 
 
 def test_ask_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -273,9 +276,19 @@ def test_doctor_warns_about_risky_setups(
     ]
 
 
-# A Google AI Studio key has this shape: "AIza" and 35 more characters.
+# A Google AI Studio key has this shape: "AIza" and 35 more characters; a Google access token
+# starts with "ya29."; a Cloudflare token is 40 characters, or (since 2025) cfut_, cfat_ or cfk_
+# and 40 more with a checksum.
 _GOOGLE_SHAPED = "AIza" + "canary-pasted-key-5e1f0a9c3b7d2e48"[:35]
+_ACCESS_SHAPED = "ya29.canary-pasted-access-token-0c4e9a"
+_CLOUDFLARE_SHAPED = "canary-pasted-cf-token-3d8e1b7a5c9f20e4b6"[:40]
+_SCANNABLE_SHAPED = "cfut_canary-pasted-cf-token-7a1c5e9b3d8f2a6e4c0b"
 _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai-studio"
+_VERTEX = {
+    "CF_AIG_PROVIDER": "google-vertex-ai",
+    "CF_AIG_VERTEX_PROJECT": "p",
+    "CF_AIG_VERTEX_LOCATION": "us-central1",
+}
 
 
 @pytest.mark.parametrize(
@@ -284,7 +297,42 @@ _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai
         (
             {"CF_AIG_TOKEN": _GOOGLE_SHAPED},
             "warnings",
-            "CF_AIG_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to it instead",
+            "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN) looks like a Google key (AIza...): set "
+            "GOOGLE_API_KEY to it instead",
+        ),
+        (
+            {"CF_AIG_TOKEN": _ACCESS_SHAPED},
+            "warnings",
+            "CF_AIG_TOKEN (or CLOUDFLARE_GATEWAY_TOKEN) looks like a Google access token "
+            "(ya29...): set CF_AIG_VERTEX_ACCESS_TOKEN to it instead",
+        ),
+        (
+            {"GOOGLE_API_KEY": _CLOUDFLARE_SHAPED},
+            "warnings",
+            "GOOGLE_API_KEY looks like a Cloudflare token: set CF_AIG_TOKEN to it instead",
+        ),
+        (
+            {"GEMINI_API_KEY": _SCANNABLE_SHAPED},
+            "warnings",
+            "GEMINI_API_KEY looks like a Cloudflare token: set CF_AIG_TOKEN to it instead",
+        ),
+        (
+            {**_VERTEX, "CF_AIG_VERTEX_ACCESS_TOKEN": _SCANNABLE_SHAPED},
+            "warnings",
+            "CF_AIG_VERTEX_ACCESS_TOKEN looks like a Cloudflare token: set CF_AIG_TOKEN to it "
+            "instead",
+        ),
+        (
+            {**_VERTEX, "CF_AIG_VERTEX_ACCESS_TOKEN": _GOOGLE_SHAPED},
+            "warnings",
+            "CF_AIG_VERTEX_ACCESS_TOKEN looks like a Google key (AIza...): set GOOGLE_API_KEY to "
+            "it instead",
+        ),
+        (
+            {"GOOGLE_API_KEY": GOOGLE_KEY[:10] + "\t" + GOOGLE_KEY[10:]},
+            "problems",
+            "GOOGLE_API_KEY: contains a line break, control character or non-ASCII character, "
+            "which cannot be sent in an HTTP header; copy the value again without them",
         ),
         (
             {"CF_AIG_TOKEN": TOKEN[:10] + " " + TOKEN[10:]},
@@ -301,18 +349,30 @@ _PASTED_URL = f"https://gateway.ai.cloudflare.com/v1/{ACCOUNT_ID}/prod/google-ai
             {"CF_AIG_ACCOUNT_ID": _PASTED_URL},
             "problems",
             "CF_AIG_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID): must be the 32-character hexadecimal "
-            "account id shown in the Cloudflare dashboard, not a URL: copy the id alone out of "
-            "it, or set CF_AIG_BASE_URL",
+            "account id shown in the Cloudflare dashboard, not a URL: keep only the id "
+            "(/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), or unset it and set CF_AIG_BASE_URL",
         ),
         (
             {"CF_AIG_GATEWAY_ID": _PASTED_URL},
             "problems",
             "CF_AIG_GATEWAY_ID (or CLOUDFLARE_GATEWAY_ID): must be the gateway's id: 1 to 64 "
-            "lowercase letters, digits and hyphens, not a URL: copy the id alone out of it, or "
-            "set CF_AIG_BASE_URL",
+            "lowercase letters, digits and hyphens, not a URL: keep only the id "
+            "(/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), or unset it and set CF_AIG_BASE_URL",
         ),
     ],
-    ids=["google-key-as-token", "space-in-token", "space-in-key", "url-as-account", "url-as-id"],
+    ids=[
+        "google-key-as-token",
+        "access-token-as-token",
+        "cloudflare-token-as-key",
+        "scannable-token-as-gemini-key",
+        "cloudflare-token-as-vertex-token",
+        "google-key-as-vertex-token",
+        "tab-in-key",
+        "space-in-token",
+        "space-in-key",
+        "url-as-account",
+        "url-as-id",
+    ],
 )
 def test_doctor_catches_values_pasted_in_the_wrong_place(
     monkeypatch: pytest.MonkeyPatch,
@@ -329,8 +389,8 @@ def test_doctor_catches_values_pasted_in_the_wrong_place(
     assert expected in json.loads(out)[kind]
     assert code == (0 if kind == "warnings" else 3)
     problems = json.loads(out)["problems"] + json.loads(out)["warnings"]
-    for value in variables.values():  # no message shows a value; no output shows a secret
-        assert not any(value in p or ACCOUNT_ID in p for p in problems)
+    for value in set(variables.values()) - set(_VERTEX.values()):  # no message shows a value,
+        assert not any(value in p or ACCOUNT_ID in p for p in problems)  # no output a secret
         if "URL" not in expected:
             assert value not in out + err
 
@@ -346,8 +406,43 @@ def test_doctor_names_a_google_key_that_byok_mode_does_not_send(
     code, out, _ = run(capsys, "doctor", "--json")  # `run` fails the test if a canary is printed
     assert code == 0
     assert json.loads(out)["warnings"] == [
-        f"{variable} is set but not sent (byok mode or Vertex AI): unset it, or use key mode"
+        f"{variable} is set but not sent (byok mode): unset it, or use key mode"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "warning"),
+    [
+        (
+            {**_VERTEX, "CF_AIG_MODE": "byok", "CF_AIG_VERTEX_ACCESS_TOKEN": GOOGLE_KEY},
+            "CF_AIG_VERTEX_ACCESS_TOKEN is set but not sent (byok mode): unset it, or use key mode",
+        ),
+        (
+            {**_VERTEX, "GOOGLE_API_KEY": GOOGLE_KEY},
+            "GOOGLE_API_KEY is set but not sent: it is google-ai-studio's; unset it, or switch "
+            "provider",
+        ),
+        (
+            {"CF_AIG_VERTEX_ACCESS_TOKEN": GOOGLE_KEY},
+            "CF_AIG_VERTEX_ACCESS_TOKEN is set but not sent: it is google-vertex-ai's; unset it, "
+            "or switch provider",
+        ),
+    ],
+    ids=["vertex-byok", "google-key-on-vertex", "vertex-token-on-ai-studio"],
+)
+def test_doctor_names_a_provider_credential_that_is_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variables: dict[str, str],
+    warning: str,
+) -> None:
+    monkeypatch.setenv("CF_AIG_ACCOUNT_ID", ACCOUNT_ID)
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "doctor", "--json")  # `run` fails the test if a canary is printed
+    assert code == 0
+    assert json.loads(out)["warnings"] == [warning]
 
 
 def test_doctor_ping_reports_the_gateways_answer(
@@ -588,8 +683,134 @@ def test_a_stream_cut_midway_ends_the_partial_line_before_the_error(
     code, out, err = run(capsys, "ask", "a b c d")
     assert code == 6
     assert out == "Echo from\n"
-    assert err.startswith("cfgenai: could not reach the gateway at 127.0.0.1:")
-    assert "(1 attempt in " in err and "s): RemoteProtocolError" in err
+    assert err.startswith(
+        f"cfgenai: could not reach the gateway at 127.0.0.1:{cf_gateway.port}: the answer was "
+        "cut after "
+    )
+    assert re.search(r"; 1 attempt in \d+\.\d s\n$", err)
+
+
+# -- ask and doctor --ping say what failed, where, and how long they tried --------------------------
+
+# What each fault makes the CLI say after "could not reach the gateway at HOST:PORT: ".
+_FAILED = {
+    "refused": r"connecting failed: \[Errno \d+\] Connection refused",
+    "stall": r"reading the answer timed out \(timeout 0\.2 s\): timed out",
+    "cut": r"the answer was cut after \d+ bytes: [^;]+",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fault(fault: str, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The port a fault happens at, the gateway set to it: 0.2 s timeout, 1 retry at once."""
+    port = _free_port() if fault == "refused" else gateway.port
+    for name, value in {
+        "CF_AIG_BASE_URL": f"http://127.0.0.1:{port}/v1/acc/gw",
+        "CF_AIG_TOKEN": TOKEN,
+        "CF_AIG_TIMEOUT": "0.2",
+        "CF_AIG_RETRIES": "1",
+        "CF_AIG_RETRY_DELAY": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _arm(fault, gateway)
+    return port
+
+
+def _arm(fault: str, gateway: GatewayEmulator) -> None:
+    if fault == "stall":
+        gateway.stall_next(1, times=2)
+    if fault == "cut":
+        gateway.drop_next(after_chunks=1)
+
+
+@pytest.mark.parametrize("fault", _FAILED)
+def test_ask_says_each_retry_then_what_failed_where_and_for_how_long(
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+) -> None:
+    port, what = _fault(fault, gateway, monkeypatch), _FAILED[fault]
+    code, out, err = run(capsys, "ask", "hi")
+    assert code == 6
+    where = rf"cfgenai: could not reach the gateway at 127\.0\.0\.1:{port}: {what}"
+    if fault == "cut":  # after the answer started: google-genai retries no stream then
+        assert out.startswith("Echo") and out.endswith("\n")
+        assert re.fullmatch(rf"{where}; 1 attempt in \d+\.\d s\n", err), err
+    else:
+        retry = rf"cfgenai: attempt 1: {what}; again in 0\.0 s"
+        assert re.fullmatch(rf"\r{retry}\n{where}; 2 attempts in \d+\.\d s\n", err), err
+
+
+@pytest.mark.parametrize("fault", _FAILED)
+def test_doctor_ping_says_what_failed_and_where(
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+) -> None:
+    port, what = _fault(fault, gateway, monkeypatch), _FAILED[fault]
+    code, out, _ = run(capsys, "doctor", "--ping")
+    assert code == 6
+    failed = rf"could not reach the gateway at 127\.0\.0\.1:{port}: {what}"  # one request, no retry
+    assert re.search(rf"\nping  failed after [\d.]+ ms: {failed}\n", out), out
+    _arm(fault, gateway)
+    code, out, _ = run(capsys, "doctor", "--ping", "--json")
+    assert code == 6
+    assert re.fullmatch(failed, json.loads(out)["ping"]["error"])
+
+
+def test_ask_says_a_retried_answer_by_its_error_and_status(
+    gateway_env: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CF_AIG_RETRIES", "1")
+    monkeypatch.setenv("CF_AIG_RETRY_DELAY", "0")
+    gateway_env.fail_next(503)
+    assert run(capsys, "ask", "hi") == (
+        0,
+        f"Echo from {MODEL}: hi\n",
+        "\rcfgenai: attempt 1: GoogleServerError 503; again in 0.0 s\n",
+    )
+    assert len(gateway_env.requests) == 2
+
+
+def test_an_ipv6_host_is_named_in_brackets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://[::1]:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 6
+    assert err.startswith("cfgenai: could not reach the gateway at [::1]:9: connecting failed: ")
+
+
+def test_ask_shows_the_transports_error_when_translating_it_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cfgenai import _errors
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the translation broke")
+
+    monkeypatch.setattr(_errors, "_both", broken)  # builds GatewayUnreachable's class
+    monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/acc/gw")
+    monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
+    monkeypatch.setenv("CF_AIG_RETRIES", "0")
+    code, _, err = run(capsys, "ask", "hi")
+    assert code == 6
+    assert re.fullmatch(
+        r"cfgenai: could not reach the gateway at 127\.0\.0\.1:9: ConnectError: \[Errno \d+\] "
+        r"Connection refused; 1 attempt in \d+\.\d s\n",
+        err,
+    ), err
 
 
 @pytest.mark.parametrize(

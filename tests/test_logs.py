@@ -290,7 +290,9 @@ def test_cli_log_errors_have_their_exit_codes(
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
     monkeypatch.setenv("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4")  # nobody there
     assert main(["log", "x"]) == 6
-    assert capsys.readouterr().err.startswith("cfgenai: could not reach Cloudflare's API: ")
+    assert capsys.readouterr().err.startswith(
+        "cfgenai: could not reach Cloudflare's API at 127.0.0.1:9: connecting failed: "
+    )
 
 
 def test_the_log_id_is_a_uuid7(gateway_env: GatewayEmulator, build: Build) -> None:

@@ -270,7 +270,8 @@ BAD_ENVIRONMENTS = [
         [
             ACCOUNT
             + ACCOUNT_FORMAT
-            + ", not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+            + ", not a URL: keep only the id (/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), "
+            "or unset it and set CF_AIG_BASE_URL"
         ],
         id="account-slash",
     ),
@@ -279,7 +280,8 @@ BAD_ENVIRONMENTS = [
         [
             ACCOUNT
             + ACCOUNT_FORMAT
-            + ", not a URL: copy the id alone out of it, or set CF_AIG_BASE_URL"
+            + ", not a URL: keep only the id (/v1/ACCOUNT_ID/GATEWAY_ID in a gateway URL), "
+            "or unset it and set CF_AIG_BASE_URL"
         ],
         id="account-dotdot",
     ),
