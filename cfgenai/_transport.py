@@ -156,11 +156,13 @@ def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
 @dataclasses.dataclass(frozen=True)
 class _Hook:
     # Hooks are values: frameworks copy, pickle and JSON-serialise the HttpOptions they get
-    # (llama-index). In JSON a hook is its name, which httpx refuses before sending.
+    # (llama-index). In JSON a hook is its name, which httpx refuses before sending; the pools
+    # are none (httpx makes its own transport, which a copy's client can close).
     __pydantic_serializer__: ClassVar[SchemaSerializer] = SchemaSerializer(
         core_schema.any_schema(
             serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda hook: f"cfgenai:{type(hook).__name__}", when_used="json"
+                lambda hook: f"cfgenai:{type(hook).__name__}" if isinstance(hook, _Hook) else None,
+                when_used="json",
             )
         )
     )
