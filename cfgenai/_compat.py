@@ -89,8 +89,7 @@ def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
 
 
 def pickle_subclasses(root: type, reduce: Callable[[Any], tuple[Any, ...]]) -> None:
-    """Pickle ``root`` and each of its subclasses defined by now with ``reduce``, but those
-    that pickle their own way (cfgenai's ``GatewayUnreachable``, also the transport's error)."""
+    """Pickle ``root`` and each of its subclasses defined by now with ``reduce`` (if not their own)."""
     classes = [root]
     while classes:
         cls = classes.pop()

@@ -48,7 +48,7 @@ def client_args(
     async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
     pools = LoopPools(route.url if share_tls else None, not route.direct, reach)
     # Errors translated in the pools, which keep the proxies (httpx would bind its own).
-    sync["transport"], sync["trust_env"] = LoopPools(*pools.__reduce__()[1]), False
+    sync["transport"], sync["trust_env"] = LoopPools(pools.tls_for, pools.trust_env, reach), False
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
@@ -271,8 +271,7 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx (or httpx2: as the request) transport with a pool per event loop, and one for
-    sync requests; a copy or pickle is a new one."""
+    """An httpx (or httpx2) transport with a pool per event loop; a copy or pickle is a new one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
