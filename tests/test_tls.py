@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from google import genai
 from google.genai import _api_client, types
 
-from cfgenai import GatewayUnreachable, _compat, _transport
+from cfgenai import GatewayUnreachable, _compat, _transport, client_kwargs
 
 from .conftest import MODEL, TOKEN, Build, sdk_http
 
@@ -152,6 +152,23 @@ def test_ssl_cert_file_is_honoured(
     client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
     assert client.models.generate_content(model=MODEL, contents="hi").text == "over TLS"
     assert _ask_async(client) == "over TLS"
+
+
+@pytest.mark.parametrize("provider", ["google-ai-studio", "google-vertex-ai"])
+def test_ssl_cert_file_is_honoured_by_client_kwargs_and_vertex_ai(
+    tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    # Their sync requests go through cfgenai's transport, which verifies as google-genai would.
+    root, cert_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    settings = {"base_url": f"{root}/v1/a/g", "token": TOKEN, "retries": 0, "provider": provider}
+    if provider == "google-vertex-ai":
+        settings |= {"vertex_access_token": "t", "vertex_project": "p", "vertex_location": "l"}
+    else:
+        settings["google_api_key"] = "k"
+    client = genai.Client(**client_kwargs(**settings))
+    assert _ask(client, "sync") == "over TLS"
+    client.close()
 
 
 def test_ssl_cert_dir_is_honoured(
