@@ -129,6 +129,20 @@ def test_a_stream_cut_mid_answer(
     assert " 0 bytes" not in message
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_answer_cut_before_its_body(
+    build: Build, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    _transport(transport, monkeypatch)
+    gateway.drop_next()  # a non-streamed answer: its headers, then nothing
+    client = build(base_url=gateway.base_url, token=TOKEN, retries=1, retry_delay=0)
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, transport)
+    where = f"127.0.0.1:{gateway.port}"
+    _checked(caught.value, where, "the answer was cut after 0 bytes", "1 attempt")
+    assert len(gateway.requests) == 1  # google-genai retries no cut answer
+
+
 @pytest.mark.parametrize("fault", ["nothing listening", "a stream cut"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("made", ["client_kwargs()", "Vertex AI"])
