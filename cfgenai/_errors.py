@@ -89,9 +89,8 @@ class GatewayUnreachable(ConnectionError):
     __str__ = BaseException.__str__  # never the transport's own, which may read its state
 
     def __reduce__(self) -> Any:  # pickled as cfgenai's class alone, and by its message
-        return GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable, (
-            str(self),
-        )
+        ours = GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable
+        return ours, (str(self),)
 
 
 class GatewayTimeout(GatewayUnreachable, TimeoutError):
@@ -174,11 +173,10 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         if detail and not any(c in detail for c in "/?@"):
             failed += f": {detail}"
         kind: Any = type(exc)
+        base = GatewayTimeout if timed_out else GatewayUnreachable
         attempts = f"{count} attempt{'s' if count != 1 else ''}"
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
-        raised: BaseException = _both(GatewayTimeout if timed_out else GatewayUnreachable, kind)(
-            message
-        )
+        raised: BaseException = _both(base, kind)(message)
         raised.__cause__ = exc
         return raised
     except Exception:  # a failure here never hides the transport's own error
