@@ -47,8 +47,8 @@ def client_args(
     async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel, reach),)}
     async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
     pools = LoopPools(route.url if share_tls else None, not route.direct, reach)
-    # Errors translated in the pools, which keep the proxies (httpx would bind its own), and
-    # verify as google-genai's sync client does (it ignores `verify` given a transport).
+    # Errors translated in the pools, which keep the proxies (httpx would bind its own) and
+    # verify as google-genai would (httpx ignores the `verify` it gives, given a transport).
     sync["transport"], sync["trust_env"] = LoopPools(route.url, not route.direct, reach), False
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
