@@ -89,12 +89,13 @@ def _register_transport_errors(httpx: Any, httpx2: Any, aiohttp: Any) -> None:
 
 
 def pickle_subclasses(root: type, reduce: Callable[[Any], tuple[Any, ...]]) -> None:
-    """Pickle ``root`` and each of its subclasses defined by now with ``reduce``."""
+    """Pickle ``root`` and each of its subclasses defined by now with ``reduce`` (if not their own)."""
     classes = [root]
     while classes:
         cls = classes.pop()
         classes += cls.__subclasses__()
-        copyreg.pickle(cls, reduce)
+        if cls.__reduce__ is root.__reduce__:
+            copyreg.pickle(cls, reduce)
 
 
 def _message_only(base: type | None, error: BaseException) -> tuple[type, tuple[str]]:

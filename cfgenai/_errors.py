@@ -27,9 +27,7 @@ Each keeps no credential in its message, attributes or pickled bytes.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import copyreg
 import dataclasses
 import functools
 import importlib
@@ -88,16 +86,11 @@ class GatewayUnreachable(ConnectionError):
     port, what failed and the attempts made; ``__cause__`` is the transport's error. Raised as a
     subclass of that error's class too, so google-genai's retry and ``except`` clauses see it."""
 
-    def __str__(self) -> str:  # never the transport's own __str__, which may read its state
-        return str(self.args[0]) if self.args else ""
+    __str__ = BaseException.__str__  # never the transport's own, which may read its state
 
     def __reduce__(self) -> Any:  # pickled as cfgenai's class alone, and by its message
-        return GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable, (
-            str(self),
-        )
-
-
-_reduce: Any = GatewayUnreachable.__reduce__
+        ours = GatewayTimeout if isinstance(self, TimeoutError) else GatewayUnreachable
+        return ours, (str(self),)
 
 
 class GatewayTimeout(GatewayUnreachable, TimeoutError):
@@ -135,23 +128,19 @@ def host_port(url: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Reach:
-    """Where ``service`` is (host:port), and the attempts and timeout it is given."""
+    """Where ``service`` is (host:port), and the attempts and timeout it is given; as a context
+    manager, it raises a transport's error in its block as ``GatewayUnreachable``."""
 
     where: str
     attempts: int
     timeout: float = 0
     service: str = "the gateway"
 
-    @contextlib.contextmanager
-    def translated(self, stream: Any = None) -> Any:
-        """Raises a transport's error in the block as ``GatewayUnreachable`` (``stream``: the
-        ``Counted`` stream being read)."""
-        try:
-            yield
-        except Exception as exc:
-            raised = unreachable(exc, self, stream and stream.received)
-            if raised is exc:
-                raise
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        if isinstance(exc, Exception) and (raised := unreachable(exc, self)) is not exc:
             raise raised from exc
 
 
@@ -159,9 +148,10 @@ NOWHERE = Reach("", 1)
 
 
 def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -> BaseException:
-    """``exc``, a transport's error on the way to ``reach``, as ``GatewayUnreachable``; ``exc``
-    itself if it is none, or if building that fails. Of the ``reach.attempts`` google-genai
-    makes, those failed in a row are counted here, in this thread or task."""
+    """``exc``, a transport's error on the way to ``reach`` (``received``: after those bytes of
+    the answer), as ``GatewayUnreachable``; ``exc`` itself if it is none, or if building that
+    fails. Of the ``reach.attempts`` google-genai makes, those failed in a row are counted here,
+    in this thread or task."""
     try:
         failed = next((_FAILED[c.__name__] for c in type(exc).__mro__ if c.__name__ in _FAILED), "")
         if not failed or isinstance(exc, GatewayUnreachable):
@@ -173,7 +163,7 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
             failed = "the TLS handshake failed"
         retried = any(c.__name__ in _RETRIED for c in type(exc).__mro__)
         count = _failures.get() + 1 if retried else 1
-        _failures.set(0 if count >= reach.attempts else count)
+        _failures.set(count if retried and count < reach.attempts else 0)
         timed_out = isinstance(exc, TimeoutError) or "timed out" in failed
         if received is not None and "cut" in failed:
             failed += f" after {received} bytes"
@@ -182,13 +172,11 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         detail = str(exc)[:200]  # the transport's words, unless they may hold a URL
         if detail and not any(c in detail for c in "/?@"):
             failed += f": {detail}"
+        kind: Any = type(exc)
         base = GatewayTimeout if timed_out else GatewayUnreachable
         attempts = f"{count} attempt{'s' if count != 1 else ''}"
-        kind: Any = type(exc)
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
         raised: BaseException = _both(base, kind)(message)
-        # Before any pickling of the transport's errors that cfgenai registered (_compat) since.
-        copyreg.pickle(type(raised), _reduce)
         raised.__cause__ = exc
         return raised
     except Exception:  # a failure here never hides the transport's own error

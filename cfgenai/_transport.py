@@ -9,6 +9,7 @@ import functools
 import os
 import re
 import ssl
+import sys
 import threading
 import weakref
 from collections.abc import AsyncGenerator, MutableMapping
@@ -19,7 +20,7 @@ import certifi
 from pydantic_core import SchemaSerializer, core_schema
 
 from . import _compat, _otel
-from ._errors import NOWHERE, Reach, host_port, reached
+from ._errors import NOWHERE, Reach, host_port, reached, unreachable
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
 from ._responses import answered, error_for
@@ -46,11 +47,13 @@ def client_args(
     async_: dict[str, Any] = {"middlewares": (AiohttpMiddleware(route, otel, reach),)}
     async_["event_hooks"] = {"request": [Awaited(request)], "response": [Awaited(response)]}
     pools = LoopPools(route.url if share_tls else None, not route.direct, reach)
+    # Errors translated in the pools, which keep the proxies (httpx would bind its own) and
+    # verify as google-genai would (httpx ignores the `verify` it gives, given a transport).
+    sync["transport"], sync["trust_env"] = LoopPools(route.url, not route.direct, reach), False
     if share_tls:  # google-genai gives the async httpx client the sync one's `verify`
         sync["verify"], async_["ssl"] = tls_contexts(route.url)
-        sync["transport"] = LoopPools(route.url, not route.direct, reach)  # errors translated
     if route.direct:  # a proxy would see what a plain-http emulator gets in clear text
-        sync["trust_env"] = async_["trust_env"] = False
+        async_["trust_env"] = False
     if not _compat.async_over_aiohttp():
         async_["transport"] = pools
         async_["trust_env"] = False  # proxies are the pools' business (httpx would bind its own)
@@ -66,16 +69,20 @@ def _counted(httpx: Any) -> type[Any]:
             self.stream, self.reach, self.received = stream, reach, 0
 
         def __iter__(self) -> Any:
-            with self.reach.translated(self):
+            try:
                 for chunk in self.stream:
                     self.received += len(chunk)
                     yield chunk
+            except Exception as exc:
+                raise unreachable(exc, self.reach, self.received)  # noqa: B904 (its __cause__ is set)
 
         async def __aiter__(self) -> Any:
-            with self.reach.translated(self):
+            try:
                 async for chunk in self.stream:
                     self.received += len(chunk)
                     yield chunk
+            except Exception as exc:
+                raise unreachable(exc, self.reach, self.received)  # noqa: B904 (its __cause__ is set)
 
         def close(self) -> None:
             self.stream.close()
@@ -84,6 +91,23 @@ def _counted(httpx: Any) -> type[Any]:
             await self.stream.aclose()
 
     return Counted
+
+
+@functools.cache
+def _body(reader: type[Any], reach: Reach) -> type[Any]:
+    """aiohttp's ``reader`` (a response body's StreamReader), each read's failure translated."""
+
+    def translated(read: Any) -> Any:
+        async def method(self: Any, *args: Any) -> Any:
+            try:
+                return await read(self, *args)
+            except Exception as exc:
+                raise unreachable(exc, reach, self.total_bytes)  # noqa: B904 (its __cause__ is set)
+
+        return method
+
+    reads = {name: translated(getattr(reader, name)) for name in ("read", "readany", "readline")}
+    return type("Body", (reader,), {"__slots__": (), **reads})
 
 
 def tls_contexts(url: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -133,11 +157,13 @@ def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
 @dataclasses.dataclass(frozen=True)
 class _Hook:
     # Hooks are values: frameworks copy, pickle and JSON-serialise the HttpOptions they get
-    # (llama-index). In JSON a hook is its name, which httpx refuses before sending.
+    # (llama-index). In JSON a hook is its name, which httpx refuses before sending; the pools
+    # are none (httpx makes its own transport, which a copy's client can close).
     __pydantic_serializer__: ClassVar[SchemaSerializer] = SchemaSerializer(
         core_schema.any_schema(
             serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda hook: f"cfgenai:{type(hook).__name__}", when_used="json"
+                lambda hook: f"cfgenai:{type(hook).__name__}" if isinstance(hook, _Hook) else None,
+                when_used="json",
             )
         )
     )
@@ -219,9 +245,11 @@ class AiohttpMiddleware(Outgoing):
             request.update_proxy(None, None, None)
         unreadable: Exception | None = None
         try:
-            with self.reach.translated():
+            with self.reach:
                 response = await handler(request)
             reached()
+            if type(response.content) is aiohttp.StreamReader:  # so are the reads of its body
+                response.content.__class__ = _body(aiohttp.StreamReader, self.reach)
         except aiohttp.ClientResponseError as e:  # an answer aiohttp could not parse
             from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -244,7 +272,7 @@ def _raise(status: int, headers: Any, body: bytes, request: Any) -> None:
 
 
 class LoopPools:
-    """An httpx async transport with a pool per event loop; a copy or pickle is a new one."""
+    """An httpx (or httpx2) transport with a pool per event loop; a copy or pickle is a new one."""
 
     __pydantic_serializer__ = _Hook.__pydantic_serializer__
 
@@ -256,22 +284,25 @@ class LoopPools:
     def __reduce__(self) -> tuple[Any, ...]:  # copy.copy and copy.deepcopy use it too
         return LoopPools, (self.tls_for, self.trust_env, self.reach)
 
-    def _client(self, loop: asyncio.AbstractEventLoop | None) -> Any:
+    def _client(self, loop: asyncio.AbstractEventLoop | None, request: Any) -> Any:
         verify = tls_contexts(self.tls_for)[0] if self.tls_for else True
-        httpx = _compat.httpx_module()
+        httpx = sys.modules[type(request).__module__.partition(".")[0]]
         return (httpx.AsyncClient if loop else httpx.Client)(
             verify=verify, trust_env=self.trust_env
         )
 
     def _counted(self, response: Any) -> Any:
         reached()
-        response.stream = _counted(_compat.httpx_module())(response.stream, self.reach)
+        httpx = sys.modules[type(response).__module__.partition(".")[0]]
+        response.stream = _counted(httpx)(response.stream, self.reach)
         return response
 
     def handle_request(self, request: Any) -> Any:
         with self._lock:
-            client = self._pools.get(None) or self._pools.setdefault(None, self._client(None))
-        with self.reach.translated():
+            client = self._pools.get(None) or self._pools.setdefault(
+                None, self._client(None, request)
+            )
+        with self.reach:
             return self._counted(_compat.transport_for(client, request.url).handle_request(request))
 
     def close(self) -> None:
@@ -284,13 +315,13 @@ class LoopPools:
     async def handle_async_request(self, request: Any) -> Any:
         loop = asyncio.get_running_loop()
         if (client := self._pools.get(loop)) is None:
-            client = self._client(loop)
+            client = self._client(loop, request)
             await close_at_shutdown(client)  # never suspends: no other task opens one meanwhile
             with self._lock:  # and forget the pools of loops that ended
                 self._pools = {lp: c for lp, c in self._pools.items() if lp and not lp.is_closed()}
                 self._pools[loop] = client
         transport = _compat.transport_for(client, request.url)
-        with self.reach.translated():
+        with self.reach:
             return self._counted(await transport.handle_async_request(request))
 
     async def aclose(self) -> None:

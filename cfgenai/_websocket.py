@@ -71,7 +71,7 @@ class RoutedLive(genai.live.AsyncLive):
             if entered:
                 raise
             if not hasattr(response, "status_code"):  # no answer: the handshake's transport
-                with Reach(host_port(self.route.url), 1).translated():
+                with Reach(host_port(self.route.url), 1):
                     raise
             raise handshake_error(response, self.route.url) from None
         finally:

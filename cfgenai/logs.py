@@ -99,8 +99,7 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     headers = {"User-Agent": _plan.USER_AGENT, **route.credential_headers()}
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
     url = f"{route.url}/{log_id}"
-    reach = Reach(host_port(url), 1, plan.timeout, "Cloudflare's API")
-    with reach.translated():
+    with Reach(host_port(url), 1, plan.timeout, "Cloudflare's API"):
         response = httpx_module().request(
             method,
             url,

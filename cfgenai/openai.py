@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
 from ._checks import PROVIDER, VERTEX
-from ._errors import ConfigError, optional
+from ._errors import ConfigError, Reach, host_port, optional
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
@@ -70,6 +70,10 @@ def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[st
 
     import openai
 
+    from ._transport import LoopPools  # google-genai's import: once a client is built
+
+    reach = Reach(host_port(route.url), plan.retries + 1, plan.timeout)
+
     agent = f"{_plan.USER_AGENT} OpenAI/Python {openai.__version__}"  # cfgenai's, then openai's
     hook = _awaitable if asynchronous else lambda hook: hook
     http_client = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
@@ -83,7 +87,9 @@ def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[st
         "http_client": http_client(
             follow_redirects=False,
             event_hooks={"request": [hook(outgoing)], "response": [hook(answered)]},
-            trust_env=not route.direct,
+            # Failures to reach the gateway are GatewayUnreachable: openai's errors' __cause__.
+            transport=LoopPools(None, not route.direct, reach),  # type: ignore[arg-type]
+            trust_env=False,  # the pools' business
         ),
     }
 

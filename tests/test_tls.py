@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google import genai
-from google.genai import types
+from google.genai import _api_client, types
 
-from cfgenai import _compat, _transport
+from cfgenai import GatewayUnreachable, _compat, _transport, client_kwargs
 
 from .conftest import MODEL, TOKEN, Build, sdk_http
 
@@ -97,6 +97,12 @@ def _ask_async(client: genai.Client) -> str:
     return asyncio.run(call())
 
 
+def _ask(client: genai.Client, transport: str) -> str:
+    if transport == "sync":
+        return client.models.generate_content(model=MODEL, contents="hi").text or ""
+    return _ask_async(client)
+
+
 def test_an_untrusted_certificate_is_refused_like_a_bare_client_does(
     tls_server: tuple[str, Path], build: Build
 ) -> None:
@@ -122,6 +128,22 @@ def test_an_untrusted_certificate_is_refused_like_a_bare_client_does(
     bare.close()
 
 
+@pytest.mark.parametrize("transport", ["sync", "async-httpx", "async-aiohttp"])
+def test_an_untrusted_certificate_says_the_tls_handshake_failed(
+    tls_server: tuple[str, Path], build: Build, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    root, _ = tls_server
+    if transport == "async-aiohttp" and not _compat.async_over_aiohttp():
+        pytest.skip("google-genai 2.x: cfgenai sends async requests with httpx")
+    if transport == "async-httpx":  # google-genai sends async requests with httpx then
+        monkeypatch.setattr(_api_client, "has_aiohttp", False)
+    client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=1, retry_delay=0)
+    where = root.removeprefix("https://")
+    with pytest.raises(GatewayUnreachable, match=f"at {where}: the TLS handshake failed") as caught:
+        _ask(client, transport)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value) and "; 2 attempts" in str(caught.value)
+
+
 def test_ssl_cert_file_is_honoured(
     tls_server: tuple[str, Path], build: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +152,23 @@ def test_ssl_cert_file_is_honoured(
     client = build(base_url=f"{root}/v1/a/g", token=TOKEN, retries=0)
     assert client.models.generate_content(model=MODEL, contents="hi").text == "over TLS"
     assert _ask_async(client) == "over TLS"
+
+
+@pytest.mark.parametrize("provider", ["google-ai-studio", "google-vertex-ai"])
+def test_ssl_cert_file_is_honoured_by_client_kwargs_and_vertex_ai(
+    tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    # Their sync requests go through cfgenai's transport, which verifies as google-genai would.
+    root, cert_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    settings = {"base_url": f"{root}/v1/a/g", "token": TOKEN, "retries": 0, "provider": provider}
+    if provider == "google-vertex-ai":
+        settings |= {"vertex_access_token": "t", "vertex_project": "p", "vertex_location": "l"}
+    else:
+        settings["google_api_key"] = "k"
+    client = genai.Client(**client_kwargs(**settings))
+    assert _ask(client, "sync") == "over TLS"
+    client.close()
 
 
 def test_ssl_cert_dir_is_honoured(

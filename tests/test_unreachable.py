@@ -9,14 +9,25 @@ import socket
 from typing import Any
 
 import pytest
+from google import genai
 from google.genai import _api_client
 
-from cfgenai import GatewayTimeout, GatewayUnreachable
+import cfgenai.openai
+from cfgenai import GatewayTimeout, GatewayUnreachable, client_kwargs
 from cfgenai._errors import Reach, unreachable
 from cfgenai.logs import get_log
 from cfgenai.testing import GatewayEmulator
 
-from .conftest import ASYNC_OVER_AIOHTTP, CANARIES, GOOGLE_KEY, LIVE_MODEL, MODEL, TOKEN, Build
+from .conftest import (
+    ASYNC_OVER_AIOHTTP,
+    CANARIES,
+    GOOGLE_KEY,
+    LIVE_MODEL,
+    MODEL,
+    TOKEN,
+    VERTEX_TOKEN,
+    Build,
+)
 
 TRANSPORTS = ["sync", "async-httpx", "async-aiohttp"]
 
@@ -54,8 +65,7 @@ def _call(client: Any, transport: str, stream: bool = False) -> None:
     asyncio.run(run())
 
 
-def _checked(caught: pytest.ExceptionInfo[Any], where: str, *parts: str) -> str:
-    exc = caught.value
+def _checked(exc: BaseException, where: str, *parts: str) -> str:
     message = str(exc)
     assert isinstance(exc, GatewayUnreachable) and isinstance(exc, ConnectionError)
     assert f"the gateway at {where}:" in message, message
@@ -80,7 +90,7 @@ def test_nothing_listening(build: Build, monkeypatch: pytest.MonkeyPatch, transp
     )
     with pytest.raises(GatewayUnreachable) as caught:
         _call(client, transport)
-    _checked(caught, f"127.0.0.1:{port}", "connecting failed", "3 attempts")
+    _checked(caught.value, f"127.0.0.1:{port}", "connecting failed", "3 attempts")
     assert not isinstance(caught.value, TimeoutError)
 
 
@@ -101,10 +111,10 @@ def test_a_stall_past_the_timeout(
     assert isinstance(caught.value, TimeoutError)
     # aiohttp's own total timeout is a bare TimeoutError, which google-genai does not retry.
     attempts = "1 attempt" if transport == "async-aiohttp" else "2 attempts"
-    _checked(caught, f"127.0.0.1:{gateway.port}", "timed out", "timeout 0.3 s", attempts)
+    _checked(caught.value, f"127.0.0.1:{gateway.port}", "timed out", "timeout 0.3 s", attempts)
 
 
-@pytest.mark.parametrize("transport", ["sync", "async-httpx"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_stream_cut_mid_answer(
     build: Build, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
@@ -113,8 +123,103 @@ def test_a_stream_cut_mid_answer(
     client = build(base_url=gateway.base_url, token=TOKEN, retries=0, timeout=5)
     with pytest.raises(GatewayUnreachable) as caught:
         _call(client, transport, stream=True)
-    message = _checked(caught, f"127.0.0.1:{gateway.port}", "the answer was cut after", "1 attempt")
+    message = _checked(
+        caught.value, f"127.0.0.1:{gateway.port}", "the answer was cut after", "1 attempt"
+    )
     assert " 0 bytes" not in message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_answer_cut_before_its_body(
+    build: Build, gateway: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    _transport(transport, monkeypatch)
+    gateway.drop_next()  # a non-streamed answer: its headers, then nothing
+    client = build(base_url=gateway.base_url, token=TOKEN, retries=1, retry_delay=0)
+    with pytest.raises(GatewayUnreachable) as caught:
+        _call(client, transport)
+    where = f"127.0.0.1:{gateway.port}"
+    _checked(caught.value, where, "the answer was cut after 0 bytes", "1 attempt")
+    assert len(gateway.requests) == 1  # google-genai retries no cut answer
+
+
+@pytest.mark.parametrize("fault", ["nothing listening", "a stream cut"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("made", ["client_kwargs()", "Vertex AI"])
+def test_the_clients_of_client_kwargs_and_vertex_ai(
+    gateway: GatewayEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    made: str,
+    transport: str,
+    fault: str,
+) -> None:
+    _transport(transport, monkeypatch)
+    settings: dict[str, Any] = {"base_url": gateway.base_url, "token": TOKEN, "retry_delay": 0}
+    if made == "Vertex AI":
+        settings |= {"provider": "google-vertex-ai", "vertex_access_token": VERTEX_TOKEN}
+        settings |= {"vertex_project": "proj", "vertex_location": "us-central1"}
+    else:
+        settings["google_api_key"] = GOOGLE_KEY
+    where = f"127.0.0.1:{gateway.port}"
+    if fault == "nothing listening":
+        where = f"127.0.0.1:{_free_port()}"
+        settings |= {"base_url": f"http://{where}/v1/acc/gw", "retries": 1}
+    else:
+        gateway.drop_next(after_chunks=1)
+    vertex = made == "Vertex AI"  # build_client's, whose TLS context google-genai makes
+    client = (
+        cfgenai.build_client(**settings) if vertex else genai.Client(**client_kwargs(**settings))
+    )
+    try:
+        with pytest.raises(GatewayUnreachable) as caught:
+            _call(client, transport, stream=fault == "a stream cut")
+    finally:
+        client.close()
+    what = "connecting failed" if fault == "nothing listening" else "the answer was cut after"
+    _checked(
+        caught.value, where, what, "2 attempts" if fault == "nothing listening" else "1 attempt"
+    )
+
+
+@pytest.mark.parametrize("fault", ["nothing listening", "a stall", "a stream cut"])
+@pytest.mark.parametrize("how", ["sync", "sync-stream", "async", "async-stream"])
+def test_the_openai_helper(gateway: GatewayEmulator, how: str, fault: str) -> None:
+    # openai retries, then raises its own error, from the GatewayUnreachable its transport raised.
+    openai = pytest.importorskip("openai")
+    settings: dict[str, Any] = {"base_url": gateway.base_url, "token": TOKEN, "retries": 1}
+    settings |= {"google_api_key": GOOGLE_KEY, "retry_delay": 0}
+    where, stream = f"127.0.0.1:{gateway.port}", how.endswith("stream")
+    if fault == "nothing listening":
+        where = f"127.0.0.1:{_free_port()}"
+        settings["base_url"] = f"http://{where}/v1/acc/gw"
+    elif fault == "a stall":
+        gateway.stall_next(1, times=2)
+        settings["timeout"] = 0.3
+    else:
+        gateway.drop_next(after_chunks=1, times=2)
+    model, messages = cfgenai.openai.compat_model(MODEL), [{"role": "user", "content": "hi"}]
+
+    async def ask() -> None:
+        async with cfgenai.openai.async_openai_client(**settings) as client:
+            answer = await client.chat.completions.create(
+                model=model, messages=messages, stream=stream
+            )
+            [chunk async for chunk in answer] if stream else None
+
+    def ask_sync() -> None:
+        with cfgenai.openai.openai_client(**settings) as client:
+            answer = client.chat.completions.create(model=model, messages=messages, stream=stream)
+            list(answer) if stream else None
+
+    with pytest.raises(openai.APIConnectionError) as caught:
+        asyncio.run(ask()) if how.startswith("async") else ask_sync()
+    cause = caught.value.__cause__
+    assert isinstance(cause, GatewayTimeout if fault == "a stall" else GatewayUnreachable)
+    what = {"nothing listening": "connecting failed", "a stall": "timeout 0.3 s"}
+    # A cut after the answer's headers: the count of failures in a row starts again (openai's
+    # retry of a cut non-streamed answer is not counted).
+    attempts = "2 attempts" if fault != "a stream cut" else "1 attempt" if stream else "attempt"
+    _checked(cause, where, what.get(fault, "the answer was cut"), attempts)
 
 
 def test_the_next_call_counts_its_own_attempts(
@@ -152,7 +257,7 @@ def test_the_live_handshake_with_nothing_listening(build: Build) -> None:
 
     with pytest.raises(GatewayUnreachable) as caught:
         asyncio.run(connect())
-    _checked(caught, f"127.0.0.1:{port}", "connecting failed", "1 attempt")
+    _checked(caught.value, f"127.0.0.1:{port}", "connecting failed", "1 attempt")
 
 
 def test_the_logs_api_with_nothing_listening(
@@ -181,7 +286,7 @@ def test_it_pickles_after_the_transport_errors_are_registered_again(build: Build
     _compat.pickle_transport_errors_without_requests()
     with pytest.raises(GatewayUnreachable) as caught:
         _call(client, "sync")
-    _checked(caught, caught.value.args[0].split(" at ")[1].split(":")[0], "connecting failed")
+    _checked(caught.value, caught.value.args[0].split(" at ")[1].split(":")[0], "connecting failed")
 
 
 def test_a_request_h11_refuses_is_not_translated_so_no_header_reaches_our_message() -> None:
