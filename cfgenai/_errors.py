@@ -176,7 +176,7 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
         base = GatewayTimeout if timed_out else GatewayUnreachable
         attempts = f"{count} attempt{'s' if count != 1 else ''}"
         message = f"cfgenai could not reach {reach.service} at {reach.where}: {failed}; {attempts}"
-        raised: BaseException = _both(base, kind)(message)
+        raised: BaseException = both(base, kind)(message)
         raised.__cause__ = exc
         return raised
     except Exception:  # a failure here never hides the transport's own error
@@ -189,7 +189,8 @@ def reached() -> None:
 
 
 @functools.cache
-def _both(base: Any, transport: Any) -> Any:
+def both(base: Any, transport: Any) -> Any:
+    """A class both ``base`` (cfgenai's) and ``transport`` (another library's error class)."""
     if issubclass(base, transport):  # a bare TimeoutError or OSError
         return base
     # Named as the transport's error: google-genai's retry log (and the CLI) name what failed.

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
 from ._checks import PROVIDER, VERTEX
-from ._errors import ConfigError, Reach, host_port, optional
+from ._errors import (
+    ConfigError,
+    GatewayTimeout,
+    GatewayUnreachable,
+    Reach,
+    both,
+    host_port,
+    optional,
+)
 from ._otel import add_trace_headers
 from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
@@ -27,20 +35,46 @@ def compat_model(model: str) -> str:
 
 def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
     """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
-    optional("openai", "openai")
-    import openai
-
-    return openai.OpenAI(**_arguments(resolve(settings, overrides)))
+    return _clients()[0](**_arguments(resolve(settings, overrides)))
 
 
 def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of ``openai_client``."""
+    return _clients()[1](**_arguments(resolve(settings, overrides), asynchronous=True))
+
+
+@functools.cache
+def _clients() -> tuple[type[openai.OpenAI], type[openai.AsyncOpenAI]]:
+    """openai's client classes, whose requests that could not reach the gateway raise openai's
+    error (once openai's retries are spent) as a ``GatewayUnreachable`` too."""
     optional("openai", "openai")
     import openai
 
-    return openai.AsyncOpenAI(**_arguments(resolve(settings, overrides), asynchronous=True))
+    class OpenAI(openai.OpenAI):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            with _Translated():
+                return super().request(*args, **kwargs)
+
+    class AsyncOpenAI(openai.AsyncOpenAI):
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            with _Translated():
+                return await super().request(*args, **kwargs)
+
+    return OpenAI, AsyncOpenAI
+
+
+class _Translated:
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        if isinstance(cause := getattr(exc, "__cause__", None), GatewayUnreachable):
+            base = GatewayTimeout if isinstance(cause, TimeoutError) else GatewayUnreachable
+            raised = both(base, kind)(str(cause))
+            vars(raised).update(vars(exc), message=str(cause))  # openai's request, body...
+            raise raised from cause.__cause__
 
 
 def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[str, Any]:
