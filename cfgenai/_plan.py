@@ -82,6 +82,7 @@ _GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
+_AS_SET = ("api_version", "timeout", "retries", "retry_delay", "otel")  # the settings' own values
 _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
@@ -123,12 +124,8 @@ def plan(settings: GatewaySettings) -> Plan:
         openai=Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct),
         logs=_logs(settings),
         gateway_root=root,
-        api_version=settings.api_version,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        retry_delay=settings.retry_delay,
-        otel=settings.otel,
         vertex=vertex,
+        **{name: getattr(settings, name) for name in _AS_SET},
     )
 
 

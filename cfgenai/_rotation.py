@@ -110,9 +110,10 @@ class _Watch:
 _watches: dict[Path, _Watch] = {}
 
 
-def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
+def read(path: Path, variable: str, problems: list[str], bearer: bool) -> str | None:
     """The secret in the file, or None with the problem added (naming ``variable`` and the path,
-    never the content); ``check``, the settings', is made again of each rotated value."""
+    never the content); each rotated value gets the settings' check (``bearer``: a token's)."""
+    check = functools.partial(secret, bearer=bearer)
     try:
         sig, data = load(path, FIX)
         value = _secret(data)

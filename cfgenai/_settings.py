@@ -22,11 +22,6 @@ from ._sources import Reading, kept, read
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
-# Keyword arguments people guess (google-genai's own name), and where the value goes.
-_HINTS = {
-    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
-    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
-}
 
 
 def _named(default: Any, *variables: str) -> Any:
@@ -107,7 +102,10 @@ class GatewaySettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
         reading = given or read(GatewaySettings, values.pop("_env_file", ...))
-        data, found = _arguments(values, reading.data(GatewaySettings))
+        data = _arguments(values, reading.data(GatewaySettings))
+        found = unknown_names(
+            values, _KNOWN, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
+        )
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -199,20 +197,21 @@ def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> l
     return [_text(v) for v in found]
 
 
-def _arguments(
-    values: Mapping[str, Any], environment: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments over the ``environment``'s values (by field), gateway options under
-    ``options`` (which ``options=`` replaces); and a problem per argument that is no setting."""
+_KNOWN = {*GatewaySettings.model_fields, *OPTION_HEADERS}
+# Keyword arguments people guess (google-genai's own name), and where the value goes.
+_HINTS = {
+    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
+    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+}
+
+
+def _arguments(values: Mapping[str, Any], environment: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments over the ``environment``'s values, by field; gateway options under
+    ``options``, which ``options=`` replaces."""
     merged = {**environment, **values}
     data = {k: v for k, v in merged.items() if k not in OPTION_HEADERS}
     options = {k: v for k, v in merged.items() if k in OPTION_HEADERS}
-    if options and "options" not in values:
-        data["options"] = options
-    known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
-    return data, unknown_names(
-        values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
-    )
+    return data | ({"options": options} if options and "options" not in values else {})
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
