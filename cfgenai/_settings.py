@@ -22,6 +22,7 @@ from ._sources import Reading, kept, read
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
+Mode = Literal["key", "byok"]
 
 
 def _named(default: Any, *variables: str) -> Any:
@@ -158,10 +159,8 @@ class GatewaySettings(BaseSettings):
         return self.token is not None and self.provider_key == self.token
 
     @property
-    def resolved_mode(self) -> Literal["key", "byok"]:
-        """The mode requests go in (see ``cfgenai._plan.decide_mode``)."""
-        from ._plan import decide_mode
-
+    def resolved_mode(self) -> Mode:
+        """The mode requests go in (see ``decide_mode``)."""
         return decide_mode(self)[0]
 
     @property
@@ -187,6 +186,29 @@ def variable(field: str) -> str:
     """The variable(s) that set ``field``, as a user writes them (anything else as it is)."""
     names = variables().get(field, (field,))
     return " (or ".join(names) + ")" * (len(names) - 1)
+
+
+def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
+    """The mode requests go in, and why: the one place it is decided."""
+    if settings.mode != "auto":
+        return settings.mode, f"CF_AIG_MODE={settings.mode}"
+    vertex = settings.provider == VERTEX
+    if vertex and settings.vertex_credentials is not None:
+        return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
+    name = variable(key_field(settings))
+    if settings.provider_key is None:
+        unset = name if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+        return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
+    if settings.key_is_token:
+        return "byok", f"auto: {name} is the gateway token, so the gateway adds its stored key"
+    return "key", f"auto: {name} is set"
+
+
+def key_field(settings: GatewaySettings) -> str:
+    """The field holding the provider's credential (GOOGLE_API_KEY first, as google-genai)."""
+    if settings.provider == VERTEX:
+        return "vertex_access_token"
+    return "google_api_key" if settings.google_api_key else "gemini_api_key"
 
 
 def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> list[str]:
