@@ -17,7 +17,7 @@ from ._checks import CLOUDFLARE_HOST, FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
 from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import Reading, kept, read
+from ._sources import Reading, Source, read
 
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -113,9 +113,8 @@ class GatewaySettings(BaseSettings):
             found += problems(exc, variable, FIXES)
         else:  # explicit ids that CF_AIG_BASE_URL would make meaningless
             found += [
-                f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway "
-                f"root, so {name} would be ignored; put the gateway in the base URL "
-                "(base_url=...), or unset CF_AIG_BASE_URL"
+                f"{name}: passed explicitly, but CF_AIG_BASE_URL names the gateway root, so it "
+                "would be ignored; put the gateway in base_url=..., or unset CF_AIG_BASE_URL"
                 for name in ("account_id", "gateway_id")
                 if self.base_url is not None and values.get(name) is not None
             ]
@@ -295,16 +294,14 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
     elif mode == "key" and key == raw.get("token"):
         found.append(
             f"CF_AIG_MODE=key, but {first if vertex else named} holds the gateway token "
-            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "
-            "CF_AIG_MODE=byok (the gateway then adds the credential it stores)"
+            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or CF_AIG_MODE=byok"
         )
     cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
     if (mode == "byok" or (mode == "auto" and not key)) and not cloudflare:
         why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
         found.append(
-            f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
-            f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            f"{first} to send your own credential"
+            f"{variable('token')}{NOT_SET} {why} the gateway needs its token: set CF_AIG_TOKEN "
+            f"to an AI Gateway token, or set {first} to send your own credential"
         )
     return found
 
@@ -321,7 +318,12 @@ def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> G
     """``settings`` (by default, the environment's) with ``overrides`` by field or option."""
     if settings is None or not overrides:
         return settings or GatewaySettings(**overrides)
-    return type(settings)(_reading=Reading((kept(settings, settings._files),)), **overrides)
+    # Its values as the variables that set them, and the files its secrets came from.
+    first = {name: names[0] for name, names in variables().items()}
+    values = (dict(settings) | dict(settings.options)).items()
+    found = {first[k]: v for k, v in values if k in first and v is not None}
+    files = {first[k]: path for k, path in settings._files.items()}
+    return type(settings)(_reading=Reading((Source("settings", found, files),)), **overrides)
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:

@@ -79,14 +79,6 @@ class Source:
         return f"file {self.paths[name]}" if name in self.paths else self.label
 
 
-def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
-    """The values of ``settings`` as variables, and the files they read (``files``, by field)."""
-    values = dict(settings) | dict(getattr(settings, "options", {}))
-    first = {name: found[0] for name, found in variables(type(settings)).items()}
-    found = {first[k]: v for k, v in values.items() if k in first and v is not None}
-    return Source("settings", found, {first[k]: path for k, path in files.items()})
-
-
 def _secret_files(
     settings_cls: type[BaseModel], environment: Mapping[str, str], problems: list[str]
 ) -> Source:
