@@ -121,9 +121,8 @@ class RequestOptions(TypedDict, total=False):
 
 
 def request_options(**options: Unpack[RequestOptions]) -> types.HttpOptions:
-    """``HttpOptions`` carrying gateway options for one request; they win over the client's.
-
-    Use it as ``config=types.GenerateContentConfig(http_options=request_options(cache_ttl=60))``.
+    """``HttpOptions`` carrying gateway options for one request, which win over the client's:
+    ``config=types.GenerateContentConfig(http_options=request_options(cache_ttl=60))``.
     Raises ``ConfigError`` (a ``ValueError``) naming each bad option and its limit."""
     from google.genai import types
 

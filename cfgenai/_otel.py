@@ -13,11 +13,10 @@ SPAN_HEADER = "cf-aig-otel-parent-span-id"
 def add_trace_headers(headers: MutableMapping[str, str]) -> None:
     """Set the current span's ids on ``headers``, unless OpenTelemetry is not loaded, no span
     is recording, or the request names its own (``request_options(otel_trace_id=...)``)."""
-    if (trace := sys.modules.get("opentelemetry.trace")) is None:
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None or TRACE_HEADER in headers or SPAN_HEADER in headers:
         return
-    span = trace.get_current_span()
-    context = span.get_span_context()
-    recording = context.is_valid and span.is_recording()  # most requests have no span
-    if recording and TRACE_HEADER not in headers and SPAN_HEADER not in headers:
+    context = (span := trace.get_current_span()).get_span_context()
+    if context.is_valid and span.is_recording():  # most requests have no span
         headers[TRACE_HEADER] = trace.format_trace_id(context.trace_id)
         headers[SPAN_HEADER] = trace.format_span_id(context.span_id)

@@ -6,18 +6,15 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
 from ._checks import BEARER, COMPAT, KEY_HEADER, VERTEX, is_loopback_url
 from ._errors import ConfigError
 from ._rotation import Secret
+from ._settings import GatewaySettings, Mode, decide_mode, key_field
 
-if TYPE_CHECKING:
-    from ._settings import GatewaySettings
-
-Mode = Literal["key", "byok"]
 USER_AGENT = f"cfgenai/{__version__}"  # beside each library's own, so logs can tell cfgenai's
 
 
@@ -82,13 +79,14 @@ _GATEWAY_SECRETS = {  # the header each gateway secret travels in, and its form
     "access_token": ("cf-access-token", "{}"),
     "access_client_secret": ("CF-Access-Client-Secret", "{}"),
 }
+_AS_SET = ("api_version", "timeout", "retries", "retry_delay", "otel")  # the settings' own values
 _GATEWAY_ROOT = re.compile(r"/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/?")
 
 
 def plan(settings: GatewaySettings) -> Plan:
     """What ``settings`` send, route by route."""
     mode, why = decide_mode(settings)
-    key = _secret(settings, _key_field(settings)) if mode == "key" else None
+    key = _secret(settings, key_field(settings)) if mode == "key" else None
     found = {name: _secret(settings, name) for name in _GATEWAY_SECRETS}
     gateway = tuple((*_GATEWAY_SECRETS[n], s) for n, s in found.items() if s is not None)
     headers = settings.options.headers()
@@ -123,36 +121,9 @@ def plan(settings: GatewaySettings) -> Plan:
         openai=Route(f"{root}/{COMPAT}", headers, gateway, (), bearer, direct),
         logs=_logs(settings),
         gateway_root=root,
-        api_version=settings.api_version,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        retry_delay=settings.retry_delay,
-        otel=settings.otel,
         vertex=vertex,
+        **{name: getattr(settings, name) for name in _AS_SET},
     )
-
-
-def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
-    """The mode requests go in, and why: the one place it is decided."""
-    if settings.mode != "auto":
-        return settings.mode, f"CF_AIG_MODE={settings.mode}"
-    vertex = settings.provider == VERTEX
-    if vertex and settings.vertex_credentials is not None:
-        return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
-    variable = "CF_AIG_VERTEX_ACCESS_TOKEN" if vertex else _key_field(settings).upper()
-    if settings.provider_key is None:
-        unset = variable if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
-        return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
-    if settings.key_is_token:
-        return "byok", f"auto: {variable} is the gateway token, so the gateway adds its stored key"
-    return "key", f"auto: {variable} is set"
-
-
-def _key_field(settings: GatewaySettings) -> str:
-    # GOOGLE_API_KEY before GEMINI_API_KEY, as google-genai reads them.
-    if settings.provider == VERTEX:
-        return "vertex_access_token"
-    return "google_api_key" if settings.google_api_key else "gemini_api_key"
 
 
 def _secret(settings: GatewaySettings, name: str) -> Secret | None:

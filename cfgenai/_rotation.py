@@ -1,7 +1,5 @@
-"""Secrets in files, as Docker and Kubernetes mount them: read safely (``load``), and again when
-rotated. ``Secret.value`` looks at its file at most every ``CHECK_EVERY`` seconds and takes a
-changed value seen the same twice in a row that passes the settings' checks: never a half-written
-secret. An unusable file is logged once per change."""
+"""Secrets in files, as Docker and Kubernetes mount them: read safely (``load``), and read again
+when rotated, never half-written (a changed value is taken once seen the same twice in a row)."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ clock: Callable[[], float] = time.monotonic  # what CHECK_EVERY is measured with
 FIX = "point it at the file holding the secret"
 
 Signature = tuple[int, int, int]  # a file's inode, modification time (ns) and size
-# A variable's check: the value kept (None: blank), or a ValueError saying why, never the value.
-Check = Callable[[str], str | None]
+Check = Callable[[str], str | None]  # the settings' check: the value kept, None, or ValueError
 
 log = logging.getLogger("cfgenai")
 # Without blocking: opening a FIFO would wait for a writer.
@@ -49,6 +46,8 @@ class Secret:
     bearer: bool = False  # sent after "Bearer ", which a rotated value must then not start with
 
     def value(self) -> str:
+        """The secret now: its file is looked at most every ``CHECK_EVERY`` seconds; a usable
+        change is taken, an unusable one logged once."""
         if self.path is None:
             return self.first
         if (watch := _watches.get(self.path)) is None:  # settings unpickled in a new process
@@ -110,9 +109,10 @@ class _Watch:
 _watches: dict[Path, _Watch] = {}
 
 
-def read(path: Path, variable: str, problems: list[str], check: Check) -> str | None:
+def read(path: Path, variable: str, problems: list[str], bearer: bool) -> str | None:
     """The secret in the file, or None with the problem added (naming ``variable`` and the path,
-    never the content); ``check``, the settings', is made again of each rotated value."""
+    never the content); each rotated value gets the settings' check (``bearer``: a token's)."""
+    check = functools.partial(secret, bearer=bearer)
     try:
         sig, data = load(path, FIX)
         value = _secret(data)
@@ -181,11 +181,11 @@ def _secret(data: bytes) -> str:
 def _usable(data: bytes, checks: Iterable[Check]) -> str:
     """The secret in ``data`` as the settings would keep it, or ``Unusable``."""
     value: str | None = _secret(data)
-    for check in checks:
-        try:
+    try:
+        for check in checks:
             value = check(value) if value is not None else None
-        except ValueError as exc:
-            raise Unusable(str(exc)) from None
+    except ValueError as exc:
+        raise Unusable(str(exc)) from None
     if value is None:
         raise Unusable("holds only spaces; put the secret in it")
     return value

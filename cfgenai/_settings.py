@@ -17,16 +17,12 @@ from ._checks import CLOUDFLARE_HOST, FIXES, VERTEX
 from ._errors import ConfigError, problems, unknown_names
 from ._options import CONFIG, OPTION_HEADERS, PER_REQUEST_ONLY, GatewayOptions
 from ._secrets import mask
-from ._sources import Reading, kept, read
+from ._sources import Reading, Source, read
 
 # Client-side retries apply to these statuses (google-genai's HttpRetryOptions).
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 NOT_SET = ": not set;"
-# Keyword arguments people guess (google-genai's own name), and where the value goes.
-_HINTS = {
-    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
-    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
-}
+Mode = Literal["key", "byok"]
 
 
 def _named(default: Any, *variables: str) -> Any:
@@ -107,16 +103,18 @@ class GatewaySettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         given: Reading | None = values.pop("_reading", None)
         reading = given or read(GatewaySettings, values.pop("_env_file", ...))
-        data, found = _arguments(values, reading.data(GatewaySettings))
+        data = _arguments(values, reading.data(GatewaySettings))
+        found = unknown_names(
+            values, _KNOWN, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
+        )
         try:
             super().__init__(**data)
         except ValidationError as exc:
             found += problems(exc, variable, FIXES)
         else:  # explicit ids that CF_AIG_BASE_URL would make meaningless
             found += [
-                f"{name}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway "
-                f"root, so {name} would be ignored; put the gateway in the base URL "
-                "(base_url=...), or unset CF_AIG_BASE_URL"
+                f"{name}: passed explicitly, but CF_AIG_BASE_URL names the gateway root, so it "
+                "would be ignored; put the gateway in base_url=..., or unset CF_AIG_BASE_URL"
                 for name in ("account_id", "gateway_id")
                 if self.base_url is not None and values.get(name) is not None
             ]
@@ -160,10 +158,8 @@ class GatewaySettings(BaseSettings):
         return self.token is not None and self.provider_key == self.token
 
     @property
-    def resolved_mode(self) -> Literal["key", "byok"]:
-        """The mode requests go in (see ``cfgenai._plan.decide_mode``)."""
-        from ._plan import decide_mode
-
+    def resolved_mode(self) -> Mode:
+        """The mode requests go in (see ``decide_mode``)."""
         return decide_mode(self)[0]
 
     @property
@@ -191,6 +187,29 @@ def variable(field: str) -> str:
     return " (or ".join(names) + ")" * (len(names) - 1)
 
 
+def decide_mode(settings: GatewaySettings) -> tuple[Mode, str]:
+    """The mode requests go in, and why: the one place it is decided."""
+    if settings.mode != "auto":
+        return settings.mode, f"CF_AIG_MODE={settings.mode}"
+    vertex = settings.provider == VERTEX
+    if vertex and settings.vertex_credentials is not None:
+        return "key", "auto: CF_AIG_VERTEX_CREDENTIALS is set, so cfgenai sends their token"
+    name = variable(key_field(settings))
+    if settings.provider_key is None:
+        unset = name if vertex else "GOOGLE_API_KEY (or GEMINI_API_KEY)"
+        return "byok", f"auto: {unset} is not set, so the gateway adds its stored key"
+    if settings.key_is_token:
+        return "byok", f"auto: {name} is the gateway token, so the gateway adds its stored key"
+    return "key", f"auto: {name} is set"
+
+
+def key_field(settings: GatewaySettings) -> str:
+    """The field holding the provider's credential (GOOGLE_API_KEY first, as google-genai)."""
+    if settings.provider == VERTEX:
+        return "vertex_access_token"
+    return "google_api_key" if settings.google_api_key else "gemini_api_key"
+
+
 def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> list[str]:
     """Every secret ``reading`` found in any source, and in the keyword arguments ``given``."""
     names = {n for field in SECRET_FIELDS for n in variables()[field]}
@@ -199,20 +218,21 @@ def found_secrets(reading: Reading, given: Mapping[str, Any] | None = None) -> l
     return [_text(v) for v in found]
 
 
-def _arguments(
-    values: Mapping[str, Any], environment: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments over the ``environment``'s values (by field), gateway options under
-    ``options`` (which ``options=`` replaces); and a problem per argument that is no setting."""
+_KNOWN = {*GatewaySettings.model_fields, *OPTION_HEADERS}
+# Keyword arguments people guess (google-genai's own name), and where the value goes.
+_HINTS = {
+    "api_key": "the Google key is google_api_key (GOOGLE_API_KEY) or gemini_api_key "
+    "(GEMINI_API_KEY); on Vertex AI, vertex_access_token"
+}
+
+
+def _arguments(values: Mapping[str, Any], environment: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments over the ``environment``'s values, by field; gateway options under
+    ``options``, which ``options=`` replaces."""
     merged = {**environment, **values}
     data = {k: v for k, v in merged.items() if k not in OPTION_HEADERS}
     options = {k: v for k, v in merged.items() if k in OPTION_HEADERS}
-    if options and "options" not in values:
-        data["options"] = options
-    known = [*GatewaySettings.model_fields, *OPTION_HEADERS]
-    return data, unknown_names(
-        values, known, "setting of cfgenai", "`cfgenai env` lists the settings", _HINTS
-    )
+    return data | ({"options": options} if options and "options" not in values else {})
 
 
 def _combination_problems(data: Mapping[str, Any]) -> list[str]:
@@ -274,16 +294,14 @@ def _combination_problems(data: Mapping[str, Any]) -> list[str]:
     elif mode == "key" and key == raw.get("token"):
         found.append(
             f"CF_AIG_MODE=key, but {first if vertex else named} holds the gateway token "
-            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "
-            "CF_AIG_MODE=byok (the gateway then adds the credential it stores)"
+            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or CF_AIG_MODE=byok"
         )
     cloudflare = raw.get("token") or raw.get("access_token") or raw.get("access_client_id")
     if (mode == "byok" or (mode == "auto" and not key)) and not cloudflare:
         why = "CF_AIG_MODE=byok" if mode == "byok" else "without a provider credential (byok mode)"
         found.append(
-            f"{variable('token')}{NOT_SET} {why} the gateway authenticates the request "
-            f"with its token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set "
-            f"{first} to send your own credential"
+            f"{variable('token')}{NOT_SET} {why} the gateway needs its token: set CF_AIG_TOKEN "
+            f"to an AI Gateway token, or set {first} to send your own credential"
         )
     return found
 
@@ -300,7 +318,12 @@ def resolve(settings: GatewaySettings | None, overrides: Mapping[str, Any]) -> G
     """``settings`` (by default, the environment's) with ``overrides`` by field or option."""
     if settings is None or not overrides:
         return settings or GatewaySettings(**overrides)
-    return type(settings)(_reading=Reading((kept(settings, settings._files),)), **overrides)
+    # Its values as the variables that set them, and the files its secrets came from.
+    first = {name: names[0] for name, names in variables().items()}
+    values = (dict(settings) | dict(settings.options)).items()
+    found = {first[k]: v for k, v in values if k in first and v is not None}
+    files = {first[k]: path for k, path in settings._files.items()}
+    return type(settings)(_reading=Reading((Source("settings", found, files),)), **overrides)
 
 
 def from_reading(reading: Reading) -> tuple[GatewaySettings, list[str]]:

@@ -1,5 +1,4 @@
-"""Where settings come from, in order: the environment, secret files, then ``.env``, read once
-into a ``Reading`` the settings and ``cfgenai doctor`` share."""
+"""Where settings come from (environment > secret files > ``.env``), read once into a ``Reading``."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
 
 from . import _errors, _rotation
-from ._checks import BEARER, secret
+from ._checks import BEARER
 from ._secrets import printable
 
 ENV_FILE = "CF_AIG_ENV_FILE"
@@ -80,20 +79,11 @@ class Source:
         return f"file {self.paths[name]}" if name in self.paths else self.label
 
 
-def kept(settings: BaseModel, files: Mapping[str, Path]) -> Source:
-    """The values of ``settings`` as variables, and the files they read (``files``, by field)."""
-    values = dict(settings) | dict(getattr(settings, "options", {}))
-    first = {name: found[0] for name, found in variables(type(settings)).items()}
-    found = {first[k]: v for k, v in values.items() if k in first and v is not None}
-    return Source("settings", found, {first[k]: path for k, path in files.items()})
-
-
 def _secret_files(
     settings_cls: type[BaseModel], environment: Mapping[str, str], problems: list[str]
 ) -> Source:
     """Each credential held in a file: its ``{NAME}_FILE``, else a file named after it (in any
-    case) in ``CF_AIG_SECRETS_DIR``, as Docker and Kubernetes mount them; ``problems`` gets
-    ``NAME`` set beside ``NAME_FILE`` (Docker's rule) and files holding no secret."""
+    case) in ``CF_AIG_SECRETS_DIR``; what is wrong with them goes to ``problems``."""
     fields = {n: f for f in settings_cls.model_fields.values() if is_secret(f) for n in names(f)}
     chosen: dict[str, tuple[Path, str]] = {}  # variable -> its file, and what named it
     for name in (n for n in fields if f"{n}_FILE" in environment):
@@ -114,9 +104,8 @@ def _secret_files(
                 chosen[name] = path, SECRETS_DIR
     values = {}
     for name, (path, variable) in chosen.items():
-        # A rotated file's value gets the check the settings make of the field.
-        check = functools.partial(secret, bearer=BEARER in fields[name].metadata)
-        if (value := _rotation.read(path, variable, problems, check)) is not None:
+        bearer = BEARER in fields[name].metadata
+        if (value := _rotation.read(path, variable, problems, bearer)) is not None:
             values[name] = value
     return Source("secret files", values, {n: chosen[n][0] for n in values})
 

@@ -259,9 +259,9 @@ BAD_ENVIRONMENTS = [
             ACCOUNT
             + "not set; set it to your Cloudflare account id (dashboard > AI > AI Gateway), "
             "or set CF_AIG_BASE_URL to the gateway's root URL" + NO_ENV,
-            TOKEN_VAR + "not set; without a provider credential (byok mode) the gateway "
-            "authenticates the request with its token alone. Set CF_AIG_TOKEN to an AI Gateway "
-            "token, or set GOOGLE_API_KEY to send your own credential" + NO_ENV,
+            TOKEN_VAR + "not set; without a provider credential (byok mode) the gateway needs its "
+            "token: set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send your "
+            "own credential" + NO_ENV,
         ],
         id="nothing-set",
     ),
@@ -339,9 +339,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_MODE": "byok", "CF_AIG_TOKEN": "", "GOOGLE_API_KEY": GOOGLE_KEY},
         [
-            TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway authenticates the request with its "
-            "token alone. Set CF_AIG_TOKEN to an AI Gateway token, or set GOOGLE_API_KEY to send "
-            "your own credential" + NO_ENV
+            TOKEN_VAR + "not set; CF_AIG_MODE=byok the gateway needs its token: set CF_AIG_TOKEN "
+            "to an AI Gateway token, or set GOOGLE_API_KEY to send your own credential" + NO_ENV
         ],
         id="byok-no-token",
     ),
@@ -555,8 +554,7 @@ BAD_ENVIRONMENTS = [
         {"GOOGLE_API_KEY": TOKEN, "CF_AIG_MODE": "key"},
         [
             "CF_AIG_MODE=key, but GOOGLE_API_KEY (or GEMINI_API_KEY) holds the gateway token "
-            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or use "
-            "CF_AIG_MODE=byok (the gateway then adds the credential it stores)"
+            "(CF_AIG_TOKEN), not the provider's credential: set the real one, or CF_AIG_MODE=byok"
         ],
         id="key-mode-with-the-token-as-key",
     ),
@@ -821,9 +819,8 @@ def test_explicit_gateway_or_account_with_a_base_url_is_a_config_error(
 
     value = {"gateway_id": "prod", "account_id": ACCOUNT_ID}[field]
     problem = (
-        f"{field}: passed explicitly, but CF_AIG_BASE_URL is set and names the gateway root, "
-        f"so {field} would be ignored; put the gateway in the base URL (base_url=...), or "
-        "unset CF_AIG_BASE_URL"
+        f"{field}: passed explicitly, but CF_AIG_BASE_URL names the gateway root, so it would be "
+        "ignored; put the gateway in base_url=..., or unset CF_AIG_BASE_URL"
     )
     monkeypatch.setenv("CF_AIG_BASE_URL", "https://ai.example.com")
     monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)

@@ -1,6 +1,5 @@
-"""LangChain's and LlamaIndex's models over the gateway: they cannot take a ``genai.Client``
-(pydantic-ai, Google ADK and instructor take ``cfgenai.client`` as it is). Each framework is
-imported only when its helper is called."""
+"""LangChain's and LlamaIndex's models over the gateway, which cannot take a ``genai.Client``
+(pydantic-ai, Google ADK and instructor take ``cfgenai.client`` as it is)."""
 
 from __future__ import annotations
 
