@@ -1,8 +1,8 @@
-"""The rules for single values, as the settings' and options' types: a check raises ``ValueError``
-with the fix, never the value; ``FIXES`` says what pydantic's own refusals mean."""
+"""Rules for single values, as pydantic types: a refusal says the fix, never the value."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
@@ -61,9 +61,8 @@ _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 def characters(
     rule: re.Pattern[str], fix: str, letters: str = "letters", *, an_id: bool = False
 ) -> AfterValidator:
-    """A check that a value matches ``rule`` (a character class and a count), else ``fix``, the
-    length and the kinds of wrong character (never the characters: a token may be pasted here);
-    ``an_id``: a gateway URL pasted for the id gets its own fix."""
+    """A check that a value matches ``rule``, else ``fix``, its length and the kinds of wrong
+    character (never the characters: a token may be pasted here); ``an_id``: a URL gets its own."""
     allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
     def check(value: str | None) -> str | None:
@@ -109,9 +108,7 @@ def secret(value: Any, *, bearer: bool) -> Any:
     if bearer and value[:7].lower() == "bearer ":
         raise ValueError("starts with 'Bearer ': set the token alone; cfgenai adds Bearer")
     if _PLACEHOLDER.fullmatch(value):
-        raise ValueError(
-            "is a placeholder, not a credential: set the real value, or unset the variable"
-        )
+        raise ValueError("is a placeholder, not a credential: set the real value or unset it")
     return value
 
 
@@ -129,22 +126,17 @@ def google_credentials(value: Any) -> Any:
     from google.auth.credentials import Credentials  # only for an object handed over
 
     if not isinstance(value, Credentials):
-        raise ValueError(
-            "must be adc, the path of a credentials JSON file, or google.auth credentials"
-        )
+        raise ValueError("must be adc, a credentials JSON file's path, or google.auth credentials")
     return value
 
 
 def _json_object(value: Any, example: str) -> dict[str, Any]:
     """A JSON object, from its text or as a dict with text keys."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise ValueError(f"must be {example}") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"must be {example}")
-    return value
+    with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deeply
+        value = json.loads(value) if isinstance(value, str) else value
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return value
+    raise ValueError(f"must be {example}")
 
 
 def metadata(value: Any) -> dict[str, Any]:
@@ -156,8 +148,8 @@ def metadata(value: Any) -> dict[str, Any]:
     for key, item in entries.items():
         if key.startswith("cf."):
             raise ValueError(f"key {key!r}: keys starting with 'cf.' are reserved by Cloudflare")
-        if not isinstance(item, str | int | float) or (
-            isinstance(item, float) and not math.isfinite(item)
+        if not isinstance(item, str) and not (
+            isinstance(item, int | float) and math.isfinite(item)
         ):
             raise ValueError(f"key {key!r}: values must be strings, numbers or booleans")
     return entries
@@ -214,11 +206,9 @@ def _api_base_url(url: str) -> str:
 
 def _gateway_root_problems(url: str) -> list[str]:
     segments, problems = urlsplit(url).path.split("/"), []
-    placeholder = bool(re.search(r"[{}<>]", url))
-    if placeholder:
+    if placeholder := bool(re.search(r"[{}<>]", url)):
         problems.append(
-            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
-            "id in its place"
+            "holds an unfilled placeholder ({...} or <...>): put your account and gateway ids there"
         )
     provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
     if provider is not None:
@@ -295,9 +285,8 @@ OptionalFlag = Flag | None
 HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
 _METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))
 Metadata = Annotated[dict[str, str | int | float | bool] | None, _METADATA]
-CustomCost = Annotated[
-    dict[str, int | float] | None, BeforeValidator(lambda v: None if v is None else custom_cost(v))
-]
+_COST = BeforeValidator(lambda v: None if v is None else custom_cost(v))
+CustomCost = Annotated[dict[str, int | float] | None, _COST]
 # W3C trace context ids: lowercase hex, not all zeros (OpenTelemetry's invalid ids).
 _NOT_ALL_ZEROS = r"^[0-9a-f]*[1-9a-f][0-9a-f]*$"
 TraceId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=32, max_length=32)]
@@ -312,8 +301,7 @@ Backoff = Literal["constant", "linear", "exponential"]
 BackoffName = Annotated[Backoff | None, _LOWER]
 
 _IN_A_HEADER = (
-    "must be non-empty printable ASCII: no line breaks or control characters (it is sent as a "
-    "header)"
+    "must be non-empty printable ASCII: no line breaks or control characters (sent as a header)"
 )
 # What each field must be, whatever pydantic found wrong; then what pydantic's own error types
 # mean for any other field ({kind}: the type of the value given, never the value).

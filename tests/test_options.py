@@ -151,12 +151,12 @@ BAD_OPTIONS = [
     (
         "cache_key",
         "a\r\nb",
-        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "cache_key",
         "",
-        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "metadata",
@@ -184,7 +184,7 @@ BAD_OPTIONS = [
     (
         "event_id",
         "line\nbreak",
-        "event_id: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "event_id: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "request_timeout_ms",
@@ -230,7 +230,7 @@ BAD_OPTIONS = [
     (
         "byok_alias",
         "te\nam",
-        "byok_alias: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "byok_alias: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     ("zdr", "perhaps", "zdr: must be true or false"),
     ("metadata", "[" * 5000, 'metadata: must be a JSON object such as {"team":"search","user":42}'),

@@ -238,7 +238,7 @@ MODEL_FORMAT = (
     "CF_AIG_MODEL: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash"
 )
 BEARER = "starts with 'Bearer ': set the token alone; cfgenai adds Bearer"
-PLACEHOLDER = "is a placeholder, not a credential: set the real value, or unset the variable"
+PLACEHOLDER = "is a placeholder, not a credential: set the real value or unset it"
 CUT_BEFORE = (
     "must be the gateway root: cut it before /{} (cfgenai appends the provider and the model path)"
 )
@@ -523,8 +523,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_BASE_URL": SEED_URL},
         [
-            BASE + "holds an unfilled placeholder ({...} or <...>): put your account id and "
-            "gateway id in its place; " + CUT_BEFORE.format("google-ai-studio")
+            BASE + "holds an unfilled placeholder ({...} or <...>): put your account and "
+            "gateway ids there; " + CUT_BEFORE.format("google-ai-studio")
         ],
         id="base-placeholders",
     ),
