@@ -7,7 +7,6 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -166,11 +165,9 @@ def custom_cost(value: Any) -> dict[str, Any]:
 
 
 # -- URLs ------------------------------------------------------------------------------------------
-def _root_url(
-    url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
-) -> str:
-    """``url``, the root of an API given credentials, scheme and host in lowercase (as senders
-    compare them); else a ``ValueError`` with every reason (``more`` adds the API's own)."""
+def _root_url(url: str, example: str, credentials: str, gateway: bool = False) -> str:
+    """``url``, the root of an API (a gateway's: ``gateway``), scheme and host in lowercase (as
+    senders compare them); else a ``ValueError`` with every reason."""
     if HEADER_UNSAFE.search(url) or " " in url:
         raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)
@@ -189,14 +186,14 @@ def _root_url(
         problems.append("must not have a query (?) or fragment (#)")
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
-    if problems := problems + more(url):
+    if problems := problems + (_gateway_root_problems(url) if gateway else []):
         raise ValueError("; ".join(problems))
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
 
 
 def _base_url(url: str) -> str:
     example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
-    return _root_url(url, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
+    return _root_url(url, example, "the gateway token in CF_AIG_TOKEN", gateway=True)
 
 
 def _api_base_url(url: str) -> str:
@@ -315,13 +312,10 @@ FIXES = {
     f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
     "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
     "retry_delay": "must be a number of seconds from 0 (retry at once) to 60; unset it for 1",
-    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
-    "(seconds; the gateway caches for 1 minute to 1 month)",
+    "cache_ttl": f"must be 0 (do not cache) or whole seconds from 60 to {MAX_CACHE_TTL} (1 month)",
     "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
-    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
-    "5 times in all)",
-    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
-    "at most 5 seconds)",
+    "max_attempts": "must be a whole number from 1 to 5 (the gateway makes at most 5 attempts)",
+    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; at most 5 s)",
     "backoff": "must be constant, linear or exponential",
     "otel_trace_id": "must be 32 hexadecimal characters, not all zeros",
     "otel_parent_span_id": "must be 16 hexadecimal characters, not all zeros",

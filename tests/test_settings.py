@@ -488,8 +488,7 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_CACHE_TTL": "30"},
         [
-            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or a whole number from 60 to 2592000 "
-            "(seconds; the gateway caches for 1 minute to 1 month)"
+            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)"
         ],
         id="cache-ttl-short",
     ),
