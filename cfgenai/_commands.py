@@ -198,9 +198,8 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
     for name, names in _settings.variables().items():
         found = reading.find(names) or Found(default_text(name), names[0], "default")
         value = found.value
-        if value is not None and (name in _settings.SECRET_FIELDS or "@" in value):
-            value = fingerprint(value)
-        shown = "(not set)" if value is None else printable(value)
+        hidden = value is not None and (name in _settings.SECRET_FIELDS or "@" in value)
+        shown = "(not set)" if value is None else fingerprint(value) if hidden else printable(value)
         source = found.source + (f", alias {found.name}" if found.name != names[0] else "")
         rows.append({"name": name, "variable": names[0], "value": shown, "source": source})
     return rows
