@@ -147,8 +147,8 @@ def metadata(value: Any) -> dict[str, Any]:
     for key, item in entries.items():
         if key.startswith("cf."):
             raise ValueError(f"key {key!r}: keys starting with 'cf.' are reserved by Cloudflare")
-        if not isinstance(item, str) and not (
-            isinstance(item, int | float) and math.isfinite(item)
+        if not isinstance(item, str | int | float) or (
+            isinstance(item, float) and not math.isfinite(item)
         ):
             raise ValueError(f"key {key!r}: values must be strings, numbers or booleans")
     return entries
