@@ -1,13 +1,12 @@
-"""The rules for single values, as the settings' and options' types: a check raises ``ValueError``
-with the fix, never the value; ``FIXES`` says what pydantic's own refusals mean."""
+"""Rules for single values, as pydantic types: a refusal says the fix, never the value."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -61,9 +60,8 @@ _SEGMENT_FIX = "may hold only letters, digits, '.', ':', '_' and '-'"
 def characters(
     rule: re.Pattern[str], fix: str, letters: str = "letters", *, an_id: bool = False
 ) -> AfterValidator:
-    """A check that a value matches ``rule`` (a character class and a count), else ``fix``, the
-    length and the kinds of wrong character (never the characters: a token may be pasted here);
-    ``an_id``: a gateway URL pasted for the id gets its own fix."""
+    """A check that a value matches ``rule``, else ``fix``, its length and the kinds of wrong
+    character (never the characters: a token may be pasted here); ``an_id``: a URL gets its own."""
     allowed = re.compile(rule.pattern.partition("]")[0] + "]")
 
     def check(value: str | None) -> str | None:
@@ -109,9 +107,7 @@ def secret(value: Any, *, bearer: bool) -> Any:
     if bearer and value[:7].lower() == "bearer ":
         raise ValueError("starts with 'Bearer ': set the token alone; cfgenai adds Bearer")
     if _PLACEHOLDER.fullmatch(value):
-        raise ValueError(
-            "is a placeholder, not a credential: set the real value, or unset the variable"
-        )
+        raise ValueError("is a placeholder, not a credential: set the real value or unset it")
     return value
 
 
@@ -129,22 +125,17 @@ def google_credentials(value: Any) -> Any:
     from google.auth.credentials import Credentials  # only for an object handed over
 
     if not isinstance(value, Credentials):
-        raise ValueError(
-            "must be adc, the path of a credentials JSON file, or google.auth credentials"
-        )
+        raise ValueError("must be adc, a credentials JSON file's path, or google.auth credentials")
     return value
 
 
 def _json_object(value: Any, example: str) -> dict[str, Any]:
     """A JSON object, from its text or as a dict with text keys."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise ValueError(f"must be {example}") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"must be {example}")
-    return value
+    with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deeply
+        value = json.loads(value) if isinstance(value, str) else value
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return value
+    raise ValueError(f"must be {example}")
 
 
 def metadata(value: Any) -> dict[str, Any]:
@@ -174,11 +165,9 @@ def custom_cost(value: Any) -> dict[str, Any]:
 
 
 # -- URLs ------------------------------------------------------------------------------------------
-def _root_url(
-    url: str, example: str, credentials: str, more: Callable[[str], list[str]] = lambda _: []
-) -> str:
-    """``url``, the root of an API given credentials, scheme and host in lowercase (as senders
-    compare them); else a ``ValueError`` with every reason (``more`` adds the API's own)."""
+def _root_url(url: str, example: str, credentials: str, gateway: bool = False) -> str:
+    """``url``, the root of an API (a gateway's: ``gateway``), scheme and host in lowercase (as
+    senders compare them); else a ``ValueError`` with every reason."""
     if HEADER_UNSAFE.search(url) or " " in url:
         raise ValueError("must not contain spaces, line breaks or non-ASCII characters")
     parts = urlsplit(url)
@@ -197,14 +186,14 @@ def _root_url(
         problems.append("must not have a query (?) or fragment (#)")
     if ".." in parts.path.split("/") or "%" in parts.path:
         problems.append("must not contain '..' segments or percent-escapes in its path")
-    if problems := problems + more(url):
+    if problems := problems + (_gateway_root_problems(url) if gateway else []):
         raise ValueError("; ".join(problems))
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}".rstrip("/")
 
 
 def _base_url(url: str) -> str:
     example = "https://ai.example.com or http://127.0.0.1:6787/v1/ACCOUNT/GATEWAY"
-    return _root_url(url, example, "the gateway token in CF_AIG_TOKEN", _gateway_root_problems)
+    return _root_url(url, example, "the gateway token in CF_AIG_TOKEN", gateway=True)
 
 
 def _api_base_url(url: str) -> str:
@@ -214,11 +203,9 @@ def _api_base_url(url: str) -> str:
 
 def _gateway_root_problems(url: str) -> list[str]:
     segments, problems = urlsplit(url).path.split("/"), []
-    placeholder = bool(re.search(r"[{}<>]", url))
-    if placeholder:
+    if placeholder := bool(re.search(r"[{}<>]", url)):
         problems.append(
-            "holds an unfilled placeholder ({...} or <...>): put your account id and gateway "
-            "id in its place"
+            "holds an unfilled placeholder ({...} or <...>): put your account and gateway ids there"
         )
     provider = next((s for s in segments if s in (PROVIDER, VERTEX, COMPAT)), None)
     if provider is not None:
@@ -295,9 +282,8 @@ OptionalFlag = Flag | None
 HeaderText = Annotated[str | None, Strict(), Field(min_length=1, pattern=r"^[\x20-\x7e]*$")]
 _METADATA = BeforeValidator(lambda v: None if v is None else metadata(v))
 Metadata = Annotated[dict[str, str | int | float | bool] | None, _METADATA]
-CustomCost = Annotated[
-    dict[str, int | float] | None, BeforeValidator(lambda v: None if v is None else custom_cost(v))
-]
+_COST = BeforeValidator(lambda v: None if v is None else custom_cost(v))
+CustomCost = Annotated[dict[str, int | float] | None, _COST]
 # W3C trace context ids: lowercase hex, not all zeros (OpenTelemetry's invalid ids).
 _NOT_ALL_ZEROS = r"^[0-9a-f]*[1-9a-f][0-9a-f]*$"
 TraceId = Annotated[str | None, _LOWER, Field(pattern=_NOT_ALL_ZEROS, min_length=32, max_length=32)]
@@ -312,8 +298,7 @@ Backoff = Literal["constant", "linear", "exponential"]
 BackoffName = Annotated[Backoff | None, _LOWER]
 
 _IN_A_HEADER = (
-    "must be non-empty printable ASCII: no line breaks or control characters (it is sent as a "
-    "header)"
+    "must be non-empty printable ASCII: no line breaks or control characters (sent as a header)"
 )
 # What each field must be, whatever pydantic found wrong; then what pydantic's own error types
 # mean for any other field ({kind}: the type of the value given, never the value).
@@ -327,13 +312,10 @@ FIXES = {
     f"(24 hours), e.g. 30; unset it for {DEFAULT_TIMEOUT:g}",
     "retries": f"must be a whole number from 0 (no retries) to 10; unset it for {DEFAULT_RETRIES}",
     "retry_delay": "must be a number of seconds from 0 (retry at once) to 60; unset it for 1",
-    "cache_ttl": f"must be 0 (do not cache) or a whole number from 60 to {MAX_CACHE_TTL} "
-    "(seconds; the gateway caches for 1 minute to 1 month)",
+    "cache_ttl": f"must be 0 (do not cache) or whole seconds from 60 to {MAX_CACHE_TTL} (1 month)",
     "request_timeout_ms": "must be a whole number of at least 1 (milliseconds)",
-    "max_attempts": "must be a whole number from 1 to 5 (attempts; the gateway retries at most "
-    "5 times in all)",
-    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; the gateway waits "
-    "at most 5 seconds)",
+    "max_attempts": "must be a whole number from 1 to 5 (the gateway makes at most 5 attempts)",
+    "retry_delay_ms": "must be a whole number from 0 to 5000 (milliseconds; at most 5 s)",
     "backoff": "must be constant, linear or exponential",
     "otel_trace_id": "must be 32 hexadecimal characters, not all zeros",
     "otel_parent_span_id": "must be 16 hexadecimal characters, not all zeros",

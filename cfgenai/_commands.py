@@ -198,9 +198,8 @@ def _sources(reading: Reading) -> list[dict[str, str]]:
     for name, names in _settings.variables().items():
         found = reading.find(names) or Found(default_text(name), names[0], "default")
         value = found.value
-        if value is not None and (name in _settings.SECRET_FIELDS or "@" in value):
-            value = fingerprint(value)
-        shown = "(not set)" if value is None else printable(value)
+        hidden = value is not None and (name in _settings.SECRET_FIELDS or "@" in value)
+        shown = "(not set)" if value is None else fingerprint(value) if hidden else printable(value)
         source = found.source + (f", alias {found.name}" if found.name != names[0] else "")
         rows.append({"name": name, "variable": names[0], "value": shown, "source": source})
     return rows
@@ -215,15 +214,13 @@ def _hidden(value: Any, secrets: list[str]) -> Any:
     return mask(value, secrets) if isinstance(value, str) else value
 
 
-# Each credential by the provider it is for (None: the gateway), the first where one belongs.
+# Each credential by the provider it is for (None: the gateway); each kind's look and home field.
 _CREDENTIALS = dict.fromkeys(("google_api_key", "gemini_api_key"), PROVIDER) | {"token": None}
 _CREDENTIALS |= dict.fromkeys(("vertex_access_token", "vertex_credentials"), VERTEX)
-_HOME = {provider: name for name, provider in reversed(_CREDENTIALS.items())}
-# How a credential looks, and whose it is: one pasted in another's place is named.
 _LOOKS = (
-    ("a Google key (AIza...)", re.compile(r"AIza.+"), PROVIDER),
-    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), VERTEX),
-    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), None),
+    ("a Google key (AIza...)", re.compile(r"AIza.+"), "google_api_key"),
+    ("a Google access token (ya29...)", re.compile(r"ya29\..+"), "vertex_access_token"),
+    ("a Cloudflare token", re.compile(r"cf(?:k|ut|at)_[\w-]+|(?!AIza)[\w-]{40}"), "token"),
 )
 
 
@@ -239,10 +236,10 @@ def _risks(settings: _settings.GatewaySettings, plan: _plan.Plan) -> Iterator[st
             continue
         variable = _settings.variable(name)
         text = value.get_secret_value() if isinstance(value, SecretStr) else ""  # not a file's path
-        for kind, shape, owner in _LOOKS:
-            if owner != provider and shape.fullmatch(text):
-                home = _settings.variables()[_HOME[owner]][0]
-                yield f"{variable} looks like {kind}: set {home} to it instead"
+        for kind, shape, home in _LOOKS:  # one pasted in another's place is named
+            if _CREDENTIALS[home] != provider and shape.fullmatch(text):
+                first = _settings.variables()[home][0]
+                yield f"{variable} looks like {kind}: set {first} to it instead"
         if provider and provider != settings.provider:
             yield f"{variable} is set but not sent: it is {provider}'s; unset it, or switch provider"
         elif provider and plan.mode == "byok":

@@ -6,13 +6,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 SECRET_HEADERS = frozenset(  # lowercased
-    {
-        "authorization",
-        "cf-aig-authorization",
-        "x-goog-api-key",
-        "cf-access-token",
-        "cf-access-client-secret",
-    }
+    {"authorization", "cf-aig-authorization", "x-goog-api-key"}
+    | {"cf-access-token", "cf-access-client-secret"}
 )
 
 

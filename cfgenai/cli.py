@@ -1,5 +1,4 @@
-"""The ``cfgenai`` command line: each command a function of its parsed arguments returning the
-exit code, its docstring its help; google-genai is imported only inside commands (fast --help)."""
+"""The ``cfgenai`` command line; google-genai is imported only inside commands (fast --help)."""
 
 from __future__ import annotations
 
@@ -242,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cfgenai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for run in (_ask, _doctor, _log, _feedback, _env, _demo, _gateway):  # `--help` order
-        name, doc = run.__name__.lstrip("_"), run.__doc__  # the docstring is the help
+        name, doc = run.__name__.lstrip("_"), run.__doc__  # each command's docstring is its help
         commands.add_parser(name, help=doc, description=doc, **shared).set_defaults(run=run)
     subs = commands.choices
     ask, doctor, log, feedback, env, demo, gateway = (sub.add_argument for sub in subs.values())

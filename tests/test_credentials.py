@@ -302,7 +302,10 @@ def test_no_application_default_credentials_says_where_google_auth_looked(
             "CF_AIG_VERTEX_CREDENTIALS and CF_AIG_VERTEX_ACCESS_TOKEN: set one: credentials, "
             "whose token cfgenai refreshes, or a token you refresh yourself",
         ),
-        ({**VERTEX, "vertex_credentials": 42}, "CF_AIG_VERTEX_CREDENTIALS: must be adc, the path"),
+        (
+            {**VERTEX, "vertex_credentials": 42},
+            "CF_AIG_VERTEX_CREDENTIALS: must be adc, a credentials JSON file's path",
+        ),
     ],
 )
 def test_credentials_where_they_cannot_be_used_are_a_config_error(

@@ -135,28 +135,28 @@ BAD_OPTIONS = [
     (
         "cache_ttl",
         59,
-        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)",
     ),
     (
         "cache_ttl",
         2592001,
-        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)",
     ),
     (
         "cache_ttl",
         60.5,
-        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)",
     ),
     ("skip_cache", "yes please", "skip_cache: must be true or false"),
     (
         "cache_key",
         "a\r\nb",
-        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "cache_key",
         "",
-        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "cache_key: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "metadata",
@@ -184,7 +184,7 @@ BAD_OPTIONS = [
     (
         "event_id",
         "line\nbreak",
-        "event_id: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "event_id: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     (
         "request_timeout_ms",
@@ -194,22 +194,22 @@ BAD_OPTIONS = [
     (
         "max_attempts",
         0,
-        "max_attempts: must be a whole number from 1 to 5 (attempts; the gateway retries at most 5 times in all)",
+        "max_attempts: must be a whole number from 1 to 5 (the gateway makes at most 5 attempts)",
     ),
     (
         "max_attempts",
         6,
-        "max_attempts: must be a whole number from 1 to 5 (attempts; the gateway retries at most 5 times in all)",
+        "max_attempts: must be a whole number from 1 to 5 (the gateway makes at most 5 attempts)",
     ),
     (
         "retry_delay_ms",
         5001,
-        "retry_delay_ms: must be a whole number from 0 to 5000 (milliseconds; the gateway waits at most 5 seconds)",
+        "retry_delay_ms: must be a whole number from 0 to 5000 (milliseconds; at most 5 s)",
     ),
     (
         "retry_delay_ms",
         -1,
-        "retry_delay_ms: must be a whole number from 0 to 5000 (milliseconds; the gateway waits at most 5 seconds)",
+        "retry_delay_ms: must be a whole number from 0 to 5000 (milliseconds; at most 5 s)",
     ),
     ("backoff", "fibonacci", "backoff: must be constant, linear or exponential"),
     (
@@ -230,7 +230,7 @@ BAD_OPTIONS = [
     (
         "byok_alias",
         "te\nam",
-        "byok_alias: must be non-empty printable ASCII: no line breaks or control characters (it is sent as a header)",
+        "byok_alias: must be non-empty printable ASCII: no line breaks or control characters (sent as a header)",
     ),
     ("zdr", "perhaps", "zdr: must be true or false"),
     ("metadata", "[" * 5000, 'metadata: must be a JSON object such as {"team":"search","user":42}'),
@@ -242,7 +242,7 @@ BAD_OPTIONS = [
     (
         "cache_ttl",
         b"60",
-        "cache_ttl: must be 0 (do not cache) or a whole number from 60 to 2592000 (seconds; the gateway caches for 1 minute to 1 month)",
+        "cache_ttl: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)",
     ),
 ]
 

@@ -314,7 +314,7 @@ def test_each_change_to_an_unusable_file_is_warned_once(
     assert [m.removeprefix(f"CF_AIG_TOKEN_FILE: {token_file} ") for m in _messages(logged)] == [
         m + "; cfgenai keeps sending the last good secret until the file holds a usable one"
         for m in [
-            "is a placeholder, not a credential: set the real value, or unset the variable",
+            "is a placeholder, not a credential: set the real value or unset it",
             "is empty; put the secret in it",
             "does not exist; point it at the file holding the secret",
             "is a folder; point it at the file holding the secret",

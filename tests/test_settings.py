@@ -238,7 +238,7 @@ MODEL_FORMAT = (
     "CF_AIG_MODEL: must be a model name such as gemini-2.5-flash or models/gemini-2.5-flash"
 )
 BEARER = "starts with 'Bearer ': set the token alone; cfgenai adds Bearer"
-PLACEHOLDER = "is a placeholder, not a credential: set the real value, or unset the variable"
+PLACEHOLDER = "is a placeholder, not a credential: set the real value or unset it"
 CUT_BEFORE = (
     "must be the gateway root: cut it before /{} (cfgenai appends the provider and the model path)"
 )
@@ -487,8 +487,7 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_CACHE_TTL": "30"},
         [
-            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or a whole number from 60 to 2592000 "
-            "(seconds; the gateway caches for 1 minute to 1 month)"
+            "CF_AIG_CACHE_TTL: must be 0 (do not cache) or whole seconds from 60 to 2592000 (1 month)"
         ],
         id="cache-ttl-short",
     ),
@@ -522,8 +521,8 @@ BAD_ENVIRONMENTS = [
     pytest.param(
         {"CF_AIG_BASE_URL": SEED_URL},
         [
-            BASE + "holds an unfilled placeholder ({...} or <...>): put your account id and "
-            "gateway id in its place; " + CUT_BEFORE.format("google-ai-studio")
+            BASE + "holds an unfilled placeholder ({...} or <...>): put your account and "
+            "gateway ids there; " + CUT_BEFORE.format("google-ai-studio")
         ],
         id="base-placeholders",
     ),
