@@ -35,6 +35,7 @@ def compat_model(model: str) -> str:
 
 def openai_client(settings: GatewaySettings | None = None, **overrides: Any) -> openai.OpenAI:
     """An ``openai.OpenAI`` on the gateway's compat endpoint, configured like ``build_client``."""
+    optional("openai", "openai")
     return _clients()[0](**_arguments(resolve(settings, overrides)))
 
 
@@ -42,6 +43,7 @@ def async_openai_client(
     settings: GatewaySettings | None = None, **overrides: Any
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of ``openai_client``."""
+    optional("openai", "openai")
     return _clients()[1](**_arguments(resolve(settings, overrides), asynchronous=True))
 
 
@@ -49,7 +51,6 @@ def async_openai_client(
 def _clients() -> tuple[type[openai.OpenAI], type[openai.AsyncOpenAI]]:
     """openai's client classes, whose requests that could not reach the gateway raise openai's
     error (once openai's retries are spent) as a ``GatewayUnreachable`` too."""
-    optional("openai", "openai")
     import openai
 
     class OpenAI(openai.OpenAI):

@@ -800,7 +800,7 @@ def test_ask_shows_the_transports_error_when_translating_it_fails(
     def broken(*args: object) -> None:
         raise RuntimeError("the translation broke")
 
-    monkeypatch.setattr(_errors, "_both", broken)  # builds GatewayUnreachable's class
+    monkeypatch.setattr(_errors, "both", broken)  # builds GatewayUnreachable's class
     monkeypatch.setenv("CF_AIG_BASE_URL", "http://127.0.0.1:9/v1/acc/gw")
     monkeypatch.setenv("CF_AIG_TOKEN", TOKEN)
     monkeypatch.setenv("CF_AIG_RETRIES", "0")
