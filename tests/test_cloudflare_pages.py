@@ -79,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
 def pages() -> Iterator[_Pages]:
     """A loopback server answering every request with ``server.page``."""
     with _Pages(("127.0.0.1", 0), _Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
         thread.start()
         yield server
         server.shutdown()

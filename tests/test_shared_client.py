@@ -305,7 +305,7 @@ def elsewhere() -> Iterator[GatewayEmulator]:
 def redirector(elsewhere: GatewayEmulator) -> Iterator[_RedirectServer]:
     server = _RedirectServer(("127.0.0.1", 0), _Redirect)
     server.target = elsewhere.url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -82,7 +82,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     context.load_cert_chain(cert_file, key_file)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gemini)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
     server.shutdown()
