@@ -169,8 +169,8 @@ def unreachable(exc: BaseException, reach: Reach, received: int | None = None) -
             failed += f" after {received} bytes"
         if timed_out and reach.timeout:
             failed += f" (timeout {reach.timeout:g} s)"
-        detail = str(exc)[:200]  # the transport's words, unless they may hold a URL
-        if detail and not any(c in detail for c in "/?@"):
+        detail = str(exc)[:200]  # the transport's words, unless they may hold a URL or repeat
+        if detail and detail not in failed and not any(c in detail for c in "/?@"):
             failed += f": {detail}"
         kind: Any = type(exc)
         base = GatewayTimeout if timed_out else GatewayUnreachable

@@ -4,7 +4,7 @@ the ``openai`` extra: ``pip install 'cfgenai[openai]'``."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _compat, _plan
@@ -56,14 +56,31 @@ def _clients() -> tuple[type[openai.OpenAI], type[openai.AsyncOpenAI]]:
     class OpenAI(openai.OpenAI):
         def request(self, *args: Any, **kwargs: Any) -> Any:
             with _Translated():
-                return super().request(*args, **kwargs)
+                answer = super().request(*args, **kwargs)
+            if isinstance(answer, openai.Stream):  # read later: its cut is translated then
+                answer._iterator = _translated(answer._iterator)
+            return answer
 
     class AsyncOpenAI(openai.AsyncOpenAI):
         async def request(self, *args: Any, **kwargs: Any) -> Any:
             with _Translated():
-                return await super().request(*args, **kwargs)
+                answer = await super().request(*args, **kwargs)
+            if isinstance(answer, openai.AsyncStream):
+                answer._iterator = _async_translated(answer._iterator)
+            return answer
 
     return OpenAI, AsyncOpenAI
+
+
+def _translated(chunks: Iterator[Any]) -> Iterator[Any]:
+    with _Translated():
+        yield from chunks
+
+
+async def _async_translated(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    with _Translated():
+        async for chunk in chunks:
+            yield chunk
 
 
 class _Translated:
