@@ -306,7 +306,7 @@ class LoopPools:
             return self._counted(_compat.transport_for(client, request.url).handle_request(request))
 
     def close(self) -> None:
-        """Closes the sync pool (only ``build_client``'s client sends with it)."""
+        """Closes the sync pool (the sync client's; the async pools close with their loops)."""
         with self._lock:
             client = self._pools.pop(None, None)
         if client is not None:

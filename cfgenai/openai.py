@@ -89,10 +89,17 @@ class _Translated:
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
         if isinstance(cause := getattr(exc, "__cause__", None), GatewayUnreachable):
+            _masked(exc.request)  # unanswered, so the hook that masks it never ran
             base = GatewayTimeout if isinstance(cause, TimeoutError) else GatewayUnreachable
             raised = both(base, kind)(str(cause))
             vars(raised).update(vars(exc), message=str(cause))  # openai's request, body...
             raise raised from cause.__cause__
+
+
+def _masked(request: Any) -> None:
+    """Masks the credentials of a request that openai's errors keep."""
+    for name in SECRET_HEADERS & request.headers.keys():
+        request.headers[name] = mask_header(name, request.headers[name])
 
 
 def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[str, Any]:
@@ -115,10 +122,7 @@ def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[st
             add_trace_headers(request.headers)
 
     def answered(response: Any) -> None:
-        # openai's errors keep their request: once answered (each attempt has its own), masked.
-        headers = response.request.headers
-        for name in SECRET_HEADERS & headers.keys():
-            headers[name] = mask_header(name, headers[name])
+        _masked(response.request)  # once answered (each attempt has its own request)
 
     import openai
 

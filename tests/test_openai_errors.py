@@ -112,8 +112,8 @@ def test_the_openai_helpers_errors_pickle_without_a_credential(
         assert isinstance(again, openai.APIStatusError)
         assert again.status_code == error.status_code
         assert again.response.content == error.response.content
-        # The request kept by the error itself no longer holds the credentials.
-        _no_secret(repr(error.request.headers.raw))
+    # The request kept by the error itself no longer holds the credentials.
+    _no_secret(repr(error.request.headers.raw))
     for text in (str(error), repr(error), repr(error.args), repr(vars(error))):
         _no_secret(text)
     cause = error.__cause__ or error.__context__
