@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 
 SECRET_HEADERS = frozenset(  # lowercased
     {"authorization", "cf-aig-authorization", "x-goog-api-key"}
@@ -43,3 +43,9 @@ def mask_header(name: str, value: str) -> str:
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """``headers`` with every credential replaced by its fingerprint."""
     return {name: mask_header(name, value) for name, value in headers.items()}
+
+
+def mask_in_place(headers: MutableMapping[str, str]) -> None:
+    """Replaces each credential in ``headers`` (an httpx request's, lowercase) by its fingerprint."""
+    for name in SECRET_HEADERS & headers.keys():
+        headers[name] = mask_header(name, headers[name])

@@ -24,7 +24,7 @@ from ._errors import NOWHERE, Reach, host_port, reached, unreachable
 from ._google_errors import OffGatewayError
 from ._plan import USER_AGENT, Route
 from ._responses import answered, error_for
-from ._secrets import mask_headers, printable
+from ._secrets import mask_headers, mask_in_place, printable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -302,8 +302,13 @@ class LoopPools:
             client = self._pools.get(None) or self._pools.setdefault(
                 None, self._client(None, request)
             )
-        with self.reach:
-            return self._counted(_compat.transport_for(client, request.url).handle_request(request))
+        try:
+            with self.reach:
+                return self._counted(
+                    _compat.transport_for(client, request.url).handle_request(request)
+                )
+        finally:  # sent, never again (a retry builds a new one); errors keep it, masked
+            mask_in_place(request.headers)
 
     def close(self) -> None:
         """Closes the sync pool (the sync client's; the async pools close with their loops)."""
@@ -321,8 +326,11 @@ class LoopPools:
                 self._pools = {lp: c for lp, c in self._pools.items() if lp and not lp.is_closed()}
                 self._pools[loop] = client
         transport = _compat.transport_for(client, request.url)
-        with self.reach:
-            return self._counted(await transport.handle_async_request(request))
+        try:
+            with self.reach:
+                return self._counted(await transport.handle_async_request(request))
+        finally:
+            mask_in_place(request.headers)
 
     async def aclose(self) -> None:
         """Nothing: clients built from one ``client_kwargs()`` share it (``close_pools``)."""

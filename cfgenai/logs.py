@@ -15,7 +15,7 @@ from . import _plan
 from ._compat import httpx_module
 from ._errors import CloudflareAPIError, ConfigError, Reach, host_port
 from ._options import validate_options
-from ._secrets import mask
+from ._secrets import mask, mask_in_place
 from ._settings import GatewaySettings, resolve
 
 __all__ = ["CloudflareAPIError", "LogEntry", "afeedback", "aget_log", "feedback", "get_log"]
@@ -99,15 +99,13 @@ def _send(settings: GatewaySettings | None, log_id: str, method: str, body: Any 
     headers = {"User-Agent": _plan.USER_AGENT, **route.credential_headers()}
     # No proxy for this machine; httpx follows no redirect, which would carry the token elsewhere.
     url = f"{route.url}/{log_id}"
-    with Reach(host_port(url), 1, plan.timeout, "Cloudflare's API"):
-        response = httpx_module().request(
-            method,
-            url,
-            headers=headers,
-            json=body,
-            timeout=plan.timeout,
-            trust_env=not route.direct,
-        )
+    with httpx_module().Client(timeout=plan.timeout, trust_env=not route.direct) as client:
+        request = client.build_request(method, url, headers=headers, json=body)
+        try:
+            with Reach(host_port(url), 1, plan.timeout, "Cloudflare's API"):
+                response = client.send(request)
+        finally:  # sent: the errors that keep it keep no token
+            mask_in_place(request.headers)
     envelope = _parsed(json.loads, response.text)
     envelope = envelope if type(envelope) is dict else {}
     status = response.status_code

@@ -19,7 +19,6 @@ from ._errors import (
     optional,
 )
 from ._otel import add_trace_headers
-from ._secrets import SECRET_HEADERS, mask_header
 from ._settings import GatewaySettings, resolve
 
 if TYPE_CHECKING:
@@ -89,17 +88,10 @@ class _Translated:
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
         if isinstance(cause := getattr(exc, "__cause__", None), GatewayUnreachable):
-            _masked(exc.request)  # unanswered, so the hook that masks it never ran
             base = GatewayTimeout if isinstance(cause, TimeoutError) else GatewayUnreachable
             raised = both(base, kind)(str(cause))
             vars(raised).update(vars(exc), message=str(cause))  # openai's request, body...
             raise raised from cause.__cause__
-
-
-def _masked(request: Any) -> None:
-    """Masks the credentials of a request that openai's errors keep."""
-    for name in SECRET_HEADERS & request.headers.keys():
-        request.headers[name] = mask_header(name, request.headers[name])
 
 
 def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[str, Any]:
@@ -121,9 +113,6 @@ def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[st
         if plan.otel:
             add_trace_headers(request.headers)
 
-    def answered(response: Any) -> None:
-        _masked(response.request)  # once answered (each attempt has its own request)
-
     import openai
 
     from ._transport import LoopPools  # google-genai's import: once a client is built
@@ -142,8 +131,9 @@ def _arguments(settings: GatewaySettings, asynchronous: bool = False) -> dict[st
         # Redirects are not followed: they would carry the credentials elsewhere (see _transport).
         "http_client": http_client(
             follow_redirects=False,
-            event_hooks={"request": [hook(outgoing)], "response": [hook(answered)]},
-            # Failures to reach the gateway are GatewayUnreachable: openai's errors' __cause__.
+            event_hooks={"request": [hook(outgoing)]},
+            # Failures to reach the gateway are GatewayUnreachable; each request, once sent,
+            # is masked there, so openai's errors keep no credential.
             transport=LoopPools(None, not route.direct, reach),  # type: ignore[arg-type]
             trust_env=False,  # the pools' business
         ),
