@@ -791,54 +791,39 @@ def test_scripted(cf_gateway, i):
     cf_gateway.reply("Replayed")
     assert client.models.generate_content(model="{model}", contents="hi").text == "Replayed"
 """
-# As --gateway-record writes it (the answer's fields as Gemini sends them).
-_CASSETTE = """\
-version: 1
-interactions:
-- request:
-    method: POST
-    path: /v1/{{account_id}}/{{gateway_id}}/google-ai-studio/v1/models/{model}:generateContent
-    body:
-      contents:
-      - parts:
-        - text: hi
-        role: user
-  response:
-    status: 200
-    headers:
-      content-type: application/json; charset=UTF-8
-      cf-aig-step: '0'
-      cf-aig-provider: google-ai-studio
-      cf-aig-model: {model}
-      cf-aig-request-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
-      cf-aig-log-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
-      cf-aig-event-id: 01a24af6-777b-7f6c-aa40-d217759ac66d
-    body:
-      candidates:
-      - content:
-          parts:
-          - text: Replayed
-          role: model
-        finishReason: STOP
-        index: 0
-      usageMetadata:
-        promptTokenCount: 1
-        candidatesTokenCount: 1
-        totalTokenCount: 4
-        promptTokensDetails:
-        - modality: TEXT
-          tokenCount: 1
-        thoughtsTokenCount: 2
-      modelVersion: {model}
-      responseId: l5GG8CD7HB2tdf-AXYijlVo
-"""
+
+
+def _recorded_cassette() -> str:
+    """A cassette of one ``generate_content``, written by cfgenai's recorder from an answer
+    shaped as Gemini's (``tests/data``), its text ``Replayed``."""
+    from cfgenai.testing._cassette import Exchange, Recorder, Scrubber
+
+    recorded = Path(__file__).parent.parent / "tests" / "data" / "gemini-2.5-flash.json"
+    answer = json.loads(recorded.read_text())["generateContent"]
+    answer["candidates"][0]["content"]["parts"] = [{"text": "Replayed"}]
+    path = f"/v1/account/gateway/google-ai-studio/v1/models/{MODEL}:generateContent"
+    asked = {"contents": [{"parts": [{"text": "hi"}], "role": "user"}]}
+    log_id = "01a24af6-777b-7f6c-aa40-d217759ac66d"
+    headers = [
+        ("content-type", "application/json; charset=UTF-8"),
+        ("cf-aig-step", "0"),
+        ("cf-aig-provider", "google-ai-studio"),
+        ("cf-aig-model", MODEL),
+        *[(f"cf-aig-{name}-id", log_id) for name in ("request", "log", "event")],
+    ]
+    exchange = Exchange(
+        "POST", path, "", json.dumps(asked).encode(), 200, headers, json.dumps(answer).encode()
+    )
+    recorder = Recorder(GatewayEmulator(), "/v1/account/gateway", "", Scrubber([]), 5)
+    recorder.exchanges.append(exchange)
+    return recorder.cassette()
 
 
 def cassette_cost(count: int, trials: int) -> Paired:
     """Seconds per test: a test replayed from a cassette vs the same test on ``cf_gateway.reply``
     (the same fixture, client and answer)."""
     files = {
-        "one_answer.yaml": _CASSETTE.format(model=MODEL),
+        "one_answer.yaml": _recorded_cassette(),
         "replayed.py": _REPLAYED.format(count=count, model=MODEL),
         "scripted.py": _SCRIPTED.format(count=count, model=MODEL),
     }

@@ -188,8 +188,10 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
         in cassettes["test_upload.yaml"]
     )
     assert "query: api_key=<redacted>" in cassettes["test_live.yaml"]
-    assert "- server:\n        setupComplete: {}" in cassettes["test_live.yaml"]
-    assert "chunks:\n    - candidates:" in cassettes["test_stream-one_two.yaml"]
+    # JSON as the wire has it: a body indented, a stream's event and a Live frame on one line.
+    assert "    - server: '{\"setupComplete\": {}}'\n" in cassettes["test_live.yaml"]
+    assert '    chunks:\n    - \'{"candidates": [' in cassettes["test_stream-one_two.yaml"]
+    assert '    body: |-\n      {\n        "candidates": [\n' in cassettes["test_async.yaml"]
 
     # The gateway is gone: every answer comes from the cassettes, which stay as they were.
     pytester.runpytest_subprocess(*QUIET).assert_outcomes(passed=7)

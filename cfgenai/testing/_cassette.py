@@ -824,7 +824,7 @@ class Recorder(_Diverted):
         document = {"version": VERSION, "interactions": [self._entry(e) for e in answered]}
         text = yaml.dump(
             document,
-            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            Dumper=_dumper(yaml),
             sort_keys=False,
             allow_unicode=True,
             width=2**30,  # one line per string: a secret is never split
@@ -866,7 +866,7 @@ class Recorder(_Diverted):
                 }
         elif exchange.stream:
             events = scrub.bytes(exchange.answer).decode("utf-8", "replace")
-            response["chunks"] = [scrub.value(_json_or_text(e)) for e in _events(events)]
+            response["chunks"] = [_kept(event, scrub) for event in _events(events)]
         elif exchange.answer:
             response.update(_body_fields(scrub.bytes(exchange.answer), scrub))
         return {"request": request, "response": response}
@@ -884,29 +884,49 @@ def _events(text: str) -> list[str]:
     return events
 
 
-def _json_or_text(text: str) -> Any:
+def _kept(text: str, scrub: Scrubber, indent: int | None = None) -> str:
+    """``text`` as a cassette keeps it, scrubbed: JSON written again from its scrubbed values
+    (``indent``-ed, or on one line: a stream's event and a Live frame are one line on the
+    wire), other text as it is."""
     try:
         value = json.loads(text)
     except ValueError:
-        return text
-    return value if isinstance(value, dict | list) else text
+        return scrub.text(text)
+    if not isinstance(value, dict | list):
+        return scrub.text(text)
+    return json.dumps(scrub.value(value), indent=indent, ensure_ascii=False)
 
 
 def _body_fields(data: bytes, scrub: Scrubber) -> dict[str, Any]:
-    """A body as a cassette keeps it: ``body`` (JSON, or text), else ``base64``."""
+    """A body as a cassette keeps it: ``body`` (JSON indented as Gemini sends it, or text),
+    else ``base64``."""
     try:
         text = data.decode()
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(data).decode()}
-    return {"body": scrub.value(_json_or_text(text))}
+    return {"body": _kept(text, scrub, indent=2)}
 
 
 def _frame_fields(side: str, data: str | bytes, scrub: Scrubber) -> dict[str, Any]:
     if isinstance(data, str):
-        return {side: scrub.value(_json_or_text(scrub.text(data)))}
+        return {side: _kept(scrub.text(data), scrub)}
     data = scrub.bytes(data)
     try:
         text = data.decode()
     except UnicodeDecodeError:
         return {side: base64.b64encode(data).decode(), "base64": True}
-    return {side: scrub.value(_json_or_text(text)), "binary": True}
+    return {side: _kept(text, scrub), "binary": True}
+
+
+def _dumper(yaml: Any) -> Any:
+    """YAML's safe dumper writing a text of several lines (an indented JSON body) as a block,
+    line for line as it is."""
+
+    class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+        def represent_str(self, data: str) -> Any:
+            return self.represent_scalar(
+                "tag:yaml.org,2002:str", data, style="|" if "\n" in data else None
+            )
+
+    Dumper.add_representer(str, Dumper.represent_str)
+    return Dumper
