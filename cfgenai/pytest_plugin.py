@@ -75,9 +75,7 @@ def cf_gateway_session(cf_gateway_options: dict[str, Any]) -> Iterator[GatewayEm
 
 @pytest.fixture
 def cf_gateway(
-    cf_gateway_session: GatewayEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
+    cf_gateway_session: GatewayEmulator, request: pytest.FixtureRequest
 ) -> Iterator[GatewayEmulator]:
     """The emulator, reset, with the environment pointing ``cfgenai.client`` and ``build_client()``
     at it alone (no other ``CF_AIG_*``, ``CLOUDFLARE_*``, ``GOOGLE_*``, ``GEMINI_*``, ``.env``, or
@@ -87,26 +85,35 @@ def cf_gateway(
     from cfgenai import _client
     from cfgenai.testing import _cassette
 
-    cassette = _cassette.for_test(request)  # None unless marked gateway_cassette
-    for name in list(os.environ):
-        if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
-            monkeypatch.delenv(name)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, f"{os.environ.get(name, '')},127.0.0.1,localhost,::1".lstrip(","))
-    environment = {"CF_AIG_ENV_FILE": "", "CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
-    for name, value in (environment | cf_gateway_session.env()).items():
-        monkeypatch.setenv(name, value)
-    cf_gateway_session.reset()
-    # The shared client is forgotten, not closed (an app may hold what it took, a cached
-    # .models); the last test's is taken again if built in the environment then in use. A test
-    # that set variables passes its own on to none (nor the warnings they caused).
-    global _left
-    _client.swap(_left)
-    if cassette is not None:
-        cassette.start(cf_gateway_session, monkeypatch)
-    before = _client.environment()
-    yield cf_gateway_session
-    left = _client.swap(None)
-    _left = left if _client.environment() == before else None
-    if cassette is not None:
-        cassette.finish()
+    # The test's monkeypatch if it has one, so that undoing goes in order whichever fixture came
+    # first; else one of its own (pytest's cost of one more fixture is most of this one's).
+    shared = "monkeypatch" in request.fixturenames
+    monkeypatch = request.getfixturevalue("monkeypatch") if shared else pytest.MonkeyPatch()
+    try:
+        cassette = _cassette.for_test(request)  # None unless marked gateway_cassette
+        for name in list(os.environ):
+            if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
+                monkeypatch.delenv(name)
+        for name in ("NO_PROXY", "no_proxy"):
+            bypass = f"{os.environ.get(name, '')},127.0.0.1,localhost,::1".lstrip(",")
+            monkeypatch.setenv(name, bypass)
+        environment = {"CF_AIG_ENV_FILE": "", "CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0"}
+        for name, value in (environment | cf_gateway_session.env()).items():
+            monkeypatch.setenv(name, value)
+        cf_gateway_session.reset()
+        # The shared client is forgotten, not closed (an app may hold what it took, a cached
+        # .models); the last test's is taken again if built in the environment then in use. A
+        # test that set variables passes its own on to none (nor the warnings they caused).
+        global _left
+        _client.swap(_left)
+        if cassette is not None:
+            cassette.start(cf_gateway_session, monkeypatch)
+        before = _client.environment()
+        yield cf_gateway_session
+        left = _client.swap(None)
+        _left = left if _client.environment() == before else None
+        if cassette is not None:
+            cassette.finish()
+    finally:
+        if not shared:
+            monkeypatch.undo()

@@ -227,3 +227,71 @@ def test_faults_reach_the_app_at_once(pytester: pytest.Pytester, aiohttp: str) -
     hidden = "sys.modules['aiohttp'] = None\n" if aiohttp == "without aiohttp" else ""
     pytester.makeconftest(WAITS + hidden)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=7)
+
+
+# Checked after every test, once the fixtures are undone: the user's environment is back.
+UNDONE = """
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def the_users_environment_after():
+    yield
+    assert os.environ.get("CF_AIG_TOKEN") == "the user's"
+    assert os.environ.get("NO_PROXY") == "corp.example"
+    assert "CF_AIG_RETRIES" not in os.environ and "CF_AIG_BASE_URL" not in os.environ
+
+
+@pytest.fixture
+def own_patch():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CF_AIG_TOKEN", "the fixture's")
+        yield
+"""
+
+ORDERS = """
+import os
+
+import pytest
+
+
+def test_monkeypatch_first(monkeypatch, cf_gateway):
+    monkeypatch.setenv("CF_AIG_TOKEN", "the test's")
+
+
+def test_monkeypatch_second(cf_gateway, monkeypatch):
+    monkeypatch.setenv("CF_AIG_TOKEN", "the test's")
+
+
+def test_monkeypatch_asked_for_later(cf_gateway, request):
+    request.getfixturevalue("monkeypatch").setenv("CF_AIG_TOKEN", "the test's")
+
+
+def test_another_patch_first(own_patch, cf_gateway):
+    assert os.environ["CF_AIG_TOKEN"] == cf_gateway.token
+
+
+def test_no_monkeypatch(cf_gateway):
+    assert os.environ["CF_AIG_RETRIES"] == "0"
+
+
+@pytest.mark.gateway_cassette("missing.yaml")
+def test_a_cassette_that_fails_its_setup(cf_gateway):
+    pass
+"""
+
+
+def test_the_users_environment_is_back_after_each_test_whichever_fixture_came_first(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CF_AIG_TOKEN", "the user's")
+    monkeypatch.setenv("NO_PROXY", "corp.example")
+    for name in ("CF_AIG_RETRIES", "CF_AIG_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeconftest(UNDONE)
+    pytester.makepyfile(test_orders=ORDERS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, errors=1)
+    assert "cassette missing.yaml does not exist" in "\n".join(result.outlines)
