@@ -16,8 +16,10 @@ A cassette is YAML, one entry per exchange::
     - request: {method: WS, path: '/v1/{account_id}/{gateway_id}/google'}
       response: {status: 101, frames: [{client: ...}, {server: ...}], close: {code: 1000}}
 
-A ``body``, a stream's chunk or a Live frame that is a mapping or a list is sent as JSON, a
-string as it is; ``base64`` holds a binary body. A frame sent as binary has ``binary: true``
+A ``body``, a stream's chunk or a Live frame that is a string is sent as it is, a mapping or a
+list (written by hand) as JSON; the recorder writes JSON as its text, a body indented as Gemini
+sends it (a block of YAML a person edits as JSON, and which loads far faster than the same value
+as YAML nodes). ``base64`` holds a binary body. A frame sent as binary has ``binary: true``
 (``base64: true`` when it is not UTF-8 text, its bytes then in base64).
 """
 
