@@ -160,6 +160,14 @@ def test_malformed_http_gets_9400_as_json(port: int, data: bytes) -> None:
     assert _gateway_code(_exchange(port, data)) == (400, 9400)
 
 
+def test_a_request_pipelined_before_a_malformed_one_is_answered_whole(port: int) -> None:
+    first = _request().replace(b"connection: close", b"connection: keep-alive")
+    raw = _exchange(port, first + _request(method=b"GE(T"))
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head)[1])  # type: ignore[index]
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(rest[:length])["candidates"]
+
+
 def test_non_ascii_header_value_is_just_a_wrong_token(port: int) -> None:
     raw = _request(GEMINI, b"{}").replace(AUTH.encode(), b"cf-aig-authorization: Bearer \xff\xfe")
     assert _gateway_code(_exchange(port, raw)) == (401, 2009)

@@ -153,6 +153,12 @@ def guarded_protocol(
             self.transport.close()  # a connection that never said anything just closes
 
         def send_400_response(self, msg: str) -> None:
+            if self.cycle is not None and not self.cycle.response_complete:
+                # Pipelined after requests still being answered: those answers go out first,
+                # then the connection closes (an error written now would cut into them).
+                self.cycle.keep_alive = False
+                self.flow.pause_reading()
+                return
             self._answer_raw(raw_response(9400, "not a valid HTTP/1.1 request"))
 
         def _answer_raw(self, answer: bytes) -> None:
