@@ -146,6 +146,8 @@ def test_encoded_control_or_non_ascii_characters_in_the_path_get_9400(
         _request(method=b"GE(T"),  # not a method token
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # TLS to a plain port
         b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: -5\r\n\r\n",
+        f"POST {GEMINI} HTTP/1.1\r\n{AUTH}\r\ntransfer-encoding: chunked\r\n\r\n"
+        "5\r\nabcde\r\nzz\r\n".encode(),
     ],
     ids=[
         "raw-non-ascii-path",
@@ -154,6 +156,7 @@ def test_encoded_control_or_non_ascii_characters_in_the_path_get_9400(
         "bad-method",
         "tls",
         "negative-length",
+        "bad-chunk-size",
     ],
 )
 def test_malformed_http_gets_9400_as_json(port: int, data: bytes) -> None:

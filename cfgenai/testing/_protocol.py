@@ -116,7 +116,7 @@ def guarded_protocol(
                 self._head += len(data)
                 if self._head > MAX_HEAD:
                     detail = f"the request line and headers exceed {MAX_HEAD} bytes"
-                    self._answer_raw(raw_response(9431, detail))
+                    self._answer_raw(9431, detail)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -153,18 +153,19 @@ def guarded_protocol(
             self.transport.close()  # a connection that never said anything just closes
 
         def send_400_response(self, msg: str) -> None:
-            if self.cycle is not None and not self.cycle.response_complete:
-                # Pipelined after requests still being answered: those answers go out first,
-                # then the connection closes (an error written now would cut into them).
-                self.cycle.keep_alive = False
+            self._answer_raw(9400, "not a valid HTTP/1.1 request")
+
+        def _answer_raw(self, code: int, detail: str) -> None:
+            # The request is broken and the parser can go no further: answer in bytes, unless
+            # that would cut into an answer to a request pipelined before it (then that answer
+            # ends the connection).
+            earlier = None if self._waiting_for == "body" else self.cycle  # an earlier request's
+            self._expect(None, 0)
+            if earlier is not None and not earlier.response_complete:
+                earlier.keep_alive = False
                 self.flow.pause_reading()
                 return
-            self._answer_raw(raw_response(9400, "not a valid HTTP/1.1 request"))
-
-        def _answer_raw(self, answer: bytes) -> None:
-            # The request is broken: the parser can go no further, so answer in bytes.
-            self._expect(None, 0)
-            self.transport.write(answer)
+            self.transport.write(raw_response(code, detail))
             self.transport.close()
 
     async def close(connections: list[Guarded]) -> None:
