@@ -27,12 +27,14 @@ from cfgenai import ConfigError
 from cfgenai.cli import main
 from cfgenai.testing import GatewayEmulator
 from cfgenai.testing._emulator import DEFAULT_STORED_KEY
+from cfgenai.testing._protocol import MAX_HEAD
 
 from .conftest import API_TOKEN, TOKEN
 
 GEMINI = "/v1/acc/gw/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent"
 AUTH = f"cf-aig-authorization: Bearer {TOKEN}"
 SECRET = "canary-query-key-5e1d0c9b8a7f"
+HI = b'{"contents": [{"parts": [{"text": "hi"}]}]}'
 DEADLINE = 0.3  # the emulator's header, body and idle timeouts in this module
 
 
@@ -59,7 +61,7 @@ def port(hostile: tuple[GatewayEmulator, list[str]]) -> int:
 
 def _request(
     target: str | bytes = GEMINI,
-    body: bytes = b'{"contents": [{"parts": [{"text": "hi"}]}]}',
+    body: bytes = HI,
     *headers: str | bytes,
     method: bytes = b"POST",
 ) -> bytes:
@@ -144,6 +146,8 @@ def test_encoded_control_or_non_ascii_characters_in_the_path_get_9400(
         _request(method=b"GE(T"),  # not a method token
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # TLS to a plain port
         b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: -5\r\n\r\n",
+        f"POST {GEMINI} HTTP/1.1\r\n{AUTH}\r\ntransfer-encoding: chunked\r\n\r\n"
+        "5\r\nabcde\r\nzz\r\n".encode(),
     ],
     ids=[
         "raw-non-ascii-path",
@@ -152,10 +156,19 @@ def test_encoded_control_or_non_ascii_characters_in_the_path_get_9400(
         "bad-method",
         "tls",
         "negative-length",
+        "bad-chunk-size",
     ],
 )
 def test_malformed_http_gets_9400_as_json(port: int, data: bytes) -> None:
     assert _gateway_code(_exchange(port, data)) == (400, 9400)
+
+
+def test_a_request_pipelined_before_a_malformed_one_is_answered_whole(port: int) -> None:
+    first = _request().replace(b"connection: close", b"connection: keep-alive")
+    raw = _exchange(port, first + _request(method=b"GE(T"))
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head)[1])  # type: ignore[index]
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(rest[:length])["candidates"]
 
 
 def test_non_ascii_header_value_is_just_a_wrong_token(port: int) -> None:
@@ -171,6 +184,45 @@ def test_unknown_method_gets_googles_404(port: int) -> None:
 def test_oversized_headers_get_431(port: int) -> None:
     raw = _exchange(port, _request(GEMINI, b"{}", "x-big: " + "a" * 20_000))
     assert _gateway_code(raw) == (431, 9431)
+
+
+def _head_of(size: int) -> tuple[bytes, bytes]:
+    """A request whose line and headers take ``size`` bytes before the blank line that ends
+    them: (those bytes, the rest)."""
+    head, _, body = _request(GEMINI, HI, "x-pad: ").partition(b"\r\n\r\n")
+    head = head.replace(b"x-pad: ", b"x-pad: " + b"a" * (size - len(head) - 2)) + b"\r\n"
+    assert len(head) == size
+    return head, b"\r\n" + body
+
+
+def _send_in_pieces(sock: socket.socket, data: bytes, piece: int = 1024) -> None:
+    for start in range(0, len(data), piece):
+        sock.sendall(data[start : start + piece])
+        threading.Event().wait(0.002)
+
+
+def test_a_head_of_the_limit_in_small_pieces_is_answered(
+    port: int, hostile: tuple[GatewayEmulator, list[str]]
+) -> None:
+    head, rest = _head_of(MAX_HEAD)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        _send_in_pieces(sock, head)
+        threading.Event().wait(0.02)  # all of it received before the blank line
+        sock.sendall(rest)
+        received = sock.makefile("rb").read()
+    assert received.startswith(b"HTTP/1.1 200")
+    assert len(hostile[0].requests[0].header("x-pad") or "") > MAX_HEAD - 300
+
+
+def test_a_head_one_byte_over_the_limit_in_small_pieces_gets_431(
+    port: int, hostile: tuple[GatewayEmulator, list[str]]
+) -> None:
+    head, _ = _head_of(MAX_HEAD + 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        _send_in_pieces(sock, head)  # its end never comes: the answer does not wait for it
+        received = sock.makefile("rb").read()
+    assert _gateway_code(received) == (431, 9431)
+    assert hostile[0].requests == []
 
 
 # -- body limit: 413 before the body is read ------------------------------------------------
@@ -213,6 +265,17 @@ def test_headers_trickled_past_the_deadline_get_408(port: int) -> None:
 def test_an_incomplete_body_gets_408(port: int) -> None:
     data = _request(body=b"x" * 100).replace(b"content-length: 100", b"content-length: 200")
     assert _gateway_code(_exchange(port, data)) == (408, 9408)
+
+
+def test_a_kept_alive_connections_next_request_has_its_own_header_deadline(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(_request().replace(b"connection: close", b"connection: keep-alive"))
+        first = sock.recv(65536)
+        threading.Event().wait(DEADLINE / 2)  # within the idle timeout
+        sock.sendall(b"POST " + GEMINI.encode() + b" HTTP/1.1\r\nhost: x\r\n")
+        received = sock.makefile("rb").read()
+    assert first.startswith(b"HTTP/1.1 200")
+    assert _gateway_code(received) == (408, 9408)
 
 
 def test_an_idle_kept_alive_connection_is_closed(port: int) -> None:

@@ -521,7 +521,7 @@ class GatewayEmulator:
         values = "".join(request.headers.values())
         if _CONTROL.search(values):
             return gateway_error(9400, "a header value holds control characters")
-        # h11 enforces this only on a head that arrives in pieces.
+        # The protocol enforces this only on a head that arrives in pieces.
         if len(values) + sum(map(len, request.headers)) > MAX_HEAD:
             return gateway_error(9431, f"the headers exceed {MAX_HEAD} bytes")
         try:

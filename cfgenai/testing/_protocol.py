@@ -14,22 +14,24 @@ import asyncio
 import codecs
 import contextlib
 import json
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import CloseCode, Frame
 
 from ._answers import gateway_error
 
-# h11's default limit on a request's line and headers together (uvicorn's
-# h11_max_incomplete_event_size); larger ones get 431.
+# The limit on a request's line and headers together (h11's default; httptools has none);
+# larger ones get 431.
 MAX_HEAD = 16 * 1024
+_COMMON_METHODS = (b"GET ", b"POST ", b"PATCH ", b"DELETE ", b"PUT ", b"HEAD ", b"OPTIONS ")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,11 @@ def raw_response(code: int, detail: str | None = None) -> bytes:
 
 def guarded_protocol(
     limits: Limits, on_connection: Callable[[], None]
-) -> tuple[type[H11Protocol], Callable[[], None]]:
-    """uvicorn's h11 protocol with deadlines, and a function that closes every connection as a
-    restarting server does (at once between requests, else after the answer being sent) and
-    returns once they are closed; ``on_connection`` is called once per connection that sends
-    anything."""
+) -> tuple[type[HttpToolsProtocol], Callable[[], None]]:
+    """uvicorn's httptools protocol with deadlines, and a function that closes every connection
+    as a restarting server does (at once between requests, else after the answer being sent)
+    and returns once they are closed; ``on_connection`` is called once per connection that
+    sends anything."""
 
     # One sweep over all connections now and then, not a timer per request: arming and
     # cancelling a timer for each request cost about 5% of the emulator's throughput.
@@ -70,10 +72,13 @@ def guarded_protocol(
             connection._expired()
         loop.call_later(sweep_every, sweep, loop)
 
-    class Guarded(H11Protocol):
+    class Guarded(HttpToolsProtocol):
         _expires: float | None = None
         _waiting_for: str | None = None  # "headers", "body" or None
         _used = False
+        _started = False  # a request has begun and not yet arrived whole
+        _head = 0  # bytes received while its line and headers were incomplete
+        _method: str | None = None  # the request's method, when httptools parses it as GET
         _lost: asyncio.Future[None] | None = None  # close() waits for it
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -95,19 +100,38 @@ def guarded_protocol(
             if not self._used:
                 self._used = True
                 on_connection()
-            if self._waiting_for is None and self.conn.their_state is h11.IDLE:
+            if self._waiting_for is None:
                 self._expect("headers", limits.header_timeout)  # a kept-alive connection's next
+            if not self._started and not data.startswith(_COMMON_METHODS):
+                # httptools refuses a method not in its list, where h11 and the gateway take any
+                # token: parse it as a GET, and hand the app the method it was sent.
+                method, space, rest = data.partition(b" ")
+                if space and _TOKEN.fullmatch(method):
+                    self._method, data = method.decode(), b"GET " + rest
             super().data_received(data)
             if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: not ours
                 live.discard(self)
                 self._expect(None, 0)
-                return
-            state = self.conn.their_state
-            if state is h11.SEND_BODY:
-                if self._waiting_for != "body":
-                    self._expect("body", limits.body_timeout)
-            elif state is not h11.IDLE and self._waiting_for is not None:
-                self._expect(None, 0)  # the request has arrived (or the connection is done)
+            elif self._waiting_for == "headers" and not self.transport.is_closing():
+                self._head += len(data)
+                if self._head > MAX_HEAD:
+                    detail = f"the request line and headers exceed {MAX_HEAD} bytes"
+                    self._answer_raw(9431, detail)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._started, self._head = True, 0
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            if self._method is not None:
+                self.scope["method"], self._method = self._method, None
+            self._expect("body", limits.body_timeout)
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._started = False
+            self._expect(None, 0)
 
         def _expect(self, what: str | None, seconds: float) -> None:
             self._waiting_for = what
@@ -118,21 +142,30 @@ def guarded_protocol(
             self._expect(None, 0)
             if self.transport.is_closing():
                 return
-            started = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
-            answered = self.cycle is not None and self.cycle.response_started
-            if started and not answered:
+            # A 408 unless an answer is under way (to this request, or to one before it).
+            if waited_for == "body":
+                answering = self.cycle.response_started
+            else:
+                answering = self.cycle is not None and not self.cycle.response_complete
+            if self._started and not answering:
                 detail = f"the request's {waited_for} did not arrive in time"
                 self.transport.write(raw_response(9408, detail))
             self.transport.close()  # a connection that never said anything just closes
 
         def send_400_response(self, msg: str) -> None:
-            # h11 found the request malformed; its state is now an error, so answer in bytes.
-            if len(self.conn.trailing_data[0]) > MAX_HEAD:
-                answer = raw_response(9431, f"the request line and headers exceed {MAX_HEAD} bytes")
-            else:
-                answer = raw_response(9400, "not a valid HTTP/1.1 request")
+            self._answer_raw(9400, "not a valid HTTP/1.1 request")
+
+        def _answer_raw(self, code: int, detail: str) -> None:
+            # The request is broken and the parser can go no further: answer in bytes, unless
+            # that would cut into an answer to a request pipelined before it (then that answer
+            # ends the connection).
+            earlier = None if self._waiting_for == "body" else self.cycle  # an earlier request's
             self._expect(None, 0)
-            self.transport.write(answer)
+            if earlier is not None and not earlier.response_complete:
+                earlier.keep_alive = False
+                self.flow.pause_reading()
+                return
+            self.transport.write(raw_response(code, detail))
             self.transport.close()
 
     async def close(connections: list[Guarded]) -> None:
@@ -147,7 +180,8 @@ def guarded_protocol(
         # end); one busy with an answer is closed by its loop, once the answer is sent.
         connections = []
         for connection in list(live):
-            if connection.conn.our_state is connection.conn.their_state is h11.IDLE:
+            cycle = connection.cycle
+            if not connection._started and (cycle is None or cycle.response_complete):
                 with contextlib.suppress(OSError):  # shut down already
                     connection.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
             else:

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from ._protocol import MAX_HEAD, CheckedWebSocket, Limits, guarded_protocol
+from ._protocol import CheckedWebSocket, Limits, guarded_protocol
 
 
 class _Server(uvicorn.Server):
@@ -122,7 +122,6 @@ class Server:
             access_log=False,
             http=self._protocol,
             ws=CheckedWebSocket,
-            h11_max_incomplete_event_size=MAX_HEAD,
             # Between requests on a kept-alive connection; uvicorn types it int but uses it
             # as a delay, so a test can make it short.
             timeout_keep_alive=self._idle_timeout,  # type: ignore[arg-type]
