@@ -291,7 +291,8 @@ class GatewayEmulator:
 
     @property
     def connections(self) -> int:
-        """How many TCP connections clients opened since the last ``reset``."""
+        """How many TCP connections sent anything since the last ``reset`` (one kept alive from
+        before it counts when it next sends)."""
         return self._journal.connections
 
     # -- scripted answers and faults ------------------------------------------------------
@@ -399,12 +400,9 @@ class GatewayEmulator:
         self._gateway.models.add(name)
 
     def reset(self) -> None:
-        """Forget recorded requests, connections, scripted answers, faults, the cache, the log
-        entries, models added and Unified Billing's rate-limit window; and close every connection, as a
-        restarted gateway would (one sending an answer, once it is sent): a client's next
-        request opens a new one, so nothing sent after a reset travels on a connection from
-        before it."""
-        self._server.close_connections()
+        """Forget recorded requests, connections counted, scripted answers, faults, the cache,
+        the log entries, models added and Unified Billing's rate-limit window. Connections stay
+        open, as on the real gateway: one kept alive counts again when it next sends."""
         self._diverted = None
         self._journal.clear()
         self._script.clear()

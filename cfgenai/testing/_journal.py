@@ -189,13 +189,15 @@ class _Ledger:
 
 
 class Journal:
-    """The requests received, the requests sent upstream, and how many connections sent them."""
+    """The requests received, the requests sent upstream, and how many connections sent them
+    (each counted once per clearing: one kept alive across it counts again if it sends)."""
 
     def __init__(self, size: int, body_budget: int) -> None:
         self._lock = threading.Lock()
         self._received = _Ledger(size, body_budget)
         self._upstream = _Ledger(size, body_budget)
         self._connections = 0
+        self._cleared = 0  # how many times it was cleared
 
     def __len__(self) -> int:
         return len(self._received)
@@ -208,9 +210,13 @@ class Journal:
         with self._lock:
             self._upstream.append(request)
 
-    def connected(self) -> None:
+    def connected(self, seen: int) -> int:
+        """Counts a connection that sends, unless it was counted since the last clearing
+        (``seen``, what this returned to it last)."""
         with self._lock:
-            self._connections += 1
+            if seen != self._cleared:
+                self._connections += 1
+            return self._cleared
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -237,3 +243,4 @@ class Journal:
             self._received.clear()
             self._upstream.clear()
             self._connections = 0
+            self._cleared += 1

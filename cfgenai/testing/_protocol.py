@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import json
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -53,12 +51,11 @@ def raw_response(code: int, detail: str | None = None) -> bytes:
 
 
 def guarded_protocol(
-    limits: Limits, on_connection: Callable[[], None]
-) -> tuple[type[HttpToolsProtocol], Callable[[], None]]:
-    """uvicorn's httptools protocol with deadlines, and a function that closes every connection
-    as a restarting server does (at once between requests, else after the answer being sent)
-    and returns once they are closed; ``on_connection`` is called once per connection that
-    sends anything."""
+    limits: Limits, on_connection: Callable[[int], int]
+) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with deadlines. Each time a connection sends, it calls
+    ``on_connection`` with the number that call last returned to it (-1 at first), so that a
+    journal can count the connections in use since it was cleared."""
 
     # One sweep over all connections now and then, not a timer per request: arming and
     # cancelling a timer for each request cost about 5% of the emulator's throughput.
@@ -75,11 +72,10 @@ def guarded_protocol(
     class Guarded(HttpToolsProtocol):
         _expires: float | None = None
         _waiting_for: str | None = None  # "headers", "body" or None
-        _used = False
+        _seen = -1  # what on_connection last returned
         _started = False  # a request has begun and not yet arrived whole
         _head = 0  # bytes received while its line and headers were incomplete
         _method: str | None = None  # the request's method, when httptools parses it as GET
-        _lost: asyncio.Future[None] | None = None  # close() waits for it
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -93,13 +89,9 @@ def guarded_protocol(
             live.discard(self)
             self._expect(None, 0)
             super().connection_lost(exc)
-            if self._lost is not None and not self._lost.done():  # (cancelled: close gave up)
-                self._lost.set_result(None)
 
         def data_received(self, data: bytes) -> None:
-            if not self._used:
-                self._used = True
-                on_connection()
+            self._seen = on_connection(self._seen)
             if self._waiting_for is None:
                 self._expect("headers", limits.header_timeout)  # a kept-alive connection's next
             if not self._started and not data.startswith(_COMMON_METHODS):
@@ -168,32 +160,7 @@ def guarded_protocol(
             self.transport.write(raw_response(code, detail))
             self.transport.close()
 
-    async def close(connections: list[Guarded]) -> None:
-        for connection in live.intersection(connections):  # on the loop: none is lost meanwhile
-            connection._lost = connection.loop.create_future()
-            connection.shutdown()  # uvicorn's graceful close: now, or after the answer
-        await asyncio.gather(*(c._lost for c in connections if c._lost and not c._lost.done()))
-
-    def close_all() -> None:
-        # From another thread: the set is only copied here, and changed in the server's loop.
-        # An idle connection's socket is shut down from here, at once (its loop then sees it
-        # end); one busy with an answer is closed by its loop, once the answer is sent.
-        connections = []
-        for connection in list(live):
-            cycle = connection.cycle
-            if not connection._started and (cycle is None or cycle.response_complete):
-                with contextlib.suppress(OSError):  # shut down already
-                    connection.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-            else:
-                connections.append(connection)
-        if connections:
-            future = asyncio.run_coroutine_threadsafe(close(connections), connections[0].loop)
-            try:
-                future.result(timeout=5)
-            except TimeoutError:  # an answer still being sent then closes once it is sent
-                future.cancel()
-
-    return Guarded, close_all
+    return Guarded
 
 
 class CheckedWebSocket(WebSocketsSansIOProtocol):

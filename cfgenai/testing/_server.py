@@ -86,12 +86,12 @@ class Server:
         *,
         limits: Limits,
         idle_timeout: float,
-        on_connection: Callable[[], None],
+        on_connection: Callable[[int], int],
     ) -> None:
         self.host = host
         self.port = port
         self._app = app
-        self._protocol, self.close_connections = guarded_protocol(limits, on_connection)
+        self._protocol = guarded_protocol(limits, on_connection)
         self._idle_timeout = idle_timeout
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
