@@ -732,55 +732,19 @@ def test_on_pytest_httpserver(bare, httpserver, i):
     assert httpserver.log[-1][0].path == PATH
 """
 
-# The floor of what cf_gateway does beyond that test: the same, isolating the environment as the
-# fixture does (the variables it removes and the ones it sets, undone before the next test).
-_ISOLATING = (
-    _HTTPSERVER.replace(
-        "def test_on_pytest_httpserver(bare, httpserver, i):\n",
-        "def test_on_pytest_httpserver(bare, httpserver, i):\n    isolate()\n",
-    )
-    + """
-import os
 
-_patch = pytest.MonkeyPatch()
-VARIABLES = {{
-    "CF_AIG_ENV_FILE": "", "CF_AIG_RETRIES": "0", "CF_AIG_RETRY_DELAY": "0",
-    "CF_AIG_BASE_URL": "http://127.0.0.1:40000/v1/cfgenai-test-account/cfgenai-test-gateway",
-    "CLOUDFLARE_API_BASE_URL": "http://127.0.0.1:40000/client/v4",
-    "CF_AIG_TOKEN": "cfgenai-test-token", "CLOUDFLARE_API_TOKEN": "cfgenai-test-api-token",
-}}
-
-
-def isolate():
-    _patch.undo()
-    for name in list(os.environ):
-        if name.upper().startswith(("CF_AIG_", "CLOUDFLARE_", "GOOGLE_", "GEMINI_")):
-            _patch.delenv(name)
-    for name in ("NO_PROXY", "no_proxy"):
-        _patch.setenv(name, f"{{os.environ.get(name, '')}},127.0.0.1,localhost,::1".lstrip(","))
-    for name, value in VARIABLES.items():
-        _patch.setenv(name, value)
-"""
-)
-
-
-def fixture_cost(count: int, trials: int) -> tuple[Paired, Paired]:
+def fixture_cost(count: int, trials: int) -> Paired:
     """Seconds per test: a test using ``cf_gateway`` and ``cfgenai.client`` (the emulator reset,
     the shared client kept from test to test) vs the same test on pytest-httpserver with a bare
-    client shared by every test, each answering ``ok``; and that test isolating the environment
-    as ``cf_gateway`` does vs the same test not isolating it."""
+    client shared by every test, each answering ``ok``."""
     recorded = Path(__file__).parent.parent / "tests" / "data" / "gemini-2.5-flash.json"
     answer = json.loads(recorded.read_text())["generateContent"]
     answer["candidates"][0]["content"]["parts"] = [{"text": "ok"}]
     files = {
         "with_fixture.py": _WITH_FIXTURE.format(count=count, model=MODEL),
         "httpserver.py": _HTTPSERVER.format(count=count, model=MODEL, answer=answer),
-        "isolating.py": _ISOLATING.format(count=count, model=MODEL, answer=answer),
     }
-    return (
-        _pytest_sessions(files, "with_fixture.py", "httpserver.py", trials),
-        _pytest_sessions(files, "isolating.py", "httpserver.py", trials),
-    )
+    return _pytest_sessions(files, "with_fixture.py", "httpserver.py", trials)
 
 
 def _pytest_sessions(files: dict[str, str], ours: str, base: str, trials: int) -> Paired:
@@ -1159,9 +1123,7 @@ def main() -> None:
     _row("per request, one client on 10 loops vs bare on 1", on_loops, None)
     label = "  errors on those loops"
     print(f"{label:<48} {errors:>10} {'':>32} {'==0':>8}  {_verdict(errors == 0)}")
-    tests, isolating = fixture_cost(200, 2 if quick else 5)
-    _row("per test, cf_gateway vs pytest-httpserver", tests, 1.0)
-    _row("  floor: pytest-httpserver, environment isolated", isolating, None)
+    _row("per test, cf_gateway vs pytest-httpserver", fixture_cost(200, 2 if quick else 5), 1.0)
     _row(
         "per test, replayed cassette vs scripted reply", cassette_cost(200, 2 if quick else 5), 1.05
     )

@@ -503,7 +503,7 @@ def test_the_documented_pytest_sample_runs_as_printed_in_a_users_project(
     assert not any(secret in output for secret in _SECRETS)
 
 
-# -- tests in one environment share a client, never a connection -----------------------------
+# -- tests in one environment share a client --------------------------------------------------
 
 _ONE_CLIENT_PER_ENVIRONMENT = """
 import asyncio
@@ -531,7 +531,7 @@ def test_the_same_environment(cf_gateway, call):
     else:
         assert loop.run_until_complete(ask_async())
     seen.append(shared_client())
-    assert cf_gateway.connections == 1  # its own, whatever the last test left open
+    assert cf_gateway.connections == 1  # the one the last test left open, or a new one
 
 
 @pytest.mark.parametrize("run", [1, 2])
