@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import importlib
+import importlib.util
 import io
 import json
 import os
@@ -195,6 +197,15 @@ def _send(connection: http.client.HTTPConnection, method: str) -> http.client.HT
         {"cf-aig-authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
     )
     return connection.getresponse()
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive() -> None:
+    # Connections stay open across tests: were the emulator to close an idle one first, a
+    # request sent just as it closed would fail (aiohttp keeps one 15 s).
+    for name in ("httpx", "httpx2"):  # google-genai's transports, whichever are installed
+        if importlib.util.find_spec(name) is not None:
+            limits = importlib.import_module(name).Limits()
+            assert limits.keepalive_expiry < GatewayEmulator().idle_timeout, name
 
 
 def test_reset_keeps_connections_open_and_counts_them_again_when_they_send(

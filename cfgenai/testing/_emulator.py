@@ -70,7 +70,9 @@ class GatewayEmulator:
     - ``body_limit``: larger request bodies get 413, before they are read.
     - ``header_timeout``/``body_timeout``: seconds a client has to send a request's headers
       (counted from connecting, or from its first byte on a kept-alive connection) and then
-      its body; ``idle_timeout``: seconds a kept-alive connection may wait between requests.
+      its body; ``idle_timeout``: seconds a kept-alive connection may wait between requests
+      (longer than httpx and aiohttp keep one, 5 and 15 s, so that a client drops its idle
+      connection before the emulator closes it under a request, even between tests).
       A late client gets 408 and a closed connection.
 
     - ``unified_billing``: the account has Unified Billing, so a request with no provider key
@@ -138,7 +140,7 @@ class GatewayEmulator:
     body_limit: int = 32 * 2**20
     header_timeout: float = 10.0
     body_timeout: float = 10.0
-    idle_timeout: float = 5.0
+    idle_timeout: float = 30.0
     unified_billing: bool = False
     unified_billing_limit: tuple[int, float] | None = None
     guardrails: bool = False
