@@ -10,11 +10,12 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from cfgenai.testing import GatewayEmulator
-from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, route
+from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, _parsed, route
 
 from .conftest import ACCOUNT_ID, API_TOKEN, GOOGLE_KEY, TOKEN, sdk_http
 
@@ -376,6 +377,30 @@ def test_every_field_is_scrubbed_binary_bodies_and_queries_too() -> None:
     encoded = re.findall(r"base64: (\S+)|server: (\S+)", text)
     decoded = [base64.b64decode(a or b) for a, b in encoded if (a or b) != "true"]
     assert decoded == [b"\xff\x00<MY_KEY>\xfe"] * 3  # request, answer, frame
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\ninteractions: [{request: {method: POST}, response: {status: 200}}]\n",
+        "a: [1, 2.5, true, null, ~, '3', x]\nb: 2001-12-14\nc: !!binary aGk=\n1: z\n",
+        "x: &a {k: v}\ny: *a\nz:\n  <<: *a\n  q: 2\n",  # an alias, a merge key
+        "",
+        "just text",
+    ],
+)
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])  # with libyaml, and without
+def test_a_cassette_loads_as_pyyaml_loads_it(text: str, loader: str) -> None:
+    import yaml
+
+    assert _parsed(SimpleNamespace(SafeLoader=getattr(yaml, loader)), text) == yaml.safe_load(text)
+
+
+def test_an_alias_inside_itself_loads_too() -> None:
+    import yaml
+
+    loaded = _parsed(yaml, "a: &x [1, *x]\n")
+    assert loaded["a"][0] == 1 and loaded["a"][1] is loaded["a"]
 
 
 @pytest.mark.parametrize(

@@ -371,7 +371,7 @@ def load(cassette: Cassette) -> Tape:
     shown, command = cassette.shown, cassette.command
     again = f"fix it, or record it again with {command.replace('=once', '=all')}"
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = _parsed(yaml, text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         # A file cut short is noticed past its end: its last line is the one to look at.
@@ -402,6 +402,33 @@ def load(cassette: Cassette) -> Tape:
             ) from None
         tape.setdefault(key, []).append(reply)
     return tape
+
+
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "seq", "map"))
+
+
+def _parsed(yaml: Any, text: str) -> Any:
+    """``yaml.safe_load(text)``, a third faster: strings, lists and mappings of string keys are
+    built here, the rest (numbers, merge keys, tags, recursive aliases) by PyYAML."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+
+    def plain(node: Any) -> Any:
+        if node.tag == _STR:
+            return node.value
+        if node.tag == _SEQ:
+            return [plain(item) for item in node.value]
+        if node.tag == _MAP and all(key.tag == _STR for key, _ in node.value):
+            return {key.value: plain(value) for key, value in node.value}
+        return loader.construct_object(node, deep=True)
+
+    try:
+        root = loader.get_single_node()
+        try:
+            return None if root is None else plain(root)
+        except RecursionError:  # an alias inside itself
+            return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def _line(yaml: Any, text: str, index: int | None) -> int:
