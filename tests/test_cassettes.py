@@ -5,6 +5,7 @@ a cassette may hold, and how a broken or missing one fails."""
 from __future__ import annotations
 
 import base64
+import gc
 import re
 import socket
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from cfgenai.testing import GatewayEmulator
-from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, _parsed, route
+from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, _parsed, load, route
 
 from .conftest import ACCOUNT_ID, API_TOKEN, GOOGLE_KEY, TOKEN, sdk_http
 
@@ -151,7 +152,7 @@ def _record(pytester: pytest.Pytester, mode: str, switch: str) -> pytest.RunResu
 
 
 def _texts(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))}
+    return {p.name: p.read_text(errors="surrogateescape") for p in sorted(folder.glob("*.yaml"))}
 
 
 def test_recorded_through_the_gateway_then_replayed_without_it(
@@ -278,6 +279,11 @@ def test_truncated(cf_gateway):
     ask()
 
 
+@cassette("cassettes/not_text.yaml")
+def test_not_text(cf_gateway):
+    ask()
+
+
 @cassette("cassettes/incomplete.yaml")
 def test_incomplete(cf_gateway):
     ask()
@@ -310,6 +316,8 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
     folder.mkdir()
     folder.joinpath("one_answer.yaml").write_text(RECORDED)
     folder.joinpath("truncated.yaml").write_text(RECORDED[: RECORDED.index("text: From") + 12])
+    not_text = RECORDED.replace("text: From", "text: \xff From").encode("latin-1")
+    folder.joinpath("not_text.yaml").write_bytes(not_text)
     incomplete = RECORDED + "- request: {method: POST, path: /v1/a/b/compat/chat/completions}\n"
     folder.joinpath("incomplete.yaml").write_text(incomplete)
     folder.joinpath("future.yaml").write_text(RECORDED.replace("version: 1", "version: 99"))
@@ -317,7 +325,7 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
     pytester.makepyfile(test_failures=FAILING_TESTS)
     result = pytester.runpytest_subprocess(*QUIET)
     # The two tests that got a 404 pass their own checks, and fail at teardown.
-    result.assert_outcomes(passed=5, errors=9)
+    result.assert_outcomes(passed=5, errors=10)
     output = "\n".join(result.outlines)
     path = "/v1/{account_id}/{gateway_id}/google-ai-studio/v1/models"
     for expected in (
@@ -329,6 +337,7 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
         "against your gateway with pytest --gateway-record=once --gateway-live "
         "test_failures.py::test_never_recorded",
         "cassettes/truncated.yaml:13: not valid YAML",
+        "cassettes/not_text.yaml:13: not valid YAML (invalid leading UTF-8 octet)",
         "cassettes/incomplete.yaml:16: interaction 2 is incomplete or malformed (KeyError: 'response')",
         "cassettes/future.yaml: cassette format version 99, but this cfgenai reads version 1",
         # Parameters make a safe file name.
@@ -336,7 +345,7 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
         "cassette cassettes/test_failures/test_named-.._up.yaml does not exist",
     ):
         assert expected in output, expected
-    assert output.count("ERROR at teardown") == 3 and output.count("ERROR at setup") == 6
+    assert output.count("ERROR at teardown") == 3 and output.count("ERROR at setup") == 7
     assert "During handling" not in output
     assert _texts(folder) == before  # replaying never writes
 
@@ -401,6 +410,20 @@ def test_an_alias_inside_itself_loads_too() -> None:
 
     loaded = _parsed(yaml, "a: &x [1, *x]\n")
     assert loaded["a"][0] == 1 and loaded["a"][1] is loaded["a"]
+
+
+def test_a_loaded_cassette_leaves_no_garbage_behind(tmp_path: Path) -> None:
+    """Nothing of a load waits for the cycle collector (a test replaying one would pay for it
+    in collections later): all of it is freed when it is done with."""
+    path = tmp_path / "one_answer.yaml"
+    path.write_text(RECORDED)
+    gc.collect()
+    gc.disable()
+    try:
+        assert load(SimpleNamespace(path=path))  # type: ignore[arg-type]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(

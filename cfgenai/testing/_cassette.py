@@ -359,46 +359,50 @@ def _yaml() -> Any:
 def load(cassette: Cassette) -> Tape:
     """The recorded answers of ``cassette``, by route; ``CassetteError`` saying what is wrong
     and where (``file:line``), and how to fix it."""
-    path = cassette.path
     try:
-        text = path.read_text(encoding="utf-8")
+        text = cassette.path.read_bytes()  # libyaml decodes it
     except FileNotFoundError:
-        shown, command = cassette.shown, cassette.command
         raise CassetteError(
-            f"cassette {shown} does not exist: record it against your gateway with {command}"
+            f"cassette {cassette.shown} does not exist: record it against your gateway with "
+            f"{cassette.command}"
         ) from None
     yaml = _yaml()
-    shown, command = cassette.shown, cassette.command
-    again = f"fix it, or record it again with {command.replace('=once', '=all')}"
+
+    def broken(where: str, problem: str) -> CassetteError:  # messages built on errors alone
+        again = cassette.command.replace("=once", "=all")
+        return CassetteError(
+            f"{cassette.shown}{where}: {problem}; fix it, or record it again with {again}"
+        )
+
     try:
         data = _parsed(yaml, text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        # A file cut short is noticed past its end: its last line is the one to look at.
-        last = text.count("\n") + (not text.endswith("\n"))
-        where = f":{min(mark.line + 1, last)}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise CassetteError(f"{shown}{where}: not valid YAML ({problem}); {again}") from None
+        # A byte that is not UTF-8 is told by its offset; a file cut short is noticed past its
+        # end, where its last line is the one to look at.
+        line = mark.line + 1 if mark else text.count(b"\n", 0, getattr(exc, "position", 0)) + 1
+        last = text.count(b"\n") + (not text.endswith(b"\n"))
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", type(exc).__name__)
+        raise broken(f":{min(line, last)}", f"not valid YAML ({problem})") from None
     if not isinstance(data, dict) or "version" not in data:
-        raise CassetteError(f"{shown}:1: not a cfgenai cassette (no 'version:' key); {again}")
+        raise broken(":1", "not a cfgenai cassette (no 'version:' key)")
     if data["version"] != VERSION:
-        raise CassetteError(
-            f"{shown}: cassette format version {data['version']!r}, but this cfgenai reads "
-            f"version {VERSION}: record it again with {command.replace('=once', '=all')}"
+        raise broken(
+            "",
+            f"cassette format version {data['version']!r}, but this cfgenai reads "
+            f"version {VERSION}",
         )
     interactions = data.get("interactions")
     if not isinstance(interactions, list):
-        line = _line(yaml, text, None)
-        raise CassetteError(f"{shown}:{line}: 'interactions' must be a list; {again}")
+        raise broken(f":{_line(yaml, text, None)}", "'interactions' must be a list")
     tape: Tape = {}
     for i, item in enumerate(interactions):
         try:
             key, reply = _reply(item)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            line = _line(yaml, text, i)
-            raise CassetteError(
-                f"{shown}:{line}: interaction {i + 1} is incomplete or malformed "
-                f"({type(exc).__name__}: {exc}); {again}"
+            raise broken(
+                f":{_line(yaml, text, i)}",
+                f"interaction {i + 1} is incomplete or malformed ({type(exc).__name__}: {exc})",
             ) from None
         tape.setdefault(key, []).append(reply)
     return tape
@@ -407,31 +411,32 @@ def load(cassette: Cassette) -> Tape:
 _STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "seq", "map"))
 
 
-def _parsed(yaml: Any, text: str) -> Any:
+def _parsed(yaml: Any, text: bytes | str) -> Any:
     """``yaml.safe_load(text)``, a third faster: strings, lists and mappings of string keys are
     built here, the rest (numbers, merge keys, tags, recursive aliases) by PyYAML."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-
-    def plain(node: Any) -> Any:
-        if node.tag == _STR:
-            return node.value
-        if node.tag == _SEQ:
-            return [plain(item) for item in node.value]
-        if node.tag == _MAP and all(key.tag == _STR for key, _ in node.value):
-            return {key.value: plain(value) for key, value in node.value}
-        return loader.construct_object(node, deep=True)
-
     try:
         root = loader.get_single_node()
         try:
-            return None if root is None else plain(root)
+            return None if root is None else _plain(root, loader)
         except RecursionError:  # an alias inside itself
             return loader.construct_document(root)
     finally:
         loader.dispose()
 
 
-def _line(yaml: Any, text: str, index: int | None) -> int:
+def _plain(node: Any, loader: Any) -> Any:
+    # Not a closure over itself: that cycle would keep every node until the next collection.
+    if node.tag == _STR:
+        return node.value
+    if node.tag == _SEQ:
+        return [_plain(item, loader) for item in node.value]
+    if node.tag == _MAP and all(key.tag == _STR for key, _ in node.value):
+        return {key.value: _plain(value, loader) for key, value in node.value}
+    return loader.construct_object(node, deep=True)
+
+
+def _line(yaml: Any, text: bytes, index: int | None) -> int:
     """The line of ``interactions`` (or of its item ``index``), read again only on an error."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     for key, value in root.value:
