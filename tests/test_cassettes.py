@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from cfgenai.testing import GatewayEmulator
-from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, _parsed, load, route
+from cfgenai.testing._cassette import Exchange, Recorder, Scrubber, _parsed, _reply, load, route
 
 from .conftest import ACCOUNT_ID, API_TOKEN, GOOGLE_KEY, TOKEN, sdk_http
 
@@ -183,10 +183,12 @@ def test_recorded_through_the_gateway_then_replayed_without_it(
     assert cassettes["test_sync.yaml"] == by_hand  # `once` replayed it, and left it alone
     for name, text in cassettes.items():
         assert not any(secret in text for secret in SECRETS), name
-        assert "\nversion: 1\n" in text and "/v1/{account_id}/{gateway_id}/" in text, name
+        assert "/v1/{account_id}/{gateway_id}/" in text, name
+        # Recorded: version 2 (headers as lines); by hand: version 1 (a mapping), still replayed.
+        assert ("\nversion: 1\n" if text == by_hand else "\nversion: 2\n") in text, name
     assert "my token is <MY_SERVICE_TOKEN>" in cassettes["test_a_secret_in_the_prompt.yaml"]
     assert (
-        "x-goog-upload-url: '{gateway_root}/google-ai-studio/upload/"
+        "\n      x-goog-upload-url: {gateway_root}/google-ai-studio/upload/"
         in cassettes["test_upload.yaml"]
     )
     assert "query: api_key=<redacted>" in cassettes["test_live.yaml"]
@@ -339,7 +341,7 @@ def test_a_cassette_fails_its_test_saying_where_and_what_to_do(pytester: pytest.
         "cassettes/truncated.yaml:13: not valid YAML",
         "cassettes/not_text.yaml:13: not valid YAML (invalid leading UTF-8 octet)",
         "cassettes/incomplete.yaml:16: interaction 2 is incomplete or malformed (KeyError: 'response')",
-        "cassettes/future.yaml: cassette format version 99, but this cfgenai reads version 1",
+        "cassettes/future.yaml: cassette format version 99, but this cfgenai reads versions 1 and 2",
         # Parameters make a safe file name.
         "cassette cassettes/test_failures/test_named-a_b_c.yaml does not exist",
         "cassette cassettes/test_failures/test_named-.._up.yaml does not exist",
@@ -410,6 +412,24 @@ def test_an_alias_inside_itself_loads_too() -> None:
 
     loaded = _parsed(yaml, "a: &x [1, *x]\n")
     assert loaded["a"][0] == 1 and loaded["a"][1] is loaded["a"]
+
+
+def test_headers_are_lines_as_on_the_wire_or_a_mapping() -> None:
+    def replayed(headers: object) -> list[tuple[bytes, bytes]]:
+        item = {"request": {"method": "post", "path": "/p"}, "response": {"status": 200}}
+        item["response"]["headers"] = headers  # type: ignore[index]
+        return _reply(item)[1].headers[:-1]  # its content-length last
+
+    # Version 2: lines, a name twice kept twice, the replaying server's own ones left out.
+    lines = "Vary: Origin\nvary: X-Origin\nContent-Length: 9\n\ncf-aig-step:  0 "
+    assert replayed(lines) == [(b"vary", b"Origin"), (b"vary", b"X-Origin"), (b"cf-aig-step", b"0")]
+    # Version 1 (and by hand): a mapping.
+    assert replayed({"Vary": "Origin", "cf-aig-step": 0}) == [
+        (b"vary", b"Origin"),
+        (b"cf-aig-step", b"0"),
+    ]
+    with pytest.raises(ValueError, match="a header line is 'name: value', not 'vary Origin'"):
+        replayed("vary Origin")
 
 
 def test_a_loaded_cassette_leaves_no_garbage_behind(tmp_path: Path) -> None:

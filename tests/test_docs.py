@@ -35,6 +35,7 @@ import yaml
 
 import cfgenai
 from cfgenai.testing import GatewayEmulator
+from cfgenai.testing._cassette import VERSION
 
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -249,7 +250,7 @@ def test_documented_block(
     env = _env(cf_gateway)
     if block.lang == "yaml" and re.match(r"# [\w/]+\.yaml\n", block.text):
         # A cassette of the page's project, which the test naming it replays.
-        assert yaml.safe_load(block.text)["version"] == 1
+        assert yaml.safe_load(block.text)["version"] == VERSION  # the current format
     elif block.lang == "sh":
         for line in block.text.splitlines():
             if line.strip() and not line.startswith("#"):
